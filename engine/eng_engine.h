@@ -1,0 +1,118 @@
+/* engine/eng_engine.h — the evaluation core shared by eval, test, run and
+ * replay: one event's bytes in → parse, route by stream, update counters,
+ * call the stream's rules, decide.  Identical input gives identical output
+ * whichever command drives it. */
+#ifndef WARDEN_ENG_ENGINE_H
+#define WARDEN_ENG_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct eng_engine eng_engine_t;
+typedef struct eng_state eng_state_t;   /* engine/eng_state.h */
+
+enum eng_verdict { ENG_VERDICT_NONE = 0, ENG_VERDICT_FLAG, ENG_VERDICT_REVIEW, ENG_VERDICT_BLOCK };
+enum eng_mode { ENG_MODE_OFF = 0, ENG_MODE_SHADOW, ENG_MODE_ENFORCE };
+
+const char *eng_verdict_name(int v);   /* "block" …; "none" */
+const char *eng_mode_name(int m);
+
+typedef struct eng_opts {
+    const char *stream_field;   /* default "type" */
+    const char *id_field;       /* default "id" */
+    const char *ts_field;       /* default "ts" (RFC 3339 or epoch ms) */
+    long        instr_budget;   /* Lua instructions per rule evaluation (default 1e6) */
+    size_t      mem_cap;        /* bytes the rules' Lua VM may hold (default 64 MiB) */
+    int         strict_fields;  /* reading an undeclared field is a rule error (warden test) */
+    size_t      state_max_mb;   /* ceiling for counter/label state (0: none) */
+} eng_opts_t;
+
+/* Fills o with the defaults above. */
+void eng_opts_default(eng_opts_t *o);
+
+/* Where an event came from; used for event_id fallback and dead letters. */
+typedef struct eng_src {
+    const char *topic;      /* Kafka, else NULL */
+    int32_t     partition;
+    int64_t     offset;
+    int64_t     msg_ts_ms;  /* Kafka message timestamp, INT64_MIN if none */
+    const char *file;       /* file input, else NULL */
+    long        line;
+} eng_src_t;
+
+typedef struct eng_hit {
+    const char *rule;
+    int         version;
+    int         mode;       /* enum eng_mode */
+    int         verdict;    /* enum eng_verdict */
+    const char *entity;
+    size_t      entity_len;
+    const char *reason;     /* NULL when the rule gave none */
+    size_t      reason_len;
+    int         has_score;
+    double      score;
+    const char *ttl;        /* NULL when none */
+} eng_hit_t;
+
+typedef struct eng_rule_error {
+    const char *rule;
+    const char *message;    /* "spam/link.lua:12: attempt to index a nil value" */
+} eng_rule_error_t;
+
+enum eng_status {
+    ENG_EVENT_OK = 0,        /* evaluated (maybe without hits) */
+    ENG_EVENT_REJECTED,      /* malformed: bad JSON, missing stream, bad ts */
+    ENG_EVENT_UNROUTED,      /* valid, but no rule or counter uses its stream */
+};
+
+/* Everything one evaluation produced.  Owned by the engine; valid until the
+ * next eng_engine_eval() on the same engine. */
+typedef struct eng_outcome {
+    int                     status;         /* enum eng_status */
+    const char             *reject_reason;  /* for ENG_EVENT_REJECTED */
+    const char             *event_id;       /* id field, else topic/partition/offset or file:line */
+    const char             *stream;
+    int64_t                 event_ts_ms;    /* INT64_MIN when none */
+    const eng_hit_t        *hits;           /* rule-name order */
+    size_t                  nhits;
+    const eng_rule_error_t *errors;
+    size_t                  nerrors;
+    int                     decision;       /* most severe enforce-mode verdict */
+    const char             *decision_entity;
+    size_t                  decision_entity_len;
+    const char             *decision_ttl;
+    const char *const      *decision_rules; /* enforce-mode rules that hit, name order */
+    size_t                  ndecision_rules;
+} eng_outcome_t;
+
+/* Loads the rule pack in rules_dir (rules, counters.lua, lists/).  Returns
+ * NULL with every load error, one "file:line: message" a line, in errstr. */
+eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir,
+                             char *errstr, size_t errstr_size);
+void eng_engine_destroy(eng_engine_t *e);
+
+/* The engine's own state (counters, labels); eval uses it when state is NULL. */
+eng_state_t *eng_engine_state(eng_engine_t *e);
+
+/* Evaluates one event (raw JSON bytes).  state: whose counters/labels to
+ * read and update (NULL: the engine's own).  Returns 0, or -1 only for an
+ * internal failure (out of memory); bad input is an outcome, not an error. */
+int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t len,
+                    const eng_src_t *src, const eng_outcome_t **out);
+
+/* Per-rule counters since creation, for summaries and metrics. */
+typedef struct eng_rule_stats {
+    const char *rule;
+    uint64_t    evals, hits[4], errors, timeouts, oom;
+} eng_rule_stats_t;
+size_t eng_engine_rule_stats(const eng_engine_t *e, const eng_rule_stats_t **out);
+
+/* Streams the pack uses, and for each the union of the fields its rules and
+ * counters declare (plus id/ts/stream fields) — what a pruner must keep. */
+size_t eng_engine_streams(const eng_engine_t *e, const char *const **names);
+size_t eng_engine_stream_fields(const eng_engine_t *e, const char *stream,
+                                const char *const **paths);
+/* Hex sha256 over the pack's files (rule_runs.pack_hash). */
+const char *eng_engine_pack_hash(const eng_engine_t *e);
+
+#endif
