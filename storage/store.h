@@ -1,11 +1,14 @@
 /* storage/store.h — result sinks behind one interface.
- * A sink is opened from a URL (jsonl:PATH, mysql://…, starrocks://…); the
- * engine hands it batches of hit rows and never sees a backend's internals. */
+ * A sink is opened from a URL (jsonl:PATH, mysql://…, starrocks://…, null:);
+ * the engine hands it batches of hit rows and never sees a backend's
+ * internals.  See docs/storage.md for URLs, guarantees and metrics. */
 #ifndef WARDEN_STORE_H
 #define WARDEN_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "engine/eng_buf.h"
 
 typedef struct store store_t;
 
@@ -53,7 +56,9 @@ typedef struct store_opts {
     size_t max_buffer_rows;  /* write() blocks (backpressure) past this */
 } store_opts_t;
 
-/* Opens the sink named by url.  Returns 0, or -1 with a message in errstr. */
+/* Opens the sink named by url (opts may be NULL: defaults; URL parameters
+ * such as ?batch_rows= override opts).  Returns 0, or -1 with a message in
+ * errstr (unknown scheme, unreachable server, schema too old…). */
 int store_open(store_t **out, const char *url, const store_opts_t *opts,
                char *errstr, size_t errstr_size);
 
@@ -74,7 +79,70 @@ int store_flush(store_t *s, char *errstr, size_t errstr_size);
 int store_close(store_t *s, char *errstr, size_t errstr_size);
 
 /* Writes one hit row as the DESIGN.md JSON object (no newline) into buf.
- * Returns the length it needs; writes at most size bytes. */
+ * Returns the length it needs; writes at most size bytes (NUL-terminated when
+ * size > 0, like snprintf). */
 size_t store_row_json(const store_row_t *r, char *buf, size_t size);
+/* The same object appended to b (no newline). */
+void store_row_json_buf(eng_buf_t *b, const store_row_t *r);
+
+/* ---- runs and rule versions (rule_runs / rule_versions tables) ----------
+ * Queued in order with the rows, like store_write; no-ops for jsonl/null. */
+typedef struct store_run {
+    const char *run_id;        /* "live" or the replay's id */
+    const char *kind;          /* "live" | "replay" | "eval" */
+    int64_t     started_ms;
+    int64_t     finished_ms;   /* store_end_run only */
+    const char *rules_sha256;  /* hex hash of the rule pack, may be NULL */
+    const char *params;        /* JSON object text (window, topics…), may be NULL */
+    const char *status;        /* store_end_run: "finished" | "failed" (NULL: finished) */
+    uint64_t    events;        /* counts, store_end_run only */
+    uint64_t    hits;
+    uint64_t    rejected;
+    uint64_t    errors;
+} store_run_t;
+
+/* Records a run as started (upsert on run_id: status "running"). */
+int store_begin_run(store_t *s, const store_run_t *run, char *errstr, size_t errstr_size);
+/* Records finished_ms, status and counts of the run (upsert on run_id). */
+int store_end_run(store_t *s, const store_run_t *run, char *errstr, size_t errstr_size);
+
+typedef struct store_rule_version {
+    const char *name;
+    int         version;
+    const char *sha256;        /* hex sha256 of the source */
+    const char *source;        /* the rule file's text (may hold any bytes) */
+    size_t      source_len;
+    int64_t     seen_ms;       /* kept as first_seen when the row is new */
+} store_rule_version_t;
+
+/* Records a rule's source once per (name, version, sha256); later calls with
+ * the same key keep the first first_seen. */
+int store_rule_version(store_t *s, const store_rule_version_t *rv,
+                       char *errstr, size_t errstr_size);
+
+/* ---- health and metrics ------------------------------------------------- */
+typedef struct store_stats {
+    uint64_t rows_queued;      /* rows accepted by store_write */
+    uint64_t rows_written;     /* rows durable in the backend */
+    uint64_t batches;          /* batches written */
+    uint64_t retries;          /* batch attempts repeated after a retriable error */
+    uint64_t failures;         /* failed attempts (retriable or fatal) */
+    uint64_t batch_us_last;    /* latency of the last successful batch */
+    uint64_t batch_us_max;
+    uint64_t batch_us_total;   /* sum, for an average with batches */
+    size_t   buffer_rows;      /* rows waiting to be written */
+    size_t   buffer_cap;       /* store_write blocks past this */
+    int      healthy;          /* 0 while the backend is failing */
+} store_stats_t;
+
+/* Snapshot of the sink's counters (thread-safe). */
+void store_stats(store_t *s, store_stats_t *out);
+
+/* 0 when the backend is writing normally; -1 while it retries an outage or
+ * after a fatal error, with the last error in errstr. */
+int store_health(store_t *s, char *errstr, size_t errstr_size);
+
+/* The backend's scheme ("jsonl", "mysql", "starrocks", "null"). */
+const char *store_scheme(const store_t *s);
 
 #endif
