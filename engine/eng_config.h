@@ -1,0 +1,92 @@
+/* engine/eng_config.h — the warden.lua configuration file: loaded in a
+ * sandboxed throwaway Lua VM (text only, instruction- and memory-limited),
+ * checked against one table of {key, type, default, description} per
+ * section, with precise errors.  Secrets never come from the file: they are
+ * read from the environment (see docs/operations.md). */
+#ifndef WARDEN_ENG_CONFIG_H
+#define WARDEN_ENG_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct eng_config eng_config_t;
+
+enum eng_config_type {
+    ENG_CFG_STR = 1,
+    ENG_CFG_INT,
+    ENG_CFG_BOOL,
+    ENG_CFG_LIST,   /* list of strings; a single string is taken as a list of one */
+    ENG_CFG_ENUM,   /* a string out of choices ("drop|dlq") */
+    ENG_CFG_PATH,   /* a string; relative paths resolve against the config file's dir */
+};
+
+/* One setting of a section: the config_map of that section is an array of
+ * these ending in { NULL }. */
+typedef struct eng_config_key {
+    const char *key;
+    int         type;          /* enum eng_config_type */
+    const char *def;           /* default as text ("" for none; lists: comma-separated) */
+    const char *desc;          /* one line for docs and --help */
+    const char *choices;       /* ENG_CFG_ENUM: "a|b|c" */
+    long        min, max;      /* ENG_CFG_INT bounds */
+} eng_config_key_t;
+
+/* The sections and their maps ("" is the top level; "kafka" has no map:
+ * its keys are librdkafka properties).  NULL-terminated by name. */
+typedef struct eng_config_section {
+    const char             *name;
+    const eng_config_key_t *keys;
+    const char             *desc;
+} eng_config_section_t;
+const eng_config_section_t *eng_config_sections(void);
+
+enum eng_config_flags {
+    ENG_CONFIG_NEED_KAFKA = 1,   /* kafka["bootstrap.servers"] is required */
+    ENG_CONFIG_NEED_RULES = 2,   /* rules must name a readable directory or .lua file */
+};
+
+/* Loads and checks path (NULL: defaults only, as if the file returned {}).
+ * Every problem found is appended to errstr as "path: section.key: message\n"
+ * (unknown keys name the nearest valid key); returns NULL when there was any. */
+eng_config_t *eng_config_load(const char *path, int flags, char *errstr, size_t errstr_size);
+void eng_config_destroy(eng_config_t *c);
+
+/* Typed getters by "section.key" ("rules", "run.group").  Asking for a key
+ * that is not in the maps, or with the wrong type, is a programming error
+ * (assert).  Strings are owned by c. */
+const char *eng_config_str(const eng_config_t *c, const char *key);
+long        eng_config_int(const eng_config_t *c, const char *key);
+int         eng_config_bool(const eng_config_t *c, const char *key);
+size_t      eng_config_list(const eng_config_t *c, const char *key, const char *const **items);
+/* 1 when the file set key, 0 when it is the default. */
+int         eng_config_is_set(const eng_config_t *c, const char *key);
+
+/* Overrides a setting after load (command-line flags).  Returns 0, or -1
+ * with a message when key is unknown or value does not fit its type. */
+int eng_config_set(eng_config_t *c, const char *key, const char *value,
+                   char *errstr, size_t errstr_size);
+
+/* The kafka section: librdkafka properties as text, in file order, plus the
+ * secrets taken from the environment (WARDEN_KAFKA_SASL_PASSWORD …). */
+size_t eng_config_kafka(const eng_config_t *c, const char *const **keys,
+                        const char *const **values);
+/* The value of one kafka property, or NULL. */
+const char *eng_config_kafka_get(const eng_config_t *c, const char *key);
+
+/* Applies the kafka section to a librdkafka conf (rd_kafka_conf_t *, kept
+ * void here so this header does not pull in librdkafka).  Returns 0, or -1
+ * with "kafka[\"key\"]: librdkafka's message" in errstr. */
+int eng_config_kafka_apply(const eng_config_t *c, void *rd_conf, char *errstr, size_t errstr_size);
+
+/* The path the config came from ("(defaults)" without a file). */
+const char *eng_config_path(const eng_config_t *c);
+
+/* Writes a Markdown table of every section's keys (for docs/operations.md
+ * and `warden run --help-config`). */
+void eng_config_describe(FILE *out);
+
+/* Levenshtein distance, bounded: returns max+1 when above max.  Exposed for
+ * the "did you mean" suggestions and its test. */
+size_t eng_config_distance(const char *a, const char *b, size_t max);
+
+#endif
