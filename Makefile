@@ -8,7 +8,7 @@
 BUILD    ?= build
 CC       ?= cc
 CXX      ?= c++
-PKGS      = rdkafka lua5.4 libmariadb libcurl jansson libmicrohttpd simdjson
+PKGS      = rdkafka lua5.4 libmariadb libcurl jansson libmicrohttpd simdjson libcrypto
 OPT      ?= -O2
 CPPFLAGS += -I. -D_GNU_SOURCE -DWARDEN_VERSION=\"$(VERSION)\"
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -fno-omit-frame-pointer $(SAN_FLAGS) \

@@ -112,6 +112,14 @@ size_t eng_engine_rule_stats(const eng_engine_t *e, const eng_rule_stats_t **out
 size_t eng_engine_streams(const eng_engine_t *e, const char *const **names);
 size_t eng_engine_stream_fields(const eng_engine_t *e, const char *stream,
                                 const char *const **paths);
+/* For the rule test runner (rules/rule_test.c): the rules' VM and pack, and
+ * a reset of all state (counters, labels) between test cases. */
+struct eng_lua;
+struct rule_pack;
+struct eng_lua *eng_engine_vm(eng_engine_t *e);
+const struct rule_pack *eng_engine_pack(const eng_engine_t *e);
+void eng_engine_reset_state(eng_engine_t *e);
+
 /* Hex sha256 over the pack's files (rule_runs.pack_hash). */
 const char *eng_engine_pack_hash(const eng_engine_t *e);
 

@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config librdkafka-dev liblua5.4-dev libmariadb-dev
 libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
-libsimdjson-dev mariadb-server mariadb-client kcat valgrind cppcheck
+libsimdjson-dev libssl-dev mariadb-server mariadb-client kcat valgrind cppcheck
 openjdk-17-jre-headless maven curl python3"
 missing=""
 for p in $PKGS; do

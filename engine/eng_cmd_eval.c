@@ -1,0 +1,311 @@
+/* warden eval: the embedded evaluator.  JSONL events from files or stdin
+ * through the engine; hits to a results sink (JSONL on stdout by default),
+ * in input order and, within an event, rule-name order; a summary on
+ * stderr.  Bad lines are reported as file:line, counted and skipped. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/eng_cmd.h"
+#include "engine/eng_engine.h"
+#include "engine/eng_log.h"
+#include "engine/eng_output.h"
+#include "engine/eng_util.h"
+#include "storage/store.h"
+
+#define MAX_REPORTED 100   /* per kind of problem, then only counted */
+
+static void eval_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: warden eval [options] RULES_DIR [FILE...|-]\n"
+        "Evaluates the rule pack on JSONL events (files, or stdin when none or '-')\n"
+        "and writes one JSON line per hit.\n\n"
+        "  -o, --out FILE          hits as JSONL to FILE (default stdout)\n"
+        "      --store URL         hits to a results store instead: jsonl:PATH,\n"
+        "                          mysql://user@host:port/db, starrocks://user@host:port/db\n"
+        "      --run-id ID         run_id written with each hit (default \"live\")\n"
+        "      --actions FILE      one action (enforce-mode decision) per line to FILE\n"
+        "      --rejects FILE      malformed input lines, verbatim, to FILE\n"
+        "      --stream-field F    field naming the event's stream (default \"type\")\n"
+        "      --id-field F        event id field (default \"id\")\n"
+        "      --ts-field F        event time field, RFC 3339 or epoch ms (default \"ts\")\n"
+        "      --budget N          Lua instructions per rule evaluation (default 1000000)\n"
+        "      --mem-mb N          memory cap of the rules' Lua VM in MiB (default 64)\n"
+        "      --strict            exit 3 when any line was rejected or any rule errored\n"
+        "  -q, --quiet             no summary on stderr\n"
+        "  -h, --help              this help\n\n"
+        "Exit status: 0 ok, 1 the rule pack failed to load, 2 usage error,\n"
+        "3 (--strict) rejected lines or rule errors.\n");
+}
+
+typedef struct eval_run {
+    eng_engine_t *eng;
+    store_t      *store;
+    FILE         *rejects;
+    FILE         *actions;
+    const char   *run_id;
+    store_row_t  *rows;
+    eng_buf_t     line;
+    uint64_t      events, ok, rejected, unrouted, hits, errors, actions_n;
+    int           failed;   /* the sink failed: stop */
+} eval_run_t;
+
+static void process(eval_run_t *r, const char *buf, size_t len, const char *file, long lineno)
+{
+    eng_src_t src = { .topic = NULL, .msg_ts_ms = INT64_MIN, .file = file, .line = lineno };
+    const eng_outcome_t *o;
+    char err[1024];
+    r->events++;
+    if (eng_engine_eval(r->eng, NULL, buf, len, &src, &o) != 0) {
+        LOG_ERROR("file=%s line=%ld msg=\"internal error evaluating event\"", file, lineno);
+        r->failed = 1;
+        return;
+    }
+    if (o->status == ENG_EVENT_REJECTED) {
+        if (r->rejected++ < MAX_REPORTED)
+            fprintf(stderr, "%s:%ld: %s\n", file, lineno, o->reject_reason);
+        if (r->rejects) {
+            fwrite(buf, 1, len, r->rejects);
+            fputc('\n', r->rejects);
+        }
+        return;
+    }
+    if (o->status == ENG_EVENT_UNROUTED) {
+        r->unrouted++;
+        return;
+    }
+    r->ok++;
+    for (size_t i = 0; i < o->nerrors; i++)
+        if (r->errors++ < MAX_REPORTED)
+            fprintf(stderr, "%s:%ld: rule %s failed on event %s: %s\n", file, lineno,
+                    o->errors[i].rule, o->event_id, o->errors[i].message);
+    if (o->nhits) {
+        r->hits += o->nhits;
+        eng_outcome_rows(o, r->run_id, &src, r->rows);
+        if (store_write(r->store, r->rows, o->nhits, err, sizeof(err)) != 0) {
+            fprintf(stderr, "warden eval: results store: %s\n", err);
+            r->failed = 1;
+            return;
+        }
+    }
+    if (o->decision != ENG_VERDICT_NONE) {
+        r->actions_n++;
+        store_decision_t d;
+        eng_outcome_decision(o, r->run_id, &d);
+        if (store_write_decision(r->store, &d, err, sizeof(err)) != 0) {
+            fprintf(stderr, "warden eval: results store: %s\n", err);
+            r->failed = 1;
+            return;
+        }
+        if (r->actions) {
+            eng_buf_reset(&r->line);
+            eng_action_json(&r->line, o, r->run_id);
+            eng_buf_addc(&r->line, '\n');
+            fwrite(r->line.data, 1, r->line.len, r->actions);
+        }
+    }
+}
+
+static int eval_stream(eval_run_t *r, FILE *in, const char *name)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    while (!r->failed && (n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            n--;
+        size_t i = 0;
+        while (i < (size_t)n && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (i == (size_t)n)
+            continue;   /* blank lines are not events */
+        process(r, line, (size_t)n, name, lineno);
+    }
+    free(line);
+    if (ferror(in)) {
+        fprintf(stderr, "warden eval: %s: read error\n", name);
+        return -1;
+    }
+    return 0;
+}
+
+static void summary(eval_run_t *r, double secs)
+{
+    fprintf(stderr,
+            "warden eval: %" PRIu64 " events in %.2f s (%.0f events/s): %" PRIu64 " evaluated, %" PRIu64
+            " unrouted, %" PRIu64 " rejected; %" PRIu64 " hits, %" PRIu64 " actions, %" PRIu64
+            " rule errors\n",
+            r->events, secs, secs > 0 ? (double)r->events / secs : 0.0, r->ok, r->unrouted,
+            r->rejected, r->hits, r->actions_n, r->errors);
+    const eng_rule_stats_t *st;
+    size_t n = eng_engine_rule_stats(r->eng, &st);
+    fprintf(stderr, "  %-32s %9s %7s %7s %7s %7s\n", "rule", "evals", "block", "review", "flag",
+            "errors");
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  %-32s %9" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 "\n",
+                st[i].rule, st[i].evals, st[i].hits[ENG_VERDICT_BLOCK],
+                st[i].hits[ENG_VERDICT_REVIEW], st[i].hits[ENG_VERDICT_FLAG], st[i].errors);
+    if (r->rejected > MAX_REPORTED || r->errors > MAX_REPORTED)
+        fprintf(stderr, "  (only the first %d rejects and rule errors were printed)\n", MAX_REPORTED);
+}
+
+int eng_cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
+{
+    char *end;
+    long v;
+    switch (opt) {
+    case 1001: o->stream_field = arg; return 1;
+    case 1002: o->id_field = arg; return 1;
+    case 1003: o->ts_field = arg; return 1;
+    case 1004:
+        v = strtol(arg, &end, 10);
+        if (*end || v <= 0) {
+            fprintf(stderr, "warden: --budget wants a positive integer, got '%s'\n", arg);
+            return -1;
+        }
+        o->instr_budget = v;
+        return 1;
+    case 1005:
+        v = strtol(arg, &end, 10);
+        if (*end || v <= 0 || v > 65536) {
+            fprintf(stderr, "warden: --mem-mb wants an integer in 1..65536, got '%s'\n", arg);
+            return -1;
+        }
+        o->mem_cap = (size_t)v << 20;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int eng_cmd_eval(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        { "out", required_argument, NULL, 'o' },         { "store", required_argument, NULL, 1010 },
+        { "run-id", required_argument, NULL, 1011 },     { "actions", required_argument, NULL, 1012 },
+        { "rejects", required_argument, NULL, 1013 },    { "strict", no_argument, NULL, 1014 },
+        ENG_CMD_ENGINE_LOPTS,                            { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },              { NULL, 0, NULL, 0 },
+    };
+    eng_opts_t opts;
+    eng_opts_default(&opts);
+    const char *out = NULL, *store_url = NULL, *actions = NULL, *rejects = NULL;
+    const char *run_id = "live";
+    int strict = 0, quiet = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:qh", lopts, NULL)) != -1) {
+        int h = eng_cmd_engine_opt(c, optarg, &opts);
+        if (h < 0)
+            return ENG_EXIT_USAGE;
+        if (h)
+            continue;
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 1010: store_url = optarg; break;
+        case 1011: run_id = optarg; break;
+        case 1012: actions = optarg; break;
+        case 1013: rejects = optarg; break;
+        case 1014: strict = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': eval_usage(stdout); return ENG_EXIT_OK;
+        default: eval_usage(stderr); return ENG_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "warden eval: missing RULES_DIR\n\n");
+        eval_usage(stderr);
+        return ENG_EXIT_USAGE;
+    }
+    if (out && store_url) {
+        fprintf(stderr, "warden eval: --out and --store are exclusive\n");
+        return ENG_EXIT_USAGE;
+    }
+    const char *rules_dir = argv[optind++];
+
+    static char err[65536];
+    eval_run_t r;
+    memset(&r, 0, sizeof(r));
+    r.run_id = run_id;
+    r.eng = eng_engine_new(&opts, rules_dir, err, sizeof(err));
+    if (r.eng == NULL) {
+        fprintf(stderr, "%s\nwarden eval: the rule pack failed to load\n", err);
+        return ENG_EXIT_LOAD;
+    }
+    int status = ENG_EXIT_OK;
+    char url[4200];
+    if (store_url == NULL) {
+        snprintf(url, sizeof(url), "jsonl:%s", out ? out : "-");
+        store_url = url;
+    }
+    if (store_open(&r.store, store_url, NULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: %s\n", err);
+        eng_engine_destroy(r.eng);
+        return ENG_EXIT_USAGE;
+    }
+    if (rejects && (r.rejects = fopen(rejects, "w")) == NULL) {
+        perror(rejects);
+        status = ENG_EXIT_USAGE;
+        goto done;
+    }
+    if (actions && (r.actions = fopen(actions, "w")) == NULL) {
+        perror(actions);
+        status = ENG_EXIT_USAGE;
+        goto done;
+    }
+    const eng_rule_stats_t *st;
+    r.rows = calloc(eng_engine_rule_stats(r.eng, &st) + 1, sizeof(store_row_t));
+    if (r.rows == NULL)
+        abort();
+
+    uint64_t t0 = eng_now_ns();
+    if (optind >= argc) {
+        if (eval_stream(&r, stdin, "stdin") != 0)
+            status = ENG_EXIT_USAGE;
+    }
+    for (int i = optind; i < argc && !r.failed; i++) {
+        if (strcmp(argv[i], "-") == 0) {
+            if (eval_stream(&r, stdin, "stdin") != 0)
+                status = ENG_EXIT_USAGE;
+            continue;
+        }
+        FILE *f = fopen(argv[i], "r");
+        if (f == NULL) {
+            perror(argv[i]);
+            status = ENG_EXIT_USAGE;
+            continue;
+        }
+        if (eval_stream(&r, f, argv[i]) != 0)
+            status = ENG_EXIT_USAGE;
+        fclose(f);
+    }
+    if (store_flush(r.store, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: results store: %s\n", err);
+        r.failed = 1;
+    }
+    double secs = (double)(eng_now_ns() - t0) / 1e9;
+    if (!quiet)
+        summary(&r, secs);
+    if (r.failed)
+        status = ENG_EXIT_LOAD;
+    else if (strict && status == ENG_EXIT_OK && (r.rejected || r.errors))
+        status = ENG_EXIT_STRICT;
+done:
+    if (store_close(r.store, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: results store: %s\n", err);
+        if (status == ENG_EXIT_OK)
+            status = ENG_EXIT_LOAD;
+    }
+    if (r.rejects)
+        fclose(r.rejects);
+    if (r.actions)
+        fclose(r.actions);
+    free(r.rows);
+    eng_buf_free(&r.line);
+    eng_engine_destroy(r.eng);
+    return status;
+}

@@ -1,0 +1,225 @@
+#include "engine/eng_lua.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct eng_lua {
+    lua_State *L;
+    size_t     mem_used;
+    size_t     mem_cap;
+    int        mem_hit;     /* the cap refused an allocation in this call */
+    long       budget;      /* instructions per pcall */
+    long       step;        /* hook granularity */
+    long       used;        /* instructions counted in this call */
+    int        timed_out;
+    int        in_call;
+    void      *user;
+    int        libs_ref;    /* registry ref: table of the pristine libraries */
+};
+
+/* Accounting allocator: refuses growth past the cap while a protected call
+ * runs (the engine's own allocations outside calls may go over slightly, so
+ * an error path never fails for lack of memory). */
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    eng_lua_t *vm = ud;
+    if (ptr == NULL)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        vm->mem_used -= osize;
+        return NULL;
+    }
+    if (vm->mem_cap && nsize > osize && vm->in_call &&
+        vm->mem_used + (nsize - osize) > vm->mem_cap) {
+        vm->mem_hit = 1;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p == NULL)
+        return NULL;
+    vm->mem_used = vm->mem_used - osize + nsize;
+    return p;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    eng_lua_t *vm = eng_lua_from(L);
+    vm->used += vm->step;
+    if (vm->timed_out || vm->used > vm->budget) {
+        vm->timed_out = 1;
+        /* Fire again soon: a pcall in the rule that caught this error gets
+         * killed again within a few instructions. */
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 64);
+        luaL_error(L, "instruction budget of %ld exceeded", vm->budget);
+    }
+}
+
+eng_lua_t *eng_lua_from(lua_State *L)
+{
+    return *(eng_lua_t **)lua_getextraspace(L);
+}
+
+void eng_lua_set_user(eng_lua_t *vm, void *user) { vm->user = user; }
+void *eng_lua_user(lua_State *L) { return eng_lua_from(L)->user; }
+lua_State *eng_lua_state(eng_lua_t *vm) { return vm->L; }
+size_t eng_lua_mem_used(const eng_lua_t *vm) { return vm->mem_used; }
+
+static const char *const safe_base[] = {
+    "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
+    "rawlen", "rawset", "select", "setmetatable", "getmetatable", "tonumber",
+    "tostring", "type", "xpcall", "_VERSION", NULL
+};
+static const char *const libs[] = { "string", "table", "math", "utf8", NULL };
+
+eng_lua_t *eng_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_size)
+{
+    eng_lua_t *vm = calloc(1, sizeof(*vm));
+    if (vm == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    vm->mem_cap = mem_cap;
+    vm->budget = budget;
+    vm->step = budget > 0 ? (budget / 16 > 1000 ? budget / 16 : (budget < 1000 ? budget : 1000)) : 0;
+    vm->L = lua_newstate(lua_alloc, vm);
+    if (vm->L == NULL) {
+        free(vm);
+        snprintf(errstr, errstr_size, "cannot create Lua state");
+        return NULL;
+    }
+    lua_State *L = vm->L;
+    *(eng_lua_t **)lua_getextraspace(L) = vm;
+    luaL_requiref(L, "_G", luaopen_base, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+    lua_pop(L, 5);
+
+    /* Pristine copies of what a sandbox may see, kept in the registry. */
+    lua_newtable(L);
+    lua_pushglobaltable(L);
+    for (const char *const *n = safe_base; *n; n++) {
+        lua_getfield(L, -1, *n);
+        lua_setfield(L, -3, *n);
+    }
+    for (const char *const *n = libs; *n; n++) {
+        lua_getfield(L, -1, *n);
+        lua_setfield(L, -3, *n);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    vm->libs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* Strings index the pristine string table, but nobody can reach it or
+     * the metatable through getmetatable(""). */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+
+    /* The global table itself is never a rule's _ENV; empty it of the
+     * dangerous functions anyway so no code path can reach them. */
+    lua_pushglobaltable(L);
+    static const char *const drop[] = { "load", "loadstring", "dofile", "loadfile",
+                                        "require", "collectgarbage", "print", NULL };
+    for (const char *const *n = drop; *n; n++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, *n);
+    }
+    lua_pop(L, 1);
+    lua_gc(L, LUA_GCGEN, 0, 0);
+    return vm;
+}
+
+void eng_lua_destroy(eng_lua_t *vm)
+{
+    if (vm == NULL)
+        return;
+    lua_close(vm->L);
+    free(vm);
+}
+
+static void copy_table(lua_State *L, int src)
+{
+    src = lua_absindex(L, src);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, src)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+}
+
+void eng_lua_push_sandbox_env(eng_lua_t *vm)
+{
+    lua_State *L = vm->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->libs_ref);
+    int libs_idx = lua_gettop(L);
+    lua_newtable(L);
+    for (const char *const *n = safe_base; *n; n++) {
+        lua_getfield(L, libs_idx, *n);
+        lua_setfield(L, -2, *n);
+    }
+    for (const char *const *n = libs; *n; n++) {
+        lua_getfield(L, libs_idx, *n);
+        copy_table(L, -1);
+        lua_remove(L, -2);
+        lua_setfield(L, -2, *n);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "_G");
+    lua_remove(L, libs_idx);
+}
+
+int eng_lua_load_sandboxed(eng_lua_t *vm, const char *src, size_t len, const char *chunkname,
+                           char *errstr, size_t errstr_size)
+{
+    lua_State *L = vm->L;
+    int rc = luaL_loadbufferx(L, src, len, chunkname, "t");
+    if (rc != LUA_OK) {
+        snprintf(errstr, errstr_size, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    eng_lua_push_sandbox_env(vm);
+    lua_setupvalue(L, -2, 1);
+    return 0;
+}
+
+int eng_lua_pcall(eng_lua_t *vm, int nargs, int nresults)
+{
+    lua_State *L = vm->L;
+    vm->used = 0;
+    vm->timed_out = 0;
+    vm->mem_hit = 0;
+    vm->in_call = 1;
+    if (vm->budget > 0)
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, (int)vm->step);
+    int rc = lua_pcall(L, nargs, nresults, 0);
+    lua_sethook(L, NULL, 0, 0);
+    vm->in_call = 0;
+    if (vm->timed_out || vm->mem_hit) {
+        if (rc == LUA_OK) {
+            /* The rule swallowed the error and returned: its result is void. */
+            lua_pop(L, nresults == LUA_MULTRET ? 0 : nresults);
+            lua_pushstring(L, vm->timed_out ? "instruction budget exceeded"
+                                            : "memory cap exceeded");
+        } else if (vm->mem_hit && !vm->timed_out) {
+            lua_pop(L, 1);
+            lua_pushfstring(L, "memory cap of %d KiB exceeded", (int)(vm->mem_cap / 1024));
+        }
+        return vm->timed_out ? ENG_LUA_TIMEOUT : ENG_LUA_OOM;
+    }
+    return rc == LUA_OK ? ENG_LUA_OK : ENG_LUA_ERROR;
+}

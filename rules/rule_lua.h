@@ -1,0 +1,85 @@
+/* rules/rule_lua.h — the author-facing Lua API: the read-only event view
+ * `ev` (rule_lua_event.c) and `ctx` with verdicts, state reads and effects
+ * (rule_lua_ctx.c).  The engine fills a rule_ctx_t per event and calls
+ * rules through rule_lua_call(). */
+#ifndef WARDEN_RULE_LUA_H
+#define WARDEN_RULE_LUA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/eng_arena.h"
+#include "engine/eng_json.h"
+#include "engine/eng_lua.h"
+#include "rules/rule_pack.h"
+
+/* State behind ctx.count/distinct/has_label/label/in_list, provided by the
+ * engine.  Each returns 0, or -1 with a message (the rule then errors). */
+typedef struct rule_state_ops {
+    int (*count)(void *ud, const char *counter, const char *key, size_t klen, const char *window,
+                 int distinct, int64_t *out, char *err, size_t errn);
+    int (*has_label)(void *ud, const char *entity, size_t elen, const char *label, int *out,
+                     char *err, size_t errn);
+    /* Buffered by the engine: visible from the next event on. */
+    int (*label)(void *ud, const char *entity, size_t elen, const char *label, int64_t ttl_ms,
+                 char *err, size_t errn);
+    int (*in_list)(void *ud, const char *list, const char *value, size_t vlen, int *out,
+                   char *err, size_t errn);
+} rule_state_ops_t;
+
+/* One rule's verdict; strings live in the arena given to rule_lua_call. */
+typedef struct rule_verdict {
+    int         verdict;        /* enum eng_verdict; NONE for no hit */
+    const char *entity;
+    size_t      entity_len;
+    const char *reason;
+    size_t      reason_len;
+    int         has_score;
+    double      score;
+    const char *ttl;
+} rule_verdict_t;
+
+/* Per-VM evaluation context.  The engine owns it; rules/ reads it through
+ * the VM's user pointer while a rule runs. */
+typedef struct rule_ctx {
+    uint64_t                gen;        /* bumped per event: older `ev` views expire */
+    eng_jval_t              root;       /* the current event */
+    const char             *event_id;
+    int64_t                 ts_ms;
+    int                     strict;     /* undeclared field reads are errors */
+    const rule_t           *rule;       /* the rule running now */
+    const rule_state_ops_t *ops;
+    void                   *ops_ud;
+    int                     ev_ref;     /* registry slot of this event's `ev` */
+    int                     ctx_ref;    /* registry slot of the `ctx` object */
+} rule_ctx_t;
+
+/* Builds the metatables and the ctx object in vm and makes c its context.
+ * Call once per VM, after eng_lua_new. */
+void rule_lua_init(eng_lua_t *vm, rule_ctx_t *c);
+
+/* Starts an event: expires every earlier `ev` and makes a new one over root. */
+void rule_lua_begin_event(eng_lua_t *vm, rule_ctx_t *c, eng_jval_t root);
+
+enum rule_call_status { RULE_CALL_OK = 0, RULE_CALL_ERROR, RULE_CALL_TIMEOUT, RULE_CALL_OOM };
+
+/* Calls r.evaluate(ev, ctx) under the VM's budgets.  On RULE_CALL_OK, *out
+ * holds the verdict (verdict NONE: no hit), strings copied into arena.
+ * Otherwise errstr has "file:line: message". */
+int rule_lua_call(eng_lua_t *vm, rule_ctx_t *c, const rule_t *r, eng_arena_t *arena,
+                  rule_verdict_t *out, char *errstr, size_t errstr_size);
+
+/* Internal to rules/: the event metatable, and pushing a JSON value as Lua. */
+void rule_lua_event_init(lua_State *L);
+void rule_lua_push_event(lua_State *L, rule_ctx_t *c, eng_jval_t root);
+/* Parses "30s", "5m", "1h", "2d", "1w" into ms.  Returns 0 or -1. */
+int rule_duration_ms(const char *s, int64_t *ms);
+/* luaL_error with the position of the rule line that called into C
+ * (level 1: the Lua function that called the running C function). */
+int rule_lua_error(lua_State *L, const char *fmt, ...);
+
+#define RULE_EVENT_MT   "warden.event"
+#define RULE_VERDICT_MT "warden.verdict"
+#define RULE_CTX_MT     "warden.ctx"
+
+#endif

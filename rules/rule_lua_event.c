@@ -1,0 +1,213 @@
+/* `ev`: a read-only, lazily decoded view of the current event.  Each object
+ * or array is a small userdata boxing a view into the parsed JSON; a field
+ * is converted to Lua only when a rule reads it.  Boxes carry the event's
+ * generation, so a view kept past its evaluation raises an error instead of
+ * reading freed memory.  Under strict mode (warden test) a read of a field
+ * the running rule did not declare in `fields` is an error. */
+#include <lauxlib.h>
+#include <string.h>
+
+#include "rules/rule_lua.h"
+
+typedef struct ev_box {
+    rule_ctx_t         *c;
+    uint64_t            gen;
+    eng_jval_t          val;
+    const rule_field_t *node;   /* declared fields below here; NULL: all */
+    int                 root;   /* node is the running rule's field root */
+} ev_box_t;
+
+typedef struct ev_iter {
+    uint64_t            gen;
+    eng_jiter_t         it;
+    lua_Integer         index;  /* arrays: the next 1-based index */
+    int                 array;
+    const rule_field_t *node;
+} ev_iter_t;
+
+static ev_box_t *check_box(lua_State *L, int i)
+{
+    ev_box_t *b = luaL_checkudata(L, i, RULE_EVENT_MT);
+    if (b->gen != b->c->gen)
+        rule_lua_error(L, "event expired: `ev` is only valid during the evaluation it was passed to");
+    return b;
+}
+
+static const rule_field_t *box_node(const ev_box_t *b)
+{
+    if (!b->c->strict)
+        return NULL;
+    return b->root ? (b->c->rule ? b->c->rule->field_root : NULL) : b->node;
+}
+
+static void push_box(lua_State *L, rule_ctx_t *c, eng_jval_t v, const rule_field_t *node, int root)
+{
+    ev_box_t *b = lua_newuserdatauv(L, sizeof(*b), 0);
+    b->c = c;
+    b->gen = c->gen;
+    b->val = v;
+    b->node = node;
+    b->root = root;
+    luaL_setmetatable(L, RULE_EVENT_MT);
+}
+
+/* Pushes a JSON value: scalars as Lua values, null as nil, containers as
+ * views.  node: the declared fields below v (NULL: everything). */
+static void push_value(lua_State *L, rule_ctx_t *c, eng_jval_t v, const rule_field_t *node)
+{
+    switch (eng_jval_type(v)) {
+    case ENG_JBOOL:
+        lua_pushboolean(L, eng_jval_bool(v));
+        break;
+    case ENG_JINT:
+        lua_pushinteger(L, (lua_Integer)eng_jval_int(v));
+        break;
+    case ENG_JDOUBLE:
+        lua_pushnumber(L, eng_jval_double(v));
+        break;
+    case ENG_JSTRING: {
+        size_t n;
+        const char *s = eng_jval_str(v, &n);
+        lua_pushlstring(L, s, n);
+        break;
+    }
+    case ENG_JARRAY:
+    case ENG_JOBJECT:
+        push_box(L, c, v, node, 0);
+        break;
+    default:
+        lua_pushnil(L);
+    }
+}
+
+/* The declared-field node for key under node; raises for an undeclared
+ * field.  Returns NULL when everything below is readable. */
+static const rule_field_t *descend(lua_State *L, const ev_box_t *b, const rule_field_t *node,
+                                   const char *k, size_t kl)
+{
+    if (node == NULL || node->whole)
+        return NULL;
+    const rule_field_t *child = rule_field_child(node, k, kl);
+    if (child == NULL)
+        rule_lua_error(L, "field '%s%s%s' is not declared in 'fields' of rule %s", node->path,
+                       *node->path ? "." : "", k, b->c->rule ? b->c->rule->name : "?");
+    return child->whole ? NULL : child;
+}
+
+static int ev_index(lua_State *L)
+{
+    ev_box_t *b = check_box(L, 1);
+    const rule_field_t *node = box_node(b);
+    eng_jval_t out;
+    int t = eng_jval_type(b->val);
+    if (t == ENG_JOBJECT) {
+        if (lua_type(L, 2) != LUA_TSTRING) {
+            lua_pushnil(L);
+            return 1;
+        }
+        size_t kl;
+        const char *k = lua_tolstring(L, 2, &kl);
+        const rule_field_t *child = descend(L, b, node, k, kl);
+        if (!eng_jval_get(b->val, k, kl, &out)) {
+            lua_pushnil(L);
+            return 1;
+        }
+        push_value(L, b->c, out, child);
+        return 1;
+    }
+    if (t == ENG_JARRAY && lua_isinteger(L, 2)) {
+        lua_Integer i = lua_tointeger(L, 2);
+        if (i >= 1 && eng_jval_at(b->val, (size_t)(i - 1), &out)) {
+            push_value(L, b->c, out, node && node->whole ? NULL : node);
+            return 1;
+        }
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+static int ev_newindex(lua_State *L)
+{
+    check_box(L, 1);
+    return rule_lua_error(L, "event is read-only (assignment to field '%s')",
+                          luaL_tolstring(L, 2, NULL));
+}
+
+static int ev_len(lua_State *L)
+{
+    ev_box_t *b = check_box(L, 1);
+    lua_pushinteger(L, eng_jval_type(b->val) == ENG_JARRAY ? (lua_Integer)eng_jval_count(b->val) : 0);
+    return 1;
+}
+
+static int ev_next(lua_State *L)
+{
+    ev_iter_t *it = lua_touserdata(L, lua_upvalueindex(1));
+    ev_box_t *b = check_box(L, 1);
+    if (it->gen != b->c->gen)
+        return rule_lua_error(L, "event expired during iteration");
+    const char *k;
+    size_t kl;
+    eng_jval_t v;
+    while (eng_jiter_next(&it->it, &k, &kl, &v)) {
+        if (it->array) {
+            lua_pushinteger(L, it->index++);
+            push_value(L, b->c, v, it->node && it->node->whole ? NULL : it->node);
+            return 2;
+        }
+        const rule_field_t *child = NULL;
+        if (it->node && !it->node->whole) {
+            child = rule_field_child(it->node, k, kl);
+            if (child == NULL)
+                continue;   /* undeclared fields are invisible to pairs() */
+            if (child->whole)
+                child = NULL;
+        }
+        lua_pushlstring(L, k, kl);
+        push_value(L, b->c, v, child);
+        return 2;
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+static int ev_pairs(lua_State *L)
+{
+    ev_box_t *b = check_box(L, 1);
+    ev_iter_t *it = lua_newuserdatauv(L, sizeof(*it), 0);
+    it->gen = b->gen;
+    it->index = 1;
+    it->array = eng_jval_type(b->val) == ENG_JARRAY;
+    it->node = box_node(b);
+    eng_jiter_begin(b->val, &it->it);
+    lua_pushcclosure(L, ev_next, 1);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+static int ev_tostring(lua_State *L)
+{
+    ev_box_t *b = check_box(L, 1);
+    lua_pushfstring(L, "event %s (%s)", eng_jval_type(b->val) == ENG_JARRAY ? "array" : "object",
+                    b->c->event_id ? b->c->event_id : "?");
+    return 1;
+}
+
+void rule_lua_event_init(lua_State *L)
+{
+    static const luaL_Reg mt[] = {
+        { "__index", ev_index },   { "__newindex", ev_newindex }, { "__len", ev_len },
+        { "__pairs", ev_pairs },   { "__tostring", ev_tostring }, { NULL, NULL },
+    };
+    luaL_newmetatable(L, RULE_EVENT_MT);
+    luaL_setfuncs(L, mt, 0);
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+}
+
+void rule_lua_push_event(lua_State *L, rule_ctx_t *c, eng_jval_t root)
+{
+    push_box(L, c, root, NULL, 1);
+}

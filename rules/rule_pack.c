@@ -1,0 +1,722 @@
+/* Rule pack loader: finds rule files, runs each in its own sandbox, checks
+ * the returned table against the rule contract (DESIGN.md) and reports every
+ * problem as "file:line: message". */
+#include "rules/rule_pack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/eng_engine.h"
+#include "engine/eng_util.h"
+
+typedef struct stream_idx {
+    char    *name;
+    rule_t **rules;
+    size_t   nrules;
+} stream_idx_t;
+
+struct rule_pack {
+    eng_lua_t    *vm;
+    char         *dir;
+    rule_t      **rules;
+    size_t        nrules;
+    stream_idx_t *streams;
+    size_t        nstreams;
+    char          hash[65];
+};
+
+/* Load-time errors accumulate into the caller's buffer. */
+typedef struct errs {
+    char  *buf;
+    size_t size;
+    size_t len;
+    int    count;
+} errs_t;
+
+static void err_add(errs_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void err_add(errs_t *e, const char *fmt, ...)
+{
+    e->count++;
+    if (e->len + 1 >= e->size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(e->buf + e->len, e->size - e->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        e->len = e->len + (size_t)n < e->size ? e->len + (size_t)n : e->size - 1;
+    if (e->len + 1 < e->size) {
+        e->buf[e->len++] = '\n';
+        e->buf[e->len] = '\0';
+    }
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (d == NULL)
+        abort();
+    return d;
+}
+
+static void *xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz);
+    if (p == NULL)
+        abort();
+    return p;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+typedef struct pathlist {
+    char  **v;
+    size_t  n, cap;
+} pathlist_t;
+
+static void pl_add(pathlist_t *l, char *p)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = realloc(l->v, l->cap * sizeof(*l->v));
+        if (l->v == NULL)
+            abort();
+    }
+    l->v[l->n++] = p;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every regular file below dir (hidden ones skipped), recursively. */
+static void walk(const char *dir, pathlist_t *out)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        size_t n = strlen(dir) + strlen(de->d_name) + 2;
+        char *p = malloc(n);
+        if (p == NULL)
+            abort();
+        snprintf(p, n, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(p, &st) != 0) {
+            free(p);
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            walk(p, out);
+            free(p);
+        } else if (S_ISREG(st.st_mode)) {
+            pl_add(out, p);
+        } else {
+            free(p);
+        }
+    }
+    closedir(d);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Is path (below dir) a rule file?  counters.lua at the top and anything
+ * under lists/ are not. */
+static int is_rule_file(const char *dir, const char *path)
+{
+    if (!ends_with(path, ".lua"))
+        return 0;
+    const char *rel = path + strlen(dir) + 1;
+    if (strcmp(rel, "counters.lua") == 0 || strncmp(rel, "lists/", 6) == 0)
+        return 0;
+    return 1;
+}
+
+/* ---- source lines ------------------------------------------------------ */
+
+/* Line of the first "key =" at the start of a line (after blanks), else 0. */
+static int key_line(const char *src, const char *key)
+{
+    size_t klen = strlen(key);
+    int line = 1;
+    for (const char *p = src; *p; line++) {
+        const char *q = p;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (strncmp(q, key, klen) == 0) {
+            const char *r = q + klen;
+            while (*r == ' ' || *r == '\t')
+                r++;
+            if (*r == '=' && r[1] != '=')
+                return line;
+        }
+        const char *nl = strchr(p, '\n');
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+/* Line of the last top-level "return" (the rule table), else 1. */
+static int return_line(const char *src)
+{
+    int line = 1, found = 1;
+    for (const char *p = src; *p; line++) {
+        if (strncmp(p, "return", 6) == 0)
+            found = line;
+        const char *nl = strchr(p, '\n');
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    return found;
+}
+
+static int line_of(const char *src, const char *key)
+{
+    int l = key_line(src, key);
+    return l ? l : return_line(src);
+}
+
+/* ---- validation -------------------------------------------------------- */
+
+static int valid_name(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+static int valid_stream(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* A field path: identifiers joined by dots, no "__" prefix (metamethods). */
+static int valid_path(const char *s)
+{
+    int seglen = 0;
+    for (const char *p = s;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (seglen == 0)
+                return 0;
+            if (*p == '\0')
+                return 1;
+            seglen = 0;
+            continue;
+        }
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            return 0;
+        seglen++;
+    }
+}
+
+static void field_free(rule_field_t *f)
+{
+    if (f == NULL)
+        return;
+    for (size_t i = 0; i < f->nkids; i++)
+        field_free(f->kids[i]);
+    free(f->kids);
+    free((char *)f->name);
+    free((char *)f->path);
+    free(f);
+}
+
+const rule_field_t *rule_field_child(const rule_field_t *f, const char *seg, size_t len)
+{
+    for (size_t i = 0; i < f->nkids; i++) {
+        const rule_field_t *k = f->kids[i];
+        if (strncmp(k->name, seg, len) == 0 && k->name[len] == '\0')
+            return k;
+    }
+    return NULL;
+}
+
+static void field_insert(rule_field_t *root, const char *path)
+{
+    rule_field_t *cur = root;
+    const char *seg = path;
+    for (;;) {
+        const char *dot = strchr(seg, '.');
+        size_t len = dot ? (size_t)(dot - seg) : strlen(seg);
+        rule_field_t *k = (rule_field_t *)rule_field_child(cur, seg, len);
+        if (k == NULL) {
+            k = xcalloc(1, sizeof(*k));
+            k->name = strndup(seg, len);
+            k->path = strndup(path, (size_t)(seg - path) + len);
+            if (k->name == NULL || k->path == NULL)
+                abort();
+            cur->kids = realloc(cur->kids, (cur->nkids + 1) * sizeof(*cur->kids));
+            if (cur->kids == NULL)
+                abort();
+            cur->kids[cur->nkids++] = k;
+        }
+        cur = k;
+        if (dot == NULL)
+            break;
+        seg = dot + 1;
+    }
+    cur->whole = 1;
+}
+
+static void rule_free(lua_State *L, rule_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->name);
+    free(r->description);
+    for (size_t i = 0; i < r->nstreams; i++)
+        free(r->streams[i]);
+    free(r->streams);
+    for (size_t i = 0; i < r->nfields; i++)
+        free(r->fields[i]);
+    free(r->fields);
+    field_free(r->field_root);
+    free(r->file);
+    free(r->source);
+    if (L) {
+        luaL_unref(L, LUA_REGISTRYINDEX, r->eval_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, r->tests_ref);
+    }
+    free(r);
+}
+
+/* Reads a list of strings at t[key] into *out; reports problems.  Returns
+ * the count, or -1 when the field is absent. */
+static long string_list(lua_State *L, int t, const char *key, char ***out, errs_t *e,
+                        const char *file, const char *src, int (*ok)(const char *),
+                        const char *what)
+{
+    lua_getfield(L, t, key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    if (!lua_istable(L, -1)) {
+        err_add(e, "%s:%d: '%s' must be a list of strings, got %s", file, line_of(src, key), key,
+                luaL_typename(L, -1));
+        lua_pop(L, 1);
+        return 0;
+    }
+    size_t n = lua_rawlen(L, -1);
+    *out = xcalloc(n, sizeof(char *));
+    size_t got = 0;
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, (lua_Integer)i);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            err_add(e, "%s:%d: '%s' entry %zu must be a string, got %s", file, line_of(src, key),
+                    key, i, luaL_typename(L, -1));
+        } else if (!ok(lua_tostring(L, -1))) {
+            err_add(e, "%s:%d: '%s' entry %zu: invalid %s \"%s\"", file, line_of(src, key), key, i,
+                    what, lua_tostring(L, -1));
+        } else {
+            (*out)[got++] = xstrdup(lua_tostring(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return (long)got;
+}
+
+static const char *const rule_keys[] = { "name", "version", "description", "streams", "mode",
+                                         "fields", "evaluate", "tests", NULL };
+
+/* Checks the tests table at the top of the stack; returns the case count. */
+static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char *src)
+{
+    int line = line_of(src, "tests");
+    if (!lua_istable(L, -1)) {
+        err_add(e, "%s:%d: 'tests' must be a list of cases, got %s", file, line,
+                luaL_typename(L, -1));
+        return 0;
+    }
+    size_t n = lua_rawlen(L, -1);
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, (lua_Integer)i);
+        if (!lua_istable(L, -1)) {
+            err_add(e, "%s:%d: test #%zu must be a table, got %s", file, line, i,
+                    luaL_typename(L, -1));
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_getfield(L, -1, "name");
+        const char *tname = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        char label[160];
+        if (tname)
+            snprintf(label, sizeof(label), "test #%zu (\"%s\")", i, tname);
+        else
+            snprintf(label, sizeof(label), "test #%zu", i);
+        if (tname == NULL)
+            err_add(e, "%s:%d: %s: 'name' must be a string", file, line, label);
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "events");
+        if (!lua_istable(L, -1) || lua_rawlen(L, -1) == 0) {
+            err_add(e, "%s:%d: %s: 'events' must be a non-empty list of event tables", file, line,
+                    label);
+        } else {
+            size_t ne = lua_rawlen(L, -1);
+            for (size_t j = 1; j <= ne; j++) {
+                lua_rawgeti(L, -1, (lua_Integer)j);
+                if (!lua_istable(L, -1))
+                    err_add(e, "%s:%d: %s: event #%zu must be a table, got %s", file, line, label,
+                            j, luaL_typename(L, -1));
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "expect");
+        if (!lua_istable(L, -1)) {
+            err_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none)", file,
+                    line, label);
+        } else {
+            size_t nx = lua_rawlen(L, -1);
+            for (size_t j = 1; j <= nx; j++) {
+                lua_rawgeti(L, -1, (lua_Integer)j);
+                if (!lua_istable(L, -1)) {
+                    err_add(e, "%s:%d: %s: expect #%zu must be a table", file, line, label, j);
+                } else {
+                    lua_getfield(L, -1, "verdict");
+                    const char *v = lua_tostring(L, -1);
+                    if (v && strcmp(v, "block") && strcmp(v, "review") && strcmp(v, "flag"))
+                        err_add(e, "%s:%d: %s: expect #%zu: verdict \"%s\" is not block, review or flag",
+                                file, line, label, j, v);
+                    lua_pop(L, 1);
+                }
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 2);
+    }
+    return n;
+}
+
+/* Runs one rule file and validates its table.  Returns the rule or NULL. */
+static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
+{
+    lua_State *L = eng_lua_state(vm);
+    char msg[1024];
+    char *src;
+    size_t len;
+    if (eng_read_file(file, &src, &len, msg, sizeof(msg)) != 0) {
+        err_add(e, "%s", msg);
+        return NULL;
+    }
+    int before = e->count;
+    char chunk[1100];
+    snprintf(chunk, sizeof(chunk), "@%s", file);
+    if (eng_lua_load_sandboxed(vm, src, len, chunk, msg, sizeof(msg)) != 0) {
+        err_add(e, "%s", msg);
+        free(src);
+        return NULL;
+    }
+    int rc = eng_lua_pcall(vm, 0, 1);
+    if (rc != ENG_LUA_OK) {
+        err_add(e, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        free(src);
+        return NULL;
+    }
+    if (!lua_istable(L, -1)) {
+        err_add(e, "%s:%d: a rule file must return a table, got %s", file, return_line(src),
+                luaL_typename(L, -1));
+        lua_pop(L, 1);
+        free(src);
+        return NULL;
+    }
+    int t = lua_gettop(L);
+    rule_t *r = xcalloc(1, sizeof(*r));
+    r->file = xstrdup(file);
+    r->source = src;
+    r->source_len = len;
+    r->eval_ref = LUA_NOREF;
+    r->tests_ref = LUA_NOREF;
+    eng_sha256_hex(src, len, r->sha256);
+
+    /* Unknown keys are typos more often than not. */
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int known = 0;
+        for (const char *const *p = rule_keys; k && *p; p++)
+            known |= strcmp(*p, k) == 0;
+        if (!known) {
+            if (k)
+                err_add(e, "%s:%d: unknown key '%s' in rule table", file, line_of(src, k), k);
+            else
+                err_add(e, "%s:%d: rule table has a non-string key", file, return_line(src));
+        }
+    }
+
+    lua_getfield(L, t, "name");
+    if (lua_type(L, -1) != LUA_TSTRING)
+        err_add(e, "%s:%d: 'name' %s", file, line_of(src, "name"),
+                lua_isnil(L, -1) ? "is missing (a string of [a-z0-9_.])" : "must be a string");
+    else if (!valid_name(lua_tostring(L, -1)))
+        err_add(e, "%s:%d: name \"%s\" has characters outside [a-z0-9_.]", file,
+                line_of(src, "name"), lua_tostring(L, -1));
+    else
+        r->name = xstrdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+
+    lua_getfield(L, t, "version");
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+        err_add(e, "%s:%d: 'version' %s", file, line_of(src, "version"),
+                lua_isnil(L, -1) ? "is missing (a non-negative integer)"
+                                 : "must be a non-negative integer");
+    else
+        r->version = (long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+
+    lua_getfield(L, t, "description");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        err_add(e, "%s:%d: 'description' must be a string", file, line_of(src, "description"));
+    else if (!lua_isnil(L, -1))
+        r->description = xstrdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+
+    lua_getfield(L, t, "mode");
+    const char *mode = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (mode && strcmp(mode, "enforce") == 0)
+        r->mode = ENG_MODE_ENFORCE;
+    else if (mode && strcmp(mode, "shadow") == 0)
+        r->mode = ENG_MODE_SHADOW;
+    else if (mode && strcmp(mode, "off") == 0)
+        r->mode = ENG_MODE_OFF;
+    else if (mode)
+        err_add(e, "%s:%d: mode \"%s\" is not one of enforce, shadow, off", file,
+                line_of(src, "mode"), mode);
+    else
+        err_add(e, "%s:%d: 'mode' %s (enforce, shadow or off)", file, line_of(src, "mode"),
+                lua_isnil(L, -1) ? "is missing" : "must be a string");
+    lua_pop(L, 1);
+
+    long ns = string_list(L, t, "streams", &r->streams, e, file, src, valid_stream, "stream name");
+    if (ns < 0)
+        err_add(e, "%s:%d: 'streams' is missing (a list of stream names)", file,
+                line_of(src, "streams"));
+    else if (ns == 0 && e->count == before)
+        err_add(e, "%s:%d: 'streams' is empty", file, line_of(src, "streams"));
+    r->nstreams = ns > 0 ? (size_t)ns : 0;
+
+    long nf = string_list(L, t, "fields", &r->fields, e, file, src, valid_path, "field path");
+    r->nfields = nf > 0 ? (size_t)nf : 0;
+    r->field_root = xcalloc(1, sizeof(rule_field_t));
+    r->field_root->name = xstrdup("");
+    r->field_root->path = xstrdup("");
+    for (size_t i = 0; i < r->nfields; i++)
+        field_insert(r->field_root, r->fields[i]);
+
+    lua_getfield(L, t, "evaluate");
+    if (lua_type(L, -1) != LUA_TFUNCTION) {
+        err_add(e, "%s:%d: 'evaluate' %s", file, line_of(src, "evaluate"),
+                lua_isnil(L, -1) ? "is missing (function(ev, ctx))" : "must be a function");
+        lua_pop(L, 1);
+    } else {
+        lua_Debug ar;
+        lua_pushvalue(L, -1);
+        lua_getinfo(L, ">S", &ar);
+        r->eval_line = ar.linedefined;
+        r->eval_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+
+    lua_getfield(L, t, "tests");
+    if (!lua_isnil(L, -1)) {
+        r->ntests = check_tests(L, e, file, src);
+        r->tests_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1); /* the rule table */
+    if (e->count != before) {
+        rule_free(L, r);
+        return NULL;
+    }
+    return r;
+}
+
+static int cmp_rule(const void *a, const void *b)
+{
+    return strcmp((*(rule_t *const *)a)->name, (*(rule_t *const *)b)->name);
+}
+
+static void build_index(rule_pack_t *p)
+{
+    for (size_t i = 0; i < p->nrules; i++) {
+        rule_t *r = p->rules[i];
+        if (r->mode == ENG_MODE_OFF)
+            continue;
+        for (size_t j = 0; j < r->nstreams; j++) {
+            stream_idx_t *s = NULL;
+            for (size_t k = 0; k < p->nstreams; k++)
+                if (strcmp(p->streams[k].name, r->streams[j]) == 0)
+                    s = &p->streams[k];
+            if (s == NULL) {
+                p->streams = realloc(p->streams, (p->nstreams + 1) * sizeof(*p->streams));
+                if (p->streams == NULL)
+                    abort();
+                s = &p->streams[p->nstreams++];
+                s->name = xstrdup(r->streams[j]);
+                s->rules = NULL;
+                s->nrules = 0;
+            }
+            /* A rule listing a stream twice still runs once. */
+            if (s->nrules && s->rules[s->nrules - 1] == r)
+                continue;
+            s->rules = realloc(s->rules, (s->nrules + 1) * sizeof(*s->rules));
+            if (s->rules == NULL)
+                abort();
+            s->rules[s->nrules++] = r; /* rules are visited in name order */
+        }
+    }
+}
+
+rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, size_t errstr_size)
+{
+    errs_t e = { errstr, errstr_size, 0, 0 };
+    if (errstr_size)
+        errstr[0] = '\0';
+    struct stat st;
+    if (stat(rules_dir, &st) != 0) {
+        err_add(&e, "%s: cannot read rule pack: %s", rules_dir, strerror(errno));
+        return NULL;
+    }
+    rule_pack_t *p = xcalloc(1, sizeof(*p));
+    p->vm = vm;
+    pathlist_t files = { 0 };
+    if (S_ISDIR(st.st_mode)) {
+        size_t dl = strlen(rules_dir);
+        p->dir = xstrdup(rules_dir);
+        while (dl > 1 && p->dir[dl - 1] == '/')
+            p->dir[--dl] = '\0';
+        walk(p->dir, &files);
+    } else {
+        char *d = xstrdup(rules_dir);
+        char *slash = strrchr(d, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            strcpy(d, ".");
+        p->dir = d;
+        pl_add(&files, xstrdup(rules_dir));
+    }
+    qsort(files.v, files.n, sizeof(char *), cmp_str);
+
+    eng_sha256_t *h = eng_sha256_new();
+    for (size_t i = 0; i < files.n; i++) {
+        const char *f = files.v[i];
+        char *buf;
+        size_t len;
+        char fhash[65], msg[512];
+        if (eng_read_file(f, &buf, &len, msg, sizeof(msg)) == 0) {
+            eng_sha256_hex(buf, len, fhash);
+            free(buf);
+            eng_sha256_update(h, f + strlen(p->dir), strlen(f + strlen(p->dir)) + 1);
+            eng_sha256_update(h, fhash, 64);
+        }
+        if (S_ISDIR(st.st_mode) && !is_rule_file(p->dir, f))
+            continue;
+        rule_t *r = load_rule(vm, f, &e);
+        if (r == NULL)
+            continue;
+        for (size_t j = 0; j < p->nrules; j++) {
+            if (strcmp(p->rules[j]->name, r->name) == 0) {
+                err_add(&e, "%s:%d: duplicate rule name \"%s\" (also in %s:%d)", f,
+                        line_of(r->source, "name"), r->name, p->rules[j]->file,
+                        line_of(p->rules[j]->source, "name"));
+                rule_free(eng_lua_state(vm), r);
+                r = NULL;
+                break;
+            }
+        }
+        if (r == NULL)
+            continue;
+        p->rules = realloc(p->rules, (p->nrules + 1) * sizeof(*p->rules));
+        if (p->rules == NULL)
+            abort();
+        p->rules[p->nrules++] = r;
+    }
+    eng_sha256_final(h, p->hash);
+    for (size_t i = 0; i < files.n; i++)
+        free(files.v[i]);
+    free(files.v);
+    if (e.count == 0 && p->nrules == 0)
+        err_add(&e, "%s: no rule files (*.lua) in the pack", rules_dir);
+    if (e.count) {
+        if (e.len && errstr[e.len - 1] == '\n')
+            errstr[e.len - 1] = '\0';
+        rule_pack_destroy(p);
+        return NULL;
+    }
+    qsort(p->rules, p->nrules, sizeof(*p->rules), cmp_rule);
+    for (size_t i = 0; i < p->nrules; i++)
+        p->rules[i]->index = i;
+    build_index(p);
+    return p;
+}
+
+void rule_pack_destroy(rule_pack_t *p)
+{
+    if (p == NULL)
+        return;
+    lua_State *L = p->vm ? eng_lua_state(p->vm) : NULL;
+    for (size_t i = 0; i < p->nrules; i++)
+        rule_free(L, p->rules[i]);
+    free(p->rules);
+    for (size_t i = 0; i < p->nstreams; i++) {
+        free(p->streams[i].name);
+        free(p->streams[i].rules);
+    }
+    free(p->streams);
+    free(p->dir);
+    free(p);
+}
+
+size_t rule_pack_rules(const rule_pack_t *p, rule_t *const **out)
+{
+    *out = p->rules;
+    return p->nrules;
+}
+
+size_t rule_pack_stream_rules(const rule_pack_t *p, const char *stream, size_t len,
+                              rule_t *const **out)
+{
+    for (size_t i = 0; i < p->nstreams; i++) {
+        const char *n = p->streams[i].name;
+        if (strncmp(n, stream, len) == 0 && n[len] == '\0') {
+            *out = p->streams[i].rules;
+            return p->streams[i].nrules;
+        }
+    }
+    *out = NULL;
+    return 0;
+}
+
+const char *rule_pack_hash(const rule_pack_t *p) { return p->hash; }
+const char *rule_pack_dir(const rule_pack_t *p) { return p->dir; }

@@ -1,0 +1,517 @@
+/* warden test: runs the `tests` of every rule.  Each case starts from fresh
+ * state; its events (Lua tables) are encoded to JSON and go through the real
+ * engine in strict mode (reading an undeclared field fails), so a passing
+ * test means the same thing as a hit in production.  The case compares the
+ * rule's own hits with `expect`. */
+#include <getopt.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/eng_buf.h"
+#include "engine/eng_cmd.h"
+#include "engine/eng_engine.h"
+#include "engine/eng_lua.h"
+#include "rules/rule_pack.h"
+
+#define TEST_BASE_MS 1767225600000LL   /* 2026-01-01T00:00:00Z: default event time */
+#define MAX_DEPTH 32
+
+typedef struct got_hit {
+    int    event;        /* 1-based index in the case */
+    int    verdict;
+    int    mode;
+    char  *entity;
+    char  *reason;
+    int    has_score;
+    double score;
+} got_hit_t;
+
+/* Encodes the Lua value at idx as JSON.  Returns 0 or -1 with err. */
+static int encode(lua_State *L, int idx, eng_buf_t *b, int depth, char *err, size_t errn)
+{
+    idx = lua_absindex(L, idx);
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        eng_buf_adds(b, "null");
+        return 0;
+    case LUA_TBOOLEAN:
+        eng_buf_adds(b, lua_toboolean(L, idx) ? "true" : "false");
+        return 0;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            eng_buf_printf(b, "%lld", (long long)lua_tointeger(L, idx));
+        } else {
+            double d = lua_tonumber(L, idx);
+            if (!isfinite(d)) {
+                snprintf(err, errn, "a number that is not finite cannot be JSON");
+                return -1;
+            }
+            eng_buf_json_num(b, d);
+        }
+        return 0;
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        eng_buf_json_str(b, s, n);
+        return 0;
+    }
+    case LUA_TTABLE:
+        break;
+    default:
+        snprintf(err, errn, "a %s cannot be part of a test event", luaL_typename(L, idx));
+        return -1;
+    }
+    if (depth > MAX_DEPTH) {
+        snprintf(err, errn, "test event nested deeper than %d", MAX_DEPTH);
+        return -1;
+    }
+    size_t n = lua_rawlen(L, idx), count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        count++;
+        lua_pop(L, 1);
+    }
+    if (n > 0 && n == count) {
+        eng_buf_addc(b, '[');
+        for (size_t i = 1; i <= n; i++) {
+            if (i > 1)
+                eng_buf_addc(b, ',');
+            lua_rawgeti(L, idx, (lua_Integer)i);
+            int rc = encode(L, -1, b, depth + 1, err, errn);
+            lua_pop(L, 1);
+            if (rc)
+                return rc;
+        }
+        eng_buf_addc(b, ']');
+        return 0;
+    }
+    /* Objects: keys sorted so the encoding does not depend on table order. */
+    const char **keys = calloc(count ? count : 1, sizeof(char *));
+    if (keys == NULL)
+        abort();
+    size_t k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            free(keys);
+            snprintf(err, errn, "test event tables must have string keys (or be lists)");
+            return -1;
+        }
+        keys[k++] = lua_tostring(L, -1);   /* anchored by the table */
+    }
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+            const char *t = keys[j];
+            keys[j] = keys[j - 1];
+            keys[j - 1] = t;
+        }
+    eng_buf_addc(b, '{');
+    int rc = 0;
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        if (i)
+            eng_buf_addc(b, ',');
+        eng_buf_json_str(b, keys[i], strlen(keys[i]));
+        eng_buf_addc(b, ':');
+        lua_getfield(L, idx, keys[i]);
+        rc = encode(L, -1, b, depth + 1, err, errn);
+        lua_pop(L, 1);
+    }
+    eng_buf_addc(b, '}');
+    free(keys);
+    return rc;
+}
+
+/* Encodes test event j (1-based) at idx, adding stream, id and ts when the
+ * event has none. */
+static int encode_event(lua_State *L, int idx, const eng_opts_t *o, const rule_t *r, int j,
+                        eng_buf_t *b, char *err, size_t errn)
+{
+    eng_buf_reset(b);
+    if (encode(L, idx, b, 0, err, errn) != 0)
+        return -1;
+    if (b->len < 2 || b->data[0] != '{') {
+        snprintf(err, errn, "a test event must be a table with named fields");
+        return -1;
+    }
+    eng_buf_t extra = ENG_BUF_INIT;
+    lua_getfield(L, idx, o->stream_field);
+    if (lua_isnil(L, -1)) {
+        eng_buf_json_str(&extra, o->stream_field, strlen(o->stream_field));
+        eng_buf_addc(&extra, ':');
+        eng_buf_json_str(&extra, r->streams[0], strlen(r->streams[0]));
+        eng_buf_addc(&extra, ',');
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, idx, o->id_field);
+    if (lua_isnil(L, -1)) {
+        eng_buf_json_str(&extra, o->id_field, strlen(o->id_field));
+        eng_buf_printf(&extra, ":\"t%d\",", j);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, idx, o->ts_field);
+    if (lua_isnil(L, -1)) {
+        eng_buf_json_str(&extra, o->ts_field, strlen(o->ts_field));
+        eng_buf_printf(&extra, ":%lld,", TEST_BASE_MS + (long long)(j - 1) * 1000);
+    }
+    lua_pop(L, 1);
+    if (extra.len) {
+        if (b->len == 2)   /* "{}" */
+            extra.data[--extra.len] = '\0';
+        eng_buf_t all = ENG_BUF_INIT;
+        eng_buf_addc(&all, '{');
+        eng_buf_add(&all, extra.data, extra.len);
+        eng_buf_add(&all, b->data + 1, b->len - 1);
+        eng_buf_free(b);
+        *b = all;
+    }
+    eng_buf_free(&extra);
+    return 0;
+}
+
+static void describe_hit(eng_buf_t *b, const got_hit_t *h)
+{
+    static const char *const v[] = { "none", "flag", "review", "block" };
+    eng_buf_printf(b, "%s entity=", v[h->verdict]);
+    eng_buf_json_str(b, h->entity, strlen(h->entity));
+    if (h->reason) {
+        eng_buf_adds(b, " reason=");
+        eng_buf_json_str(b, h->reason, strlen(h->reason));
+    }
+    if (h->has_score)
+        eng_buf_printf(b, " score=%g", h->score);
+    eng_buf_printf(b, " (event %d)", h->event);
+}
+
+/* Describes expectation table at idx ("block entity=\"u1\""). */
+static void describe_expect(lua_State *L, int idx, eng_buf_t *b)
+{
+    static const char *const keys[] = { "verdict", "entity", "reason", "score", "mode", "event", NULL };
+    int first = 1;
+    for (const char *const *k = keys; *k; k++) {
+        lua_getfield(L, idx, *k);
+        if (!lua_isnil(L, -1)) {
+            if (!first)
+                eng_buf_addc(b, ' ');
+            first = 0;
+            if (strcmp(*k, "verdict") == 0) {
+                eng_buf_adds(b, luaL_tolstring(L, -1, NULL));
+                lua_pop(L, 1);
+            } else {
+                eng_buf_printf(b, "%s=", *k);
+                if (lua_type(L, -1) == LUA_TSTRING) {
+                    size_t n;
+                    const char *s = lua_tolstring(L, -1, &n);
+                    eng_buf_json_str(b, s, n);
+                } else {
+                    eng_buf_adds(b, luaL_tolstring(L, -1, NULL));
+                    lua_pop(L, 1);
+                }
+            }
+        }
+        lua_pop(L, 1);
+    }
+    if (first)
+        eng_buf_adds(b, "(any hit)");
+}
+
+/* Does hit h satisfy the expectation table at idx?  Only given keys count. */
+static int matches(lua_State *L, int idx, const got_hit_t *h)
+{
+    static const char *const v[] = { "none", "flag", "review", "block" };
+    int ok = 1;
+    lua_getfield(L, idx, "verdict");
+    if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), v[h->verdict])))
+        ok = 0;
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "entity");
+    if (!lua_isnil(L, -1)) {
+        const char *s = lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER
+                            ? lua_tostring(L, -1) : NULL;
+        if (s == NULL || strcmp(s, h->entity))
+            ok = 0;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "reason");
+    if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING || h->reason == NULL ||
+                              strcmp(lua_tostring(L, -1), h->reason)))
+        ok = 0;
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "score");
+    if (!lua_isnil(L, -1) && (!h->has_score || fabs(lua_tonumber(L, -1) - h->score) > 1e-9))
+        ok = 0;
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "mode");
+    if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING ||
+                              strcmp(lua_tostring(L, -1), eng_mode_name(h->mode))))
+        ok = 0;
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "event");
+    if (!lua_isnil(L, -1) && lua_tointeger(L, -1) != h->event)
+        ok = 0;
+    lua_pop(L, 1);
+    return ok;
+}
+
+typedef struct test_totals {
+    int cases, passed, failed, rules;
+    int verbose;
+} test_totals_t;
+
+/* Runs case at the top of the stack for rule r.  Prints its result. */
+static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int ci,
+                     test_totals_t *t)
+{
+    lua_State *L = eng_lua_state(eng_engine_vm(e));
+    int cidx = lua_gettop(L);
+    lua_getfield(L, cidx, "name");
+    char cname[200];
+    snprintf(cname, sizeof(cname), "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+    lua_pop(L, 1);
+
+    eng_engine_reset_state(e);
+    eng_buf_t why = ENG_BUF_INIT, json = ENG_BUF_INIT;
+    got_hit_t *got = NULL;
+    size_t ngot = 0;
+    char err[512];
+    lua_getfield(L, cidx, "events");
+    int evs = lua_gettop(L);
+    size_t nev = lua_rawlen(L, evs);
+    for (size_t j = 1; j <= nev; j++) {
+        lua_rawgeti(L, evs, (lua_Integer)j);
+        int rc = encode_event(L, lua_gettop(L), o, r, (int)j, &json, err, sizeof(err));
+        lua_pop(L, 1);
+        if (rc != 0) {
+            eng_buf_printf(&why, "      event %zu: %s\n", j, err);
+            continue;
+        }
+        const eng_outcome_t *out;
+        eng_src_t src = { .msg_ts_ms = INT64_MIN, .file = r->file, .line = 0 };
+        if (eng_engine_eval(e, NULL, json.data, json.len, &src, &out) != 0) {
+            eng_buf_printf(&why, "      event %zu: internal error\n", j);
+            continue;
+        }
+        if (out->status == ENG_EVENT_REJECTED) {
+            eng_buf_printf(&why, "      event %zu rejected: %s\n", j, out->reject_reason);
+            continue;
+        }
+        for (size_t k = 0; k < out->nerrors; k++)
+            if (strcmp(out->errors[k].rule, r->name) == 0)
+                eng_buf_printf(&why, "      event %zu: rule error: %s\n", j, out->errors[k].message);
+        for (size_t k = 0; k < out->nhits; k++) {
+            const eng_hit_t *h = &out->hits[k];
+            if (strcmp(h->rule, r->name) != 0)
+                continue;
+            got = realloc(got, (ngot + 1) * sizeof(*got));
+            if (got == NULL)
+                abort();
+            got_hit_t *g = &got[ngot++];
+            g->event = (int)j;
+            g->verdict = h->verdict;
+            g->mode = h->mode;
+            g->entity = strndup(h->entity, h->entity_len);
+            g->reason = h->reason ? strndup(h->reason, h->reason_len) : NULL;
+            g->has_score = h->has_score;
+            g->score = h->score;
+        }
+    }
+    lua_pop(L, 1);
+
+    lua_getfield(L, cidx, "expect");
+    int ex = lua_gettop(L);
+    size_t nexp = lua_rawlen(L, ex);
+    int same = nexp == ngot;
+    for (size_t k = 0; same && k < nexp; k++) {
+        lua_rawgeti(L, ex, (lua_Integer)(k + 1));
+        same = matches(L, lua_gettop(L), &got[k]);
+        lua_pop(L, 1);
+    }
+    int pass = same && why.len == 0;
+    t->cases++;
+    if (pass) {
+        t->passed++;
+        if (t->verbose)
+            printf("  ok    %s: %s\n", r->name, cname);
+    } else {
+        t->failed++;
+        printf("  FAIL  %s: %s  (%s, test #%d)\n", r->name, cname, r->file, ci);
+        if (why.len)
+            fputs(why.data, stdout);
+        if (!same) {
+            eng_buf_t d = ENG_BUF_INIT;
+            eng_buf_printf(&d, "      expected %zu hit(s), got %zu:\n", nexp, ngot);
+            size_t n = nexp > ngot ? nexp : ngot;
+            for (size_t k = 0; k < n; k++) {
+                int ok = 0;
+                if (k < nexp && k < ngot) {
+                    lua_rawgeti(L, ex, (lua_Integer)(k + 1));
+                    ok = matches(L, lua_gettop(L), &got[k]);
+                    lua_pop(L, 1);
+                }
+                if (k < nexp) {
+                    eng_buf_printf(&d, "      %s expected: ", ok ? " " : "-");
+                    lua_rawgeti(L, ex, (lua_Integer)(k + 1));
+                    describe_expect(L, lua_gettop(L), &d);
+                    lua_pop(L, 1);
+                    eng_buf_addc(&d, '\n');
+                }
+                if (k < ngot) {
+                    eng_buf_printf(&d, "      %s actual:   ", ok ? " " : "+");
+                    describe_hit(&d, &got[k]);
+                    eng_buf_addc(&d, '\n');
+                }
+            }
+            fputs(d.data, stdout);
+            eng_buf_free(&d);
+        }
+    }
+    lua_pop(L, 1);
+    for (size_t k = 0; k < ngot; k++) {
+        free(got[k].entity);
+        free(got[k].reason);
+    }
+    free(got);
+    eng_buf_free(&why);
+    eng_buf_free(&json);
+}
+
+static void test_usage(FILE *f)
+{
+    fprintf(f, "usage: warden test [options] RULES_DIR | RULE_FILE...\n"
+               "Runs the `tests` cases of every rule (or of the given rule files, with the\n"
+               "pack they belong to).  Each case starts from fresh state.  Exit 0 when all\n"
+               "pass, 1 when any fails or the pack does not load, 2 on usage errors.\n\n"
+               "  -k, --filter TEXT   only rules whose name contains TEXT\n"
+               "  -v, --verbose       list passing cases too\n"
+               "  --stream-field F, --id-field F, --ts-field F, --budget N, --mem-mb N\n"
+               "  -h, --help          this help\n");
+}
+
+/* The pack a rule file belongs to: the nearest directory upwards holding
+ * counters.lua or lists/, else the file's own directory. */
+static char *pack_of(const char *file)
+{
+    char *dir = strdup(file);
+    if (dir == NULL)
+        abort();
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        free(dir);
+        return strdup(".");
+    }
+    *slash = '\0';
+    char *probe = strdup(dir);
+    for (;;) {
+        char path[4200];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/counters.lua", probe);
+        int found = stat(path, &st) == 0;
+        snprintf(path, sizeof(path), "%s/lists", probe);
+        found |= stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+        if (found) {
+            free(dir);
+            return probe;
+        }
+        char *s = strrchr(probe, '/');
+        if (s == NULL)
+            break;
+        *s = '\0';
+    }
+    free(probe);
+    return dir;
+}
+
+int rule_cmd_test(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        ENG_CMD_ENGINE_LOPTS, { "filter", required_argument, NULL, 'k' },
+        { "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    };
+    eng_opts_t opts;
+    eng_opts_default(&opts);
+    opts.strict_fields = 1;
+    const char *filter = NULL;
+    test_totals_t t = { 0 };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "k:vh", lopts, NULL)) != -1) {
+        int h = eng_cmd_engine_opt(c, optarg, &opts);
+        if (h < 0)
+            return ENG_EXIT_USAGE;
+        if (h)
+            continue;
+        switch (c) {
+        case 'k': filter = optarg; break;
+        case 'v': t.verbose = 1; break;
+        case 'h': test_usage(stdout); return ENG_EXIT_OK;
+        default: test_usage(stderr); return ENG_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        test_usage(stderr);
+        return ENG_EXIT_USAGE;
+    }
+    struct stat st;
+    int is_dir = stat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode);
+    if (is_dir && optind != argc - 1) {
+        fprintf(stderr, "warden test: give one RULES_DIR, or rule files\n");
+        return ENG_EXIT_USAGE;
+    }
+    char *pack = is_dir ? strdup(argv[optind]) : pack_of(argv[optind]);
+    static char err[65536];
+    eng_engine_t *e = eng_engine_new(&opts, pack, err, sizeof(err));
+    if (e == NULL) {
+        fprintf(stderr, "%s\nwarden test: the rule pack %s failed to load\n", err, pack);
+        free(pack);
+        return ENG_EXIT_LOAD;
+    }
+    lua_State *L = eng_lua_state(eng_engine_vm(e));
+    rule_t *const *rules;
+    size_t n = rule_pack_rules(eng_engine_pack(e), &rules);
+    int untested = 0, matched_files = 0;
+    for (size_t i = 0; i < n; i++) {
+        const rule_t *r = rules[i];
+        if (filter && strstr(r->name, filter) == NULL)
+            continue;
+        if (!is_dir) {
+            int want = 0;
+            for (int a = optind; a < argc; a++) {
+                struct stat sa, sr;
+                if (stat(argv[a], &sa) == 0 && stat(r->file, &sr) == 0 && sa.st_ino == sr.st_ino &&
+                    sa.st_dev == sr.st_dev)
+                    want = 1;
+            }
+            if (!want)
+                continue;
+            matched_files++;
+        }
+        if (r->tests_ref == LUA_NOREF || r->ntests == 0) {
+            untested++;
+            printf("  none  %s: no tests  (%s)\n", r->name, r->file);
+            continue;
+        }
+        t.rules++;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->tests_ref);
+        int tests = lua_gettop(L);
+        for (size_t k = 1; k <= r->ntests; k++) {
+            lua_rawgeti(L, tests, (lua_Integer)k);
+            run_case(e, &opts, r, (int)k, &t);
+            lua_settop(L, tests);
+        }
+        lua_pop(L, 1);
+    }
+    if (!is_dir && matched_files < argc - optind)
+        fprintf(stderr, "warden test: some files given are not rules of the pack %s\n", pack);
+    printf("warden test: %d cases in %d rules: %d ok, %d FAILED%s\n", t.cases, t.rules, t.passed,
+           t.failed, untested ? " (some rules have no tests)" : "");
+    eng_engine_destroy(e);
+    free(pack);
+    if (!is_dir && matched_files < argc - optind)
+        return ENG_EXIT_USAGE;
+    return t.failed ? ENG_EXIT_LOAD : ENG_EXIT_OK;
+}
