@@ -1,0 +1,477 @@
+/* storage/store_migrate.c — versioned migrations and `warden migrate`
+ * (storage/store_migrate.h).  The statements below are the files in
+ * storage/schema/{mariadb,starrocks}/ with comments removed; the unit test
+ * tests/storage/test_store_schema.c keeps the two in step. */
+#include "storage/store_migrate.h"
+#include "storage/store_int.h"
+#include "storage/store_mysql.h"
+#include "storage/store_url.h"
+
+#include <ctype.h>
+#include <mysqld_error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- embedded schema (generated from storage/schema/) ------------------- */
+
+static const char *const mariadb_v1[] = {
+        "CREATE TABLE IF NOT EXISTS schema_version (\n"
+        "  version     INT NOT NULL PRIMARY KEY,\n"
+        "  description VARCHAR(255) NOT NULL,\n"
+        "  applied_at  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)\n"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        "CREATE TABLE IF NOT EXISTS rule_results (\n"
+        "  run_id          VARBINARY(128) NOT NULL,\n"
+        "  event_id        VARBINARY(512) NOT NULL,\n"
+        "  rule            VARBINARY(128) NOT NULL,\n"
+        "  stream          VARBINARY(128) NOT NULL,\n"
+        "  version         INT NOT NULL,\n"
+        "  mode            VARCHAR(16) CHARACTER SET ascii NOT NULL,\n"
+        "  verdict         VARCHAR(16) CHARACTER SET ascii NOT NULL,\n"
+        "  entity          MEDIUMBLOB NOT NULL,\n"
+        "  reason          MEDIUMBLOB NULL,\n"
+        "  score           DOUBLE NULL,\n"
+        "  event_ts        DATETIME(3) NULL,\n"
+        "  topic           VARBINARY(255) NULL,\n"
+        "  kafka_partition INT NULL,\n"
+        "  kafka_offset    BIGINT NULL,\n"
+        "  written_at      DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),\n"
+        "  PRIMARY KEY (run_id, event_id, rule)\n"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        "CREATE TABLE IF NOT EXISTS rule_runs (\n"
+        "  run_id       VARBINARY(128) NOT NULL PRIMARY KEY,\n"
+        "  kind         VARCHAR(16) CHARACTER SET ascii NOT NULL,\n"
+        "  status       VARCHAR(16) CHARACTER SET ascii NOT NULL,\n"
+        "  started_at   DATETIME(3) NOT NULL,\n"
+        "  finished_at  DATETIME(3) NULL,\n"
+        "  rules_sha256 CHAR(64) CHARACTER SET ascii NULL,\n"
+        "  params       MEDIUMTEXT CHARACTER SET utf8mb4 NULL,\n"
+        "  events       BIGINT UNSIGNED NULL,\n"
+        "  hits         BIGINT UNSIGNED NULL,\n"
+        "  rejected     BIGINT UNSIGNED NULL,\n"
+        "  errors       BIGINT UNSIGNED NULL\n"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        "CREATE TABLE IF NOT EXISTS rule_versions (\n"
+        "  name       VARBINARY(128) NOT NULL,\n"
+        "  version    INT NOT NULL,\n"
+        "  sha256     CHAR(64) CHARACTER SET ascii NOT NULL,\n"
+        "  source     MEDIUMBLOB NOT NULL,\n"
+        "  first_seen DATETIME(3) NOT NULL,\n"
+        "  PRIMARY KEY (name, version, sha256)\n"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    NULL,
+};
+
+static const char *const mariadb_v2[] = {
+        "CREATE TABLE IF NOT EXISTS decisions (\n"
+        "  run_id     VARBINARY(128) NOT NULL,\n"
+        "  event_id   VARBINARY(512) NOT NULL,\n"
+        "  stream     VARBINARY(128) NOT NULL,\n"
+        "  entity     MEDIUMBLOB NOT NULL,\n"
+        "  verdict    VARCHAR(16) CHARACTER SET ascii NOT NULL,\n"
+        "  rules      BLOB NOT NULL,\n"
+        "  event_ts   DATETIME(3) NULL,\n"
+        "  written_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),\n"
+        "  PRIMARY KEY (run_id, event_id),\n"
+        "  KEY decisions_by_entity (entity(64), event_ts)\n"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        "CREATE INDEX IF NOT EXISTS results_by_rule_ts ON rule_results (rule, event_ts) ALGORITHM=INPLACE LOCK=NONE",
+        "CREATE INDEX IF NOT EXISTS results_by_entity ON rule_results (entity(64), event_ts) ALGORITHM=INPLACE LOCK=NONE",
+        "CREATE INDEX IF NOT EXISTS results_by_run_rule ON rule_results (run_id, rule, verdict) ALGORITHM=INPLACE LOCK=NONE",
+    NULL,
+};
+
+static const char *const mariadb_v3[] = {
+        "ALTER TABLE rule_runs ADD COLUMN IF NOT EXISTS warden_version VARCHAR(32) CHARACTER SET ascii NULL, ALGORITHM=INSTANT",
+    NULL,
+};
+
+static const store_migration_t mariadb_migrations[] = {
+    { 1, "initial", 0, mariadb_v1 },
+    { 2, "decisions and indexes", 0, mariadb_v2 },
+    { 3, "run binary version", 0, mariadb_v3 },
+};
+
+static const char *const starrocks_v1[] = {
+        "CREATE TABLE IF NOT EXISTS schema_version (\n"
+        "  version     INT NOT NULL,\n"
+        "  description VARCHAR(255) NOT NULL,\n"
+        "  applied_at  DATETIME NULL\n"
+        ") PRIMARY KEY (version)\n"
+        "DISTRIBUTED BY HASH(version) BUCKETS 1",
+        "CREATE TABLE IF NOT EXISTS rule_results (\n"
+        "  event_day       DATE NOT NULL,\n"
+        "  run_id          VARCHAR(128) NOT NULL,\n"
+        "  event_id        VARCHAR(512) NOT NULL,\n"
+        "  rule            VARCHAR(128) NOT NULL,\n"
+        "  stream          VARCHAR(128) NOT NULL,\n"
+        "  version         INT NOT NULL,\n"
+        "  mode            VARCHAR(16) NOT NULL,\n"
+        "  verdict         VARCHAR(16) NOT NULL,\n"
+        "  entity          VARCHAR(1048576) NOT NULL,\n"
+        "  reason          VARCHAR(1048576) NULL,\n"
+        "  score           DOUBLE NULL,\n"
+        "  event_ts        DATETIME NULL,\n"
+        "  topic           VARCHAR(255) NULL,\n"
+        "  kafka_partition INT NULL,\n"
+        "  kafka_offset    BIGINT NULL,\n"
+        "  written_at      DATETIME NULL\n"
+        ") PRIMARY KEY (event_day, run_id, event_id, rule)\n"
+        "PARTITION BY date_trunc('day', event_day)\n"
+        "DISTRIBUTED BY HASH(run_id, event_id)\n"
+        "ORDER BY (rule, event_ts)",
+        "CREATE TABLE IF NOT EXISTS rule_runs (\n"
+        "  run_id       VARCHAR(128) NOT NULL,\n"
+        "  kind         VARCHAR(16) NOT NULL,\n"
+        "  status       VARCHAR(16) NOT NULL,\n"
+        "  started_at   DATETIME NOT NULL,\n"
+        "  finished_at  DATETIME NULL,\n"
+        "  rules_sha256 VARCHAR(64) NULL,\n"
+        "  params       VARCHAR(65533) NULL,\n"
+        "  events       BIGINT NULL,\n"
+        "  hits         BIGINT NULL,\n"
+        "  rejected     BIGINT NULL,\n"
+        "  errors       BIGINT NULL\n"
+        ") PRIMARY KEY (run_id)\n"
+        "DISTRIBUTED BY HASH(run_id) BUCKETS 1",
+        "CREATE TABLE IF NOT EXISTS rule_versions (\n"
+        "  name       VARCHAR(128) NOT NULL,\n"
+        "  version    INT NOT NULL,\n"
+        "  sha256     VARCHAR(64) NOT NULL,\n"
+        "  source     VARCHAR(1048576) NOT NULL,\n"
+        "  first_seen DATETIME NOT NULL\n"
+        ") PRIMARY KEY (name, version, sha256)\n"
+        "DISTRIBUTED BY HASH(name) BUCKETS 1",
+    NULL,
+};
+
+static const char *const starrocks_v2[] = {
+        "CREATE TABLE IF NOT EXISTS decisions (\n"
+        "  event_day  DATE NOT NULL,\n"
+        "  run_id     VARCHAR(128) NOT NULL,\n"
+        "  event_id   VARCHAR(512) NOT NULL,\n"
+        "  stream     VARCHAR(128) NOT NULL,\n"
+        "  entity     VARCHAR(1048576) NOT NULL,\n"
+        "  verdict    VARCHAR(16) NOT NULL,\n"
+        "  rules      VARCHAR(65533) NOT NULL,\n"
+        "  event_ts   DATETIME NULL,\n"
+        "  written_at DATETIME NULL\n"
+        ") PRIMARY KEY (event_day, run_id, event_id)\n"
+        "PARTITION BY date_trunc('day', event_day)\n"
+        "DISTRIBUTED BY HASH(run_id, event_id)\n"
+        "ORDER BY (verdict, event_ts)",
+    NULL,
+};
+
+static const char *const starrocks_v3[] = {
+        "ALTER TABLE rule_runs ADD COLUMN warden_version VARCHAR(32) NULL",
+    NULL,
+};
+
+static const store_migration_t starrocks_migrations[] = {
+    { 1, "initial", 0, starrocks_v1 },
+    { 2, "decisions and indexes", 0, starrocks_v2 },
+    { 3, "run binary version", 0, starrocks_v3 },
+};
+
+
+#define NMIG(a) (sizeof(a) / sizeof((a)[0]))
+
+int store_schema_required(void)
+{
+    return mariadb_migrations[NMIG(mariadb_migrations) - 1].version;
+}
+
+const store_migration_t *store_migrations(const char *dialect, size_t *n)
+{
+    if (dialect && strcmp(dialect, "starrocks") == 0) {
+        *n = NMIG(starrocks_migrations);
+        return starrocks_migrations;
+    }
+    *n = NMIG(mariadb_migrations);
+    return mariadb_migrations;
+}
+
+/* Case-insensitive search for word w in s with non-identifier neighbours. */
+static int has_word(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    for (const char *p = s; *p; p++) {
+        if (strncasecmp(p, w, n) != 0)
+            continue;
+        int before = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        int after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+        if (before && after)
+            return 1;
+    }
+    return 0;
+}
+
+int store_migration_is_destructive(const store_migration_t *m)
+{
+    if (m->destructive)
+        return 1;
+    static const char *const words[] = { "DROP", "RENAME", "TRUNCATE", "DELETE", "MODIFY",
+                                          "CHANGE", "REPLACE", NULL };
+    for (size_t i = 0; m->stmts[i]; i++)
+        for (size_t k = 0; words[k]; k++)
+            if (has_word(m->stmts[i], words[k]))
+                return 1;
+    return 0;
+}
+
+/* MySQL lacks MariaDB's IF NOT EXISTS on CREATE INDEX and ADD COLUMN; there
+ * the "already exists" errors below make the step idempotent instead. */
+static char *dialect_stmt(const char *s, int dialect)
+{
+    char *out = strdup(s);
+    if (!out || dialect != STORE_DIALECT_MYSQL)
+        return out;
+    char *p;
+    if ((strncasecmp(out, "CREATE INDEX IF NOT EXISTS", 26) == 0 && (p = out + 12)) ||
+        ((p = strstr(out, "ADD COLUMN IF NOT EXISTS")) && (p += 10))) {
+        memmove(p, p + 14, strlen(p + 14) + 1);
+    }
+    return out;
+}
+
+static int already_applied(unsigned err)
+{
+    return err == ER_DUP_KEYNAME || err == ER_DUP_FIELDNAME || err == ER_TABLE_EXISTS_ERROR;
+}
+
+typedef struct conn {
+    store_url_t url;
+    char       *redacted;
+    MYSQL      *m;
+    int         dialect;
+} conn_t;
+
+static void conn_close(conn_t *c)
+{
+    if (c->m)
+        mysql_close(c->m);
+    free(c->redacted);
+    store_url_free(&c->url);
+    memset(c, 0, sizeof(*c));
+}
+
+static int conn_open(conn_t *c, const char *url, char *errstr, size_t errstr_size)
+{
+    memset(c, 0, sizeof(*c));
+    if (strncmp(url, "mysql://", 8) != 0)
+        return store_seterr(errstr, errstr_size,
+                            "migrate: %s: want a mysql:// URL (for StarRocks, its FE MySQL port "
+                            "with ?dialect=starrocks)", strncmp(url, "starrocks://", 12) == 0 ? "starrocks://" : "URL");
+    if (store_url_parse(&c->url, url, errstr, errstr_size) != 0)
+        return -1;
+    c->redacted = store_url_redacted(&c->url);
+    store_myconn_opts_t o;
+    char err[512];
+    int retriable;
+    if (!c->url.db) {
+        store_seterr(errstr, errstr_size, "migrate: %s: no database in the URL", c->redacted);
+        goto fail;
+    }
+    if (store_my_opts_from_url(&c->url, &o, errstr, errstr_size) != 0)
+        goto fail;
+    c->m = store_my_connect(&c->url, &o, &c->dialect, &retriable, err, sizeof(err));
+    if (!c->m) {
+        store_seterr(errstr, errstr_size, "migrate: %s: %s", c->redacted, err);
+        goto fail;
+    }
+    return 0;
+fail:
+    conn_close(c);
+    return -1;
+}
+
+int store_schema_current(const char *url, int *version, char *errstr, size_t errstr_size)
+{
+    conn_t c;
+    char err[512];
+    if (conn_open(&c, url, errstr, errstr_size) != 0)
+        return -1;
+    int rc = store_my_schema_version(c.m, version, NULL, err, sizeof(err));
+    if (rc != 0)
+        store_seterr(errstr, errstr_size, "migrate: %s: %s", c.redacted, err);
+    conn_close(&c);
+    return rc;
+}
+
+int store_migrate(const char *url, const store_migration_t *list, size_t n, int target,
+                  int force, int quiet, char *errstr, size_t errstr_size)
+{
+    conn_t c;
+    char err[512];
+    int rc = -1, locked = 0, have;
+    if (conn_open(&c, url, errstr, errstr_size) != 0)
+        return -1;
+    if (!list)
+        list = store_migrations(store_dialect_name(c.dialect), &n);
+    int last = n ? list[n - 1].version : 0;
+    if (target <= 0 || target > last)
+        target = last;
+    /* One migrator at a time (MariaDB/MySQL; StarRocks has no GET_LOCK). */
+    if (c.dialect != STORE_DIALECT_STARROCKS) {
+        if (mysql_query(c.m, "SELECT GET_LOCK('warden_migrate', 60)") != 0) {
+            store_seterr(errstr, errstr_size, "migrate: %s: GET_LOCK: %s", c.redacted, mysql_error(c.m));
+            goto done;
+        }
+        MYSQL_RES *r = mysql_store_result(c.m);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        locked = row && row[0] && strcmp(row[0], "1") == 0;
+        mysql_free_result(r);
+        if (!locked) {
+            store_seterr(errstr, errstr_size, "migrate: %s: another migration holds the lock", c.redacted);
+            goto done;
+        }
+    }
+    if (store_my_schema_version(c.m, &have, NULL, err, sizeof(err)) != 0) {
+        store_seterr(errstr, errstr_size, "migrate: %s: %s", c.redacted, err);
+        goto done;
+    }
+    if (have >= target) {
+        if (!quiet)
+            fprintf(stderr, "migrate: %s: schema version %d%s, nothing to do\n", c.redacted, have,
+                    have > last ? " (newer than this binary)" : "");
+        rc = 0;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const store_migration_t *mg = &list[i];
+        if (mg->version <= have || mg->version > target)
+            continue;
+        if (store_migration_is_destructive(mg) && !force) {
+            store_seterr(errstr, errstr_size,
+                         "migrate: %s: migration %d (%s) is destructive (drops or rewrites data); "
+                         "schema stays at version %d: back up, then rerun with --force",
+                         c.redacted, mg->version, mg->description, have);
+            goto done;
+        }
+        size_t k;
+        for (k = 0; mg->stmts[k]; k++) {
+            char *q = dialect_stmt(mg->stmts[k], c.dialect);
+            if (!q) {
+                store_seterr(errstr, errstr_size, "migrate: out of memory");
+                goto done;
+            }
+            int bad = mysql_query(c.m, q) != 0 && !already_applied(mysql_errno(c.m));
+            if (!bad)
+                mysql_free_result(mysql_store_result(c.m));
+            free(q);
+            if (bad) {
+                store_seterr(errstr, errstr_size,
+                             "migrate: %s: migration %d (%s), statement %zu: %s (error %u); "
+                             "schema stays at version %d", c.redacted, mg->version,
+                             mg->description, k + 1, mysql_error(c.m), mysql_errno(c.m), have);
+                goto done;
+            }
+        }
+        char ins[512];
+        snprintf(ins, sizeof(ins),
+                 "INSERT INTO schema_version (version, description, applied_at) VALUES (%d, '%s', %s)",
+                 mg->version, mg->description,
+                 c.dialect == STORE_DIALECT_STARROCKS ? "NOW()" : "UTC_TIMESTAMP(3)");
+        if (mysql_query(c.m, ins) != 0 && mysql_errno(c.m) != ER_DUP_ENTRY) {
+            store_seterr(errstr, errstr_size, "migrate: %s: recording version %d: %s", c.redacted,
+                         mg->version, mysql_error(c.m));
+            goto done;
+        }
+        have = mg->version;
+        if (!quiet)
+            fprintf(stderr, "migrate: %s: applied version %d (%s, %zu statements%s)\n", c.redacted,
+                    mg->version, mg->description, k,
+                    store_migration_is_destructive(mg) ? ", destructive, forced" : ", online");
+    }
+    rc = 0;
+done:
+    if (locked && mysql_query(c.m, "SELECT RELEASE_LOCK('warden_migrate')") == 0)
+        mysql_free_result(mysql_store_result(c.m));
+    conn_close(&c);
+    return rc;
+}
+
+static void migrate_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: warden migrate URL [--force] [--to N] [--status] [--quiet]\n"
+            "       warden migrate --print [mariadb|starrocks]\n"
+            "Brings the results schema at URL (mysql://user@host:port/db, password in\n"
+            "WARDEN_STORE_PASSWORD; StarRocks: its FE MySQL port with ?dialect=starrocks)\n"
+            "to the version this binary writes (%d).  Idempotent; additive steps run\n"
+            "online; a destructive step is refused unless --force.\n"
+            "  --to N     stop at version N\n"
+            "  --status   print the database's version and what is pending; change nothing\n"
+            "  --print    print the DDL of every migration for a dialect\n",
+            store_schema_required());
+}
+
+int store_cmd_migrate(int argc, char **argv)
+{
+    const char *url = NULL, *print = NULL;
+    int force = 0, status = 0, quiet = 0, to = 0, doprint = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--force") == 0) {
+            force = 1;
+        } else if (strcmp(a, "--status") == 0) {
+            status = 1;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            quiet = 1;
+        } else if (strcmp(a, "--print") == 0) {
+            doprint = 1;
+            if (i + 1 < argc && argv[i + 1][0] != '-')
+                print = argv[++i];
+        } else if (strcmp(a, "--to") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 1000000) {
+                fprintf(stderr, "migrate: --to %s: not a version number\n", argv[i]);
+                return 2;
+            }
+            to = (int)v;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            migrate_usage(stdout);
+            return 0;
+        } else if (a[0] != '-' && !url) {
+            url = a;
+        } else {
+            fprintf(stderr, "migrate: unexpected argument %s\n", a);
+            migrate_usage(stderr);
+            return 2;
+        }
+    }
+    if (doprint) {
+        size_t n;
+        const store_migration_t *l = store_migrations(print ? print : "mariadb", &n);
+        for (size_t i = 0; i < n; i++) {
+            printf("-- version %d: %s\n", l[i].version, l[i].description);
+            for (size_t k = 0; l[i].stmts[k]; k++)
+                printf("%s;\n\n", l[i].stmts[k]);
+        }
+        return 0;
+    }
+    if (!url) {
+        migrate_usage(stderr);
+        return 2;
+    }
+    char err[1024];
+    if (status) {
+        int v;
+        if (store_schema_current(url, &v, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        int need = store_schema_required();
+        printf("schema version %d, required %d%s\n", v, need,
+               v < need ? ": run warden migrate URL" : v > need ? " (database is newer)" : "");
+        return v < need ? 3 : 0;
+    }
+    if (store_migrate(url, NULL, 0, to, force, quiet, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    return 0;
+}
