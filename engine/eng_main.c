@@ -5,6 +5,7 @@
 
 #include "engine/eng_cmd.h"
 #include "engine/eng_log.h"
+#include "storage/store_migrate.h"
 
 typedef struct cmd {
     const char *name;
@@ -16,6 +17,7 @@ static const cmd_t cmds[] = {
     { "eval", eng_cmd_eval, "evaluate a rule pack on JSONL events, hits as JSONL (no servers)" },
     { "test", rule_cmd_test, "run the tests inside each rule file" },
     { "check", eng_cmd_check, "load and validate a rule pack without running it" },
+    { "migrate", store_cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
     { NULL, NULL, NULL },
 };
 
