@@ -368,6 +368,8 @@ const char *eng_engine_pack_hash(const eng_engine_t *e) { return rule_pack_hash(
 eng_lua_t *eng_engine_vm(eng_engine_t *e) { return e->vm; }
 const rule_pack_t *eng_engine_pack(const eng_engine_t *e) { return e->pack; }
 
+rule_ctx_t *eng_engine_rule_ctx(eng_engine_t *e) { return &e->ctx; }
+
 void eng_engine_reset_state(eng_engine_t *e)
 {
     (void)e;  /* counters and labels arrive with engine/eng_state */

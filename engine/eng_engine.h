@@ -119,6 +119,9 @@ struct rule_pack;
 struct eng_lua *eng_engine_vm(eng_engine_t *e);
 const struct rule_pack *eng_engine_pack(const eng_engine_t *e);
 void eng_engine_reset_state(eng_engine_t *e);
+/* The per-VM rule context (bench/eval calls rules directly for its baseline). */
+struct rule_ctx;
+struct rule_ctx *eng_engine_rule_ctx(eng_engine_t *e);
 
 /* Hex sha256 over the pack's files (rule_runs.pack_hash). */
 const char *eng_engine_pack_hash(const eng_engine_t *e);
