@@ -27,5 +27,8 @@ int eng_cmd_engine_opt(int opt, const char *arg, struct eng_opts *o);
 int eng_cmd_eval(int argc, char **argv);
 int eng_cmd_check(int argc, char **argv);
 int rule_cmd_test(int argc, char **argv);
+/* engine/eng_cmd_run.c, engine/eng_cmd_split.c: the Kafka service and splitter. */
+int eng_cmd_run(int argc, char **argv);
+int eng_cmd_split(int argc, char **argv);
 
 #endif

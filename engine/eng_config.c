@@ -646,7 +646,7 @@ static char *resolve(const eng_config_t *c, const char *p)
     return r;
 }
 
-static void check_rules(eng_config_t *c, errs_t *e)
+static void check_rules(const eng_config_t *c, errs_t *e)
 {
     const char *rules = eng_config_str(c, "rules");
     struct stat st;
@@ -693,6 +693,40 @@ static void check_store(eng_config_t *c, errs_t *e)
         if (at && (!slash || at < slash) && memchr(host, ':', (size_t)(at - host)))
             err_add(e, "store: the URL carries a password; give it in WARDEN_STORE_PASSWORD instead");
     }
+}
+
+static void check_flags(const eng_config_t *c, int flags, errs_t *e)
+{
+    if ((flags & ENG_CONFIG_NEED_KAFKA) && !eng_config_kafka_get(c, "bootstrap.servers"))
+        err_add(e, "kafka: \"bootstrap.servers\" is required (kafka = { [\"bootstrap.servers\"] = \"host:9092\" }, "
+                "or -X bootstrap.servers=host:9092)");
+    if (flags & ENG_CONFIG_NEED_RULES)
+        check_rules(c, e);
+}
+
+int eng_config_check(const eng_config_t *c, int flags, char *errstr, size_t errstr_size)
+{
+    errs_t e = { errstr, errstr_size, 0, 0, c->path };
+    if (errstr && errstr_size)
+        errstr[0] = '\0';
+    check_flags(c, flags, &e);
+    return e.n ? -1 : 0;
+}
+
+int eng_config_kafka_set(eng_config_t *c, const char *key, const char *value, char *errstr,
+                         size_t errstr_size)
+{
+    rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+    char kerr[512];
+    int rc = 0;
+    if (rd_kafka_conf_set(scratch, key, value, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "kafka[\"%s\"]: %s", key, kerr);
+        rc = -1;
+    } else {
+        kafka_put(c, key, value);
+    }
+    rd_kafka_conf_destroy(scratch);
+    return rc;
 }
 
 static void derive(eng_config_t *c)
@@ -849,10 +883,7 @@ eng_config_t *eng_config_load(const char *path, int flags, char *errstr, size_t 
         goto done;
     derive(c);
     check_store(c, &e);
-    if ((flags & ENG_CONFIG_NEED_KAFKA) && !eng_config_kafka_get(c, "bootstrap.servers"))
-        err_add(&e, "kafka: \"bootstrap.servers\" is required (kafka = { [\"bootstrap.servers\"] = \"host:9092\" })");
-    if (flags & ENG_CONFIG_NEED_RULES)
-        check_rules(c, &e);
+    check_flags(c, flags, &e);
 
 done:
     free(src);

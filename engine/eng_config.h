@@ -66,6 +66,15 @@ int         eng_config_is_set(const eng_config_t *c, const char *key);
 int eng_config_set(eng_config_t *c, const char *key, const char *value,
                    char *errstr, size_t errstr_size);
 
+/* Sets one kafka property (command-line -X key=value), checked by
+ * librdkafka.  Returns 0, or -1 with librdkafka's message. */
+int eng_config_kafka_set(eng_config_t *c, const char *key, const char *value,
+                         char *errstr, size_t errstr_size);
+
+/* The checks of eng_config_load's flags, for after command-line overrides.
+ * Returns 0, or -1 with every problem in errstr. */
+int eng_config_check(const eng_config_t *c, int flags, char *errstr, size_t errstr_size);
+
 /* The kafka section: librdkafka properties as text, in file order, plus the
  * secrets taken from the environment (WARDEN_KAFKA_SASL_PASSWORD …). */
 size_t eng_config_kafka(const eng_config_t *c, const char *const **keys,

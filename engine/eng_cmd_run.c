@@ -1,0 +1,413 @@
+/* warden run: the enforcement service.  A consumer group on the input
+ * topics; every event through the engine with its partition's state;
+ * enforce-mode decisions to the actions topic, hits to the results store,
+ * bad events and rule errors to the dead-letter topic — exactly once, via
+ * the transactional loop of engine/eng_kafka.h.  Partition state is
+ * snapshotted to a compacted changelog topic at every commit and restored
+ * on assignment.  SIGHUP reloads the rule pack between batches. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/eng_cmd.h"
+#include "engine/eng_kafka_cmd.h"
+#include "engine/eng_config.h"
+#include "engine/eng_engine.h"
+#include "engine/eng_kafka.h"
+#include "engine/eng_log.h"
+#include "engine/eng_output.h"
+#include "engine/eng_state.h"
+#include "engine/eng_util.h"
+#include "storage/store.h"
+
+typedef struct rpart {
+    eng_state_t  *state;
+    char         *name;        /* "topic/partition", for logs */
+    struct rpart *prev, *next;
+} rpart_t;
+
+typedef struct run {
+    eng_config_t *cfg;
+    eng_opts_t    opts;
+    eng_engine_t *eng;
+    store_t      *store;
+    const char   *run_id;
+    const char   *actions_topic;
+    int           unknown_dlq;
+    rpart_t      *parts;
+    store_row_t  *rows;
+    size_t        caprows;
+    eng_buf_t     action;
+    eng_buf_t     reason;
+    uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
+    uint64_t      reloads, reload_failures, state_resets;
+    int           failed;
+} run_t;
+
+static void run_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: warden run -c warden.lua [options]\n"
+        "The enforcement service: consumes the configured topics in a consumer group,\n"
+        "evaluates every event, writes enforce-mode decisions to the actions topic, hits\n"
+        "to the results store and bad events to the dead-letter topic, exactly once.\n\n"
+        "  -c, --config FILE      configuration (docs/operations.md)\n"
+        "      --instance NAME    this process's stable name in the group (transactional.id\n"
+        "                         is GROUP.NAME; default run.instance, else the host name)\n"
+        "  -X KEY=VALUE           a librdkafka property (overrides the config's kafka section)\n"
+        "      --set KEY=VALUE    any other setting, e.g. --set run.batch_max=500\n"
+        "      --help-config      every setting with its type and default\n"
+        "  -h, --help             this help\n\n"
+        "Signals: SIGTERM/SIGINT finish the batch, commit and exit 0; SIGHUP reloads the\n"
+        "rule pack between batches (a pack that fails to load is rejected, the old one\n"
+        "keeps running).  Exit status: 0 stopped by a signal, 1 configuration or rule pack\n"
+        "error, 2 usage error, 4 fatal Kafka or store error.\n");
+}
+
+static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
+{
+    rpart_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->state = eng_state_new_like(eng_engine_state(r->eng));
+    size_t n = strlen(topic) + 16;
+    p->name = malloc(n);
+    if (!p->state || !p->name) {
+        eng_state_destroy(p->state);
+        free(p->name);
+        free(p);
+        return NULL;
+    }
+    snprintf(p->name, n, "%s/%d", topic, (int)partition);
+    p->next = r->parts;
+    if (r->parts)
+        r->parts->prev = p;
+    r->parts = p;
+    return p;
+}
+
+static int h_assign(void *ud, const char *topic, int32_t partition, void **part)
+{
+    run_t *r = ud;
+    rpart_t *p = rpart_new(r, topic, partition);
+    if (!p) {
+        LOG_ERROR("partition=%s/%d msg=\"out of memory for its state\"", topic, (int)partition);
+        return -1;
+    }
+    *part = p;
+    return 0;
+}
+
+static void h_revoke(void *ud, void *part)
+{
+    run_t *r = ud;
+    rpart_t *p = part;
+    if (!p)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        r->parts = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    eng_state_destroy(p->state);
+    free(p->name);
+    free(p);
+}
+
+static int h_save(void *ud, void *part, eng_buf_t *out, char *errstr, size_t n)
+{
+    (void)ud;
+    rpart_t *p = part;
+    int rc = eng_state_save_buf(p->state, out);
+    if (rc != 0) {
+        snprintf(errstr, n, "%s", eng_state_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Replaces the partition's state with a snapshot, or with an empty state
+ * (no snapshot yet).  A snapshot that does not load (a rule pack whose
+ * counters changed since it was written, or a damaged record) is logged and
+ * the partition starts empty: the service keeps running. */
+static int h_load(void *ud, void *part, const void *data, size_t len, char *errstr, size_t n)
+{
+    run_t *r = ud;
+    rpart_t *p = part;
+    char err[512];
+    if (data && eng_state_load_buf(p->state, data, len, err, sizeof err) == 0)
+        return 0;
+    eng_state_t *fresh = eng_state_new_like(eng_engine_state(r->eng));
+    if (!fresh) {
+        snprintf(errstr, n, "out of memory");
+        return -1;
+    }
+    if (data) {
+        r->state_resets++;
+        LOG_WARN("partition=%s msg=\"state snapshot rejected, starting empty\" reason=\"%s\"", p->name, err);
+    }
+    eng_state_destroy(p->state);
+    p->state = fresh;
+    return 0;
+}
+
+static int h_precommit(void *ud, eng_kafka_t *k)
+{
+    (void)k;
+    run_t *r = ud;
+    char err[1024];
+    if (store_flush(r->store, err, sizeof err) != 0) {
+        LOG_ERROR("store flush failed: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void reload(run_t *r)
+{
+    char *err = malloc(65536);
+    if (!err)
+        return;
+    const char *dir = eng_config_str(r->cfg, "rules");
+    LOG_INFO("reload: loading the rule pack from %s", dir);
+    eng_engine_t *neu = eng_engine_new(&r->opts, dir, err, 65536);
+    if (!neu) {
+        r->reload_failures++;
+        LOG_ERROR("reload rejected: the rule pack in %s failed to load; the old pack (%s) keeps running",
+                  dir, eng_engine_pack_hash(r->eng));
+        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+            LOG_ERROR("reload error: %s", line);
+        free(err);
+        return;
+    }
+    free(err);
+    uint64_t fo = eng_state_fingerprint(eng_engine_state(r->eng));
+    uint64_t fn = eng_state_fingerprint(eng_engine_state(neu));
+    if (fo != fn) {
+        /* Counters changed: old state does not fit the new specs. */
+        for (rpart_t *p = r->parts; p; p = p->next) {
+            eng_state_t *fresh = eng_state_new_like(eng_engine_state(neu));
+            if (!fresh) {
+                LOG_ERROR("reload rejected: out of memory for new state");
+                eng_engine_destroy(neu);
+                return;
+            }
+            eng_state_destroy(p->state);
+            p->state = fresh;
+        }
+        LOG_WARN("reload: the counters changed; counter state restarts empty");
+    }
+    LOG_INFO("reload: rule pack %s replaces %s", eng_engine_pack_hash(neu), eng_engine_pack_hash(r->eng));
+    eng_engine_destroy(r->eng);
+    r->eng = neu;
+    r->reloads++;
+}
+
+static void h_between(void *ud, eng_kafka_t *k, int flags)
+{
+    (void)k;
+    if (flags & ENG_KAFKA_IDLE_HUP)
+        reload(ud);
+}
+
+static int h_message(void *ud, eng_kafka_t *k, const rd_kafka_message_t *m, void *part)
+{
+    run_t *r = ud;
+    rpart_t *p = part;
+    char err[1024];
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+    eng_src_t src = {
+        .topic = rd_kafka_topic_name(m->rkt),
+        .partition = m->partition,
+        .offset = m->offset,
+        .msg_ts_ms = ts >= 0 ? ts : INT64_MIN,
+    };
+    r->events++;
+    if (!m->payload || m->len == 0) {
+        r->rejected++;
+        return eng_kafka_dead_letter(k, m, "malformed: empty message", NULL);
+    }
+    const eng_outcome_t *o;
+    if (eng_engine_eval(r->eng, p->state, m->payload, m->len, &src, &o) != 0) {
+        LOG_ERROR("event=%s/%d/%lld msg=\"internal error evaluating the event (out of memory?)\"",
+                  src.topic, (int)src.partition, (long long)src.offset);
+        return -1;
+    }
+    if (o->status == ENG_EVENT_REJECTED) {
+        r->rejected++;
+        eng_buf_reset(&r->reason);
+        eng_buf_printf(&r->reason, "malformed: %s", o->reject_reason ? o->reject_reason : "rejected");
+        LOG_DEBUG("dead-letter event=%s/%d/%lld reason=\"%s\"", src.topic, (int)src.partition,
+                  (long long)src.offset, r->reason.data);
+        return eng_kafka_dead_letter(k, m, r->reason.data, NULL);
+    }
+    if (o->status == ENG_EVENT_UNROUTED) {
+        r->unrouted++;
+        if (!r->unknown_dlq) {
+            r->dropped++;
+            return 0;
+        }
+        eng_buf_reset(&r->reason);
+        eng_buf_printf(&r->reason, "unknown_stream: %s", o->stream ? o->stream : "");
+        return eng_kafka_dead_letter(k, m, r->reason.data, NULL);
+    }
+    for (size_t i = 0; i < o->nerrors; i++) {
+        r->rule_errors++;
+        eng_buf_reset(&r->reason);
+        eng_buf_printf(&r->reason, "rule_error: %s", o->errors[i].message);
+        LOG_WARN("rule=%s event=%s msg=\"%s\"", o->errors[i].rule, o->event_id, o->errors[i].message);
+        if (eng_kafka_dead_letter(k, m, r->reason.data, o->errors[i].rule) != 0)
+            return -1;
+    }
+    if (o->nhits) {
+        if (o->nhits > r->caprows) {
+            store_row_t *n = realloc(r->rows, o->nhits * sizeof(*n));
+            if (!n)
+                return -1;
+            r->rows = n;
+            r->caprows = o->nhits;
+        }
+        eng_outcome_rows(o, r->run_id, &src, r->rows);
+        if (store_write(r->store, r->rows, o->nhits, err, sizeof err) != 0) {
+            LOG_ERROR("store write failed: %s", err);
+            return -1;
+        }
+        r->hits += o->nhits;
+    }
+    if (o->decision != ENG_VERDICT_NONE) {
+        store_decision_t d;
+        eng_outcome_decision(o, r->run_id, &d);
+        if (store_write_decision(r->store, &d, err, sizeof err) != 0) {
+            LOG_ERROR("store write failed: %s", err);
+            return -1;
+        }
+        eng_buf_reset(&r->action);
+        eng_action_json(&r->action, o, r->run_id);
+        if (eng_kafka_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
+                              o->decision_entity_len, r->action.data, r->action.len, NULL) != 0)
+            return -1;
+        r->actions++;
+    }
+    return 0;
+}
+
+int eng_cmd_run(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "instance", required_argument, NULL, 1101 },
+        { "set", required_argument, NULL, 1102 },
+        { "help-config", no_argument, NULL, 1103 },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    eng_cmd_args_t a;
+    int rc = eng_cmd_parse_common(argc, argv, lopts, "run", &a, run_usage);
+    if (rc >= 0)
+        return rc;
+
+    run_t r;
+    memset(&r, 0, sizeof r);
+    char *err = malloc(65536);
+    int status = ENG_EXIT_LOAD;
+    eng_kafka_t *k = NULL;
+    if (!err)
+        return ENG_EXIT_LOAD;
+    r.cfg = eng_cmd_load_config(&a, err, 65536);
+    if (!r.cfg)
+        goto done;
+    eng_cmd_engine_opts(r.cfg, &r.opts);
+    const char *rules = eng_config_str(r.cfg, "rules");
+    r.eng = eng_engine_new(&r.opts, rules, err, 65536);
+    if (!r.eng) {
+        fprintf(stderr, "warden run: the rule pack in %s failed to load:\n%s", rules, err);
+        goto done;
+    }
+    r.run_id = eng_config_str(r.cfg, "run.run_id");
+    r.actions_topic = eng_config_str(r.cfg, "run.actions_topic");
+    r.unknown_dlq = strcmp(eng_config_str(r.cfg, "run.unknown_stream"), "dlq") == 0;
+    const char *const *topics;
+    size_t ntopics = eng_config_list(r.cfg, "run.topics", &topics);
+    if (ntopics == 0) {
+        fprintf(stderr, "warden run: %s: no input topics (set streams.topics or run.topics)\n",
+                eng_config_path(r.cfg));
+        goto done;
+    }
+    if (store_open(&r.store, eng_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
+        fprintf(stderr, "warden run: %s\n", err);
+        goto done;
+    }
+    char txn[512];
+    snprintf(txn, sizeof txn, "%s.%s", eng_config_str(r.cfg, "run.group"),
+             eng_config_str(r.cfg, "run.instance"));
+    const char *create[2] = { r.actions_topic, eng_config_str(r.cfg, "run.dlq_topic") };
+    eng_kafka_opts_t ko = {
+        .topics = topics,
+        .ntopics = ntopics,
+        .group = eng_config_str(r.cfg, "run.group"),
+        .txn_id = txn,
+        .changelog = eng_config_str(r.cfg, "run.changelog_topic"),
+        .dlq = eng_config_str(r.cfg, "run.dlq_topic"),
+        .create = eng_config_bool(r.cfg, "run.create_topics") ? create : NULL,
+        .ncreate = eng_config_bool(r.cfg, "run.create_topics") ? 2 : 0,
+        .batch_max = eng_config_int(r.cfg, "run.batch_max"),
+        .batch_ms = eng_config_int(r.cfg, "run.batch_ms"),
+        .client_id = "warden-run",
+    };
+    eng_kafka_handler_t h = {
+        .ud = &r,
+        .assign = h_assign,
+        .revoke = h_revoke,
+        .message = h_message,
+        .precommit = h_precommit,
+        .save = h_save,
+        .load = h_load,
+        .between = h_between,
+    };
+    eng_kafka_install_signals();
+    status = ENG_EXIT_FATAL;
+    k = eng_kafka_new(r.cfg, &ko, &h, err, 65536);
+    if (!k) {
+        LOG_ERROR("warden run: %s", err);
+        goto done;
+    }
+    LOG_INFO("warden run started group=%s instance=%s transactional_id=%s topics=%zu pack=%s store=%s",
+             ko.group, eng_config_str(r.cfg, "run.instance"), txn, ntopics, eng_engine_pack_hash(r.eng),
+             store_scheme(r.store));
+    uint64_t t0 = eng_now_ns();
+    int lrc = eng_kafka_run(k, err, 65536);
+    double secs = (double)(eng_now_ns() - t0) / 1e9;
+    eng_kafka_stats_t ks;
+    eng_kafka_stats(k, &ks);
+    LOG_INFO("summary events=%" PRIu64 " actions=%" PRIu64 " hits=%" PRIu64 " dead_letters=%" PRIu64
+             " rejected=%" PRIu64 " unknown_stream=%" PRIu64 " dropped=%" PRIu64 " rule_errors=%" PRIu64
+             " commits=%" PRIu64 " aborts=%" PRIu64 " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64
+             " restored=%" PRIu64 " reloads=%" PRIu64 " reload_failures=%" PRIu64
+             " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f",
+             r.events, r.actions, r.hits, ks.dead_letters, r.rejected, r.unrouted, r.dropped, r.rule_errors,
+             ks.commits, ks.aborts, ks.snapshots, ks.snapshot_bytes, ks.restored, r.reloads,
+             r.reload_failures, ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0);
+    if (lrc != 0) {
+        LOG_ERROR("warden run: stopping on a fatal error: %s", err);
+        goto done;
+    }
+    status = ENG_EXIT_OK;
+done:
+    eng_kafka_destroy(k);
+    if (r.store && store_close(r.store, err, 65536) != 0) {
+        LOG_ERROR("warden run: closing the store: %s", err);
+        status = ENG_EXIT_FATAL;
+    }
+    eng_engine_destroy(r.eng);
+    eng_config_destroy(r.cfg);
+    eng_cmd_args_free(&a);
+    free(r.rows);
+    eng_buf_free(&r.action);
+    eng_buf_free(&r.reason);
+    free(err);
+    return status;
+}

@@ -1,0 +1,111 @@
+/* engine/eng_kafka.h — the exactly-once consume-transform-produce loop shared
+ * by `warden run` and `warden split`: a consumer group on the input topics, a
+ * transactional producer, batches bounded in size and time whose outputs,
+ * per-partition state snapshots (compacted changelog topic) and consumed
+ * offsets commit in one Kafka transaction; abort-and-rewind on abortable
+ * errors, a clean exit on fatal ones; dead letters with warden.* headers. */
+#ifndef WARDEN_ENG_KAFKA_H
+#define WARDEN_ENG_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "engine/eng_buf.h"
+
+typedef struct eng_kafka eng_kafka_t;
+typedef struct eng_config eng_config_t;
+
+/* What the command plugs into the loop.  Every callback runs on the loop's
+ * thread.  `part` is the handler's per-partition object (from assign). */
+typedef struct eng_kafka_handler {
+    void *ud;
+    /* A partition was assigned.  Returns the handler's object for it in
+     * *part (may stay NULL), or -1 (fatal). */
+    int (*assign)(void *ud, const char *topic, int32_t partition, void **part);
+    /* The partition was revoked (its batch already committed): free part. */
+    void (*revoke)(void *ud, void *part);
+    /* One consumed message, inside the open transaction: produce through
+     * eng_kafka_produce / eng_kafka_dead_letter.  Returns 0, or -1 for a
+     * fatal error (the loop stops; exit non-zero). */
+    int (*message)(void *ud, eng_kafka_t *k, const rd_kafka_message_t *m, void *part);
+    /* Before offsets commit: make side effects durable (store_flush).
+     * Returns 0 or -1 (fatal). May be NULL. */
+    int (*precommit)(void *ud, eng_kafka_t *k);
+    /* State snapshots (NULL for a stateless handler: no changelog).
+     * save appends part's state to out; load replaces it with data[0..len)
+     * (data NULL: empty state).  Both return 0 or -1 with errstr. */
+    int (*save)(void *ud, void *part, eng_buf_t *out, char *errstr, size_t errstr_size);
+    int (*load)(void *ud, void *part, const void *data, size_t len, char *errstr, size_t errstr_size);
+    /* Between batches (no transaction open), e.g. to reload rules on SIGHUP.
+     * flags: ENG_KAFKA_IDLE_HUP when SIGHUP arrived.  May be NULL. */
+    void (*between)(void *ud, eng_kafka_t *k, int flags);
+} eng_kafka_handler_t;
+
+enum { ENG_KAFKA_IDLE_HUP = 1 };
+
+typedef struct eng_kafka_opts {
+    const char *const *topics;      /* input topics */
+    size_t             ntopics;
+    const char        *group;
+    const char        *txn_id;      /* transactional.id */
+    const char        *changelog;   /* changelog topic (handlers with save/load) */
+    const char        *dlq;         /* dead-letter topic */
+    const char *const *create;      /* output topics to create when missing (may be NULL) */
+    size_t             ncreate;
+    long               batch_max;
+    long               batch_ms;
+    const char        *client_id;   /* "warden-run" … */
+} eng_kafka_opts_t;
+
+/* Counters of the loop (read after eng_kafka_run, or for metrics). */
+typedef struct eng_kafka_stats {
+    uint64_t consumed;       /* messages handed to the handler */
+    uint64_t produced;       /* records produced (outputs, dead letters, snapshots) */
+    uint64_t dead_letters;
+    uint64_t commits;
+    uint64_t aborts;
+    uint64_t snapshots;      /* changelog records written */
+    uint64_t snapshot_bytes;
+    uint64_t restored;       /* partitions restored from the changelog */
+    uint64_t lat_p50_us;     /* poll → commit of the message's transaction */
+    uint64_t lat_p99_us;
+    uint64_t lat_max_us;
+} eng_kafka_stats_t;
+
+/* Builds the clients (kafka properties from cfg, then warden's defaults for
+ * what cfg leaves unset), creates missing output topics, initialises
+ * transactions.  Returns NULL with a message in errstr. */
+eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts,
+                           const eng_kafka_handler_t *h, char *errstr, size_t errstr_size);
+/* Closes the clients (commits nothing: call after eng_kafka_run). */
+void eng_kafka_destroy(eng_kafka_t *k);
+
+/* Runs until SIGTERM/SIGINT (commit the batch, leave the group, return 0)
+ * or a fatal error (return -1 with the reason in errstr and logged). */
+int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t errstr_size);
+
+/* Installs the SIGTERM/SIGINT/SIGHUP handlers the loop reacts to. */
+void eng_kafka_install_signals(void);
+/* Asks the loop to stop after the current batch (as SIGTERM does). */
+void eng_kafka_request_stop(void);
+
+/* Produces one record inside the open transaction (bytes copied).
+ * headers: may be NULL; ownership passes to the loop.  Returns 0 or -1. */
+int eng_kafka_produce(eng_kafka_t *k, const char *topic, int32_t partition,
+                      const void *key, size_t keylen, const void *val, size_t vallen,
+                      rd_kafka_headers_t *headers);
+
+/* Dead-letters m: its original key, bytes and headers, plus warden.reason,
+ * warden.source ("topic/partition/offset") and warden.rule (when rule is
+ * not NULL), to the DLQ topic inside the open transaction. */
+int eng_kafka_dead_letter(eng_kafka_t *k, const rd_kafka_message_t *m, const char *reason,
+                          const char *rule);
+
+void eng_kafka_stats(const eng_kafka_t *k, eng_kafka_stats_t *out);
+
+/* The partition count of topic (metadata), or -1. */
+int eng_kafka_partitions(eng_kafka_t *k, const char *topic);
+
+#endif
