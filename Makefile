@@ -97,3 +97,18 @@ lint:
 
 clean:
 	rm -rf build build-asan
+
+# libFuzzer target for the event parser (clang; not part of `all`).  Run by
+# hand, e.g.: build/fuzz/fuzz_json -max_total_time=120 -max_len=4096 DIR
+FUZZ_CC    ?= clang
+FUZZ_CXX   ?= clang++
+FUZZ_FLAGS  = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_json
+
+$(BUILD)/fuzz/fuzz_json: tests/fuzz/fuzz_json.c tests/engine/json_diff.h engine/eng_json.cpp engine/eng_json.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(CPPFLAGS) -std=c++17 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(shell pkg-config --cflags simdjson) \
+	  -c -o $(BUILD)/fuzz/eng_json.o engine/eng_json.cpp
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -c -o $(BUILD)/fuzz/fuzz_json.o tests/fuzz/fuzz_json.c
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $(BUILD)/fuzz/fuzz_json.o $(BUILD)/fuzz/eng_json.o $(shell pkg-config --libs jansson simdjson) -lm

@@ -336,7 +336,8 @@ static void test_out_of_range_doubles_are_rejected_tiny_ones_round_to_zero(void 
                         "invalid JSON at byte 1: Problem while parsing a number");
     char big[420] = "[";
     memset(big + 1, '7', 400);
-    strcpy(big + 401, "]");
+    big[401] = ']';
+    big[402] = '\0';
     assert_string_equal(parse_err(f, big, strlen(big)), "invalid JSON at byte 1: Problem while parsing a number");
 
     eng_jval_t r = parse_ok(f, "[1e-400,1.7976931348623157e308,4.9e-324,-0.0]");
