@@ -403,7 +403,7 @@ static void migrate_usage(FILE *f)
             "to the version this binary writes (%d).  Idempotent; additive steps run\n"
             "online; a destructive step is refused unless --force.\n"
             "  --to N     stop at version N\n"
-            "  --status   print the database's version and what is pending; change nothing\n"
+            "  --status   print the database's version and the required one; change nothing\n"
             "  --print    print the DDL of every migration for a dialect\n",
             store_schema_required());
 }
