@@ -14,15 +14,27 @@
 #include "engine/eng_json.h"
 #include "engine/eng_log.h"
 #include "engine/eng_lua.h"
+#include "engine/eng_state.h"
 #include "engine/eng_util.h"
+#include "rules/rule_counters.h"
 #include "rules/rule_lua.h"
 #include "rules/rule_pack.h"
 
 typedef struct stream_info {
-    char        *name;
-    const char **fields;   /* union of declared fields, + id/ts/stream */
+    const char  *name;
+    const char **fields;    /* union of declared fields, + id/ts/stream */
     size_t       nfields;
+    size_t      *counters;  /* indexes of the counters fed by this stream */
+    size_t       ncounters;
 } stream_info_t;
+
+/* A label set by a rule, applied once every rule of the event has run. */
+typedef struct pending_label {
+    const char *entity;
+    size_t      elen;
+    const char *label;
+    int64_t     ttl_ms;
+} pending_label_t;
 
 struct eng_engine {
     eng_opts_t         opts;
@@ -31,8 +43,11 @@ struct eng_engine {
     rule_ctx_t         ctx;
     eng_json_t        *json;
     eng_arena_t       *arena;
+    rule_counters_t   *counters;    /* counters.lua */
     eng_state_t       *state;       /* the engine's own; per-call override */
     eng_state_t       *cur_state;   /* the state of the event being evaluated */
+    pending_label_t   *labels;      /* set by rules on this event */
+    size_t             nlabels, labels_cap;
     eng_outcome_t      out;
     eng_hit_t         *hits;
     eng_rule_error_t  *errors;
@@ -83,7 +98,25 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Streams the pack uses and, per stream, the fields a pruner must keep. */
+static stream_info_t *stream_get(eng_engine_t *e, const char *name)
+{
+    for (size_t k = 0; k < e->nstreams; k++)
+        if (strcmp(e->streams[k].name, name) == 0)
+            return &e->streams[k];
+    e->streams = realloc(e->streams, (e->nstreams + 1) * sizeof(*e->streams));
+    if (e->streams == NULL)
+        abort();
+    stream_info_t *s = &e->streams[e->nstreams++];
+    memset(s, 0, sizeof(*s));
+    s->name = name;
+    add_field(s, e->opts.id_field);
+    add_field(s, e->opts.ts_field);
+    add_field(s, e->opts.stream_field);
+    return s;
+}
+
+/* Streams the pack uses (by a rule or a counter) and, per stream, the
+ * counters it feeds and the fields a pruner must keep. */
 static void build_streams(eng_engine_t *e)
 {
     rule_t *const *rules;
@@ -93,24 +126,24 @@ static void build_streams(eng_engine_t *e)
         if (r->mode == ENG_MODE_OFF)
             continue;
         for (size_t j = 0; j < r->nstreams; j++) {
-            stream_info_t *s = NULL;
-            for (size_t k = 0; k < e->nstreams; k++)
-                if (strcmp(e->streams[k].name, r->streams[j]) == 0)
-                    s = &e->streams[k];
-            if (s == NULL) {
-                e->streams = realloc(e->streams, (e->nstreams + 1) * sizeof(*e->streams));
-                if (e->streams == NULL)
-                    abort();
-                s = &e->streams[e->nstreams++];
-                memset(s, 0, sizeof(*s));
-                s->name = r->streams[j];
-                add_field(s, e->opts.id_field);
-                add_field(s, e->opts.ts_field);
-                add_field(s, e->opts.stream_field);
-            }
+            stream_info_t *s = stream_get(e, r->streams[j]);
             for (size_t f = 0; f < r->nfields; f++)
                 add_field(s, r->fields[f]);
         }
+    }
+    size_t nc = rule_counters_count(e->counters);
+    for (size_t i = 0; i < nc; i++) {
+        const rule_counter_spec_t *c = rule_counters_get(e->counters, i);
+        stream_info_t *s = stream_get(e, c->stream);
+        s->counters = realloc(s->counters, (s->ncounters + 1) * sizeof(size_t));
+        if (s->counters == NULL)
+            abort();
+        s->counters[s->ncounters++] = i;
+        add_field(s, c->key);
+        if (c->distinct)
+            add_field(s, c->distinct);
+        for (size_t w = 0; w < c->nwhere; w++)
+            add_field(s, c->where[w].path);
     }
     e->stream_names = calloc(e->nstreams ? e->nstreams : 1, sizeof(char *));
     if (e->stream_names == NULL)
@@ -120,6 +153,178 @@ static void build_streams(eng_engine_t *e)
         qsort(e->streams[k].fields, e->streams[k].nfields, sizeof(char *), cmp_cstr);
     }
     qsort(e->stream_names, e->nstreams, sizeof(char *), cmp_cstr);
+}
+
+/* ---- state behind ctx ---------------------------------------------------- */
+
+/* Finds counter `name` for a rule, with the right kind and a declared
+ * window.  Returns its index, or -1 with a message. */
+static int resolve_counter(const eng_engine_t *e, const char *name, const char *window,
+                           int distinct, int64_t *window_ms, char *err, size_t errn)
+{
+    int i = rule_counters_find(e->counters, name);
+    if (i < 0) {
+        snprintf(err, errn, "counter '%s' is not declared in counters.lua", name);
+        return -1;
+    }
+    const rule_counter_spec_t *c = rule_counters_get(e->counters, (size_t)i);
+    if (distinct && c->distinct == NULL) {
+        snprintf(err, errn, "counter '%s' counts events, not distinct values: use ctx.count", name);
+        return -1;
+    }
+    if (!distinct && c->distinct != NULL) {
+        snprintf(err, errn, "counter '%s' counts distinct values: use ctx.distinct", name);
+        return -1;
+    }
+    if (window && (rule_parse_duration(window, window_ms) != 0 ||
+                   !rule_counter_has_window(c, *window_ms))) {
+        snprintf(err, errn, "window \"%s\" is not declared by counter '%s'", window, name);
+        return -1;
+    }
+    return i;
+}
+
+static int op_count(void *ud, const char *counter, const char *key, size_t klen,
+                    const char *window, int distinct, int64_t *out, char *err, size_t errn)
+{
+    eng_engine_t *e = ud;
+    int64_t w;
+    int i = resolve_counter(e, counter, window, distinct, &w, err, errn);
+    if (i < 0)
+        return -1;
+    if (key == NULL) {
+        *out = 0;
+        return 0;
+    }
+    int64_t n = distinct ? eng_state_distinct(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms)
+                         : eng_state_count(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms);
+    if (n < 0) {
+        snprintf(err, errn, "%s", eng_state_strerror((int)n));
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int op_has_label(void *ud, const char *entity, size_t elen, const char *label, int *out,
+                        char *err, size_t errn)
+{
+    (void)err;
+    (void)errn;
+    eng_engine_t *e = ud;
+    *out = eng_state_label_has(e->cur_state, entity, elen, label, strlen(label), e->ctx.ts_ms);
+    return 0;
+}
+
+static int op_label(void *ud, const char *entity, size_t elen, const char *label, int64_t ttl_ms,
+                    char *err, size_t errn)
+{
+    eng_engine_t *e = ud;
+    if (ttl_ms <= 0) {
+        snprintf(err, errn, "ttl must be positive");
+        return -1;
+    }
+    if (e->nlabels == e->labels_cap) {
+        size_t cap = e->labels_cap ? e->labels_cap * 2 : 16;
+        pending_label_t *l = realloc(e->labels, cap * sizeof(*l));
+        if (l == NULL) {
+            snprintf(err, errn, "out of memory");
+            return -1;
+        }
+        e->labels = l;
+        e->labels_cap = cap;
+    }
+    pending_label_t *l = &e->labels[e->nlabels++];
+    l->entity = eng_arena_strndup(e->arena, entity, elen);
+    l->elen = elen;
+    l->label = eng_arena_strndup(e->arena, label, strlen(label));
+    l->ttl_ms = ttl_ms;
+    return 0;
+}
+
+static const rule_state_ops_t state_ops = {
+    .count = op_count,
+    .has_label = op_has_label,
+    .label = op_label,
+    .in_list = NULL,
+};
+
+/* Reads a Lua string literal at p ('...' or "..."; no escapes needed for
+ * names).  Returns its length and sets *start, or -1. */
+static int literal_at(const char *p, const char **start)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '"' && *p != '\'')
+        return -1;
+    char q = *p++;
+    const char *s = p;
+    while (*p && *p != q && *p != '\n' && *p != '\\')
+        p++;
+    if (*p != q)
+        return -1;
+    *start = s;
+    return (int)(p - s);
+}
+
+/* Static checks of literal references in rule sources: ctx.count("c", k,
+ * "1h") must name a declared counter of the right kind and one of its
+ * windows.  Dynamic names are checked when the rule runs. */
+static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
+{
+    rule_t *const *rules;
+    size_t n = rule_pack_rules(e->pack, &rules);
+    size_t len = 0;
+    int bad = 0;
+    errstr[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *src = rules[i]->source;
+        static const char *const calls[] = { "ctx.count(", "ctx.distinct(" };
+        for (int k = 0; k < 2; k++) {
+            for (const char *p = strstr(src, calls[k]); p; p = strstr(p + 1, calls[k])) {
+                const char *name, *q = p + strlen(calls[k]);
+                int nl = literal_at(q, &name);
+                if (nl < 0)
+                    continue;
+                char cname[128], window[32] = "";
+                snprintf(cname, sizeof(cname), "%.*s", nl, name);
+                /* The window: the last argument, when it is a literal. */
+                int depth = 1;
+                const char *last = NULL, *r = q;
+                for (; *r && depth > 0; r++) {
+                    if (*r == '(' || *r == '{')
+                        depth++;
+                    else if (*r == ')' || *r == '}')
+                        depth--;
+                    else if (*r == ',' && depth == 1)
+                        last = r + 1;
+                }
+                const char *ws;
+                int wl;
+                if (last && (wl = literal_at(last, &ws)) >= 0 && wl < (int)sizeof(window)) {
+                    const char *after = ws + wl + 1;
+                    while (*after == ' ' || *after == '\t')
+                        after++;
+                    if (*after == ')')
+                        snprintf(window, sizeof(window), "%.*s", wl, ws);
+                }
+                int64_t w;
+                char msg[256];
+                if (resolve_counter(e, cname, window[0] ? window : NULL, k == 1, &w, msg,
+                                    sizeof(msg)) < 0) {
+                    int line = 1;
+                    for (const char *c = src; c < p; c++)
+                        line += *c == '\n';
+                    int m = snprintf(errstr + len, errstr_size - len, "%s%s:%d: %s", bad ? "\n" : "",
+                                     rules[i]->file, line, msg);
+                    if (m > 0 && len + (size_t)m < errstr_size)
+                        len += (size_t)m;
+                    bad++;
+                }
+            }
+        }
+    }
+    return bad ? -1 : 0;
 }
 
 eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char *errstr,
@@ -142,6 +347,16 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
     e->pack = rule_pack_load(e->vm, rules_dir, errstr, errstr_size);
     if (e->pack == NULL)
         goto fail;
+    if (rule_counters_load(rule_pack_dir(e->pack), &e->counters, errstr, errstr_size) != 0)
+        goto fail;
+    if (check_rule_refs(e, errstr, errstr_size) != 0)
+        goto fail;
+    e->state = eng_state_new(rule_counters_defs(e->counters), rule_counters_count(e->counters),
+                             e->opts.state_max_mb << 20, errstr, errstr_size);
+    if (e->state == NULL)
+        goto fail;
+    e->ctx.ops = &state_ops;
+    e->ctx.ops_ud = e;
     e->json = eng_json_new(0);
     e->arena = eng_arena_new();
     rule_t *const *rules;
@@ -169,14 +384,19 @@ void eng_engine_destroy(eng_engine_t *e)
         return;
     rule_pack_destroy(e->pack);
     eng_lua_destroy(e->vm);
+    rule_counters_destroy(e->counters);
+    eng_state_destroy(e->state);
+    free(e->labels);
     eng_json_destroy(e->json);
     eng_arena_destroy(e->arena);
     free(e->hits);
     free(e->errors);
     free(e->drules);
     free(e->stats);
-    for (size_t i = 0; i < e->nstreams; i++)
+    for (size_t i = 0; i < e->nstreams; i++) {
         free(e->streams[i].fields);
+        free(e->streams[i].counters);
+    }
     free(e->streams);
     free(e->stream_names);
     free(e);
@@ -281,12 +501,35 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
     if (o->event_ts_ms == INT64_MIN)
         return reject(e, "missing timestamp field '%s'", e->opts.ts_field);
 
-    rule_t *const *rules;
-    size_t nrules = rule_pack_stream_rules(e->pack, stream, slen, &rules);
-    if (nrules == 0) {
+    const stream_info_t *si = NULL;
+    for (size_t k = 0; k < e->nstreams && si == NULL; k++)
+        if (strncmp(e->streams[k].name, stream, slen) == 0 && e->streams[k].name[slen] == '\0')
+            si = &e->streams[k];
+    if (si == NULL) {
         o->status = ENG_EVENT_UNROUTED;
         return 0;
     }
+    rule_t *const *rules;
+    size_t nrules = rule_pack_stream_rules(e->pack, stream, slen, &rules);
+
+    /* Counters first, so that a count includes the current event. */
+    eng_state_t *st = e->cur_state;
+    eng_state_advance(st, o->event_ts_ms);
+    for (size_t k = 0; k < si->ncounters; k++) {
+        const rule_counter_spec_t *c = rule_counters_get(e->counters, si->counters[k]);
+        const char *key, *val = NULL;
+        size_t klen, vlen = 0;
+        char kbuf[RULE_NUMBUF], vbuf[RULE_NUMBUF];
+        if (!rule_counter_match(c, root, &key, &klen, kbuf, c->distinct ? &val : NULL,
+                                c->distinct ? &vlen : NULL, c->distinct ? vbuf : NULL))
+            continue;
+        int rc = c->distinct ? eng_state_add_distinct(st, si->counters[k], key, klen, val, vlen,
+                                                      o->event_ts_ms)
+                             : eng_state_add(st, si->counters[k], key, klen, o->event_ts_ms);
+        if (rc < 0)
+            LOG_WARN("counter=%s event=%s msg=\"%s\"", c->name, o->event_id, eng_state_strerror(rc));
+    }
+    e->nlabels = 0;
 
     e->ctx.event_id = o->event_id;
     e->ctx.ts_ms = o->event_ts_ms;
@@ -334,6 +577,15 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
             }
         }
     }
+    /* Effects become visible from the next event on. */
+    for (size_t k = 0; k < e->nlabels; k++) {
+        const pending_label_t *l = &e->labels[k];
+        int rc = eng_state_label_set(st, l->entity, l->elen, l->label, strlen(l->label),
+                                     o->event_ts_ms + l->ttl_ms);
+        if (rc < 0)
+            LOG_WARN("label=%s event=%s msg=\"%s\"", l->label, o->event_id, eng_state_strerror(rc));
+    }
+    e->nlabels = 0;
     o->status = ENG_EVENT_OK;
     return 0;
 }
@@ -372,5 +624,10 @@ rule_ctx_t *eng_engine_rule_ctx(eng_engine_t *e) { return &e->ctx; }
 
 void eng_engine_reset_state(eng_engine_t *e)
 {
-    (void)e;  /* counters and labels arrive with engine/eng_state */
+    eng_state_t *fresh = eng_state_new_like(e->state);
+    if (fresh == NULL)
+        abort();
+    eng_state_destroy(e->state);
+    e->state = fresh;
+    e->nlabels = 0;
 }

@@ -72,8 +72,6 @@ int rule_lua_call(eng_lua_t *vm, rule_ctx_t *c, const rule_t *r, eng_arena_t *ar
 /* Internal to rules/: the event metatable, and pushing a JSON value as Lua. */
 void rule_lua_event_init(lua_State *L);
 void rule_lua_push_event(lua_State *L, rule_ctx_t *c, eng_jval_t root);
-/* Parses "30s", "5m", "1h", "2d", "1w" into ms.  Returns 0 or -1. */
-int rule_duration_ms(const char *s, int64_t *ms);
 /* luaL_error with the position of the rule line that called into C
  * (level 1: the Lua function that called the running C function). */
 int rule_lua_error(lua_State *L, const char *fmt, ...);

@@ -10,6 +10,7 @@
 
 #include "engine/eng_engine.h"
 #include "engine/eng_log.h"
+#include "rules/rule_counters.h"
 #include "rules/rule_lua.h"
 
 static rule_ctx_t *get_ctx(lua_State *L)
@@ -26,32 +27,6 @@ int rule_lua_error(lua_State *L, const char *fmt, ...)
     va_end(ap);
     lua_concat(L, 2);
     return lua_error(L);
-}
-
-int rule_duration_ms(const char *s, int64_t *ms)
-{
-    if (s == NULL || *s < '1' || *s > '9')
-        return -1;
-    int64_t n = 0;
-    const char *p = s;
-    while (*p >= '0' && *p <= '9') {
-        n = n * 10 + (*p++ - '0');
-        if (n > 100000000)
-            return -1;
-    }
-    int64_t unit;
-    switch (*p) {
-    case 's': unit = 1000; break;
-    case 'm': unit = 60 * 1000; break;
-    case 'h': unit = 3600 * 1000; break;
-    case 'd': unit = 86400 * 1000; break;
-    case 'w': unit = 7 * 86400 * 1000; break;
-    default: return -1;
-    }
-    if (p[1] != '\0')
-        return -1;
-    *ms = n * unit;
-    return 0;
 }
 
 /* A string argument, or a number converted to its decimal form; NULL for
@@ -125,7 +100,7 @@ static int ctx_verdict(lua_State *L)
     lua_getfield(L, 1, "ttl");
     t = lua_type(L, -1);
     int64_t ms;
-    if (t != LUA_TNIL && (t != LUA_TSTRING || rule_duration_ms(lua_tostring(L, -1), &ms) != 0))
+    if (t != LUA_TNIL && (t != LUA_TSTRING || rule_parse_duration(lua_tostring(L, -1), &ms) != 0))
         return rule_lua_error(L, "%s: 'ttl' must be a duration such as \"30m\" or \"1d\", got %s", fn,
                               t == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     lua_setfield(L, v, "ttl");
@@ -180,7 +155,7 @@ static int ctx_label(lua_State *L)
     const char *label = str_arg(L, 2, "ctx.label", "label");
     const char *ttl = lua_tostring(L, 3);
     int64_t ms;
-    if (lua_type(L, 3) != LUA_TSTRING || rule_duration_ms(ttl, &ms) != 0)
+    if (lua_type(L, 3) != LUA_TSTRING || rule_parse_duration(ttl, &ms) != 0)
         return rule_lua_error(L, "ctx.label: ttl must be a duration such as \"30m\" or \"1d\", got %s",
                               lua_type(L, 3) == LUA_TSTRING ? ttl : luaL_typename(L, 3));
     char err[256];
