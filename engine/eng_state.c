@@ -1,0 +1,1176 @@
+/* Rule state: counters, distinct sets, labels, LRU, expiry.  See
+ * engine/eng_state.h for the contract and docs/state.md for the semantics.
+ *
+ * Layout.  Every counter has its own open-addressing table of fixed-size
+ * records (key + one bucket ring per level it uses); labels have one more
+ * table.  A record's rings hold the newest n buckets of its level ending at
+ * the key's newest event (head): minute, hour and day rings, each sized to
+ * the longest window of that level plus a little slack.  An event adds one
+ * to its bucket on every level (an eager roll-up: the hour bucket always
+ * equals the sum of its minutes), so a read of window W sums ceil(W/g)
+ * buckets of one level and a 7d count never touches a minute.
+ *
+ * Time.  The state's clock is the newest event time seen.  An event older
+ * than its counter's longest window at the clock is skipped; a key whose
+ * newest bucket has left its longest window at the clock, or a label whose
+ * expiry is at or before the clock, reads as absent and is removed by the
+ * sweeps (front of each LRU queue when the clock crosses a minute, a full
+ * scan when it crosses an hour).  Sweeps are therefore invisible to reads,
+ * and depend on nothing but the calls made, so a run is deterministic.
+ *
+ * LRU.  Each table keeps a FIFO of record indices in touch order with lazy
+ * deletion (an entry is live iff the record's qpos points at it), so a touch
+ * is one sequential store; each record also carries a global touch sequence
+ * so eviction can pick the least recently used record across tables. */
+#include "engine/eng_state_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ST_VALUE_SEED 0x64697374696e63ull
+
+const char *eng_state_strerror(int rc)
+{
+    switch (rc) {
+    case ENG_STATE_OK: return "ok";
+    case ENG_STATE_SKIPPED: return "event older than the counter's longest window";
+    case ENG_STATE_ENOCOUNTER: return "no such counter";
+    case ENG_STATE_EKIND: return "counter is of the other kind (count vs distinct)";
+    case ENG_STATE_EWINDOW: return "window is not declared by the counter";
+    case ENG_STATE_ENOMEM: return "out of memory";
+    case ENG_STATE_EKEY: return "key or value too long";
+    default: return "unknown state error";
+    }
+}
+
+/* ---- allocation (with the test hook) ---- */
+
+static int st_fail(eng_state_t *st)
+{
+    if (st->fail_after > 0 && --st->fail_after == 0)
+        return 1;
+    return 0;
+}
+
+void *st_malloc(eng_state_t *st, size_t n)
+{
+    return st_fail(st) ? NULL : malloc(n);
+}
+
+void *st_calloc(eng_state_t *st, size_t n, size_t sz)
+{
+    return st_fail(st) ? NULL : calloc(n, sz);
+}
+
+void *st_realloc(eng_state_t *st, void *p, size_t n)
+{
+    return st_fail(st) ? NULL : realloc(p, n);
+}
+
+void eng_state_fail_alloc_after(eng_state_t *st, long n)
+{
+    st->fail_after = n > 0 ? n : 0;
+}
+
+static char *st_strdup(eng_state_t *st, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = st_malloc(st, n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* ---- bucket arithmetic ---- */
+
+/* Bucket indices of ts on the three levels (minute, hour, day since the
+ * epoch), with constant divisors so the compiler multiplies. */
+static inline void st_buckets(int64_t ts, int64_t b[ST_LEVELS])
+{
+    b[0] = st_fdiv(ts, ST_MINUTE);
+    b[1] = st_fdiv(b[0], 60);
+    b[2] = st_fdiv(b[1], 24);
+}
+
+static inline int64_t st_bucket(int64_t ts, int level)
+{
+    switch (level) {
+    case 0: return st_fdiv(ts, ST_MINUTE);
+    case 1: return st_fdiv(ts, ST_HOUR);
+    default: return st_fdiv(ts, ST_DAY);
+    }
+}
+
+static inline uint32_t st_slot(int64_t bucket, uint32_t n)
+{
+    return (uint32_t)((uint64_t)bucket & (n - 1));
+}
+
+static uint32_t next_pow2(uint32_t v)
+{
+    uint32_t p = 1;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+/* ---- tables ---- */
+
+uint64_t st_key_hash(const char *k, size_t n)
+{
+    return eng_hash64(k, n, ST_HASH_SEED);
+}
+
+st_rec_t *st_find(st_tab_t *t, const char *k, uint32_t klen, uint64_t h, uint32_t *idx)
+{
+    if (t->slots == NULL)
+        return NULL;
+    uint32_t h32 = (uint32_t)(h >> 32);
+    uint32_t i = h32 & t->mask;
+    for (;;) {
+        uint64_t s = t->slots[i];
+        if (s == 0)
+            return NULL;
+        if ((uint32_t)(s >> 32) == h32) {
+            uint32_t ri = (uint32_t)s - 1;
+            st_rec_t *r = st_rec(t, ri);
+            if (r->klen == klen && memcmp(st_rec_key(r), k, klen) == 0) {
+                *idx = ri;
+                return r;
+            }
+        }
+        i = (i + 1) & t->mask;
+    }
+}
+
+/* Lookup with a one-entry cache: the engine updates a key and its rules
+ * read it right after, so the second lookup skips hashing and probing.
+ * *h is computed only on a cache miss (0 means "not yet"). */
+static st_rec_t *st_lookup(st_tab_t *t, const char *k, uint32_t klen, uint64_t *h, uint32_t *idx)
+{
+    if (t->cache) {
+        st_rec_t *r = st_rec(t, t->cache - 1);
+        if (r->klen == klen && memcmp(st_rec_key(r), k, klen) == 0) {
+            *idx = t->cache - 1;
+            return r;
+        }
+    }
+    if (*h == 0)
+        *h = st_key_hash(k, klen);
+    st_rec_t *r = st_find(t, k, klen, *h, idx);
+    if (r)
+        t->cache = *idx + 1;
+    return r;
+}
+
+static void slots_put(uint64_t *slots, uint32_t mask, uint64_t s)
+{
+    uint32_t i = (uint32_t)(s >> 32) & mask;
+    while (slots[i])
+        i = (i + 1) & mask;
+    slots[i] = s;
+}
+
+static int slots_grow(eng_state_t *st, st_tab_t *t)
+{
+    uint32_t cap = t->slots ? t->mask + 1 : 0;
+    if (t->slots && (uint64_t)(t->used + 1) * 4 <= (uint64_t)cap * 3)
+        return 0;
+    uint32_t ncap = cap ? cap * 2 : 16;
+    if (ncap == 0)
+        return -1;
+    uint64_t *ns = st_calloc(st, ncap, sizeof(*ns));
+    if (ns == NULL)
+        return -1;
+    for (uint32_t i = 0; i < cap; i++)
+        if (t->slots[i])
+            slots_put(ns, ncap - 1, t->slots[i]);
+    free(t->slots);
+    t->slots = ns;
+    t->mask = ncap - 1;
+    return 0;
+}
+
+/* A fresh record index: from the free list, else carved from a chunk. */
+static int rec_alloc(eng_state_t *st, st_tab_t *t, uint32_t *idx)
+{
+    if (t->free_head) {
+        *idx = t->free_head - 1;
+        t->free_head = (uint32_t)st_rec(t, *idx)->head;
+        return 0;
+    }
+    if ((t->nrec >> ST_CHUNK_SHIFT) >= t->nchunks) {
+        if (t->nrec >= UINT32_MAX - (1u << ST_CHUNK_SHIFT))
+            return -1;
+        unsigned char **nc = st_realloc(st, t->chunks, (t->nchunks + 1) * sizeof(*nc));
+        if (nc == NULL)
+            return -1;
+        t->chunks = nc;
+        nc[t->nchunks] = st_malloc(st, (size_t)t->rec_size << ST_CHUNK_SHIFT);
+        if (nc[t->nchunks] == NULL)
+            return -1;
+        t->nchunks++;
+    }
+    *idx = t->nrec++;
+    return 0;
+}
+
+static void rec_release(st_tab_t *t, uint32_t idx)
+{
+    st_rec_t *r = st_rec(t, idx);
+    r->klen = ST_FREE;
+    r->qpos = UINT64_MAX;
+    r->head = t->free_head;
+    t->free_head = idx + 1;
+}
+
+uint64_t st_dset_bytes(const st_dset_t *s)
+{
+    /* header + data + a typical malloc overhead */
+    if (s->n == ST_DSET_HLL)
+        return sizeof(st_dset_t) + ENG_HLL_BYTES + 16;
+    return sizeof(st_dset_t) + (uint64_t)s->cap * 8 + 16;
+}
+
+uint64_t st_rec_bytes(const eng_state_t *st, const st_tab_t *t, const st_rec_t *r)
+{
+    uint64_t b = t->rec_size + ST_ENTRY_OVERHEAD;
+    if (r->klen > ST_KEY_INLINE)
+        b += r->klen;
+    if (t->id < st->nctr && st->ctr[t->id].distinct) {
+        st_dset_t *const *sets = (st_dset_t *const *)((const char *)r + sizeof(st_rec_t));
+        for (uint32_t i = 0; i < st->ctr[t->id].nslots; i++)
+            if (sets[i])
+                b += st_dset_bytes(sets[i]);
+    }
+    return b;
+}
+
+st_rec_t *st_insert(eng_state_t *st, st_tab_t *t, const char *k, uint32_t klen, uint64_t h,
+                    uint32_t *idx)
+{
+    char *heap = NULL;
+    if (slots_grow(st, t) != 0)
+        return NULL;
+    if (klen > ST_KEY_INLINE) {
+        heap = st_malloc(st, klen);
+        if (heap == NULL)
+            return NULL;
+        memcpy(heap, k, klen);
+    }
+    if (rec_alloc(st, t, idx) != 0) {
+        free(heap);
+        return NULL;
+    }
+    st_rec_t *r = st_rec(t, *idx);
+    memset(r, 0, t->rec_size);
+    r->qpos = UINT64_MAX;
+    r->hash = (uint32_t)(h >> 32);
+    r->klen = klen;
+    if (heap)
+        r->key.ptr = heap;
+    else if (klen)
+        memcpy(r->key.in, k, klen);
+    slots_put(t->slots, t->mask, ((uint64_t)r->hash << 32) | (*idx + 1));
+    t->used++;
+    if (t->id < st->nctr)
+        st->nkeys++;
+    st->bytes += st_rec_bytes(st, t, r);
+    t->cache = *idx + 1;
+    return r;
+}
+
+void st_remove(eng_state_t *st, st_tab_t *t, uint32_t idx)
+{
+    st_rec_t *r = st_rec(t, idx);
+    st->bytes -= st_rec_bytes(st, t, r);
+    if (t->id < st->nctr && st->ctr[t->id].distinct) {
+        st_dset_t **sets = st_payload(r);
+        for (uint32_t i = 0; i < st->ctr[t->id].nslots; i++)
+            free(sets[i]);
+    }
+    if (r->klen > ST_KEY_INLINE)
+        free(r->key.ptr);
+    /* Backward-shift deletion keeps probe chains without tombstones. */
+    uint32_t mask = t->mask, i = r->hash & mask;
+    uint64_t want = ((uint64_t)r->hash << 32) | (idx + 1);
+    while (t->slots[i] != want)
+        i = (i + 1) & mask;
+    for (uint32_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)(t->slots[j] >> 32) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i] = 0;
+    t->used--;
+    if (t->id < st->nctr)
+        st->nkeys--;
+    if (t->cache == idx + 1)
+        t->cache = 0;
+    rec_release(t, idx);
+}
+
+/* ---- LRU queues ---- */
+
+static void queue_compact(st_tab_t *t)
+{
+    st_queue_t *q = &t->q;
+    uint64_t w = q->lo;
+    for (uint64_t p = q->lo; p < q->hi; p++) {
+        uint32_t idx = q->e[p & q->mask];
+        st_rec_t *r = st_rec(t, idx);
+        if (r->klen != ST_FREE && r->qpos == p) {
+            q->e[w & q->mask] = idx;
+            r->qpos = w++;
+        }
+    }
+    q->hi = w;
+}
+
+int st_queue_reserve(eng_state_t *st, st_tab_t *t)
+{
+    st_queue_t *q = &t->q;
+    uint64_t cap = q->e ? (uint64_t)q->mask + 1 : 0;
+    if (q->hi - q->lo < cap)
+        return 0;
+    if (cap && (uint64_t)t->used * 2 <= cap) {
+        queue_compact(t);
+        return 0;
+    }
+    uint64_t ncap = cap ? cap * 2 : 16;
+    if (ncap > (1ull << 32))
+        return -1;
+    uint32_t *ne = st_malloc(st, ncap * sizeof(*ne));
+    if (ne == NULL)
+        return -1;
+    for (uint64_t p = q->lo; p < q->hi; p++)
+        ne[p & (ncap - 1)] = q->e[p & q->mask];
+    free(q->e);
+    q->e = ne;
+    q->mask = (uint32_t)(ncap - 1);
+    return 0;
+}
+
+void st_touch(eng_state_t *st, st_tab_t *t, st_rec_t *r, uint32_t idx)
+{
+    st_queue_t *q = &t->q;
+    r->tseq = ++st->seq;
+    if (r->qpos != UINT64_MAX && r->qpos + 1 == q->hi)
+        return;
+    q->e[q->hi & q->mask] = idx;
+    r->qpos = q->hi++;
+}
+
+/* The least recently used live record of t (dropping stale entries from
+ * the front), or NULL. */
+static st_rec_t *queue_front(st_tab_t *t, uint32_t *idx)
+{
+    st_queue_t *q = &t->q;
+    while (q->lo < q->hi) {
+        uint32_t i = q->e[q->lo & q->mask];
+        st_rec_t *r = st_rec(t, i);
+        if (r->klen != ST_FREE && r->qpos == q->lo) {
+            *idx = i;
+            return r;
+        }
+        q->lo++;
+    }
+    return NULL;
+}
+
+void st_enforce_ceiling(eng_state_t *st, uint32_t keep_tab, uint32_t keep_idx)
+{
+    while (st->max_bytes && st->bytes > st->max_bytes) {
+        st_tab_t *best = NULL;
+        uint32_t best_idx = 0;
+        uint64_t best_seq = UINT64_MAX;
+        for (size_t i = 0; i <= st->nctr; i++) {
+            st_tab_t *t = st_table(st, (uint32_t)i);
+            uint32_t idx;
+            st_rec_t *r = queue_front(t, &idx);
+            if (r == NULL || (t->id == keep_tab && idx == keep_idx))
+                continue;
+            if (r->tseq < best_seq) {
+                best_seq = r->tseq;
+                best = t;
+                best_idx = idx;
+            }
+        }
+        if (best == NULL)
+            return;
+        best->q.lo++;
+        st_remove(st, best, best_idx);
+        st->evictions++;
+    }
+}
+
+/* ---- expiry ---- */
+
+int st_rec_expired(const eng_state_t *st, const st_tab_t *t, const st_rec_t *r)
+{
+    if (t->id >= st->nctr)
+        return r->head <= st->clock;
+    const st_counter_t *c = &st->ctr[t->id];
+    return st_bucket(r->head, c->top) <= st_bucket(st->clock, c->top) - (int64_t)c->top_k;
+}
+
+static void sweep_front(eng_state_t *st, st_tab_t *t)
+{
+    uint32_t idx;
+    st_rec_t *r;
+    while ((r = queue_front(t, &idx)) != NULL && st_rec_expired(st, t, r)) {
+        t->q.lo++;
+        st_remove(st, t, idx);
+        st->expired++;
+    }
+}
+
+static void sweep_all(eng_state_t *st, st_tab_t *t)
+{
+    for (uint32_t i = 0; i < t->nrec; i++) {
+        st_rec_t *r = st_rec(t, i);
+        if (r->klen != ST_FREE && st_rec_expired(st, t, r)) {
+            st_remove(st, t, i);
+            st->expired++;
+        }
+    }
+}
+
+void eng_state_expire(eng_state_t *st)
+{
+    for (size_t i = 0; i <= st->nctr; i++)
+        sweep_all(st, st_table(st, (uint32_t)i));
+}
+
+void eng_state_advance(eng_state_t *st, int64_t ts)
+{
+    if (ts <= st->clock)
+        return;
+    int64_t old = st->clock;
+    st->clock = ts;
+    if (old == INT64_MIN)
+        return;
+    if (st_fdiv(ts, ST_HOUR) != st_fdiv(old, ST_HOUR)) {
+        eng_state_expire(st);
+    } else if (st_fdiv(ts, ST_MINUTE) != st_fdiv(old, ST_MINUTE)) {
+        for (size_t i = 0; i <= st->nctr; i++)
+            sweep_front(st, st_table(st, (uint32_t)i));
+    }
+}
+
+int64_t eng_state_clock(const eng_state_t *st) { return st->clock; }
+
+/* ---- construction ---- */
+
+static int level_of(int64_t w)
+{
+    return w <= ST_HOUR ? 0 : w <= ST_DAY ? 1 : 2;
+}
+
+static const int64_t level_gran[ST_LEVELS] = { ST_MINUTE, ST_HOUR, ST_DAY };
+static const uint32_t level_slack[ST_LEVELS] = { ST_SLACK_MINUTE, ST_SLACK_HOUR, ST_SLACK_DAY };
+
+static void tab_init(st_tab_t *t, uint32_t id, uint32_t rec_size)
+{
+    memset(t, 0, sizeof(*t));
+    t->id = id;
+    t->rec_size = rec_size;
+}
+
+static int counter_init(eng_state_t *st, st_counter_t *c, const eng_state_counter_def_t *d,
+                        uint32_t id, char *errstr, size_t errstr_size)
+{
+    if (d->nwindows == 0) {
+        snprintf(errstr, errstr_size, "counter %s: no windows", d->name);
+        return -1;
+    }
+    c->distinct = d->distinct != NULL;
+    c->name = st_strdup(st, d->name);
+    c->stream = st_strdup(st, d->stream ? d->stream : "");
+    c->key = st_strdup(st, d->key ? d->key : "");
+    c->distinct_path = st_strdup(st, d->distinct);
+    c->windows = st_malloc(st, d->nwindows * sizeof(*c->windows));
+    c->win_level = st_malloc(st, d->nwindows);
+    c->win_k = st_malloc(st, d->nwindows * sizeof(*c->win_k));
+    if (!c->name || !c->stream || !c->key || (d->distinct && !c->distinct_path) || !c->windows ||
+        !c->win_level || !c->win_k) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    c->nwindows = d->nwindows;
+    uint32_t need[ST_LEVELS] = { 0 };
+    int64_t wmax = 0;
+    for (size_t w = 0; w < d->nwindows; w++) {
+        int64_t ms = d->windows_ms[w];
+        if (ms < ST_MINUTE || ms > ST_MAX_WINDOW || ms % ST_MINUTE != 0) {
+            snprintf(errstr, errstr_size,
+                     "counter %s: window of %lld ms is not a whole number of minutes in 1m..366d",
+                     d->name, (long long)ms);
+            return -1;
+        }
+        for (size_t v = 0; v < w; v++)
+            if (d->windows_ms[v] == ms) {
+                snprintf(errstr, errstr_size, "counter %s: window of %lld ms repeats", d->name,
+                         (long long)ms);
+                return -1;
+            }
+        int L = level_of(ms);
+        uint32_t k = (uint32_t)((ms + level_gran[L] - 1) / level_gran[L]);
+        c->windows[w] = ms;
+        c->win_level[w] = (uint8_t)L;
+        c->win_k[w] = k;
+        if (k > need[L])
+            need[L] = k;
+        if (ms > wmax) {
+            wmax = ms;
+            c->top = L;
+        }
+    }
+    c->top_k = need[c->top];
+    /* Small rings first: day and hour share cache lines with the header. */
+    uint32_t off = 0;
+    for (int L = ST_LEVELS - 1; L >= 0; L--) {
+        c->lv[L].gran = level_gran[L];
+        c->lv[L].n = need[L] ? next_pow2(need[L] + level_slack[L]) : 0;
+        c->lv[L].off = off;
+        off += c->lv[L].n;
+    }
+    c->nslots = off;
+    size_t rs = sizeof(st_rec_t) + (size_t)off * (c->distinct ? sizeof(void *) : sizeof(uint32_t));
+    rs = (rs + 7) & ~(size_t)7;
+    tab_init(&c->tab, id, (uint32_t)rs);
+    return 0;
+}
+
+static uint64_t fp_str(uint64_t fp, const char *s)
+{
+    return s ? eng_hash64(s, strlen(s) + 1, fp) : eng_hash64("", 0, fp ^ 1);
+}
+
+int st_init(eng_state_t *st, const eng_state_counter_def_t *defs, size_t n, char *errstr,
+            size_t errstr_size)
+{
+    st->clock = INT64_MIN;
+    if (n >= UINT32_MAX) {
+        snprintf(errstr, errstr_size, "too many counters");
+        return -1;
+    }
+    st->ctr = st_calloc(st, n ? n : 1, sizeof(*st->ctr));
+    if (st->ctr == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    uint64_t fp = eng_hash64("warden-state-specs", 18, (uint64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const eng_state_counter_def_t *d = &defs[i];
+        if (d->name == NULL || d->name[0] == '\0') {
+            snprintf(errstr, errstr_size, "counter #%zu has no name", i + 1);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(defs[j].name, d->name) == 0) {
+                snprintf(errstr, errstr_size, "counter %s is declared twice", d->name);
+                return -1;
+            }
+        st->nctr = i + 1;   /* so st_free_content frees what was built */
+        if (counter_init(st, &st->ctr[i], d, (uint32_t)i, errstr, errstr_size) != 0)
+            return -1;
+        fp = fp_str(fp, d->name);
+        fp = fp_str(fp, d->stream);
+        fp = fp_str(fp, d->key);
+        fp = fp_str(fp, d->distinct);
+        for (size_t w = 0; w < d->nwindows; w++) {
+            unsigned char le[8];
+            for (int b = 0; b < 8; b++)
+                le[b] = (unsigned char)((uint64_t)d->windows_ms[w] >> (8 * b));
+            fp = eng_hash64(le, 8, fp);
+        }
+    }
+    st->nctr = n;
+    st->fingerprint = fp;
+    tab_init(&st->labels, (uint32_t)n, (uint32_t)sizeof(st_rec_t));
+    return 0;
+}
+
+eng_state_t *eng_state_new(const eng_state_counter_def_t *defs, size_t ndefs, size_t max_bytes,
+                           char *errstr, size_t errstr_size)
+{
+    eng_state_t *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (st_init(st, defs, ndefs, errstr, errstr_size) != 0) {
+        eng_state_destroy(st);
+        return NULL;
+    }
+    st->max_bytes = max_bytes;
+    return st;
+}
+
+eng_state_t *eng_state_new_like(const eng_state_t *proto)
+{
+    eng_state_counter_def_t *defs = calloc(proto->nctr ? proto->nctr : 1, sizeof(*defs));
+    if (defs == NULL)
+        return NULL;
+    for (size_t i = 0; i < proto->nctr; i++) {
+        const st_counter_t *c = &proto->ctr[i];
+        defs[i] = (eng_state_counter_def_t){ c->name, c->stream, c->key, c->distinct_path,
+                                             c->windows, c->nwindows };
+    }
+    eng_state_t *st = calloc(1, sizeof(*st));
+    char err[256];
+    if (st) {
+        st->fail_after = proto->fail_after;
+        if (st_init(st, defs, proto->nctr, err, sizeof(err)) != 0) {
+            eng_state_destroy(st);
+            st = NULL;
+        } else {
+            st->max_bytes = proto->max_bytes;
+        }
+    }
+    free(defs);
+    return st;
+}
+
+static void tab_free(const eng_state_t *st, st_tab_t *t)
+{
+    int distinct = t->id < st->nctr && st->ctr[t->id].distinct;
+    for (uint32_t i = 0; i < t->nrec; i++) {
+        st_rec_t *r = st_rec(t, i);
+        if (r->klen == ST_FREE)
+            continue;
+        if (r->klen > ST_KEY_INLINE)
+            free(r->key.ptr);
+        if (distinct) {
+            st_dset_t **sets = st_payload(r);
+            for (uint32_t s = 0; s < st->ctr[t->id].nslots; s++)
+                free(sets[s]);
+        }
+    }
+    for (uint32_t i = 0; i < t->nchunks; i++)
+        free(t->chunks[i]);
+    free(t->chunks);
+    free(t->slots);
+    free(t->q.e);
+}
+
+void st_free_content(eng_state_t *st)
+{
+    for (size_t i = 0; st->ctr && i < st->nctr; i++) {
+        st_counter_t *c = &st->ctr[i];
+        if (c->tab.rec_size)
+            tab_free(st, &c->tab);
+        free(c->name);
+        free(c->stream);
+        free(c->key);
+        free(c->distinct_path);
+        free(c->windows);
+        free(c->win_level);
+        free(c->win_k);
+    }
+    free(st->ctr);
+    if (st->labels.rec_size)
+        tab_free(st, &st->labels);
+    free(st->uset);
+    free(st->kbuf);
+}
+
+void eng_state_destroy(eng_state_t *st)
+{
+    if (st == NULL)
+        return;
+    st_free_content(st);
+    free(st);
+}
+
+int eng_state_counter_index(const eng_state_t *st, const char *name)
+{
+    for (size_t i = 0; i < st->nctr; i++)
+        if (strcmp(st->ctr[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+size_t eng_state_ncounters(const eng_state_t *st) { return st->nctr; }
+uint64_t eng_state_fingerprint(const eng_state_t *st) { return st->fingerprint; }
+
+void eng_state_set_max_bytes(eng_state_t *st, size_t max_bytes)
+{
+    st->max_bytes = max_bytes;
+    st_enforce_ceiling(st, UINT32_MAX, 0);
+}
+
+void eng_state_stats(const eng_state_t *st, eng_state_stats_t *out)
+{
+    out->late_skipped = st->late_skipped;
+    out->evictions = st->evictions;
+    out->expired = st->expired;
+    out->keys = st->nkeys;
+    out->labels = st->labels.used;
+    out->bytes = st->bytes;
+}
+
+/* ---- counters ---- */
+
+/* Common entry of the add calls: checks, clock, lateness.  Returns 0 to go
+ * on, or the rc to return. */
+static int add_begin(eng_state_t *st, size_t i, int distinct, size_t klen, int64_t ts)
+{
+    if (i >= st->nctr)
+        return ENG_STATE_ENOCOUNTER;
+    const st_counter_t *c = &st->ctr[i];
+    if (c->distinct != distinct)
+        return ENG_STATE_EKIND;
+    if (klen > ENG_STATE_MAX_KEY)
+        return ENG_STATE_EKEY;
+    eng_state_advance(st, ts);
+    if (st_bucket(ts, c->top) <= st_bucket(st->clock, c->top) - (int64_t)c->top_k) {
+        st->late_skipped++;
+        return ENG_STATE_SKIPPED;
+    }
+    return 0;
+}
+
+/* Finds or creates key's record for an add at ts; an expired record is
+ * dropped first (it reads as absent anyway).  NULL when out of memory. */
+static st_rec_t *add_record(eng_state_t *st, st_tab_t *t, const char *key, uint32_t klen,
+                            int64_t ts, uint32_t *idx, int *created)
+{
+    uint64_t h = 0;
+    st_rec_t *r = st_lookup(t, key, klen, &h, idx);
+    if (st_queue_reserve(st, t) != 0)
+        return NULL;
+    if (r && st_rec_expired(st, t, r)) {
+        st_remove(st, t, *idx);
+        st->expired++;
+        r = NULL;
+    }
+    *created = 0;
+    if (r == NULL) {
+        if (h == 0)
+            h = st_key_hash(key, klen);
+        r = st_insert(st, t, key, klen, h, idx);
+        if (r == NULL)
+            return NULL;
+        r->head = ts;
+        *created = 1;
+    }
+    return r;
+}
+
+static void add_finish(eng_state_t *st, st_tab_t *t, st_rec_t *r, uint32_t idx, int64_t ts)
+{
+    if (ts > r->head)
+        r->head = ts;
+    st_touch(st, t, r, idx);
+    if (st->max_bytes && st->bytes > st->max_bytes)
+        st_enforce_ceiling(st, t->id, idx);
+}
+
+int eng_state_add(eng_state_t *st, size_t i, const char *key, size_t klen, int64_t ts)
+{
+    int rc = add_begin(st, i, 0, klen, ts);
+    if (rc != 0)
+        return rc;
+    st_counter_t *c = &st->ctr[i];
+    uint32_t idx;
+    int created;
+    st_rec_t *r = add_record(st, &c->tab, key, (uint32_t)klen, ts, &idx, &created);
+    if (r == NULL)
+        return ENG_STATE_ENOMEM;
+    int64_t b[ST_LEVELS], hb[ST_LEVELS];
+    st_buckets(ts, b);
+    st_buckets(r->head, hb);
+    uint32_t *slots = st_payload(r);
+    for (int L = 0; L < ST_LEVELS; L++) {
+        uint32_t n = c->lv[L].n;
+        if (n == 0)
+            continue;
+        uint32_t *ring = slots + c->lv[L].off;
+        if (b[L] > hb[L]) {
+            if (b[L] - hb[L] >= n)
+                memset(ring, 0, n * sizeof(*ring));
+            else
+                for (int64_t x = hb[L] + 1; x < b[L]; x++)
+                    ring[st_slot(x, n)] = 0;
+            ring[st_slot(b[L], n)] = 1;
+        } else if (hb[L] - b[L] < n) {
+            ring[st_slot(b[L], n)]++;
+        }
+    }
+    add_finish(st, &c->tab, r, idx, ts);
+    return ENG_STATE_OK;
+}
+
+static int dset_has(const st_dset_t *s, uint64_t h)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->v[i] == h)
+            return 1;
+    return 0;
+}
+
+static st_dset_t *dset_new_exact(eng_state_t *st, uint32_t cap)
+{
+    st_dset_t *s = st_malloc(st, sizeof(*s) + (size_t)cap * 8);
+    if (s) {
+        s->n = 0;
+        s->cap = cap;
+    }
+    return s;
+}
+
+static st_dset_t *dset_new_hll(eng_state_t *st)
+{
+    st_dset_t *s = st_calloc(st, 1, sizeof(*s) + ENG_HLL_BYTES);
+    if (s) {
+        s->n = ST_DSET_HLL;
+        s->cap = 0;
+    }
+    return s;
+}
+
+/* Adds h to a set known to have room (or to be a sketch). */
+static void dset_put(st_dset_t *s, uint64_t h)
+{
+    if (s->n == ST_DSET_HLL)
+        eng_hll_add((uint8_t *)s->v, h);
+    else if (!dset_has(s, h))
+        s->v[s->n++] = h;
+}
+
+static void ring_free_range(eng_state_t *st, st_dset_t **ring, uint32_t n, int64_t from,
+                            int64_t to)
+{
+    /* buckets (from, to], or the whole ring when that spans it */
+    if (to - from >= n) {
+        from = to - n;
+    }
+    for (int64_t x = from + 1; x <= to; x++) {
+        st_dset_t **s = &ring[st_slot(x, n)];
+        if (*s) {
+            st->bytes -= st_dset_bytes(*s);
+            free(*s);
+            *s = NULL;
+        }
+    }
+}
+
+/* Two phases so that running out of memory leaves the key as it was: first
+ * allocate every set that must grow (or become a sketch), then apply. */
+int eng_state_add_distinct(eng_state_t *st, size_t i, const char *key, size_t klen,
+                           const char *val, size_t vlen, int64_t ts)
+{
+    if (vlen > ENG_STATE_MAX_KEY)
+        return ENG_STATE_EKEY;
+    int rc = add_begin(st, i, 1, klen, ts);
+    if (rc != 0)
+        return rc;
+    st_counter_t *c = &st->ctr[i];
+    uint64_t vh = eng_hash64(val, vlen, ST_VALUE_SEED);
+    uint32_t idx;
+    int created;
+    st_rec_t *r = add_record(st, &c->tab, key, (uint32_t)klen, ts, &idx, &created);
+    if (r == NULL)
+        return ENG_STATE_ENOMEM;
+    int64_t b[ST_LEVELS], hb[ST_LEVELS];
+    st_buckets(ts, b);
+    st_buckets(r->head, hb);
+    st_dset_t **slots = st_payload(r);
+    st_dset_t *fresh[ST_LEVELS] = { NULL, NULL, NULL };
+    int target[ST_LEVELS];
+    for (int L = 0; L < ST_LEVELS; L++) {
+        uint32_t n = c->lv[L].n;
+        target[L] = -1;
+        if (n == 0)
+            continue;
+        st_dset_t *cur;
+        if (b[L] > hb[L])
+            cur = NULL;
+        else if (hb[L] - b[L] < n)
+            cur = slots[c->lv[L].off + st_slot(b[L], n)];
+        else
+            continue;
+        target[L] = (int)(c->lv[L].off + st_slot(b[L], n));
+        if (cur == NULL) {
+            fresh[L] = dset_new_exact(st, 4);
+        } else if (cur->n != ST_DSET_HLL && cur->n == cur->cap && !dset_has(cur, vh)) {
+            if (cur->cap < ST_EXACT_MAX) {
+                fresh[L] = dset_new_exact(st, cur->cap * 2);
+                if (fresh[L]) {
+                    memcpy(fresh[L]->v, cur->v, (size_t)cur->n * 8);
+                    fresh[L]->n = cur->n;
+                }
+            } else {
+                fresh[L] = dset_new_hll(st);
+                if (fresh[L])
+                    for (uint32_t k = 0; k < cur->n; k++)
+                        eng_hll_add((uint8_t *)fresh[L]->v, cur->v[k]);
+            }
+        } else {
+            continue;
+        }
+        if (fresh[L] == NULL)
+            goto oom;
+    }
+    for (int L = 0; L < ST_LEVELS; L++) {
+        if (target[L] < 0)
+            continue;
+        uint32_t n = c->lv[L].n;
+        if (b[L] > hb[L])
+            ring_free_range(st, slots + c->lv[L].off, n, hb[L], b[L]);
+        st_dset_t **s = &slots[target[L]];
+        if (fresh[L]) {
+            if (*s) {
+                st->bytes -= st_dset_bytes(*s);
+                free(*s);
+            }
+            *s = fresh[L];
+            st->bytes += st_dset_bytes(*s);
+        }
+        dset_put(*s, vh);
+    }
+    add_finish(st, &c->tab, r, idx, ts);
+    return ENG_STATE_OK;
+oom:
+    for (int L = 0; L < ST_LEVELS; L++)
+        free(fresh[L]);
+    if (created)
+        st_remove(st, &c->tab, idx);
+    return ENG_STATE_ENOMEM;
+}
+
+/* Resolves a read: the record (NULL when absent or expired), the window's
+ * level and the inclusive bucket range [*lo, *hi] to read, clipped to the
+ * buckets the ring retains.  Returns a negative rc for bad arguments. */
+static int read_begin(eng_state_t *st, size_t i, int distinct, const char *key, size_t klen,
+                      int64_t window, int64_t now, st_rec_t **rp, int *level, int64_t *lo,
+                      int64_t *hi)
+{
+    if (i >= st->nctr)
+        return ENG_STATE_ENOCOUNTER;
+    st_counter_t *c = &st->ctr[i];
+    if (c->distinct != distinct)
+        return ENG_STATE_EKIND;
+    size_t w = 0;
+    while (w < c->nwindows && c->windows[w] != window)
+        w++;
+    if (w == c->nwindows)
+        return ENG_STATE_EWINDOW;
+    *rp = NULL;
+    if (klen > ENG_STATE_MAX_KEY)
+        return 0;
+    uint64_t h = 0;
+    uint32_t idx;
+    st_rec_t *r = st_lookup(&c->tab, key, (uint32_t)klen, &h, &idx);
+    if (r == NULL || st_rec_expired(st, &c->tab, r))
+        return 0;
+    if (st_queue_reserve(st, &c->tab) == 0)
+        st_touch(st, &c->tab, r, idx);
+    int L = c->win_level[w];
+    uint32_t n = c->lv[L].n;
+    int64_t tb = st_bucket(now, L), hb = st_bucket(r->head, L);
+    *hi = tb < hb ? tb : hb;
+    *lo = tb - (int64_t)c->win_k[w] + 1;
+    if (*lo < hb - (int64_t)n + 1)
+        *lo = hb - (int64_t)n + 1;
+    *level = L;
+    if (*lo <= *hi)
+        *rp = r;
+    return 0;
+}
+
+int64_t eng_state_count(eng_state_t *st, size_t i, const char *key, size_t klen, int64_t window,
+                        int64_t now)
+{
+    st_rec_t *r;
+    int L;
+    int64_t lo, hi;
+    int rc = read_begin(st, i, 0, key, klen, window, now, &r, &L, &lo, &hi);
+    if (rc < 0 || r == NULL)
+        return rc;
+    const st_counter_t *c = &st->ctr[i];
+    uint32_t n = c->lv[L].n;
+    const uint32_t *ring = (const uint32_t *)st_payload(r) + c->lv[L].off;
+    uint32_t s = st_slot(lo, n), cnt = (uint32_t)(hi - lo + 1);
+    uint32_t first = cnt < n - s ? cnt : n - s;
+    uint64_t sum = 0;
+    for (uint32_t k = 0; k < first; k++)
+        sum += ring[s + k];
+    for (uint32_t k = 0; k < cnt - first; k++)
+        sum += ring[k];
+    return (int64_t)sum;
+}
+
+/* Union of exact sets through the scratch hash set; -1 when it cannot grow. */
+static int64_t union_exact(eng_state_t *st, st_dset_t **sets, uint32_t nsets, uint64_t total)
+{
+    uint32_t need = next_pow2((uint32_t)total * 2);
+    if (st->uset == NULL || st->uset_mask + 1 < need) {
+        uint64_t *u = st_malloc(st, (size_t)need * 8);
+        if (u == NULL)
+            return -1;
+        free(st->uset);
+        st->uset = u;
+        st->uset_mask = need - 1;
+    }
+    uint32_t mask = need - 1;
+    memset(st->uset, 0, (size_t)need * 8);
+    int64_t n = 0;
+    int zero = 0;
+    for (uint32_t s = 0; s < nsets; s++) {
+        for (uint32_t k = 0; k < sets[s]->n; k++) {
+            uint64_t h = sets[s]->v[k];
+            if (h == 0) {
+                n += !zero;
+                zero = 1;
+                continue;
+            }
+            uint32_t p = (uint32_t)h & mask;
+            while (st->uset[p] && st->uset[p] != h)
+                p = (p + 1) & mask;
+            if (st->uset[p] == 0) {
+                st->uset[p] = h;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+int64_t eng_state_distinct(eng_state_t *st, size_t i, const char *key, size_t klen,
+                           int64_t window, int64_t now)
+{
+    st_rec_t *r;
+    int L;
+    int64_t lo, hi;
+    int rc = read_begin(st, i, 1, key, klen, window, now, &r, &L, &lo, &hi);
+    if (rc < 0 || r == NULL)
+        return rc;
+    const st_counter_t *c = &st->ctr[i];
+    uint32_t n = c->lv[L].n;
+    st_dset_t **ring = (st_dset_t **)st_payload(r) + c->lv[L].off;
+    st_dset_t *sets[512];     /* the largest ring: 366d + slack, rounded up */
+    uint32_t nsets = 0;
+    uint64_t total = 0;
+    int sketch = 0;
+    for (int64_t x = lo; x <= hi; x++) {
+        st_dset_t *s = ring[st_slot(x, n)];
+        if (s == NULL)
+            continue;
+        sets[nsets++] = s;
+        if (s->n == ST_DSET_HLL)
+            sketch = 1;
+        else
+            total += s->n;
+    }
+    if (nsets == 0)
+        return 0;
+    if (!sketch) {
+        if (nsets == 1)
+            return sets[0]->n;
+        int64_t u = union_exact(st, sets, nsets, total);
+        return u < 0 ? ENG_STATE_ENOMEM : u;
+    }
+    memset(st->acc, 0, sizeof(st->acc));
+    for (uint32_t s = 0; s < nsets; s++) {
+        if (sets[s]->n == ST_DSET_HLL)
+            eng_hll_merge(st->acc, (const uint8_t *)sets[s]->v);
+        else
+            for (uint32_t k = 0; k < sets[s]->n; k++)
+                eng_hll_add(st->acc, sets[s]->v[k]);
+    }
+    return (int64_t)(eng_hll_estimate(st->acc) + 0.5);
+}
+
+/* ---- labels ---- */
+
+/* The labels table's key: 4-byte little-endian entity length, entity,
+ * label.  Built in buf when it fits, else in the state's scratch. */
+static const char *label_key(eng_state_t *st, char *buf, size_t bufsz, const char *e, size_t elen,
+                             const char *l, size_t llen, uint32_t *klen)
+{
+    size_t n = 4 + elen + llen;
+    char *k = buf;
+    if (n > bufsz) {
+        if (n > st->kbuf_cap) {
+            char *nb = st_malloc(st, n);
+            if (nb == NULL)
+                return NULL;
+            free(st->kbuf);
+            st->kbuf = nb;
+            st->kbuf_cap = n;
+        }
+        k = st->kbuf;
+    }
+    for (int b = 0; b < 4; b++)
+        k[b] = (char)(unsigned char)(elen >> (8 * b));
+    memcpy(k + 4, e, elen);
+    memcpy(k + 4 + elen, l, llen);
+    *klen = (uint32_t)n;
+    return k;
+}
+
+int eng_state_label_set(eng_state_t *st, const char *entity, size_t elen, const char *label,
+                        size_t llen, int64_t expire)
+{
+    if (elen > ENG_STATE_MAX_KEY || llen > ENG_STATE_MAX_KEY)
+        return ENG_STATE_EKEY;
+    if (expire <= st->clock)
+        return ENG_STATE_OK;   /* could never be seen */
+    char buf[256];
+    uint32_t klen, idx;
+    const char *k = label_key(st, buf, sizeof(buf), entity, elen, label, llen, &klen);
+    if (k == NULL)
+        return ENG_STATE_ENOMEM;
+    st_tab_t *t = &st->labels;
+    uint64_t h = 0;
+    st_rec_t *r = st_lookup(t, k, klen, &h, &idx);
+    if (st_queue_reserve(st, t) != 0)
+        return ENG_STATE_ENOMEM;
+    if (r && st_rec_expired(st, t, r)) {
+        st_remove(st, t, idx);
+        st->expired++;
+        r = NULL;
+    }
+    if (r == NULL) {
+        if (h == 0)
+            h = st_key_hash(k, klen);
+        r = st_insert(st, t, k, klen, h, &idx);
+        if (r == NULL)
+            return ENG_STATE_ENOMEM;
+        r->head = expire;
+    } else if (expire > r->head) {
+        r->head = expire;
+    }
+    st_touch(st, t, r, idx);
+    if (st->max_bytes && st->bytes > st->max_bytes)
+        st_enforce_ceiling(st, t->id, idx);
+    return ENG_STATE_OK;
+}
+
+int eng_state_label_has(eng_state_t *st, const char *entity, size_t elen, const char *label,
+                        size_t llen, int64_t now)
+{
+    if (elen > ENG_STATE_MAX_KEY || llen > ENG_STATE_MAX_KEY)
+        return 0;
+    char buf[256];
+    uint32_t klen, idx;
+    const char *k = label_key(st, buf, sizeof(buf), entity, elen, label, llen, &klen);
+    if (k == NULL)
+        return ENG_STATE_ENOMEM;
+    st_tab_t *t = &st->labels;
+    uint64_t h = 0;
+    st_rec_t *r = st_lookup(t, k, klen, &h, &idx);
+    if (r == NULL || r->head <= now || r->head <= st->clock)
+        return 0;
+    if (st_queue_reserve(st, t) == 0)
+        st_touch(st, t, r, idx);
+    return 1;
+}

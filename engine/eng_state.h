@@ -1,0 +1,148 @@
+/* engine/eng_state.h — rule state for one owner (the engine, or one Kafka
+ * partition): windowed counters (minute/hour/day bucket cascade), distinct
+ * counts (exact sets, then HyperLogLog), entity labels with a TTL, LRU
+ * eviction under a byte ceiling, expiry by event time, and versioned,
+ * checksummed snapshots.  Driven by event time only: the same calls in the
+ * same order give the same answers.  Not thread-safe: one owner at a time.
+ * Semantics and memory costs: docs/state.md. */
+#ifndef WARDEN_ENG_STATE_H
+#define WARDEN_ENG_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/eng_buf.h"
+
+typedef struct eng_state eng_state_t;
+
+/* A counter as declared in counters.lua (rules/rule_counters.h makes these).
+ * All strings are copied by eng_state_new; stream, key and distinct feed the
+ * spec fingerprint that snapshots are checked against. */
+typedef struct eng_state_counter_def {
+    const char    *name;
+    const char    *stream;
+    const char    *key;         /* key field path */
+    const char    *distinct;    /* distinct field path; NULL for a plain counter */
+    const int64_t *windows_ms;  /* whole minutes, 1m .. 366d, no repeats */
+    size_t         nwindows;
+} eng_state_counter_def_t;
+
+/* Return codes of the calls below (negative: errors). */
+enum eng_state_rc {
+    ENG_STATE_OK         = 0,
+    ENG_STATE_SKIPPED    = 1,   /* add: older than the counter's longest window; not counted */
+    ENG_STATE_ENOCOUNTER = -1,  /* no counter with that index */
+    ENG_STATE_EKIND      = -2,  /* count on a distinct counter, or the reverse */
+    ENG_STATE_EWINDOW    = -3,  /* the window is not one the counter declared */
+    ENG_STATE_ENOMEM     = -4,  /* out of memory; the state is unchanged */
+    ENG_STATE_EKEY       = -5,  /* key or value longer than ENG_STATE_MAX_KEY */
+};
+#define ENG_STATE_MAX_KEY (1u << 20)
+
+/* "window is not declared by the counter", … (static strings). */
+const char *eng_state_strerror(int rc);
+
+/* Builds an empty state for these counters (index i in every call below is
+ * the position in defs).  max_bytes: ceiling for the accounted state size,
+ * 0 for none.  Returns NULL with a message in errstr for bad defs (a bad
+ * window, a repeated name) or out of memory. */
+eng_state_t *eng_state_new(const eng_state_counter_def_t *defs, size_t ndefs, size_t max_bytes,
+                           char *errstr, size_t errstr_size);
+/* An empty state with the same counters and ceiling as proto (one per Kafka
+ * partition).  NULL only when out of memory. */
+eng_state_t *eng_state_new_like(const eng_state_t *proto);
+void eng_state_destroy(eng_state_t *st);
+
+/* Index of the counter named name, or -1. */
+int eng_state_counter_index(const eng_state_t *st, const char *name);
+size_t eng_state_ncounters(const eng_state_t *st);
+/* Fingerprint of the counter specs (names, streams, keys, distinct, windows). */
+uint64_t eng_state_fingerprint(const eng_state_t *st);
+void eng_state_set_max_bytes(eng_state_t *st, size_t max_bytes);
+
+/* Moves the state's clock (the newest event time seen) forward to ts_ms if
+ * it is later.  The engine calls it once per event, before the counters;
+ * eng_state_add does it too.  The clock decides which events are too late
+ * to count and which keys and labels have expired; it never goes back. */
+void eng_state_advance(eng_state_t *st, int64_t ts_ms);
+int64_t eng_state_clock(const eng_state_t *st);   /* INT64_MIN before any event */
+
+/* Counts one event at ts_ms for key[0..klen) in plain counter i.  Returns
+ * ENG_STATE_OK, ENG_STATE_SKIPPED (too late: not counted, stats.late_skipped
+ * counts it) or an error (state unchanged).  Hot path: one hash lookup, one
+ * add per bucket level, no allocation unless the key is new. */
+int eng_state_add(eng_state_t *st, size_t i, const char *key, size_t klen, int64_t ts_ms);
+/* The same for distinct counter i with the distinct value val[0..vlen). */
+int eng_state_add_distinct(eng_state_t *st, size_t i, const char *key, size_t klen,
+                           const char *val, size_t vlen, int64_t ts_ms);
+
+/* Events of plain counter i for key in window window_ms read at event time
+ * now_ms: with g = 1m for W <= 1h, 1h for W <= 1d, else 1d, and t_g = now
+ * floored to g, it counts the events whose g-bucket start b satisfies
+ * t_g - W < b <= t_g.  Returns the count (>= 0) or a negative
+ * enum eng_state_rc.  Reads mark the key as recently used. */
+int64_t eng_state_count(eng_state_t *st, size_t i, const char *key, size_t klen,
+                        int64_t window_ms, int64_t now_ms);
+/* Distinct values of distinct counter i for key over the same buckets:
+ * exact while every bucket read holds at most 64 values, else a HyperLogLog
+ * estimate (1.6% standard error), rounded. */
+int64_t eng_state_distinct(eng_state_t *st, size_t i, const char *key, size_t klen,
+                           int64_t window_ms, int64_t now_ms);
+
+/* Sets label on entity until expire_ms (event time); an existing label
+ * keeps the later of the two expiries.  The engine applies the labels a
+ * rule sets after all rules of the event ran.  Returns 0 or ENG_STATE_ENOMEM
+ * / ENG_STATE_EKEY (state unchanged). */
+int eng_state_label_set(eng_state_t *st, const char *entity, size_t elen, const char *label,
+                        size_t llen, int64_t expire_ms);
+/* 1 while now_ms < expire and clock < expire, else 0. */
+int eng_state_label_has(eng_state_t *st, const char *entity, size_t elen, const char *label,
+                        size_t llen, int64_t now_ms);
+
+typedef struct eng_state_stats {
+    uint64_t late_skipped;  /* adds older than their counter's longest window */
+    uint64_t evictions;     /* keys and labels dropped by the byte ceiling (LRU) */
+    uint64_t expired;       /* keys idle past their longest window, labels past expiry */
+    uint64_t keys;          /* live counter keys, all counters */
+    uint64_t labels;        /* live labels */
+    uint64_t bytes;         /* accounted bytes (what max_bytes limits; docs/state.md) */
+} eng_state_stats_t;
+void eng_state_stats(const eng_state_t *st, eng_state_stats_t *out);
+
+/* Removes every expired key and label now (normally done incrementally as
+ * the clock crosses minute and hour boundaries).  Invisible to reads:
+ * expired entries already read as absent. */
+void eng_state_expire(eng_state_t *st);
+
+/* Snapshots.  A snapshot holds the clock, every live key, distinct set and
+ * label, in LRU order, behind a header with a version, the spec
+ * fingerprint and CRC-32s of header and payload.  Loading checks all of it
+ * and builds the new content aside: on any error the state is untouched.
+ * After a load the state answers exactly as the saved one did.
+ * save_buf appends to out; save_file writes FILE.tmp then renames it. */
+int eng_state_save_buf(const eng_state_t *st, eng_buf_t *out);
+int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errstr,
+                       size_t errstr_size);
+int eng_state_save_file(const eng_state_t *st, const char *path, char *errstr,
+                        size_t errstr_size);
+int eng_state_load_file(eng_state_t *st, const char *path, char *errstr, size_t errstr_size);
+
+/* One entry as a self-contained record, for a changelog that carries only
+ * what changed: counter i's key (i < ncounters), or with i ==
+ * ENG_STATE_LABELS the label (entity, label) — give entity as key and the
+ * label as val.  An absent or expired entry encodes as a tombstone.
+ * Appends to out; returns 0 or a negative rc. */
+#define ENG_STATE_LABELS ((size_t)-1)
+int eng_state_entry_save(const eng_state_t *st, size_t i, const char *key, size_t klen,
+                         const char *val, size_t vlen, eng_buf_t *out);
+/* Applies a record from eng_state_entry_save (replaces the entry, or removes
+ * it for a tombstone); the clock moves to the record's clock if later.
+ * Returns 0, or -1 with a message (state untouched). */
+int eng_state_entry_load(eng_state_t *st, const void *buf, size_t len, char *errstr,
+                         size_t errstr_size);
+
+/* Test hook: the n-th allocation from now on fails (n >= 1), then all
+ * succeed again; n = 0 turns it off. */
+void eng_state_fail_alloc_after(eng_state_t *st, long n);
+
+#endif
