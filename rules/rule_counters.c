@@ -1,0 +1,784 @@
+/* counters.lua: parse, validate, match.  See rules/rule_counters.h.
+ *
+ * The file runs in its own throwaway lua_State: base (without load,
+ * dofile, loadfile, pcall, xpcall, print, collectgarbage and the metatable
+ * functions), string, table and math; text chunks only; an instruction
+ * budget (a looping counters.lua fails with its line) and a memory cap.
+ * The returned table is read with raw access only, so no Lua code runs
+ * while we validate it.  Keys of each table are visited in sorted order so
+ * that messages come out in the same order on every run. */
+#include "rules/rule_counters.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CTR_MEM_CAP   (16u << 20)
+#define CTR_BUDGET    10000000L
+#define CTR_HOOK_STEP 1000
+#define CHUNK         "counters.lua"
+
+struct rule_counters {
+    rule_counter_spec_t     *v;
+    eng_state_counter_def_t *defs;
+    size_t                   n;
+};
+
+int rule_parse_duration(const char *s, int64_t *ms)
+{
+    if (s == NULL || *s < '1' || *s > '9')
+        return -1;
+    int64_t n = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9') {
+        n = n * 10 + (*p++ - '0');
+        if (n > 100000000)
+            return -1;
+    }
+    int64_t unit;
+    switch (*p) {
+    case 's': unit = 1000; break;
+    case 'm': unit = 60 * 1000; break;
+    case 'h': unit = 3600 * 1000; break;
+    case 'd': unit = 86400 * 1000; break;
+    case 'w': unit = 7 * 86400 * 1000; break;
+    default: return -1;
+    }
+    if (p[1] != '\0')
+        return -1;
+    *ms = n * unit;
+    return 0;
+}
+
+/* ---- errors ---- */
+
+typedef struct errs {
+    char  *buf;
+    size_t size, len;
+    int    count;
+} errs_t;
+
+static void err_add(errs_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void err_add(errs_t *e, const char *fmt, ...)
+{
+    e->count++;
+    if (e->size == 0 || e->len + 1 >= e->size)
+        return;
+    if (e->len) {
+        e->buf[e->len++] = '\n';
+        e->buf[e->len] = '\0';
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(e->buf + e->len, e->size - e->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        e->len = e->len + (size_t)n < e->size ? e->len + (size_t)n : e->size - 1;
+}
+
+/* ---- the sandbox ---- */
+
+typedef struct sandbox {
+    size_t mem, cap;
+    long   used;
+} sandbox_t;
+
+static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    sandbox_t *sb = ud;
+    if (ptr == NULL)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        sb->mem -= osize;
+        return NULL;
+    }
+    if (nsize > osize && sb->mem + (nsize - osize) > sb->cap)
+        return NULL;
+    void *p = realloc(ptr, nsize);
+    if (p)
+        sb->mem = sb->mem - osize + nsize;
+    return p;
+}
+
+/* Kills a looping counters.lua; re-arms at every step so nothing can catch
+ * it for long (pcall is not even available). */
+static void sb_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    sandbox_t *sb = *(sandbox_t **)lua_getextraspace(L);
+    sb->used += CTR_HOOK_STEP;
+    if (sb->used <= CTR_BUDGET)
+        return;
+    lua_Debug d;
+    if (lua_getstack(L, 0, &d) && lua_getinfo(L, "Sl", &d) && d.currentline > 0)
+        lua_pushfstring(L, "%s:%d: instruction budget of %d exceeded (an endless loop?)", d.short_src,
+                        d.currentline, (int)CTR_BUDGET);
+    else
+        lua_pushfstring(L, "instruction budget of %d exceeded (an endless loop?)", (int)CTR_BUDGET);
+    lua_error(L);
+}
+
+static const char *const drop_base[] = {
+    "dofile", "loadfile", "load", "require", "collectgarbage", "print", "pcall", "xpcall",
+    "setmetatable", "getmetatable", "warn", NULL
+};
+
+static lua_State *sandbox_new(sandbox_t *sb)
+{
+    sb->mem = 0;
+    sb->cap = CTR_MEM_CAP;
+    sb->used = 0;
+    lua_State *L = lua_newstate(sb_alloc, sb);
+    if (L == NULL)
+        return NULL;
+    *(sandbox_t **)lua_getextraspace(L) = sb;
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+    lua_pop(L, 4);
+    for (int i = 0; drop_base[i]; i++) {
+        lua_pushnil(L);
+        lua_setglobal(L, drop_base[i]);
+    }
+    lua_getglobal(L, LUA_STRLIBNAME);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    return L;
+}
+
+/* ---- validation helpers ---- */
+
+typedef struct spec_b {
+    char         *name, *stream, *key, *distinct;
+    rule_where_t *where;
+    size_t        nwhere;
+    int64_t      *windows;
+    size_t        nwindows;
+    int           line;
+} spec_b;
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static int valid_name(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* A dotted field path: non-empty segments without spaces or control bytes. */
+static int valid_path(const char *s, size_t n)
+{
+    if (n == 0 || s[0] == '.' || s[n - 1] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c == 127 || (c == '.' && s[i + 1] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Line of the first `"name"` or `'name'` in the source (0 if none). */
+static int line_of_name(const char *src, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+    int line = 1;
+    for (size_t i = 0; i + nl + 2 <= len; i++) {
+        if (src[i] == '\n')
+            line++;
+        if ((src[i] == '"' || src[i] == '\'') && src[i + nl + 1] == src[i] &&
+            memcmp(src + i + 1, name, nl) == 0)
+            return line;
+    }
+    return 0;
+}
+
+/* Sorted string keys of the table at idx (raw); non-string keys are
+ * reported through *bad_type (the first one's type name). */
+typedef struct keylist {
+    const char **k;
+    size_t       n;
+} keylist_t;
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int table_keys(lua_State *L, int idx, keylist_t *kl, const char **bad_type)
+{
+    idx = lua_absindex(L, idx);
+    size_t cap = 0;
+    kl->k = NULL;
+    kl->n = 0;
+    *bad_type = NULL;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            if (*bad_type == NULL)
+                *bad_type = luaL_typename(L, -1);
+            continue;
+        }
+        if (kl->n == cap) {
+            cap = cap ? cap * 2 : 8;
+            const char **nk = realloc(kl->k, cap * sizeof(*nk));
+            if (nk == NULL)
+                return -1;
+            kl->k = nk;
+        }
+        /* the string stays alive: it is a key of a table we keep on the stack */
+        kl->k[kl->n++] = lua_tostring(L, -1);
+    }
+    qsort(kl->k, kl->n, sizeof(*kl->k), cmp_cstr);
+    return 0;
+}
+
+static int cmp_where(const void *a, const void *b)
+{
+    return strcmp(((const rule_where_t *)a)->path, ((const rule_where_t *)b)->path);
+}
+
+/* Validates the counter table at the top of the stack into b.  Messages go
+ * to e prefixed with "path: counter #i (name): " (or with path:line: when
+ * the name's line is known). */
+static void check_counter(lua_State *L, const char *path, const char *src, size_t srclen,
+                          size_t i, spec_b *b, errs_t *e, int *oom)
+{
+    int t = lua_gettop(L);
+    char where_s[300];
+    /* name first: every other message names the counter */
+    lua_getfield(L, t, "name");   /* raw enough: sandbox has no setmetatable */
+    size_t nl;
+    const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &nl) : NULL;
+    if (name && valid_name(name, nl) && strlen(name) == nl) {
+        b->name = xstrndup(name, nl);
+        b->line = line_of_name(src, srclen, b->name);
+        if (b->line)
+            snprintf(where_s, sizeof(where_s), "%s:%d: counter #%zu (%s)", path, b->line, i, b->name);
+        else
+            snprintf(where_s, sizeof(where_s), "%s: counter #%zu (%s)", path, i, b->name);
+    } else {
+        snprintf(where_s, sizeof(where_s), "%s: counter #%zu", path, i);
+        if (name == NULL)
+            err_add(e, "%s: 'name' must be a string, got %s", where_s, luaL_typename(L, -1));
+        else
+            err_add(e, "%s: name \"%s\" must match [a-z0-9_]+", where_s, name);
+    }
+    lua_pop(L, 1);
+    if (name && b->name == NULL && valid_name(name, nl) && strlen(name) == nl) {
+        *oom = 1;
+        return;
+    }
+
+    keylist_t kl;
+    const char *bad;
+    if (table_keys(L, t, &kl, &bad) != 0) {
+        *oom = 1;
+        return;
+    }
+    if (bad)
+        err_add(e, "%s: unexpected %s key (fields are name, stream, key, distinct, where, windows)",
+                where_s, bad);
+    for (size_t k = 0; k < kl.n; k++) {
+        const char *f = kl.k[k];
+        if (strcmp(f, "name") && strcmp(f, "stream") && strcmp(f, "key") && strcmp(f, "distinct") &&
+            strcmp(f, "where") && strcmp(f, "windows"))
+            err_add(e, "%s: unknown key \"%s\" (fields are name, stream, key, distinct, where, windows)",
+                    where_s, f);
+    }
+    free(kl.k);
+
+    /* stream, key, distinct */
+    static const char *const strf[] = { "stream", "key", "distinct" };
+    char **dst[] = { &b->stream, &b->key, &b->distinct };
+    for (int f = 0; f < 3; f++) {
+        lua_getfield(L, t, strf[f]);
+        int ty = lua_type(L, -1);
+        size_t sl;
+        if (ty == LUA_TNIL && f == 2) {
+            /* plain counter */
+        } else if (ty != LUA_TSTRING) {
+            err_add(e, "%s: '%s' must be a %s, got %s", where_s, strf[f],
+                    f == 0 ? "stream name (string)" : "field path (string)", luaL_typename(L, -1));
+        } else {
+            const char *s = lua_tolstring(L, -1, &sl);
+            if (f == 0 ? (sl == 0 || strlen(s) != sl) : (!valid_path(s, sl) || strlen(s) != sl)) {
+                err_add(e, "%s: '%s' \"%s\" is not a %s", where_s, strf[f], s,
+                        f == 0 ? "stream name" : "field path such as \"user.id\"");
+            } else if ((*dst[f] = xstrndup(s, sl)) == NULL) {
+                *oom = 1;
+            }
+        }
+        lua_pop(L, 1);
+    }
+
+    /* windows */
+    lua_getfield(L, t, "windows");
+    if (lua_type(L, -1) != LUA_TTABLE) {
+        err_add(e, "%s: 'windows' must be a list of durations such as { \"1h\", \"1d\" }, got %s",
+                where_s, luaL_typename(L, -1));
+    } else {
+        int wt = lua_gettop(L);
+        size_t n = (size_t)lua_rawlen(L, wt);
+        size_t entries = 0;
+        lua_pushnil(L);
+        while (lua_next(L, wt)) {
+            entries++;
+            lua_pop(L, 1);
+        }
+        if (n == 0 || entries != n) {
+            err_add(e, "%s: 'windows' must be a non-empty list of durations such as { \"1h\", \"1d\" }",
+                    where_s);
+        } else if ((b->windows = calloc(n, sizeof(*b->windows))) == NULL) {
+            *oom = 1;
+        } else {
+            for (size_t w = 0; w < n; w++) {
+                lua_rawgeti(L, wt, (lua_Integer)w + 1);
+                int64_t ms = 0;
+                const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+                if (s == NULL) {
+                    err_add(e, "%s: window #%zu must be a duration string such as \"1h\", got %s",
+                            where_s, w + 1, luaL_typename(L, -1));
+                } else if (rule_parse_duration(s, &ms) != 0) {
+                    err_add(e, "%s: window \"%s\" is not a duration (a number and s, m, h, d or w)",
+                            where_s, s);
+                } else if (ms % RULE_WINDOW_MIN != 0) {
+                    err_add(e, "%s: window \"%s\" is not a whole number of minutes", where_s, s);
+                } else if (ms < RULE_WINDOW_MIN || ms > RULE_WINDOW_MAX) {
+                    err_add(e, "%s: window \"%s\" is out of range (1m to 30d)", where_s, s);
+                } else {
+                    int dup = 0;
+                    for (size_t v = 0; v < b->nwindows; v++)
+                        dup |= b->windows[v] == ms;
+                    if (dup)
+                        err_add(e, "%s: window \"%s\" is declared twice", where_s, s);
+                    else
+                        b->windows[b->nwindows++] = ms;
+                }
+                lua_pop(L, 1);
+            }
+        }
+    }
+    lua_pop(L, 1);
+
+    /* where */
+    lua_getfield(L, t, "where");
+    int ty = lua_type(L, -1);
+    if (ty != LUA_TNIL && ty != LUA_TTABLE) {
+        err_add(e, "%s: 'where' must be a table of field path = value, got %s", where_s,
+                luaL_typename(L, -1));
+    } else if (ty == LUA_TTABLE) {
+        int wt = lua_gettop(L);
+        if (table_keys(L, wt, &kl, &bad) != 0) {
+            *oom = 1;
+        } else {
+            if (bad)
+                err_add(e, "%s: 'where' keys must be field paths (strings), got a %s", where_s, bad);
+            if (kl.n && (b->where = calloc(kl.n, sizeof(*b->where))) == NULL)
+                *oom = 1;
+            for (size_t k = 0; b->where && k < kl.n; k++) {
+                const char *p = kl.k[k];
+                if (!valid_path(p, strlen(p))) {
+                    err_add(e, "%s: where key \"%s\" is not a field path such as \"user.id\"",
+                            where_s, p);
+                    continue;
+                }
+                rule_where_t wc = { 0 };
+                lua_getfield(L, wt, p);
+                switch (lua_type(L, -1)) {
+                case LUA_TSTRING: {
+                    size_t sl;
+                    const char *s = lua_tolstring(L, -1, &sl);
+                    wc.kind = RULE_WHERE_STRING;
+                    wc.str = xstrndup(s, sl);
+                    wc.str_len = sl;
+                    if (wc.str == NULL)
+                        *oom = 1;
+                    break;
+                }
+                case LUA_TNUMBER:
+                    wc.kind = RULE_WHERE_NUMBER;
+                    wc.num = lua_tonumber(L, -1);
+                    if (!isfinite(wc.num)) {
+                        err_add(e, "%s: where \"%s\" must be a finite number", where_s, p);
+                        wc.kind = -1;
+                    }
+                    break;
+                case LUA_TBOOLEAN:
+                    wc.kind = lua_toboolean(L, -1) ? RULE_WHERE_PRESENT : RULE_WHERE_FALSE;
+                    break;
+                default:
+                    err_add(e, "%s: where \"%s\" must be a string, number or boolean "
+                               "(true: present and not null), got %s",
+                            where_s, p, luaL_typename(L, -1));
+                    wc.kind = -1;
+                }
+                lua_pop(L, 1);
+                if (wc.kind < 0 || (wc.kind == RULE_WHERE_STRING && wc.str == NULL))
+                    continue;
+                if ((wc.path = xstrndup(p, strlen(p))) == NULL) {
+                    free((char *)wc.str);
+                    *oom = 1;
+                    continue;
+                }
+                b->where[b->nwhere++] = wc;
+            }
+            free(kl.k);
+            if (b->nwhere > 1)
+                qsort(b->where, b->nwhere, sizeof(*b->where), cmp_where);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+static void spec_free(spec_b *b)
+{
+    free(b->name);
+    free(b->stream);
+    free(b->key);
+    free(b->distinct);
+    for (size_t w = 0; w < b->nwhere; w++) {
+        free((char *)b->where[w].path);
+        free((char *)b->where[w].str);
+    }
+    free(b->where);
+    free(b->windows);
+}
+
+void rule_counters_destroy(rule_counters_t *cs)
+{
+    if (cs == NULL)
+        return;
+    for (size_t i = 0; i < cs->n; i++) {
+        spec_b b = { (char *)cs->v[i].name, (char *)cs->v[i].stream, (char *)cs->v[i].key,
+                     (char *)cs->v[i].distinct, (rule_where_t *)cs->v[i].where, cs->v[i].nwhere,
+                     (int64_t *)cs->v[i].windows_ms, cs->v[i].nwindows, 0 };
+        spec_free(&b);
+    }
+    free(cs->v);
+    free(cs->defs);
+    free(cs);
+}
+
+/* Validates the list at the top of L (the chunk's result). */
+static rule_counters_t *check_list(lua_State *L, const char *path, const char *src, size_t len,
+                                   errs_t *e)
+{
+    if (lua_type(L, -1) != LUA_TTABLE) {
+        err_add(e, "%s: must return a list of counters { { name = ..., stream = ..., key = ..., "
+                   "windows = { ... } }, ... }, got %s",
+                path, luaL_typename(L, -1));
+        return NULL;
+    }
+    int lt = lua_gettop(L);
+    size_t n = (size_t)lua_rawlen(L, lt), entries = 0;
+    lua_pushnil(L);
+    while (lua_next(L, lt)) {
+        entries++;
+        lua_pop(L, 1);
+    }
+    if (entries != n) {
+        err_add(e, "%s: must return a list (a table with keys 1..n only) of counters", path);
+        return NULL;
+    }
+    spec_b *bs = calloc(n ? n : 1, sizeof(*bs));
+    rule_counters_t *cs = calloc(1, sizeof(*cs));
+    int oom = bs == NULL || cs == NULL;
+    for (size_t i = 0; !oom && i < n; i++) {
+        lua_rawgeti(L, lt, (lua_Integer)i + 1);
+        if (lua_type(L, -1) != LUA_TTABLE)
+            err_add(e, "%s: counter #%zu must be a table, got %s", path, i + 1, luaL_typename(L, -1));
+        else
+            check_counter(L, path, src, len, i + 1, &bs[i], e, &oom);
+        lua_pop(L, 1);
+        for (size_t j = 0; bs[i].name && j < i; j++)
+            if (bs[j].name && strcmp(bs[j].name, bs[i].name) == 0) {
+                err_add(e, "%s: counter #%zu (%s): name is already used by counter #%zu", path, i + 1,
+                        bs[i].name, j + 1);
+                break;
+            }
+    }
+    if (oom)
+        err_add(e, "%s: out of memory", path);
+    if (e->count || oom) {
+        for (size_t i = 0; bs && i < n; i++)
+            spec_free(&bs[i]);
+        free(bs);
+        free(cs);
+        return NULL;
+    }
+    cs->v = calloc(n ? n : 1, sizeof(*cs->v));
+    cs->defs = calloc(n ? n : 1, sizeof(*cs->defs));
+    if (cs->v == NULL || cs->defs == NULL) {
+        err_add(e, "%s: out of memory", path);
+        for (size_t i = 0; i < n; i++)
+            spec_free(&bs[i]);
+        free(bs);
+        free(cs->v);
+        free(cs->defs);
+        free(cs);
+        return NULL;
+    }
+    cs->n = n;
+    for (size_t i = 0; i < n; i++) {
+        cs->v[i] = (rule_counter_spec_t){ bs[i].name, bs[i].stream, bs[i].key, bs[i].distinct,
+                                          bs[i].where, bs[i].nwhere, bs[i].windows,
+                                          bs[i].nwindows, bs[i].line };
+        cs->defs[i] = (eng_state_counter_def_t){ bs[i].name, bs[i].stream, bs[i].key,
+                                                 bs[i].distinct, bs[i].windows, bs[i].nwindows };
+    }
+    free(bs);
+    return cs;
+}
+
+typedef struct parse_args {
+    const char      *path, *src;
+    size_t           len;
+    errs_t          *e;
+    rule_counters_t *out;
+} parse_args_t;
+
+/* Validation runs protected too: reading the result can still raise
+ * "not enough memory" under the cap. */
+static int check_protected(lua_State *L)
+{
+    parse_args_t *a = lua_touserdata(L, 1);
+    lua_settop(L, 2);
+    a->out = check_list(L, a->path, a->src, a->len, a->e);
+    return 0;
+}
+
+int rule_counters_parse(const char *src, size_t len, const char *path, rule_counters_t **out,
+                        char *errstr, size_t errstr_size)
+{
+    errs_t e = { errstr, errstr_size, 0, 0 };
+    if (errstr_size)
+        errstr[0] = '\0';
+    *out = NULL;
+    sandbox_t sb;
+    lua_State *L = sandbox_new(&sb);
+    if (L == NULL) {
+        err_add(&e, "%s: cannot create a Lua state (out of memory)", path);
+        return -1;
+    }
+    /* A short chunk name, so Lua never truncates it; messages get the real
+     * path back below. */
+    int rc = luaL_loadbufferx(L, src, len, "=" CHUNK, "t");
+    if (rc == LUA_OK) {
+        lua_sethook(L, sb_hook, LUA_MASKCOUNT, CTR_HOOK_STEP);
+        rc = lua_pcall(L, 0, 1, 0);
+        lua_sethook(L, NULL, 0, 0);
+    }
+    if (rc != LUA_OK) {
+        const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        size_t cl = strlen(CHUNK);
+        if (rc == LUA_ERRMEM)
+            err_add(&e, "%s: out of memory (counters.lua may use %u MiB)", path, CTR_MEM_CAP >> 20);
+        else if (msg && strncmp(msg, CHUNK, cl) == 0 && msg[cl] == ':')
+            err_add(&e, "%s%s", path, msg + cl);
+        else
+            err_add(&e, "%s: %s", path, msg ? msg : "error object is not a string");
+        lua_close(L);
+        return -1;
+    }
+    parse_args_t a = { path, src, len, &e, NULL };
+    lua_pushcfunction(L, check_protected);
+    lua_pushlightuserdata(L, &a);
+    lua_pushvalue(L, -3);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        err_add(&e, "%s: out of memory while reading the counters", path);
+        rule_counters_destroy(a.out);
+        a.out = NULL;
+    }
+    lua_close(L);
+    if (a.out == NULL)
+        return -1;
+    *out = a.out;
+    return 0;
+}
+
+int rule_counters_load(const char *pack_dir, rule_counters_t **out, char *errstr,
+                       size_t errstr_size)
+{
+    size_t dl = strlen(pack_dir);
+    while (dl > 1 && pack_dir[dl - 1] == '/')
+        dl--;
+    char *path = malloc(dl + sizeof("/counters.lua"));
+    if (path == NULL) {
+        snprintf(errstr, errstr_size, "%s: out of memory", pack_dir);
+        return -1;
+    }
+    memcpy(path, pack_dir, dl);
+    memcpy(path + dl, "/counters.lua", sizeof("/counters.lua"));
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        int err = errno;
+        if (err == ENOENT) {
+            free(path);
+            *out = calloc(1, sizeof(**out));
+            if (*out == NULL) {
+                snprintf(errstr, errstr_size, "%s: out of memory", pack_dir);
+                return -1;
+            }
+            return 0;
+        }
+        snprintf(errstr, errstr_size, "%s: %s", path, strerror(err));
+        free(path);
+        return -1;
+    }
+    char *src = NULL;
+    size_t len = 0, cap = 0;
+    int rc = -1;
+    for (;;) {
+        if (cap - len < 4096) {
+            cap = cap ? cap * 2 : 16384;
+            char *ns = realloc(src, cap);
+            if (ns == NULL) {
+                snprintf(errstr, errstr_size, "%s: out of memory", path);
+                goto done;
+            }
+            src = ns;
+        }
+        size_t got = fread(src + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        snprintf(errstr, errstr_size, "%s: read error", path);
+        goto done;
+    }
+    rc = rule_counters_parse(src, len, path, out, errstr, errstr_size);
+done:
+    fclose(f);
+    free(src);
+    free(path);
+    return rc;
+}
+
+size_t rule_counters_count(const rule_counters_t *cs) { return cs->n; }
+
+const rule_counter_spec_t *rule_counters_get(const rule_counters_t *cs, size_t i)
+{
+    return i < cs->n ? &cs->v[i] : NULL;
+}
+
+int rule_counters_find(const rule_counters_t *cs, const char *name)
+{
+    for (size_t i = 0; i < cs->n; i++)
+        if (strcmp(cs->v[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const eng_state_counter_def_t *rule_counters_defs(const rule_counters_t *cs) { return cs->defs; }
+
+int rule_counter_has_window(const rule_counter_spec_t *c, int64_t window_ms)
+{
+    for (size_t i = 0; i < c->nwindows; i++)
+        if (c->windows_ms[i] == window_ms)
+            return 1;
+    return 0;
+}
+
+/* ---- matching ---- */
+
+/* Formats a number as Lua 5.4's tostring does: integers plainly, floats
+ * with %.14g and a ".0" when that looks like an integer. */
+static size_t lua_number_text(eng_jval_t v, char buf[RULE_NUMBUF])
+{
+    int n;
+    if (eng_jval_type(v) == ENG_JINT) {
+        n = snprintf(buf, RULE_NUMBUF, "%lld", (long long)eng_jval_int(v));
+    } else {
+        n = snprintf(buf, RULE_NUMBUF, "%.14g", eng_jval_double(v));
+        if (n > 0 && n < RULE_NUMBUF - 2 && buf[strspn(buf, "-0123456789")] == '\0') {
+            buf[n++] = '.';
+            buf[n++] = '0';
+            buf[n] = '\0';
+        }
+    }
+    return n > 0 ? (size_t)n : 0;
+}
+
+static int scalar_text(eng_jval_t root, const char *path, const char **out, size_t *len,
+                       char buf[RULE_NUMBUF])
+{
+    eng_jval_t v;
+    if (!eng_jval_path(root, path, &v))
+        return 0;
+    switch (eng_jval_type(v)) {
+    case ENG_JSTRING:
+        *out = eng_jval_str(v, len);
+        return *len > 0;
+    case ENG_JINT:
+    case ENG_JDOUBLE:
+        *len = lua_number_text(v, buf);
+        *out = buf;
+        return *len > 0;
+    default:
+        return 0;
+    }
+}
+
+int rule_counter_match(const rule_counter_spec_t *c, eng_jval_t root, const char **key,
+                       size_t *klen, char kbuf[RULE_NUMBUF], const char **val, size_t *vlen,
+                       char vbuf[RULE_NUMBUF])
+{
+    for (size_t i = 0; i < c->nwhere; i++) {
+        const rule_where_t *w = &c->where[i];
+        eng_jval_t v;
+        if (!eng_jval_path(root, w->path, &v))
+            return 0;
+        int t = eng_jval_type(v);
+        switch (w->kind) {
+        case RULE_WHERE_PRESENT:
+            if (t == ENG_JNULL)
+                return 0;
+            break;
+        case RULE_WHERE_FALSE:
+            if (t != ENG_JBOOL || eng_jval_bool(v))
+                return 0;
+            break;
+        case RULE_WHERE_NUMBER:
+            if ((t != ENG_JINT && t != ENG_JDOUBLE) || eng_jval_double(v) != w->num)
+                return 0;
+            break;
+        default: {
+            size_t sl;
+            const char *s;
+            if (t != ENG_JSTRING || (s = eng_jval_str(v, &sl), sl != w->str_len) ||
+                memcmp(s, w->str, sl) != 0)
+                return 0;
+        }
+        }
+    }
+    if (!scalar_text(root, c->key, key, klen, kbuf))
+        return 0;
+    if (c->distinct) {
+        if (val == NULL || vbuf == NULL || !scalar_text(root, c->distinct, val, vlen, vbuf))
+            return 0;
+    }
+    return 1;
+}
