@@ -12,6 +12,7 @@
 #include "engine/eng_engine.h"
 #include "engine/eng_log.h"
 #include "engine/eng_output.h"
+#include "engine/eng_state.h"
 #include "engine/eng_util.h"
 #include "storage/store.h"
 
@@ -34,6 +35,9 @@ static void eval_usage(FILE *f)
         "      --ts-field F        event time field, RFC 3339 or epoch ms (default \"ts\")\n"
         "      --budget N          Lua instructions per rule evaluation (default 1000000)\n"
         "      --mem-mb N          memory cap of the rules' Lua VM in MiB (default 64)\n"
+        "      --state-in FILE     start from the counter/label state in FILE (a snapshot)\n"
+        "      --state-out FILE    write the final counter/label state to FILE\n"
+        "      --state-max-mb N    memory ceiling of the state; LRU keys are evicted past it\n"
         "      --strict            exit 3 when any line was rejected or any rule errored\n"
         "  -q, --quiet             no summary on stderr\n"
         "  -h, --help              this help\n\n"
@@ -189,13 +193,15 @@ int eng_cmd_eval(int argc, char **argv)
         { "out", required_argument, NULL, 'o' },         { "store", required_argument, NULL, 1010 },
         { "run-id", required_argument, NULL, 1011 },     { "actions", required_argument, NULL, 1012 },
         { "rejects", required_argument, NULL, 1013 },    { "strict", no_argument, NULL, 1014 },
+        { "state-in", required_argument, NULL, 1015 },   { "state-out", required_argument, NULL, 1016 },
+        { "state-max-mb", required_argument, NULL, 1017 },
         ENG_CMD_ENGINE_LOPTS,                            { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },              { NULL, 0, NULL, 0 },
     };
     eng_opts_t opts;
     eng_opts_default(&opts);
     const char *out = NULL, *store_url = NULL, *actions = NULL, *rejects = NULL;
-    const char *run_id = "live";
+    const char *run_id = "live", *state_in = NULL, *state_out = NULL;
     int strict = 0, quiet = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qh", lopts, NULL)) != -1) {
@@ -211,6 +217,18 @@ int eng_cmd_eval(int argc, char **argv)
         case 1012: actions = optarg; break;
         case 1013: rejects = optarg; break;
         case 1014: strict = 1; break;
+        case 1015: state_in = optarg; break;
+        case 1016: state_out = optarg; break;
+        case 1017: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v <= 0) {
+                fprintf(stderr, "warden eval: --state-max-mb wants a positive integer, got '%s'\n", optarg);
+                return ENG_EXIT_USAGE;
+            }
+            opts.state_max_mb = (size_t)v;
+            break;
+        }
         case 'q': quiet = 1; break;
         case 'h': eval_usage(stdout); return ENG_EXIT_OK;
         default: eval_usage(stderr); return ENG_EXIT_USAGE;
@@ -234,6 +252,11 @@ int eng_cmd_eval(int argc, char **argv)
     r.eng = eng_engine_new(&opts, rules_dir, err, sizeof(err));
     if (r.eng == NULL) {
         fprintf(stderr, "%s\nwarden eval: the rule pack failed to load\n", err);
+        return ENG_EXIT_LOAD;
+    }
+    if (state_in && eng_state_load_file(eng_engine_state(r.eng), state_in, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: --state-in %s: %s\n", state_in, err);
+        eng_engine_destroy(r.eng);
         return ENG_EXIT_LOAD;
     }
     int status = ENG_EXIT_OK;
@@ -288,6 +311,11 @@ int eng_cmd_eval(int argc, char **argv)
         r.failed = 1;
     }
     double secs = (double)(eng_now_ns() - t0) / 1e9;
+    if (state_out && !r.failed &&
+        eng_state_save_file(eng_engine_state(r.eng), state_out, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: --state-out %s: %s\n", state_out, err);
+        r.failed = 1;
+    }
     if (!quiet)
         summary(&r, secs);
     if (r.failed)
