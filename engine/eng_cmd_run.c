@@ -72,7 +72,7 @@ static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
     if (!p)
         return NULL;
     p->state = eng_state_new_like(eng_engine_state(r->eng));
-    size_t n = strlen(topic) + 16;
+    size_t n = (topic ? strlen(topic) : 1) + 16;
     p->name = malloc(n);
     if (!p->state || !p->name) {
         eng_state_destroy(p->state);
@@ -80,7 +80,7 @@ static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
         free(p);
         return NULL;
     }
-    snprintf(p->name, n, "%s/%d", topic, (int)partition);
+    snprintf(p->name, n, "%s/%d", topic ? topic : "*", (int)partition);
     p->next = r->parts;
     if (r->parts)
         r->parts->prev = p;
@@ -259,7 +259,10 @@ static int h_message(void *ud, eng_kafka_t *k, const rd_kafka_message_t *m, void
         r->rule_errors++;
         eng_buf_reset(&r->reason);
         eng_buf_printf(&r->reason, "rule_error: %s", o->errors[i].message);
-        LOG_WARN("rule=%s event=%s msg=\"%s\"", o->errors[i].rule, o->event_id, o->errors[i].message);
+        /* The DLQ has every one; the log the first few and then every 1000th. */
+        if (r->rule_errors <= 20 || r->rule_errors % 1000 == 0)
+            LOG_WARN("rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"", o->errors[i].rule, o->event_id,
+                     r->rule_errors, o->errors[i].message);
         if (eng_kafka_dead_letter(k, m, r->reason.data, o->errors[i].rule) != 0)
             return -1;
     }
@@ -288,7 +291,7 @@ static int h_message(void *ud, eng_kafka_t *k, const rd_kafka_message_t *m, void
         eng_buf_reset(&r->action);
         eng_action_json(&r->action, o, r->run_id);
         if (eng_kafka_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
-                              o->decision_entity_len, r->action.data, r->action.len, NULL) != 0)
+                              o->decision_entity_len, r->action.data, r->action.len, 0, NULL) != 0)
             return -1;
         r->actions++;
     }
@@ -357,6 +360,7 @@ int eng_cmd_run(int argc, char **argv)
         .batch_max = eng_config_int(r.cfg, "run.batch_max"),
         .batch_ms = eng_config_int(r.cfg, "run.batch_ms"),
         .client_id = "warden-run",
+        .align_ms = eng_config_int(r.cfg, "run.align_ms"),
     };
     eng_kafka_handler_t h = {
         .ud = &r,

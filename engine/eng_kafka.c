@@ -58,18 +58,34 @@ void eng_kafka_install_signals(void)
 
 void eng_kafka_request_stop(void) { sig_stop = 1; }
 
-typedef struct kpart {
-    char      *topic;
+/* A state slot: partition N of every input topic (co-partitioned inputs)
+ * or of one topic.  It owns the handler's object and its snapshots. */
+typedef struct kslot {
+    char      *topic;          /* NULL: co-partitioned, all input topics */
     int32_t    partition;
     int32_t    cl_part;        /* changelog partition */
+    char      *key;            /* changelog key: "TOPIC/N", or "* /N" without the space */
     void      *user;
-    int        dirty;          /* consumed in the open batch */
-    int64_t    batch_first;    /* offset of its first message in the batch */
-    int64_t    next;           /* offset after its last message handed out */
+    int        refs;           /* assigned topic-partitions using it */
+    int        dirty;          /* touched in the open batch */
     eng_buf_t  committed;      /* snapshot as of the last commit */
     int        has_committed;
     eng_buf_t  pending;        /* snapshot written in the open transaction */
-} kpart_t;
+} kslot_t;
+
+/* One assigned input topic-partition. */
+typedef struct ktp {
+    char                 *topic;
+    int32_t               partition;
+    kslot_t              *slot;
+    int                   dirty;        /* consumed in the open batch */
+    int64_t               batch_first;  /* offset of its first message in the batch */
+    int64_t               next;         /* offset after its last message handed out */
+    int                   eof;          /* caught up (no message fetched since EOF) */
+    rd_kafka_message_t  **q;            /* held for event-time alignment */
+    uint64_t             *q_ns;         /* when each was polled */
+    size_t                qhead, qlen, qcap;
+} ktp_t;
 
 struct eng_kafka {
     const eng_config_t  *cfg;
@@ -78,8 +94,13 @@ struct eng_kafka {
     rd_kafka_t          *c;
     rd_kafka_t          *p;
     rd_kafka_t          *restorer;
-    kpart_t            **parts;
-    size_t               nparts;
+    kslot_t            **slots;
+    size_t               nslots, capslots;
+    ktp_t              **tps;
+    size_t               ntps, captps;
+    int                  copart;         /* slots span all input topics */
+    int                  align;          /* hold messages for event-time order */
+    size_t               held;           /* messages held, all partitions */
     int                  open;           /* a transaction is open */
     size_t               nbatch;
     uint64_t             batch_start_ns;
@@ -93,8 +114,9 @@ struct eng_kafka {
     int32_t             *tp_base;        /* their first changelog partition */
     size_t               ntp;
     eng_kafka_stats_t    st;
-    eng_buf_t            scratch;
 };
+
+#define ALIGN_MAX_HELD 200000   /* past this, messages go out without waiting */
 
 static void set_fatal(eng_kafka_t *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_fatal(eng_kafka_t *k, const char *fmt, ...)
@@ -111,10 +133,7 @@ static void set_fatal(eng_kafka_t *k, const char *fmt, ...)
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    int l = level <= 3 ? ENG_LOG_ERROR : level == 4 ? ENG_LOG_WARN : level <= 6 ? ENG_LOG_INFO : ENG_LOG_DEBUG;
-    /* librdkafka's INFO/NOTICE lines are chatty: keep them at debug. */
-    if (l == ENG_LOG_INFO)
-        l = ENG_LOG_DEBUG;
+    int l = level <= 3 ? ENG_LOG_ERROR : level == 4 ? ENG_LOG_WARN : ENG_LOG_DEBUG;
     ENG_LOG_(l, "rdkafka client=%s fac=%s msg=\"%s\"", rd_kafka_name(rk), fac, buf);
 }
 
@@ -125,7 +144,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char msg[512];
         rd_kafka_fatal_error(rk, msg, sizeof msg);
         LOG_ERROR("kafka client=%s fatal error: %s", rd_kafka_name(rk), msg);
-    } else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+    } else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         LOG_WARN("kafka client=%s err=%s reason=\"%s\"", rd_kafka_name(rk), rd_kafka_err2name(err), reason);
     } else {
         LOG_DEBUG("kafka client=%s err=%s reason=\"%s\"", rd_kafka_name(rk), rd_kafka_err2name(err), reason);
@@ -173,95 +192,140 @@ fail:
     return NULL;
 }
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque);
+/* ---- slots and partitions ------------------------------------------------ */
 
-/* ---- partitions --------------------------------------------------------- */
-
-static kpart_t *part_find(eng_kafka_t *k, const char *topic, int32_t partition)
+static ktp_t *tp_find(eng_kafka_t *k, const char *topic, int32_t partition)
 {
-    for (size_t i = 0; i < k->nparts; i++) {
-        kpart_t *p = k->parts[i];
-        if (p->partition == partition && strcmp(p->topic, topic) == 0)
-            return p;
+    for (size_t i = 0; i < k->ntps; i++) {
+        ktp_t *t = k->tps[i];
+        if (t->partition == partition && strcmp(t->topic, topic) == 0)
+            return t;
     }
     return NULL;
 }
 
-/* The changelog partition of an input partition: input partitions of the
- * sorted input topics numbered consecutively, so with as many changelog
- * partitions as input partitions each has its own (one writer each). */
+static kslot_t *slot_find(eng_kafka_t *k, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < k->nslots; i++) {
+        kslot_t *s = k->slots[i];
+        if (s->partition == partition && (k->copart || strcmp(s->topic, topic) == 0))
+            return s;
+    }
+    return NULL;
+}
+
+/* The changelog partition of a slot: co-partitioned, N; else the input
+ * partitions of the sorted input topics numbered consecutively.  With as
+ * many changelog partitions as slots each slot has its own (one writer). */
 static int32_t cl_partition(const eng_kafka_t *k, const char *topic, int32_t partition)
 {
     int32_t base = 0;
-    for (size_t i = 0; i < k->ntp; i++)
+    for (size_t i = 0; !k->copart && i < k->ntp; i++)
         if (strcmp(k->tp_names[i], topic) == 0)
             base = k->tp_base[i];
     return k->cl_parts > 0 ? (base + partition) % k->cl_parts : 0;
 }
 
-static void part_free(eng_kafka_t *k, kpart_t *p)
+static void q_clear(eng_kafka_t *k, ktp_t *t)
 {
-    if (!p)
+    for (size_t i = 0; i < t->qlen; i++)
+        rd_kafka_message_destroy(t->q[(t->qhead + i) % t->qcap]);
+    k->held -= t->qlen;
+    t->qhead = t->qlen = 0;
+}
+
+static int q_push(ktp_t *t, rd_kafka_message_t *m, uint64_t ns)
+{
+    if (t->qlen == t->qcap) {
+        size_t cap = t->qcap ? t->qcap * 2 : 256;
+        rd_kafka_message_t **q = malloc(cap * sizeof(*q));
+        uint64_t *qn = malloc(cap * sizeof(*qn));
+        if (!q || !qn) {
+            free(q);
+            free(qn);
+            return -1;
+        }
+        for (size_t i = 0; i < t->qlen; i++) {
+            q[i] = t->q[(t->qhead + i) % t->qcap];
+            qn[i] = t->q_ns[(t->qhead + i) % t->qcap];
+        }
+        free(t->q);
+        free(t->q_ns);
+        t->q = q;
+        t->q_ns = qn;
+        t->qcap = cap;
+        t->qhead = 0;
+    }
+    size_t at = (t->qhead + t->qlen) % t->qcap;
+    t->q[at] = m;
+    t->q_ns[at] = ns;
+    t->qlen++;
+    return 0;
+}
+
+static void slot_release(eng_kafka_t *k, kslot_t *s)
+{
+    if (--s->refs > 0)
         return;
+    for (size_t i = 0; i < k->nslots; i++)
+        if (k->slots[i] == s) {
+            k->slots[i] = k->slots[--k->nslots];
+            break;
+        }
     if (k->h.revoke)
-        k->h.revoke(k->h.ud, p->user);
-    eng_buf_free(&p->committed);
-    eng_buf_free(&p->pending);
-    free(p->topic);
-    free(p);
+        k->h.revoke(k->h.ud, s->user);
+    LOG_INFO("released state slot=%s", s->key);
+    eng_buf_free(&s->committed);
+    eng_buf_free(&s->pending);
+    free(s->topic);
+    free(s->key);
+    free(s);
 }
 
-static void snapshot_key(eng_buf_t *b, const char *topic, int32_t partition)
+static void tp_free(eng_kafka_t *k, ktp_t *t)
 {
-    eng_buf_reset(b);
-    eng_buf_printf(b, "%s/%d", topic, (int)partition);
+    q_clear(k, t);
+    free(t->q);
+    free(t->q_ns);
+    if (t->slot)
+        slot_release(k, t->slot);
+    free(t->topic);
+    free(t);
 }
 
-/* Reads the changelog partitions of the newly assigned partitions (read
- * committed, from the start to the end) and keeps the newest snapshot of
- * each.  Returns 0 or -1 (fatal). */
-static int restore(eng_kafka_t *k, kpart_t **np, size_t n)
+/* Reads the changelog partitions of the new slots (read committed, from
+ * the start to the end) and keeps the newest snapshot of each, then hands
+ * it to the handler.  Returns 0 or -1 (fatal). */
+static int restore(eng_kafka_t *k, kslot_t **ns, size_t n)
 {
     char errstr[512];
     if (!k->h.load || n == 0)
         return 0;
     uint64_t t0 = eng_now_ns();
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++)
-        if (!rd_kafka_topic_partition_list_find(l, k->o.changelog, np[i]->cl_part))
-            rd_kafka_topic_partition_list_add(l, k->o.changelog, np[i]->cl_part)->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
-    /* Skip empty changelog partitions (no snapshot yet). */
+    rd_kafka_topic_partition_list_t *a = rd_kafka_topic_partition_list_new((int)n);
     int want = 0;
-    for (int i = 0; i < l->cnt; i++) {
+    for (size_t i = 0; i < n; i++) {
+        if (rd_kafka_topic_partition_list_find(a, k->o.changelog, ns[i]->cl_part))
+            continue;
         int64_t lo = 0, hi = 0;
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(k->restorer, k->o.changelog,
-                                                                 l->elems[i].partition, &lo, &hi, 10000);
-        if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-            (e == RD_KAFKA_RESP_ERR_NO_ERROR && hi <= lo)) {
-            l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-            continue;
-        }
+                                                                 ns[i]->cl_part, &lo, &hi, 10000);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && hi <= lo)
+            continue;   /* empty: no snapshot yet */
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            set_fatal(k, "restore: watermarks of %s [%d]: %s", k->o.changelog, (int)l->elems[i].partition,
+            set_fatal(k, "restore: watermarks of %s [%d]: %s", k->o.changelog, (int)ns[i]->cl_part,
                       rd_kafka_err2str(e));
-            rd_kafka_topic_partition_list_destroy(l);
+            rd_kafka_topic_partition_list_destroy(a);
             return -1;
         }
+        rd_kafka_topic_partition_list_add(a, k->o.changelog, ns[i]->cl_part)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
         want++;
     }
-    rd_kafka_topic_partition_list_t *a = rd_kafka_topic_partition_list_new(want ? want : 1);
-    for (int i = 0; i < l->cnt; i++)
-        if (l->elems[i].offset != RD_KAFKA_OFFSET_INVALID)
-            rd_kafka_topic_partition_list_add(a, k->o.changelog, l->elems[i].partition)->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_topic_partition_list_destroy(l);
     int rc = 0;
     if (want > 0) {
         rd_kafka_assign(k->restorer, a);
         int eofs = 0;
-        eng_buf_t key = ENG_BUF_INIT;
         uint64_t deadline = eng_now_ns() + 120ull * 1000000000ull;
         while (eofs < want) {
             if (eng_now_ns() > deadline) {
@@ -278,78 +342,114 @@ static int restore(eng_kafka_t *k, kpart_t **np, size_t n)
                 LOG_WARN("restore: %s: %s", k->o.changelog, rd_kafka_message_errstr(m));
             } else if (m->key) {
                 for (size_t i = 0; i < n; i++) {
-                    if (np[i]->cl_part != m->partition)
+                    kslot_t *s = ns[i];
+                    if (s->cl_part != m->partition || m->key_len != strlen(s->key) ||
+                        memcmp(m->key, s->key, m->key_len) != 0)
                         continue;
-                    snapshot_key(&key, np[i]->topic, np[i]->partition);
-                    if (m->key_len != key.len || memcmp(m->key, key.data, key.len) != 0)
-                        continue;
-                    eng_buf_reset(&np[i]->committed);
-                    np[i]->has_committed = m->payload != NULL;
+                    eng_buf_reset(&s->committed);
+                    s->has_committed = m->payload != NULL;
                     if (m->payload)
-                        eng_buf_add(&np[i]->committed, m->payload, m->len);
+                        eng_buf_add(&s->committed, m->payload, m->len);
                 }
             }
             rd_kafka_message_destroy(m);
         }
-        eng_buf_free(&key);
         rd_kafka_assign(k->restorer, NULL);
     }
     rd_kafka_topic_partition_list_destroy(a);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
-        kpart_t *p = np[i];
-        if (k->h.load(k->h.ud, p->user, p->has_committed ? p->committed.data : NULL,
-                      p->has_committed ? p->committed.len : 0, errstr, sizeof errstr) != 0) {
-            set_fatal(k, "restore: state of %s [%d] from %s: %s", p->topic, (int)p->partition,
-                      k->o.changelog, errstr);
+        kslot_t *s = ns[i];
+        if (k->h.load(k->h.ud, s->user, s->has_committed ? s->committed.data : NULL,
+                      s->has_committed ? s->committed.len : 0, errstr, sizeof errstr) != 0) {
+            set_fatal(k, "restore: state of %s from %s: %s", s->key, k->o.changelog, errstr);
             return -1;
         }
-        if (p->has_committed) {
+        if (s->has_committed) {
             k->st.restored++;
-            LOG_INFO("restored partition=%s/%d bytes=%zu from=%s/%d", p->topic, (int)p->partition,
-                     p->committed.len, k->o.changelog, (int)p->cl_part);
+            LOG_INFO("restored slot=%s bytes=%zu from=%s/%d", s->key, s->committed.len, k->o.changelog,
+                     (int)s->cl_part);
         }
     }
-    LOG_DEBUG("restore: %zu partitions in %.1f ms", n, (double)(eng_now_ns() - t0) / 1e6);
+    LOG_DEBUG("restore: %zu slots in %.1f ms", n, (double)(eng_now_ns() - t0) / 1e6);
+    return 0;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    while (c < need)
+        c *= 2;
+    void *n = realloc(*arr, c * elem);
+    if (!n)
+        return -1;
+    *arr = n;
+    *cap = c;
     return 0;
 }
 
 static int on_assign(eng_kafka_t *k, const rd_kafka_topic_partition_list_t *parts)
 {
-    kpart_t **np = calloc((size_t)parts->cnt + 1, sizeof(*np));
-    kpart_t **grown = realloc(k->parts, (k->nparts + (size_t)parts->cnt + 1) * sizeof(*grown));
-    if (!np || !grown) {
-        free(np);
+    kslot_t **ns = calloc((size_t)parts->cnt + 1, sizeof(*ns));
+    if (!ns || grow((void **)&k->tps, &k->captps, k->ntps + (size_t)parts->cnt, sizeof(ktp_t *)) ||
+        grow((void **)&k->slots, &k->capslots, k->nslots + (size_t)parts->cnt, sizeof(kslot_t *))) {
+        free(ns);
         set_fatal(k, "out of memory");
         return -1;
     }
-    k->parts = grown;
     size_t n = 0;
-    for (int i = 0; i < parts->cnt; i++) {
+    for (int i = 0; i < parts->cnt && !k->fatal; i++) {
         const rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        if (part_find(k, tp->topic, tp->partition))
+        if (tp_find(k, tp->topic, tp->partition))
             continue;
-        kpart_t *p = calloc(1, sizeof(*p));
-        if (!p || !(p->topic = strdup(tp->topic))) {
-            free(p);
+        ktp_t *t = calloc(1, sizeof(*t));
+        if (!t || !(t->topic = strdup(tp->topic))) {
+            free(t);
             set_fatal(k, "out of memory");
             break;
         }
-        p->partition = tp->partition;
-        p->cl_part = cl_partition(k, tp->topic, tp->partition);
-        if (k->h.assign && k->h.assign(k->h.ud, p->topic, p->partition, &p->user) != 0) {
-            free(p->topic);
-            free(p);
-            set_fatal(k, "assign %s [%d] failed", tp->topic, (int)tp->partition);
-            break;
+        t->partition = tp->partition;
+        kslot_t *s = slot_find(k, tp->topic, tp->partition);
+        if (!s) {
+            s = calloc(1, sizeof(*s));
+            char key[512];
+            if (k->copart)
+                snprintf(key, sizeof key, "*/%d", (int)tp->partition);
+            else
+                snprintf(key, sizeof key, "%s/%d", tp->topic, (int)tp->partition);
+            if (!s || !(s->key = strdup(key)) || (!k->copart && !(s->topic = strdup(tp->topic)))) {
+                if (s)
+                    free(s->key);
+                free(s);
+                free(t->topic);
+                free(t);
+                set_fatal(k, "out of memory");
+                break;
+            }
+            s->partition = tp->partition;
+            s->cl_part = cl_partition(k, tp->topic, tp->partition);
+            if (k->h.assign && k->h.assign(k->h.ud, s->topic, s->partition, &s->user) != 0) {
+                free(s->topic);
+                free(s->key);
+                free(s);
+                free(t->topic);
+                free(t);
+                set_fatal(k, "assign %s failed", key);
+                break;
+            }
+            k->slots[k->nslots++] = s;
+            ns[n++] = s;
         }
-        k->parts[k->nparts++] = p;
-        np[n++] = p;
-        LOG_INFO("assigned partition=%s/%d", p->topic, (int)p->partition);
+        s->refs++;
+        t->slot = s;
+        k->tps[k->ntps++] = t;
+        LOG_INFO("assigned partition=%s/%d slot=%s", t->topic, (int)t->partition, s->key);
     }
-    int rc = k->fatal ? -1 : restore(k, np, n);
-    free(np);
+    int rc = k->fatal ? -1 : restore(k, ns, n);
+    free(ns);
     return rc;
 }
 
@@ -361,17 +461,20 @@ static void on_revoke(eng_kafka_t *k, const rd_kafka_topic_partition_list_t *par
     if (k->open && !k->fatal)
         commit_batch(k);
     for (int i = 0; i < parts->cnt; i++) {
-        for (size_t j = 0; j < k->nparts; j++) {
-            kpart_t *p = k->parts[j];
-            if (p->partition == parts->elems[i].partition && strcmp(p->topic, parts->elems[i].topic) == 0) {
-                LOG_INFO("revoked partition=%s/%d", p->topic, (int)p->partition);
-                part_free(k, p);
-                k->parts[j] = k->parts[--k->nparts];
+        for (size_t j = 0; j < k->ntps; j++) {
+            ktp_t *t = k->tps[j];
+            if (t->partition == parts->elems[i].partition && strcmp(t->topic, parts->elems[i].topic) == 0) {
+                LOG_INFO("revoked partition=%s/%d", t->topic, (int)t->partition);
+                k->tps[j] = k->tps[--k->ntps];
+                tp_free(k, t);
                 break;
             }
         }
     }
 }
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque);
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -426,20 +529,28 @@ static int abort_and_rewind(eng_kafka_t *k, const char *why)
     k->st.aborts++;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
     char errstr[512];
-    for (size_t i = 0; i < k->nparts; i++) {
-        kpart_t *p = k->parts[i];
-        if (!p->dirty)
+    for (size_t i = 0; i < k->nslots; i++) {
+        kslot_t *sl = k->slots[i];
+        if (!sl->dirty)
             continue;
-        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->batch_first;
-        if (k->h.load && k->h.load(k->h.ud, p->user, p->has_committed ? p->committed.data : NULL,
-                                   p->has_committed ? p->committed.len : 0, errstr, sizeof errstr) != 0) {
-            set_fatal(k, "rewind: reloading the state of %s [%d]: %s", p->topic, (int)p->partition, errstr);
+        if (k->h.load && k->h.load(k->h.ud, sl->user, sl->has_committed ? sl->committed.data : NULL,
+                                   sl->has_committed ? sl->committed.len : 0, errstr, sizeof errstr) != 0) {
+            set_fatal(k, "rewind: reloading the state of %s: %s", sl->key, errstr);
             rd_kafka_topic_partition_list_destroy(l);
             return TXN_FATAL;
         }
-        eng_buf_reset(&p->pending);
-        p->dirty = 0;
-        p->next = p->batch_first;
+        eng_buf_reset(&sl->pending);
+        sl->dirty = 0;
+    }
+    for (size_t i = 0; i < k->ntps; i++) {
+        ktp_t *t = k->tps[i];
+        if (!t->dirty)
+            continue;
+        rd_kafka_topic_partition_list_add(l, t->topic, t->partition)->offset = t->batch_first;
+        q_clear(k, t);   /* held messages come again after the seek */
+        t->dirty = 0;
+        t->eof = 0;
+        t->next = t->batch_first;
     }
     if (l->cnt > 0) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(k->c, l, 10000);
@@ -543,39 +654,34 @@ static int commit_batch(eng_kafka_t *k)
         return TXN_FATAL;
     }
     rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(4);
-    eng_buf_t key = ENG_BUF_INIT;
-    for (size_t i = 0; i < k->nparts; i++) {
-        kpart_t *p = k->parts[i];
-        if (!p->dirty)
+    for (size_t i = 0; i < k->ntps; i++)
+        if (k->tps[i]->dirty)
+            rd_kafka_topic_partition_list_add(offs, k->tps[i]->topic, k->tps[i]->partition)->offset =
+                k->tps[i]->next;
+    for (size_t i = 0; k->h.save && i < k->nslots; i++) {
+        kslot_t *sl = k->slots[i];
+        if (!sl->dirty)
             continue;
-        rd_kafka_topic_partition_list_add(offs, p->topic, p->partition)->offset = p->next;
-        if (!k->h.save)
-            continue;
-        eng_buf_reset(&p->pending);
-        if (k->h.save(k->h.ud, p->user, &p->pending, errstr, sizeof errstr) != 0) {
-            set_fatal(k, "snapshot of %s [%d]: %s", p->topic, (int)p->partition, errstr);
+        eng_buf_reset(&sl->pending);
+        if (k->h.save(k->h.ud, sl->user, &sl->pending, errstr, sizeof errstr) != 0) {
+            set_fatal(k, "snapshot of %s: %s", sl->key, errstr);
             goto fatal;
         }
-        if (p->pending.len > SNAPSHOT_MAX_BYTES) {
-            set_fatal(k, "state snapshot of %s [%d] is %zu bytes, over the %d-byte record limit "
-                      "(more partitions spread it)", p->topic, (int)p->partition, p->pending.len,
-                      SNAPSHOT_MAX_BYTES);
+        if (sl->pending.len > SNAPSHOT_MAX_BYTES) {
+            set_fatal(k, "state snapshot of %s is %zu bytes, over the %d-byte record limit "
+                      "(more partitions spread it)", sl->key, sl->pending.len, SNAPSHOT_MAX_BYTES);
             goto fatal;
         }
-        snapshot_key(&key, p->topic, p->partition);
-        if (eng_kafka_produce(k, k->o.changelog, p->cl_part, key.data, key.len,
-                              p->pending.data ? p->pending.data : "", p->pending.len, NULL) != 0) {
+        if (eng_kafka_produce(k, k->o.changelog, sl->cl_part, sl->key, strlen(sl->key),
+                              sl->pending.data ? sl->pending.data : "", sl->pending.len, 0, NULL) != 0) {
             if (k->fatal)
                 goto fatal;
-            int r = abort_and_rewind(k, "changelog produce failed");
-            eng_buf_free(&key);
             rd_kafka_topic_partition_list_destroy(offs);
-            return r;
+            return abort_and_rewind(k, "changelog produce failed");
         }
         k->st.snapshots++;
-        k->st.snapshot_bytes += p->pending.len;
+        k->st.snapshot_bytes += sl->pending.len;
     }
-    eng_buf_free(&key);
 
     for (;;) {
         rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(k->c);
@@ -598,19 +704,21 @@ static int commit_batch(eng_kafka_t *k)
         if (r != 1)
             return r;
     }
-    for (size_t i = 0; i < k->nparts; i++) {
-        kpart_t *p = k->parts[i];
-        if (!p->dirty)
+    for (size_t i = 0; i < k->nslots; i++) {
+        kslot_t *sl = k->slots[i];
+        if (!sl->dirty)
             continue;
         if (k->h.save) {
-            eng_buf_t t = p->committed;
-            p->committed = p->pending;
-            p->pending = t;
-            eng_buf_reset(&p->pending);
-            p->has_committed = 1;
+            eng_buf_t t = sl->committed;
+            sl->committed = sl->pending;
+            sl->pending = t;
+            eng_buf_reset(&sl->pending);
+            sl->has_committed = 1;
         }
-        p->dirty = 0;
+        sl->dirty = 0;
     }
+    for (size_t i = 0; i < k->ntps; i++)
+        k->tps[i]->dirty = 0;
     record_latency(k);
     k->st.commits++;
     LOG_DEBUG("kafka commit events=%zu ms=%.1f", k->nbatch, (double)(eng_now_ns() - k->batch_start_ns) / 1e6);
@@ -618,7 +726,6 @@ static int commit_batch(eng_kafka_t *k)
     k->nbatch = 0;
     return TXN_OK;
 fatal:
-    eng_buf_free(&key);
     rd_kafka_topic_partition_list_destroy(offs);
     {
         rd_kafka_error_t *e = rd_kafka_abort_transaction(k->p, 10000);
@@ -632,7 +739,8 @@ fatal:
 /* ---- producing ----------------------------------------------------------- */
 
 int eng_kafka_produce(eng_kafka_t *k, const char *topic, int32_t partition, const void *key,
-                      size_t keylen, const void *val, size_t vallen, rd_kafka_headers_t *headers)
+                      size_t keylen, const void *val, size_t vallen, int64_t ts_ms,
+                      rd_kafka_headers_t *headers)
 {
     for (int tries = 0;; tries++) {
         rd_kafka_resp_err_t e;
@@ -640,11 +748,12 @@ int eng_kafka_produce(eng_kafka_t *k, const char *topic, int32_t partition, cons
             e = rd_kafka_producev(k->p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                                   RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-                                  RD_KAFKA_V_END);
+                                  RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_END);
         else
             e = rd_kafka_producev(k->p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                                   RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts_ms),
+                                  RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
             k->st.produced++;
             return 0;
@@ -682,7 +791,7 @@ int eng_kafka_dead_letter(eng_kafka_t *k, const rd_kafka_message_t *m, const cha
     if (rule)
         rd_kafka_header_add(h, "warden.rule", -1, rule, -1);
     int rc = eng_kafka_produce(k, k->o.dlq, RD_KAFKA_PARTITION_UA, m->key, m->key_len,
-                               m->payload ? m->payload : "", m->len, h);
+                               m->payload ? m->payload : "", m->len, 0, h);
     if (rc == 0)
         k->st.dead_letters++;
     return rc;
@@ -821,13 +930,26 @@ eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts
         goto fail;
     }
 
-    /* Changelog partitions: one per input partition when we create it. */
-    int32_t total = 0;
+    /* Co-partitioned inputs (one topic, or all with the same partition
+     * count) share one state slot per partition number; else each
+     * topic-partition has its own.  Changelog: one partition per slot. */
+    int32_t total = 0, common = -2;
     for (size_t i = 0; i < k->ntp; i++) {
         int np = eng_kafka_partitions(k, k->tp_names[i]);
         k->tp_base[i] = total;
         total += np > 0 ? np : 1;
+        if (common == -2)
+            common = np;
+        else if (common != np)
+            common = -1;
     }
+    k->copart = k->ntp == 1 || common > 0;
+    if (!k->copart)
+        LOG_WARN("input topics differ in partition count (or do not exist yet): state is kept per "
+                 "topic-partition, so counters and labels shared across topics are not combined");
+    k->align = k->copart && k->ntp > 1 && k->o.align_ms > 0;
+    if (k->copart)
+        total = common > 0 ? common : 1;
     {
         const char *names[64];
         int parts[64], compact[64];
@@ -901,7 +1023,9 @@ eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts
         conf_force(cfg, cc, "enable.auto.commit", "false", errstr, n) != 0 ||
         conf_force(cfg, cc, "isolation.level", "read_committed", errstr, n) != 0 ||
         conf_default(cfg, cc, "auto.offset.reset", "earliest", errstr, n) != 0 ||
-        conf_default(cfg, cc, "enable.partition.eof", "false", errstr, n) != 0) {
+        conf_force(cfg, cc, "enable.partition.eof", "true", errstr, n) != 0 ||
+        (k->copart && k->ntp > 1 &&
+         conf_force(cfg, cc, "partition.assignment.strategy", "range", errstr, n) != 0)) {
         rd_kafka_conf_destroy(cc);
         goto fail;
     }
@@ -936,9 +1060,10 @@ void eng_kafka_destroy(eng_kafka_t *k)
         rd_kafka_consumer_close(k->c);
         rd_kafka_destroy(k->c);
     }
-    while (k->nparts)
-        part_free(k, k->parts[--k->nparts]);
-    free(k->parts);
+    while (k->ntps)
+        tp_free(k, k->tps[--k->ntps]);
+    free(k->tps);
+    free(k->slots);
     if (k->restorer) {
         rd_kafka_consumer_close(k->restorer);
         rd_kafka_destroy(k->restorer);
@@ -958,11 +1083,115 @@ void eng_kafka_destroy(eng_kafka_t *k)
     free(k->tp_base);
     free(k->poll_ns);
     free(k->lat);
-    eng_buf_free(&k->scratch);
     free(k);
 }
 
 /* ---- the loop ------------------------------------------------------------ */
+
+/* Hands one message to the handler inside the open batch (opening it) and
+ * commits when the batch is full.  Takes ownership of m.  Returns 0 or -1
+ * (fatal). */
+static int process(eng_kafka_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t polled_ns)
+{
+    if (!k->open && begin_batch(k) != 0) {
+        rd_kafka_message_destroy(m);
+        return -1;
+    }
+    if (!t->dirty) {
+        t->dirty = 1;
+        t->batch_first = m->offset;
+    }
+    t->slot->dirty = 1;
+    k->poll_ns[k->nbatch++] = polled_ns;
+    int rc = k->h.message(k->h.ud, k, m, t->slot->user);
+    t->next = m->offset + 1;
+    k->st.consumed++;
+    if (rc != 0)
+        set_fatal(k, "the handler failed on %s [%d] offset %lld", t->topic, (int)t->partition,
+                  (long long)m->offset);
+    rd_kafka_message_destroy(m);
+    if (rc != 0)
+        return -1;
+    if ((long)k->nbatch >= k->o.batch_max && commit_batch(k) == TXN_FATAL)
+        return -1;
+    return 0;
+}
+
+/* The raw origin of a split record (warden.origin "P/OFFSET"), or 0. */
+static int origin_of(rd_kafka_message_t *m, long *part, long long *off)
+{
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t len;
+    char buf[64];
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(h, ENG_KAFKA_ORIGIN_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !v || len == 0 || len >= sizeof buf)
+        return 0;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    return sscanf(buf, "%ld/%lld", part, off) == 2;
+}
+
+/* Orders two held messages of one slot: timestamp, then raw origin (same
+ * raw partition), then topic name.  < 0 when a goes first. */
+static int aligned_cmp(rd_kafka_message_t *a, const char *ta, rd_kafka_message_t *b, const char *tb)
+{
+    int64_t x = rd_kafka_message_timestamp(a, NULL), y = rd_kafka_message_timestamp(b, NULL);
+    if (x != y)
+        return x < y ? -1 : 1;
+    long pa, pb;
+    long long oa, ob;
+    if (origin_of(a, &pa, &oa) && origin_of(b, &pb, &ob) && pa == pb && oa != ob)
+        return oa < ob ? -1 : 1;
+    return strcmp(ta, tb);
+}
+
+/* Event-time alignment of co-partitioned inputs: of the messages held for
+ * a slot, the first by aligned_cmp goes out once every other topic of the slot has a message held,
+ * is caught up, or align_ms passed.  Returns 0 or -1 (fatal). */
+static int release_aligned(eng_kafka_t *k, int force)
+{
+    uint64_t wait_ns = (uint64_t)k->o.align_ms * 1000000ull;
+    for (;;) {
+        int progressed = 0;
+        for (size_t si = 0; si < k->nslots && !k->fatal; si++) {
+            kslot_t *sl = k->slots[si];
+            ktp_t *best = NULL;
+            for (size_t i = 0; i < k->ntps; i++) {
+                ktp_t *t = k->tps[i];
+                if (t->slot != sl || t->qlen == 0)
+                    continue;
+                if (!best || aligned_cmp(t->q[t->qhead], t->topic, best->q[best->qhead], best->topic) < 0)
+                    best = t;
+            }
+            if (!best)
+                continue;
+            int ready = force || k->held > ALIGN_MAX_HELD ||
+                        eng_now_ns() - best->q_ns[best->qhead] >= wait_ns;
+            for (size_t i = 0; !ready && i < k->ntps; i++) {
+                ktp_t *t = k->tps[i];
+                if (t->slot == sl && t != best && t->qlen == 0 && !t->eof)
+                    goto not_ready;
+            }
+            ready = 1;
+        not_ready:
+            if (!ready)
+                continue;
+            rd_kafka_message_t *m = best->q[best->qhead];
+            uint64_t ns = best->q_ns[best->qhead];
+            best->qhead = (best->qhead + 1) % best->qcap;
+            best->qlen--;
+            k->held--;
+            if (process(k, best, m, ns) != 0)
+                return -1;
+            progressed = 1;
+            break;   /* slots and partitions may have changed (commit, rewind) */
+        }
+        if (!progressed || k->fatal)
+            return k->fatal ? -1 : 0;
+    }
+}
 
 int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t n)
 {
@@ -988,13 +1217,20 @@ int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t n)
             if (timeout > 100)
                 timeout = 100;
         }
+        if (k->align && k->held > 0 && timeout > 10)
+            timeout = 10;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k->c, timeout);
+        uint64_t now = eng_now_ns();
         if (m && m->err) {
-            if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                ktp_t *t = m->rkt ? tp_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
+                if (t)
+                    t->eof = 1;
+            } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
                 char msg[512];
                 rd_kafka_fatal_error(k->c, msg, sizeof msg);
                 set_fatal(k, "consumer: %s", msg);
-            } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            } else {
                 LOG_WARN("consume err=%s topic=%s msg=\"%s\"", rd_kafka_err2name(m->err),
                          m->rkt ? rd_kafka_topic_name(m->rkt) : "-", rd_kafka_message_errstr(m));
             }
@@ -1002,35 +1238,27 @@ int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t n)
             m = NULL;
         }
         if (m) {
-            const char *topic = rd_kafka_topic_name(m->rkt);
-            kpart_t *p = part_find(k, topic, m->partition);
-            if (!p) {
+            ktp_t *t = tp_find(k, rd_kafka_topic_name(m->rkt), m->partition);
+            if (!t) {
                 /* Not assigned (any more): a stale message; skip it. */
                 rd_kafka_message_destroy(m);
-                continue;
-            }
-            if (!k->open && begin_batch(k) != 0) {
-                rd_kafka_message_destroy(m);
-                break;
-            }
-            if (!p->dirty) {
-                p->dirty = 1;
-                p->batch_first = m->offset;
-            }
-            k->poll_ns[k->nbatch++] = eng_now_ns();
-            int rc = k->h.message(k->h.ud, k, m, p->user);
-            p->next = m->offset + 1;
-            k->st.consumed++;
-            rd_kafka_message_destroy(m);
-            if (rc != 0) {
-                set_fatal(k, "the handler failed on %s [%d]", topic, (int)p->partition);
+            } else if (k->align) {
+                t->eof = 0;
+                if (q_push(t, m, now) != 0) {
+                    rd_kafka_message_destroy(m);
+                    set_fatal(k, "out of memory holding messages for alignment");
+                    break;
+                }
+                k->held++;
+            } else if (process(k, t, m, now) != 0) {
                 break;
             }
             if ((++polls & 1023) == 0)
                 rd_kafka_poll(k->p, 0);
         }
-        if (k->open && ((long)k->nbatch >= k->o.batch_max ||
-                        eng_now_ns() - k->batch_start_ns >= batch_ns || sig_stop)) {
+        if (k->align && k->held > 0 && release_aligned(k, 0) != 0)
+            break;
+        if (k->open && (eng_now_ns() - k->batch_start_ns >= batch_ns || sig_stop)) {
             if (commit_batch(k) == TXN_FATAL)
                 break;
         }
@@ -1041,11 +1269,18 @@ int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t n)
         snprintf(errstr, n, "%s", k->fatal_msg);
         return -1;
     }
-    /* Leave the group now (revoke callback, no open batch). */
+    /* Leave the group now (revoke callback, no open batch); messages still
+     * held were not processed and come again to the next owner. */
+    for (size_t i = 0; i < k->ntps; i++)
+        q_clear(k, k->tps[i]);
     rd_kafka_consumer_close(k->c);
     rd_kafka_destroy(k->c);
     k->c = NULL;
-    return k->fatal ? (snprintf(errstr, n, "%s", k->fatal_msg), -1) : 0;
+    if (k->fatal) {
+        snprintf(errstr, n, "%s", k->fatal_msg);
+        return -1;
+    }
+    return 0;
 }
 
 void eng_kafka_stats(const eng_kafka_t *k, eng_kafka_stats_t *out)

@@ -21,10 +21,13 @@ typedef struct eng_config eng_config_t;
  * thread.  `part` is the handler's per-partition object (from assign). */
 typedef struct eng_kafka_handler {
     void *ud;
-    /* A partition was assigned.  Returns the handler's object for it in
+    /* A state slot was assigned: partition `partition` of every input topic
+     * (topic NULL) when the inputs are co-partitioned (same partition
+     * count: the range assignor gives partition N of each to one process),
+     * else one topic's partition.  Returns the handler's object for it in
      * *part (may stay NULL), or -1 (fatal). */
     int (*assign)(void *ud, const char *topic, int32_t partition, void **part);
-    /* The partition was revoked (its batch already committed): free part. */
+    /* The slot was revoked (its batch already committed): free part. */
     void (*revoke)(void *ud, void *part);
     /* One consumed message, inside the open transaction: produce through
      * eng_kafka_produce / eng_kafka_dead_letter.  Returns 0, or -1 for a
@@ -57,6 +60,9 @@ typedef struct eng_kafka_opts {
     long               batch_max;
     long               batch_ms;
     const char        *client_id;   /* "warden-run" … */
+    long               align_ms;    /* co-partitioned inputs: hand out messages of one
+                                     * slot in Kafka-timestamp order, waiting at most
+                                     * this long for a lagging topic (0: arrival order) */
 } eng_kafka_opts_t;
 
 /* Counters of the loop (read after eng_kafka_run, or for metrics). */
@@ -92,10 +98,17 @@ void eng_kafka_install_signals(void);
 void eng_kafka_request_stop(void);
 
 /* Produces one record inside the open transaction (bytes copied).
- * headers: may be NULL; ownership passes to the loop.  Returns 0 or -1. */
+ * ts_ms: the record's timestamp (0: now).  headers: may be NULL; ownership
+ * passes to the loop.  Returns 0 or -1. */
 int eng_kafka_produce(eng_kafka_t *k, const char *topic, int32_t partition,
                       const void *key, size_t keylen, const void *val, size_t vallen,
-                      rd_kafka_headers_t *headers);
+                      int64_t ts_ms, rd_kafka_headers_t *headers);
+
+/* Header `warden.origin` ("PARTITION/OFFSET" of the raw record a split
+ * record came from): event-time alignment breaks timestamp ties with it, so
+ * `run` over split topics sees a single raw partition's events in their
+ * raw order. */
+#define ENG_KAFKA_ORIGIN_HEADER "warden.origin"
 
 /* Dead-letters m: its original key, bytes and headers, plus warden.reason,
  * warden.source ("topic/partition/offset") and warden.rule (when rule is
