@@ -21,6 +21,7 @@
 #include "engine/eng_kafka_cmd.h"
 #include "engine/eng_log.h"
 #include "engine/eng_util.h"
+#include "rules/rule_counters.h"
 
 typedef struct sstream {
     char               *name;
@@ -33,6 +34,7 @@ typedef struct sstream {
 
 typedef struct split {
     eng_config_t *cfg;
+    rule_counters_t *counters;
     eng_engine_t *eng;
     eng_json_t   *json;
     const char   *stream_field;
@@ -44,14 +46,18 @@ typedef struct split {
     uint64_t      events, malformed, dropped, dropped_bytes;
 } split_t;
 
-/* The stream's counter key path (the first counter declared on it), so a
- * split topic is partitioned by the entity its counters count.
- * TODO(lead): needs an engine accessor (eng_engine_stream_key); until then
- * the input message's key is kept. */
-static const char *stream_key(const eng_engine_t *e, const char *stream)
+/* The stream's counter key path: the key of the first counter declared on
+ * it in counters.lua, so a split topic is partitioned by the entity its
+ * counters count (counters keyed on other fields of the same stream stay
+ * partition-local: docs/operations.md).  NULL: no counter, keep the input
+ * record's key. */
+static const char *stream_key(const rule_counters_t *cs, const char *stream)
 {
-    (void)e;
-    (void)stream;
+    for (size_t i = 0; cs && i < rule_counters_count(cs); i++) {
+        const rule_counter_spec_t *c = rule_counters_get(cs, i);
+        if (strcmp(c->stream, stream) == 0)
+            return c->key;
+    }
     return NULL;
 }
 
@@ -335,6 +341,10 @@ int eng_cmd_split(int argc, char **argv)
         fprintf(stderr, "warden split: the rule pack in %s failed to load:\n%s", rules, err);
         goto done;
     }
+    if (rule_counters_load(rules, &sp.counters, err, 65536) != 0) {
+        fprintf(stderr, "warden split: %s", err);
+        goto done;
+    }
     sp.json = eng_json_new(0);
     sp.stream_field = eng_config_str(sp.cfg, "streams.field");
     const char *prefix = eng_config_str(sp.cfg, "split.prefix");
@@ -353,7 +363,7 @@ int eng_cmd_split(int argc, char **argv)
             goto done;
         snprintf(s->topic, tl, "%s.%s", prefix, names[i]);
         s->nfields = eng_engine_stream_fields(sp.eng, names[i], &s->fields);
-        s->key = stream_key(sp.eng, names[i]);
+        s->key = stream_key(sp.counters, names[i]);
         create[i] = s->topic;
         LOG_INFO("split stream=%s topic=%s fields=%zu key=%s", s->name, s->topic, s->nfields,
                  s->key ? s->key : "(input key)");
@@ -415,6 +425,7 @@ done:
     free(create);
     eng_json_destroy(sp.json);
     eng_engine_destroy(sp.eng);
+    rule_counters_destroy(sp.counters);
     eng_config_destroy(sp.cfg);
     eng_cmd_args_free(&a);
     eng_buf_free(&sp.out);

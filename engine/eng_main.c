@@ -16,6 +16,8 @@ typedef struct cmd {
 static const cmd_t cmds[] = {
     { "eval", eng_cmd_eval, "evaluate a rule pack on JSONL events, hits as JSONL (no servers)" },
     { "test", rule_cmd_test, "run the tests inside each rule file" },
+    { "run", eng_cmd_run, "the enforcement service on Kafka: actions, results, dead letters, exactly once" },
+    { "split", eng_cmd_split, "split raw topics into pruned per-stream topics, exactly once" },
     { "check", eng_cmd_check, "load and validate a rule pack without running it" },
     { "migrate", store_cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
     { NULL, NULL, NULL },
