@@ -387,6 +387,7 @@ int eng_cmd_split(int argc, char **argv)
         .dlq = eng_config_str(sp.cfg, "split.dlq_topic"),
         .create = create,
         .ncreate = nn + 1,
+        .create_partitions = (int)eng_config_int(sp.cfg, "split.partitions"),
         .batch_max = eng_config_int(sp.cfg, "split.batch_max"),
         .batch_ms = eng_config_int(sp.cfg, "split.batch_ms"),
         .client_id = "warden-split",

@@ -77,6 +77,8 @@ static const eng_config_key_t split_keys[] = {
     { "instance", ENG_CFG_STR, "", "stable process name; transactional.id is GROUP.INSTANCE (default: host name)", NULL, 0, 0 },
     { "prefix", ENG_CFG_STR, "", "output topics are PREFIX.STREAM (default: streams.prefix)", NULL, 0, 0 },
     { "dlq_topic", ENG_CFG_STR, "warden.dlq", "dead-letter topic for malformed events", NULL, 0, 0 },
+    { "partitions", ENG_CFG_INT, "0", "partitions of the PREFIX.STREAM topics split creates (0: broker default)",
+      NULL, 0, 100000 },
     { "batch_max", ENG_CFG_INT, "5000", "events per transaction at most", NULL, 1, 1000000 },
     { "batch_ms", ENG_CFG_INT, "200", "milliseconds per transaction at most", NULL, 1, 600000 },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },

@@ -134,6 +134,10 @@ static void set_fatal(eng_kafka_t *k, const char *fmt, ...)
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     int l = level <= 3 ? ENG_LOG_ERROR : level == 4 ? ENG_LOG_WARN : ENG_LOG_DEBUG;
+    /* One kafka section serves consumer and producer: librdkafka warns about
+     * the other client's properties.  Not worth a warning. */
+    if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this"))
+        l = ENG_LOG_DEBUG;
     ENG_LOG_(l, "rdkafka client=%s fac=%s msg=\"%s\"", rd_kafka_name(rk), fac, buf);
 }
 
@@ -308,8 +312,18 @@ static int restore(eng_kafka_t *k, kslot_t **ns, size_t n)
         if (rd_kafka_topic_partition_list_find(a, k->o.changelog, ns[i]->cl_part))
             continue;
         int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(k->restorer, k->o.changelog,
-                                                                 ns[i]->cl_part, &lo, &hi, 10000);
+        rd_kafka_resp_err_t e;
+        /* A changelog created a moment ago may not have a leader yet. */
+        for (int tries = 0;; tries++) {
+            e = rd_kafka_query_watermark_offsets(k->restorer, k->o.changelog, ns[i]->cl_part, &lo, &hi, 10000);
+            if (tries >= 100 || (e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
+                                 e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+                                 e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+                                 e != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
+                                 e != RD_KAFKA_RESP_ERR__TRANSPORT && e != RD_KAFKA_RESP_ERR__TIMED_OUT))
+                break;
+            usleep(200000);
+        }
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR && hi <= lo)
             continue;   /* empty: no snapshot yet */
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -956,7 +970,7 @@ eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts
         size_t nn = 0;
         for (size_t i = 0; opts->create && i < opts->ncreate && nn < 63; i++) {
             names[nn] = opts->create[i];
-            parts[nn] = -1;
+            parts[nn] = opts->create_partitions > 0 ? opts->create_partitions : -1;
             compact[nn++] = 0;
         }
         if (k->h.save && k->o.changelog && nn < 64) {

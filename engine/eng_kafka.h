@@ -57,6 +57,7 @@ typedef struct eng_kafka_opts {
     const char        *dlq;         /* dead-letter topic */
     const char *const *create;      /* output topics to create when missing (may be NULL) */
     size_t             ncreate;
+    int                create_partitions;  /* their partition count (0: broker default) */
     long               batch_max;
     long               batch_ms;
     const char        *client_id;   /* "warden-run" … */
