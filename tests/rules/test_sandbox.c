@@ -1,0 +1,555 @@
+/* tests/rules/test_sandbox.c — the rules' Lua sandbox (engine/eng_lua.c,
+ * rules/rule_lua_*.c) through the real engine: every escape attempt is a
+ * rule error with a message; the engine goes on with the next rule and the
+ * next event; loops, memory bombs and deep recursion are killed by the
+ * instruction budget and the memory cap, even under pcall; rules cannot see
+ * or change each other's globals and libraries; the per-rule counters count
+ * each failure.  A test that would hang fails through alarm(). */
+#include <signal.h>
+
+#include "tests/rules/testutil.h"
+
+#define HANG_SECONDS 60   /* generous: valgrind runs these too */
+
+/* The escaping rule is "a.escape"; "b.next" runs after it on the same
+ * event and flags every event, so the engine visibly goes on. */
+static const char *const NEXT_RULE = "      return ctx.flag{ entity = ev.id, reason = \"next\" }";
+
+static eng_opts_t opts_with(size_t mem_cap, long budget)
+{
+    eng_opts_t o = tu_opts();
+    if (mem_cap)
+        o.mem_cap = mem_cap;
+    if (budget)
+        o.instr_budget = budget;
+    return o;
+}
+
+/* Asserts that event evaluation `o` carries a clean hit of b.next and no
+ * error but (maybe) a.escape's. */
+static void assert_next_rule_ran(const eng_outcome_t *o, const char *event_id)
+{
+    assert_int_equal(o->status, ENG_EVENT_OK);
+    const eng_hit_t *h = tu_hit(o, "b.next");
+    if (h == NULL)
+        fail_msg("b.next gave no hit on event %s", event_id);
+    assert_string_equal(tu_str(h->entity, h->entity_len), event_id);
+    tu_assert_no_error(o, "b.next");
+}
+
+/* Runs `body` as a.escape on two events.  Both must fail with a message
+ * containing `want`; b.next must hit both times; the counters must show two
+ * evaluations and two errors.  Returns nothing; the stats checks for
+ * timeouts/oom are done by the callers that need them. */
+static void escape_case_opts(const char *body, const char *want, const eng_opts_t *opts,
+                             uint64_t want_timeouts, uint64_t want_oom)
+{
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.escape", NULL, NULL, body);
+    tu_rule(&p, "b.next", NULL, NULL, NEXT_RULE);
+    alarm(HANG_SECONDS);
+    eng_engine_t *e = tu_engine(&p, opts);
+    const eng_outcome_t *o = tu_evalf(e, "\"n\":1");
+    assert_null(tu_hit(o, "a.escape"));
+    tu_assert_error(o, "a.escape", want);
+    assert_string_equal(o->event_id, "e1");
+    assert_next_rule_ran(o, "e1");
+    assert_int_equal(o->nerrors, 1);
+
+    o = tu_eval_raw(e, "{\"type\":\"s\",\"id\":\"e2\",\"ts\":2000}");
+    tu_assert_error(o, "a.escape", want);
+    assert_next_rule_ran(o, "e2");
+
+    const eng_rule_stats_t *st = tu_stats(e, "a.escape");
+    assert_int_equal(st->evals, 2);
+    assert_int_equal(st->errors, 2);
+    assert_int_equal(st->timeouts, want_timeouts);
+    assert_int_equal(st->oom, want_oom);
+    assert_int_equal(st->hits[ENG_VERDICT_BLOCK] + st->hits[ENG_VERDICT_REVIEW] +
+                         st->hits[ENG_VERDICT_FLAG], 0);
+    st = tu_stats(e, "b.next");
+    assert_int_equal(st->evals, 2);
+    assert_int_equal(st->errors, 0);
+    assert_int_equal(st->hits[ENG_VERDICT_FLAG], 2);
+    eng_engine_destroy(e);
+    alarm(0);
+    tu_pack_free(&p);
+}
+
+static void escape_case(const char *body, const char *want)
+{
+    eng_opts_t o = tu_opts();
+    escape_case_opts(body, want, &o, 0, 0);
+}
+
+/* ---- absent libraries and functions ------------------------------------ */
+
+static void test_io_open_is_absent(void **st)
+{
+    (void)st;
+    escape_case("local f = io.open('/etc/passwd') return ctx.block{ entity = f:read('a') }",
+                "global 'io'");
+}
+
+static void test_os_execute_is_absent(void **st)
+{
+    (void)st;
+    escape_case("os.execute('touch /tmp/warden_pwned') return ctx.block{ entity = 'x' }",
+                "global 'os'");
+}
+
+static void test_require_is_absent(void **st)
+{
+    (void)st;
+    escape_case("local io = require('io') return ctx.block{ entity = 'x' }", "global 'require'");
+}
+
+static void test_load_is_absent(void **st)
+{
+    (void)st;
+    escape_case("local f = load('return 1') return ctx.block{ entity = tostring(f()) }",
+                "global 'load'");
+}
+
+static void test_loadstring_is_absent(void **st)
+{
+    (void)st;
+    escape_case("local f = loadstring('return 1') return ctx.block{ entity = 'x' }",
+                "global 'loadstring'");
+}
+
+static void test_dofile_is_absent(void **st)
+{
+    (void)st;
+    escape_case("dofile('/etc/passwd') return ctx.block{ entity = 'x' }", "global 'dofile'");
+}
+
+static void test_loadfile_is_absent(void **st)
+{
+    (void)st;
+    escape_case("loadfile('/etc/passwd') return ctx.block{ entity = 'x' }", "global 'loadfile'");
+}
+
+static void test_string_dump_is_absent(void **st)
+{
+    (void)st;
+    escape_case("local d = string.dump(function() end) return ctx.block{ entity = d }",
+                "field 'dump'");
+}
+
+static void test_string_dump_is_absent_as_a_method(void **st)
+{
+    (void)st;
+    /* Strings index the real string table: dump must be gone there too. */
+    escape_case("local d = ('x').dump(function() end) return ctx.block{ entity = d }",
+                "field 'dump'");
+}
+
+static void test_debug_getregistry_is_absent(void **st)
+{
+    (void)st;
+    escape_case("local r = debug.getregistry() return ctx.block{ entity = 'x' }",
+                "global 'debug'");
+}
+
+static void test_collectgarbage_is_absent(void **st)
+{
+    (void)st;
+    escape_case("collectgarbage('stop') return ctx.block{ entity = 'x' }",
+                "global 'collectgarbage'");
+}
+
+static void test_print_is_absent_rules_log_through_ctx(void **st)
+{
+    (void)st;
+    escape_case("ctx.log('ctx.log works', 1, true) print('hello') return ctx.block{ entity = 'x' }",
+                "global 'print'");
+}
+
+static void test_coroutine_and_package_are_absent(void **st)
+{
+    (void)st;
+    escape_case("local x = coroutine or package or utf8.nope or rawget(_G, 'os')\n"
+                "      if x == nil then error('nothing reachable') end\n"
+                "      return ctx.block{ entity = 'x' }",
+                "nothing reachable");
+}
+
+/* ---- ev cannot be changed or unwrapped --------------------------------- */
+
+static void test_setmetatable_on_ev_fails(void **st)
+{
+    (void)st;
+    escape_case("setmetatable(ev, {}) return ctx.block{ entity = 'x' }",
+                "bad argument #1 to 'setmetatable'");
+}
+
+static void test_rawset_on_ev_fails(void **st)
+{
+    (void)st;
+    escape_case("rawset(ev, 'id', 'forged') return ctx.block{ entity = ev.id }",
+                "bad argument #1 to 'rawset'");
+}
+
+static void test_rawget_on_ev_fails(void **st)
+{
+    (void)st;
+    escape_case("return ctx.block{ entity = rawget(ev, 'id') }", "bad argument #1 to 'rawget'");
+}
+
+static void test_getmetatable_of_ev_is_locked(void **st)
+{
+    (void)st;
+    escape_case("local mt = getmetatable(ev)\n"
+                "      if mt ~= 'locked' then return ctx.block{ entity = 'x' } end\n"
+                "      mt.__newindex = nil",
+                "attempt to index a string value");
+}
+
+static void test_ctx_is_read_only(void **st)
+{
+    (void)st;
+    escape_case("ctx.block = function() end return ctx.block{ entity = 'x' }",
+                "ctx is read-only");
+}
+
+static void test_string_metatable_cannot_be_reached(void **st)
+{
+    (void)st;
+    escape_case("local mt = getmetatable('')\n"
+                "      if type(mt) ~= 'string' then return ctx.block{ entity = 'x' } end\n"
+                "      mt.__index.upper = function() return 'pwned' end",
+                "attempt to index a nil value");
+}
+
+static void test_string_metatable_cannot_be_replaced(void **st)
+{
+    (void)st;
+    escape_case("getmetatable('').__index = { upper = function() return 'pwned' end }",
+                "attempt to index a string value");
+}
+
+static void test_setmetatable_still_works_for_plain_tables(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.meta", NULL, NULL,
+            "local t = setmetatable({}, { __index = function(_, k) return k .. '!' end })\n"
+            "      local locked = setmetatable({}, { __metatable = 'no' })\n"
+            "      local ok = pcall(setmetatable, locked, {})\n"
+            "      if ok then return end\n"
+            "      return ctx.flag{ entity = t.u1 }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *o = tu_evalf(e, "%s", "");
+    tu_assert_no_error(o, "a.meta");
+    const eng_hit_t *h = tu_hit(o, "a.meta");
+    assert_non_null(h);
+    assert_string_equal(tu_str(h->entity, h->entity_len), "u1!");
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+/* ---- rules are isolated from each other -------------------------------- */
+
+static void test_globals_written_by_one_rule_are_invisible_to_another(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.writer", NULL, NULL,
+            "shared = 'from a'\n"
+            "      _G.shared2 = 'from a'\n"
+            "      rawset(_G, 'shared3', 'from a')\n"
+            "      _ENV.shared4 = 'from a'\n"
+            "      count = (count or 0) + 1\n"
+            "      return ctx.flag{ entity = 'a' .. count }");
+    tu_rule(&p, "b.reader", NULL, NULL,
+            "if shared or shared2 or shared3 or shared4 or count or rawget(_G, 'shared') then\n"
+            "        return ctx.block{ entity = 'leaked' }\n"
+            "      end\n"
+            "      return ctx.flag{ entity = 'clean' }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    for (int i = 1; i <= 2; i++) {
+        const eng_outcome_t *o = tu_evalf(e, "%s", "");
+        tu_assert_no_error(o, "a.writer");
+        tu_assert_no_error(o, "b.reader");
+        const eng_hit_t *h = tu_hit(o, "b.reader");
+        assert_non_null(h);
+        assert_string_equal(tu_str(h->entity, h->entity_len), "clean");
+        /* A rule's own globals persist from one event to the next. */
+        h = tu_hit(o, "a.writer");
+        assert_non_null(h);
+        assert_string_equal(tu_str(h->entity, h->entity_len), i == 1 ? "a1" : "a2");
+    }
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_library_changes_by_one_rule_are_invisible_to_another(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.vandal", NULL, NULL,
+            "string.upper = function() return 'pwned' end\n"
+            "      string.format = nil\n"
+            "      math.floor = function() return 42 end\n"
+            "      math.pi = 3\n"
+            "      table.insert = nil\n"
+            "      utf8.char = nil\n"
+            "      tostring = function() return 'pwned' end\n"
+            "      pairs = nil");
+    tu_rule(&p, "b.victim", NULL, NULL,
+            "local t = {}\n"
+            "      table.insert(t, 'a')\n"
+            "      local ok = string.upper('x') == 'X' and ('y'):upper() == 'Y'\n"
+            "        and math.floor(1.5) == 1 and math.pi > 3.14 and t[1] == 'a'\n"
+            "        and string.format('%d', 7) == '7' and utf8.char(65) == 'A'\n"
+            "        and tostring(1) == '1' and pairs ~= nil\n"
+            "      return ctx.flag{ entity = ok and 'intact' or 'changed' }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    for (int i = 0; i < 2; i++) {
+        const eng_outcome_t *o = tu_evalf(e, "%s", "");
+        tu_assert_no_error(o, "a.vandal");
+        tu_assert_no_error(o, "b.victim");
+        const eng_hit_t *h = tu_hit(o, "b.victim");
+        assert_non_null(h);
+        assert_string_equal(tu_str(h->entity, h->entity_len), "intact");
+    }
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_string_methods_of_the_vandal_itself_stay_intact(void **st)
+{
+    (void)st;
+    /* ("x"):upper() indexes the real string table, which no rule can reach. */
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.vandal", NULL, NULL,
+            "string.upper = function() return 'pwned' end\n"
+            "      return ctx.flag{ entity = ('x'):upper() }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *o = tu_evalf(e, "%s", "");
+    const eng_hit_t *h = tu_hit(o, "a.vandal");
+    assert_non_null(h);
+    assert_string_equal(tu_str(h->entity, h->entity_len), "X");
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+/* ---- the instruction budget -------------------------------------------- */
+
+static void test_budget_swallowed_by_pcall_voids_the_verdict(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(0, 100000);
+    /* The rule catches the kill and returns a verdict: it must not count. */
+    escape_case_opts("pcall(function() while true do end end)\n"
+                     "      return ctx.block{ entity = 'escaped' }",
+                     "instruction budget", &o, 2, 0);
+}
+
+static void test_budget_is_per_evaluation_not_cumulative(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    /* About 80,000 instructions per call (2 per iteration) under a budget
+     * of 100,000: never killed, however many events. */
+    tu_rule(&p, "a.busy", NULL, NULL,
+            "local n = 0\n"
+            "      for i = 1, 40000 do n = n + 1 end\n"
+            "      return ctx.flag{ entity = tostring(n) }");
+    eng_opts_t o = opts_with(0, 100000);
+    eng_engine_t *e = tu_engine(&p, &o);
+    for (int i = 0; i < 5; i++) {
+        const eng_outcome_t *out = tu_evalf(e, "%s", "");
+        tu_assert_no_error(out, "a.busy");
+        assert_non_null(tu_hit(out, "a.busy"));
+    }
+    assert_int_equal(tu_stats(e, "a.busy")->timeouts, 0);
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+/* ---- the memory cap ---------------------------------------------------- */
+
+#define TEST_MEM_CAP (16u << 20)
+
+static void test_memory_cap_kills_table_growth(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(TEST_MEM_CAP, 1000000000L);
+    escape_case_opts("local t, i = {}, 0\n"
+                     "      while true do i = i + 1; t[i] = { i, i, i } end",
+                     "memory", &o, 0, 2);
+}
+
+static void test_memory_cap_kills_huge_string_rep(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(TEST_MEM_CAP, 0);
+    escape_case_opts("local s = string.rep('x', 1 << 30) return ctx.block{ entity = s:sub(1, 1) }",
+                     "memory", &o, 0, 2);
+}
+
+static void test_memory_cap_kills_string_doubling(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(TEST_MEM_CAP, 0);
+    escape_case_opts("local s = 'x' while true do s = s .. s end", "memory", &o, 0, 2);
+}
+
+static void test_memory_cap_swallowed_by_pcall_voids_the_verdict(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(TEST_MEM_CAP, 0);
+    escape_case_opts("local ok = pcall(string.rep, 'x', 1 << 30)\n"
+                     "      return ctx.block{ entity = tostring(ok) }",
+                     "memory", &o, 0, 2);
+}
+
+/* ---- recursion --------------------------------------------------------- */
+
+static void test_deep_lua_recursion_fails_cleanly(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(0, 1000000000L);
+    escape_case_opts("local function f(n) return 1 + f(n + 1) end\n"
+                     "      return ctx.block{ entity = tostring(f(1)) }",
+                     "stack overflow", &o, 0, 0);
+}
+
+static void test_deep_c_recursion_through_metamethods_fails_cleanly(void **st)
+{
+    (void)st;
+    escape_case("local t = setmetatable({}, {})\n"
+                "      getmetatable(t).__index = function(s, k) return s[k] end\n"
+                "      return ctx.block{ entity = t.x }",
+                "stack overflow");
+}
+
+static void test_deep_c_recursion_through_gsub_fails_cleanly(void **st)
+{
+    (void)st;
+    escape_case("local function f(s) return (string.gsub(s, '.', f)) end\n"
+                "      return ctx.block{ entity = f('ab') }",
+                "stack overflow");
+}
+
+static void test_deep_recursion_through_tostring_fails_cleanly(void **st)
+{
+    (void)st;
+    escape_case("local t = setmetatable({}, {})\n"
+                "      getmetatable(t).__tostring = function(s) return tostring(s) end\n"
+                "      return ctx.block{ entity = tostring(t) }",
+                "stack overflow");
+}
+
+/* ---- errors of every kind ---------------------------------------------- */
+
+static void test_error_with_a_table_value_fails_cleanly(void **st)
+{
+    (void)st;
+    escape_case("error({ code = 1 })", "error object is not a string");
+}
+
+static void test_error_with_ev_as_value_fails_cleanly(void **st)
+{
+    (void)st;
+    escape_case("error(ev)", "error object is not a string");
+}
+
+static void test_vm_stays_healthy_after_every_kind_of_failure(void **st)
+{
+    (void)st;
+    /* One rule that fails a different way on each event; a rule after it and
+     * every later event still work. */
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.chaos", NULL, NULL,
+            "local k = ev.k\n"
+            "      if k == 1 then while true do end\n"
+            "      elseif k == 2 then local t = {} for i = 1, 1e9 do t[i] = i end\n"
+            "      elseif k == 3 then local function f() return 1 + f() end f()\n"
+            "      elseif k == 4 then error('plain')\n"
+            "      elseif k == 5 then return string.rep('y', 1 << 30)\n"
+            "      elseif k == 6 then ev.k = 7\n"
+            "      end\n"
+            "      return ctx.review{ entity = 'k' .. k }");
+    tu_rule(&p, "b.next", NULL, NULL, NEXT_RULE);
+    eng_opts_t o = opts_with(TEST_MEM_CAP, 2000000);
+    alarm(HANG_SECONDS);
+    eng_engine_t *e = tu_engine(&p, &o);
+    for (int round = 0; round < 2; round++) {
+        for (int k = 1; k <= 7; k++) {
+            const eng_outcome_t *out = tu_evalf(e, "\"k\":%d", k);
+            assert_next_rule_ran(out, "e1");
+            if (k == 7) {
+                tu_assert_no_error(out, "a.chaos");
+                assert_non_null(tu_hit(out, "a.chaos"));
+            } else {
+                assert_non_null(tu_error(out, "a.chaos"));
+                assert_null(tu_hit(out, "a.chaos"));
+            }
+        }
+    }
+    const eng_rule_stats_t *s = tu_stats(e, "a.chaos");
+    assert_int_equal(s->evals, 14);
+    assert_int_equal(s->errors, 12);
+    assert_int_equal(s->hits[ENG_VERDICT_REVIEW], 2);
+    assert_true(s->timeouts >= 2);
+    assert_true(s->oom >= 2);
+    eng_engine_destroy(e);
+    alarm(0);
+    tu_pack_free(&p);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_io_open_is_absent),
+        cmocka_unit_test(test_os_execute_is_absent),
+        cmocka_unit_test(test_require_is_absent),
+        cmocka_unit_test(test_load_is_absent),
+        cmocka_unit_test(test_loadstring_is_absent),
+        cmocka_unit_test(test_dofile_is_absent),
+        cmocka_unit_test(test_loadfile_is_absent),
+        cmocka_unit_test(test_string_dump_is_absent),
+        cmocka_unit_test(test_string_dump_is_absent_as_a_method),
+        cmocka_unit_test(test_debug_getregistry_is_absent),
+        cmocka_unit_test(test_collectgarbage_is_absent),
+        cmocka_unit_test(test_print_is_absent_rules_log_through_ctx),
+        cmocka_unit_test(test_coroutine_and_package_are_absent),
+        cmocka_unit_test(test_setmetatable_on_ev_fails),
+        cmocka_unit_test(test_rawset_on_ev_fails),
+        cmocka_unit_test(test_rawget_on_ev_fails),
+        cmocka_unit_test(test_getmetatable_of_ev_is_locked),
+        cmocka_unit_test(test_ctx_is_read_only),
+        cmocka_unit_test(test_string_metatable_cannot_be_reached),
+        cmocka_unit_test(test_string_metatable_cannot_be_replaced),
+        cmocka_unit_test(test_setmetatable_still_works_for_plain_tables),
+        cmocka_unit_test(test_globals_written_by_one_rule_are_invisible_to_another),
+        cmocka_unit_test(test_library_changes_by_one_rule_are_invisible_to_another),
+        cmocka_unit_test(test_string_methods_of_the_vandal_itself_stay_intact),
+        cmocka_unit_test(test_budget_swallowed_by_pcall_voids_the_verdict),
+        cmocka_unit_test(test_budget_is_per_evaluation_not_cumulative),
+        cmocka_unit_test(test_memory_cap_kills_table_growth),
+        cmocka_unit_test(test_memory_cap_kills_huge_string_rep),
+        cmocka_unit_test(test_memory_cap_kills_string_doubling),
+        cmocka_unit_test(test_memory_cap_swallowed_by_pcall_voids_the_verdict),
+        cmocka_unit_test(test_deep_lua_recursion_fails_cleanly),
+        cmocka_unit_test(test_deep_c_recursion_through_metamethods_fails_cleanly),
+        cmocka_unit_test(test_deep_c_recursion_through_gsub_fails_cleanly),
+        cmocka_unit_test(test_deep_recursion_through_tostring_fails_cleanly),
+        cmocka_unit_test(test_error_with_a_table_value_fails_cleanly),
+        cmocka_unit_test(test_error_with_ev_as_value_fails_cleanly),
+        cmocka_unit_test(test_vm_stays_healthy_after_every_kind_of_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
