@@ -55,7 +55,13 @@ static void count_hook(lua_State *L, lua_Debug *ar)
         /* Fire again soon: a pcall in the rule that caught this error gets
          * killed again within a few instructions. */
         lua_sethook(L, count_hook, LUA_MASKCOUNT, 64);
-        luaL_error(L, "instruction budget of %ld exceeded", vm->budget);
+        /* In a hook, level 0 is the Lua function that was running (level 1,
+         * luaL_error's, is its caller: nothing for evaluate or a chunk).
+         * lua_pushfstring knows no %ld. */
+        luaL_where(L, 0);
+        lua_pushfstring(L, "instruction budget of %I exceeded", (lua_Integer)vm->budget);
+        lua_concat(L, 2);
+        lua_error(L);
     }
 }
 

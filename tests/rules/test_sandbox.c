@@ -342,6 +342,13 @@ static void test_string_methods_of_the_vandal_itself_stay_intact(void **st)
 
 /* ---- the instruction budget -------------------------------------------- */
 
+static void test_budget_kills_infinite_loop(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(0, 100000);
+    escape_case_opts("while true do end", "instruction budget", &o, 2, 0);
+}
+
 static void test_budget_swallowed_by_pcall_voids_the_verdict(void **st)
 {
     (void)st;
@@ -350,6 +357,43 @@ static void test_budget_swallowed_by_pcall_voids_the_verdict(void **st)
     escape_case_opts("pcall(function() while true do end end)\n"
                      "      return ctx.block{ entity = 'escaped' }",
                      "instruction budget", &o, 2, 0);
+}
+
+static void test_budget_kills_loop_in_a_metamethod(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(0, 100000);
+    escape_case_opts("local t = setmetatable({}, { __index = function() while true do end end })\n"
+                     "      return ctx.block{ entity = t.x }",
+                     "instruction budget", &o, 2, 0);
+}
+
+static void test_budget_kills_loop_in_a_sort_comparator(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(0, 100000);
+    escape_case_opts("local t = { 3, 2, 1 }\n"
+                     "      table.sort(t, function(a, b) while true do end end)",
+                     "instruction budget", &o, 2, 0);
+}
+
+static void test_budget_error_names_rule_file_and_line(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.loop", NULL, NULL, "while true do end");
+    eng_opts_t o = opts_with(0, 100000);
+    alarm(HANG_SECONDS);
+    eng_engine_t *e = tu_engine(&p, &o);
+    const eng_outcome_t *out = tu_evalf(e, "%s", "");
+    char want[128];
+    /* tu_rule puts the body on line 7. */
+    snprintf(want, sizeof want, "%s/a.loop.lua:7: instruction budget", p.dir);
+    tu_assert_error(out, "a.loop", want);
+    eng_engine_destroy(e);
+    alarm(0);
+    tu_pack_free(&p);
 }
 
 static void test_budget_is_per_evaluation_not_cumulative(void **st)
@@ -372,6 +416,22 @@ static void test_budget_is_per_evaluation_not_cumulative(void **st)
     }
     assert_int_equal(tu_stats(e, "a.busy")->timeouts, 0);
     eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_budget_kills_loop_at_load_time(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "loop.lua", "while true do end\nreturn {}\n");
+    alarm(HANG_SECONDS);
+    const char *err = tu_load_err(&p);
+    alarm(0);
+    char want[128];
+    snprintf(want, sizeof want, "%s/loop.lua:1: ", p.dir);
+    if (strstr(err, want) == NULL || strstr(err, "instruction budget") == NULL)
+        fail_msg("load error \"%s\" lacks \"%s...instruction budget\"", err, want);
     tu_pack_free(&p);
 }
 
@@ -537,8 +597,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_globals_written_by_one_rule_are_invisible_to_another),
         cmocka_unit_test(test_library_changes_by_one_rule_are_invisible_to_another),
         cmocka_unit_test(test_string_methods_of_the_vandal_itself_stay_intact),
+        cmocka_unit_test(test_budget_kills_infinite_loop),
         cmocka_unit_test(test_budget_swallowed_by_pcall_voids_the_verdict),
+        cmocka_unit_test(test_budget_kills_loop_in_a_metamethod),
+        cmocka_unit_test(test_budget_kills_loop_in_a_sort_comparator),
+        cmocka_unit_test(test_budget_error_names_rule_file_and_line),
         cmocka_unit_test(test_budget_is_per_evaluation_not_cumulative),
+        cmocka_unit_test(test_budget_kills_loop_at_load_time),
         cmocka_unit_test(test_memory_cap_kills_table_growth),
         cmocka_unit_test(test_memory_cap_kills_huge_string_rep),
         cmocka_unit_test(test_memory_cap_kills_string_doubling),
