@@ -52,9 +52,12 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     vm->used += vm->step;
     if (vm->timed_out || vm->used > vm->budget) {
         vm->timed_out = 1;
-        /* Fire again soon: a pcall in the rule that caught this error gets
-         * killed again within a few instructions. */
-        lua_sethook(L, count_hook, LUA_MASKCOUNT, 64);
+        /* From now on fire at every instruction: a pcall in the rule that
+         * caught this error is killed at the first instruction after it.
+         * (Re-arming every 64 let `while true do pcall(loop) end` live
+         * forever: after each kill the next 64 counted instructions fell
+         * mostly inside the next pcall, so the kill was always caught.) */
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
         /* In a hook, level 0 is the Lua function that was running (level 1,
          * luaL_error's, is its caller: nothing for evaluate or a chunk).
          * lua_pushfstring knows no %ld. */

@@ -349,6 +349,14 @@ static void test_budget_kills_infinite_loop(void **st)
     escape_case_opts("while true do end", "instruction budget", &o, 2, 0);
 }
 
+static void test_budget_kills_loop_even_under_pcall(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(0, 100000);
+    escape_case_opts("while true do pcall(function() while true do end end) end",
+                     "instruction budget", &o, 2, 0);
+}
+
 static void test_budget_swallowed_by_pcall_voids_the_verdict(void **st)
 {
     (void)st;
@@ -598,6 +606,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_library_changes_by_one_rule_are_invisible_to_another),
         cmocka_unit_test(test_string_methods_of_the_vandal_itself_stay_intact),
         cmocka_unit_test(test_budget_kills_infinite_loop),
+        cmocka_unit_test(test_budget_kills_loop_even_under_pcall),
         cmocka_unit_test(test_budget_swallowed_by_pcall_voids_the_verdict),
         cmocka_unit_test(test_budget_kills_loop_in_a_metamethod),
         cmocka_unit_test(test_budget_kills_loop_in_a_sort_comparator),
