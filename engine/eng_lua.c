@@ -85,6 +85,28 @@ static const char *const safe_base[] = {
 };
 static const char *const libs[] = { "string", "table", "math", "utf8", NULL };
 
+/* xpcall for rules: the message handler runs after the failed call has
+ * unwound, like pcall followed by h(err).  Lua runs a handler from inside
+ * lua_error; when the error is the budget's kill, raised from the count
+ * hook, hooks are still off there, so a looping handler could never be
+ * stopped.  Without `debug` a rule cannot tell the difference. */
+static int sandbox_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 3, 2);    /* f, h, true, f, args... */
+    if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == LUA_OK)
+        return lua_gettop(L) - 2;
+    lua_pushvalue(L, 2);
+    lua_insert(L, -2);
+    lua_pcall(L, 1, 1, 0);   /* the handler's result, or its own error */
+    lua_pushboolean(L, 0);
+    lua_replace(L, 3);
+    return 2;
+}
+
 eng_lua_t *eng_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_size)
 {
     eng_lua_t *vm = calloc(1, sizeof(*vm));
@@ -122,6 +144,8 @@ eng_lua_t *eng_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_
         lua_setfield(L, -3, *n);
     }
     lua_pop(L, 1);
+    lua_pushcfunction(L, sandbox_xpcall);
+    lua_setfield(L, -2, "xpcall");
     lua_getfield(L, -1, "string");
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");

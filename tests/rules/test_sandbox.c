@@ -357,6 +357,38 @@ static void test_budget_kills_loop_even_under_pcall(void **st)
                      "instruction budget", &o, 2, 0);
 }
 
+static void test_budget_kills_loop_even_under_xpcall_with_looping_handler(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_with(0, 100000);
+    escape_case_opts("local function spin() while true do end end\n"
+                     "      while true do xpcall(spin, spin) end",
+                     "instruction budget", &o, 2, 0);
+}
+
+static void test_xpcall_still_works_for_rules(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.xpcall", NULL, NULL,
+            "local ok1, sum = xpcall(function(a, b) return a + b end, error, 1, 2)\n"
+            "      local ok2, msg = xpcall(error, function(m) return 'handled ' .. m end, 'x', 0)\n"
+            "      local ok3, herr = xpcall(error, function() error('again', 0) end, 'y')\n"
+            "      local ok4 = pcall(xpcall, error)\n"
+            "      return ctx.flag{ entity = table.concat({ tostring(ok1), sum, tostring(ok2), msg,\n"
+            "                                               tostring(ok3), herr, tostring(ok4) }, ',') }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *o = tu_evalf(e, "%s", "");
+    tu_assert_no_error(o, "a.xpcall");
+    const eng_hit_t *h = tu_hit(o, "a.xpcall");
+    assert_non_null(h);
+    assert_string_equal(tu_str(h->entity, h->entity_len),
+                        "true,3,false,handled x,false,again,false");
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
 static void test_budget_swallowed_by_pcall_voids_the_verdict(void **st)
 {
     (void)st;
@@ -607,6 +639,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_string_methods_of_the_vandal_itself_stay_intact),
         cmocka_unit_test(test_budget_kills_infinite_loop),
         cmocka_unit_test(test_budget_kills_loop_even_under_pcall),
+        cmocka_unit_test(test_budget_kills_loop_even_under_xpcall_with_looping_handler),
+        cmocka_unit_test(test_xpcall_still_works_for_rules),
         cmocka_unit_test(test_budget_swallowed_by_pcall_voids_the_verdict),
         cmocka_unit_test(test_budget_kills_loop_in_a_metamethod),
         cmocka_unit_test(test_budget_kills_loop_in_a_sort_comparator),
