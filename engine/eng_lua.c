@@ -85,6 +85,30 @@ static const char *const safe_base[] = {
 };
 static const char *const libs[] = { "string", "table", "math", "utf8", NULL };
 
+/* setmetatable for rules: no __gc.  A finalizer runs whenever the
+ * collector gets to it, often outside any evaluation, with hooks off and
+ * the memory cap not armed: an endless or greedy one would escape both
+ * budgets.  (Lua marks a table for finalization only when its metatable
+ * has __gc at the time of this call, so adding one later does nothing.) */
+static int sandbox_setmetatable(lua_State *L)
+{
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    if (t == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        int gc = lua_rawget(L, 2);
+        lua_pop(L, 1);
+        if (gc != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc metamethods are not allowed in rules");
+    }
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
 /* xpcall for rules: the message handler runs after the failed call has
  * unwound, like pcall followed by h(err).  Lua runs a handler from inside
  * lua_error; when the error is the budget's kill, raised from the count
@@ -146,6 +170,8 @@ eng_lua_t *eng_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_
     lua_pop(L, 1);
     lua_pushcfunction(L, sandbox_xpcall);
     lua_setfield(L, -2, "xpcall");
+    lua_pushcfunction(L, sandbox_setmetatable);
+    lua_setfield(L, -2, "setmetatable");
     lua_getfield(L, -1, "string");
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");

@@ -230,6 +230,16 @@ static void test_string_metatable_cannot_be_replaced(void **st)
                 "attempt to index a string value");
 }
 
+static void test_setmetatable_with_gc_is_refused(void **st)
+{
+    (void)st;
+    /* A finalizer runs with hooks off and outside any evaluation: an endless
+     * one would hang the engine beyond the budget's reach. */
+    escape_case("local t = setmetatable({}, { __gc = function() while true do end end })\n"
+                "      return ctx.block{ entity = 'x' }",
+                "__gc");
+}
+
 static void test_setmetatable_still_works_for_plain_tables(void **st)
 {
     (void)st;
@@ -633,6 +643,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ctx_is_read_only),
         cmocka_unit_test(test_string_metatable_cannot_be_reached),
         cmocka_unit_test(test_string_metatable_cannot_be_replaced),
+        cmocka_unit_test(test_setmetatable_with_gc_is_refused),
         cmocka_unit_test(test_setmetatable_still_works_for_plain_tables),
         cmocka_unit_test(test_globals_written_by_one_rule_are_invisible_to_another),
         cmocka_unit_test(test_library_changes_by_one_rule_are_invisible_to_another),
