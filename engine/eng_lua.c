@@ -11,6 +11,11 @@ struct eng_lua {
     size_t     mem_used;
     size_t     mem_cap;
     int        mem_hit;     /* the cap refused an allocation in this call */
+    int        refused;     /* the last growth was refused: its request, */
+    const void *ref_ptr;    /* to recognise Lua's retry after an */
+    size_t     ref_osize;   /* emergency collection */
+    size_t     ref_nsize;
+    int        hit_before;  /* mem_hit before that refusal */
     long       budget;      /* instructions per pcall */
     long       step;        /* hook granularity */
     long       used;        /* instructions counted in this call */
@@ -22,7 +27,11 @@ struct eng_lua {
 
 /* Accounting allocator: refuses growth past the cap while a protected call
  * runs (the engine's own allocations outside calls may go over slightly, so
- * an error path never fails for lack of memory). */
+ * an error path never fails for lack of memory).
+ * Lua answers a refusal with an emergency full collection and then asks
+ * again for the very same block.  If that retry fits, the call has not run
+ * out of memory (it only met an earlier call's garbage), so the refusal is
+ * forgotten; any other request in between makes it stick. */
 static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     eng_lua_t *vm = ud;
@@ -33,10 +42,23 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         vm->mem_used -= osize;
         return NULL;
     }
-    if (vm->mem_cap && nsize > osize && vm->in_call &&
-        vm->mem_used + (nsize - osize) > vm->mem_cap) {
-        vm->mem_hit = 1;
-        return NULL;
+    if (nsize > osize) {
+        int retry = vm->refused && ptr == vm->ref_ptr && osize == vm->ref_osize &&
+                    nsize == vm->ref_nsize;
+        if (vm->mem_cap && vm->in_call && vm->mem_used + (nsize - osize) > vm->mem_cap) {
+            if (!retry) {
+                vm->refused = 1;
+                vm->ref_ptr = ptr;
+                vm->ref_osize = osize;
+                vm->ref_nsize = nsize;
+                vm->hit_before = vm->mem_hit;
+            }
+            vm->mem_hit = 1;
+            return NULL;
+        }
+        if (retry)
+            vm->mem_hit = vm->hit_before;
+        vm->refused = 0;
     }
     void *p = realloc(ptr, nsize);
     if (p == NULL)
@@ -262,6 +284,7 @@ int eng_lua_pcall(eng_lua_t *vm, int nargs, int nresults)
     vm->used = 0;
     vm->timed_out = 0;
     vm->mem_hit = 0;
+    vm->refused = 0;
     vm->in_call = 1;
     if (vm->budget > 0)
         lua_sethook(L, count_hook, LUA_MASKCOUNT, (int)vm->step);

@@ -522,6 +522,44 @@ static void test_memory_cap_swallowed_by_pcall_voids_the_verdict(void **st)
                      "memory", &o, 0, 2);
 }
 
+static void test_garbage_from_a_memory_bomb_does_not_fail_later_rules(void **st)
+{
+    (void)st;
+    /* The bomb leaves its table as garbage right at the cap.  Later calls
+     * that allocate must get their memory from an emergency collection, not
+     * be reported as out of memory. */
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.bomb", NULL, NULL,
+            "if ev.bomb then local t, i = {}, 0\n"
+            "        while true do i = i + 1; t[i] = { i } end end");
+    tu_rule(&p, "b.alloc", NULL, NULL,
+            "local t = {}\n"
+            "      for i = 1, 2000 do t[i] = { i } end\n"
+            "      return ctx.flag{ entity = ev.id .. ':' .. #t }");
+    eng_opts_t o = opts_with(TEST_MEM_CAP, 1000000000L);
+    alarm(HANG_SECONDS);
+    eng_engine_t *e = tu_engine(&p, &o);
+    for (int i = 0; i < 5; i++) {
+        const eng_outcome_t *out = tu_evalf(e, "\"bomb\":true");
+        tu_assert_error(out, "a.bomb", "memory");
+        tu_assert_no_error(out, "b.alloc");
+        const eng_hit_t *h = tu_hit(out, "b.alloc");
+        assert_non_null(h);
+        assert_string_equal(tu_str(h->entity, h->entity_len), "e1:2000");
+        out = tu_evalf(e, "\"bomb\":false");
+        tu_assert_no_error(out, "a.bomb");
+        tu_assert_no_error(out, "b.alloc");
+        assert_non_null(tu_hit(out, "b.alloc"));
+    }
+    assert_int_equal(tu_stats(e, "a.bomb")->oom, 5);
+    assert_int_equal(tu_stats(e, "b.alloc")->oom, 0);
+    assert_int_equal(tu_stats(e, "b.alloc")->errors, 0);
+    eng_engine_destroy(e);
+    alarm(0);
+    tu_pack_free(&p);
+}
+
 /* ---- recursion --------------------------------------------------------- */
 
 static void test_deep_lua_recursion_fails_cleanly(void **st)
@@ -662,6 +700,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_memory_cap_kills_huge_string_rep),
         cmocka_unit_test(test_memory_cap_kills_string_doubling),
         cmocka_unit_test(test_memory_cap_swallowed_by_pcall_voids_the_verdict),
+        cmocka_unit_test(test_garbage_from_a_memory_bomb_does_not_fail_later_rules),
         cmocka_unit_test(test_deep_lua_recursion_fails_cleanly),
         cmocka_unit_test(test_deep_c_recursion_through_metamethods_fails_cleanly),
         cmocka_unit_test(test_deep_c_recursion_through_gsub_fails_cleanly),
