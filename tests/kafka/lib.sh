@@ -90,7 +90,7 @@ kt_wait_log() {
     local log=$1 pat=$2 n=$3 secs=$4 t0 c
     t0=$(date +%s)
     while :; do
-        c=$(grep -c -- "$pat" "$log" 2>/dev/null)
+        c=$(grep -c -- "$pat" "$log" 2>/dev/null || :)
         [ "${c:-0}" -ge "$n" ] && return 0
         [ $(( $(date +%s) - t0 )) -ge "$secs" ] && { tail -20 "$log" >&2; kt_fail "\"$pat\" seen ${c:-0} times in $log, want $n (after ${secs}s)"; }
         sleep 0.2
