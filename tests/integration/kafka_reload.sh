@@ -1,0 +1,55 @@
+#!/bin/bash
+# SIGHUP reloads the rule pack between batches: a pack that fails to load is
+# rejected with its errors logged and the old pack keeps deciding; a good
+# pack replaces it for the events that follow.
+set -eu
+. tests/kafka/lib.sh
+kt_init reload
+RAW="raw.$KID"
+mkdir -p "$KT/pack"
+cat >"$KT/pack/old.lua" <<'LUA'
+return {
+  name = "t.old", version = 1, streams = { "t" }, mode = "enforce", fields = { "user" },
+  evaluate = function(ev, ctx) return ctx.block{ entity = ev.user, reason = "old" } end,
+}
+LUA
+ev() { printf '{"type":"t","id":"%s","ts":"2026-11-20T10:00:00Z","user":"%s"}\n' "$1" "$2"; }
+send() { timeout 30 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$RAW" -p 0 -l "$1"; }
+kt_config "$KT/warden.lua" "
+  streams = { topics = { '$RAW' } },
+  rules = 'pack',
+  store = 'null:',
+  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID', batch_ms = 20 },"
+ev e1 u1 >"$KT/b1"; send "$KT/b1"
+kt_warden "$KT/run.log" run -c "$KT/warden.lua" --instance a
+kt_wait_count "actions.$KID" 1 30
+
+# A broken pack: rejected, the old rule keeps deciding.
+echo 'return { name = "t.new", version = 1, streams = { "t" }, mode = "enforce", fields = { "user" },' \
+    >"$KT/pack/old.lua.broken"
+cp "$KT/pack/old.lua" "$KT/old.lua.good"
+mv "$KT/pack/old.lua.broken" "$KT/pack/old.lua"
+kill -HUP "$KT_PID"
+kt_wait_log "$KT/run.log" "reload rejected" 1 20
+grep -q "reload error: .*old.lua" "$KT/run.log" || kt_fail "the pack's load error was not logged"
+ev e2 u2 >"$KT/b2"; send "$KT/b2"
+kt_wait_count "actions.$KID" 2 30
+kt_read "actions.$KID" | grep '"event_id":"e2"' | grep -q '"rules":\["t.old"\]' || kt_fail "e2 was not decided by the old pack"
+
+# A good pack: switches.
+cat >"$KT/pack/old.lua" <<'LUA'
+return {
+  name = "t.new", version = 1, streams = { "t" }, mode = "enforce", fields = { "user" },
+  evaluate = function(ev, ctx) return ctx.review{ entity = ev.user, reason = "new" } end,
+}
+LUA
+kill -HUP "$KT_PID"
+kt_wait_log "$KT/run.log" "reload: rule pack .* replaces" 1 20
+ev e3 u3 >"$KT/b3"; send "$KT/b3"
+kt_wait_count "actions.$KID" 3 30
+kt_read "actions.$KID" | grep '"event_id":"e3"' | grep '"verdict":"review"' | grep -q '"rules":\["t.new"\]' \
+    || { kt_read "actions.$KID"; kt_fail "e3 was not decided by the new pack"; }
+kill -0 "$KT_PID" || kt_fail "warden died"
+kt_stop "$KT_PID" || kt_fail "warden run exited non-zero"
+grep -q "reloads=1 reload_failures=1" "$KT/run.log" || kt_fail "reload counts wrong"
+echo "ok: broken pack rejected (old kept), good pack switched"
