@@ -355,6 +355,7 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
                              e->opts.state_max_mb << 20, errstr, errstr_size);
     if (e->state == NULL)
         goto fail;
+    e->cur_state = e->state;
     e->ctx.ops = &state_ops;
     e->ctx.ops_ud = e;
     e->json = eng_json_new(0);
@@ -629,5 +630,6 @@ void eng_engine_reset_state(eng_engine_t *e)
         abort();
     eng_state_destroy(e->state);
     e->state = fresh;
+    e->cur_state = fresh;
     e->nlabels = 0;
 }
