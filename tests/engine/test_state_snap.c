@@ -1,0 +1,491 @@
+/* tests/engine/test_state_snap.c — snapshots and changelog entries of
+ * engine/eng_state: a round trip gives identical answers now and after
+ * more identical events (eviction included); flipped bytes, truncation,
+ * trailing bytes, a wrong version or other counters are refused with a
+ * clear message and leave the target state exactly as it was; payloads
+ * re-checksummed after mutation never crash or half-load; allocation
+ * failures while loading change nothing; per-entry records (and
+ * tombstones) carry single keys and labels. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "engine/eng_state.h"
+
+#define SEC  1000LL
+#define MIN  (60 * SEC)
+#define HOUR (60 * MIN)
+#define DAY  (24 * HOUR)
+#define D0   (20412 * DAY)
+
+static const int64_t w4[] = { MIN, HOUR, DAY, 7 * DAY };
+static const int64_t w2[] = { HOUR, DAY };
+static const eng_state_counter_def_t defs[] = {
+    { "pins_by_user", "pin_create", "user.id", NULL, w4, 4 },
+    { "ips_by_user", "login", "user.id", "ip", w2, 2 },
+    { "fails_by_ip", "login", "ip", NULL, w2, 2 },
+};
+#define NDEFS 3
+
+static eng_state_t *mk(size_t max_bytes)
+{
+    char err[256];
+    eng_state_t *st = eng_state_new(defs, NDEFS, max_bytes, err, sizeof err);
+    assert_non_null(st);
+    return st;
+}
+
+static void key_of(char *buf, size_t n, int k)
+{
+    /* some keys longer than the inline key size */
+    if (k % 7 == 0)
+        snprintf(buf, n, "user-with-a-rather-long-identifier-%d", k);
+    else
+        snprintf(buf, n, "u%d", k);
+}
+
+/* One random event into st: counters, and now and then a label. */
+static void feed(eng_state_t *st, int64_t ts, uint64_t r)
+{
+    char k[64], v[32];
+    key_of(k, sizeof k, (int)(r % 200));
+    eng_state_advance(st, ts);
+    eng_state_add(st, 0, k, strlen(k), ts);
+    /* u3 gets many distinct values: its buckets become sketches */
+    int heavy = r % 200 == 3;
+    snprintf(v, sizeof v, "10.%d.%d.%d", (int)(r >> 8) % 4, (int)(r >> 16) % 256,
+             heavy ? (int)(r >> 24) % 256 : (int)(r >> 24) % 3);
+    eng_state_add_distinct(st, 1, k, strlen(k), v, strlen(v), ts);
+    eng_state_add(st, 2, v, strlen(v), ts);
+    if ((r >> 40) % 10 == 0)
+        eng_state_label_set(st, k, strlen(k), "suspect", 7, ts + (int64_t)((r >> 44) % (2 * HOUR)));
+}
+
+static uint64_t event_r(int i)
+{
+    /* deterministic per index so two states can be fed the same stream */
+    uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ull + 12345;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    return x;
+}
+
+static int64_t event_ts(int i)
+{
+    return D0 + (int64_t)i * 2 * SEC - ((event_r(i) >> 50) % 4 == 0 ? 30 * MIN : 0);
+}
+
+/* Every read the rules could make, as one number per (counter, key, window,
+ * time) plus labels and stats; equal digests mean equal answers. */
+static void answers(eng_state_t *st, int64_t now, int64_t *out, size_t *n)
+{
+    size_t j = 0;
+    char k[64];
+    for (int key = 0; key < 200; key++) {
+        key_of(k, sizeof k, key);
+        for (int t = 0; t < 2; t++) {
+            int64_t at = now - t * 10 * MIN;
+            for (size_t w = 0; w < 4; w++)
+                out[j++] = eng_state_count(st, 0, k, strlen(k), w4[w], at);
+            for (size_t w = 0; w < 2; w++)
+                out[j++] = eng_state_distinct(st, 1, k, strlen(k), w2[w], at);
+            out[j++] = eng_state_label_has(st, k, strlen(k), "suspect", 7, at);
+        }
+    }
+    for (int ip = 0; ip < 64; ip++) {
+        char v[32];
+        snprintf(v, sizeof v, "10.%d.%d.%d", ip % 4, ip, ip % 3);
+        out[j++] = eng_state_count(st, 2, v, strlen(v), HOUR, now);
+    }
+    eng_state_stats_t s;
+    eng_state_stats(st, &s);
+    out[j++] = (int64_t)s.keys;
+    out[j++] = (int64_t)s.labels;
+    out[j++] = (int64_t)s.bytes;
+    *n = j;
+}
+
+#define NANS (200 * 2 * 7 + 64 + 3)
+
+static void assert_same_answers(eng_state_t *a, eng_state_t *b, int64_t now)
+{
+    static int64_t x[NANS], y[NANS];
+    size_t nx, ny;
+    answers(a, now, x, &nx);
+    answers(b, now, y, &ny);
+    assert_int_equal(nx, ny);
+    for (size_t i = 0; i < nx; i++)
+        if (x[i] != y[i])
+            fail_msg("answer %zu differs: %lld vs %lld", i, (long long)x[i], (long long)y[i]);
+}
+
+static int64_t sum_answers(eng_state_t *st, int64_t now)
+{
+    static int64_t x[NANS];
+    size_t n;
+    answers(st, now, x, &n);
+    int64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += x[i] * (int64_t)(i + 1);
+    return s;
+}
+
+/* Saved and loaded, a state answers exactly as the original, and keeps
+ * doing so as both get the same further events under a byte ceiling that
+ * forces LRU evictions. */
+static void test_snapshot_round_trip_answers_identical(void **s)
+{
+    (void)s;
+    eng_state_t *a = mk(0);
+    int i;
+    for (i = 0; i < 20000; i++)
+        feed(a, event_ts(i), event_r(i));
+    int64_t now = event_ts(i - 1);
+    eng_buf_t buf = ENG_BUF_INIT;
+    assert_int_equal(eng_state_save_buf(a, &buf), 0);
+    eng_state_t *b = mk(0);
+    char err[400];
+    if (eng_state_load_buf(b, buf.data, buf.len, err, sizeof err) != 0)
+        fail_msg("load: %s", err);
+    assert_true(eng_state_clock(b) == eng_state_clock(a));
+    assert_same_answers(a, b, now);
+    eng_state_stats_t sa;
+    eng_state_stats(a, &sa);
+    print_message("snapshot: %zu bytes for %llu keys, %llu labels (%llu accounted bytes)\n",
+                  buf.len, (unsigned long long)sa.keys, (unsigned long long)sa.labels,
+                  (unsigned long long)sa.bytes);
+    /* after the same reads (which touch LRU order) both save the same bytes */
+    eng_buf_t sa_buf = ENG_BUF_INIT, sb_buf = ENG_BUF_INIT;
+    assert_int_equal(eng_state_save_buf(a, &sa_buf), 0);
+    assert_int_equal(eng_state_save_buf(b, &sb_buf), 0);
+    assert_int_equal(sa_buf.len, sb_buf.len);
+    assert_memory_equal(sa_buf.data, sb_buf.data, sa_buf.len);
+    eng_buf_free(&sa_buf);
+    eng_buf_free(&sb_buf);
+    /* continue both under a ceiling */
+    eng_state_set_max_bytes(a, (size_t)sa.bytes / 2);
+    eng_state_set_max_bytes(b, (size_t)sa.bytes / 2);
+    for (int j = 0; j < 20000; j++, i++) {
+        feed(a, event_ts(i), event_r(i));
+        feed(b, event_ts(i), event_r(i));
+        if (j % 4000 == 0)
+            assert_same_answers(a, b, event_ts(i));
+    }
+    assert_same_answers(a, b, event_ts(i - 1));
+    eng_state_stats(b, &sa);
+    assert_true(sa.evictions > 0);
+    eng_buf_free(&buf);
+    eng_state_destroy(a);
+    eng_state_destroy(b);
+}
+
+static void test_snapshot_file_round_trip(void **s)
+{
+    (void)s;
+    char dir[] = "/tmp/test_state_snap.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], err[400];
+    snprintf(path, sizeof path, "%s/state.snap", dir);
+    eng_state_t *a = mk(0);
+    for (int i = 0; i < 3000; i++)
+        feed(a, event_ts(i), event_r(i));
+    assert_int_equal(eng_state_save_file(a, path, err, sizeof err), 0);
+    char tmp[140];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_int_not_equal(access(tmp, F_OK), 0);   /* renamed into place */
+    eng_state_t *b = mk(0);
+    if (eng_state_load_file(b, path, err, sizeof err) != 0)
+        fail_msg("load: %s", err);
+    assert_same_answers(a, b, event_ts(2999));
+    /* errors name the file */
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/nope.snap", dir);
+    assert_int_equal(eng_state_load_file(b, missing, err, sizeof err), -1);
+    assert_non_null(strstr(err, missing));
+    snprintf(missing, sizeof missing, "%s/no/such/dir.snap", dir);
+    assert_int_equal(eng_state_save_file(a, missing, err, sizeof err), -1);
+    assert_non_null(strstr(err, "dir.snap"));
+    unlink(path);
+    rmdir(dir);
+    eng_state_destroy(a);
+    eng_state_destroy(b);
+}
+
+/* A state with content of its own, to show that a refused load leaves it. */
+static eng_state_t *target_n(int n)
+{
+    eng_state_t *t = mk(0);
+    for (int i = 50500 - n; i < 50500; i++)
+        feed(t, event_ts(i), event_r(i));
+    return t;
+}
+
+static eng_state_t *target(void)
+{
+    eng_state_t *t = mk(0);
+    for (int i = 50000; i < 50500; i++)
+        feed(t, event_ts(i), event_r(i));
+    return t;
+}
+
+static void expect_refused(eng_state_t *t, int64_t before, const void *buf, size_t len,
+                           const char *msg_part)
+{
+    char err[400] = "";
+    assert_int_equal(eng_state_load_buf(t, buf, len, err, sizeof err), -1);
+    if (msg_part && strstr(err, msg_part) == NULL)
+        fail_msg("error \"%s\" does not mention \"%s\"", err, msg_part);
+    assert_true(err[0] != '\0');
+    assert_true(sum_answers(t, event_ts(50499)) == before);
+}
+
+static uint32_t crc32_ref(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return ~c;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Header: magic[8] version[4] flags[4] fingerprint[8] len[8] crc[4] hcrc[4]. */
+static void reseal(unsigned char *b, size_t len)
+{
+    put32(b + 32, crc32_ref(b + 40, len - 40));
+    put32(b + 36, crc32_ref(b, 36));
+}
+
+static void test_snapshot_corruption_refused_state_unchanged(void **s)
+{
+    (void)s;
+    eng_state_t *a = mk(0);
+    for (int i = 0; i < 300; i++)
+        feed(a, event_ts(i), event_r(i));
+    /* one key with sketches, so sketch records get mutated too */
+    char v[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(v, sizeof v, "v%d", i);
+        eng_state_add_distinct(a, 1, "heavy", 5, v, strlen(v), event_ts(299));
+    }
+    eng_buf_t buf = ENG_BUF_INIT;
+    assert_int_equal(eng_state_save_buf(a, &buf), 0);
+    size_t len = buf.len;
+    unsigned char *b = malloc(len + 16);
+    eng_state_t *t = target();
+    int64_t before = sum_answers(t, event_ts(50499));
+
+    /* every header byte and ~150 payload bytes, one bit flipped each */
+    for (size_t pos = 0; pos < len; pos += pos < 40 ? 1 : 1 + len / 150) {
+        memcpy(b, buf.data, len);
+        b[pos] ^= (unsigned char)(1u << (pos % 8));
+        expect_refused(t, before, b, len, pos < 8 ? "not a warden state snapshot" : NULL);
+    }
+    memcpy(b, buf.data, len);
+    b[100] ^= 0x40;
+    expect_refused(t, before, b, len, "payload checksum mismatch");
+    memcpy(b, buf.data, len);
+    b[20] ^= 1;
+    expect_refused(t, before, b, len, "header checksum mismatch");
+
+    /* truncated anywhere, or with bytes after the end */
+    size_t cuts[] = { 0, 1, 8, 39, 40, 41, len / 2, len - 1 };
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++)
+        expect_refused(t, before, buf.data, cuts[i], NULL);
+    expect_refused(t, before, buf.data, len - 1, "truncated");
+    memcpy(b, buf.data, len);
+    memset(b + len, 0, 16);
+    expect_refused(t, before, b, len + 16, "trailing");
+
+    /* a future version, correctly checksummed */
+    memcpy(b, buf.data, len);
+    put32(b + 8, 2);
+    reseal(b, len);
+    expect_refused(t, before, b, len, "version 2 is not supported");
+
+    /* other counters: a state built from different specs */
+    int64_t w[] = { HOUR };
+    eng_state_counter_def_t other = { "x", "s", "k", NULL, w, 1 };
+    char err[400];
+    eng_state_t *o = eng_state_new(&other, 1, 0, err, sizeof err);
+    assert_int_equal(eng_state_load_buf(o, buf.data, len, err, sizeof err), -1);
+    assert_non_null(strstr(err, "other counters"));
+    eng_state_destroy(o);
+    /* a changed window is another spec too */
+    int64_t w4b[] = { MIN, HOUR, DAY, 6 * DAY };
+    eng_state_counter_def_t d2[NDEFS];
+    memcpy(d2, defs, sizeof d2);
+    d2[0].windows_ms = w4b;
+    o = eng_state_new(d2, NDEFS, 0, err, sizeof err);
+    assert_true(eng_state_fingerprint(o) != eng_state_fingerprint(a));
+    assert_int_equal(eng_state_load_buf(o, buf.data, len, err, sizeof err), -1);
+    eng_state_destroy(o);
+
+    /* payload mutations re-sealed with valid checksums: each is either a
+     * consistent state or refused; never a crash, never half-loaded */
+    int refused = 0, loaded = 0;
+    eng_state_t *small = target_n(20);
+    int64_t small_sum = sum_answers(small, event_ts(50499));
+    eng_state_destroy(small);
+    for (size_t pos = 40; pos < len; pos += 1 + len / 300) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            memcpy(b, buf.data, len);
+            b[pos] ^= (unsigned char)(1u << bit);
+            reseal(b, len);
+            eng_state_t *u = target_n(20);
+            if (eng_state_load_buf(u, b, len, err, sizeof err) == 0) {
+                loaded++;
+                (void)sum_answers(u, event_ts(299));
+            } else {
+                refused++;
+                assert_non_null(strstr(err, "snapshot rejected"));
+                assert_true(sum_answers(u, event_ts(50499)) == small_sum);
+            }
+            eng_state_destroy(u);
+        }
+    }
+    print_message("re-sealed mutations: %d refused, %d loaded as another valid state\n", refused,
+                  loaded);
+    assert_true(refused > 0);
+
+    /* the target still loads the good snapshot */
+    assert_int_equal(eng_state_load_buf(t, buf.data, len, err, sizeof err), 0);
+    assert_same_answers(a, t, event_ts(299));
+    assert_int_equal(eng_state_distinct(t, 1, "heavy", 5, HOUR, event_ts(299)),
+                     eng_state_distinct(a, 1, "heavy", 5, HOUR, event_ts(299)));
+    free(b);
+    eng_buf_free(&buf);
+    eng_state_destroy(a);
+    eng_state_destroy(t);
+}
+
+/* Fail allocation N = 1, 2, … while loading: each failure is reported and
+ * leaves the target as it was; then the load succeeds. */
+static void test_snapshot_load_alloc_failures_leave_state_unchanged(void **s)
+{
+    (void)s;
+    eng_state_t *a = mk(0);
+    for (int i = 0; i < 100; i++)
+        feed(a, event_ts(i), event_r(i));
+    eng_buf_t buf = ENG_BUF_INIT;
+    assert_int_equal(eng_state_save_buf(a, &buf), 0);
+    eng_state_t *t = target();
+    int64_t before = sum_answers(t, event_ts(50499));
+    char err[400];
+    int rc = -1;
+    long n;
+    for (n = 1; n < 100000 && rc != 0; n++) {
+        eng_state_fail_alloc_after(t, n);
+        rc = eng_state_load_buf(t, buf.data, buf.len, err, sizeof err);
+        eng_state_fail_alloc_after(t, 0);
+        if (rc != 0) {
+            assert_non_null(strstr(err, "out of memory"));
+            assert_true(sum_answers(t, event_ts(50499)) == before);
+        }
+    }
+    assert_int_equal(rc, 0);
+    assert_true(n > 10);
+    assert_same_answers(a, t, event_ts(99));
+    eng_buf_free(&buf);
+    eng_state_destroy(a);
+    eng_state_destroy(t);
+}
+
+/* Changelog entries carry one key (or label) each; absent entries are
+ * tombstones; a corrupt or foreign entry is refused. */
+static void test_entry_records_carry_single_keys_and_tombstones(void **s)
+{
+    (void)s;
+    eng_state_t *a = mk(0), *b = mk(0);
+    for (int i = 0; i < 2000; i++)
+        feed(a, event_ts(i), event_r(i));
+    int64_t now = event_ts(1999);
+    char err[400];
+    eng_buf_t rec = ENG_BUF_INIT;
+    /* ship every key of counters 0 and 1 and every label, one record each */
+    char k[64];
+    for (int key = 0; key < 200; key++) {
+        key_of(k, sizeof k, key);
+        for (size_t c = 0; c < 2; c++) {
+            eng_buf_reset(&rec);
+            assert_int_equal(eng_state_entry_save(a, c, k, strlen(k), NULL, 0, &rec), 0);
+            if (eng_state_entry_load(b, rec.data, rec.len, err, sizeof err) != 0)
+                fail_msg("entry: %s", err);
+        }
+        eng_buf_reset(&rec);
+        assert_int_equal(eng_state_entry_save(a, ENG_STATE_LABELS, k, strlen(k), "suspect", 7, &rec), 0);
+        assert_int_equal(eng_state_entry_load(b, rec.data, rec.len, err, sizeof err), 0);
+    }
+    assert_true(eng_state_clock(b) == eng_state_clock(a));
+    for (int key = 0; key < 200; key++) {
+        key_of(k, sizeof k, key);
+        for (size_t w = 0; w < 4; w++)
+            assert_int_equal(eng_state_count(b, 0, k, strlen(k), w4[w], now),
+                             eng_state_count(a, 0, k, strlen(k), w4[w], now));
+        for (size_t w = 0; w < 2; w++)
+            assert_int_equal(eng_state_distinct(b, 1, k, strlen(k), w2[w], now),
+                             eng_state_distinct(a, 1, k, strlen(k), w2[w], now));
+        assert_int_equal(eng_state_label_has(b, k, strlen(k), "suspect", 7, now),
+                         eng_state_label_has(a, k, strlen(k), "suspect", 7, now));
+    }
+    /* a tombstone for a key a does not have removes it from b */
+    eng_state_add(b, 0, "only-in-b", 9, now);
+    assert_int_equal(eng_state_count(b, 0, "only-in-b", 9, HOUR, now), 1);
+    eng_buf_reset(&rec);
+    assert_int_equal(eng_state_entry_save(a, 0, "only-in-b", 9, NULL, 0, &rec), 0);
+    assert_int_equal(eng_state_entry_load(b, rec.data, rec.len, err, sizeof err), 0);
+    assert_int_equal(eng_state_count(b, 0, "only-in-b", 9, HOUR, now), 0);
+    /* an update overwrites */
+    eng_state_add(a, 0, "u1", 2, now);
+    eng_buf_reset(&rec);
+    assert_int_equal(eng_state_entry_save(a, 0, "u1", 2, NULL, 0, &rec), 0);
+    assert_int_equal(eng_state_entry_load(b, rec.data, rec.len, err, sizeof err), 0);
+    assert_int_equal(eng_state_count(b, 0, "u1", 2, DAY, now), eng_state_count(a, 0, "u1", 2, DAY, now));
+    /* corrupt, truncated, foreign */
+    int64_t before = eng_state_count(b, 0, "u1", 2, DAY, now);
+    unsigned char *x = malloc(rec.len);
+    for (size_t pos = 0; pos < rec.len; pos++) {
+        memcpy(x, rec.data, rec.len);
+        x[pos] ^= 0x10;
+        assert_int_equal(eng_state_entry_load(b, x, rec.len, err, sizeof err), -1);
+    }
+    assert_int_equal(eng_state_entry_load(b, rec.data, rec.len - 1, err, sizeof err), -1);
+    assert_int_equal(eng_state_count(b, 0, "u1", 2, DAY, now), before);
+    int64_t w[] = { HOUR };
+    eng_state_counter_def_t other = { "x", "s", "k", NULL, w, 1 };
+    eng_state_t *o = eng_state_new(&other, 1, 0, err, sizeof err);
+    assert_int_equal(eng_state_entry_load(o, rec.data, rec.len, err, sizeof err), -1);
+    assert_non_null(strstr(err, "other counters"));
+    assert_int_equal(eng_state_entry_save(a, 9, "u1", 2, NULL, 0, &rec), ENG_STATE_ENOCOUNTER);
+    free(x);
+    eng_state_destroy(o);
+    eng_buf_free(&rec);
+    eng_state_destroy(a);
+    eng_state_destroy(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_snapshot_round_trip_answers_identical),
+        cmocka_unit_test(test_snapshot_file_round_trip),
+        cmocka_unit_test(test_snapshot_corruption_refused_state_unchanged),
+        cmocka_unit_test(test_snapshot_load_alloc_failures_leave_state_unchanged),
+        cmocka_unit_test(test_entry_records_carry_single_keys_and_tombstones),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
