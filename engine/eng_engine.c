@@ -12,6 +12,7 @@
 
 #include "engine/eng_arena.h"
 #include "engine/eng_json.h"
+#include "engine/eng_lists.h"
 #include "engine/eng_log.h"
 #include "engine/eng_lua.h"
 #include "engine/eng_state.h"
@@ -44,6 +45,7 @@ struct eng_engine {
     eng_json_t        *json;
     eng_arena_t       *arena;
     rule_counters_t   *counters;    /* counters.lua */
+    eng_lists_t       *lists;       /* lists/ */
     eng_state_t       *state;       /* the engine's own; per-call override */
     eng_state_t       *cur_state;   /* the state of the event being evaluated */
     pending_label_t   *labels;      /* set by rules on this event */
@@ -242,11 +244,24 @@ static int op_label(void *ud, const char *entity, size_t elen, const char *label
     return 0;
 }
 
+static int op_in_list(void *ud, const char *list, const char *value, size_t vlen, int *out,
+                      char *err, size_t errn)
+{
+    eng_engine_t *e = ud;
+    const eng_list_t *l = eng_lists_get(e->lists, list);
+    if (l == NULL) {
+        snprintf(err, errn, "no list '%s' (lists/%s.txt or lists/%s.cidr)", list, list, list);
+        return -1;
+    }
+    *out = eng_list_contains(l, value, vlen);
+    return 0;
+}
+
 static const rule_state_ops_t state_ops = {
     .count = op_count,
     .has_label = op_has_label,
     .label = op_label,
-    .in_list = NULL,
+    .in_list = op_in_list,
 };
 
 /* Reads a Lua string literal at p ('...' or "..."; no escapes needed for
@@ -269,7 +284,8 @@ static int literal_at(const char *p, const char **start)
 
 /* Static checks of literal references in rule sources: ctx.count("c", k,
  * "1h") must name a declared counter of the right kind and one of its
- * windows.  Dynamic names are checked when the rule runs. */
+ * windows, ctx.in_list("l", v) an existing list.  Dynamic names are checked
+ * when the rule runs. */
 static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
 {
     rule_t *const *rules;
@@ -279,8 +295,8 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
     errstr[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         const char *src = rules[i]->source;
-        static const char *const calls[] = { "ctx.count(", "ctx.distinct(" };
-        for (int k = 0; k < 2; k++) {
+        static const char *const calls[] = { "ctx.count(", "ctx.distinct(", "ctx.in_list(" };
+        for (int k = 0; k < 3; k++) {
             for (const char *p = strstr(src, calls[k]); p; p = strstr(p + 1, calls[k])) {
                 const char *name, *q = p + strlen(calls[k]);
                 int nl = literal_at(q, &name);
@@ -309,9 +325,18 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
                         snprintf(window, sizeof(window), "%.*s", wl, ws);
                 }
                 int64_t w;
-                char msg[256];
-                if (resolve_counter(e, cname, window[0] ? window : NULL, k == 1, &w, msg,
-                                    sizeof(msg)) < 0) {
+                char msg[512];
+                int bad_ref = 0;
+                if (k == 2) {
+                    bad_ref = eng_lists_get(e->lists, cname) == NULL;
+                    if (bad_ref)
+                        snprintf(msg, sizeof(msg), "no list '%s' (lists/%s.txt or lists/%s.cidr)",
+                                 cname, cname, cname);
+                } else {
+                    bad_ref = resolve_counter(e, cname, window[0] ? window : NULL, k == 1, &w, msg,
+                                              sizeof(msg)) < 0;
+                }
+                if (bad_ref) {
                     int line = 1;
                     for (const char *c = src; c < p; c++)
                         line += *c == '\n';
@@ -348,6 +373,8 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
     if (e->pack == NULL)
         goto fail;
     if (rule_counters_load(rule_pack_dir(e->pack), &e->counters, errstr, errstr_size) != 0)
+        goto fail;
+    if ((e->lists = eng_lists_load(rule_pack_dir(e->pack), errstr, errstr_size)) == NULL)
         goto fail;
     if (check_rule_refs(e, errstr, errstr_size) != 0)
         goto fail;
@@ -386,6 +413,7 @@ void eng_engine_destroy(eng_engine_t *e)
     rule_pack_destroy(e->pack);
     eng_lua_destroy(e->vm);
     rule_counters_destroy(e->counters);
+    eng_lists_destroy(e->lists);
     eng_state_destroy(e->state);
     free(e->labels);
     eng_json_destroy(e->json);
