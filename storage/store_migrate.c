@@ -274,7 +274,8 @@ static int conn_open(conn_t *c, const char *url, char *errstr, size_t errstr_siz
         store_seterr(errstr, errstr_size, "migrate: %s: no database in the URL", c->redacted);
         goto fail;
     }
-    if (store_my_opts_from_url(&c->url, &o, errstr, errstr_size) != 0)
+    if (store_my_check_params(&c->url, errstr, errstr_size) != 0 ||
+        store_my_opts_from_url(&c->url, &o, errstr, errstr_size) != 0)
         goto fail;
     c->m = store_my_connect(&c->url, &o, &c->dialect, &retriable, err, sizeof(err));
     if (!c->m) {

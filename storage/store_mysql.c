@@ -96,6 +96,8 @@ int store_my_opts_from_url(const store_url_t *u, store_myconn_opts_t *o,
     o->connect_timeout = (unsigned)ct;
     o->rw_timeout = (unsigned)rw;
     o->socket = store_url_param(u, "socket");
+    if (o->socket && !*o->socket)
+        o->socket = NULL;
     return 0;
 }
 
@@ -420,8 +422,7 @@ static void my_free(my_t *m)
     free(m);
 }
 
-static int my_open(void **impl, const char *url, const store_opts_t *opts,
-                   char *errstr, size_t errstr_size)
+int store_my_check_params(const store_url_t *u, char *errstr, size_t errstr_size)
 {
     static const char *const extra[] = { "dialect", "socket", "connect_timeout", "timeout", "bulk",
                                          "check_schema", NULL };
@@ -432,6 +433,12 @@ static int my_open(void **impl, const char *url, const store_opts_t *opts,
     for (size_t i = 0; store_queue_params[i]; i++)
         known[nk++] = store_queue_params[i];
     known[nk] = NULL;
+    return store_url_check_params(u, known, errstr, errstr_size);
+}
+
+static int my_open(void **impl, const char *url, const store_opts_t *opts,
+                   char *errstr, size_t errstr_size)
+{
 
     my_t *m = calloc(1, sizeof(*m));
     if (!m)
@@ -449,7 +456,7 @@ static int my_open(void **impl, const char *url, const store_opts_t *opts,
                      m->redacted);
         goto fail;
     }
-    if (store_url_check_params(&m->url, known, errstr, errstr_size) != 0 ||
+    if (store_my_check_params(&m->url, errstr, errstr_size) != 0 ||
         store_my_opts_from_url(&m->url, &m->copts, errstr, errstr_size) != 0 ||
         store_url_param_long(&m->url, "bulk", 0, 1, &bulk, errstr, errstr_size) != 0 ||
         store_url_param_long(&m->url, "check_schema", 0, 1, &check_schema, errstr, errstr_size) != 0 ||

@@ -44,7 +44,10 @@ int store_my_retriable(unsigned err, const char *msg);
  * Returns 0, or -1 with a message (and *retriable). */
 int store_my_schema_version(MYSQL *m, int *version, int *retriable, char *errstr, size_t errstr_size);
 
-/* The common URL parameters of mysql:// (for store_url_check_params users). */
+/* Fails on a URL parameter the mysql:// sink does not know. */
+int store_my_check_params(const store_url_t *u, char *errstr, size_t errstr_size);
+
+/* Reads ?dialect= ?socket= ?connect_timeout= ?timeout= into o. */
 int store_my_opts_from_url(const store_url_t *u, store_myconn_opts_t *o,
                            char *errstr, size_t errstr_size);
 

@@ -223,10 +223,12 @@ int store_url_param_long(const store_url_t *u, const char *key, long min, long m
 
 char *store_url_redacted(const store_url_t *u)
 {
-    char *s = NULL;
-    if (asprintf(&s, "%s://%s%s%s%s%s:%u/%s", u->scheme, u->user ? u->user : "",
+    char *s = NULL, port[16] = "";
+    if (u->port)
+        snprintf(port, sizeof(port), ":%u", u->port);
+    if (asprintf(&s, "%s://%s%s%s%s%s%s/%s", u->scheme, u->user ? u->user : "",
                  u->user ? "@" : "", strchr(u->host, ':') ? "[" : "", u->host,
-                 strchr(u->host, ':') ? "]" : "", u->port, u->db ? u->db : "") < 0)
+                 strchr(u->host, ':') ? "]" : "", port, u->db ? u->db : "") < 0)
         return NULL;
     return s;
 }

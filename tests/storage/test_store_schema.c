@@ -154,6 +154,8 @@ static void test_migrate_command_usage(void **st)
     assert_int_equal(store_cmd_migrate(1, none), 2);
     char *bad[] = { "migrate", "mysql://h/d", "--to", "x" };
     assert_int_equal(store_cmd_migrate(4, bad), 2);
+    char *typo[] = { "migrate", "mysql://h/d?sockt=/tmp/x" };
+    assert_int_equal(store_cmd_migrate(2, typo), 1);   /* refused before connecting */
     char *sr[] = { "migrate", "starrocks://h:8030/d" };
     assert_int_equal(store_cmd_migrate(2, sr), 1);   /* Stream Load URLs cannot run DDL */
 }

@@ -81,6 +81,11 @@ static void test_redaction_never_shows_the_password(void **st)
     assert_string_equal(r, "mysql://bob@h:1/d");
     free(r);
     store_url_free(&u);
+    assert_int_equal(store_url_parse(&u, "mysql://bob:hunter2@h/d?socket=%2Fs", err, sizeof(err)), 0);
+    r = store_url_redacted(&u);
+    assert_string_equal(r, "mysql://bob@h/d");   /* no port given: none shown */
+    free(r);
+    store_url_free(&u);
     /* Nor does an error message about a URL holding one. */
     assert_int_equal(store_url_parse(&u, "mysql://bob:hunter2@h:99999/d", err, sizeof(err)), -1);
     assert_null(strstr(err, "hunter2"));
