@@ -1,0 +1,464 @@
+/* tests/rules/test_loader.c — the rule pack loader (rules/rule_pack.c):
+ * one test per message, each checked for its "path:line: " prefix and its
+ * text; every problem of a pack reported in one go; what is and is not a
+ * rule file; rule tables that fight back (metatables) do not crash it. */
+#include <regex.h>
+
+#include "tests/rules/testutil.h"
+
+/* The lines of a well-formed rule; tests replace one of them. */
+#define L_RETURN   "return {\n"                             /* line 1 */
+#define L_NAME     "  name = \"r.one\",\n"                  /* line 2 */
+#define L_VERSION  "  version = 1,\n"                       /* line 3 */
+#define L_STREAMS  "  streams = { \"s\" },\n"               /* line 4 */
+#define L_MODE     "  mode = \"enforce\",\n"                /* line 5 */
+#define L_EVAL     "  evaluate = function(ev, ctx) end,\n"  /* line 6 */
+#define L_END      "}\n"
+
+/* Asserts that every line of err starts with "<dir>/<something>.lua:<n>: ". */
+static void assert_lines_prefixed(const tu_pack_t *p, const char *err)
+{
+    char pat[256];
+    snprintf(pat, sizeof pat, "^%s/[a-z0-9_./]+\\.lua:[0-9]+: [^ ]", p->dir);
+    regex_t re;
+    assert_int_equal(regcomp(&re, pat, REG_EXTENDED | REG_NOSUB), 0);
+    char *copy = strdup(err), *save = NULL;
+    assert_non_null(copy);
+    int lines = 0;
+    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        lines++;
+        if (regexec(&re, l, 0, NULL, 0) != 0)
+            fail_msg("message line lacks \"path:line: \": \"%s\"", l);
+    }
+    assert_true(lines > 0);
+    free(copy);
+    regfree(&re);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n + 1;
+}
+
+/* Writes file (relative to the pack), loads the pack, and expects exactly
+ * one message: "<dir>/<file>:<line>: " followed by text containing want. */
+static void expect_one(const char *file, const char *src, int line, const char *want)
+{
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, file, src);
+    const char *err = tu_load_err(&p);
+    assert_lines_prefixed(&p, err);
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s/%s:%d: ", p.dir, file, line);
+    if (strncmp(err, prefix, strlen(prefix)) != 0)
+        fail_msg("message \"%s\" does not start with \"%s\"", err, prefix);
+    if (strstr(err + strlen(prefix), want) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", err, want);
+    if (count_lines(err) != 1)
+        fail_msg("expected one message, got:\n%s", err);
+    tu_pack_free(&p);
+}
+
+/* ---- well-formed packs ------------------------------------------------- */
+
+static void test_well_formed_rule_loads(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "spam/one.lua",
+             L_RETURN L_NAME L_VERSION L_STREAMS L_MODE
+             "  description = \"d\",\n"
+             "  fields = { \"user.id\", \"device\" },\n"
+             L_EVAL
+             "  tests = { { name = \"t\", events = { {} }, expect = {} } },\n"
+             L_END);
+    tu_write(&p, "README.md", "not a rule\n");
+    tu_write(&p, ".hidden.lua", "this is not Lua at all\n");
+    tu_write(&p, "lists/words.lua", "neither is this\n");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_rule_stats_t *s;
+    assert_int_equal(eng_engine_rule_stats(e, &s), 1);
+    assert_string_equal(s[0].rule, "r.one");
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_single_rule_file_loads_as_a_pack(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "other.lua", "this would not load\n");
+    const char *path = tu_write(&p, "one.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE L_EVAL L_END);
+    char err[1024];
+    eng_opts_t o = tu_opts();
+    eng_engine_t *e = eng_engine_new(&o, path, err, sizeof err);
+    if (e == NULL)
+        fail_msg("%s", err);
+    const eng_rule_stats_t *s;
+    assert_int_equal(eng_engine_rule_stats(e, &s), 1);
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_empty_pack_is_an_error(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    const char *err = tu_load_err(&p);
+    assert_non_null(strstr(err, p.dir));
+    assert_non_null(strstr(err, "no rule files"));
+    tu_pack_free(&p);
+}
+
+static void test_missing_pack_is_an_error(void **st)
+{
+    (void)st;
+    char err[1024];
+    eng_opts_t o = tu_opts();
+    assert_null(eng_engine_new(&o, "/nonexistent/warden/pack", err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/warden/pack: "));
+}
+
+/* ---- one test per message ---------------------------------------------- */
+
+static void test_syntax_error_has_file_and_line(void **st)
+{
+    (void)st;
+    expect_one("bad.lua", L_RETURN L_NAME "  version = = 1,\n" L_END, 3, "unexpected symbol");
+}
+
+static void test_runtime_error_in_rule_file_has_file_and_line(void **st)
+{
+    (void)st;
+    expect_one("boom.lua", "local x = 1\nlocal y = x.field.more\n" L_RETURN L_END, 2,
+               "attempt to index a");
+}
+
+static void test_not_returning_a_table(void **st)
+{
+    (void)st;
+    expect_one("num.lua", "local x = 1\nreturn 42\n", 2, "must return a table, got number");
+}
+
+static void test_returning_nothing(void **st)
+{
+    (void)st;
+    expect_one("nil.lua", "local x = 1\n", 1, "must return a table, got nil");
+}
+
+static void test_name_missing(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_VERSION L_STREAMS L_MODE L_EVAL L_END, 1, "'name' is missing");
+}
+
+static void test_name_wrong_type(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN "  name = 5,\n" L_VERSION L_STREAMS L_MODE L_EVAL L_END, 2,
+               "'name' must be a string");
+}
+
+static void test_name_invalid_characters(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN "  name = \"Spam-Link\",\n" L_VERSION L_STREAMS L_MODE L_EVAL L_END,
+               2, "name \"Spam-Link\" has characters outside [a-z0-9_.]");
+}
+
+static void test_name_empty(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN "  name = \"\",\n" L_VERSION L_STREAMS L_MODE L_EVAL L_END, 2,
+               "characters outside");
+}
+
+static void test_version_missing(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_STREAMS L_MODE L_EVAL L_END, 1, "'version' is missing");
+}
+
+static void test_version_string(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME "  version = \"3\",\n" L_STREAMS L_MODE L_EVAL L_END, 3,
+               "'version' must be a non-negative integer");
+}
+
+static void test_version_negative(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME "  version = -1,\n" L_STREAMS L_MODE L_EVAL L_END, 3,
+               "'version' must be a non-negative integer");
+}
+
+static void test_version_float(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME "  version = 1.5,\n" L_STREAMS L_MODE L_EVAL L_END, 3,
+               "'version' must be a non-negative integer");
+}
+
+static void test_streams_missing(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_MODE L_EVAL L_END, 1, "'streams' is missing");
+}
+
+static void test_streams_not_a_list(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION "  streams = \"s\",\n" L_MODE L_EVAL L_END, 4,
+               "'streams' must be a list of strings, got string");
+}
+
+static void test_streams_empty(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION "  streams = {},\n" L_MODE L_EVAL L_END, 4,
+               "'streams' is empty");
+}
+
+static void test_streams_non_string_entry(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION "  streams = { \"s\", 5 },\n" L_MODE L_EVAL L_END,
+               4, "'streams' entry 2 must be a string, got number");
+}
+
+static void test_streams_invalid_name(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION "  streams = { \"pin create\" },\n" L_MODE L_EVAL
+               L_END, 4, "invalid stream name \"pin create\"");
+}
+
+static void test_evaluate_missing(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE L_END, 1, "'evaluate' is missing");
+}
+
+static void test_evaluate_not_a_function(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE "  evaluate = \"return 1\",\n"
+               L_END, 6, "'evaluate' must be a function");
+}
+
+static void test_mode_bad(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_STREAMS "  mode = \"enforcing\",\n" L_EVAL L_END,
+               5, "mode \"enforcing\" is not one of enforce, shadow, off");
+}
+
+static void test_mode_missing(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_EVAL L_END, 1, "'mode' is missing");
+}
+
+static void test_mode_wrong_type(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_STREAMS "  mode = true,\n" L_EVAL L_END, 5,
+               "'mode' must be a string");
+}
+
+static void test_description_wrong_type(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE "  description = {},\n" L_EVAL
+               L_END, 6, "'description' must be a string");
+}
+
+static void test_unknown_key_typo(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE
+               "  feilds = { \"user.id\" },\n" L_EVAL L_END, 6, "unknown key 'feilds'");
+}
+
+static void test_field_path_invalid(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE
+               "  fields = { \"user.id\", \"user..id\" },\n" L_EVAL L_END, 6,
+               "'fields' entry 2: invalid field path \"user..id\"");
+}
+
+static void test_fields_not_a_list(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE "  fields = \"user.id\",\n"
+               L_EVAL L_END, 6, "'fields' must be a list of strings");
+}
+
+static void test_duplicate_names_name_both_files(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "a/first.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE L_EVAL L_END);
+    tu_write(&p, "b/second.lua", "-- same name\n" L_RETURN L_NAME L_VERSION L_STREAMS L_MODE L_EVAL
+             L_END);
+    const char *err = tu_load_err(&p);
+    assert_lines_prefixed(&p, err);
+    char want[512];
+    snprintf(want, sizeof want,
+             "%s/b/second.lua:3: duplicate rule name \"r.one\" (also in %s/a/first.lua:2)", p.dir,
+             p.dir);
+    if (strstr(err, want) == NULL)
+        fail_msg("\"%s\" lacks \"%s\"", err, want);
+    tu_pack_free(&p);
+}
+
+/* Lua shows at most 59 characters of a chunk name ("..." and the tail
+ * beyond); the loader must still name the whole path. */
+#define LONG_DIR "a_rather_long_directory_name/another_long_directory_name_too/"
+
+/* ---- tests = {...} ----------------------------------------------------- */
+
+#define RULE_WITH_TESTS(t) L_RETURN L_NAME L_VERSION L_STREAMS L_MODE L_EVAL "  tests = " t ",\n" L_END
+
+static void test_tests_not_a_table(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("\"none\""), 7, "'tests' must be a list of cases, got string");
+}
+
+static void test_tests_case_not_a_table(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("{ \"t\" }"), 7, "test #1 must be a table, got string");
+}
+
+static void test_tests_case_without_name(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("{ { events = { {} }, expect = {} } }"), 7,
+               "test #1: 'name' must be a string");
+}
+
+static void test_tests_case_without_events(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("{ { name = \"quiet\", expect = {} } }"), 7,
+               "test #1 (\"quiet\"): 'events' must be a non-empty list");
+}
+
+static void test_tests_case_with_empty_events(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("{ { name = \"quiet\", events = {}, expect = {} } }"), 7,
+               "'events' must be a non-empty list");
+}
+
+static void test_tests_event_not_a_table(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("{ { name = \"q\", events = { {}, 5 }, expect = {} } }"), 7,
+               "event #2 must be a table, got number");
+}
+
+static void test_tests_expect_not_a_table(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("{ { name = \"q\", events = { {} }, expect = \"block\" } }"),
+               7, "test #1 (\"q\"): 'expect' must be a list of expected hits");
+}
+
+static void test_tests_expect_missing(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("{ { name = \"q\", events = { {} } } }"), 7,
+               "'expect' must be a list of expected hits");
+}
+
+static void test_tests_expect_entry_not_a_table(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("{ { name = \"q\", events = { {} }, expect = { \"block\" } } }"),
+               7, "expect #1 must be a table");
+}
+
+static void test_tests_expect_bad_verdict(void **st)
+{
+    (void)st;
+    expect_one("r.lua",
+               RULE_WITH_TESTS("{ { name = \"q\", events = { {} }, expect = { { verdict = \"ban\" } } } }"),
+               7, "expect #1: verdict \"ban\" is not block, review or flag");
+}
+
+/* ---- all problems together --------------------------------------------- */
+
+/* ---- rule tables that fight back --------------------------------------- */
+
+static void test_streams_list_with_metatable_is_read_raw(void **st)
+{
+    (void)st;
+    expect_one("r.lua", L_RETURN L_NAME L_VERSION
+               "  streams = setmetatable({}, { __index = function() error('gotcha') end,\n"
+               "                               __len = function() error('gotcha') end }),\n"
+               L_MODE L_EVAL L_END, 4, "'streams' is empty");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_well_formed_rule_loads),
+        cmocka_unit_test(test_single_rule_file_loads_as_a_pack),
+        cmocka_unit_test(test_empty_pack_is_an_error),
+        cmocka_unit_test(test_missing_pack_is_an_error),
+        cmocka_unit_test(test_syntax_error_has_file_and_line),
+        cmocka_unit_test(test_runtime_error_in_rule_file_has_file_and_line),
+        cmocka_unit_test(test_not_returning_a_table),
+        cmocka_unit_test(test_returning_nothing),
+        cmocka_unit_test(test_name_missing),
+        cmocka_unit_test(test_name_wrong_type),
+        cmocka_unit_test(test_name_invalid_characters),
+        cmocka_unit_test(test_name_empty),
+        cmocka_unit_test(test_version_missing),
+        cmocka_unit_test(test_version_string),
+        cmocka_unit_test(test_version_negative),
+        cmocka_unit_test(test_version_float),
+        cmocka_unit_test(test_streams_missing),
+        cmocka_unit_test(test_streams_not_a_list),
+        cmocka_unit_test(test_streams_empty),
+        cmocka_unit_test(test_streams_non_string_entry),
+        cmocka_unit_test(test_streams_invalid_name),
+        cmocka_unit_test(test_evaluate_missing),
+        cmocka_unit_test(test_evaluate_not_a_function),
+        cmocka_unit_test(test_mode_bad),
+        cmocka_unit_test(test_mode_missing),
+        cmocka_unit_test(test_mode_wrong_type),
+        cmocka_unit_test(test_description_wrong_type),
+        cmocka_unit_test(test_unknown_key_typo),
+        cmocka_unit_test(test_field_path_invalid),
+        cmocka_unit_test(test_fields_not_a_list),
+        cmocka_unit_test(test_duplicate_names_name_both_files),
+        cmocka_unit_test(test_tests_not_a_table),
+        cmocka_unit_test(test_tests_case_not_a_table),
+        cmocka_unit_test(test_tests_case_without_name),
+        cmocka_unit_test(test_tests_case_without_events),
+        cmocka_unit_test(test_tests_case_with_empty_events),
+        cmocka_unit_test(test_tests_event_not_a_table),
+        cmocka_unit_test(test_tests_expect_not_a_table),
+        cmocka_unit_test(test_tests_expect_missing),
+        cmocka_unit_test(test_tests_expect_entry_not_a_table),
+        cmocka_unit_test(test_tests_expect_bad_verdict),
+        cmocka_unit_test(test_streams_list_with_metatable_is_read_raw),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
