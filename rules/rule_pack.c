@@ -307,13 +307,23 @@ static void rule_free(lua_State *L, rule_t *r)
     free(r);
 }
 
+/* t[k] without metamethods.  The loader runs outside any protected call:
+ * a rule table whose __index raised would abort the process (Lua panic),
+ * one that looped would hang it. */
+static int rawfield(lua_State *L, int t, const char *k)
+{
+    t = lua_absindex(L, t);
+    lua_pushstring(L, k);
+    return lua_rawget(L, t);
+}
+
 /* Reads a list of strings at t[key] into *out; reports problems.  Returns
  * the count, or -1 when the field is absent. */
 static long string_list(lua_State *L, int t, const char *key, char ***out, errs_t *e,
                         const char *file, const char *src, int (*ok)(const char *),
                         const char *what)
 {
-    lua_getfield(L, t, key);
+    rawfield(L, t, key);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         return -1;
@@ -365,7 +375,7 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
             lua_pop(L, 1);
             continue;
         }
-        lua_getfield(L, -1, "name");
+        rawfield(L, -1, "name");
         const char *tname = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         char label[160];
         if (tname)
@@ -375,7 +385,7 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
         if (tname == NULL)
             err_add(e, "%s:%d: %s: 'name' must be a string", file, line, label);
         lua_pop(L, 1);
-        lua_getfield(L, -1, "events");
+        rawfield(L, -1, "events");
         if (!lua_istable(L, -1) || lua_rawlen(L, -1) == 0) {
             err_add(e, "%s:%d: %s: 'events' must be a non-empty list of event tables", file, line,
                     label);
@@ -390,7 +400,7 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
             }
         }
         lua_pop(L, 1);
-        lua_getfield(L, -1, "expect");
+        rawfield(L, -1, "expect");
         if (!lua_istable(L, -1)) {
             err_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none)", file,
                     line, label);
@@ -401,7 +411,7 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
                 if (!lua_istable(L, -1)) {
                     err_add(e, "%s:%d: %s: expect #%zu must be a table", file, line, label, j);
                 } else {
-                    lua_getfield(L, -1, "verdict");
+                    rawfield(L, -1, "verdict");
                     const char *v = lua_tostring(L, -1);
                     if (v && strcmp(v, "block") && strcmp(v, "review") && strcmp(v, "flag"))
                         err_add(e, "%s:%d: %s: expect #%zu: verdict \"%s\" is not block, review or flag",
@@ -474,7 +484,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
         }
     }
 
-    lua_getfield(L, t, "name");
+    rawfield(L, t, "name");
     if (lua_type(L, -1) != LUA_TSTRING)
         err_add(e, "%s:%d: 'name' %s", file, line_of(src, "name"),
                 lua_isnil(L, -1) ? "is missing (a string of [a-z0-9_.])" : "must be a string");
@@ -485,7 +495,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
         r->name = xstrdup(lua_tostring(L, -1));
     lua_pop(L, 1);
 
-    lua_getfield(L, t, "version");
+    rawfield(L, t, "version");
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
         err_add(e, "%s:%d: 'version' %s", file, line_of(src, "version"),
                 lua_isnil(L, -1) ? "is missing (a non-negative integer)"
@@ -494,14 +504,14 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
         r->version = (long)lua_tointeger(L, -1);
     lua_pop(L, 1);
 
-    lua_getfield(L, t, "description");
+    rawfield(L, t, "description");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
         err_add(e, "%s:%d: 'description' must be a string", file, line_of(src, "description"));
     else if (!lua_isnil(L, -1))
         r->description = xstrdup(lua_tostring(L, -1));
     lua_pop(L, 1);
 
-    lua_getfield(L, t, "mode");
+    rawfield(L, t, "mode");
     const char *mode = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     if (mode && strcmp(mode, "enforce") == 0)
         r->mode = ENG_MODE_ENFORCE;
@@ -533,7 +543,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
     for (size_t i = 0; i < r->nfields; i++)
         field_insert(r->field_root, r->fields[i]);
 
-    lua_getfield(L, t, "evaluate");
+    rawfield(L, t, "evaluate");
     if (lua_type(L, -1) != LUA_TFUNCTION) {
         err_add(e, "%s:%d: 'evaluate' %s", file, line_of(src, "evaluate"),
                 lua_isnil(L, -1) ? "is missing (function(ev, ctx))" : "must be a function");
@@ -546,7 +556,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
         r->eval_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
 
-    lua_getfield(L, t, "tests");
+    rawfield(L, t, "tests");
     if (!lua_isnil(L, -1)) {
         r->ntests = check_tests(L, e, file, src);
         r->tests_ref = luaL_ref(L, LUA_REGISTRYINDEX);

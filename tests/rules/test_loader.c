@@ -403,6 +403,31 @@ static void test_tests_expect_bad_verdict(void **st)
 
 /* ---- rule tables that fight back --------------------------------------- */
 
+static void test_rule_table_with_raising_metatable_does_not_crash(void **st)
+{
+    (void)st;
+    /* The loader must read the table raw: an __index that raises would
+     * otherwise escape every protected call and abort the process. */
+    expect_one("meta.lua",
+               "local t = {\n" "  version = 1,\n" "  streams = { \"s\" },\n" "  mode = \"enforce\",\n"
+               "  evaluate = function() end,\n" "}\n"
+               "return setmetatable(t, { __index = function() error('gotcha') end })\n",
+               7, "'name' is missing");
+}
+
+static void test_rule_table_with_looping_metatable_does_not_hang(void **st)
+{
+    (void)st;
+    alarm(60);
+    expect_one("meta.lua",
+               "local t = {\n" "  version = 1,\n" "  streams = { \"s\" },\n" "  mode = \"enforce\",\n"
+               "  evaluate = function() end,\n" "  tests = setmetatable({}, { __index = function() while true do end end,\n"
+               "                                  __len = function() while true do end end }),\n" "}\n"
+               "return setmetatable(t, { __index = function() while true do end end })\n",
+               9, "'name' is missing");
+    alarm(0);
+}
+
 static void test_streams_list_with_metatable_is_read_raw(void **st)
 {
     (void)st;
@@ -458,6 +483,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tests_expect_missing),
         cmocka_unit_test(test_tests_expect_entry_not_a_table),
         cmocka_unit_test(test_tests_expect_bad_verdict),
+        cmocka_unit_test(test_rule_table_with_raising_metatable_does_not_crash),
+        cmocka_unit_test(test_rule_table_with_looping_metatable_does_not_hang),
         cmocka_unit_test(test_streams_list_with_metatable_is_read_raw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
