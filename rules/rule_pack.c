@@ -426,6 +426,18 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
     return n;
 }
 
+/* Adds a message from Lua, which carries "file:line: " when Lua knew the
+ * position; some do not (a binary chunk refused, error(msg, 0), the memory
+ * cap): those get file and the fallback line. */
+static void err_add_at(errs_t *e, const char *file, int line, const char *msg)
+{
+    size_t fl = strlen(file);
+    if (strncmp(msg, file, fl) == 0 && msg[fl] == ':')
+        err_add(e, "%s", msg);
+    else
+        err_add(e, "%s:%d: %s", file, line, msg);
+}
+
 /* Runs one rule file and validates its table.  Returns the rule or NULL. */
 static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
 {
@@ -441,13 +453,17 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
     char chunk[1100];
     snprintf(chunk, sizeof(chunk), "@%s", file);
     if (eng_lua_load_sandboxed(vm, src, len, chunk, msg, sizeof(msg)) != 0) {
-        err_add(e, "%s", msg);
+        err_add_at(e, file, 1, msg);
         free(src);
         return NULL;
     }
     int rc = eng_lua_pcall(vm, 0, 1);
     if (rc != ENG_LUA_OK) {
-        err_add(e, "%s", lua_tostring(L, -1));
+        if (lua_type(L, -1) == LUA_TSTRING)
+            err_add_at(e, file, return_line(src), lua_tostring(L, -1));
+        else
+            err_add(e, "%s:%d: the rule file raised an error that is a %s, not a message", file,
+                    return_line(src), luaL_typename(L, -1));
         lua_pop(L, 1);
         free(src);
         return NULL;

@@ -134,11 +134,29 @@ static void test_syntax_error_has_file_and_line(void **st)
     expect_one("bad.lua", L_RETURN L_NAME "  version = = 1,\n" L_END, 3, "unexpected symbol");
 }
 
+static void test_binary_chunk_is_refused(void **st)
+{
+    (void)st;
+    expect_one("bin.lua", "\x1bLua\x54\x00 garbage", 1, "binary");
+}
+
 static void test_runtime_error_in_rule_file_has_file_and_line(void **st)
 {
     (void)st;
     expect_one("boom.lua", "local x = 1\nlocal y = x.field.more\n" L_RETURN L_END, 2,
                "attempt to index a");
+}
+
+static void test_error_without_position_still_names_the_file(void **st)
+{
+    (void)st;
+    expect_one("boom.lua", "\nerror('no position here', 0)\n", 1, "no position here");
+}
+
+static void test_error_with_a_table_value_names_the_file(void **st)
+{
+    (void)st;
+    expect_one("boom.lua", "error({ code = 1 })\n", 1, "table");
 }
 
 static void test_not_returning_a_table(void **st)
@@ -447,7 +465,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_empty_pack_is_an_error),
         cmocka_unit_test(test_missing_pack_is_an_error),
         cmocka_unit_test(test_syntax_error_has_file_and_line),
+        cmocka_unit_test(test_binary_chunk_is_refused),
         cmocka_unit_test(test_runtime_error_in_rule_file_has_file_and_line),
+        cmocka_unit_test(test_error_without_position_still_names_the_file),
+        cmocka_unit_test(test_error_with_a_table_value_names_the_file),
         cmocka_unit_test(test_not_returning_a_table),
         cmocka_unit_test(test_returning_nothing),
         cmocka_unit_test(test_name_missing),
