@@ -543,11 +543,14 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
                 lua_isnil(L, -1) ? "is missing" : "must be a string");
     lua_pop(L, 1);
 
+    /* "Empty" only when the list itself had no bad entries (those are
+     * reported already); problems elsewhere in the rule do not count. */
+    int before_streams = e->count;
     long ns = string_list(L, t, "streams", &r->streams, e, file, src, valid_stream, "stream name");
     if (ns < 0)
         err_add(e, "%s:%d: 'streams' is missing (a list of stream names)", file,
                 line_of(src, "streams"));
-    else if (ns == 0 && e->count == before)
+    else if (ns == 0 && e->count == before_streams)
         err_add(e, "%s:%d: 'streams' is empty", file, line_of(src, "streams"));
     r->nstreams = ns > 0 ? (size_t)ns : 0;
 

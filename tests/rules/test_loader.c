@@ -419,6 +419,49 @@ static void test_tests_expect_bad_verdict(void **st)
 
 /* ---- all problems together --------------------------------------------- */
 
+static void test_all_problems_of_a_pack_are_reported_together(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "a.lua", L_RETURN "  name = \"Bad Name\",\n" "  version = \"1\",\n"
+             "  streams = {},\n" "  mode = \"loud\",\n" "  feilds = {},\n" L_END);
+    tu_write(&p, "b.lua", "return {\n  name = ,\n}\n");
+    tu_write(&p, "c.lua", "return 1\n");
+    tu_write(&p, "d.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE L_EVAL L_END);
+    tu_write(&p, "e.lua", L_RETURN L_NAME L_VERSION L_STREAMS L_MODE L_EVAL L_END);
+    const char *err = tu_load_err(&p);
+    assert_lines_prefixed(&p, err);
+    static const struct {
+        const char *file;
+        int line;
+        const char *text;
+    } want[] = {
+        { "a.lua", 2, "name \"Bad Name\" has characters outside" },
+        { "a.lua", 3, "'version' must be a non-negative integer" },
+        { "a.lua", 4, "'streams' is empty" },
+        { "a.lua", 5, "mode \"loud\" is not one of" },
+        { "a.lua", 6, "unknown key 'feilds'" },
+        { "a.lua", 1, "'evaluate' is missing" },
+        { "b.lua", 2, "unexpected symbol" },
+        { "c.lua", 1, "must return a table" },
+        { "e.lua", 2, "duplicate rule name \"r.one\"" },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char needle[512];
+        snprintf(needle, sizeof needle, "%s/%s:%d: ", p.dir, want[i].file, want[i].line);
+        const char *at = strstr(err, needle);
+        const char *eol = at ? strchr(at, '\n') : NULL;
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", at ? (int)(eol ? eol - at : (long)strlen(at)) : 0,
+                 at ? at : "");
+        if (at == NULL || strstr(line, want[i].text) == NULL)
+            fail_msg("missing \"%s%s\" in:\n%s", needle, want[i].text, err);
+    }
+    assert_int_equal(count_lines(err), (int)(sizeof want / sizeof want[0]));
+    tu_pack_free(&p);
+}
+
 /* ---- rule tables that fight back --------------------------------------- */
 
 static void test_rule_table_with_raising_metatable_does_not_crash(void **st)
@@ -504,6 +547,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tests_expect_missing),
         cmocka_unit_test(test_tests_expect_entry_not_a_table),
         cmocka_unit_test(test_tests_expect_bad_verdict),
+        cmocka_unit_test(test_all_problems_of_a_pack_are_reported_together),
         cmocka_unit_test(test_rule_table_with_raising_metatable_does_not_crash),
         cmocka_unit_test(test_rule_table_with_looping_metatable_does_not_hang),
         cmocka_unit_test(test_streams_list_with_metatable_is_read_raw),
