@@ -357,6 +357,27 @@ static long string_list(lua_State *L, int t, const char *key, char ***out, errs_
 static const char *const rule_keys[] = { "name", "version", "description", "streams", "mode",
                                          "fields", "evaluate", "tests", NULL };
 
+/* Is the table at idx a list (keys 1..#t only)?  If not, describes a key
+ * that does not belong in key[] ("'name'", "a boolean"). */
+static int is_list(lua_State *L, int idx, char *key, size_t keyn)
+{
+    idx = lua_absindex(L, idx);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+            if (lua_type(L, -1) == LUA_TSTRING)
+                snprintf(key, keyn, "'%s'", lua_tostring(L, -1));
+            else
+                snprintf(key, keyn, "a %s", luaL_typename(L, -1));
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Checks the tests table at the top of the stack; returns the case count. */
 static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char *src)
 {
@@ -364,6 +385,13 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
     if (!lua_istable(L, -1)) {
         err_add(e, "%s:%d: 'tests' must be a list of cases, got %s", file, line,
                 luaL_typename(L, -1));
+        return 0;
+    }
+    char key[80];
+    if (!is_list(L, -1, key, sizeof(key))) {
+        /* Typically one case written without the outer braces. */
+        err_add(e, "%s:%d: 'tests' must be a list of cases { { name=, events=, expect= }, ... }, "
+                "not a table with key %s", file, line, key);
         return 0;
     }
     size_t n = lua_rawlen(L, -1);
@@ -404,6 +432,10 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
         if (!lua_istable(L, -1)) {
             err_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none)", file,
                     line, label);
+        } else if (!is_list(L, -1, key, sizeof(key))) {
+            /* { verdict = "block" } would silently mean "no hits". */
+            err_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none), "
+                    "not a table with key %s", file, line, label, key);
         } else {
             size_t nx = lua_rawlen(L, -1);
             for (size_t j = 1; j <= nx; j++) {

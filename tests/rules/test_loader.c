@@ -354,6 +354,14 @@ static void test_tests_not_a_table(void **st)
     expect_one("r.lua", RULE_WITH_TESTS("\"none\""), 7, "'tests' must be a list of cases, got string");
 }
 
+static void test_tests_a_single_case_instead_of_a_list(void **st)
+{
+    (void)st;
+    expect_one("r.lua", RULE_WITH_TESTS("{ name = \"t\", events = { {} }, expect = {} }"), 7,
+               "'tests' must be a list of cases { { name=, events=, expect= }, ... }, not a table "
+               "with key '");
+}
+
 static void test_tests_case_not_a_table(void **st)
 {
     (void)st;
@@ -400,6 +408,15 @@ static void test_tests_expect_missing(void **st)
     (void)st;
     expect_one("r.lua", RULE_WITH_TESTS("{ { name = \"q\", events = { {} } } }"), 7,
                "'expect' must be a list of expected hits");
+}
+
+static void test_tests_expect_a_single_hit_instead_of_a_list(void **st)
+{
+    (void)st;
+    expect_one("r.lua",
+               RULE_WITH_TESTS("{ { name = \"q\", events = { {} }, expect = { verdict = \"block\" } } }"),
+               7, "test #1 (\"q\"): 'expect' must be a list of expected hits ({} for none), "
+                  "not a table with key 'verdict'");
 }
 
 static void test_tests_expect_entry_not_a_table(void **st)
@@ -538,6 +555,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fields_not_a_list),
         cmocka_unit_test(test_duplicate_names_name_both_files),
         cmocka_unit_test(test_tests_not_a_table),
+        cmocka_unit_test(test_tests_a_single_case_instead_of_a_list),
         cmocka_unit_test(test_tests_case_not_a_table),
         cmocka_unit_test(test_tests_case_without_name),
         cmocka_unit_test(test_tests_case_without_events),
@@ -545,6 +563,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tests_event_not_a_table),
         cmocka_unit_test(test_tests_expect_not_a_table),
         cmocka_unit_test(test_tests_expect_missing),
+        cmocka_unit_test(test_tests_expect_a_single_hit_instead_of_a_list),
         cmocka_unit_test(test_tests_expect_entry_not_a_table),
         cmocka_unit_test(test_tests_expect_bad_verdict),
         cmocka_unit_test(test_all_problems_of_a_pack_are_reported_together),
