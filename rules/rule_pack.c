@@ -443,11 +443,14 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
                 if (!lua_istable(L, -1)) {
                     err_add(e, "%s:%d: %s: expect #%zu must be a table", file, line, label, j);
                 } else {
-                    rawfield(L, -1, "verdict");
-                    const char *v = lua_tostring(L, -1);
+                    int vt = rawfield(L, -1, "verdict");
+                    const char *v = vt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
                     if (v && strcmp(v, "block") && strcmp(v, "review") && strcmp(v, "flag"))
                         err_add(e, "%s:%d: %s: expect #%zu: verdict \"%s\" is not block, review or flag",
                                 file, line, label, j, v);
+                    else if (vt != LUA_TNIL && vt != LUA_TSTRING)
+                        err_add(e, "%s:%d: %s: expect #%zu: verdict must be \"block\", \"review\" "
+                                "or \"flag\", got %s", file, line, label, j, luaL_typename(L, -1));
                     lua_pop(L, 1);
                 }
                 lua_pop(L, 1);

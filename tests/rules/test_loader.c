@@ -434,6 +434,14 @@ static void test_tests_expect_bad_verdict(void **st)
                7, "expect #1: verdict \"ban\" is not block, review or flag");
 }
 
+static void test_tests_expect_verdict_wrong_type(void **st)
+{
+    (void)st;
+    expect_one("r.lua",
+               RULE_WITH_TESTS("{ { name = \"q\", events = { {} }, expect = { { verdict = true } } } }"),
+               7, "expect #1: verdict must be \"block\", \"review\" or \"flag\", got boolean");
+}
+
 /* ---- all problems together --------------------------------------------- */
 
 static void test_all_problems_of_a_pack_are_reported_together(void **st)
@@ -566,6 +574,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tests_expect_a_single_hit_instead_of_a_list),
         cmocka_unit_test(test_tests_expect_entry_not_a_table),
         cmocka_unit_test(test_tests_expect_bad_verdict),
+        cmocka_unit_test(test_tests_expect_verdict_wrong_type),
         cmocka_unit_test(test_all_problems_of_a_pack_are_reported_together),
         cmocka_unit_test(test_rule_table_with_raising_metatable_does_not_crash),
         cmocka_unit_test(test_rule_table_with_looping_metatable_does_not_hang),
