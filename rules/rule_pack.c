@@ -461,14 +461,31 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
     return n;
 }
 
-/* Adds a message from Lua, which carries "file:line: " when Lua knew the
- * position; some do not (a binary chunk refused, error(msg, 0), the memory
- * cap): those get file and the fallback line. */
-static void err_add_at(errs_t *e, const char *file, int line, const char *msg)
+/* Length of the "...tail" that Lua writes for a chunk named "@file" when
+ * the name is too long (luaO_chunkid keeps LUA_IDSIZE - 1 characters) and
+ * that msg starts with, followed by ':'; 0 if msg does not start so. */
+static size_t shortened_name_len(const char *msg, const char *file)
 {
     size_t fl = strlen(file);
+    if (strncmp(msg, "...", 3) != 0)
+        return 0;
+    for (size_t k = fl; k > 0; k--)
+        if (strncmp(msg + 3, file + fl - k, k) == 0 && msg[3 + k] == ':')
+            return 3 + k;
+    return 0;
+}
+
+/* Adds a message from Lua, which carries "file:line: " when Lua knew the
+ * position, with the file name shortened when it is long; some carry none
+ * (a binary chunk refused, error(msg, 0), the memory cap): those get file
+ * and the fallback line. */
+static void err_add_at(errs_t *e, const char *file, int line, const char *msg)
+{
+    size_t fl = strlen(file), sl;
     if (strncmp(msg, file, fl) == 0 && msg[fl] == ':')
         err_add(e, "%s", msg);
+    else if ((sl = shortened_name_len(msg, file)) > 0)
+        err_add(e, "%s%s", file, msg + sl);
     else
         err_add(e, "%s:%d: %s", file, line, msg);
 }

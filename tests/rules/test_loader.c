@@ -344,6 +344,20 @@ static void test_duplicate_names_name_both_files(void **st)
  * beyond); the loader must still name the whole path. */
 #define LONG_DIR "a_rather_long_directory_name/another_long_directory_name_too/"
 
+static void test_long_path_syntax_error_names_the_whole_path(void **st)
+{
+    (void)st;
+    expect_one(LONG_DIR "syntax.lua", L_RETURN L_NAME "  version = = 1,\n" L_END, 3,
+               "unexpected symbol");
+}
+
+static void test_long_path_runtime_error_names_the_whole_path(void **st)
+{
+    (void)st;
+    expect_one(LONG_DIR "runtime.lua", "local x = 1\nlocal y = x.field.more\n" L_RETURN L_END, 2,
+               "attempt to index a");
+}
+
 /* ---- tests = {...} ----------------------------------------------------- */
 
 #define RULE_WITH_TESTS(t) L_RETURN L_NAME L_VERSION L_STREAMS L_MODE L_EVAL "  tests = " t ",\n" L_END
@@ -562,6 +576,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_field_path_invalid),
         cmocka_unit_test(test_fields_not_a_list),
         cmocka_unit_test(test_duplicate_names_name_both_files),
+        cmocka_unit_test(test_long_path_syntax_error_names_the_whole_path),
+        cmocka_unit_test(test_long_path_runtime_error_names_the_whole_path),
         cmocka_unit_test(test_tests_not_a_table),
         cmocka_unit_test(test_tests_a_single_case_instead_of_a_list),
         cmocka_unit_test(test_tests_case_not_a_table),
