@@ -38,6 +38,8 @@ static void eval_usage(FILE *f)
         "      --state-in FILE     start from the counter/label state in FILE (a snapshot)\n"
         "      --state-out FILE    write the final counter/label state to FILE\n"
         "      --state-max-mb N    memory ceiling of the state; LRU keys are evicted past it\n"
+        "      --check-fields      read events through the checking view: reading a field\n"
+        "                          a rule did not declare is a rule error (as in warden test)\n"
         "      --strict            exit 3 when any line was rejected or any rule errored\n"
         "  -q, --quiet             no summary on stderr\n"
         "  -h, --help              this help\n\n"
@@ -195,6 +197,7 @@ int eng_cmd_eval(int argc, char **argv)
         { "rejects", required_argument, NULL, 1013 },    { "strict", no_argument, NULL, 1014 },
         { "state-in", required_argument, NULL, 1015 },   { "state-out", required_argument, NULL, 1016 },
         { "state-max-mb", required_argument, NULL, 1017 },
+        { "check-fields", no_argument, NULL, 1018 },
         ENG_CMD_ENGINE_LOPTS,                            { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },              { NULL, 0, NULL, 0 },
     };
@@ -218,6 +221,7 @@ int eng_cmd_eval(int argc, char **argv)
         case 1013: rejects = optarg; break;
         case 1014: strict = 1; break;
         case 1015: state_in = optarg; break;
+        case 1018: opts.strict_fields = 1; break;
         case 1016: state_out = optarg; break;
         case 1017: {
             char *end;

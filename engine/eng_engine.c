@@ -19,6 +19,7 @@
 #include "engine/eng_util.h"
 #include "rules/rule_counters.h"
 #include "rules/rule_lua.h"
+#include "rules/rule_lua_view.h"
 #include "rules/rule_pack.h"
 
 typedef struct stream_info {
@@ -27,6 +28,7 @@ typedef struct stream_info {
     size_t       nfields;
     size_t      *counters;  /* indexes of the counters fed by this stream */
     size_t       ncounters;
+    rule_view_t *view;      /* the `ev` of this stream (not in strict mode) */
 } stream_info_t;
 
 /* A label set by a rule, applied once every rule of the event has run. */
@@ -146,6 +148,29 @@ static void build_streams(eng_engine_t *e)
             add_field(s, c->distinct);
         for (size_t w = 0; w < c->nwhere; w++)
             add_field(s, c->where[w].path);
+    }
+    /* Rules read events through one table view per stream holding the
+     * fields the stream's rules declare (rule_lua_view.h); strict mode
+     * (warden test) uses the checking lazy view instead. */
+    for (size_t k = 0; k < e->nstreams && !e->opts.strict_fields; k++) {
+        stream_info_t *s = &e->streams[k];
+        size_t cap = 1;
+        for (size_t i = 0; i < n; i++)
+            cap += rules[i]->nfields;
+        const char **paths = calloc(cap, sizeof(char *));
+        size_t np = 0;
+        if (paths == NULL)
+            abort();
+        for (size_t i = 0; i < n; i++) {
+            const rule_t *r = rules[i];
+            int on = 0;
+            for (size_t j = 0; j < r->nstreams; j++)
+                on |= strcmp(r->streams[j], s->name) == 0;
+            for (size_t f = 0; on && r->mode != ENG_MODE_OFF && f < r->nfields; f++)
+                paths[np++] = r->fields[f];
+        }
+        s->view = rule_view_new(eng_lua_state(e->vm), paths, np);
+        free(paths);
     }
     e->stream_names = calloc(e->nstreams ? e->nstreams : 1, sizeof(char *));
     if (e->stream_names == NULL)
@@ -410,6 +435,8 @@ void eng_engine_destroy(eng_engine_t *e)
 {
     if (e == NULL)
         return;
+    for (size_t i = 0; i < e->nstreams; i++)
+        rule_view_destroy(e->streams[i].view, e->vm ? eng_lua_state(e->vm) : NULL);
     rule_pack_destroy(e->pack);
     eng_lua_destroy(e->vm);
     rule_counters_destroy(e->counters);
@@ -562,7 +589,14 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
 
     e->ctx.event_id = o->event_id;
     e->ctx.ts_ms = o->event_ts_ms;
-    rule_lua_begin_event(e->vm, &e->ctx, root);
+    if (si->view && nrules) {
+        lua_State *L = eng_lua_state(e->vm);
+        e->ctx.gen++;
+        rule_view_fill(si->view, L, root);
+        lua_rawseti(L, LUA_REGISTRYINDEX, e->ctx.ev_ref);
+    } else if (nrules) {
+        rule_lua_begin_event(e->vm, &e->ctx, root);
+    }
     char msg[1024];
     for (size_t i = 0; i < nrules; i++) {
         const rule_t *r = rules[i];
