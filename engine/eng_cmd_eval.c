@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/eng_cmd.h"
 #include "engine/eng_engine.h"
@@ -14,6 +15,7 @@
 #include "engine/eng_output.h"
 #include "engine/eng_state.h"
 #include "engine/eng_util.h"
+#include "rules/rule_pack.h"
 #include "storage/store.h"
 
 #define MAX_REPORTED 100   /* per kind of problem, then only counted */
@@ -288,6 +290,42 @@ int eng_cmd_eval(int argc, char **argv)
     r.rows = calloc(eng_engine_rule_stats(r.eng, &st) + 1, sizeof(store_row_t));
     if (r.rows == NULL)
         abort();
+    /* rule_runs and rule_versions: every result traces to its exact source. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    store_run_t run = { .run_id = run_id, .kind = "eval",
+                        .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                        .rules_sha256 = eng_engine_pack_hash(r.eng) };
+    eng_buf_t params = ENG_BUF_INIT;
+    eng_buf_adds(&params, "{\"rules\":");
+    eng_buf_json_str(&params, rules_dir, strlen(rules_dir));
+    eng_buf_adds(&params, ",\"inputs\":[");
+    for (int i = optind; i < argc; i++) {
+        if (i > optind)
+            eng_buf_addc(&params, ',');
+        eng_buf_json_str(&params, argv[i], strlen(argv[i]));
+    }
+    eng_buf_adds(&params, "]}");
+    run.params = params.data;
+    if (store_begin_run(r.store, &run, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: results store: %s\n", err);
+        eng_buf_free(&params);
+        status = ENG_EXIT_LOAD;
+        goto done;
+    }
+    rule_t *const *rules;
+    size_t nr = rule_pack_rules(eng_engine_pack(r.eng), &rules);
+    for (size_t i = 0; i < nr; i++) {
+        store_rule_version_t rv = { .name = rules[i]->name, .version = (int)rules[i]->version,
+                                    .sha256 = rules[i]->sha256, .source = rules[i]->source,
+                                    .source_len = rules[i]->source_len, .seen_ms = run.started_ms };
+        if (store_rule_version(r.store, &rv, err, sizeof(err)) != 0) {
+            fprintf(stderr, "warden eval: results store: %s\n", err);
+            eng_buf_free(&params);
+            status = ENG_EXIT_LOAD;
+            goto done;
+        }
+    }
 
     uint64_t t0 = eng_now_ns();
     if (optind >= argc) {
@@ -315,6 +353,18 @@ int eng_cmd_eval(int argc, char **argv)
         r.failed = 1;
     }
     double secs = (double)(eng_now_ns() - t0) / 1e9;
+    clock_gettime(CLOCK_REALTIME, &now);
+    run.finished_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    run.status = r.failed ? "failed" : "finished";
+    run.events = r.events;
+    run.hits = r.hits;
+    run.rejected = r.rejected;
+    run.errors = r.errors;
+    if (!r.failed && store_end_run(r.store, &run, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: results store: %s\n", err);
+        r.failed = 1;
+    }
+    eng_buf_free(&params);
     if (state_out && !r.failed &&
         eng_state_save_file(eng_engine_state(r.eng), state_out, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: --state-out %s: %s\n", state_out, err);
