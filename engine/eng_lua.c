@@ -131,6 +131,22 @@ static int sandbox_setmetatable(lua_State *L)
     return 1;
 }
 
+/* rawset for rules: refused on a table whose metatable is protected
+ * (__metatable set).  The event's read-only views are empty proxy tables
+ * whose metatables are protected; a raw write would put a field on the
+ * proxy that every later rule and event would read. */
+static int sandbox_rawset(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "rawset: the table is read-only");
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 1;
+}
+
 /* xpcall for rules: the message handler runs after the failed call has
  * unwound, like pcall followed by h(err).  Lua runs a handler from inside
  * lua_error; when the error is the budget's kill, raised from the count
@@ -194,6 +210,8 @@ eng_lua_t *eng_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_
     lua_setfield(L, -2, "xpcall");
     lua_pushcfunction(L, sandbox_setmetatable);
     lua_setfield(L, -2, "setmetatable");
+    lua_pushcfunction(L, sandbox_rawset);
+    lua_setfield(L, -2, "rawset");
     lua_getfield(L, -1, "string");
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");

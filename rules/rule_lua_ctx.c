@@ -187,9 +187,9 @@ static int ctx_in_list(lua_State *L)
 static int ctx_log(lua_State *L)
 {
     rule_ctx_t *c = get_ctx(L);
+    int n = lua_gettop(L);   /* before luaL_buffinit, which may push a box */
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
     for (int i = 1; i <= n; i++) {
         if (i > 1)
             luaL_addchar(&b, ' ');
