@@ -58,6 +58,7 @@ static void run_usage(FILE *f)
         "                         is GROUP.NAME; default run.instance, else the host name)\n"
         "  -X KEY=VALUE           a librdkafka property (overrides the config's kafka section)\n"
         "      --set KEY=VALUE    any other setting, e.g. --set run.batch_max=500\n"
+        "      --max-events N     stop (commit, exit 0) after N events (tests, benchmarks)\n"
         "      --help-config      every setting with its type and default\n"
         "  -h, --help             this help\n\n"
         "Signals: SIGTERM/SIGINT finish the batch, commit and exit 0; SIGHUP reloads the\n"
@@ -305,6 +306,7 @@ int eng_cmd_run(int argc, char **argv)
         { "instance", required_argument, NULL, 1101 },
         { "set", required_argument, NULL, 1102 },
         { "help-config", no_argument, NULL, 1103 },
+        { "max-events", required_argument, NULL, 1104 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -361,6 +363,7 @@ int eng_cmd_run(int argc, char **argv)
         .batch_ms = eng_config_int(r.cfg, "run.batch_ms"),
         .client_id = "warden-run",
         .align_ms = eng_config_int(r.cfg, "run.align_ms"),
+        .max_events = a.max_events,
     };
     eng_kafka_handler_t h = {
         .ud = &r,
@@ -387,14 +390,19 @@ int eng_cmd_run(int argc, char **argv)
     double secs = (double)(eng_now_ns() - t0) / 1e9;
     eng_kafka_stats_t ks;
     eng_kafka_stats(k, &ks);
+    /* First event to last commit: the rate without group join and idling. */
+    double busy = ks.first_ns && ks.last_commit_ns > ks.first_ns
+                      ? (double)(ks.last_commit_ns - ks.first_ns) / 1e9 : 0.0;
     LOG_INFO("summary events=%" PRIu64 " actions=%" PRIu64 " hits=%" PRIu64 " dead_letters=%" PRIu64
              " rejected=%" PRIu64 " unknown_stream=%" PRIu64 " dropped=%" PRIu64 " rule_errors=%" PRIu64
              " commits=%" PRIu64 " aborts=%" PRIu64 " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64
              " restored=%" PRIu64 " reloads=%" PRIu64 " reload_failures=%" PRIu64
-             " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f",
+             " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f"
+             " busy_seconds=%.3f busy_events_per_s=%.0f",
              r.events, r.actions, r.hits, ks.dead_letters, r.rejected, r.unrouted, r.dropped, r.rule_errors,
              ks.commits, ks.aborts, ks.snapshots, ks.snapshot_bytes, ks.restored, r.reloads,
-             r.reload_failures, ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0);
+             r.reload_failures, ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
+             busy, busy > 0 ? (double)r.events / busy : 0.0);
     if (lrc != 0) {
         LOG_ERROR("warden run: stopping on a fatal error: %s", err);
         goto done;

@@ -735,6 +735,7 @@ static int commit_batch(eng_kafka_t *k)
         k->tps[i]->dirty = 0;
     record_latency(k);
     k->st.commits++;
+    k->st.last_commit_ns = eng_now_ns();
     LOG_DEBUG("kafka commit events=%zu ms=%.1f", k->nbatch, (double)(eng_now_ns() - k->batch_start_ns) / 1e6);
     k->open = 0;
     k->nbatch = 0;
@@ -1117,6 +1118,8 @@ static int process(eng_kafka_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t pol
     }
     t->slot->dirty = 1;
     k->poll_ns[k->nbatch++] = polled_ns;
+    if (!k->st.first_ns)
+        k->st.first_ns = polled_ns;
     int rc = k->h.message(k->h.ud, k, m, t->slot->user);
     t->next = m->offset + 1;
     k->st.consumed++;
@@ -1126,6 +1129,8 @@ static int process(eng_kafka_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t pol
     rd_kafka_message_destroy(m);
     if (rc != 0)
         return -1;
+    if (k->o.max_events && k->st.consumed >= k->o.max_events)
+        sig_stop = 1;   /* --max-events: finish like SIGTERM */
     if ((long)k->nbatch >= k->o.batch_max && commit_batch(k) == TXN_FATAL)
         return -1;
     return 0;

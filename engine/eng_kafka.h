@@ -61,6 +61,7 @@ typedef struct eng_kafka_opts {
     long               batch_max;
     long               batch_ms;
     const char        *client_id;   /* "warden-run" … */
+    uint64_t           max_events;  /* stop (commit, exit 0) after this many (0: never) */
     long               align_ms;    /* co-partitioned inputs: hand out messages of one
                                      * slot in Kafka-timestamp order, waiting at most
                                      * this long for a lagging topic (0: arrival order) */
@@ -79,6 +80,8 @@ typedef struct eng_kafka_stats {
     uint64_t lat_p50_us;     /* poll → commit of the message's transaction */
     uint64_t lat_p99_us;
     uint64_t lat_max_us;
+    uint64_t first_ns;       /* eng_now_ns() of the first message, 0 if none */
+    uint64_t last_commit_ns; /* of the last commit */
 } eng_kafka_stats_t;
 
 /* Builds the clients (kafka properties from cfg, then warden's defaults for

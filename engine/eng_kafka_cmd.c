@@ -72,6 +72,16 @@ int eng_cmd_parse_common(int argc, char **argv, const struct option *lopts, cons
                 return ENG_EXIT_USAGE;
             }
             break;
+        case 1104: {
+            char *end;
+            a->max_events = strtoull(optarg, &end, 10);
+            if (*end || !*optarg) {
+                fprintf(stderr, "warden %s: --max-events wants a number, got \"%s\"\n", cmd, optarg);
+                eng_cmd_args_free(a);
+                return ENG_EXIT_USAGE;
+            }
+            break;
+        }
         case 1103:
             printf("# warden.lua settings\n");
             eng_config_describe(stdout);

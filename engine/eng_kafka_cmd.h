@@ -18,6 +18,7 @@ typedef struct eng_cmd_args {
     const char  *cmd;        /* "run" | "split" */
     const char  *config;
     const char  *instance;
+    unsigned long long max_events;   /* --max-events (1104), 0: none */
     char       **xkeys;      /* -X KEY=VALUE */
     char       **xvals;
     size_t       nx;
