@@ -56,8 +56,9 @@ static inline const char *tu_write(const tu_pack_t *p, const char *rel, const ch
 }
 
 /* Writes rule `name` (file name.lua) on stream "s" from a template; body is
- * the inside of evaluate(ev, ctx).  fields: a Lua list ("{ \"a.b\" }") or
- * NULL for none; mode NULL means "enforce". */
+ * the inside of evaluate(ev, ctx) and starts on line 7.  fields: a Lua list
+ * ("{ \"a.b\" }") or NULL for none; mode NULL means "enforce".  Production
+ * evaluation shows rules only the fields their stream's rules declare. */
 static inline void tu_rule(const tu_pack_t *p, const char *name, const char *mode,
                            const char *fields, const char *body)
 {
@@ -69,13 +70,13 @@ static inline void tu_rule(const tu_pack_t *p, const char *name, const char *mod
                      "  version = 1,\n"
                      "  streams = { \"s\" },\n"
                      "  mode = \"%s\",\n"
-                     "%s%s%s"
                      "  evaluate = function(ev, ctx)\n"
                      "%s\n"
                      "  end,\n"
+                     "%s%s%s"
                      "}\n",
-                     name, mode ? mode : "enforce", fields ? "  fields = " : "",
-                     fields ? fields : "", fields ? ",\n" : "", body);
+                     name, mode ? mode : "enforce", body, fields ? "  fields = " : "",
+                     fields ? fields : "", fields ? ",\n" : "");
     assert_true(n > 0);
     tu_write(p, rel, src);
     free(src);
