@@ -1,5 +1,5 @@
 -- Retired: flagged pins written in capitals.  It flagged far more enthusiasm
--- than spam, so it is kept "off" for reference; its tests still run.
+-- than spam, so it is kept "off" for reference.
 return {
   name = "spam.caps_shouting",
   version = 2,
@@ -17,10 +17,13 @@ return {
     end
   end,
 
+  -- An "off" rule is not evaluated at all, not even by `warden test` (which
+  -- runs cases through the real engine), so these cases pin exactly that.
+  -- Switching the rule back on means expecting a flag in the first case.
   tests = {
-    { name = "shouting is flagged",
+    { name = "while off, even shouting is not flagged",
       events = { { user = { id = "u1" }, pin = { text = "FREE GIFT CARDS CLICK NOW" } } },
-      expect = { { verdict = "flag", entity = "u1" } } },
+      expect = {} },
     { name = "normal text and short caps pass",
       events = { { user = { id = "u1" }, pin = { text = "easy weeknight pasta" } },
                  { user = { id = "u1" }, pin = { text = "DIY TIPS" } } },
