@@ -575,7 +575,7 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
         const rule_counter_spec_t *c = rule_counters_get(e->counters, si->counters[k]);
         const char *key, *val = NULL;
         size_t klen, vlen = 0;
-        char kbuf[RULE_NUMBUF], vbuf[RULE_NUMBUF];
+        char kbuf[RULE_NUMBUF] = "", vbuf[RULE_NUMBUF] = "";
         if (!rule_counter_match(c, root, &key, &klen, kbuf, c->distinct ? &val : NULL,
                                 c->distinct ? &vlen : NULL, c->distinct ? vbuf : NULL))
             continue;

@@ -16,7 +16,9 @@ int eng_read_file(const char *path, char **out, size_t *len, char *errstr, size_
     }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
-    while (buf != NULL) {
+    for (;;) {
+        if (buf == NULL)
+            break;
         if (cap - n < 2) {
             char *nb = realloc(buf, cap * 2);
             if (nb == NULL) {
