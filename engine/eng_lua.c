@@ -319,6 +319,13 @@ int eng_lua_pcall(eng_lua_t *vm, int nargs, int nresults)
             lua_pop(L, 1);
             lua_pushfstring(L, "memory cap of %d KiB exceeded", (int)(vm->mem_cap / 1024));
         }
+        /* The garbage of a call killed at the cap can stay reachable from
+         * dead stack slots that the next call's frame reuses before it
+         * writes them: the next rule's first allocation then met a full
+         * heap that even an emergency collection could not empty.  A full
+         * collection here (rare: only after a kill) clears those slots. */
+        if (vm->mem_hit)
+            lua_gc(L, LUA_GCCOLLECT);
         return vm->timed_out ? ENG_LUA_TIMEOUT : ENG_LUA_OOM;
     }
     return rc == LUA_OK ? ENG_LUA_OK : ENG_LUA_ERROR;
