@@ -105,6 +105,11 @@ static int ctx_verdict(lua_State *L)
                               t == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     lua_setfield(L, v, "ttl");
 
+    /* The validated table hides behind a userdata: a table's existing keys
+     * can be reassigned (or rawset) without __newindex ever seeing it. */
+    lua_newuserdatauv(L, 0, 1);
+    lua_pushvalue(L, v);
+    lua_setiuservalue(L, -2, 1);
     luaL_setmetatable(L, RULE_VERDICT_MT);
     return 1;
 }
@@ -218,6 +223,16 @@ static int verdict_newindex(lua_State *L)
     return rule_lua_error(L, "a verdict is read-only");
 }
 
+/* v.entity, v.verdict, ...: reads the hidden table. */
+static int verdict_index(lua_State *L)
+{
+    luaL_checkudata(L, 1, RULE_VERDICT_MT);
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+}
+
 void rule_lua_init(eng_lua_t *vm, rule_ctx_t *c)
 {
     lua_State *L = eng_lua_state(vm);
@@ -229,6 +244,8 @@ void rule_lua_init(eng_lua_t *vm, rule_ctx_t *c)
     lua_setfield(L, -2, "__metatable");
     lua_pushcfunction(L, verdict_newindex);
     lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, verdict_index);
+    lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 
     static const luaL_Reg methods[] = {
@@ -270,7 +287,8 @@ void rule_lua_begin_event(eng_lua_t *vm, rule_ctx_t *c, eng_jval_t root)
 
 static const char *field_str(lua_State *L, int t, const char *k, eng_arena_t *a, size_t *len)
 {
-    lua_getfield(L, t, k);
+    lua_pushstring(L, k);
+    lua_rawget(L, t);
     const char *out = NULL;
     if (lua_type(L, -1) == LUA_TSTRING) {
         size_t n;
@@ -305,28 +323,22 @@ int rule_lua_call(eng_lua_t *vm, rule_ctx_t *c, const rule_t *r, eng_arena_t *ar
     int top = lua_gettop(L);
     if (lua_isnil(L, top)) {
         out->verdict = ENG_VERDICT_NONE;
-    } else if (lua_istable(L, top) &&
-               lua_getmetatable(L, top)) {
-        luaL_getmetatable(L, RULE_VERDICT_MT);
-        int is_verdict = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
-        if (!is_verdict)
-            goto bad;
-        lua_getfield(L, top, "verdict");
-        const char *v = lua_tostring(L, -1);
+    } else if (luaL_testudata(L, top, RULE_VERDICT_MT)) {
+        lua_getiuservalue(L, top, 1);   /* the table ctx_verdict validated */
+        int t = lua_gettop(L);
+        const char *v = field_str(L, t, "verdict", arena, NULL);
         for (int k = ENG_VERDICT_FLAG; v && k <= ENG_VERDICT_BLOCK; k++)
             if (strcmp(v, verdict_names[k]) == 0)
                 out->verdict = k;
-        lua_pop(L, 1);
-        out->entity = field_str(L, top, "entity", arena, &out->entity_len);
-        out->reason = field_str(L, top, "reason", arena, &out->reason_len);
-        out->ttl = field_str(L, top, "ttl", arena, NULL);
-        lua_getfield(L, top, "score");
-        if (lua_type(L, -1) == LUA_TNUMBER) {
+        out->entity = field_str(L, t, "entity", arena, &out->entity_len);
+        out->reason = field_str(L, t, "reason", arena, &out->reason_len);
+        out->ttl = field_str(L, t, "ttl", arena, NULL);
+        lua_pushliteral(L, "score");
+        if (lua_rawget(L, t) == LUA_TNUMBER) {
             out->has_score = 1;
             out->score = lua_tonumber(L, -1);
         }
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         if (out->verdict == ENG_VERDICT_NONE || out->entity == NULL)
             goto bad;
     } else {

@@ -334,6 +334,25 @@ static void test_only_the_first_return_value_counts(void **st)
     done(&p, e);
 }
 
+static void test_verdict_cannot_be_changed_after_validation(void **st)
+{
+    (void)st;
+    /* Fields of a verdict exist, so __newindex alone never sees these
+     * assignments: the validated values must still be what counts. */
+    expect_rule_error("local v = ctx.block{ entity = 'u1', score = 0.5 }\n"
+                      "      v.score = 0/0",
+                      "read-only");
+    expect_rule_error("local v = ctx.block{ entity = 'u1', score = 0.5 }\n"
+                      "      v.entity = {}",
+                      "read-only");
+    expect_rule_error("local v = ctx.flag{ entity = 'u1' }\n"
+                      "      v.verdict = 'block'",
+                      "read-only");
+    expect_rule_error("local v = ctx.flag{ entity = 'u1' }\n"
+                      "      rawset(v, 'ttl', 'forever')",
+                      "bad argument #1 to 'rawset'");
+}
+
 static void test_verdict_fields_can_be_read(void **st)
 {
     (void)st;
@@ -571,6 +590,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_verdict_not_returned_is_no_hit),
         cmocka_unit_test(test_returning_nothing_is_no_hit),
         cmocka_unit_test(test_only_the_first_return_value_counts),
+        cmocka_unit_test(test_verdict_cannot_be_changed_after_validation),
         cmocka_unit_test(test_verdict_fields_can_be_read),
         cmocka_unit_test(test_decision_is_the_most_severe_enforce_verdict),
         cmocka_unit_test(test_review_beats_flag),
