@@ -12,7 +12,9 @@
  * numbers) are mixed in.  examples/README.md says which rule catches what.
  *
  * Output depends only on the arguments: own PRNG (xoshiro256** seeded by
- * splitmix64), integer arithmetic only, own UTC calendar code.  Memory is
+ * splitmix64), integer arithmetic only, own UTC calendar code, and never
+ * two draws in one argument list (C leaves their order unspecified: gcc
+ * and clang differ).  Memory is
  * O(episodes), so a million events stream out without being held. */
 #include <errno.h>
 #include <inttypes.h>
@@ -350,22 +352,29 @@ static size_t other_country(rng_t *r, size_t home)
 static void home_ip(rng_t *r, size_t country, char *buf, size_t n)
 {
     const country_t *c = &COUNTRIES[country];
-    snprintf(buf, n, "%u.%u.%u.%u", c->octets[rng_below(r, 3)], (unsigned)rng_range(r, 1, 254),
-             (unsigned)rng_range(r, 0, 255), (unsigned)rng_range(r, 1, 254));
+    unsigned a = c->octets[rng_below(r, 3)];
+    unsigned b = (unsigned)rng_range(r, 1, 254);
+    unsigned x = (unsigned)rng_range(r, 0, 255);
+    unsigned d = (unsigned)rng_range(r, 1, 254);
+    snprintf(buf, n, "%u.%u.%u.%u", a, b, x, d);
 }
 
 static void tor_ip(rng_t *r, char *buf, size_t n)
 {
     if (rng_chance(r, 100))
         snprintf(buf, n, "2001:67c:e60:c0c:192:42:116:%x", (unsigned)rng_range(r, 1, 0xfe));
-    else
-        snprintf(buf, n, "%s%u", PICK(r, TOR_V4), (unsigned)rng_range(r, 1, 254));
+    else {
+        const char *net = PICK(r, TOR_V4);
+        snprintf(buf, n, "%s%u", net, (unsigned)rng_range(r, 1, 254));
+    }
 }
 
 static void hosting_ip(rng_t *r, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s%u.%u", PICK(r, HOSTING_V4), (unsigned)rng_range(r, 0, 255),
-             (unsigned)rng_range(r, 1, 254));
+    const char *net = PICK(r, HOSTING_V4);
+    unsigned x = (unsigned)rng_range(r, 0, 255);
+    unsigned d = (unsigned)rng_range(r, 1, 254);
+    snprintf(buf, n, "%s%u.%u", net, x, d);
 }
 
 static void device_id(rng_t *r, char *buf, size_t n)
@@ -547,9 +556,10 @@ static void background_event(gen_t *g, rng_t *r, line_t *l, uint64_t seq, int64_
             tor_ip(r, ip, sizeof ip);
             vpn = 1;
         }
+        int ok = !rng_chance(r, 40);
+        const char *method = LOGIN_METHODS[rng_weighted(r, LOGIN_METHOD_W, NELEM(LOGIN_METHODS))];
         put_device(l, dev, vpn, u.os);
-        put_login(l, ip, dev, !rng_chance(r, 40), LOGIN_METHODS[rng_weighted(r, LOGIN_METHOD_W, NELEM(LOGIN_METHODS))],
-                  COUNTRIES[geo].code, new_dev);
+        put_login(l, ip, dev, ok, method, COUNTRIES[geo].code, new_dev);
         break;
     }
     case S_PAYMENT: {
@@ -750,7 +760,8 @@ static int episode_event(gen_t *g, episode_t *e, line_t *l, uint64_t seq, int64_
         int success = e->extra && e->step == e->total - 1;
         put_head(l, g, S_LOGIN, seq, shown, 0);
         put_user(l, &u);
-        put_device(l, dev, rng_chance(r, 500), PICK(r, OSES));
+        int vpn = rng_chance(r, 500);
+        put_device(l, dev, vpn, PICK(r, OSES));
         put_login(l, ip, dev, success, "password", COUNTRIES[other_country(r, u.country)].code, 1);
         gap_lo = 5000, gap_hi = 60000;
         break;
@@ -787,8 +798,8 @@ static int episode_event(gen_t *g, episode_t *e, line_t *l, uint64_t seq, int64_
             gap_lo = 60000, gap_hi = 600000;
         } else {
             static const char *const m[] = {"giftcard_hub", "electronics_hub", "crypto_onramp"};
-            put_payment(l, g, rng_range(r, 15000, 90000), COUNTRIES[u.country].currency, u.bin,
-                        COUNTRIES[u.country].code, PICK(r, m));
+            int64_t cents = rng_range(r, 15000, 90000);
+            put_payment(l, g, cents, COUNTRIES[u.country].currency, u.bin, COUNTRIES[u.country].code, PICK(r, m));
             gap_lo = 60000, gap_hi = 600000;
         }
         break;
@@ -804,9 +815,12 @@ static int episode_event(gen_t *g, episode_t *e, line_t *l, uint64_t seq, int64_
             char bin[8];
             if (rng_chance(r, 400))
                 snprintf(bin, sizeof bin, "%s", PICK(r, HIGH_RISK_BINS));
-            else
-                snprintf(bin, sizeof bin, "%c%05u", rng_chance(r, 600) ? '4' : '5', (unsigned)rng_below(r, 100000));
-            put_payment(l, g, rng_range(r, 50, 299), "USD", bin, COUNTRIES[rng_below(r, NCOUNTRY)].code, m[e->pick]);
+            else {
+                char network = rng_chance(r, 600) ? '4' : '5';
+                snprintf(bin, sizeof bin, "%c%05u", network, (unsigned)rng_below(r, 100000));
+            }
+            int64_t cents = rng_range(r, 50, 299);
+            put_payment(l, g, cents, "USD", bin, COUNTRIES[rng_below(r, NCOUNTRY)].code, m[e->pick]);
             gap_lo = 20000, gap_hi = 100000;
         } else {
             put_payment(l, g, rng_range(r, 50000, 150000), "USD", e->bin, "US", "electronics_hub");
