@@ -31,7 +31,7 @@ BENCH_BIN:= $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 TOOL_BIN := $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c))
 WARDEN   := $(BUILD)/warden
 
-.PHONY: all deps test unit integration bench run asan valgrind lint clean
+.PHONY: all deps test unit integration bench run asan valgrind lint tidy clean
 .DEFAULT_GOAL := all
 
 all: deps $(WARDEN) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
@@ -94,6 +94,12 @@ valgrind: all
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -I. engine rules storage replay admin
+
+# clang-tidy's default checks (see .clang-tidy) over every library source.
+tidy:
+	@for f in $(LIB_C) engine/eng_main.c; do \
+	  clang-tidy -quiet $$f -- $(CPPFLAGS) -std=c11 $(shell pkg-config --cflags $(PKGS)) 2>/dev/null; \
+	done | grep -E -A3 'warning:|error:' ; true
 
 clean:
 	rm -rf build build-asan

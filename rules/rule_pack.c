@@ -703,11 +703,12 @@ rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, 
         if (slash)
             *slash = '\0';
         else
-            strcpy(d, ".");
+            d[0] = '.', d[1] = '\0';   /* d holds a file name: room for "." */
         p->dir = d;
         pl_add(&files, xstrdup(rules_dir));
     }
-    qsort(files.v, files.n, sizeof(char *), cmp_str);
+    if (files.n)
+        qsort(files.v, files.n, sizeof(char *), cmp_str);
 
     eng_sha256_t *h = eng_sha256_new();
     for (size_t i = 0; i < files.n; i++) {
