@@ -385,6 +385,7 @@ int eng_cmd_split(int argc, char **argv)
         .group = eng_config_str(sp.cfg, "split.group"),
         .txn_id = txn,
         .dlq = eng_config_str(sp.cfg, "split.dlq_topic"),
+        .create_missing = 1,
         .create = create,
         .ncreate = nn + 1,
         .create_partitions = (int)eng_config_int(sp.cfg, "split.partitions"),

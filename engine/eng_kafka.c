@@ -102,6 +102,7 @@ struct eng_kafka {
     int                  align;          /* hold messages for event-time order */
     size_t               held;           /* messages held, all partitions */
     int                  open;           /* a transaction is open */
+    int                  stopping;       /* finish the batch and return (max_events) */
     size_t               nbatch;
     uint64_t             batch_start_ns;
     uint64_t            *poll_ns;        /* per message of the batch */
@@ -520,7 +521,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- transactions -------------------------------------------------------- */
 
-enum { TXN_OK = 0, TXN_ABORTED = 1, TXN_FATAL = -1 };
+enum { TXN_OK = 0, TXN_ABORTED = 1, TXN_FATAL = -1, TXN_RETRY = 2 };
 
 /* Aborts the open transaction and rewinds: every touched partition seeks
  * back to its batch's first offset and reloads its last committed state. */
@@ -588,8 +589,9 @@ static int abort_and_rewind(eng_kafka_t *k, const char *why)
     return TXN_ABORTED;
 }
 
-/* What to do with an error from a transactional call: retry (1), abort and
- * rewind (TXN_ABORTED), or stop (TXN_FATAL). Consumes e. */
+/* What to do with an error from a transactional call: retry it
+ * (TXN_RETRY), abort and rewind (TXN_ABORTED, done here), or stop
+ * (TXN_FATAL).  Consumes e. */
 static int txn_error(eng_kafka_t *k, rd_kafka_error_t *e, const char *what)
 {
     char msg[512];
@@ -607,7 +609,7 @@ static int txn_error(eng_kafka_t *k, rd_kafka_error_t *e, const char *what)
     if (retriable) {
         LOG_WARN("kafka %s; retrying", msg);
         usleep(100000);
-        return 1;
+        return TXN_RETRY;
     }
     /* Neither: treat as abortable to be safe (state is rewound). */
     return abort_and_rewind(k, msg);
@@ -704,7 +706,7 @@ static int commit_batch(eng_kafka_t *k)
         if (!e)
             break;
         int r = txn_error(k, e, "send_offsets_to_transaction");
-        if (r != 1) {
+        if (r != TXN_RETRY) {
             rd_kafka_topic_partition_list_destroy(offs);
             return r;
         }
@@ -715,7 +717,7 @@ static int commit_batch(eng_kafka_t *k)
         if (!e)
             break;
         int r = txn_error(k, e, "commit_transaction");
-        if (r != 1)
+        if (r != TXN_RETRY)
             return r;
     }
     for (size_t i = 0; i < k->nslots; i++) {
@@ -979,7 +981,8 @@ eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts
             parts[nn] = total > 0 ? total : 1;
             compact[nn++] = 1;
         }
-        create_topics(k, names, parts, compact, nn);
+        if (opts->create_missing)
+            create_topics(k, names, parts, compact, nn);
     }
     if (k->h.save && k->o.changelog) {
         int cl = eng_kafka_partitions(k, k->o.changelog);
@@ -1130,7 +1133,7 @@ static int process(eng_kafka_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t pol
     if (rc != 0)
         return -1;
     if (k->o.max_events && k->st.consumed >= k->o.max_events)
-        sig_stop = 1;   /* --max-events: finish like SIGTERM */
+        k->stopping = 1;   /* --max-events: finish like SIGTERM */
     if ((long)k->nbatch >= k->o.batch_max && commit_batch(k) == TXN_FATAL)
         return -1;
     return 0;
@@ -1218,7 +1221,7 @@ int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t n)
     uint64_t polls = 0;
     while (!k->fatal) {
         if (!k->open) {
-            if (sig_stop)
+            if (sig_stop || k->stopping)
                 break;
             if (k->h.between) {
                 int flags = 0;
@@ -1277,7 +1280,7 @@ int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t n)
         }
         if (k->align && k->held > 0 && release_aligned(k, 0) != 0)
             break;
-        if (k->open && (eng_now_ns() - k->batch_start_ns >= batch_ns || sig_stop)) {
+        if (k->open && (eng_now_ns() - k->batch_start_ns >= batch_ns || sig_stop || k->stopping)) {
             if (commit_batch(k) == TXN_FATAL)
                 break;
         }
@@ -1301,6 +1304,8 @@ int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t n)
     }
     return 0;
 }
+
+void eng_kafka_stop(eng_kafka_t *k) { k->stopping = 1; }
 
 void eng_kafka_stats(const eng_kafka_t *k, eng_kafka_stats_t *out)
 {

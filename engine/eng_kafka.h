@@ -55,6 +55,7 @@ typedef struct eng_kafka_opts {
     const char        *txn_id;      /* transactional.id */
     const char        *changelog;   /* changelog topic (handlers with save/load) */
     const char        *dlq;         /* dead-letter topic */
+    int                create_missing;  /* create missing output (and changelog) topics */
     const char *const *create;      /* output topics to create when missing (may be NULL) */
     size_t             ncreate;
     int                create_partitions;  /* their partition count (0: broker default) */
@@ -98,8 +99,10 @@ int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t errstr_size);
 
 /* Installs the SIGTERM/SIGINT/SIGHUP handlers the loop reacts to. */
 void eng_kafka_install_signals(void);
-/* Asks the loop to stop after the current batch (as SIGTERM does). */
+/* Asks every loop to stop after the current batch (as SIGTERM does). */
 void eng_kafka_request_stop(void);
+/* Asks this loop to stop after the current batch (from a handler). */
+void eng_kafka_stop(eng_kafka_t *k);
 
 /* Produces one record inside the open transaction (bytes copied).
  * ts_ms: the record's timestamp (0: now).  headers: may be NULL; ownership

@@ -1,0 +1,207 @@
+/* tests/engine/test_kafka_mock.c — error paths of the exactly-once loop
+ * (engine/eng_kafka.h) against librdkafka's mock cluster with injected
+ * broker errors: an abortable error aborts, rewinds the partition and
+ * reloads the last committed state, so every event counts once in the
+ * state though some are handed out twice; a fenced producer stops the loop
+ * with a clear message; retriable coordinator errors are retried.  (The mock
+ * cannot prove exactly-once on the broker side: tests/integration/kafka_*
+ * do that against a real broker.) */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "engine/eng_config.h"
+#include "engine/eng_kafka.h"
+#include "engine/eng_log.h"
+
+/* Kafka protocol API keys (rdkafka_protocol.h is not installed). */
+enum { API_PRODUCE = 0, API_END_TXN = 26 };
+#define N_EVENTS 300
+
+typedef struct th {
+    long state;        /* events counted: saved and reloaded as a snapshot */
+    long calls;        /* message callbacks, redeliveries included */
+    long loads, null_loads, saves;
+} th_t;
+
+static int t_assign(void *ud, const char *topic, int32_t partition, void **part)
+{
+    (void)topic;
+    (void)partition;
+    *part = ud;
+    return 0;
+}
+
+static int t_message(void *ud, eng_kafka_t *k, const rd_kafka_message_t *m, void *part)
+{
+    (void)ud;
+    th_t *t = part;
+    t->calls++;
+    t->state++;
+    if (eng_kafka_produce(k, "out", RD_KAFKA_PARTITION_UA, NULL, 0, m->payload, m->len, 0, NULL) != 0)
+        return -1;
+    if (t->state == N_EVENTS)
+        eng_kafka_stop(k);
+    return 0;
+}
+
+static int t_save(void *ud, void *part, eng_buf_t *out, char *err, size_t n)
+{
+    (void)ud;
+    (void)err;
+    (void)n;
+    th_t *t = part;
+    t->saves++;
+    eng_buf_printf(out, "%ld", t->state);
+    return 0;
+}
+
+static int t_load(void *ud, void *part, const void *data, size_t len, char *err, size_t n)
+{
+    (void)ud;
+    (void)err;
+    (void)n;
+    th_t *t = part;
+    t->loads++;
+    if (!data) {
+        t->null_loads++;
+        t->state = 0;
+        return 0;
+    }
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.*s", (int)len, (const char *)data);
+    t->state = atol(buf);
+    return 0;
+}
+
+typedef struct fx {
+    rd_kafka_t              *mrk;
+    rd_kafka_mock_cluster_t *mc;
+    eng_config_t            *cfg;
+    th_t                     th;
+} fx_t;
+
+static int setup(void **st)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    char err[512];
+    eng_log_level = getenv("TEST_LOG") ? ENG_LOG_DEBUG : ENG_LOG_ERROR - 1;
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "test.mock.num.brokers", "1", err, sizeof err);
+    rd_kafka_conf_set(c, "log_level", "0", err, sizeof err);
+    f->mrk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    assert_non_null(f->mrk);
+    f->mc = rd_kafka_handle_mock_cluster(f->mrk);
+    assert_non_null(f->mc);
+    const char *bs = rd_kafka_mock_cluster_bootstraps(f->mc);
+    for (const char *t = "in\0out\0dlq\0cl\0"; *t; t += strlen(t) + 1)
+        assert_int_equal(rd_kafka_mock_topic_create(f->mc, t, 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    /* The input events. */
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    rd_kafka_conf_set(pc, "bootstrap.servers", bs, err, sizeof err);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+    assert_non_null(p);
+    for (int i = 0; i < N_EVENTS; i++) {
+        char v[32];
+        int n = snprintf(v, sizeof v, "{\"n\":%d}", i);
+        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("in"), RD_KAFKA_V_PARTITION(0),
+                                           RD_KAFKA_V_VALUE(v, (size_t)n),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+    f->cfg = eng_config_load(NULL, 0, err, sizeof err);
+    assert_non_null(f->cfg);
+    assert_int_equal(eng_config_kafka_set(f->cfg, "bootstrap.servers", bs, err, sizeof err), 0);
+    assert_int_equal(eng_config_kafka_set(f->cfg, "log_level", "0", err, sizeof err), 0);
+    *st = f;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    fx_t *f = *st;
+    eng_config_destroy(f->cfg);
+    rd_kafka_destroy(f->mrk);
+    free(f);
+    return 0;
+}
+
+/* Runs the loop to the end; returns eng_kafka_run's result. */
+static int run_loop(fx_t *f, const char *txn, eng_kafka_stats_t *stats, char *err, size_t n)
+{
+    const char *topics[] = { "in" };
+    eng_kafka_opts_t o = {
+        .topics = topics, .ntopics = 1, .group = txn, .txn_id = txn, .changelog = "cl", .dlq = "dlq",
+        .batch_max = 50, .batch_ms = 100, .client_id = "test",
+    };
+    eng_kafka_handler_t h = {
+        .ud = &f->th, .assign = t_assign, .message = t_message, .save = t_save, .load = t_load,
+    };
+    eng_kafka_t *k = eng_kafka_new(f->cfg, &o, &h, err, n);
+    if (!k)
+        fail_msg("eng_kafka_new: %s", err);
+    int rc = eng_kafka_run(k, err, n);
+    eng_kafka_stats(k, stats);
+    eng_kafka_destroy(k);
+    return rc;
+}
+
+static void test_abortable_error_rewinds_state_and_redelivers(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    eng_kafka_stats_t s;
+    /* The first produce request fails for good: its records fail delivery,
+     * so the commit needs an abort. */
+    rd_kafka_mock_push_request_errors(f->mc, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    assert_int_equal(run_loop(f, "t.abort", &s, err, sizeof err), 0);
+    assert_true(s.aborts >= 1);
+    assert_true(f->th.calls > N_EVENTS);          /* some events came twice … */
+    assert_int_equal(f->th.state, N_EVENTS);      /* … but counted once: state rewound */
+    assert_true(f->th.loads >= 2);                /* restore on assign + rewind */
+    assert_true(s.commits >= 1);
+}
+
+static void test_fenced_producer_stops_with_a_clear_error(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    eng_kafka_stats_t s;
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    assert_int_equal(run_loop(f, "t.fenced", &s, err, sizeof err), -1);
+    if (!strstr(err, "fenced") && !strstr(err, "Fenced"))
+        fail_msg("error does not say fenced: %s", err);
+    assert_true(f->th.state < N_EVENTS);
+}
+
+static void test_retriable_commit_errors_are_retried(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    eng_kafka_stats_t s;
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 2, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    assert_int_equal(run_loop(f, "t.retry", &s, err, sizeof err), 0);
+    assert_int_equal(s.aborts, 0);
+    assert_int_equal(f->th.state, N_EVENTS);
+    assert_int_equal(f->th.calls, N_EVENTS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_abortable_error_rewinds_state_and_redelivers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_producer_stops_with_a_clear_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retriable_commit_errors_are_retried, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("kafka loop on the mock cluster", tests, NULL, NULL);
+}
