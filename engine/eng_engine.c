@@ -127,7 +127,7 @@ static void build_streams(eng_engine_t *e)
     size_t n = rule_pack_rules(e->pack, &rules);
     for (size_t i = 0; i < n; i++) {
         const rule_t *r = rules[i];
-        if (r->mode == ENG_MODE_OFF)
+        if (r->mode == ENG_MODE_OFF && !e->opts.run_off_rules)
             continue;
         for (size_t j = 0; j < r->nstreams; j++) {
             stream_info_t *s = stream_get(e, r->streams[j]);
@@ -166,7 +166,8 @@ static void build_streams(eng_engine_t *e)
             int on = 0;
             for (size_t j = 0; j < r->nstreams; j++)
                 on |= strcmp(r->streams[j], s->name) == 0;
-            for (size_t f = 0; on && r->mode != ENG_MODE_OFF && f < r->nfields; f++)
+            on &= r->mode != ENG_MODE_OFF || e->opts.run_off_rules;
+            for (size_t f = 0; on && f < r->nfields; f++)
                 paths[np++] = r->fields[f];
         }
         s->view = rule_view_new(eng_lua_state(e->vm), paths, np);
@@ -397,6 +398,8 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
     e->pack = rule_pack_load(e->vm, rules_dir, errstr, errstr_size);
     if (e->pack == NULL)
         goto fail;
+    if (e->opts.run_off_rules)
+        rule_pack_run_off_rules(e->pack);
     if (rule_counters_load(rule_pack_dir(e->pack), &e->counters, errstr, errstr_size) != 0)
         goto fail;
     if ((e->lists = eng_lists_load(rule_pack_dir(e->pack), errstr, errstr_size)) == NULL)

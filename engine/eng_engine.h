@@ -24,6 +24,7 @@ typedef struct eng_opts {
     long        instr_budget;   /* Lua instructions per rule evaluation (default 1e6) */
     size_t      mem_cap;        /* bytes the rules' Lua VM may hold (default 64 MiB) */
     int         strict_fields;  /* reading an undeclared field is a rule error (warden test) */
+    int         run_off_rules;  /* evaluate mode "off" rules too (warden test) */
     size_t      state_max_mb;   /* ceiling for counter/label state (0: none) */
 } eng_opts_t;
 

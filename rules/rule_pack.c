@@ -647,11 +647,23 @@ static int cmp_rule(const void *a, const void *b)
     return strcmp((*(rule_t *const *)a)->name, (*(rule_t *const *)b)->name);
 }
 
-static void build_index(rule_pack_t *p)
+static void free_index(rule_pack_t *p)
 {
+    for (size_t i = 0; i < p->nstreams; i++) {
+        free(p->streams[i].name);
+        free(p->streams[i].rules);
+    }
+    free(p->streams);
+    p->streams = NULL;
+    p->nstreams = 0;
+}
+
+static void build_index(rule_pack_t *p, int include_off)
+{
+    free_index(p);
     for (size_t i = 0; i < p->nrules; i++) {
         rule_t *r = p->rules[i];
-        if (r->mode == ENG_MODE_OFF)
+        if (r->mode == ENG_MODE_OFF && !include_off)
             continue;
         for (size_t j = 0; j < r->nstreams; j++) {
             stream_idx_t *s = NULL;
@@ -759,7 +771,7 @@ rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, 
     qsort(p->rules, p->nrules, sizeof(*p->rules), cmp_rule);
     for (size_t i = 0; i < p->nrules; i++)
         p->rules[i]->index = i;
-    build_index(p);
+    build_index(p, 0);
     return p;
 }
 
@@ -771,11 +783,7 @@ void rule_pack_destroy(rule_pack_t *p)
     for (size_t i = 0; i < p->nrules; i++)
         rule_free(L, p->rules[i]);
     free(p->rules);
-    for (size_t i = 0; i < p->nstreams; i++) {
-        free(p->streams[i].name);
-        free(p->streams[i].rules);
-    }
-    free(p->streams);
+    free_index(p);
     free(p->dir);
     free(p);
 }
@@ -798,6 +806,11 @@ size_t rule_pack_stream_rules(const rule_pack_t *p, const char *stream, size_t l
     }
     *out = NULL;
     return 0;
+}
+
+void rule_pack_run_off_rules(rule_pack_t *p)
+{
+    build_index(p, 1);
 }
 
 const char *rule_pack_hash(const rule_pack_t *p) { return p->hash; }

@@ -435,6 +435,7 @@ int rule_cmd_test(int argc, char **argv)
     eng_opts_t opts;
     eng_opts_default(&opts);
     opts.strict_fields = 1;
+    opts.run_off_rules = 1;   /* a rule is tested before it is switched on */
     const char *filter = NULL;
     test_totals_t t = { 0 };
     int c;

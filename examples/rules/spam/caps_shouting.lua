@@ -17,13 +17,12 @@ return {
     end
   end,
 
-  -- An "off" rule is not evaluated at all, not even by `warden test` (which
-  -- runs cases through the real engine), so these cases pin exactly that.
-  -- Switching the rule back on means expecting a flag in the first case.
+  -- An "off" rule never runs in eval or run, but `warden test` evaluates it
+  -- (its hits say mode "off"), so it can be tested before it is switched on.
   tests = {
-    { name = "while off, even shouting is not flagged",
+    { name = "shouting is flagged (when switched on)",
       events = { { user = { id = "u1" }, pin = { text = "FREE GIFT CARDS CLICK NOW" } } },
-      expect = {} },
+      expect = { { verdict = "flag", entity = "u1", mode = "off" } } },
     { name = "normal text and short caps pass",
       events = { { user = { id = "u1" }, pin = { text = "easy weeknight pasta" } },
                  { user = { id = "u1" }, pin = { text = "DIY TIPS" } } },
