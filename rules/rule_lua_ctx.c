@@ -301,6 +301,25 @@ static const char *field_str(lua_State *L, int t, const char *k, eng_arena_t *a,
     return out;
 }
 
+/* Lua names a chunk "@file" by at most LUA_IDSIZE - 1 characters, as
+ * "...tail" when the path is longer (luaO_chunkid), so an error in a rule
+ * under a long path starts "...ory/rule.lua:12:".  Writes msg to errstr
+ * with such a start replaced by the whole file.  (rule_pack.c does the same
+ * for load errors.) */
+static void copy_error(char *errstr, size_t errstr_size, const char *msg, const char *file)
+{
+    size_t fl = strlen(file);
+    if (strncmp(msg, "...", 3) == 0) {
+        for (size_t k = fl; k > 0; k--) {
+            if (strncmp(msg + 3, file + fl - k, k) == 0 && msg[3 + k] == ':') {
+                snprintf(errstr, errstr_size, "%s%s", file, msg + 3 + k);
+                return;
+            }
+        }
+    }
+    snprintf(errstr, errstr_size, "%s", msg);
+}
+
 int rule_lua_call(eng_lua_t *vm, rule_ctx_t *c, const rule_t *r, eng_arena_t *arena,
                   rule_verdict_t *out, char *errstr, size_t errstr_size)
 {
@@ -314,7 +333,7 @@ int rule_lua_call(eng_lua_t *vm, rule_ctx_t *c, const rule_t *r, eng_arena_t *ar
     c->rule = NULL;
     if (rc != ENG_LUA_OK) {
         const char *m = lua_tostring(L, -1);
-        snprintf(errstr, errstr_size, "%s", m ? m : "error object is not a string");
+        copy_error(errstr, errstr_size, m ? m : "error object is not a string", r->file);
         lua_pop(L, 1);
         return rc == ENG_LUA_TIMEOUT ? RULE_CALL_TIMEOUT : rc == ENG_LUA_OOM ? RULE_CALL_OOM
                                                                              : RULE_CALL_ERROR;

@@ -452,6 +452,47 @@ static void test_rule_error_names_rule_event_and_line(void **st)
     tu_pack_free(&p);
 }
 
+static void test_rule_error_names_the_whole_path_of_a_long_rule_file(void **st)
+{
+    (void)st;
+    /* Lua keeps 59 characters of a chunk name; messages must not. */
+    static const char *const bodies[] = {
+        "return ev.user.id.x.y",                                /* a Lua error */
+        "return ctx.flag{ entity = 'u', score = 'high' }",      /* a ctx argument error */
+        "ev.user = 1",                                          /* the read-only view */
+        "while true do end",                                    /* the budget */
+    };
+    for (int strict = 0; strict <= 1; strict++) {
+        for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+            tu_pack_t p;
+            tu_pack_init(&p);
+            char src[1024];
+            snprintf(src, sizeof src,
+                     "return { name = \"r\", version = 1, streams = { \"s\" }, mode = \"enforce\",\n"
+                     "  fields = { \"user\" },\n"
+                     "  evaluate = function(ev, ctx)\n"
+                     "    %s\n"
+                     "  end }\n", bodies[i]);
+            const char *rel = "a_rather_long_directory_name/another_long_directory_name_too/r.lua";
+            tu_write(&p, rel, src);
+            eng_opts_t o = tu_opts();
+            o.strict_fields = strict;
+            o.instr_budget = 100000;
+            eng_engine_t *e = tu_engine(&p, &o);
+            const eng_outcome_t *out = tu_evalf(e, "\"user\":{\"id\":\"u\"}");
+            const char *err = tu_error(out, "r");
+            assert_non_null(err);
+            char want[256];
+            snprintf(want, sizeof want, "%s/%s:4: ", p.dir, rel);
+            if (strncmp(err, want, strlen(want)) != 0)
+                fail_msg("%s view, body \"%s\": \"%s\" does not start with \"%s\"",
+                         strict ? "lazy" : "table", bodies[i], err, want);
+            eng_engine_destroy(e);
+            tu_pack_free(&p);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -475,6 +516,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_streams_and_their_fields),
         cmocka_unit_test(test_stream_fields_use_the_custom_field_names),
         cmocka_unit_test(test_rule_error_names_rule_event_and_line),
+        cmocka_unit_test(test_rule_error_names_the_whole_path_of_a_long_rule_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
