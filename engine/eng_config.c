@@ -100,7 +100,7 @@ static const eng_config_key_t admin_keys[] = {
 static const eng_config_key_t no_keys[] = { { NULL, 0, NULL, NULL, NULL, 0, 0 } };
 
 static const eng_config_section_t sections[] = {
-    { "", top_keys, "top level" },
+    { "", top_keys, "" },
     { "kafka", no_keys, "librdkafka properties, passed verbatim to rd_kafka_conf_set "
       "(bootstrap.servers required by run and split)" },
     { "streams", streams_keys, "how raw events map to streams" },
@@ -1018,16 +1018,31 @@ static const char *type_name(int t)
     return "?";
 }
 
+/* Writes s with Markdown table pipes escaped. */
+static void md_cell(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
 void eng_config_describe(FILE *out)
 {
     for (const eng_config_section_t *s = sections; s->name; s++) {
-        fprintf(out, "\n### %s%s\n\n%s.\n\n", *s->name ? s->name : "top level",
-                *s->name ? " = { … }" : "", s->desc);
+        if (*s->name)
+            fprintf(out, "\n### %s = { … }\n\n%s.\n\n", s->name, s->desc);
+        else
+            fprintf(out, "\n### top level\n\n");
         if (!s->keys[0].key)
             continue;
         fprintf(out, "| key | type | default | description |\n|---|---|---|---|\n");
-        for (const eng_config_key_t *k = s->keys; k->key; k++)
-            fprintf(out, "| `%s` | %s | %s%s%s | %s |\n", k->key, type_name(k->type),
-                    *k->def ? "`" : "", *k->def ? k->def : "—", *k->def ? "`" : "", k->desc);
+        for (const eng_config_key_t *k = s->keys; k->key; k++) {
+            fprintf(out, "| `%s` | %s | %s%s%s | ", k->key, type_name(k->type), *k->def ? "`" : "",
+                    *k->def ? k->def : "—", *k->def ? "`" : "");
+            md_cell(out, k->desc);
+            fprintf(out, " |\n");
+        }
     }
 }
