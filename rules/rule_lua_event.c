@@ -117,8 +117,10 @@ static int ev_index(lua_State *L)
         push_value(L, b->c, out, child);
         return 1;
     }
-    if (t == ENG_JARRAY && lua_isinteger(L, 2)) {
-        lua_Integer i = lua_tointeger(L, 2);
+    int isint = 0;
+    /* Numbers only ("1" is not an index), but 2.0 is 2, as for a table. */
+    lua_Integer i = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
+    if (t == ENG_JARRAY && isint) {
         if (i >= 1 && eng_jval_at(b->val, (size_t)(i - 1), &out)) {
             push_value(L, b->c, out, node && node->whole ? NULL : node);
             return 1;

@@ -114,6 +114,17 @@ static void test_array_with_nulls(void **st)
                   "nil:3:1");
 }
 
+static void test_arrays_index_by_integral_floats_like_tables(void **st)
+{
+    (void)st;
+    /* Lua reads t[2.0] as t[2]; a computed index must not depend on the view. */
+    expect_entity(BOTH, "{ \"tags\" }", "\"tags\":[\"a\",\"b\",\"c\"]",
+                  "local n = #ev.tags\n"
+                  "      return ctx.flag{ entity = tostring(ev.tags[n / 3]) .. tostring(ev.tags[4 / 2])\n"
+                  "        .. tostring(ev.tags[1.5]) .. tostring(ev.tags['1']) .. tostring(ev.tags[-1]) }",
+                  "abnilnilnil");
+}
+
 static void test_pairs_over_objects_and_arrays(void **st)
 {
     (void)st;
@@ -551,6 +562,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_arrays_have_length_index_and_ipairs),
         cmocka_unit_test(test_arrays_of_objects_and_nested_arrays),
         cmocka_unit_test(test_array_with_nulls),
+        cmocka_unit_test(test_arrays_index_by_integral_floats_like_tables),
         cmocka_unit_test(test_pairs_over_objects_and_arrays),
         cmocka_unit_test(test_duplicate_keys_first_wins),
         cmocka_unit_test(test_non_string_keys_read_nil),
