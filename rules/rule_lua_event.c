@@ -154,11 +154,20 @@ static int ev_next(lua_State *L)
     size_t kl;
     eng_jval_t v;
     while (eng_jiter_next(&it->it, &k, &kl, &v)) {
+        /* As pairs over a table: no entry for nil (JSON null), and a key
+         * once (the first of duplicate keys, which is what ev.k reads). */
         if (it->array) {
-            lua_pushinteger(L, it->index++);
+            lua_Integer i = it->index++;
+            if (eng_jval_type(v) == ENG_JNULL)
+                continue;
+            lua_pushinteger(L, i);
             push_value(L, b->c, v, it->node && it->node->whole ? NULL : it->node);
             return 2;
         }
+        eng_jval_t first;
+        if (eng_jval_type(v) == ENG_JNULL ||
+            (eng_jval_get(b->val, k, kl, &first) && first.idx != v.idx))
+            continue;
         const rule_field_t *child = NULL;
         if (it->node && !it->node->whole) {
             child = rule_field_child(it->node, k, kl);

@@ -125,6 +125,21 @@ static void test_arrays_index_by_integral_floats_like_tables(void **st)
                   "abnilnilnil");
 }
 
+static void test_pairs_skips_null_members_and_repeated_keys(void **st)
+{
+    (void)st;
+    /* A Lua table cannot hold nil: pairs shows no key for a JSON null; and a
+     * key once, with the value ev.k reads (the first). */
+    expect_entity(BOTH, "{ \"o\", \"a\" }",
+                  "\"o\":{\"x\":1,\"n\":null,\"y\":2,\"x\":3},\"a\":[null,\"p\",null,\"q\"]",
+                  "local ks = {}\n"
+                  "      for k, v in pairs(ev.o) do ks[#ks + 1] = k .. '=' .. tostring(v) end\n"
+                  "      table.sort(ks)\n"
+                  "      for i, v in pairs(ev.a) do ks[#ks + 1] = i .. '=' .. tostring(v) end\n"
+                  "      return ctx.flag{ entity = table.concat(ks, ',') }",
+                  "x=1,y=2,2=p,4=q");
+}
+
 static void test_pairs_over_objects_and_arrays(void **st)
 {
     (void)st;
@@ -563,6 +578,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_arrays_of_objects_and_nested_arrays),
         cmocka_unit_test(test_array_with_nulls),
         cmocka_unit_test(test_arrays_index_by_integral_floats_like_tables),
+        cmocka_unit_test(test_pairs_skips_null_members_and_repeated_keys),
         cmocka_unit_test(test_pairs_over_objects_and_arrays),
         cmocka_unit_test(test_duplicate_keys_first_wins),
         cmocka_unit_test(test_non_string_keys_read_nil),
