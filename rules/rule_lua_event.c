@@ -207,11 +207,21 @@ static int ev_tostring(lua_State *L)
     return 1;
 }
 
+/* ev.o == ev.o: each read makes a new box, but two boxes of the same
+ * value of the same event are equal, as one table is to itself. */
+static int ev_eq(lua_State *L)
+{
+    const ev_box_t *a = check_box(L, 1), *b = check_box(L, 2);
+    lua_pushboolean(L, a->val.doc == b->val.doc && a->val.idx == b->val.idx);
+    return 1;
+}
+
 void rule_lua_event_init(lua_State *L)
 {
     static const luaL_Reg mt[] = {
         { "__index", ev_index },   { "__newindex", ev_newindex }, { "__len", ev_len },
-        { "__pairs", ev_pairs },   { "__tostring", ev_tostring }, { NULL, NULL },
+        { "__pairs", ev_pairs },   { "__tostring", ev_tostring }, { "__eq", ev_eq },
+        { NULL, NULL },
     };
     luaL_newmetatable(L, RULE_EVENT_MT);
     luaL_setfuncs(L, mt, 0);

@@ -256,6 +256,44 @@ static void test_a_declared_object_that_is_a_scalar_reads_as_the_scalar(void **s
                   "return ctx.flag{ entity = ev.device }", "phone");
 }
 
+/* The same expression must give the same answer in both views, or a rule
+ * that passes warden test behaves differently in eval and run. */
+static void test_both_views_agree(void **st)
+{
+    (void)st;
+    static const char *const exprs[] = {
+        "#ev.t", "#ev.o", "#ev.e",
+        "tostring(ev.a[0])", "tostring(ev.a[-1])", "tostring(ev.o[1])", "tostring(ev.a.x)",
+        "tostring(ev.o == ev.o)", "tostring(ev.o.inner == ev.o.inner)", "tostring(ev.a == ev.o)",
+        "tostring(ev.o ~= nil)", "tostring(not ev.o)",
+        "select('#', ipairs(ev.a))",
+    };
+    int differ = 0;
+    const char *event = "\"o\":{\"k\":1,\"inner\":{\"z\":true}},\"a\":[1,2,null],\"t\":[1,null,3],\"e\":[]";
+    for (size_t i = 0; i < sizeof exprs / sizeof exprs[0]; i++) {
+        char results[2][256];
+        for (int strict = 0; strict <= 1; strict++) {
+            char body[256];
+            snprintf(body, sizeof body, "return ctx.flag{ entity = tostring(%s) }", exprs[i]);
+            tu_pack_t p;
+            const eng_outcome_t *o;
+            eng_engine_t *e = run(&p, strict, "{ \"o\", \"a\", \"t\", \"e\" }", body, event, &o);
+            const char *err = tu_error(o, "r");
+            const eng_hit_t *h = tu_hit(o, "r");
+            snprintf(results[strict], sizeof results[strict], "%s%s", err ? "error: " : "",
+                     err ? err : h ? tu_str(h->entity, h->entity_len) : "no hit");
+            eng_engine_destroy(e);
+            tu_pack_free(&p);
+        }
+        if (strcmp(results[0], results[1]) != 0) {
+            print_error("%s: table view \"%s\", lazy view \"%s\"\n", exprs[i], results[0],
+                        results[1]);
+            differ++;
+        }
+    }
+    assert_int_equal(differ, 0);
+}
+
 /* ---- read-only --------------------------------------------------------- */
 
 static void test_assignment_to_ev_raises_read_only(void **st)
@@ -580,6 +618,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_arrays_index_by_integral_floats_like_tables),
         cmocka_unit_test(test_pairs_skips_null_members_and_repeated_keys),
         cmocka_unit_test(test_pairs_over_objects_and_arrays),
+        cmocka_unit_test(test_both_views_agree),
         cmocka_unit_test(test_duplicate_keys_first_wins),
         cmocka_unit_test(test_non_string_keys_read_nil),
         cmocka_unit_test(test_integers_and_floats_keep_their_types),
