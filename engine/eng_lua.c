@@ -147,6 +147,20 @@ static int sandbox_rawset(lua_State *L)
     return 1;
 }
 
+/* type for rules: a userdata whose metatable names a type in __type (the
+ * lazy event view says "table") reports that type, so a rule asking
+ * type(ev.user) == "table" gets the same answer from the lazy view of
+ * warden test as from the table view of production. */
+static int sandbox_type(lua_State *L)
+{
+    int t = lua_type(L, 1);
+    luaL_argcheck(L, t != LUA_TNONE, 1, "value expected");
+    if (t == LUA_TUSERDATA && luaL_getmetafield(L, 1, "__type") == LUA_TSTRING)
+        return 1;
+    lua_pushstring(L, lua_typename(L, t));
+    return 1;
+}
+
 /* xpcall for rules: the message handler runs after the failed call has
  * unwound, like pcall followed by h(err).  Lua runs a handler from inside
  * lua_error; when the error is the budget's kill, raised from the count
@@ -212,6 +226,8 @@ eng_lua_t *eng_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_
     lua_setfield(L, -2, "setmetatable");
     lua_pushcfunction(L, sandbox_rawset);
     lua_setfield(L, -2, "rawset");
+    lua_pushcfunction(L, sandbox_type);
+    lua_setfield(L, -2, "type");
     lua_getfield(L, -1, "string");
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");

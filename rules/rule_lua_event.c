@@ -225,6 +225,10 @@ void rule_lua_event_init(lua_State *L)
     };
     luaL_newmetatable(L, RULE_EVENT_MT);
     luaL_setfuncs(L, mt, 0);
+    /* What type() says in the sandbox (engine/eng_lua.c): the table view
+     * of production is made of tables. */
+    lua_pushliteral(L, "table");
+    lua_setfield(L, -2, "__type");
     lua_pushliteral(L, "locked");
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);

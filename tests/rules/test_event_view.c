@@ -262,6 +262,7 @@ static void test_both_views_agree(void **st)
 {
     (void)st;
     static const char *const exprs[] = {
+        "type(ev)", "type(ev.o)", "type(ev.a)", "type(ev.o.inner)",
         "#ev.t", "#ev.o", "#ev.e",
         "tostring(ev.a[0])", "tostring(ev.a[-1])", "tostring(ev.o[1])", "tostring(ev.a.x)",
         "tostring(ev.o == ev.o)", "tostring(ev.o.inner == ev.o.inner)", "tostring(ev.a == ev.o)",
