@@ -246,6 +246,8 @@ void rule_lua_init(eng_lua_t *vm, rule_ctx_t *c)
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, verdict_index);
     lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "table");    /* type(v) in the sandbox, as before it hid in a userdata */
+    lua_setfield(L, -2, "__type");
     lua_pop(L, 1);
 
     static const luaL_Reg methods[] = {

@@ -361,10 +361,11 @@ static void test_verdict_fields_can_be_read(void **st)
     eng_engine_t *e = one_rule(&p,
         "local v = ctx.review{ entity = 'u1', reason = 'why', score = 0.25, ttl = '2h' }\n"
         "      return ctx.flag{ entity = table.concat({ v.verdict, v.entity, v.reason,\n"
-        "                                               tostring(v.score), v.ttl }, ',') }", &o);
+        "                                               tostring(v.score), v.ttl, type(v) }, ',') }", &o);
     tu_assert_no_error(o, "r");
     assert_int_equal(o->nhits, 1);
-    assert_string_equal(tu_str(o->hits[0].entity, o->hits[0].entity_len), "review,u1,why,0.25,2h");
+    assert_string_equal(tu_str(o->hits[0].entity, o->hits[0].entity_len),
+                        "review,u1,why,0.25,2h,table");
     done(&p, e);
 }
 
