@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define ST_VALUE_SEED 0x64697374696e63ull
 
@@ -71,6 +72,20 @@ void *st_realloc(eng_state_t *st, void *p, size_t n)
 void eng_state_fail_alloc_after(eng_state_t *st, long n)
 {
     st->fail_after = n > 0 ? n : 0;
+}
+
+void *st_big_alloc(eng_state_t *st, size_t n, int zero)
+{
+    if (st_fail(st))
+        return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, n < ST_HUGE ? 64 : ST_HUGE, n) != 0)
+        return NULL;
+    if (n >= ST_HUGE)
+        madvise(p, n, MADV_HUGEPAGE);   /* advice only: fine if refused */
+    if (zero)
+        memset(p, 0, n);
+    return p;
 }
 
 static char *st_strdup(eng_state_t *st, const char *s)
@@ -124,6 +139,38 @@ uint64_t st_key_hash(const char *k, size_t n)
     return eng_hash64(k, n, ST_HASH_SEED);
 }
 
+static inline uint64_t ld64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t ld32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* a[0..n) == b[0..n), without a libc call for the short keys we see */
+static inline int key_eq(const char *a, const char *b, uint32_t n)
+{
+    if (n >= 8) {
+        uint32_t i = 0;
+        for (; i + 8 < n; i += 8)
+            if (ld64(a + i) != ld64(b + i))
+                return 0;
+        return ld64(a + n - 8) == ld64(b + n - 8);
+    }
+    if (n >= 4)
+        return ld32(a) == ld32(b) && ld32(a + n - 4) == ld32(b + n - 4);
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 st_rec_t *st_find(st_tab_t *t, const char *k, uint32_t klen, uint64_t h, uint32_t *idx)
 {
     if (t->slots == NULL)
@@ -137,7 +184,7 @@ st_rec_t *st_find(st_tab_t *t, const char *k, uint32_t klen, uint64_t h, uint32_
         if ((uint32_t)(s >> 32) == h32) {
             uint32_t ri = (uint32_t)s - 1;
             st_rec_t *r = st_rec(t, ri);
-            if (r->klen == klen && memcmp(st_rec_key(r), k, klen) == 0) {
+            if (r->klen == klen && key_eq(st_rec_key(r), k, klen)) {
                 *idx = ri;
                 return r;
             }
@@ -149,11 +196,12 @@ st_rec_t *st_find(st_tab_t *t, const char *k, uint32_t klen, uint64_t h, uint32_
 /* Lookup with a one-entry cache: the engine updates a key and its rules
  * read it right after, so the second lookup skips hashing and probing.
  * *h is computed only on a cache miss (0 means "not yet"). */
-static st_rec_t *st_lookup(st_tab_t *t, const char *k, uint32_t klen, uint64_t *h, uint32_t *idx)
+static inline st_rec_t *st_lookup(st_tab_t *t, const char *k, uint32_t klen, uint64_t *h,
+                                  uint32_t *idx)
 {
     if (t->cache) {
         st_rec_t *r = st_rec(t, t->cache - 1);
-        if (r->klen == klen && memcmp(st_rec_key(r), k, klen) == 0) {
+        if (r->klen == klen && key_eq(st_rec_key(r), k, klen)) {
             *idx = t->cache - 1;
             return r;
         }
@@ -182,7 +230,7 @@ static int slots_grow(eng_state_t *st, st_tab_t *t)
     uint32_t ncap = cap ? cap * 2 : 16;
     if (ncap == 0)
         return -1;
-    uint64_t *ns = st_calloc(st, ncap, sizeof(*ns));
+    uint64_t *ns = st_big_alloc(st, (size_t)ncap * sizeof(*ns), 1);
     if (ns == NULL)
         return -1;
     for (uint32_t i = 0; i < cap; i++)
@@ -202,17 +250,15 @@ static int rec_alloc(eng_state_t *st, st_tab_t *t, uint32_t *idx)
         t->free_head = (uint32_t)st_rec(t, *idx)->head;
         return 0;
     }
-    if ((t->nrec >> ST_CHUNK_SHIFT) >= t->nchunks) {
-        if (t->nrec >= UINT32_MAX - (1u << ST_CHUNK_SHIFT))
+    uint64_t have = ((1ull << t->nchunks) - 1) << ST_CHUNK_BASE;
+    if (t->nrec >= have) {
+        if (t->nrec == UINT32_MAX - 1 || t->nchunks == ST_MAX_CHUNKS)
             return -1;
-        unsigned char **nc = st_realloc(st, t->chunks, (t->nchunks + 1) * sizeof(*nc));
-        if (nc == NULL)
+        size_t n = ((size_t)ST_REC + t->pay_size) << (ST_CHUNK_BASE + t->nchunks);
+        unsigned char *ch = st_big_alloc(st, n, 0);
+        if (ch == NULL)
             return -1;
-        t->chunks = nc;
-        nc[t->nchunks] = st_malloc(st, (size_t)t->rec_size << ST_CHUNK_SHIFT);
-        if (nc[t->nchunks] == NULL)
-            return -1;
-        t->nchunks++;
+        t->chunks[t->nchunks++] = ch;
     }
     *idx = t->nrec++;
     return 0;
@@ -235,13 +281,14 @@ uint64_t st_dset_bytes(const st_dset_t *s)
     return sizeof(st_dset_t) + (uint64_t)s->cap * 8 + 16;
 }
 
-uint64_t st_rec_bytes(const eng_state_t *st, const st_tab_t *t, const st_rec_t *r)
+uint64_t st_rec_bytes(const eng_state_t *st, const st_tab_t *t, uint32_t idx)
 {
-    uint64_t b = t->rec_size + ST_ENTRY_OVERHEAD;
+    const st_rec_t *r = st_rec(t, idx);
+    uint64_t b = ST_REC + t->pay_size + ST_ENTRY_OVERHEAD;
     if (r->klen > ST_KEY_INLINE)
         b += r->klen;
     if (t->id < st->nctr && st->ctr[t->id].distinct) {
-        st_dset_t *const *sets = (st_dset_t *const *)((const char *)r + sizeof(st_rec_t));
+        st_dset_t *const *sets = st_pay(t, idx);
         for (uint32_t i = 0; i < st->ctr[t->id].nslots; i++)
             if (sets[i])
                 b += st_dset_bytes(sets[i]);
@@ -266,19 +313,20 @@ st_rec_t *st_insert(eng_state_t *st, st_tab_t *t, const char *k, uint32_t klen, 
         return NULL;
     }
     st_rec_t *r = st_rec(t, *idx);
-    memset(r, 0, t->rec_size);
+    memset(r, 0, ST_REC);
+    memset(st_pay(t, *idx), 0, t->pay_size);
     r->qpos = UINT64_MAX;
     r->hash = (uint32_t)(h >> 32);
     r->klen = klen;
     if (heap)
-        r->key.ptr = heap;
+        memcpy(r->key, &heap, sizeof(heap));
     else if (klen)
-        memcpy(r->key.in, k, klen);
+        memcpy(r->key, k, klen);
     slots_put(t->slots, t->mask, ((uint64_t)r->hash << 32) | (*idx + 1));
     t->used++;
     if (t->id < st->nctr)
         st->nkeys++;
-    st->bytes += st_rec_bytes(st, t, r);
+    st->bytes += st_rec_bytes(st, t, *idx);
     t->cache = *idx + 1;
     return r;
 }
@@ -286,14 +334,14 @@ st_rec_t *st_insert(eng_state_t *st, st_tab_t *t, const char *k, uint32_t klen, 
 void st_remove(eng_state_t *st, st_tab_t *t, uint32_t idx)
 {
     st_rec_t *r = st_rec(t, idx);
-    st->bytes -= st_rec_bytes(st, t, r);
+    st->bytes -= st_rec_bytes(st, t, idx);
     if (t->id < st->nctr && st->ctr[t->id].distinct) {
-        st_dset_t **sets = st_payload(r);
+        st_dset_t **sets = st_pay(t, idx);
         for (uint32_t i = 0; i < st->ctr[t->id].nslots; i++)
             free(sets[i]);
     }
     if (r->klen > ST_KEY_INLINE)
-        free(r->key.ptr);
+        free((char *)st_rec_key(r));
     /* Backward-shift deletion keeps probe chains without tombstones. */
     uint32_t mask = t->mask, i = r->hash & mask;
     uint64_t want = ((uint64_t)r->hash << 32) | (idx + 1);
@@ -335,7 +383,7 @@ static void queue_compact(st_tab_t *t)
 int st_queue_reserve(eng_state_t *st, st_tab_t *t)
 {
     st_queue_t *q = &t->q;
-    uint64_t cap = q->e ? (uint64_t)q->mask + 1 : 0;
+    uint64_t cap = q->cap;
     if (q->hi - q->lo < cap)
         return 0;
     if (cap && (uint64_t)t->used * 2 <= cap) {
@@ -345,7 +393,7 @@ int st_queue_reserve(eng_state_t *st, st_tab_t *t)
     uint64_t ncap = cap ? cap * 2 : 16;
     if (ncap > (1ull << 32))
         return -1;
-    uint32_t *ne = st_malloc(st, ncap * sizeof(*ne));
+    uint32_t *ne = st_big_alloc(st, ncap * sizeof(*ne), 0);
     if (ne == NULL)
         return -1;
     for (uint64_t p = q->lo; p < q->hi; p++)
@@ -353,7 +401,14 @@ int st_queue_reserve(eng_state_t *st, st_tab_t *t)
     free(q->e);
     q->e = ne;
     q->mask = (uint32_t)(ncap - 1);
+    q->cap = ncap;
     return 0;
+}
+
+/* Fast path of st_queue_reserve. */
+static inline int queue_reserve(eng_state_t *st, st_tab_t *t)
+{
+    return t->q.hi - t->q.lo < t->q.cap ? 0 : st_queue_reserve(st, t);
 }
 
 void st_touch(eng_state_t *st, st_tab_t *t, st_rec_t *r, uint32_t idx)
@@ -416,7 +471,7 @@ int st_rec_expired(const eng_state_t *st, const st_tab_t *t, const st_rec_t *r)
     if (t->id >= st->nctr)
         return r->head <= st->clock;
     const st_counter_t *c = &st->ctr[t->id];
-    return st_bucket(r->head, c->top) <= st_bucket(st->clock, c->top) - (int64_t)c->top_k;
+    return st_bucket(r->head, c->top) <= st->cb[c->top] - (int64_t)c->top_k;
 }
 
 static void sweep_front(eng_state_t *st, st_tab_t *t)
@@ -451,19 +506,27 @@ void eng_state_advance(eng_state_t *st, int64_t ts)
 {
     if (ts <= st->clock)
         return;
-    int64_t old = st->clock;
+    int64_t old = st->clock, ob[ST_LEVELS];
+    memcpy(ob, st->cb, sizeof(ob));
     st->clock = ts;
+    st_buckets(ts, st->cb);
     if (old == INT64_MIN)
         return;
-    if (st_fdiv(ts, ST_HOUR) != st_fdiv(old, ST_HOUR)) {
+    if (st->cb[1] != ob[1]) {
         eng_state_expire(st);
-    } else if (st_fdiv(ts, ST_MINUTE) != st_fdiv(old, ST_MINUTE)) {
+    } else if (st->cb[0] != ob[0]) {
         for (size_t i = 0; i <= st->nctr; i++)
             sweep_front(st, st_table(st, (uint32_t)i));
     }
 }
 
 int64_t eng_state_clock(const eng_state_t *st) { return st->clock; }
+
+void st_set_clock(eng_state_t *st, int64_t ts)
+{
+    st->clock = ts;
+    st_buckets(ts, st->cb);
+}
 
 /* ---- construction ---- */
 
@@ -475,11 +538,11 @@ static int level_of(int64_t w)
 static const int64_t level_gran[ST_LEVELS] = { ST_MINUTE, ST_HOUR, ST_DAY };
 static const uint32_t level_slack[ST_LEVELS] = { ST_SLACK_MINUTE, ST_SLACK_HOUR, ST_SLACK_DAY };
 
-static void tab_init(st_tab_t *t, uint32_t id, uint32_t rec_size)
+static void tab_init(st_tab_t *t, uint32_t id, uint32_t pay_size)
 {
     memset(t, 0, sizeof(*t));
     t->id = id;
-    t->rec_size = rec_size;
+    t->pay_size = pay_size;
 }
 
 static int counter_init(eng_state_t *st, st_counter_t *c, const eng_state_counter_def_t *d,
@@ -541,9 +604,10 @@ static int counter_init(eng_state_t *st, st_counter_t *c, const eng_state_counte
         off += c->lv[L].n;
     }
     c->nslots = off;
-    size_t rs = sizeof(st_rec_t) + (size_t)off * (c->distinct ? sizeof(void *) : sizeof(uint32_t));
-    rs = (rs + 7) & ~(size_t)7;
-    tab_init(&c->tab, id, (uint32_t)rs);
+    size_t ps = (size_t)off * (c->distinct ? sizeof(void *) : sizeof(uint32_t));
+    ps = (ps + 63) & ~(size_t)63;    /* payloads start on cache lines */
+    tab_init(&c->tab, id, (uint32_t)ps);
+    c->inited = 1;
     return 0;
 }
 
@@ -556,6 +620,8 @@ int st_init(eng_state_t *st, const eng_state_counter_def_t *defs, size_t n, char
             size_t errstr_size)
 {
     st->clock = INT64_MIN;
+    for (int L = 0; L < ST_LEVELS; L++)
+        st->cb[L] = INT64_MIN / 4;   /* nothing is late or expired before the first event */
     if (n >= UINT32_MAX) {
         snprintf(errstr, errstr_size, "too many counters");
         return -1;
@@ -593,7 +659,8 @@ int st_init(eng_state_t *st, const eng_state_counter_def_t *defs, size_t n, char
     }
     st->nctr = n;
     st->fingerprint = fp;
-    tab_init(&st->labels, (uint32_t)n, (uint32_t)sizeof(st_rec_t));
+    tab_init(&st->labels, (uint32_t)n, 0);
+    st->labels_inited = 1;
     return 0;
 }
 
@@ -646,16 +713,15 @@ static void tab_free(const eng_state_t *st, st_tab_t *t)
         if (r->klen == ST_FREE)
             continue;
         if (r->klen > ST_KEY_INLINE)
-            free(r->key.ptr);
+            free((char *)st_rec_key(r));
         if (distinct) {
-            st_dset_t **sets = st_payload(r);
+            st_dset_t **sets = st_pay(t, i);
             for (uint32_t s = 0; s < st->ctr[t->id].nslots; s++)
                 free(sets[s]);
         }
     }
     for (uint32_t i = 0; i < t->nchunks; i++)
         free(t->chunks[i]);
-    free(t->chunks);
     free(t->slots);
     free(t->q.e);
 }
@@ -664,7 +730,7 @@ void st_free_content(eng_state_t *st)
 {
     for (size_t i = 0; st->ctr && i < st->nctr; i++) {
         st_counter_t *c = &st->ctr[i];
-        if (c->tab.rec_size)
+        if (c->inited)
             tab_free(st, &c->tab);
         free(c->name);
         free(c->stream);
@@ -675,7 +741,7 @@ void st_free_content(eng_state_t *st)
         free(c->win_k);
     }
     free(st->ctr);
-    if (st->labels.rec_size)
+    if (st->labels_inited)
         tab_free(st, &st->labels);
     free(st->uset);
     free(st->kbuf);
@@ -718,9 +784,10 @@ void eng_state_stats(const eng_state_t *st, eng_state_stats_t *out)
 
 /* ---- counters ---- */
 
-/* Common entry of the add calls: checks, clock, lateness.  Returns 0 to go
- * on, or the rc to return. */
-static int add_begin(eng_state_t *st, size_t i, int distinct, size_t klen, int64_t ts)
+/* Common entry of the add calls: checks, clock, lateness; fills b with the
+ * event's buckets.  Returns 0 to go on, or the rc to return. */
+static inline int add_begin(eng_state_t *st, size_t i, int distinct, size_t klen, int64_t ts,
+                            int64_t b[ST_LEVELS])
 {
     if (i >= st->nctr)
         return ENG_STATE_ENOCOUNTER;
@@ -729,42 +796,48 @@ static int add_begin(eng_state_t *st, size_t i, int distinct, size_t klen, int64
         return ENG_STATE_EKIND;
     if (klen > ENG_STATE_MAX_KEY)
         return ENG_STATE_EKEY;
-    eng_state_advance(st, ts);
-    if (st_bucket(ts, c->top) <= st_bucket(st->clock, c->top) - (int64_t)c->top_k) {
+    if (ts > st->clock)
+        eng_state_advance(st, ts);
+    st_buckets(ts, b);
+    if (b[c->top] <= st->cb[c->top] - (int64_t)c->top_k) {
         st->late_skipped++;
         return ENG_STATE_SKIPPED;
     }
     return 0;
 }
 
-/* Finds or creates key's record for an add at ts; an expired record is
- * dropped first (it reads as absent anyway).  NULL when out of memory. */
-static st_rec_t *add_record(eng_state_t *st, st_tab_t *t, const char *key, uint32_t klen,
-                            int64_t ts, uint32_t *idx, int *created)
+/* Finds or creates key's record for an add at ts (buckets b) and fills hb
+ * with its head's buckets; an expired record is dropped first (it reads as
+ * absent anyway).  NULL when out of memory. */
+static inline st_rec_t *add_record(eng_state_t *st, st_counter_t *c, const char *key,
+                                   uint32_t klen, int64_t ts, const int64_t b[ST_LEVELS],
+                                   int64_t hb[ST_LEVELS], uint32_t *idx, int *created)
 {
+    st_tab_t *t = &c->tab;
     uint64_t h = 0;
     st_rec_t *r = st_lookup(t, key, klen, &h, idx);
-    if (st_queue_reserve(st, t) != 0)
+    if (queue_reserve(st, t) != 0)
         return NULL;
-    if (r && st_rec_expired(st, t, r)) {
+    *created = 0;
+    if (r) {
+        st_buckets(r->head, hb);
+        if (hb[c->top] > st->cb[c->top] - (int64_t)c->top_k)
+            return r;
         st_remove(st, t, *idx);
         st->expired++;
-        r = NULL;
     }
-    *created = 0;
-    if (r == NULL) {
-        if (h == 0)
-            h = st_key_hash(key, klen);
-        r = st_insert(st, t, key, klen, h, idx);
-        if (r == NULL)
-            return NULL;
-        r->head = ts;
-        *created = 1;
-    }
+    if (h == 0)
+        h = st_key_hash(key, klen);
+    r = st_insert(st, t, key, klen, h, idx);
+    if (r == NULL)
+        return NULL;
+    r->head = ts;
+    memcpy(hb, b, sizeof(int64_t) * ST_LEVELS);
+    *created = 1;
     return r;
 }
 
-static void add_finish(eng_state_t *st, st_tab_t *t, st_rec_t *r, uint32_t idx, int64_t ts)
+static inline void add_finish(eng_state_t *st, st_tab_t *t, st_rec_t *r, uint32_t idx, int64_t ts)
 {
     if (ts > r->head)
         r->head = ts;
@@ -775,33 +848,45 @@ static void add_finish(eng_state_t *st, st_tab_t *t, st_rec_t *r, uint32_t idx, 
 
 int eng_state_add(eng_state_t *st, size_t i, const char *key, size_t klen, int64_t ts)
 {
-    int rc = add_begin(st, i, 0, klen, ts);
+    int64_t b[ST_LEVELS], hb[ST_LEVELS];
+    int rc = add_begin(st, i, 0, klen, ts, b);
     if (rc != 0)
         return rc;
     st_counter_t *c = &st->ctr[i];
     uint32_t idx;
     int created;
-    st_rec_t *r = add_record(st, &c->tab, key, (uint32_t)klen, ts, &idx, &created);
+    st_rec_t *r = add_record(st, c, key, (uint32_t)klen, ts, b, hb, &idx, &created);
     if (r == NULL)
         return ENG_STATE_ENOMEM;
-    int64_t b[ST_LEVELS], hb[ST_LEVELS];
-    st_buckets(ts, b);
-    st_buckets(r->head, hb);
-    uint32_t *slots = st_payload(r);
-    for (int L = 0; L < ST_LEVELS; L++) {
-        uint32_t n = c->lv[L].n;
-        if (n == 0)
-            continue;
-        uint32_t *ring = slots + c->lv[L].off;
-        if (b[L] > hb[L]) {
-            if (b[L] - hb[L] >= n)
-                memset(ring, 0, n * sizeof(*ring));
-            else
-                for (int64_t x = hb[L] + 1; x < b[L]; x++)
-                    ring[st_slot(x, n)] = 0;
-            ring[st_slot(b[L], n)] = 1;
-        } else if (hb[L] - b[L] < n) {
-            ring[st_slot(b[L], n)]++;
+    /* The head bucket of each level counts in r->cur (the header line): an
+     * event in the key's newest minute touches nothing else.  Moving the
+     * head on writes the old head's counts to the ring and clears the
+     * buckets skipped over; a late event adds to its ring slot. */
+    if (b[0] == hb[0]) {
+        r->cur[0]++;
+        r->cur[1]++;
+        r->cur[2]++;
+    } else {
+        uint32_t *slots = st_pay(&c->tab, idx);
+        for (int L = 0; L < ST_LEVELS; L++) {
+            uint32_t n = c->lv[L].n;
+            if (n == 0)
+                continue;
+            uint32_t *ring = slots + c->lv[L].off;
+            if (b[L] > hb[L]) {
+                if (b[L] - hb[L] >= n) {
+                    memset(ring, 0, n * sizeof(*ring));
+                } else {
+                    ring[st_slot(hb[L], n)] = r->cur[L];
+                    for (int64_t x = hb[L] + 1; x <= b[L]; x++)
+                        ring[st_slot(x, n)] = 0;
+                }
+                r->cur[L] = 1;
+            } else if (b[L] == hb[L]) {
+                r->cur[L]++;
+            } else if (hb[L] - b[L] < n) {
+                ring[st_slot(b[L], n)]++;
+            }
         }
     }
     add_finish(st, &c->tab, r, idx, ts);
@@ -869,20 +954,18 @@ int eng_state_add_distinct(eng_state_t *st, size_t i, const char *key, size_t kl
 {
     if (vlen > ENG_STATE_MAX_KEY)
         return ENG_STATE_EKEY;
-    int rc = add_begin(st, i, 1, klen, ts);
+    int64_t b[ST_LEVELS], hb[ST_LEVELS];
+    int rc = add_begin(st, i, 1, klen, ts, b);
     if (rc != 0)
         return rc;
     st_counter_t *c = &st->ctr[i];
     uint64_t vh = eng_hash64(val, vlen, ST_VALUE_SEED);
     uint32_t idx;
     int created;
-    st_rec_t *r = add_record(st, &c->tab, key, (uint32_t)klen, ts, &idx, &created);
+    st_rec_t *r = add_record(st, c, key, (uint32_t)klen, ts, b, hb, &idx, &created);
     if (r == NULL)
         return ENG_STATE_ENOMEM;
-    int64_t b[ST_LEVELS], hb[ST_LEVELS];
-    st_buckets(ts, b);
-    st_buckets(r->head, hb);
-    st_dset_t **slots = st_payload(r);
+    st_dset_t **slots = st_pay(&c->tab, idx);
     st_dset_t *fresh[ST_LEVELS] = { NULL, NULL, NULL };
     int target[ST_LEVELS];
     for (int L = 0; L < ST_LEVELS; L++) {
@@ -946,12 +1029,13 @@ oom:
     return ENG_STATE_ENOMEM;
 }
 
-/* Resolves a read: the record (NULL when absent or expired), the window's
- * level and the inclusive bucket range [*lo, *hi] to read, clipped to the
- * buckets the ring retains.  Returns a negative rc for bad arguments. */
-static int read_begin(eng_state_t *st, size_t i, int distinct, const char *key, size_t klen,
-                      int64_t window, int64_t now, st_rec_t **rp, int *level, int64_t *lo,
-                      int64_t *hi)
+/* Resolves a read: the record's payload (NULL when absent or expired), the
+ * window's level and the inclusive bucket range [*lo, *hi] to read, clipped
+ * to the buckets the ring retains.  Returns a negative rc for bad
+ * arguments. */
+static inline int read_begin(eng_state_t *st, size_t i, int distinct, const char *key,
+                             size_t klen, int64_t window, int64_t now, void **pay, int *level,
+                             int64_t *lo, int64_t *hi, st_rec_t **rec, int64_t *headb)
 {
     if (i >= st->nctr)
         return ENG_STATE_ENOCOUNTER;
@@ -963,7 +1047,7 @@ static int read_begin(eng_state_t *st, size_t i, int distinct, const char *key, 
         w++;
     if (w == c->nwindows)
         return ENG_STATE_EWINDOW;
-    *rp = NULL;
+    *pay = NULL;
     if (klen > ENG_STATE_MAX_KEY)
         return 0;
     uint64_t h = 0;
@@ -971,7 +1055,7 @@ static int read_begin(eng_state_t *st, size_t i, int distinct, const char *key, 
     st_rec_t *r = st_lookup(&c->tab, key, (uint32_t)klen, &h, &idx);
     if (r == NULL || st_rec_expired(st, &c->tab, r))
         return 0;
-    if (st_queue_reserve(st, &c->tab) == 0)
+    if (queue_reserve(st, &c->tab) == 0)
         st_touch(st, &c->tab, r, idx);
     int L = c->win_level[w];
     uint32_t n = c->lv[L].n;
@@ -981,26 +1065,32 @@ static int read_begin(eng_state_t *st, size_t i, int distinct, const char *key, 
     if (*lo < hb - (int64_t)n + 1)
         *lo = hb - (int64_t)n + 1;
     *level = L;
+    *rec = r;
+    *headb = hb;
     if (*lo <= *hi)
-        *rp = r;
+        *pay = st_pay(&c->tab, idx);
     return 0;
 }
 
 int64_t eng_state_count(eng_state_t *st, size_t i, const char *key, size_t klen, int64_t window,
                         int64_t now)
 {
-    st_rec_t *r;
+    void *pay;
     int L;
-    int64_t lo, hi;
-    int rc = read_begin(st, i, 0, key, klen, window, now, &r, &L, &lo, &hi);
-    if (rc < 0 || r == NULL)
+    int64_t lo, hi, hb;
+    st_rec_t *r;
+    int rc = read_begin(st, i, 0, key, klen, window, now, &pay, &L, &lo, &hi, &r, &hb);
+    if (rc < 0 || pay == NULL)
         return rc;
     const st_counter_t *c = &st->ctr[i];
     uint32_t n = c->lv[L].n;
-    const uint32_t *ring = (const uint32_t *)st_payload(r) + c->lv[L].off;
+    /* the head bucket counts in the header; its ring slot holds 0 */
+    uint64_t sum = hi == hb ? r->cur[L] : 0;
+    if (lo == hi && hi == hb)
+        return (int64_t)sum;
+    const uint32_t *ring = (const uint32_t *)pay + c->lv[L].off;
     uint32_t s = st_slot(lo, n), cnt = (uint32_t)(hi - lo + 1);
     uint32_t first = cnt < n - s ? cnt : n - s;
-    uint64_t sum = 0;
     for (uint32_t k = 0; k < first; k++)
         sum += ring[s + k];
     for (uint32_t k = 0; k < cnt - first; k++)
@@ -1047,15 +1137,16 @@ static int64_t union_exact(eng_state_t *st, st_dset_t **sets, uint32_t nsets, ui
 int64_t eng_state_distinct(eng_state_t *st, size_t i, const char *key, size_t klen,
                            int64_t window, int64_t now)
 {
-    st_rec_t *r;
+    void *pay;
     int L;
-    int64_t lo, hi;
-    int rc = read_begin(st, i, 1, key, klen, window, now, &r, &L, &lo, &hi);
-    if (rc < 0 || r == NULL)
+    int64_t lo, hi, hb;
+    st_rec_t *r;
+    int rc = read_begin(st, i, 1, key, klen, window, now, &pay, &L, &lo, &hi, &r, &hb);
+    if (rc < 0 || pay == NULL)
         return rc;
     const st_counter_t *c = &st->ctr[i];
     uint32_t n = c->lv[L].n;
-    st_dset_t **ring = (st_dset_t **)st_payload(r) + c->lv[L].off;
+    st_dset_t **ring = (st_dset_t **)pay + c->lv[L].off;
     st_dset_t *sets[512];     /* the largest ring: 366d + slack, rounded up */
     uint32_t nsets = 0;
     uint64_t total = 0;
@@ -1132,7 +1223,7 @@ int eng_state_label_set(eng_state_t *st, const char *entity, size_t elen, const 
     st_tab_t *t = &st->labels;
     uint64_t h = 0;
     st_rec_t *r = st_lookup(t, k, klen, &h, &idx);
-    if (st_queue_reserve(st, t) != 0)
+    if (queue_reserve(st, t) != 0)
         return ENG_STATE_ENOMEM;
     if (r && st_rec_expired(st, t, r)) {
         st_remove(st, t, idx);
@@ -1170,7 +1261,7 @@ int eng_state_label_has(eng_state_t *st, const char *entity, size_t elen, const 
     st_rec_t *r = st_lookup(t, k, klen, &h, &idx);
     if (r == NULL || r->head <= now || r->head <= st->clock)
         return 0;
-    if (st_queue_reserve(st, t) == 0)
+    if (queue_reserve(st, t) == 0)
         st_touch(st, t, r, idx);
     return 1;
 }

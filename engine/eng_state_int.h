@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine/eng_hll.h"
 #include "engine/eng_state.h"
@@ -15,8 +16,10 @@
 #define ST_DAY      86400000LL
 #define ST_LEVELS   3               /* minute, hour, day */
 #define ST_MAX_WINDOW (366 * ST_DAY)
-#define ST_KEY_INLINE 24            /* keys up to this length live in the record */
-#define ST_CHUNK_SHIFT 7            /* records per allocation chunk: 128 */
+#define ST_KEY_INLINE 20            /* keys up to this length live in the record */
+#define ST_CHUNK_BASE 6             /* chunk c holds 64 << c records */
+#define ST_MAX_CHUNKS 27            /* 64 * (2^27 - 1) > 2^32 records */
+#define ST_HUGE (2u << 20)          /* allocations this big ask for huge pages */
 #define ST_EXACT_MAX 64             /* distinct values kept exactly per bucket */
 #define ST_FREE     UINT32_MAX      /* klen of a record on the free list */
 #define ST_HASH_SEED 0x5741524445ull
@@ -31,19 +34,22 @@
 #define ST_SLACK_HOUR   2
 #define ST_SLACK_DAY    1
 
-/* A key's record: this header, then the payload (counter rings: uint32_t
- * counts, or st_dset_t pointers for distinct counters; nothing for labels). */
+/* A key's record: this 64-byte header (one cache line: all a lookup
+ * touches) in a dense array, and apart from it the payload: the counter
+ * rings, uint32_t counts or st_dset_t pointers for distinct counters
+ * (labels have none). */
 typedef struct st_rec {
     uint64_t qpos;      /* position of this key's newest entry in its table's queue */
     uint64_t tseq;      /* global touch sequence (LRU order across tables) */
     int64_t  head;      /* counters: newest event ts counted; labels: expiry ts */
-    uint32_t hash;      /* low 32 bits of the key hash */
+    uint32_t hash;      /* high 32 bits of the key hash */
     uint32_t klen;      /* ST_FREE on the free list */
-    union {
-        char  in[ST_KEY_INLINE];
-        char *ptr;
-    } key;
+    char     key[ST_KEY_INLINE];   /* the key, or a pointer to it when longer */
+    uint32_t cur[ST_LEVELS];       /* plain counters: the head bucket's counts
+                                      (its ring slots stay 0) */
 } st_rec_t;
+#define ST_REC 64
+_Static_assert(sizeof(st_rec_t) == ST_REC, "a record header is one cache line");
 
 /* A distinct set: up to ST_EXACT_MAX value hashes, then a dense HLL. */
 typedef struct st_dset {
@@ -59,17 +65,20 @@ typedef struct st_queue {
     uint32_t *e;
     uint64_t  lo, hi;   /* live positions [lo, hi) */
     uint32_t  mask;     /* capacity - 1 */
+    uint64_t  cap;      /* 0 until the first entry */
 } st_queue_t;
 
 /* Open-addressing table (linear probing, backward-shift deletion) over
- * fixed-size records kept in chunks; slot = hash32 << 32 | (index + 1). */
+ * fixed-size records kept in chunks that double in size (so a table with a
+ * few keys stays small and a big one sits in a few huge-page chunks);
+ * slot = hash32 << 32 | (index + 1). */
 typedef struct st_tab {
     uint32_t        id;         /* counter index, or nctr for labels */
-    uint32_t        rec_size;
+    uint32_t        pay_size;   /* payload bytes per record */
     uint64_t       *slots;
     uint32_t        mask;
     uint32_t        used;       /* live records */
-    unsigned char **chunks;
+    unsigned char  *chunks[ST_MAX_CHUNKS];
     uint32_t        nchunks;
     uint32_t        nrec;       /* records carved so far */
     uint32_t        free_head;  /* free list: index + 1 */
@@ -95,6 +104,7 @@ typedef struct st_counter {
     int        top;         /* level of the longest window */
     uint32_t   top_k;       /* its bucket count */
     uint32_t   nslots;
+    int        inited;      /* tab is set up (for freeing a half-built state) */
     st_tab_t   tab;
 } st_counter_t;
 
@@ -102,9 +112,10 @@ struct eng_state {
     st_counter_t *ctr;
     size_t        nctr;
     st_tab_t      labels;
+    int           labels_inited;
     uint64_t      fingerprint;
     int64_t       clock;
-    int64_t       sweep_hour;   /* clock hour of the last full sweep */
+    int64_t       cb[ST_LEVELS];   /* the clock's minute, hour and day */
     uint64_t      seq;          /* touch sequence */
     size_t        max_bytes;
     uint64_t      bytes;
@@ -123,19 +134,38 @@ struct eng_state {
 void *st_malloc(eng_state_t *st, size_t n);
 void *st_calloc(eng_state_t *st, size_t n, size_t sz);
 void *st_realloc(eng_state_t *st, void *p, size_t n);
+/* n bytes, 64-byte aligned, or 2 MiB-aligned with MADV_HUGEPAGE from
+ * ST_HUGE up; free() frees. */
+void *st_big_alloc(eng_state_t *st, size_t n, int zero);
 
+/* Record idx lives in chunk c = floor(log2(idx / 64 + 1)), which starts at
+ * index 64 * (2^c - 1) and holds 64 << c headers, then as many payloads. */
+static inline unsigned st_chunk(uint32_t idx, uint64_t *off)
+{
+    uint64_t q = ((uint64_t)idx >> ST_CHUNK_BASE) + 1;
+    unsigned c = 63u - (unsigned)__builtin_clzll(q);
+    *off = idx - (((1ull << c) - 1) << ST_CHUNK_BASE);
+    return c;
+}
 static inline st_rec_t *st_rec(const st_tab_t *t, uint32_t idx)
 {
-    return (st_rec_t *)(void *)(t->chunks[idx >> ST_CHUNK_SHIFT] +
-                                (size_t)(idx & ((1u << ST_CHUNK_SHIFT) - 1)) * t->rec_size);
+    uint64_t off;
+    unsigned c = st_chunk(idx, &off);
+    return (st_rec_t *)(void *)(t->chunks[c] + off * ST_REC);
+}
+static inline void *st_pay(const st_tab_t *t, uint32_t idx)
+{
+    uint64_t off;
+    unsigned c = st_chunk(idx, &off);
+    return t->chunks[c] + ((uint64_t)ST_REC << (ST_CHUNK_BASE + c)) + off * t->pay_size;
 }
 static inline const char *st_rec_key(const st_rec_t *r)
 {
-    return r->klen <= ST_KEY_INLINE ? r->key.in : r->key.ptr;
-}
-static inline void *st_payload(st_rec_t *r)
-{
-    return (char *)r + sizeof(st_rec_t);
+    if (r->klen <= ST_KEY_INLINE)
+        return r->key;
+    const char *p;
+    memcpy(&p, r->key, sizeof(p));
+    return p;
 }
 static inline st_tab_t *st_table(eng_state_t *st, uint32_t id)
 {
@@ -162,14 +192,16 @@ void st_remove(eng_state_t *st, st_tab_t *t, uint32_t idx);
 int st_queue_reserve(eng_state_t *st, st_tab_t *t);
 /* Marks record idx most recently used (needs a prior successful reserve). */
 void st_touch(eng_state_t *st, st_tab_t *t, st_rec_t *r, uint32_t idx);
-/* Accounted bytes of record r of table t (record, long key, sets). */
-uint64_t st_rec_bytes(const eng_state_t *st, const st_tab_t *t, const st_rec_t *r);
+/* Accounted bytes of record idx of table t (header, payload, long key, sets). */
+uint64_t st_rec_bytes(const eng_state_t *st, const st_tab_t *t, uint32_t idx);
 uint64_t st_dset_bytes(const st_dset_t *s);
 /* Is the record's content invisible at the current clock? */
 int st_rec_expired(const eng_state_t *st, const st_tab_t *t, const st_rec_t *r);
 /* Evicts LRU entries while over the ceiling, sparing record keep of table
  * keep_tab (UINT32_MAX: none). */
 void st_enforce_ceiling(eng_state_t *st, uint32_t keep_tab, uint32_t keep_idx);
+/* Sets the clock without sweeping (loading a snapshot). */
+void st_set_clock(eng_state_t *st, int64_t ts);
 /* Builds the counters of st from defs (st zeroed except fail_after). */
 int st_init(eng_state_t *st, const eng_state_counter_def_t *defs, size_t n, char *errstr,
             size_t errstr_size);

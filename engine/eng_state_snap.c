@@ -193,9 +193,16 @@ static int rd_u64(rd_t *r, uint64_t *v)
 
 /* ---- records ---- */
 
-static void rec_write(const eng_state_t *st, const st_tab_t *t, const st_rec_t *r, wr_t *w,
+static uint32_t head_slot(const st_counter_t *c, int L, int64_t head)
+{
+    int64_t b = st_fdiv(head, c->lv[L].gran);
+    return c->lv[L].off + (uint32_t)((uint64_t)b & (c->lv[L].n - 1));
+}
+
+static void rec_write(const eng_state_t *st, const st_tab_t *t, uint32_t idx, wr_t *w,
                       int with_table)
 {
+    const st_rec_t *r = st_rec(t, idx);
     if (with_table)
         wr_varint(w, t->id);
     wr_varint(w, r->klen);
@@ -204,10 +211,15 @@ static void rec_write(const eng_state_t *st, const st_tab_t *t, const st_rec_t *
     if (t->id >= st->nctr)
         return;
     const st_counter_t *c = &st->ctr[t->id];
-    const void *pl = (const char *)r + sizeof(st_rec_t);
+    const void *pl = st_pay(t, idx);
     uint64_t nz = 0;
     if (!c->distinct) {
-        const uint32_t *v = pl;
+        /* the head bucket's counts (r->cur) go into their ring slots */
+        uint32_t v[MAX_RING * 3];
+        memcpy(v, pl, c->nslots * sizeof(uint32_t));
+        for (int L = 0; L < ST_LEVELS; L++)
+            if (c->lv[L].n)
+                v[head_slot(c, L, r->head)] += r->cur[L];
         for (uint32_t i = 0; i < c->nslots; i++)
             nz += v[i] != 0;
         wr_varint(w, nz);
@@ -381,9 +393,9 @@ static int rec_read(eng_state_t *st, rd_t *rd, int64_t table, int replace, int t
     }
     if (old) {
         r = old;
-        st->bytes -= st_rec_bytes(st, t, r);
+        st->bytes -= st_rec_bytes(st, t, idx);
         if (c && c->distinct) {
-            st_dset_t **cur = st_payload(r);
+            st_dset_t **cur = st_pay(t, idx);
             for (uint32_t i = 0; i < nslots; i++)
                 free(cur[i]);
         }
@@ -393,13 +405,22 @@ static int rec_read(eng_state_t *st, rd_t *rd, int64_t table, int replace, int t
             rd->err = "out of memory";
             goto fail;
         }
-        st->bytes -= st_rec_bytes(st, t, r);
+        st->bytes -= st_rec_bytes(st, t, idx);
     }
     r->head = (int64_t)head;
+    if (c && !c->distinct)
+        for (int L = 0; L < ST_LEVELS; L++) {
+            r->cur[L] = 0;
+            if (c->lv[L].n) {
+                uint32_t hs = head_slot(c, L, r->head);
+                r->cur[L] = counts[hs];
+                counts[hs] = 0;
+            }
+        }
     if (c)
-        memcpy(st_payload(r), c->distinct ? (void *)sets : (void *)counts,
+        memcpy(st_pay(t, idx), c->distinct ? (void *)sets : (void *)counts,
                (size_t)nslots * (c->distinct ? sizeof(void *) : sizeof(uint32_t)));
-    st->bytes += st_rec_bytes(st, t, r);
+    st->bytes += st_rec_bytes(st, t, idx);
     st_touch(st, t, r, idx);
     return 0;
 fail:
@@ -431,6 +452,7 @@ static void snap_payload(const eng_state_t *st, wr_t *w)
     for (;;) {
         const st_tab_t *best = NULL;
         const st_rec_t *br = NULL;
+        uint32_t bidx = 0;
         size_t bi = 0;
         for (size_t i = 0; i <= st->nctr; i++) {
             const st_tab_t *t = i < st->nctr ? &st->ctr[i].tab : &st->labels;
@@ -442,16 +464,18 @@ static void snap_payload(const eng_state_t *st, wr_t *w)
             }
             if (pos[i] == t->q.hi)
                 continue;
-            const st_rec_t *r = st_rec(t, t->q.e[pos[i] & t->q.mask]);
+            uint32_t ri = t->q.e[pos[i] & t->q.mask];
+            const st_rec_t *r = st_rec(t, ri);
             if (br == NULL || r->tseq < br->tseq) {
                 best = t;
                 br = r;
+                bidx = ri;
                 bi = i;
             }
         }
         if (best == NULL)
             break;
-        rec_write(st, best, br, w, 1);
+        rec_write(st, best, bidx, w, 1);
         pos[bi]++;
     }
     free(pos);
@@ -612,7 +636,8 @@ int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errst
         rd.err = "trailing bytes after the last record";
         goto bad;
     }
-    tmp->clock = (int64_t)clock;
+    if ((int64_t)clock != INT64_MIN)
+        st_set_clock(tmp, (int64_t)clock);
     st->fail_after = tmp->fail_after;
     adopt(st, tmp);
     return 0;
@@ -716,7 +741,7 @@ int eng_state_entry_save(const eng_state_t *st, size_t i, const char *key, size_
     wr_bytes(w, hdr, sizeof(hdr));
     wr_varint(w, id);
     if (r) {
-        rec_write(st, t, r, w, 0);
+        rec_write(st, t, idx, w, 0);
     } else {
         wr_varint(w, kl);
         wr_bytes(w, k, kl);
