@@ -250,7 +250,8 @@ static int table_keys(lua_State *L, int idx, keylist_t *kl, const char **bad_typ
         /* the string stays alive: it is a key of a table we keep on the stack */
         kl->k[kl->n++] = lua_tostring(L, -1);
     }
-    qsort(kl->k, kl->n, sizeof(*kl->k), cmp_cstr);
+    if (kl->n > 1)
+        qsort(kl->k, kl->n, sizeof(*kl->k), cmp_cstr);
     return 0;
 }
 

@@ -317,7 +317,7 @@ static void test_cascade_equals_naive_event_list_100k_random(void **s)
     enum { NC = 6, NEV = 100000 };
     nctr_t *c = calloc(NC, sizeof(*c));
     eng_state_counter_def_t defs[NC];
-    char names[NC][8];
+    char names[NC][16];
     for (int i = 0; i < NC; i++) {
         /* 1-4 distinct windows from the pool; the last counter always has
          * the issue's example set */
@@ -338,7 +338,7 @@ static void test_cascade_equals_naive_event_list_100k_random(void **s)
         }
         c[i].distinct = i == 1 || i == 3;
         nctr_init(&c[i]);
-        snprintf(names[i], sizeof names[i], "c%d", i);
+        snprintf(names[i], sizeof names[i], "c%d", i % 100);
         defs[i] = (eng_state_counter_def_t){ names[i], "s", "k", c[i].distinct ? "v" : NULL,
                                              c[i].windows, c[i].nw };
     }
@@ -513,7 +513,7 @@ static void test_lru_eviction_under_ceiling(void **s)
     assert_true(per > 0 && per < 1024);
     eng_state_set_max_bytes(st, per * 10);
     for (int i = 1; i < 10; i++) {
-        char k[8];
+        char k[16];
         snprintf(k, sizeof k, "k%d", i);
         add(st, 0, k, D0 + i);
     }
