@@ -522,6 +522,20 @@ void eng_state_advance(eng_state_t *st, int64_t ts)
 
 int64_t eng_state_clock(const eng_state_t *st) { return st->clock; }
 
+void st_resum(const st_counter_t *c, st_rec_t *r, uint32_t *pay)
+{
+    int64_t hb[ST_LEVELS];
+    st_buckets(r->head, hb);
+    for (size_t w = 0; w < c->nwindows; w++) {
+        int L = c->win_level[w];
+        const uint32_t *ring = pay + c->base + c->lv[L].off;
+        uint32_t v = 0;
+        for (int64_t x = hb[L] - (int64_t)c->win_k[w] + 1; x < hb[L]; x++)
+            v += ring[st_slot(x, c->lv[L].n)];
+        pay[w] = v;
+    }
+}
+
 void st_set_clock(eng_state_t *st, int64_t ts)
 {
     st->clock = ts;
@@ -604,7 +618,8 @@ static int counter_init(eng_state_t *st, st_counter_t *c, const eng_state_counte
         off += c->lv[L].n;
     }
     c->nslots = off;
-    size_t ps = (size_t)off * (c->distinct ? sizeof(void *) : sizeof(uint32_t));
+    c->base = c->distinct ? 0 : (uint32_t)d->nwindows;
+    size_t ps = (size_t)(c->base + off) * (c->distinct ? sizeof(void *) : sizeof(uint32_t));
     ps = (ps + 63) & ~(size_t)63;    /* payloads start on cache lines */
     tab_init(&c->tab, id, (uint32_t)ps);
     c->inited = 1;
@@ -867,7 +882,28 @@ int eng_state_add(eng_state_t *st, size_t i, const char *key, size_t klen, int64
         r->cur[1]++;
         r->cur[2]++;
     } else {
-        uint32_t *slots = st_pay(&c->tab, idx);
+        uint32_t *sums = st_pay(&c->tab, idx), *slots = sums + c->base;
+        /* Window sums cover (head - k, head - 1]: when the head moves by d
+         * they gain the old head's count and lose the d oldest buckets
+         * (read before the rings are cleared below: their slots are next to
+         * the ones being written); a late event inside adds one. */
+        for (size_t w = 0; w < c->nwindows; w++) {
+            int L = c->win_level[w];
+            int64_t k = c->win_k[w];
+            if (b[L] > hb[L]) {
+                if (b[L] - hb[L] >= k) {
+                    sums[w] = 0;
+                } else {
+                    const uint32_t *ring = slots + c->lv[L].off;
+                    uint32_t v = sums[w] + r->cur[L];
+                    for (int64_t x = hb[L] - k + 1; x <= b[L] - k; x++)
+                        v -= ring[st_slot(x, c->lv[L].n)];
+                    sums[w] = v;
+                }
+            } else if (b[L] < hb[L] && b[L] > hb[L] - k) {
+                sums[w]++;
+            }
+        }
         for (int L = 0; L < ST_LEVELS; L++) {
             uint32_t n = c->lv[L].n;
             if (n == 0)
@@ -1035,7 +1071,8 @@ oom:
  * arguments. */
 static inline int read_begin(eng_state_t *st, size_t i, int distinct, const char *key,
                              size_t klen, int64_t window, int64_t now, void **pay, int *level,
-                             int64_t *lo, int64_t *hi, st_rec_t **rec, int64_t *headb)
+                             int64_t *lo, int64_t *hi, st_rec_t **rec, int64_t *headb,
+                             size_t *wi, int64_t *nowb)
 {
     if (i >= st->nctr)
         return ENG_STATE_ENOCOUNTER;
@@ -1067,6 +1104,8 @@ static inline int read_begin(eng_state_t *st, size_t i, int distinct, const char
     *level = L;
     *rec = r;
     *headb = hb;
+    *wi = w;
+    *nowb = tb;
     if (*lo <= *hi)
         *pay = st_pay(&c->tab, idx);
     return 0;
@@ -1077,18 +1116,21 @@ int64_t eng_state_count(eng_state_t *st, size_t i, const char *key, size_t klen,
 {
     void *pay;
     int L;
-    int64_t lo, hi, hb;
+    int64_t lo, hi, hb, tb;
+    size_t w;
     st_rec_t *r;
-    int rc = read_begin(st, i, 0, key, klen, window, now, &pay, &L, &lo, &hi, &r, &hb);
+    int rc = read_begin(st, i, 0, key, klen, window, now, &pay, &L, &lo, &hi, &r, &hb, &w, &tb);
     if (rc < 0 || pay == NULL)
         return rc;
     const st_counter_t *c = &st->ctr[i];
+    /* read at the head bucket (the usual case: the event just counted):
+     * the window's sum plus the head's count, both at hand */
+    if (tb == hb)
+        return (int64_t)((const uint32_t *)pay)[w] + r->cur[L];
     uint32_t n = c->lv[L].n;
     /* the head bucket counts in the header; its ring slot holds 0 */
     uint64_t sum = hi == hb ? r->cur[L] : 0;
-    if (lo == hi && hi == hb)
-        return (int64_t)sum;
-    const uint32_t *ring = (const uint32_t *)pay + c->lv[L].off;
+    const uint32_t *ring = (const uint32_t *)pay + c->base + c->lv[L].off;
     uint32_t s = st_slot(lo, n), cnt = (uint32_t)(hi - lo + 1);
     uint32_t first = cnt < n - s ? cnt : n - s;
     for (uint32_t k = 0; k < first; k++)
@@ -1139,9 +1181,10 @@ int64_t eng_state_distinct(eng_state_t *st, size_t i, const char *key, size_t kl
 {
     void *pay;
     int L;
-    int64_t lo, hi, hb;
+    int64_t lo, hi, hb, tb;
+    size_t w;
     st_rec_t *r;
-    int rc = read_begin(st, i, 1, key, klen, window, now, &pay, &L, &lo, &hi, &r, &hb);
+    int rc = read_begin(st, i, 1, key, klen, window, now, &pay, &L, &lo, &hi, &r, &hb, &w, &tb);
     if (rc < 0 || pay == NULL)
         return rc;
     const st_counter_t *c = &st->ctr[i];

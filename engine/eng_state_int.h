@@ -103,7 +103,10 @@ typedef struct st_counter {
     st_level_t lv[ST_LEVELS];
     int        top;         /* level of the longest window */
     uint32_t   top_k;       /* its bucket count */
-    uint32_t   nslots;
+    uint32_t   nslots;      /* ring slots, all levels */
+    uint32_t   base;        /* plain counters: payload starts with one uint32_t
+                               per window, the window's count over the
+                               buckets before the head bucket; rings follow */
     int        inited;      /* tab is set up (for freeing a half-built state) */
     st_tab_t   tab;
 } st_counter_t;
@@ -200,6 +203,9 @@ int st_rec_expired(const eng_state_t *st, const st_tab_t *t, const st_rec_t *r);
 /* Evicts LRU entries while over the ceiling, sparing record keep of table
  * keep_tab (UINT32_MAX: none). */
 void st_enforce_ceiling(eng_state_t *st, uint32_t keep_tab, uint32_t keep_idx);
+/* Recomputes the per-window sums of a plain counter's record from its
+ * rings (after loading it). */
+void st_resum(const st_counter_t *c, st_rec_t *r, uint32_t *pay);
 /* Sets the clock without sweeping (loading a snapshot). */
 void st_set_clock(eng_state_t *st, int64_t ts);
 /* Builds the counters of st from defs (st zeroed except fail_after). */

@@ -216,7 +216,7 @@ static void rec_write(const eng_state_t *st, const st_tab_t *t, uint32_t idx, wr
     if (!c->distinct) {
         /* the head bucket's counts (r->cur) go into their ring slots */
         uint32_t v[MAX_RING * 3];
-        memcpy(v, pl, c->nslots * sizeof(uint32_t));
+        memcpy(v, (const uint32_t *)pl + c->base, c->nslots * sizeof(uint32_t));
         for (int L = 0; L < ST_LEVELS; L++)
             if (c->lv[L].n)
                 v[head_slot(c, L, r->head)] += r->cur[L];
@@ -417,9 +417,13 @@ static int rec_read(eng_state_t *st, rd_t *rd, int64_t table, int replace, int t
                 counts[hs] = 0;
             }
         }
-    if (c)
-        memcpy(st_pay(t, idx), c->distinct ? (void *)sets : (void *)counts,
-               (size_t)nslots * (c->distinct ? sizeof(void *) : sizeof(uint32_t)));
+    if (c && c->distinct) {
+        memcpy(st_pay(t, idx), sets, (size_t)nslots * sizeof(void *));
+    } else if (c) {
+        uint32_t *pay = st_pay(t, idx);
+        memcpy(pay + c->base, counts, (size_t)nslots * sizeof(uint32_t));
+        st_resum(c, r, pay);
+    }
     st->bytes += st_rec_bytes(st, t, idx);
     st_touch(st, t, r, idx);
     return 0;
