@@ -55,7 +55,7 @@ $(BUILD)/libwarden.a: $(LIB_OBJS)
 $(WARDEN): $(BUILD)/engine/eng_main.o $(BUILD)/libwarden.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libwarden.a $(wildcard tests/*.h)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libwarden.a $(wildcard tests/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 

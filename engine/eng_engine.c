@@ -6,6 +6,7 @@
 #include "engine/eng_engine.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,10 @@ typedef struct pending_label {
     const char *label;
     int64_t     ttl_ms;
 } pending_label_t;
+
+/* Event times beyond ±10^15 ms (year ~33,600) are rejected: they would
+ * overflow window arithmetic and are never real. */
+#define ENG_TS_LIMIT_MS 1000000000000000LL
 
 struct eng_engine {
     eng_opts_t         opts;
@@ -476,6 +481,13 @@ static const char *fmt_event_id(eng_engine_t *e, eng_jval_t root)
         } else if (eng_jval_type(v) == ENG_JINT) {
             int n = snprintf(buf, sizeof(buf), "%" PRId64, eng_jval_int(v));
             return eng_arena_strndup(e->arena, buf, (size_t)n);
+        } else if (eng_jval_type(v) == ENG_JDOUBLE) {
+            /* Integers past int64 arrive as doubles: keep them as ids. */
+            double d = eng_jval_double(v);
+            if (d == floor(d) && fabs(d) < 1e20) {
+                int n = snprintf(buf, sizeof(buf), "%.0f", d);
+                return eng_arena_strndup(e->arena, buf, (size_t)n);
+            }
         }
     }
     return NULL;
@@ -548,8 +560,13 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
                 return reject(e, "timestamp field '%s' is not RFC 3339", e->opts.ts_field);
         } else if (t == ENG_JINT) {
             o->event_ts_ms = eng_jval_int(v);
+            if (o->event_ts_ms <= -ENG_TS_LIMIT_MS || o->event_ts_ms >= ENG_TS_LIMIT_MS)
+                return reject(e, "timestamp field '%s' is out of range", e->opts.ts_field);
         } else if (t == ENG_JDOUBLE) {
-            o->event_ts_ms = (int64_t)eng_jval_double(v);
+            double d = eng_jval_double(v);
+            if (!(d > -ENG_TS_LIMIT_MS && d < ENG_TS_LIMIT_MS))
+                return reject(e, "timestamp field '%s' is out of range", e->opts.ts_field);
+            o->event_ts_ms = (int64_t)d;
         } else if (t != ENG_JNULL) {
             return reject(e, "timestamp field '%s' must be RFC 3339 or epoch milliseconds",
                           e->opts.ts_field);

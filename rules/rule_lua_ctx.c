@@ -342,7 +342,8 @@ int rule_lua_call(eng_lua_t *vm, rule_ctx_t *c, const rule_t *r, eng_arena_t *ar
     }
     int st = RULE_CALL_OK;
     int top = lua_gettop(L);
-    if (lua_isnil(L, top)) {
+    if (lua_isnil(L, top) || (lua_isboolean(L, top) && !lua_toboolean(L, top))) {
+        /* nothing, nil or false (`return cond and ctx.block{...}`): no hit */
         out->verdict = ENG_VERDICT_NONE;
     } else if (luaL_testudata(L, top, RULE_VERDICT_MT)) {
         lua_getiuservalue(L, top, 1);   /* the table ctx_verdict validated */

@@ -42,8 +42,15 @@ static void push_data(lua_State *L, int idx)
     lua_remove(L, -2);
 }
 
+/* Private metatable key holding a JSON array's length: its nulls are nils
+ * in the data table, where rawlen would see a border before them. */
+static const char array_len_key = 0;
+
 static int ro_len(lua_State *L)
 {
+    lua_getmetatable(L, 1);
+    if (lua_rawgetp(L, -1, &array_len_key) == LUA_TNUMBER)
+        return 1;
     push_data(L, 1);
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
     return 1;
@@ -142,6 +149,12 @@ void rule_view_push_deep(lua_State *L, eng_jval_t v, int depth)
         }
     }
     make_proxy(L);
+    if (arr) {
+        lua_getmetatable(L, -1);
+        lua_pushinteger(L, (lua_Integer)n);
+        lua_rawsetp(L, -2, &array_len_key);
+        lua_pop(L, 1);
+    }
 }
 
 static vnode_t *child(vnode_t *n, const char *seg, size_t len)

@@ -30,6 +30,15 @@ typedef struct got_hit {
     double score;
 } got_hit_t;
 
+/* t[k] without metamethods: test tables are read outside any protected
+ * call, where a raising __index would abort the process. */
+static int rawfield(lua_State *L, int t, const char *k)
+{
+    t = lua_absindex(L, t);
+    lua_pushstring(L, k);
+    return lua_rawget(L, t);
+}
+
 /* Encodes the Lua value at idx as JSON.  Returns 0 or -1 with err. */
 static int encode(lua_State *L, int idx, eng_buf_t *b, int depth, char *err, size_t errn)
 {
@@ -118,7 +127,7 @@ static int encode(lua_State *L, int idx, eng_buf_t *b, int depth, char *err, siz
             eng_buf_addc(b, ',');
         eng_buf_json_str(b, keys[i], strlen(keys[i]));
         eng_buf_addc(b, ':');
-        lua_getfield(L, idx, keys[i]);
+        rawfield(L, idx, keys[i]);
         rc = encode(L, -1, b, depth + 1, err, errn);
         lua_pop(L, 1);
     }
@@ -140,7 +149,7 @@ static int encode_event(lua_State *L, int idx, const eng_opts_t *o, const rule_t
         return -1;
     }
     eng_buf_t extra = ENG_BUF_INIT;
-    lua_getfield(L, idx, o->stream_field);
+    rawfield(L, idx, o->stream_field);
     if (lua_isnil(L, -1)) {
         eng_buf_json_str(&extra, o->stream_field, strlen(o->stream_field));
         eng_buf_addc(&extra, ':');
@@ -148,13 +157,13 @@ static int encode_event(lua_State *L, int idx, const eng_opts_t *o, const rule_t
         eng_buf_addc(&extra, ',');
     }
     lua_pop(L, 1);
-    lua_getfield(L, idx, o->id_field);
+    rawfield(L, idx, o->id_field);
     if (lua_isnil(L, -1)) {
         eng_buf_json_str(&extra, o->id_field, strlen(o->id_field));
         eng_buf_printf(&extra, ":\"t%d\",", j);
     }
     lua_pop(L, 1);
-    lua_getfield(L, idx, o->ts_field);
+    rawfield(L, idx, o->ts_field);
     if (lua_isnil(L, -1)) {
         eng_buf_json_str(&extra, o->ts_field, strlen(o->ts_field));
         eng_buf_printf(&extra, ":%lld,", TEST_BASE_MS + (long long)(j - 1) * 1000);
@@ -188,20 +197,30 @@ static void describe_hit(eng_buf_t *b, const got_hit_t *h)
     eng_buf_printf(b, " (event %d)", h->event);
 }
 
+/* Appends the value at the top without calling metamethods. */
+static void plain_value(lua_State *L, eng_buf_t *b)
+{
+    if (lua_type(L, -1) == LUA_TNUMBER || lua_type(L, -1) == LUA_TSTRING)
+        eng_buf_adds(b, lua_tostring(L, -1));
+    else if (lua_isboolean(L, -1))
+        eng_buf_adds(b, lua_toboolean(L, -1) ? "true" : "false");
+    else
+        eng_buf_printf(b, "(%s)", luaL_typename(L, -1));
+}
+
 /* Describes expectation table at idx ("block entity=\"u1\""). */
 static void describe_expect(lua_State *L, int idx, eng_buf_t *b)
 {
     static const char *const keys[] = { "verdict", "entity", "reason", "score", "mode", "event", NULL };
     int first = 1;
     for (const char *const *k = keys; *k; k++) {
-        lua_getfield(L, idx, *k);
+        rawfield(L, idx, *k);
         if (!lua_isnil(L, -1)) {
             if (!first)
                 eng_buf_addc(b, ' ');
             first = 0;
             if (strcmp(*k, "verdict") == 0) {
-                eng_buf_adds(b, luaL_tolstring(L, -1, NULL));
-                lua_pop(L, 1);
+                plain_value(L, b);
             } else {
                 eng_buf_printf(b, "%s=", *k);
                 if (lua_type(L, -1) == LUA_TSTRING) {
@@ -209,8 +228,7 @@ static void describe_expect(lua_State *L, int idx, eng_buf_t *b)
                     const char *s = lua_tolstring(L, -1, &n);
                     eng_buf_json_str(b, s, n);
                 } else {
-                    eng_buf_adds(b, luaL_tolstring(L, -1, NULL));
-                    lua_pop(L, 1);
+                    plain_value(L, b);
                 }
             }
         }
@@ -225,11 +243,11 @@ static int matches(lua_State *L, int idx, const got_hit_t *h)
 {
     static const char *const v[] = { "none", "flag", "review", "block" };
     int ok = 1;
-    lua_getfield(L, idx, "verdict");
+    rawfield(L, idx, "verdict");
     if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), v[h->verdict])))
         ok = 0;
     lua_pop(L, 1);
-    lua_getfield(L, idx, "entity");
+    rawfield(L, idx, "entity");
     if (!lua_isnil(L, -1)) {
         const char *s = lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER
                             ? lua_tostring(L, -1) : NULL;
@@ -237,21 +255,21 @@ static int matches(lua_State *L, int idx, const got_hit_t *h)
             ok = 0;
     }
     lua_pop(L, 1);
-    lua_getfield(L, idx, "reason");
+    rawfield(L, idx, "reason");
     if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING || h->reason == NULL ||
                               strcmp(lua_tostring(L, -1), h->reason)))
         ok = 0;
     lua_pop(L, 1);
-    lua_getfield(L, idx, "score");
+    rawfield(L, idx, "score");
     if (!lua_isnil(L, -1) && (!h->has_score || fabs(lua_tonumber(L, -1) - h->score) > 1e-9))
         ok = 0;
     lua_pop(L, 1);
-    lua_getfield(L, idx, "mode");
+    rawfield(L, idx, "mode");
     if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING ||
                               strcmp(lua_tostring(L, -1), eng_mode_name(h->mode))))
         ok = 0;
     lua_pop(L, 1);
-    lua_getfield(L, idx, "event");
+    rawfield(L, idx, "event");
     if (!lua_isnil(L, -1) && lua_tointeger(L, -1) != h->event)
         ok = 0;
     lua_pop(L, 1);
@@ -269,7 +287,7 @@ static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int 
 {
     lua_State *L = eng_lua_state(eng_engine_vm(e));
     int cidx = lua_gettop(L);
-    lua_getfield(L, cidx, "name");
+    rawfield(L, cidx, "name");
     char cname[200];
     snprintf(cname, sizeof(cname), "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
     lua_pop(L, 1);
@@ -279,7 +297,7 @@ static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int 
     got_hit_t *got = NULL;
     size_t ngot = 0;
     char err[512];
-    lua_getfield(L, cidx, "events");
+    rawfield(L, cidx, "events");
     int evs = lua_gettop(L);
     size_t nev = lua_rawlen(L, evs);
     for (size_t j = 1; j <= nev; j++) {
@@ -322,7 +340,7 @@ static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int 
     }
     lua_pop(L, 1);
 
-    lua_getfield(L, cidx, "expect");
+    rawfield(L, cidx, "expect");
     int ex = lua_gettop(L);
     size_t nexp = lua_rawlen(L, ex);
     int same = nexp == ngot;

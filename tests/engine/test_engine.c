@@ -106,6 +106,11 @@ static void test_rejects_bad_or_missing_timestamps(void **st)
     expect_reject(e, "{\"type\":\"s\",\"ts\":true}", "timestamp field 'ts'");
     expect_reject(e, "{\"type\":\"s\",\"ts\":{\"ms\":1}}", "timestamp field 'ts'");
     expect_reject(e, "{\"type\":\"s\",\"ts\":[1]}", "timestamp field 'ts'");
+    /* Out of range: no undefined float-to-int cast, no "missing" confusion. */
+    expect_reject(e, "{\"type\":\"s\",\"ts\":1e300}", "timestamp field 'ts' is out of range");
+    expect_reject(e, "{\"type\":\"s\",\"ts\":1e19}", "timestamp field 'ts' is out of range");
+    expect_reject(e, "{\"type\":\"s\",\"ts\":-9223372036854775808}",
+                  "timestamp field 'ts' is out of range");
     eng_engine_destroy(e);
     tu_pack_free(&p);
 }
@@ -202,6 +207,9 @@ static void test_event_id_from_the_id_field(void **st)
     assert_string_equal(o->event_id, "42");
     o = tu_eval_raw(e, "{\"type\":\"s\",\"id\":-9223372036854775808,\"ts\":1}");
     assert_string_equal(o->event_id, "-9223372036854775808");
+    /* Past int64 the parser gives a double; it stays the event's id. */
+    o = tu_eval_raw(e, "{\"type\":\"s\",\"id\":10000000000000000000,\"ts\":1}");
+    assert_string_equal(o->event_id, "10000000000000000000");
     o = tu_eval_raw(e, "{\"type\":\"s\",\"id\":\"caf\\u00e9\",\"ts\":1}");
     assert_string_equal(o->event_id, "caf\xc3\xa9");
     eng_engine_destroy(e);

@@ -114,6 +114,14 @@ static void test_array_with_nulls(void **st)
                   "nil:3:1");
 }
 
+static void test_array_length_counts_trailing_nulls_in_both_views(void **st)
+{
+    (void)st;
+    /* JSON's length, not a Lua border: [1,2,null] has 3 elements. */
+    expect_entity(BOTH, "{ \"a\" }", "\"a\":[1,2,null]", "return ctx.flag{ entity = tostring(#ev.a) }",
+                  "3");
+}
+
 static void test_arrays_index_by_integral_floats_like_tables(void **st)
 {
     (void)st;
@@ -616,6 +624,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_arrays_have_length_index_and_ipairs),
         cmocka_unit_test(test_arrays_of_objects_and_nested_arrays),
         cmocka_unit_test(test_array_with_nulls),
+        cmocka_unit_test(test_array_length_counts_trailing_nulls_in_both_views),
         cmocka_unit_test(test_arrays_index_by_integral_floats_like_tables),
         cmocka_unit_test(test_pairs_skips_null_members_and_repeated_keys),
         cmocka_unit_test(test_pairs_over_objects_and_arrays),

@@ -299,6 +299,18 @@ static void test_returning_a_number_is_a_rule_error(void **st)
     done(&p, e);
 }
 
+static void test_returning_false_is_no_hit(void **st)
+{
+    (void)st;
+    /* The idiom `return cond and ctx.block{...}` yields false when cond fails. */
+    tu_pack_t p;
+    const eng_outcome_t *o;
+    eng_engine_t *e = one_rule(&p, "return ev.nope ~= nil and ctx.block{ entity = 'u1' }", &o);
+    tu_assert_no_error(o, "r");
+    assert_int_equal(o->nhits, 0);
+    done(&p, e);
+}
+
 static void test_verdict_not_returned_is_no_hit(void **st)
 {
     (void)st;
@@ -589,6 +601,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_returning_a_string_is_a_rule_error),
         cmocka_unit_test(test_returning_a_number_is_a_rule_error),
         cmocka_unit_test(test_verdict_not_returned_is_no_hit),
+        cmocka_unit_test(test_returning_false_is_no_hit),
         cmocka_unit_test(test_returning_nothing_is_no_hit),
         cmocka_unit_test(test_only_the_first_return_value_counts),
         cmocka_unit_test(test_verdict_cannot_be_changed_after_validation),
