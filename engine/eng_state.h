@@ -68,9 +68,11 @@ void eng_state_advance(eng_state_t *st, int64_t ts_ms);
 int64_t eng_state_clock(const eng_state_t *st);   /* INT64_MIN before any event */
 
 /* Counts one event at ts_ms for key[0..klen) in plain counter i.  Returns
- * ENG_STATE_OK, ENG_STATE_SKIPPED (too late: not counted, stats.late_skipped
- * counts it) or an error (state unchanged).  Hot path: one hash lookup, one
- * add per bucket level, no allocation unless the key is new. */
+ * ENG_STATE_OK, ENG_STATE_SKIPPED (older than the counter's longest window
+ * at the clock: not counted, stats.late_skipped counts it) or an error
+ * (state unchanged).  Hot path: a hash lookup and the key's 64-byte header
+ * line when the event falls in the key's newest minute; the bucket rings
+ * when the key's newest minute moves on; allocation only for a new key. */
 int eng_state_add(eng_state_t *st, size_t i, const char *key, size_t klen, int64_t ts_ms);
 /* The same for distinct counter i with the distinct value val[0..vlen). */
 int eng_state_add_distinct(eng_state_t *st, size_t i, const char *key, size_t klen,
@@ -79,8 +81,13 @@ int eng_state_add_distinct(eng_state_t *st, size_t i, const char *key, size_t kl
 /* Events of plain counter i for key in window window_ms read at event time
  * now_ms: with g = 1m for W <= 1h, 1h for W <= 1d, else 1d, and t_g = now
  * floored to g, it counts the events whose g-bucket start b satisfies
- * t_g - W < b <= t_g.  Returns the count (>= 0) or a negative
- * enum eng_state_rc.  Reads mark the key as recently used. */
+ * t_g - W < b <= t_g.  Exact for reads at or after the key's newest event,
+ * and for earlier reads as long as the window lies within the buckets kept
+ * (at least 4 minutes, 2 hours or 1 day behind the newest; docs/state.md).
+ * O(1) when now_ms is in the key's newest g-bucket (a read right after the
+ * event counted), else a sum of up to ceil(W/g) buckets.  Returns the count
+ * (>= 0) or a negative enum eng_state_rc (ENG_STATE_EWINDOW for a window
+ * the counter did not declare).  Reads mark the key as recently used. */
 int64_t eng_state_count(eng_state_t *st, size_t i, const char *key, size_t klen,
                         int64_t window_ms, int64_t now_ms);
 /* Distinct values of distinct counter i for key over the same buckets:
@@ -95,7 +102,8 @@ int64_t eng_state_distinct(eng_state_t *st, size_t i, const char *key, size_t kl
  * / ENG_STATE_EKEY (state unchanged). */
 int eng_state_label_set(eng_state_t *st, const char *entity, size_t elen, const char *label,
                         size_t llen, int64_t expire_ms);
-/* 1 while now_ms < expire and clock < expire, else 0. */
+/* 1 while now_ms < expire and clock < expire, else 0; ENG_STATE_ENOMEM only
+ * when entity and label together exceed 252 bytes and memory is out. */
 int eng_state_label_has(eng_state_t *st, const char *entity, size_t elen, const char *label,
                         size_t llen, int64_t now_ms);
 
