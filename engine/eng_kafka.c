@@ -853,7 +853,9 @@ static void create_topics(eng_kafka_t *k, const char *const *names, const int *p
             rd_kafka_NewTopic_set_config(nt[m], "cleanup.policy", "compact");
             rd_kafka_NewTopic_set_config(nt[m], "max.message.bytes", "16777216");
             rd_kafka_NewTopic_set_config(nt[m], "min.cleanable.dirty.ratio", "0.1");
+            /* Small segments so compaction keeps the restore read short. */
             rd_kafka_NewTopic_set_config(nt[m], "segment.ms", "600000");
+            rd_kafka_NewTopic_set_config(nt[m], "segment.bytes", "67108864");
         }
         m++;
     }
