@@ -120,10 +120,11 @@ java_opts() {
           -Djava.awt.headless=true -Dlog4j.configuration=file:$STATE/log4j.properties"
 }
 
+# 0 ready, 1 the broker died (a port taken meanwhile?), exits on timeout.
 wait_ready() {
     local bootstrap=$1 i
     for i in $(seq 1 240); do   # 60 s
-        running || { tail -30 "$STATE/server.log" "$STATE/stdout.log" >&2 2>/dev/null; die "broker exited during startup"; }
+        running || return 1
         if kcat -b "$bootstrap" -L -m 2 -t __warden_probe 2>/dev/null | grep -q "broker 1 at"; then
             return 0
         fi
@@ -140,25 +141,30 @@ cmd_start() {
     command -v java >/dev/null || die "java not found (tools/deps.sh installs openjdk-17-jre-headless)"
     command -v kcat >/dev/null || die "kcat not found"
     fetch_jars
-    rm -rf "$STATE"; mkdir -p "$STATE/data" || die "cannot create $STATE"
-    local t0 ports port cport id
+    local t0 ports port cport id attempt
     t0=$(date +%s.%N)
-    ports=$(free_ports) || die "no free port"
-    port=${ports% *}; cport=${ports#* }
-    write_config "$port" "$cport"
-    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
-    # shellcheck disable=SC2046
-    java $(java_opts) -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" \
-        -c "$STATE/server.properties" >"$STATE/format.log" 2>&1 \
-        || { cat "$STATE/format.log" >&2; die "KRaft storage format failed"; }
-    echo "127.0.0.1:$port" >"$STATE/bootstrap"
-    # setsid: the broker outlives the calling shell and no terminal signal
-    # reaches it; stop() signals it by pid.
-    # shellcheck disable=SC2046
-    setsid java $(java_opts) -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
-        >"$STATE/stdout.log" 2>&1 </dev/null &
-    echo $! >"$STATE/pid"
-    wait_ready "127.0.0.1:$port"
+    for attempt in 1 2 3; do
+        rm -rf "$STATE"; mkdir -p "$STATE/data" || die "cannot create $STATE"
+        ports=$(free_ports) || die "no free port"
+        port=${ports% *}; cport=${ports#* }
+        write_config "$port" "$cport"
+        id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
+        # shellcheck disable=SC2046
+        java $(java_opts) -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" \
+            -c "$STATE/server.properties" >"$STATE/format.log" 2>&1 \
+            || { cat "$STATE/format.log" >&2; die "KRaft storage format failed"; }
+        echo "127.0.0.1:$port" >"$STATE/bootstrap"
+        # setsid: the broker outlives the calling shell and no terminal signal
+        # reaches it; stop() signals it by pid.
+        # shellcheck disable=SC2046
+        setsid java $(java_opts) -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
+            >"$STATE/stdout.log" 2>&1 </dev/null &
+        echo $! >"$STATE/pid"
+        wait_ready "127.0.0.1:$port" && break
+        echo "broker.sh: the broker exited during startup (attempt $attempt):" >&2
+        tail -15 "$STATE/server.log" "$STATE/stdout.log" >&2 2>/dev/null
+        [ "$attempt" = 3 ] && die "broker did not start"
+    done
     local t1 rss
     t1=$(date +%s.%N)
     rss=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$(cat "$STATE/pid")/status" 2>/dev/null)
