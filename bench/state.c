@@ -210,7 +210,7 @@ static void row(const char *what, double ns, double base)
 
 int main(void)
 {
-    size_t ops = 2000000;
+    size_t ops = 1500000;
     const char *env = getenv("BENCH_OPS");
     if (env && atol(env) > 0)
         ops = (size_t)atol(env);
