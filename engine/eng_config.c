@@ -884,8 +884,8 @@ eng_config_t *eng_config_load(const char *path, int flags, char *errstr, size_t 
         lua_pop(L, 1);
     }
     kafka_env_secrets(c, &e);
-    if (e.n)
-        goto done;
+    /* Keys with bad values keep their defaults: the remaining checks still
+     * say everything else that is wrong, in one go. */
     derive(c);
     check_store(c, &e);
     check_flags(c, flags, &e);
