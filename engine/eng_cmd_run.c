@@ -179,7 +179,8 @@ static void reload(run_t *r)
         r->reload_failures++;
         LOG_ERROR("reload rejected: the rule pack in %s failed to load; the old pack (%s) keeps running",
                   dir, eng_engine_pack_hash(r->eng));
-        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+        char *save = NULL;
+        for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
             LOG_ERROR("reload error: %s", line);
         free(err);
         return;
