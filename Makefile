@@ -31,7 +31,7 @@ BENCH_BIN:= $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 TOOL_BIN := $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c))
 WARDEN   := $(BUILD)/warden
 
-.PHONY: all deps test unit integration bench run asan valgrind lint tidy clean
+.PHONY: all deps test unit integration bench run asan asan-build valgrind lint tidy clean
 .DEFAULT_GOAL := all
 
 all: deps $(WARDEN) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
@@ -69,8 +69,19 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwarden.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS)
 
 # The whole suite: unit tests, then integration tests against real servers.
+# then, on the plain build, the sanitizer stage: every unit test and the
+# server-less integration tests again on an ASan+UBSan build, and every unit
+# test under valgrind.  (`make asan` runs the whole suite on the ASan build.)
+ifeq ($(SAN),1)
 test: all
 	@BUILD=$(BUILD) tools/run_tests.sh $(TEST_BIN)
+else
+test: all asan-build
+	@BUILD=$(BUILD) SANITIZE=1 tools/run_tests.sh $(TEST_BIN)
+endif
+
+asan-build:
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all
 
 unit: all
 	@BUILD=$(BUILD) UNIT_ONLY=1 tools/run_tests.sh $(TEST_BIN)

@@ -89,6 +89,7 @@ void eng_opts_default(eng_opts_t *o)
     o->ts_field = "ts";
     o->instr_budget = 1000000;
     o->mem_cap = 64u << 20;
+    o->max_future_ms = 3600 * 1000;
 }
 
 static void add_field(stream_info_t *s, const char *f)
@@ -574,6 +575,12 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
     }
     if (o->event_ts_ms == INT64_MIN && src && src->msg_ts_ms != INT64_MIN && src->topic)
         o->event_ts_ms = src->msg_ts_ms;
+    /* State time only moves forward: one event stamped far in the future
+     * would expire every key.  Against Kafka's own timestamp it is refused. */
+    if (o->event_ts_ms != INT64_MIN && src && src->topic && src->msg_ts_ms != INT64_MIN &&
+        e->opts.max_future_ms > 0 && o->event_ts_ms > src->msg_ts_ms + e->opts.max_future_ms)
+        return reject(e, "timestamp field '%s' is more than max_future ahead of the message time",
+                      e->opts.ts_field);
     if (o->event_ts_ms == INT64_MIN)
         return reject(e, "missing timestamp field '%s'", e->opts.ts_field);
 

@@ -26,6 +26,8 @@ typedef struct eng_opts {
     int         strict_fields;  /* reading an undeclared field is a rule error (warden test) */
     int         run_off_rules;  /* evaluate mode "off" rules too (warden test) */
     size_t      state_max_mb;   /* ceiling for counter/label state (0: none) */
+    int64_t     max_future_ms;  /* Kafka input: reject event times further than this
+                                 * ahead of the message timestamp (default 1 h; 0: off) */
 } eng_opts_t;
 
 /* Fills o with the defaults above. */

@@ -2,7 +2,10 @@
 # Runs the unit test binaries given as arguments, then (unless UNIT_ONLY=1)
 # every tests/integration/*.sh against the real binary.  Scripts named
 # kafka_* get a private Kafka broker, db_* a private MariaDB, started once
-# here and stopped on exit.  Ends with the line "N passed, N failed".
+# here and stopped on exit.  With SANITIZE=1, then: the unit tests of
+# build-asan/ (ASan+UBSan) and the server-less integration scripts on the
+# ASan binary, and every unit test under valgrind.  Ends with the line
+# "N passed, N failed".
 set -u
 BUILD=${BUILD:-build}
 export WARDEN="$PWD/$BUILD/warden" BUILD
@@ -38,6 +41,29 @@ if [ "${UNIT_ONLY:-0}" != 1 ]; then
     if bash "$s"; then pass=$((pass+1)); echo "-- ok ($(( $(date +%s) - start ))s)"
     else fail=$((fail+1)); failed+=("$s"); echo "-- FAILED ($(( $(date +%s) - start ))s)"; fi
   done
+fi
+if [ "${SANITIZE:-0}" = 1 ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+  for t in "$@"; do
+    at="build-asan/${t#"$BUILD"/}"
+    echo "== asan unit: $at"
+    if "$at" >/tmp/warden-asan.$$ 2>&1; then pass=$((pass+1))
+    else cat /tmp/warden-asan.$$; fail=$((fail+1)); failed+=("asan $at"); fi
+  done
+  rm -f /tmp/warden-asan.$$
+  for s in tests/integration/*.sh; do
+    case "$s" in */kafka_*|*/db_*) continue ;; esac
+    echo "== asan integration: $s"
+    if WARDEN="$PWD/build-asan/warden" bash "$s"; then pass=$((pass+1))
+    else fail=$((fail+1)); failed+=("asan $s"); fi
+  done
+  for t in "$@"; do
+    echo "== valgrind unit: $t"
+    if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+         --suppressions="$PWD/tools/valgrind.supp" "$t" >/tmp/warden-vg.$$ 2>&1; then pass=$((pass+1))
+    else cat /tmp/warden-vg.$$; fail=$((fail+1)); failed+=("valgrind $t"); fi
+  done
+  rm -f /tmp/warden-vg.$$
 fi
 for f in "${failed[@]+"${failed[@]}"}"; do echo "failed: $f"; done
 echo "$pass passed, $fail failed"

@@ -330,6 +330,23 @@ static void test_ts_falls_back_to_the_kafka_timestamp(void **st)
     tu_pack_free(&p);
 }
 
+static void test_kafka_event_far_ahead_of_its_message_time_is_rejected(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    eng_engine_t *e = echo_engine(&p, NULL);
+    eng_src_t src = { .topic = "pins", .partition = 0, .offset = 1, .msg_ts_ms = 1700000000000LL };
+    /* Up to max_future_ms (1 h) ahead is producer clock skew: accepted. */
+    const eng_outcome_t *o = eval_at(e, "{\"type\":\"s\",\"id\":\"e1\",\"ts\":1700003600000}", &src);
+    assert_int_equal(o->status, ENG_EVENT_OK);
+    /* Beyond it, the event would drag the state's clock into the future. */
+    o = eval_at(e, "{\"type\":\"s\",\"id\":\"e2\",\"ts\":1700003600001}", &src);
+    assert_int_equal(o->status, ENG_EVENT_REJECTED);
+    assert_non_null(strstr(o->reject_reason, "ahead of the message time"));
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
 /* ---- custom field names ------------------------------------------------ */
 
 static void test_custom_stream_id_and_ts_fields(void **st)
@@ -520,6 +537,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ts_rfc3339),
         cmocka_unit_test(test_ts_epoch_milliseconds),
         cmocka_unit_test(test_ts_falls_back_to_the_kafka_timestamp),
+        cmocka_unit_test(test_kafka_event_far_ahead_of_its_message_time_is_rejected),
         cmocka_unit_test(test_custom_stream_id_and_ts_fields),
         cmocka_unit_test(test_streams_and_their_fields),
         cmocka_unit_test(test_stream_fields_use_the_custom_field_names),
