@@ -22,8 +22,8 @@ done
 T=$(mktemp -d "${TMPDIR:-/tmp}/warden-bench-kafka.XXXXXX")
 export WARDEN_KAFKA_DIR="$T/broker" KAFKA_PARTITIONS="$PARTITIONS"
 cleanup() {
-    [ -n "${WPID:-}" ] && kill -KILL "$WPID" 2>/dev/null
-    tests/kafka/broker.sh stop >/dev/null 2>&1
+    if [ -n "${WPID:-}" ]; then kill -KILL "$WPID" 2>/dev/null || :; fi
+    tests/kafka/broker.sh stop >/dev/null 2>&1 || :
     rm -rf "$T"
 }
 trap cleanup EXIT

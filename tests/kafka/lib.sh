@@ -21,9 +21,9 @@ kt_fail() { echo "FAIL: $*" >&2; exit 1; }
 kt_cleanup() {
     local p
     for p in "${KT_PIDS[@]+"${KT_PIDS[@]}"}"; do
-        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+        if kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || :; fi
     done
-    wait 2>/dev/null
+    wait 2>/dev/null || :
     if [ "${KT_KEEP:-0}" != 1 ] && [ -n "${KT:-}" ]; then rm -rf "$KT"; fi
 }
 
@@ -53,14 +53,14 @@ kt_warden() {
 
 kt_stop() {
     local pid=$1 secs=${2:-30} i
-    kill -TERM "$pid" 2>/dev/null
+    kill -TERM "$pid" 2>/dev/null || :
     for i in $(seq 1 $((secs * 10))); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
         echo "warden $pid did not stop within ${secs}s of SIGTERM" >&2
-        kill -KILL "$pid"
+        kill -KILL "$pid" 2>/dev/null || :
     fi
     wait "$pid"
 }
