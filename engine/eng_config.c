@@ -88,6 +88,9 @@ static const eng_config_key_t engine_keys[] = {
     { "instr_budget", ENG_CFG_INT, "1000000", "Lua instructions per rule evaluation", NULL, 1000, LONG_MAX },
     { "mem_cap_mb", ENG_CFG_INT, "64", "MiB the rules' Lua VM may hold", NULL, 1, 65536 },
     { "state_max_mb", ENG_CFG_INT, "0", "ceiling for counter/label state in MiB (0: none)", NULL, 0, 1048576 },
+    { "max_future_ms", ENG_CFG_INT, "3600000", "Kafka input: an event time further than this ahead of the "
+      "message timestamp is rejected (dead-lettered), so one bad clock cannot expire all state (0: off)",
+      NULL, 0, LONG_MAX },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 

@@ -180,4 +180,5 @@ void eng_cmd_engine_opts(const eng_config_t *c, eng_opts_t *o)
     o->instr_budget = eng_config_int(c, "engine.instr_budget");
     o->mem_cap = (size_t)eng_config_int(c, "engine.mem_cap_mb") << 20;
     o->state_max_mb = (size_t)eng_config_int(c, "engine.state_max_mb");
+    o->max_future_ms = eng_config_int(c, "engine.max_future_ms");
 }
