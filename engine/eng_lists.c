@@ -512,7 +512,8 @@ eng_lists_t *eng_lists_load(const char *pack_dir, char *errstr, size_t errstr_si
         eng_lists_destroy(ls);
         return NULL;
     }
-    qsort(ls->v, ls->n, sizeof(*ls->v), cmp_list);
+    if (ls->n > 1)
+        qsort(ls->v, ls->n, sizeof(*ls->v), cmp_list);
     return ls;
 }
 

@@ -446,7 +446,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
                 b->where[b->nwhere++] = wc;
             }
             free(kl.k);
-            if (b->nwhere > 1)
+            if (b->where != NULL && b->nwhere > 1)
                 qsort(b->where, b->nwhere, sizeof(*b->where), cmp_where);
         }
     }
