@@ -64,8 +64,9 @@ static const eng_config_key_t run_keys[] = {
     { "batch_max", ENG_CFG_INT, "2000", "events per transaction at most", NULL, 1, 1000000 },
     { "batch_ms", ENG_CFG_INT, "200", "milliseconds per transaction at most", NULL, 1, 600000 },
     { "run_id", ENG_CFG_STR, "live", "run_id of the results written", NULL, 0, 0 },
-    { "align_ms", ENG_CFG_INT, "500", "co-partitioned input topics (e.g. split topics): evaluate one partition's "
-      "events in timestamp order across topics, waiting at most this long for a lagging topic (0: arrival order)",
+    { "align_ms", ENG_CFG_INT, "10000", "co-partitioned input topics (e.g. split topics): evaluate one partition's "
+      "events in timestamp order across topics, waiting at most this long for a topic that is not caught up "
+      "(0: arrival order)",
       NULL, 0, 600000 },
     { "create_topics", ENG_CFG_BOOL, "true", "create missing actions/DLQ/changelog topics at start", NULL, 0, 0 },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },

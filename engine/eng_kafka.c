@@ -82,6 +82,7 @@ typedef struct ktp {
     int64_t               batch_first;  /* offset of its first message in the batch */
     int64_t               next;         /* offset after its last message handed out */
     int                   eof;          /* caught up (no message fetched since EOF) */
+    int64_t               polled_next;  /* offset after the last message polled, -1 before */
     rd_kafka_message_t  **q;            /* held for event-time alignment */
     uint64_t             *q_ns;         /* when each was polled */
     size_t                qhead, qlen, qcap;
@@ -427,6 +428,7 @@ static int on_assign(eng_kafka_t *k, const rd_kafka_topic_partition_list_t *part
             break;
         }
         t->partition = tp->partition;
+        t->polled_next = -1;
         kslot_t *s = slot_find(k, tp->topic, tp->partition);
         if (!s) {
             s = calloc(1, sizeof(*s));
@@ -565,6 +567,7 @@ static int abort_and_rewind(eng_kafka_t *k, const char *why)
         q_clear(k, t);   /* held messages come again after the seek */
         t->dirty = 0;
         t->eof = 0;
+        t->polled_next = -1;
         t->next = t->batch_first;
     }
     if (l->cnt > 0) {
@@ -1171,6 +1174,21 @@ static int aligned_cmp(rd_kafka_message_t *a, const char *ta, rd_kafka_message_t
     return strcmp(ta, tb);
 }
 
+/* A partition with nothing held has nothing that could go before the
+ * candidate only when it is caught up: at EOF, or polled up to its (cached)
+ * high watermark.  Before its first fetch it is not. */
+static int caught_up(eng_kafka_t *k, const ktp_t *t)
+{
+    if (t->eof)
+        return 1;
+    int64_t lo = -1, hi = -1;
+    if (t->polled_next < 0 ||
+        rd_kafka_get_watermark_offsets(k->c, t->topic, t->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0)
+        return 0;
+    return t->polled_next >= hi;
+}
+
 /* Event-time alignment of co-partitioned inputs: of the messages held for
  * a slot, the first by aligned_cmp goes out once every other topic of the slot has a message held,
  * is caught up, or align_ms passed.  Returns 0 or -1 (fatal). */
@@ -1195,7 +1213,7 @@ static int release_aligned(eng_kafka_t *k, int force)
                         eng_now_ns() - best->q_ns[best->qhead] >= wait_ns;
             for (size_t i = 0; !ready && i < k->ntps; i++) {
                 ktp_t *t = k->tps[i];
-                if (t->slot == sl && t != best && t->qlen == 0 && !t->eof)
+                if (t->slot == sl && t != best && t->qlen == 0 && !caught_up(k, t))
                     goto not_ready;
             }
             ready = 1;
@@ -1268,6 +1286,7 @@ int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t n)
                 rd_kafka_message_destroy(m);
             } else if (k->align) {
                 t->eof = 0;
+                t->polled_next = m->offset + 1;
                 if (q_push(t, m, now) != 0) {
                     rd_kafka_message_destroy(m);
                     set_fatal(k, "out of memory holding messages for alignment");

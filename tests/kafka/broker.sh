@@ -150,9 +150,13 @@ cmd_start() {
         write_config "$port" "$cport"
         id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
         # shellcheck disable=SC2046
-        java $(java_opts) -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" \
-            -c "$STATE/server.properties" >"$STATE/format.log" 2>&1 \
-            || { cat "$STATE/format.log" >&2; die "KRaft storage format failed"; }
+        if ! java $(java_opts) -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" \
+                -c "$STATE/server.properties" >"$STATE/format.log" 2>&1; then
+            echo "broker.sh: KRaft storage format failed (attempt $attempt):" >&2
+            tail -15 "$STATE/format.log" >&2
+            [ "$attempt" = 3 ] && die "KRaft storage format failed"
+            continue
+        fi
         echo "127.0.0.1:$port" >"$STATE/bootstrap"
         # setsid: the broker outlives the calling shell and no terminal signal
         # reaches it; stop() signals it by pid.
