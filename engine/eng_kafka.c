@@ -18,6 +18,7 @@
 #include "engine/eng_kafka.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1209,15 +1210,21 @@ static int release_aligned(eng_kafka_t *k, int force)
             }
             if (!best)
                 continue;
-            int ready = force || k->held > ALIGN_MAX_HELD ||
-                        eng_now_ns() - best->q_ns[best->qhead] >= wait_ns;
-            for (size_t i = 0; !ready && i < k->ntps; i++) {
+            int ready = 1;
+            const ktp_t *behind = NULL;
+            for (size_t i = 0; i < k->ntps && !behind; i++) {
                 ktp_t *t = k->tps[i];
                 if (t->slot == sl && t != best && t->qlen == 0 && !caught_up(k, t))
-                    goto not_ready;
+                    behind = t;
             }
-            ready = 1;
-        not_ready:
+            if (behind && !force) {
+                int timed_out = eng_now_ns() - best->q_ns[best->qhead] >= wait_ns;
+                ready = timed_out || k->held > ALIGN_MAX_HELD;
+                if (ready && (k->st.misaligned++ % 1000) == 0)
+                    LOG_WARN("alignment: %s/%d waited for %s/%d over %ld ms (or %zu held); going on in "
+                             "arrival order (count=%" PRIu64 ")", best->topic, (int)best->partition,
+                             behind->topic, (int)behind->partition, k->o.align_ms, k->held, k->st.misaligned);
+            }
             if (!ready)
                 continue;
             rd_kafka_message_t *m = best->q[best->qhead];

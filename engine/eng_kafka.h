@@ -78,6 +78,7 @@ typedef struct eng_kafka_stats {
     uint64_t snapshots;      /* changelog records written */
     uint64_t snapshot_bytes;
     uint64_t restored;       /* partitions restored from the changelog */
+    uint64_t misaligned;     /* events handed out before a lagging topic caught up */
     uint64_t lat_p50_us;     /* poll → commit of the message's transaction */
     uint64_t lat_p99_us;
     uint64_t lat_max_us;

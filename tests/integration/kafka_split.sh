@@ -51,6 +51,7 @@ kt_wait_count "actions.$KID" "$want" 60
 kt_wait_log "$KT/run.log" "kafka commit" 1 10
 sleep 1
 kt_stop "$KT_PID" || kt_fail "warden run exited non-zero"
+grep -q " misaligned=0 " "$KT/run.log" || { grep summary "$KT/run.log"; kt_fail "alignment gave up waiting"; }
 kt_read "actions.$KID" | sort >"$KT/split_actions.sorted"
 sort "$KT/eval_actions.jsonl" >"$KT/eval.sorted"
 diff "$KT/eval.sorted" "$KT/split_actions.sorted" >"$KT/diff" || {
