@@ -158,6 +158,19 @@ static void summary(eval_run_t *r, double secs)
         fprintf(stderr, "  %-32s %9" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 "\n",
                 st[i].rule, st[i].evals, st[i].hits[ENG_VERDICT_BLOCK],
                 st[i].hits[ENG_VERDICT_REVIEW], st[i].hits[ENG_VERDICT_FLAG], st[i].errors);
+    eng_state_stats_t ss;
+    eng_state_stats(eng_engine_state(r->eng), &ss);
+    fprintf(stderr,
+            "  state: %" PRIu64 " counter keys, %" PRIu64 " labels, %" PRIu64 " bytes; %" PRIu64
+            " late events skipped, %" PRIu64 " expired, %" PRIu64 " evicted (state_max_mb)\n",
+            ss.keys, ss.labels, ss.bytes, ss.late_skipped, ss.expired, ss.evictions);
+    store_stats_t so;
+    store_stats(r->store, &so);
+    fprintf(stderr,
+            "  store %s: %" PRIu64 " rows written in %" PRIu64 " batches (max %.1f ms), %" PRIu64
+            " retries, %" PRIu64 " failed attempts\n",
+            store_scheme(r->store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
+            so.retries, so.failures);
     if (r->rejected > MAX_REPORTED || r->errors > MAX_REPORTED)
         fprintf(stderr, "  (only the first %d rejects and rule errors were printed)\n", MAX_REPORTED);
 }
@@ -250,6 +263,10 @@ int eng_cmd_eval(int argc, char **argv)
         return ENG_EXIT_USAGE;
     }
     const char *rules_dir = argv[optind++];
+    if (strlen(run_id) == 0 || strlen(run_id) > 128) {
+        fprintf(stderr, "warden eval: --run-id must be 1 to 128 bytes\n");
+        return ENG_EXIT_USAGE;
+    }
 
     static char err[65536];
     eval_run_t r;
@@ -274,7 +291,7 @@ int eng_cmd_eval(int argc, char **argv)
     if (store_open(&r.store, store_url, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: %s\n", err);
         eng_engine_destroy(r.eng);
-        return ENG_EXIT_USAGE;
+        return ENG_EXIT_LOAD;   /* the sink failed, as a sink failing later */
     }
     if (rejects && (r.rejects = fopen(rejects, "w")) == NULL) {
         perror(rejects);

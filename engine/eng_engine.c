@@ -191,6 +191,9 @@ static void build_streams(eng_engine_t *e)
 
 /* ---- state behind ctx ---------------------------------------------------- */
 
+/* Prefix of labels set by shadow (and, under warden test, off) rules. */
+#define SHADOW_LABEL "\x01shadow:"
+
 /* Finds counter `name` for a rule, with the right kind and a declared
  * window.  Returns its index, or -1 with a message. */
 static int resolve_counter(const eng_engine_t *e, const char *name, const char *window,
@@ -247,6 +250,12 @@ static int op_has_label(void *ud, const char *entity, size_t elen, const char *l
     (void)errn;
     eng_engine_t *e = ud;
     *out = eng_state_label_has(e->cur_state, entity, elen, label, strlen(label), e->ctx.ts_ms);
+    if (!*out && e->ctx.rule && e->ctx.rule->mode != ENG_MODE_ENFORCE) {
+        char shadow[ENG_MAX_NAME_LEN + 16];
+        int n = snprintf(shadow, sizeof(shadow), SHADOW_LABEL "%s", label);
+        if (n > 0 && (size_t)n < sizeof(shadow))
+            *out = eng_state_label_has(e->cur_state, entity, elen, shadow, (size_t)n, e->ctx.ts_ms);
+    }
     return 0;
 }
 
@@ -268,10 +277,23 @@ static int op_label(void *ud, const char *entity, size_t elen, const char *label
         e->labels = l;
         e->labels_cap = cap;
     }
+    if (strlen(label) == 0 || strlen(label) > ENG_MAX_NAME_LEN) {
+        snprintf(err, errn, "label must be 1 to %d bytes", ENG_MAX_NAME_LEN);
+        return -1;
+    }
     pending_label_t *l = &e->labels[e->nlabels++];
     l->entity = eng_arena_strndup(e->arena, entity, elen);
     l->elen = elen;
-    l->label = eng_arena_strndup(e->arena, label, strlen(label));
+    if (e->ctx.rule && e->ctx.rule->mode != ENG_MODE_ENFORCE) {
+        /* A shadow rule's labels are seen by shadow rules only: a rule on
+         * trial never changes what enforcing rules decide. */
+        size_t n = strlen(SHADOW_LABEL) + strlen(label);
+        char *s = eng_arena_alloc(e->arena, n + 1);
+        snprintf(s, n + 1, SHADOW_LABEL "%s", label);
+        l->label = s;
+    } else {
+        l->label = eng_arena_strndup(e->arena, label, strlen(label));
+    }
     l->ttl_ms = ttl_ms;
     return 0;
 }
@@ -501,8 +523,13 @@ static const char *src_event_id(eng_engine_t *e, const eng_src_t *src)
     if (src && src->topic)
         n = snprintf(buf, sizeof(buf), "%s/%" PRId32 "/%" PRId64, src->topic, src->partition,
                      src->offset);
-    else if (src && src->file)
+    else if (src && src->file) {
         n = snprintf(buf, sizeof(buf), "%s:%ld", src->file, src->line);
+        if (n >= ENG_MAX_ID_LEN) {   /* a deep path: its last component will do */
+            const char *base = strrchr(src->file, '/');
+            n = snprintf(buf, sizeof(buf), "%.400s:%ld", base ? base + 1 : src->file, src->line);
+        }
+    }
     else
         n = snprintf(buf, sizeof(buf), "-");
     if (n < 0)
@@ -542,6 +569,10 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
     }
     const char *id = fmt_event_id(e, root);
     o->event_id = id ? id : src_event_id(e, src);
+    if (id && strlen(id) > ENG_MAX_ID_LEN) {
+        o->event_id = src_event_id(e, src);
+        return reject(e, "id field '%s' is longer than 512 bytes", e->opts.id_field);
+    }
     if (eng_jval_type(root) != ENG_JOBJECT)
         return reject(e, "%s", "event is not a JSON object");
 
@@ -630,8 +661,10 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
         eng_rule_stats_t *st = &e->stats[r->index];
         rule_verdict_t vd;
         st->evals++;
+        size_t labels_before = e->nlabels;
         int rc = rule_lua_call(e->vm, &e->ctx, r, e->arena, &vd, msg, sizeof(msg));
         if (rc != RULE_CALL_OK) {
+            e->nlabels = labels_before;   /* a failed evaluation has no effects */
             st->errors++;
             if (rc == RULE_CALL_TIMEOUT)
                 st->timeouts++;

@@ -9,6 +9,12 @@
 #include <stdint.h>
 
 typedef struct eng_engine eng_engine_t;
+
+/* Longest event id, and rule or stream name, the engine accepts: the keys of
+ * the results store (storage/schema) hold no more.  Longer ids are rejects,
+ * longer names load errors, so no result is ever unstorable. */
+#define ENG_MAX_ID_LEN   512
+#define ENG_MAX_NAME_LEN 128
 typedef struct eng_state eng_state_t;   /* engine/eng_state.h */
 
 enum eng_verdict { ENG_VERDICT_NONE = 0, ENG_VERDICT_FLAG, ENG_VERDICT_REVIEW, ENG_VERDICT_BLOCK };

@@ -197,7 +197,7 @@ static int line_of(const char *src, const char *key)
 
 static int valid_name(const char *s)
 {
-    if (*s == '\0')
+    if (*s == '\0' || strlen(s) > ENG_MAX_NAME_LEN)
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '.'))
@@ -207,7 +207,7 @@ static int valid_name(const char *s)
 
 static int valid_stream(const char *s)
 {
-    if (*s == '\0')
+    if (*s == '\0' || strlen(s) > ENG_MAX_NAME_LEN)
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
@@ -557,7 +557,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
         err_add(e, "%s:%d: 'name' %s", file, line_of(src, "name"),
                 lua_isnil(L, -1) ? "is missing (a string of [a-z0-9_.])" : "must be a string");
     else if (!valid_name(lua_tostring(L, -1)))
-        err_add(e, "%s:%d: name \"%s\" has characters outside [a-z0-9_.]", file,
+        err_add(e, "%s:%d: name \"%s\" has characters outside [a-z0-9_.] or is longer than 128", file,
                 line_of(src, "name"), lua_tostring(L, -1));
     else
         r->name = xstrdup(lua_tostring(L, -1));

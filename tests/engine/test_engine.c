@@ -106,6 +106,10 @@ static void test_rejects_bad_or_missing_timestamps(void **st)
     expect_reject(e, "{\"type\":\"s\",\"ts\":true}", "timestamp field 'ts'");
     expect_reject(e, "{\"type\":\"s\",\"ts\":{\"ms\":1}}", "timestamp field 'ts'");
     expect_reject(e, "{\"type\":\"s\",\"ts\":[1]}", "timestamp field 'ts'");
+    /* An id the results store could not key (event_id holds 512 bytes). */
+    char big[700];
+    snprintf(big, sizeof big, "{\"type\":\"s\",\"ts\":1,\"id\":\"%0600d\"}", 7);
+    expect_reject(e, big, "id field 'id' is longer than 512 bytes");
     /* Out of range: no undefined float-to-int cast, no "missing" confusion. */
     expect_reject(e, "{\"type\":\"s\",\"ts\":1e300}", "timestamp field 'ts' is out of range");
     expect_reject(e, "{\"type\":\"s\",\"ts\":1e19}", "timestamp field 'ts' is out of range");
@@ -347,6 +351,51 @@ static void test_kafka_event_far_ahead_of_its_message_time_is_rejected(void **st
     tu_pack_free(&p);
 }
 
+/* ---- effects: labels ----------------------------------------------------- */
+
+static void test_labels_of_a_failing_evaluation_are_discarded(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    /* "a.set" labels u1 and then fails; "b.read" reports the label. */
+    tu_rule(&p, "a.set", NULL, NULL, "ctx.label('u1', 'x', '1h') error('boom')");
+    tu_rule(&p, "b.read", NULL, NULL, "if ctx.has_label('u1', 'x') then return ctx.flag{ entity = 'u1' } end");
+    eng_opts_t o = tu_opts();
+    eng_engine_t *e = tu_engine(&p, &o);
+    tu_evalf(e, "\"n\":1");
+    const eng_outcome_t *out = tu_evalf(e, "\"n\":2");
+    assert_non_null(tu_error(out, "a.set"));
+    assert_null(tu_hit(out, "b.read"));
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_shadow_labels_never_reach_enforcing_rules(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.shadow_set", "shadow", NULL, "ctx.label('u1', 'x', '1h')");
+    tu_rule(&p, "b.enforce_read", NULL, NULL,
+            "if ctx.has_label('u1', 'x') then return ctx.block{ entity = 'u1' } end");
+    tu_rule(&p, "c.shadow_read", "shadow", NULL,
+            "if ctx.has_label('u1', 'x') then return ctx.flag{ entity = 'u1' } end");
+    tu_rule(&p, "d.enforce_set", NULL, NULL, "ctx.label('u2', 'y', '1h')");
+    tu_rule(&p, "e.shadow_read_real", "shadow", NULL,
+            "if ctx.has_label('u2', 'y') then return ctx.flag{ entity = 'u2' } end");
+    eng_opts_t o = tu_opts();
+    eng_engine_t *e = tu_engine(&p, &o);
+    tu_evalf(e, "\"n\":1");
+    const eng_outcome_t *out = tu_evalf(e, "\"n\":2");
+    assert_null(tu_hit(out, "b.enforce_read"));       /* a rule on trial acts on nothing */
+    assert_non_null(tu_hit(out, "c.shadow_read"));    /* but shadow rules see each other */
+    assert_non_null(tu_hit(out, "e.shadow_read_real")); /* and the real labels */
+    assert_int_equal(out->decision, ENG_VERDICT_NONE);
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
 /* ---- custom field names ------------------------------------------------ */
 
 static void test_custom_stream_id_and_ts_fields(void **st)
@@ -538,6 +587,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ts_epoch_milliseconds),
         cmocka_unit_test(test_ts_falls_back_to_the_kafka_timestamp),
         cmocka_unit_test(test_kafka_event_far_ahead_of_its_message_time_is_rejected),
+        cmocka_unit_test(test_labels_of_a_failing_evaluation_are_discarded),
+        cmocka_unit_test(test_shadow_labels_never_reach_enforcing_rules),
         cmocka_unit_test(test_custom_stream_id_and_ts_fields),
         cmocka_unit_test(test_streams_and_their_fields),
         cmocka_unit_test(test_stream_fields_use_the_custom_field_names),

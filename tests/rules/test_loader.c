@@ -191,6 +191,72 @@ static void test_name_invalid_characters(void **st)
                2, "name \"Spam-Link\" has characters outside [a-z0-9_.]");
 }
 
+static void test_name_longer_than_the_store_key_is_refused(void **st)
+{
+    (void)st;
+    /* rule_results.rule holds 128 bytes: a longer name could never be stored. */
+    char src[1024], name[140];
+    memset(name, 'a', 129);
+    name[129] = '\0';
+    snprintf(src, sizeof src, L_RETURN "  name = \"%s\",\n" L_VERSION L_STREAMS L_MODE L_EVAL L_END, name);
+    expect_one("r.lua", src, 2, "is longer than 128");
+}
+
+/* A pack with counters.lua (plain "c" and distinct "d", windows 1h/1d) and
+ * lists/ok.txt, and one rule whose evaluate body is body (line 4). */
+static void expect_ref_error(const char *body, const char *want)
+{
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "counters.lua",
+             "return {\n"
+             "  { name = \"c\", stream = \"s\", key = \"user.id\", windows = { \"1h\", \"1d\" } },\n"
+             "  { name = \"d\", stream = \"s\", key = \"user.id\", distinct = \"ip\", windows = { \"1h\" } },\n"
+             "}\n");
+    tu_write(&p, "lists/ok.txt", "x\n");
+    char src[1024];
+    snprintf(src, sizeof src,
+             "return { name = \"r\", version = 1, streams = { \"s\" }, mode = \"shadow\",\n"
+             "  fields = { \"user.id\" },\n"
+             "  evaluate = function(ev, ctx)\n"
+             "    %s\n"
+             "  end }\n", body);
+    tu_write(&p, "r.lua", src);
+    const char *err = tu_load_err(&p);
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s/r.lua:4: ", p.dir);
+    if (strncmp(err, prefix, strlen(prefix)) != 0 || strstr(err, want) == NULL)
+        fail_msg("message \"%s\" is not \"%s...%s\"", err, prefix, want);
+    tu_pack_free(&p);
+}
+
+static void test_literal_reference_to_an_undeclared_counter_is_a_load_error(void **st)
+{
+    (void)st;
+    expect_ref_error("return ctx.count(\"nope\", ev.user.id, \"1h\") > 1 and nil",
+                     "counter 'nope' is not declared in counters.lua");
+}
+
+static void test_literal_reference_to_an_undeclared_window_is_a_load_error(void **st)
+{
+    (void)st;
+    expect_ref_error("local n = ctx.count(\"c\", ev.user.id, \"7d\")",
+                     "window \"7d\" is not declared by counter 'c'");
+}
+
+static void test_count_on_a_distinct_counter_is_a_load_error(void **st)
+{
+    (void)st;
+    expect_ref_error("local n = ctx.count(\"d\", ev.user.id, \"1h\")", "use ctx.distinct");
+    expect_ref_error("local n = ctx.distinct(\"c\", ev.user.id, \"1h\")", "use ctx.count");
+}
+
+static void test_literal_reference_to_an_unknown_list_is_a_load_error(void **st)
+{
+    (void)st;
+    expect_ref_error("local b = ctx.in_list(\"nolist\", ev.user.id)", "no list 'nolist'");
+}
+
 static void test_name_empty(void **st)
 {
     (void)st;
@@ -557,6 +623,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_name_wrong_type),
         cmocka_unit_test(test_name_invalid_characters),
         cmocka_unit_test(test_name_empty),
+        cmocka_unit_test(test_name_longer_than_the_store_key_is_refused),
+        cmocka_unit_test(test_literal_reference_to_an_undeclared_counter_is_a_load_error),
+        cmocka_unit_test(test_literal_reference_to_an_undeclared_window_is_a_load_error),
+        cmocka_unit_test(test_count_on_a_distinct_counter_is_a_load_error),
+        cmocka_unit_test(test_literal_reference_to_an_unknown_list_is_a_load_error),
         cmocka_unit_test(test_version_missing),
         cmocka_unit_test(test_version_string),
         cmocka_unit_test(test_version_negative),
