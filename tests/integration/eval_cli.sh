@@ -1,0 +1,100 @@
+#!/bin/bash
+# warden eval end to end: its options, exit statuses and bad-input handling,
+# on the example pack and small packs made here.
+set -eu
+W=${WARDEN:-build/warden}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+S=examples/events/sample.jsonl
+X=examples/expected/sample.hits.jsonl
+
+# --out writes the hits there, nothing on stdout.
+"$W" eval -q --out "$T/hits.jsonl" examples/rules "$S" >"$T/stdout"
+cmp -s "$T/hits.jsonl" "$X" || fail "--out differs from the expected hits"
+[ ! -s "$T/stdout" ] || fail "--out still wrote to stdout"
+ok "--out FILE"
+
+# The checking view (--check-fields) gives the same answer as the table view.
+"$W" eval -q --check-fields --strict examples/rules "$S" | cmp -s - "$X" \
+  || fail "--check-fields output differs from the table view's"
+ok "--check-fields: both event views agree on the sample"
+
+# --actions: one line per enforce-mode decision, each naming its rules.
+"$W" eval -q --actions "$T/actions.jsonl" examples/rules "$S" >/dev/null
+n=$(wc -l <"$T/actions.jsonl")
+[ "$n" -gt 100 ] || fail "--actions wrote $n lines"
+grep -q '"verdict":"block","rules":\["' "$T/actions.jsonl" || fail "--actions lines lack verdict/rules"
+ok "--actions ($n actions)"
+
+# Bad lines: file:line: reason on stderr, kept verbatim in --rejects, the run goes on.
+{ head -3 "$S"; echo '{"type":"pin_create",'; echo 'not json'; echo '{"id":"x","ts":1}'; tail -2 "$S"; } >"$T/mixed.jsonl"
+"$W" eval --rejects "$T/rej.jsonl" examples/rules "$T/mixed.jsonl" >"$T/h" 2>"$T/err"; rc=$?
+[ "$rc" = 0 ] || fail "rejects without --strict exited $rc"
+grep -q "^$T/mixed.jsonl:4: invalid JSON" "$T/err" || fail "no file:line for the truncated line: $(cat "$T/err")"
+grep -q "^$T/mixed.jsonl:5: invalid JSON" "$T/err" || fail "no file:line for the non-JSON line"
+grep -q "^$T/mixed.jsonl:6: missing or non-string stream field 'type'" "$T/err" || fail "no reason for the stream-less line"
+[ "$(wc -l <"$T/rej.jsonl")" = 3 ] || fail "rejects file has $(wc -l <"$T/rej.jsonl") lines, want 3"
+sed -n 2p "$T/rej.jsonl" | grep -qx 'not json' || fail "rejects are not verbatim"
+grep -q "5 evaluated, 0 unrouted, 3 rejected" "$T/err" || fail "summary does not count the rejects: $(grep 'warden eval:' "$T/err")"
+ok "malformed lines: file:line: reason, counted, kept in --rejects"
+
+# --strict: exit 3 on rejects (and on rule errors).
+set +e
+"$W" eval -q --strict examples/rules "$T/mixed.jsonl" >/dev/null 2>&1; rc=$?
+set -e
+[ "$rc" = 3 ] || fail "--strict with rejects exited $rc, want 3"
+mkdir -p "$T/p1"
+cat >"$T/p1/r.lua" <<'LUA'
+return { name = "r", version = 1, streams = { "s" }, mode = "enforce", fields = { "n" },
+  evaluate = function(ev, ctx) if ev.n == 2 then error("bad event") end
+    return ctx.flag{ entity = "e" .. ev.n } end }
+LUA
+printf '%s\n' '{"type":"s","id":"a","ts":1,"n":1}' '{"type":"s","id":"b","ts":2,"n":2}' '{"type":"s","id":"c","ts":3,"n":3}' >"$T/p1.jsonl"
+set +e
+"$W" eval -q --strict "$T/p1" "$T/p1.jsonl" >"$T/p1.out" 2>"$T/p1.err"; rc=$?
+set -e
+[ "$rc" = 3 ] || fail "--strict with a rule error exited $rc, want 3"
+grep -q "rule r failed on event b: $T/p1/r.lua:2: bad event" "$T/p1.err" || fail "rule error lacks rule/event/file:line: $(cat "$T/p1.err")"
+[ "$(wc -l <"$T/p1.out")" = 2 ] || fail "the rule error stopped the run"
+ok "--strict: exit 3 on rejects and on rule errors; the run goes on"
+
+# Custom stream/id/ts fields, epoch ms and RFC 3339 with offsets, stdin.
+printf '%s\n' '{"kind":"s","eid":"k1","at":"2026-11-20T10:00:00+01:00","n":1}' '{"kind":"s","eid":"k2","at":1763632800000,"n":3}' \
+  | "$W" eval -q --stream-field kind --id-field eid --ts-field at "$T/p1" - >"$T/cf.out"
+grep -q '"event_id":"k1".*"event_ts":"2026-11-20T09:00:00Z"' "$T/cf.out" || fail "custom fields / offset time: $(cat "$T/cf.out")"
+grep -q '"event_id":"k2".*"event_ts":"2025-11-20T10:00:00Z"' "$T/cf.out" || fail "custom fields / epoch ms: $(cat "$T/cf.out")"
+ok "--stream-field, --id-field, --ts-field; RFC 3339 offsets and epoch ms; stdin"
+
+# Exit 1: the pack does not load (with file:line); exit 2: usage.
+mkdir -p "$T/bad"; printf 'return { name = "x" \n' >"$T/bad/x.lua"
+set +e
+"$W" eval "$T/bad" "$S" >/dev/null 2>"$T/bad.err"; rc=$?
+[ "$rc" = 1 ] || fail "broken pack exited $rc, want 1"
+grep -q "$T/bad/x.lua:[0-9]*:" "$T/bad.err" || fail "broken pack message lacks file:line"
+"$W" eval >/dev/null 2>&1; rc=$?; [ "$rc" = 2 ] || fail "no arguments exited $rc, want 2"
+"$W" eval --bogus examples/rules "$S" >/dev/null 2>&1; rc=$?; [ "$rc" = 2 ] || fail "unknown option exited $rc, want 2"
+"$W" eval -q examples/rules "$T/missing.jsonl" >/dev/null 2>&1; rc=$?; [ "$rc" = 2 ] || fail "missing input exited $rc, want 2"
+"$W" eval -q --store "bogus://x" examples/rules "$S" >/dev/null 2>&1; rc=$?; [ "$rc" = 1 ] || fail "unusable store exited $rc, want 1"
+set -e
+ok "exit 1 for a broken pack (file:line) or sink, 2 for usage"
+
+# State snapshots: two halves with --state-out/--state-in equal one run.
+head -6000 "$S" >"$T/a.jsonl"; tail -n +6001 "$S" >"$T/b.jsonl"
+"$W" eval -q --state-out "$T/st" examples/rules "$T/a.jsonl" >"$T/halves"
+"$W" eval -q --state-in "$T/st" examples/rules "$T/b.jsonl" >>"$T/halves"
+cmp -s "$T/halves" "$X" || fail "split run with a snapshot differs from one run"
+printf 'X' | dd of="$T/st" bs=1 seek=100 conv=notrunc 2>/dev/null
+set +e
+"$W" eval -q --state-in "$T/st" examples/rules "$T/b.jsonl" >/dev/null 2>"$T/st.err"; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "corrupt snapshot exited $rc, want 1"
+grep -q "checksum" "$T/st.err" || fail "corrupt snapshot message: $(cat "$T/st.err")"
+ok "--state-out/--state-in continue exactly; a corrupt snapshot is refused"
+
+# --state-max-mb: a tiny ceiling evicts least recently used keys, and says so.
+"${BUILD:-build}/examples/gen_events" --seed 3 --count 30000 --out "$T/big.jsonl"
+"$W" eval --state-max-mb 1 examples/rules "$T/big.jsonl" >/dev/null 2>"$T/mm.err"
+grep -Eq "[1-9][0-9]* evicted" "$T/mm.err" || fail "no evictions reported under --state-max-mb 1: $(grep state: "$T/mm.err")"
+ok "--state-max-mb: $(grep -o '[0-9]* evicted' "$T/mm.err")"
