@@ -419,7 +419,7 @@ int eng_cmd_split(int argc, char **argv)
     status = ENG_EXIT_OK;
 done:
     eng_kafka_destroy(k);
-    for (size_t i = 0; i < sp.nstreams; i++) {
+    for (size_t i = 0; sp.streams && i < sp.nstreams; i++) {
         free(sp.streams[i].name);
         free(sp.streams[i].topic);
     }

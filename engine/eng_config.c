@@ -811,7 +811,7 @@ static eng_config_t *config_new(const char *path)
     for (const eng_config_section_t *s = sections; s->name; s++)
         for (const eng_config_key_t *k = s->keys; k->key; k++)
             n++;
-    c->vals = calloc(n, sizeof(*c->vals));
+    c->vals = calloc(n ? n : 1, sizeof(*c->vals));
     if (!c->vals) abort();
     for (const eng_config_section_t *s = sections; s->name; s++)
         for (const eng_config_key_t *k = s->keys; k->key; k++) {
