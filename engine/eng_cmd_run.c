@@ -405,6 +405,14 @@ int eng_cmd_run(int argc, char **argv)
              ks.commits, ks.aborts, ks.snapshots, ks.snapshot_bytes, ks.restored, ks.misaligned, r.reloads,
              r.reload_failures, ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
              busy, busy > 0 ? (double)r.events / busy : 0.0);
+    if (r.store) {
+        store_stats_t so;
+        store_stats(r.store, &so);
+        LOG_INFO("summary store=%s rows_written=%" PRIu64 " batches=%" PRIu64 " batch_ms_max=%.1f"
+                 " retries=%" PRIu64 " failures=%" PRIu64 " buffer_rows=%zu",
+                 store_scheme(r.store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
+                 so.retries, so.failures, so.buffer_rows);
+    }
     if (lrc != 0) {
         LOG_ERROR("warden run: stopping on a fatal error: %s", err);
         goto done;
