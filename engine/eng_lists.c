@@ -5,12 +5,12 @@
  * load <= 1/2: a lookup hashes once and usually compares one value.
  * CIDR lists: every line becomes an inclusive 128-bit range; ranges are
  * sorted and merged, so a lookup is one address parse and a binary search. */
+#include "engine/eng_util.h"
 #include "engine/eng_lists.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,30 +49,6 @@ struct eng_lists {
     eng_list_t **v;     /* sorted by name */
     size_t       n;
 };
-
-typedef struct errs {
-    char  *buf;
-    size_t size, len;
-    int    count;
-} errs_t;
-
-static void err_add(errs_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void err_add(errs_t *e, const char *fmt, ...)
-{
-    e->count++;
-    if (e->size == 0 || e->len + 1 >= e->size)
-        return;
-    if (e->len) {
-        e->buf[e->len++] = '\n';
-        e->buf[e->len] = '\0';
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(e->buf + e->len, e->size - e->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        e->len = e->len + (size_t)n < e->size ? e->len + (size_t)n : e->size - 1;
-}
 
 static void list_free(eng_list_t *l)
 {
@@ -251,7 +227,7 @@ typedef struct cbuild {
     eng_list_t *l;
     size_t      cap;
     const char *path;
-    errs_t     *e;
+    eng_errs_t     *e;
     int         oom;
 } cbuild_t;
 
@@ -271,7 +247,7 @@ static int c_line(void *ud, const char *s, size_t n, int line)
     u128 a;
     int fam = parse_addr(s, alen, &a);
     if (fam == 0) {
-        err_add(b->e, "%s:%d: \"%.*s\" is not an IPv4 or IPv6 address or range", b->path, line,
+        eng_errs_add(b->e, "%s:%d: \"%.*s\" is not an IPv4 or IPv6 address or range", b->path, line,
                 (int)n, s);
         return 0;
     }
@@ -279,7 +255,7 @@ static int c_line(void *ud, const char *s, size_t n, int line)
     if (slash) {
         const char *p = slash + 1, *end = s + n;
         if (p == end || end - p > 3) {
-            err_add(b->e, "%s:%d: bad prefix length in \"%.*s\" (0 to %d)", b->path, line, (int)n,
+            eng_errs_add(b->e, "%s:%d: bad prefix length in \"%.*s\" (0 to %d)", b->path, line, (int)n,
                     s, maxlen);
             return 0;
         }
@@ -292,7 +268,7 @@ static int c_line(void *ud, const char *s, size_t n, int line)
             plen = plen * 10 + (*p - '0');
         }
         if (plen < 0 || plen > maxlen) {
-            err_add(b->e, "%s:%d: bad prefix length in \"%.*s\" (0 to %d)", b->path, line, (int)n,
+            eng_errs_add(b->e, "%s:%d: bad prefix length in \"%.*s\" (0 to %d)", b->path, line, (int)n,
                     s, maxlen);
             return 0;
         }
@@ -302,7 +278,7 @@ static int c_line(void *ud, const char *s, size_t n, int line)
     if (a & host) {
         char net[INET6_ADDRSTRLEN];
         addr_text(a & ~host, fam, net, sizeof(net));
-        err_add(b->e, "%s:%d: \"%.*s\" has host bits set (the network is %s/%d)", b->path, line,
+        eng_errs_add(b->e, "%s:%d: \"%.*s\" has host bits set (the network is %s/%d)", b->path, line,
                 (int)n, s, net, plen);
         return 0;
     }
@@ -398,12 +374,12 @@ static int cmp_cstr(const void *a, const void *b)
 
 eng_lists_t *eng_lists_load(const char *pack_dir, char *errstr, size_t errstr_size)
 {
-    errs_t e = { errstr, errstr_size, 0, 0 };
+    eng_errs_t e = { errstr, errstr_size, 0, 0 };
     if (errstr_size)
         errstr[0] = '\0';
     eng_lists_t *ls = calloc(1, sizeof(*ls));
     if (ls == NULL) {
-        err_add(&e, "%s: out of memory", pack_dir);
+        eng_errs_add(&e, "%s: out of memory", pack_dir);
         return NULL;
     }
     size_t dl = strlen(pack_dir);
@@ -411,7 +387,7 @@ eng_lists_t *eng_lists_load(const char *pack_dir, char *errstr, size_t errstr_si
         dl--;
     char dir[4096];
     if (dl + 7 >= sizeof(dir)) {
-        err_add(&e, "%s: path too long", pack_dir);
+        eng_errs_add(&e, "%s: path too long", pack_dir);
         eng_lists_destroy(ls);
         return NULL;
     }
@@ -421,7 +397,7 @@ eng_lists_t *eng_lists_load(const char *pack_dir, char *errstr, size_t errstr_si
     if (d == NULL) {
         if (errno == ENOENT)
             return ls;
-        err_add(&e, "%s: %s", dir, strerror(errno));
+        eng_errs_add(&e, "%s: %s", dir, strerror(errno));
         eng_lists_destroy(ls);
         return NULL;
     }
@@ -449,7 +425,7 @@ eng_lists_t *eng_lists_load(const char *pack_dir, char *errstr, size_t errstr_si
         qsort(names, nn, sizeof(*names), cmp_cstr);
     ls->v = calloc(nn ? nn : 1, sizeof(*ls->v));
     if (ls->v == NULL)
-        err_add(&e, "%s: out of memory", dir);
+        eng_errs_add(&e, "%s: out of memory", dir);
     for (size_t i = 0; ls->v && i < nn; i++) {
         char path[4096 + 256];
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
@@ -463,14 +439,14 @@ eng_lists_t *eng_lists_load(const char *pack_dir, char *errstr, size_t errstr_si
         char *buf = NULL;
         size_t len = 0;
         if (li == NULL || (li->name = strndup(names[i], stem)) == NULL) {
-            err_add(&e, "%s: out of memory", path);
+            eng_errs_add(&e, "%s: out of memory", path);
             list_free(li);
             continue;
         }
         li->cidr = cidr;
         for (size_t j = 0; j < ls->n; j++)
             if (strcmp(ls->v[j]->name, li->name) == 0) {
-                err_add(&e, "%s: list \"%s\" is also defined by %s/%s.%s", path, li->name, dir,
+                eng_errs_add(&e, "%s: list \"%s\" is also defined by %s/%s.%s", path, li->name, dir,
                         li->name, ls->v[j]->cidr ? "cidr" : "txt");
                 list_free(li);
                 li = NULL;
@@ -479,7 +455,7 @@ eng_lists_t *eng_lists_load(const char *pack_dir, char *errstr, size_t errstr_si
         if (li == NULL)
             continue;
         if (read_all(path, &buf, &len) != 0) {
-            err_add(&e, "%s: %s", path, strerror(errno));
+            eng_errs_add(&e, "%s: %s", path, strerror(errno));
             list_free(li);
             continue;
         }
@@ -499,7 +475,7 @@ eng_lists_t *eng_lists_load(const char *pack_dir, char *errstr, size_t errstr_si
         }
         free(buf);
         if (oom) {
-            err_add(&e, "%s: out of memory", path);
+            eng_errs_add(&e, "%s: out of memory", path);
             list_free(li);
             continue;
         }

@@ -1,6 +1,7 @@
 #include "engine/eng_util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,4 +163,21 @@ uint64_t eng_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void eng_errs_add(eng_errs_t *e, const char *fmt, ...)
+{
+    e->count++;
+    if (e->size == 0 || e->len + 1 >= e->size)
+        return;
+    if (e->len) {
+        e->buf[e->len++] = '\n';
+        e->buf[e->len] = '\0';
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(e->buf + e->len, e->size - e->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        e->len = e->len + (size_t)n < e->size ? e->len + (size_t)n : e->size - 1;
 }

@@ -25,6 +25,18 @@ void eng_sha256_final(eng_sha256_t *c, char out[65]);
  * Returns 0 or -1. */
 int eng_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 
+/* Collects load-time problems, one a line, into a caller's buffer (the
+ * "every problem at once" reports of the rule pack, counters and lists
+ * loaders).  Initialise as { buf, size, 0, 0 }; count keeps counting after
+ * the buffer is full. */
+typedef struct eng_errs {
+    char  *buf;
+    size_t size;
+    size_t len;
+    int    count;
+} eng_errs_t;
+void eng_errs_add(eng_errs_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Monotonic clock in ns, for rates and latencies (never for event time). */
 uint64_t eng_now_ns(void);
 

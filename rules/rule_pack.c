@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,32 +29,6 @@ struct rule_pack {
     size_t        nstreams;
     char          hash[65];
 };
-
-/* Load-time errors accumulate into the caller's buffer. */
-typedef struct errs {
-    char  *buf;
-    size_t size;
-    size_t len;
-    int    count;
-} errs_t;
-
-static void err_add(errs_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void err_add(errs_t *e, const char *fmt, ...)
-{
-    e->count++;
-    if (e->len + 1 >= e->size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(e->buf + e->len, e->size - e->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        e->len = e->len + (size_t)n < e->size ? e->len + (size_t)n : e->size - 1;
-    if (e->len + 1 < e->size) {
-        e->buf[e->len++] = '\n';
-        e->buf[e->len] = '\0';
-    }
-}
 
 static char *xstrdup(const char *s)
 {
@@ -319,7 +292,7 @@ static int rawfield(lua_State *L, int t, const char *k)
 
 /* Reads a list of strings at t[key] into *out; reports problems.  Returns
  * the count, or -1 when the field is absent. */
-static long string_list(lua_State *L, int t, const char *key, char ***out, errs_t *e,
+static long string_list(lua_State *L, int t, const char *key, char ***out, eng_errs_t *e,
                         const char *file, const char *src, int (*ok)(const char *),
                         const char *what)
 {
@@ -329,7 +302,7 @@ static long string_list(lua_State *L, int t, const char *key, char ***out, errs_
         return -1;
     }
     if (!lua_istable(L, -1)) {
-        err_add(e, "%s:%d: '%s' must be a list of strings, got %s", file, line_of(src, key), key,
+        eng_errs_add(e, "%s:%d: '%s' must be a list of strings, got %s", file, line_of(src, key), key,
                 luaL_typename(L, -1));
         lua_pop(L, 1);
         return 0;
@@ -340,10 +313,10 @@ static long string_list(lua_State *L, int t, const char *key, char ***out, errs_
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, (lua_Integer)i);
         if (lua_type(L, -1) != LUA_TSTRING) {
-            err_add(e, "%s:%d: '%s' entry %zu must be a string, got %s", file, line_of(src, key),
+            eng_errs_add(e, "%s:%d: '%s' entry %zu must be a string, got %s", file, line_of(src, key),
                     key, i, luaL_typename(L, -1));
         } else if (!ok(lua_tostring(L, -1))) {
-            err_add(e, "%s:%d: '%s' entry %zu: invalid %s \"%s\"", file, line_of(src, key), key, i,
+            eng_errs_add(e, "%s:%d: '%s' entry %zu: invalid %s \"%s\"", file, line_of(src, key), key, i,
                     what, lua_tostring(L, -1));
         } else {
             (*out)[got++] = xstrdup(lua_tostring(L, -1));
@@ -379,18 +352,18 @@ static int is_list(lua_State *L, int idx, char *key, size_t keyn)
 }
 
 /* Checks the tests table at the top of the stack; returns the case count. */
-static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char *src)
+static size_t check_tests(lua_State *L, eng_errs_t *e, const char *file, const char *src)
 {
     int line = line_of(src, "tests");
     if (!lua_istable(L, -1)) {
-        err_add(e, "%s:%d: 'tests' must be a list of cases, got %s", file, line,
+        eng_errs_add(e, "%s:%d: 'tests' must be a list of cases, got %s", file, line,
                 luaL_typename(L, -1));
         return 0;
     }
     char key[80];
     if (!is_list(L, -1, key, sizeof(key))) {
         /* Typically one case written without the outer braces. */
-        err_add(e, "%s:%d: 'tests' must be a list of cases { { name=, events=, expect= }, ... }, "
+        eng_errs_add(e, "%s:%d: 'tests' must be a list of cases { { name=, events=, expect= }, ... }, "
                 "not a table with key %s", file, line, key);
         return 0;
     }
@@ -398,7 +371,7 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, (lua_Integer)i);
         if (!lua_istable(L, -1)) {
-            err_add(e, "%s:%d: test #%zu must be a table, got %s", file, line, i,
+            eng_errs_add(e, "%s:%d: test #%zu must be a table, got %s", file, line, i,
                     luaL_typename(L, -1));
             lua_pop(L, 1);
             continue;
@@ -411,18 +384,18 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
         else
             snprintf(label, sizeof(label), "test #%zu", i);
         if (tname == NULL)
-            err_add(e, "%s:%d: %s: 'name' must be a string", file, line, label);
+            eng_errs_add(e, "%s:%d: %s: 'name' must be a string", file, line, label);
         lua_pop(L, 1);
         rawfield(L, -1, "events");
         if (!lua_istable(L, -1) || lua_rawlen(L, -1) == 0) {
-            err_add(e, "%s:%d: %s: 'events' must be a non-empty list of event tables", file, line,
+            eng_errs_add(e, "%s:%d: %s: 'events' must be a non-empty list of event tables", file, line,
                     label);
         } else {
             size_t ne = lua_rawlen(L, -1);
             for (size_t j = 1; j <= ne; j++) {
                 lua_rawgeti(L, -1, (lua_Integer)j);
                 if (!lua_istable(L, -1))
-                    err_add(e, "%s:%d: %s: event #%zu must be a table, got %s", file, line, label,
+                    eng_errs_add(e, "%s:%d: %s: event #%zu must be a table, got %s", file, line, label,
                             j, luaL_typename(L, -1));
                 lua_pop(L, 1);
             }
@@ -430,26 +403,26 @@ static size_t check_tests(lua_State *L, errs_t *e, const char *file, const char 
         lua_pop(L, 1);
         rawfield(L, -1, "expect");
         if (!lua_istable(L, -1)) {
-            err_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none)", file,
+            eng_errs_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none)", file,
                     line, label);
         } else if (!is_list(L, -1, key, sizeof(key))) {
             /* { verdict = "block" } would silently mean "no hits". */
-            err_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none), "
+            eng_errs_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none), "
                     "not a table with key %s", file, line, label, key);
         } else {
             size_t nx = lua_rawlen(L, -1);
             for (size_t j = 1; j <= nx; j++) {
                 lua_rawgeti(L, -1, (lua_Integer)j);
                 if (!lua_istable(L, -1)) {
-                    err_add(e, "%s:%d: %s: expect #%zu must be a table", file, line, label, j);
+                    eng_errs_add(e, "%s:%d: %s: expect #%zu must be a table", file, line, label, j);
                 } else {
                     int vt = rawfield(L, -1, "verdict");
                     const char *v = vt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
                     if (v && strcmp(v, "block") && strcmp(v, "review") && strcmp(v, "flag"))
-                        err_add(e, "%s:%d: %s: expect #%zu: verdict \"%s\" is not block, review or flag",
+                        eng_errs_add(e, "%s:%d: %s: expect #%zu: verdict \"%s\" is not block, review or flag",
                                 file, line, label, j, v);
                     else if (vt != LUA_TNIL && vt != LUA_TSTRING)
-                        err_add(e, "%s:%d: %s: expect #%zu: verdict must be \"block\", \"review\" "
+                        eng_errs_add(e, "%s:%d: %s: expect #%zu: verdict must be \"block\", \"review\" "
                                 "or \"flag\", got %s", file, line, label, j, luaL_typename(L, -1));
                     lua_pop(L, 1);
                 }
@@ -479,26 +452,26 @@ static size_t shortened_name_len(const char *msg, const char *file)
  * position, with the file name shortened when it is long; some carry none
  * (a binary chunk refused, error(msg, 0), the memory cap): those get file
  * and the fallback line. */
-static void err_add_at(errs_t *e, const char *file, int line, const char *msg)
+static void err_add_at(eng_errs_t *e, const char *file, int line, const char *msg)
 {
     size_t fl = strlen(file), sl;
     if (strncmp(msg, file, fl) == 0 && msg[fl] == ':')
-        err_add(e, "%s", msg);
+        eng_errs_add(e, "%s", msg);
     else if ((sl = shortened_name_len(msg, file)) > 0)
-        err_add(e, "%s%s", file, msg + sl);
+        eng_errs_add(e, "%s%s", file, msg + sl);
     else
-        err_add(e, "%s:%d: %s", file, line, msg);
+        eng_errs_add(e, "%s:%d: %s", file, line, msg);
 }
 
 /* Runs one rule file and validates its table.  Returns the rule or NULL. */
-static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
+static rule_t *load_rule(eng_lua_t *vm, const char *file, eng_errs_t *e)
 {
     lua_State *L = eng_lua_state(vm);
     char msg[1024];
     char *src;
     size_t len;
     if (eng_read_file(file, &src, &len, msg, sizeof(msg)) != 0) {
-        err_add(e, "%s", msg);
+        eng_errs_add(e, "%s", msg);
         return NULL;
     }
     int before = e->count;
@@ -514,14 +487,14 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
         if (lua_type(L, -1) == LUA_TSTRING)
             err_add_at(e, file, return_line(src), lua_tostring(L, -1));
         else
-            err_add(e, "%s:%d: the rule file raised an error that is a %s, not a message", file,
+            eng_errs_add(e, "%s:%d: the rule file raised an error that is a %s, not a message", file,
                     return_line(src), luaL_typename(L, -1));
         lua_pop(L, 1);
         free(src);
         return NULL;
     }
     if (!lua_istable(L, -1)) {
-        err_add(e, "%s:%d: a rule file must return a table, got %s", file, return_line(src),
+        eng_errs_add(e, "%s:%d: a rule file must return a table, got %s", file, return_line(src),
                 luaL_typename(L, -1));
         lua_pop(L, 1);
         free(src);
@@ -546,18 +519,18 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
             known |= strcmp(*p, k) == 0;
         if (!known) {
             if (k)
-                err_add(e, "%s:%d: unknown key '%s' in rule table", file, line_of(src, k), k);
+                eng_errs_add(e, "%s:%d: unknown key '%s' in rule table", file, line_of(src, k), k);
             else
-                err_add(e, "%s:%d: rule table has a non-string key", file, return_line(src));
+                eng_errs_add(e, "%s:%d: rule table has a non-string key", file, return_line(src));
         }
     }
 
     rawfield(L, t, "name");
     if (lua_type(L, -1) != LUA_TSTRING)
-        err_add(e, "%s:%d: 'name' %s", file, line_of(src, "name"),
+        eng_errs_add(e, "%s:%d: 'name' %s", file, line_of(src, "name"),
                 lua_isnil(L, -1) ? "is missing (a string of [a-z0-9_.])" : "must be a string");
     else if (!valid_name(lua_tostring(L, -1)))
-        err_add(e, "%s:%d: name \"%s\" has characters outside [a-z0-9_.] or is longer than 128", file,
+        eng_errs_add(e, "%s:%d: name \"%s\" has characters outside [a-z0-9_.] or is longer than 128", file,
                 line_of(src, "name"), lua_tostring(L, -1));
     else
         r->name = xstrdup(lua_tostring(L, -1));
@@ -565,7 +538,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
 
     rawfield(L, t, "version");
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
-        err_add(e, "%s:%d: 'version' %s", file, line_of(src, "version"),
+        eng_errs_add(e, "%s:%d: 'version' %s", file, line_of(src, "version"),
                 lua_isnil(L, -1) ? "is missing (a non-negative integer)"
                                  : "must be a non-negative integer");
     else
@@ -574,7 +547,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
 
     rawfield(L, t, "description");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-        err_add(e, "%s:%d: 'description' must be a string", file, line_of(src, "description"));
+        eng_errs_add(e, "%s:%d: 'description' must be a string", file, line_of(src, "description"));
     else if (!lua_isnil(L, -1))
         r->description = xstrdup(lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -588,10 +561,10 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
     else if (mode && strcmp(mode, "off") == 0)
         r->mode = ENG_MODE_OFF;
     else if (mode)
-        err_add(e, "%s:%d: mode \"%s\" is not one of enforce, shadow, off", file,
+        eng_errs_add(e, "%s:%d: mode \"%s\" is not one of enforce, shadow, off", file,
                 line_of(src, "mode"), mode);
     else
-        err_add(e, "%s:%d: 'mode' %s (enforce, shadow or off)", file, line_of(src, "mode"),
+        eng_errs_add(e, "%s:%d: 'mode' %s (enforce, shadow or off)", file, line_of(src, "mode"),
                 lua_isnil(L, -1) ? "is missing" : "must be a string");
     lua_pop(L, 1);
 
@@ -600,10 +573,10 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
     int before_streams = e->count;
     long ns = string_list(L, t, "streams", &r->streams, e, file, src, valid_stream, "stream name");
     if (ns < 0)
-        err_add(e, "%s:%d: 'streams' is missing (a list of stream names)", file,
+        eng_errs_add(e, "%s:%d: 'streams' is missing (a list of stream names)", file,
                 line_of(src, "streams"));
     else if (ns == 0 && e->count == before_streams)
-        err_add(e, "%s:%d: 'streams' is empty", file, line_of(src, "streams"));
+        eng_errs_add(e, "%s:%d: 'streams' is empty", file, line_of(src, "streams"));
     r->nstreams = ns > 0 ? (size_t)ns : 0;
 
     long nf = string_list(L, t, "fields", &r->fields, e, file, src, valid_path, "field path");
@@ -616,7 +589,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, errs_t *e)
 
     rawfield(L, t, "evaluate");
     if (lua_type(L, -1) != LUA_TFUNCTION) {
-        err_add(e, "%s:%d: 'evaluate' %s", file, line_of(src, "evaluate"),
+        eng_errs_add(e, "%s:%d: 'evaluate' %s", file, line_of(src, "evaluate"),
                 lua_isnil(L, -1) ? "is missing (function(ev, ctx))" : "must be a function");
         lua_pop(L, 1);
     } else {
@@ -692,12 +665,12 @@ static void build_index(rule_pack_t *p, int include_off)
 
 rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, size_t errstr_size)
 {
-    errs_t e = { errstr, errstr_size, 0, 0 };
+    eng_errs_t e = { errstr, errstr_size, 0, 0 };
     if (errstr_size)
         errstr[0] = '\0';
     struct stat st;
     if (stat(rules_dir, &st) != 0) {
-        err_add(&e, "%s: cannot read rule pack: %s", rules_dir, strerror(errno));
+        eng_errs_add(&e, "%s: cannot read rule pack: %s", rules_dir, strerror(errno));
         return NULL;
     }
     rule_pack_t *p = xcalloc(1, sizeof(*p));
@@ -741,7 +714,7 @@ rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, 
             continue;
         for (size_t j = 0; j < p->nrules; j++) {
             if (strcmp(p->rules[j]->name, r->name) == 0) {
-                err_add(&e, "%s:%d: duplicate rule name \"%s\" (also in %s:%d)", f,
+                eng_errs_add(&e, "%s:%d: duplicate rule name \"%s\" (also in %s:%d)", f,
                         line_of(r->source, "name"), r->name, p->rules[j]->file,
                         line_of(p->rules[j]->source, "name"));
                 rule_free(eng_lua_state(vm), r);
@@ -761,10 +734,8 @@ rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, 
         free(files.v[i]);
     free(files.v);
     if (e.count == 0 && p->nrules == 0)
-        err_add(&e, "%s: no rule files (*.lua) in the pack", rules_dir);
+        eng_errs_add(&e, "%s: no rule files (*.lua) in the pack", rules_dir);
     if (e.count) {
-        if (e.len && errstr[e.len - 1] == '\n')
-            errstr[e.len - 1] = '\0';
         rule_pack_destroy(p);
         return NULL;
     }
