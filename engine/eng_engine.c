@@ -680,6 +680,7 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
         st->hits[vd.verdict]++;
         eng_hit_t *h = &e->hits[o->nhits++];
         h->rule = r->name;
+        h->rule_sha256 = r->sha256;
         h->version = (int)r->version;
         h->mode = r->mode;
         h->verdict = vd.verdict;

@@ -61,6 +61,7 @@ typedef struct eng_hit {
     int         has_score;
     double      score;
     const char *ttl;        /* NULL when none */
+    const char *rule_sha256; /* hex sha256 of the rule's source (rule_t.sha256) */
 } eng_hit_t;
 
 typedef struct eng_rule_error {

@@ -14,6 +14,7 @@ void eng_outcome_rows(const eng_outcome_t *o, const char *run_id, const eng_src_
         r->stream = o->stream;
         r->rule = h->rule;
         r->version = h->version;
+        r->rule_sha256 = h->rule_sha256;
         r->mode = eng_mode_name(h->mode);
         r->verdict = eng_verdict_name(h->verdict);
         r->entity = h->entity;

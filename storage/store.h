@@ -35,6 +35,10 @@ typedef struct store_row {
     const char *topic;         /* NULL for file input */
     int32_t     partition;
     int64_t     offset;
+    const char *rule_sha256;   /* hex sha256 of the rule's source file (as in
+                                * rule_versions.sha256); may be NULL.  Stored in
+                                * rule_results.rule_sha256 (schema v4); not part
+                                * of the DESIGN.md JSON object. */
 } store_row_t;
 
 /* The decision for one event: most severe enforce-mode verdict and the rules

@@ -87,10 +87,16 @@ static const char *const mariadb_v3[] = {
     NULL,
 };
 
+static const char *const mariadb_v4[] = {
+        "ALTER TABLE rule_results ADD COLUMN IF NOT EXISTS rule_sha256 CHAR(64) CHARACTER SET ascii NULL, ALGORITHM=INSTANT",
+    NULL,
+};
+
 static const store_migration_t mariadb_migrations[] = {
     { 1, "initial", 0, mariadb_v1 },
     { 2, "decisions and indexes", 0, mariadb_v2 },
     { 3, "run binary version", 0, mariadb_v3 },
+    { 4, "rule source hash", 0, mariadb_v4 },
 };
 
 static const char *const starrocks_v1[] = {
@@ -169,10 +175,16 @@ static const char *const starrocks_v3[] = {
     NULL,
 };
 
+static const char *const starrocks_v4[] = {
+        "ALTER TABLE rule_results ADD COLUMN rule_sha256 VARCHAR(64) NULL",
+    NULL,
+};
+
 static const store_migration_t starrocks_migrations[] = {
     { 1, "initial", 0, starrocks_v1 },
     { 2, "decisions and indexes", 0, starrocks_v2 },
     { 3, "run binary version", 0, starrocks_v3 },
+    { 4, "rule source hash", 0, starrocks_v4 },
 };
 
 

@@ -38,6 +38,7 @@ static const sq_col_t results_cols[] = {
     { "mode", SQ_CT_STR, 0 }, { "verdict", SQ_CT_STR, 0 }, { "entity", SQ_CT_STR, 0 },
     { "reason", SQ_CT_STR, 0 }, { "score", SQ_CT_DBL, 0 }, { "event_ts", SQ_CT_STR, 0 },
     { "topic", SQ_CT_STR, 0 }, { "kafka_partition", SQ_CT_INT, 0 }, { "kafka_offset", SQ_CT_INT, 0 },
+    { "rule_sha256", SQ_CT_STR, 0 },
 };
 static const sq_col_t decisions_cols[] = {
     { "event_day", SQ_CT_STR, 1 }, { "run_id", SQ_CT_STR, 0 }, { "event_id", SQ_CT_STR, 0 },
@@ -67,7 +68,8 @@ const sq_table_t sq_tables[SQ_NTABLES] = {
         "stream=VALUES(stream), version=VALUES(version), mode=VALUES(mode), "
         "verdict=VALUES(verdict), entity=VALUES(entity), reason=VALUES(reason), "
         "score=VALUES(score), event_ts=VALUES(event_ts), topic=VALUES(topic), "
-        "kafka_partition=VALUES(kafka_partition), kafka_offset=VALUES(kafka_offset)" },
+        "kafka_partition=VALUES(kafka_partition), kafka_offset=VALUES(kafka_offset), "
+        "rule_sha256=VALUES(rule_sha256)" },
     [SQ_DECISIONS] = { "decisions", decisions_cols, NCOLS(decisions_cols),
         "stream=VALUES(stream), entity=VALUES(entity), verdict=VALUES(verdict), "
         "rules=VALUES(rules), event_ts=VALUES(event_ts)" },
@@ -336,6 +338,7 @@ int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
         } else {
             c[13].t = c[14].t = SQ_NULL;
         }
+        cell_strz(b, &c[15], r->rule_sha256);
         q->rows_queued++;
         account(q, b, before);
     }

@@ -27,7 +27,7 @@ typedef struct sq_table {
 } sq_table_t;
 
 enum { SQ_RESULTS, SQ_DECISIONS, SQ_RUN_BEGIN, SQ_RUN_END, SQ_VERSIONS, SQ_NTABLES };
-#define SQ_MAX_COLS 15
+#define SQ_MAX_COLS 16
 
 extern const sq_table_t sq_tables[SQ_NTABLES];
 

@@ -136,7 +136,8 @@ static void dump_results(eng_buf_t *out)
     MYSQL *m = connect_db(db);
     assert_int_equal(mysql_query(m, "SELECT run_id, event_id, rule, stream, version, mode, verdict, "
                                     "entity, reason, score, event_ts, topic, kafka_partition, "
-                                    "kafka_offset FROM rule_results ORDER BY run_id, event_id, rule"), 0);
+                                    "kafka_offset, rule_sha256 FROM rule_results "
+                                    "ORDER BY run_id, event_id, rule"), 0);
     MYSQL_RES *r = mysql_store_result(m);
     MYSQL_ROW row;
     unsigned nf = mysql_num_fields(r);
@@ -164,7 +165,7 @@ static void test_open_refuses_a_database_without_schema(void **st)
     store_t *s;
     char err[1024];
     assert_int_equal(store_open(&s, url, NULL, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "schema version 0 < required 3: run warden migrate mysql://"));
+    assert_non_null(strstr(err, "schema version 0 < required 4: run warden migrate mysql://"));
 }
 
 static void test_migrate_from_empty_is_idempotent(void **st)
@@ -176,7 +177,7 @@ static void test_migrate_from_empty_is_idempotent(void **st)
     assert_int_equal(store_schema_current(url, &v, err, sizeof(err)), 0);
     assert_int_equal(v, store_schema_required());
     assert_int_equal(store_migrate(url, NULL, 0, 0, 0, 1, err, sizeof(err)), 0);
-    assert_int_equal(scalar("SELECT COUNT(*) FROM schema_version"), 3);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM schema_version"), 4);
     assert_int_equal(scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='%s'", db), 5);
     assert_int_equal(scalar("SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics "
                             "WHERE table_schema='%s' AND table_name='rule_results'", db), 4);
@@ -219,6 +220,15 @@ static void test_migrate_from_each_older_version(void **st)
         assert_int_equal(store_close(s, err, sizeof(err)), 0);
         assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE run_id='old'"), 1);
         assert_int_equal(scalar("SELECT COUNT(*) FROM rule_runs WHERE warden_version IS NOT NULL"), 1);
+        /* v4: the old row has no rule source hash; a new one keeps it. */
+        assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE rule_sha256 IS NULL"), 1);
+        s = open_sink(NULL);
+        store_row_t nr = row("e1", "u", 1, NULL, 0);
+        nr.rule_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_int_equal(store_write(s, &nr, 1, err, sizeof(err)), 0);
+        assert_int_equal(store_close(s, err, sizeof(err)), 0);
+        assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE event_id='e1' AND rule_sha256="
+                                "'0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'"), 1);
     }
 }
 
@@ -278,6 +288,8 @@ static void upsert_twice(const char *params)
             rows[i].event_ts_ms = INT64_MIN;
             rows[i].topic = NULL;
         }
+        if (i % 2 == 0)
+            rows[i].rule_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     }
     store_t *s = open_sink(params);
     assert_int_equal(store_write(s, rows, 1000, err, sizeof(err)), 0);
@@ -294,6 +306,9 @@ static void upsert_twice(const char *params)
     assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE score IS NULL"), 200);
     assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE event_ts IS NULL"), 143);
     assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE reason IS NULL"), 334);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE rule_sha256 IS NULL"), 500);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE rule_sha256="
+                            "'9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'"), 500);
     assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE event_ts = '2026-11-20 10:00:00.123'"), 857);
     /* A changed verdict for the same key replaces the row. */
     rows[0].verdict = "review";

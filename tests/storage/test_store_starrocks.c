@@ -137,12 +137,16 @@ static store_row_t row(const char *event_id, const char *entity)
     return r;
 }
 
+#define SHA_HEX "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
 static void write_rows(store_t *s, int n, const char *prefix, const char *entity)
 {
     char err[512], id[64];
     for (int i = 0; i < n; i++) {
         snprintf(id, sizeof(id), "%s%d", prefix, i);
         store_row_t r = row(id, entity);
+        if (i % 2 == 0)
+            r.rule_sha256 = SHA_HEX;
         assert_int_equal(store_write(s, &r, 1, err, sizeof(err)), 0);
     }
 }
@@ -174,6 +178,19 @@ static void test_load_follows_redirect_with_credentials_and_expect(void **st)
     assert_string_equal(json_string_value(json_object_get(r0, "event_ts")), "2026-11-20 10:00:00.123");
     assert_int_equal(json_integer_value(json_object_get(r0, "kafka_offset")), 77);
     assert_true(json_real_value(json_object_get(r0, "score")) == 0.9);
+    /* rule_sha256: the hex string when given, null (not missing) otherwise. */
+    size_t with = 0, null = 0, i;
+    json_t *ri;
+    json_array_foreach(rows, i, ri) {
+        json_t *h = json_object_get(ri, "rule_sha256");
+        assert_non_null(h);
+        if (json_is_null(h))
+            null++;
+        else if (json_is_string(h) && strcmp(json_string_value(h), SHA_HEX) == 0)
+            with++;
+    }
+    assert_int_equal(with, 125);
+    assert_int_equal(null, 125);
     json_decref(rows);
 }
 
