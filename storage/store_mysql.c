@@ -202,12 +202,12 @@ int store_my_schema_version(MYSQL *m, int *version, int *retriable, char *errstr
 /* ---- the sink ----------------------------------------------------------- */
 
 typedef struct my {
+    store_queue_t      *q;                  /* first: the shared queue adapters reach it */
     store_url_t         url;
     char               *redacted;
     store_myconn_opts_t copts;
     int                 dialect;
     int                 bulk;               /* array binding available and wanted */
-    store_queue_t      *q;
     /* writer thread only */
     MYSQL              *conn;
     MYSQL_STMT         *stmts[SQ_NTABLES];
@@ -520,36 +520,6 @@ fail:
     return -1;
 }
 
-static int my_write(void *impl, const store_row_t *rows, size_t n, char *errstr, size_t errstr_size)
-{
-    return store_queue_rows(((my_t *)impl)->q, rows, n, errstr, errstr_size);
-}
-
-static int my_write_decision(void *impl, const store_decision_t *d, char *errstr, size_t errstr_size)
-{
-    return store_queue_decision(((my_t *)impl)->q, d, errstr, errstr_size);
-}
-
-static int my_begin_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size)
-{
-    return store_queue_run(((my_t *)impl)->q, r, 0, errstr, errstr_size);
-}
-
-static int my_end_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size)
-{
-    return store_queue_run(((my_t *)impl)->q, r, 1, errstr, errstr_size);
-}
-
-static int my_rule_version(void *impl, const store_rule_version_t *rv, char *errstr, size_t errstr_size)
-{
-    return store_queue_rule_version(((my_t *)impl)->q, rv, errstr, errstr_size);
-}
-
-static int my_flush(void *impl, char *errstr, size_t errstr_size)
-{
-    return store_queue_flush(((my_t *)impl)->q, errstr, errstr_size);
-}
-
 static int my_close(void *impl, char *errstr, size_t errstr_size)
 {
     my_t *m = impl;
@@ -558,26 +528,16 @@ static int my_close(void *impl, char *errstr, size_t errstr_size)
     return rc;
 }
 
-static void my_stats(void *impl, store_stats_t *out)
-{
-    store_queue_stats(((my_t *)impl)->q, out);
-}
-
-static int my_health(void *impl, char *errstr, size_t errstr_size)
-{
-    return store_queue_health(((my_t *)impl)->q, errstr, errstr_size);
-}
-
 const store_backend_t store_mysql_backend = {
     .scheme = "mysql",
     .open = my_open,
-    .write = my_write,
-    .write_decision = my_write_decision,
-    .begin_run = my_begin_run,
-    .end_run = my_end_run,
-    .rule_version = my_rule_version,
-    .flush = my_flush,
+    .write = store_queue_be_write,
+    .write_decision = store_queue_be_write_decision,
+    .begin_run = store_queue_be_begin_run,
+    .end_run = store_queue_be_end_run,
+    .rule_version = store_queue_be_rule_version,
+    .flush = store_queue_be_flush,
     .close = my_close,
-    .stats = my_stats,
-    .health = my_health,
+    .stats = store_queue_be_stats,
+    .health = store_queue_be_health,
 };

@@ -651,3 +651,51 @@ int store_queue_health(store_queue_t *q, char *errstr, size_t errstr_size)
     pthread_mutex_unlock(&q->lock);
     return rc;
 }
+
+/* ---- backend vtable adapters (impl starts with its queue pointer) ------- */
+
+static store_queue_t *impl_queue(void *impl)
+{
+    return *(store_queue_t **)impl;
+}
+
+int store_queue_be_write(void *impl, const store_row_t *rows, size_t n, char *errstr, size_t errstr_size)
+{
+    return store_queue_rows(impl_queue(impl), rows, n, errstr, errstr_size);
+}
+
+int store_queue_be_write_decision(void *impl, const store_decision_t *d, char *errstr, size_t errstr_size)
+{
+    return store_queue_decision(impl_queue(impl), d, errstr, errstr_size);
+}
+
+int store_queue_be_begin_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size)
+{
+    return store_queue_run(impl_queue(impl), r, 0, errstr, errstr_size);
+}
+
+int store_queue_be_end_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size)
+{
+    return store_queue_run(impl_queue(impl), r, 1, errstr, errstr_size);
+}
+
+int store_queue_be_rule_version(void *impl, const store_rule_version_t *rv, char *errstr,
+                                size_t errstr_size)
+{
+    return store_queue_rule_version(impl_queue(impl), rv, errstr, errstr_size);
+}
+
+int store_queue_be_flush(void *impl, char *errstr, size_t errstr_size)
+{
+    return store_queue_flush(impl_queue(impl), errstr, errstr_size);
+}
+
+void store_queue_be_stats(void *impl, store_stats_t *out)
+{
+    store_queue_stats(impl_queue(impl), out);
+}
+
+int store_queue_be_health(void *impl, char *errstr, size_t errstr_size)
+{
+    return store_queue_health(impl_queue(impl), errstr, errstr_size);
+}

@@ -107,6 +107,19 @@ int store_queue_flush(store_queue_t *q, char *errstr, size_t errstr_size);
  * called after it returns. */
 int store_queue_close(store_queue_t *q, char *errstr, size_t errstr_size);
 void store_queue_stats(store_queue_t *q, store_stats_t *out);
+
+/* store_backend_t entries for a sink whose impl struct starts with its
+ * store_queue_t pointer (mysql, starrocks): everything but open and close
+ * is the queue's business. */
+int store_queue_be_write(void *impl, const store_row_t *rows, size_t n, char *errstr, size_t errstr_size);
+int store_queue_be_write_decision(void *impl, const store_decision_t *d, char *errstr, size_t errstr_size);
+int store_queue_be_begin_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size);
+int store_queue_be_end_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size);
+int store_queue_be_rule_version(void *impl, const store_rule_version_t *rv, char *errstr,
+                                size_t errstr_size);
+int store_queue_be_flush(void *impl, char *errstr, size_t errstr_size);
+void store_queue_be_stats(void *impl, store_stats_t *out);
+int store_queue_be_health(void *impl, char *errstr, size_t errstr_size);
 int store_queue_health(store_queue_t *q, char *errstr, size_t errstr_size);
 
 /* "YYYY-MM-DD HH:MM:SS.mmm" UTC of ms into out (>= 24 bytes); returns the

@@ -29,13 +29,13 @@
 #include <string.h>
 
 typedef struct sr {
+    store_queue_t *q;             /* first: the shared queue adapters reach it */
     store_url_t    url;
     char          *redacted;
     char          *base;          /* http://host:port/api/db/ */
     char          *label_prefix;
     long           timeout_s;
     long           connect_timeout_s;
-    store_queue_t *q;
     /* writer thread only */
     CURL          *curl;
     eng_buf_t      body;
@@ -354,36 +354,6 @@ fail:
     return -1;
 }
 
-static int sr_write(void *impl, const store_row_t *rows, size_t n, char *errstr, size_t errstr_size)
-{
-    return store_queue_rows(((sr_t *)impl)->q, rows, n, errstr, errstr_size);
-}
-
-static int sr_write_decision(void *impl, const store_decision_t *d, char *errstr, size_t errstr_size)
-{
-    return store_queue_decision(((sr_t *)impl)->q, d, errstr, errstr_size);
-}
-
-static int sr_begin_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size)
-{
-    return store_queue_run(((sr_t *)impl)->q, r, 0, errstr, errstr_size);
-}
-
-static int sr_end_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size)
-{
-    return store_queue_run(((sr_t *)impl)->q, r, 1, errstr, errstr_size);
-}
-
-static int sr_rule_version(void *impl, const store_rule_version_t *rv, char *errstr, size_t errstr_size)
-{
-    return store_queue_rule_version(((sr_t *)impl)->q, rv, errstr, errstr_size);
-}
-
-static int sr_flush(void *impl, char *errstr, size_t errstr_size)
-{
-    return store_queue_flush(((sr_t *)impl)->q, errstr, errstr_size);
-}
-
 static int sr_close(void *impl, char *errstr, size_t errstr_size)
 {
     sr_t *s = impl;
@@ -392,26 +362,16 @@ static int sr_close(void *impl, char *errstr, size_t errstr_size)
     return rc;
 }
 
-static void sr_stats(void *impl, store_stats_t *out)
-{
-    store_queue_stats(((sr_t *)impl)->q, out);
-}
-
-static int sr_health(void *impl, char *errstr, size_t errstr_size)
-{
-    return store_queue_health(((sr_t *)impl)->q, errstr, errstr_size);
-}
-
 const store_backend_t store_starrocks_backend = {
     .scheme = "starrocks",
     .open = sr_open,
-    .write = sr_write,
-    .write_decision = sr_write_decision,
-    .begin_run = sr_begin_run,
-    .end_run = sr_end_run,
-    .rule_version = sr_rule_version,
-    .flush = sr_flush,
+    .write = store_queue_be_write,
+    .write_decision = store_queue_be_write_decision,
+    .begin_run = store_queue_be_begin_run,
+    .end_run = store_queue_be_end_run,
+    .rule_version = store_queue_be_rule_version,
+    .flush = store_queue_be_flush,
     .close = sr_close,
-    .stats = sr_stats,
-    .health = sr_health,
+    .stats = store_queue_be_stats,
+    .health = store_queue_be_health,
 };
