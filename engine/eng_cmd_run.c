@@ -42,7 +42,7 @@ typedef struct run {
     eng_buf_t     action;
     eng_buf_t     reason;
     uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
-    uint64_t      reloads, reload_failures, state_resets;
+    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions;
     int           failed;
 } run_t;
 
@@ -118,14 +118,24 @@ static void h_revoke(void *ud, void *part)
     free(p);
 }
 
-static int h_save(void *ud, void *part, eng_buf_t *out, char *errstr, size_t n)
+/* A partition whose state outgrows one changelog record sheds its least
+ * recently used keys (live state and snapshot stay equal, so a restore
+ * answers as the running service did) rather than stopping the service. */
+static int h_save(void *ud, void *part, size_t limit, eng_buf_t *out, char *errstr, size_t n)
 {
-    (void)ud;
+    run_t *r = ud;
     rpart_t *p = part;
-    int rc = eng_state_save_buf(p->state, out);
+    uint64_t evicted = 0;
+    int rc = eng_state_save_buf_within(p->state, out, limit, &evicted);
     if (rc != 0) {
         snprintf(errstr, n, "%s", eng_state_strerror(rc));
         return -1;
+    }
+    if (evicted) {
+        r->snapshot_evictions += evicted;
+        LOG_WARN("partition=%s msg=\"state over the changelog record limit: least recently used keys "
+                 "evicted\" evicted=%" PRIu64 " limit_bytes=%zu hint=\"lower state_max_mb or add partitions\"",
+                 p->name, evicted, limit);
     }
     return 0;
 }
@@ -365,6 +375,7 @@ int eng_cmd_run(int argc, char **argv)
         .batch_ms = eng_config_int(r.cfg, "run.batch_ms"),
         .client_id = "warden-run",
         .align_ms = eng_config_int(r.cfg, "run.align_ms"),
+        .snapshot_max = (size_t)eng_config_int(r.cfg, "run.snapshot_max_kb") * 1024,
         .max_events = a.max_events,
     };
     eng_kafka_handler_t h = {
@@ -398,11 +409,12 @@ int eng_cmd_run(int argc, char **argv)
     LOG_INFO("summary events=%" PRIu64 " actions=%" PRIu64 " hits=%" PRIu64 " dead_letters=%" PRIu64
              " rejected=%" PRIu64 " unknown_stream=%" PRIu64 " dropped=%" PRIu64 " rule_errors=%" PRIu64
              " commits=%" PRIu64 " aborts=%" PRIu64 " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64
-             " restored=%" PRIu64 " misaligned=%" PRIu64 " reloads=%" PRIu64 " reload_failures=%" PRIu64
-             " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f"
+             " restored=%" PRIu64 " misaligned=%" PRIu64 " state_resets=%" PRIu64 " snapshot_evictions=%" PRIu64
+             " reloads=%" PRIu64 " reload_failures=%" PRIu64 " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f"
              " busy_seconds=%.3f busy_events_per_s=%.0f",
              r.events, r.actions, r.hits, ks.dead_letters, r.rejected, r.unrouted, r.dropped, r.rule_errors,
-             ks.commits, ks.aborts, ks.snapshots, ks.snapshot_bytes, ks.restored, ks.misaligned, r.reloads,
+             ks.commits, ks.aborts, ks.snapshots, ks.snapshot_bytes, ks.restored, ks.misaligned, r.state_resets,
+             r.snapshot_evictions, r.reloads,
              r.reload_failures, ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
              busy, busy > 0 ? (double)r.events / busy : 0.0);
     if (r.store) {

@@ -31,7 +31,7 @@
 #include "engine/eng_log.h"
 #include "engine/eng_util.h"
 
-#define SNAPSHOT_MAX_BYTES (16 << 20)
+#define SNAPSHOT_MAX_BYTES ((size_t)16 << 20)
 #define LAT_MAX_SAMPLES    (4u << 20)
 
 /* Signals are process-wide by nature: the only file-level state. */
@@ -683,13 +683,13 @@ static int commit_batch(eng_kafka_t *k)
         if (!sl->dirty)
             continue;
         eng_buf_reset(&sl->pending);
-        if (k->h.save(k->h.ud, sl->user, &sl->pending, errstr, sizeof errstr) != 0) {
+        if (k->h.save(k->h.ud, sl->user, k->o.snapshot_max, &sl->pending, errstr, sizeof errstr) != 0) {
             set_fatal(k, "snapshot of %s: %s", sl->key, errstr);
             goto fatal;
         }
-        if (sl->pending.len > SNAPSHOT_MAX_BYTES) {
-            set_fatal(k, "state snapshot of %s is %zu bytes, over the %d-byte record limit "
-                      "(more partitions spread it)", sl->key, sl->pending.len, SNAPSHOT_MAX_BYTES);
+        if (sl->pending.len > k->o.snapshot_max) {
+            set_fatal(k, "state snapshot of %s is %zu bytes, over the %zu-byte record limit",
+                      sl->key, sl->pending.len, k->o.snapshot_max);
             goto fatal;
         }
         if (eng_kafka_produce(k, k->o.changelog, sl->cl_part, sl->key, strlen(sl->key),
@@ -923,6 +923,8 @@ eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts
         k->o.batch_max = 1;
     if (k->o.batch_ms < 1)
         k->o.batch_ms = 1;
+    if (k->o.snapshot_max == 0 || k->o.snapshot_max > SNAPSHOT_MAX_BYTES)
+        k->o.snapshot_max = SNAPSHOT_MAX_BYTES;
     k->poll_ns = calloc((size_t)k->o.batch_max, sizeof(*k->poll_ns));
     k->tp_names = calloc(opts->ntopics + 1, sizeof(char *));
     k->tp_base = calloc(opts->ntopics + 1, sizeof(int32_t));

@@ -37,9 +37,11 @@ typedef struct eng_kafka_handler {
      * Returns 0 or -1 (fatal). May be NULL. */
     int (*precommit)(void *ud, eng_kafka_t *k);
     /* State snapshots (NULL for a stateless handler: no changelog).
-     * save appends part's state to out; load replaces it with data[0..len)
-     * (data NULL: empty state).  Both return 0 or -1 with errstr. */
-    int (*save)(void *ud, void *part, eng_buf_t *out, char *errstr, size_t errstr_size);
+     * save appends part's state to out, at most limit bytes (one changelog
+     * record): a bigger state must shrink to fit, or fail; load replaces
+     * it with data[0..len) (data NULL: empty state).  Both return 0 or -1
+     * with errstr. */
+    int (*save)(void *ud, void *part, size_t limit, eng_buf_t *out, char *errstr, size_t errstr_size);
     int (*load)(void *ud, void *part, const void *data, size_t len, char *errstr, size_t errstr_size);
     /* Between batches (no transaction open), e.g. to reload rules on SIGHUP.
      * flags: ENG_KAFKA_IDLE_HUP when SIGHUP arrived.  May be NULL. */
@@ -66,6 +68,8 @@ typedef struct eng_kafka_opts {
     long               align_ms;    /* co-partitioned inputs: hand out messages of one
                                      * slot in Kafka-timestamp order, waiting at most
                                      * this long for a lagging topic (0: arrival order) */
+    size_t             snapshot_max;  /* largest snapshot record (0 or more than 16 MiB:
+                                       * 16 MiB, the producer's message.max.bytes) */
 } eng_kafka_opts_t;
 
 /* Counters of the loop (read after eng_kafka_run, or for metrics). */

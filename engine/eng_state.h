@@ -36,6 +36,7 @@ enum eng_state_rc {
     ENG_STATE_EWINDOW    = -3,  /* the window is not one the counter declared */
     ENG_STATE_ENOMEM     = -4,  /* out of memory; the state is unchanged */
     ENG_STATE_EKEY       = -5,  /* key or value longer than ENG_STATE_MAX_KEY */
+    ENG_STATE_ETOOBIG    = -6,  /* a snapshot does not fit even when empty */
 };
 #define ENG_STATE_MAX_KEY (1u << 20)
 
@@ -131,6 +132,13 @@ void eng_state_expire(eng_state_t *st);
 int eng_state_save_buf(const eng_state_t *st, eng_buf_t *out);
 int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errstr,
                        size_t errstr_size);
+/* save_buf for a snapshot that must fit in limit bytes (a Kafka record):
+ * when the state does not fit, its least recently used keys and labels are
+ * evicted — from st itself, so the live state and its snapshot agree — and
+ * it is saved again.  *evicted (may be NULL) gets how many went; they also
+ * count in the evictions metric.  Returns 0, or ENG_STATE_ENOMEM, or
+ * ENG_STATE_ETOOBIG when even an empty state does not fit. */
+int eng_state_save_buf_within(eng_state_t *st, eng_buf_t *out, size_t limit, uint64_t *evicted);
 int eng_state_save_file(const eng_state_t *st, const char *path, char *errstr,
                         size_t errstr_size);
 int eng_state_load_file(eng_state_t *st, const char *path, char *errstr, size_t errstr_size);

@@ -519,6 +519,37 @@ int eng_state_save_buf(const eng_state_t *st, eng_buf_t *out)
     return err ? ENG_STATE_ENOMEM : 0;
 }
 
+int eng_state_save_buf_within(eng_state_t *st, eng_buf_t *out, size_t limit, uint64_t *evicted)
+{
+    size_t start = out->len;
+    uint64_t ev0 = st->evictions;
+    size_t ceiling = st->max_bytes;
+    int rc = 0;
+    /* Snapshot bytes track accounted bytes closely but not exactly (sets,
+     * long keys), so shrink by the measured ratio with a margin, and again
+     * if that was not enough; an empty state ends it in any case. */
+    for (int tries = 0;; tries++) {
+        out->len = start;
+        rc = eng_state_save_buf(st, out);
+        size_t len = out->len - start;
+        if (rc != 0 || len <= limit)
+            break;
+        if ((st->nkeys == 0 && st->labels.used == 0) || tries == 8) {
+            rc = ENG_STATE_ETOOBIG;
+            break;
+        }
+        double keep = (double)limit / (double)len * (tries < 2 ? 0.9 : 0.5);
+        size_t target = (size_t)((double)st->bytes * keep);
+        eng_state_set_max_bytes(st, target ? target : 1);
+    }
+    st->max_bytes = ceiling;
+    if (rc != 0)
+        out->len = start;
+    if (evicted)
+        *evicted = st->evictions - ev0;
+    return rc;
+}
+
 int eng_state_save_file(const eng_state_t *st, const char *path, char *errstr,
                         size_t errstr_size)
 {

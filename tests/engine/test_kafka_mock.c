@@ -52,9 +52,10 @@ static int t_message(void *ud, eng_kafka_t *k, const rd_kafka_message_t *m, void
     return 0;
 }
 
-static int t_save(void *ud, void *part, eng_buf_t *out, char *err, size_t n)
+static int t_save(void *ud, void *part, size_t limit, eng_buf_t *out, char *err, size_t n)
 {
     (void)ud;
+    (void)limit;
     (void)err;
     (void)n;
     th_t *t = part;

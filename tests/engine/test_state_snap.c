@@ -5,7 +5,8 @@
  * clear message and leave the target state exactly as it was; payloads
  * re-checksummed after mutation never crash or half-load; allocation
  * failures while loading change nothing; per-entry records (and
- * tombstones) carry single keys and labels. */
+ * tombstones) carry single keys and labels; a snapshot over its size
+ * limit sheds least recently used keys until it fits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -478,6 +479,69 @@ static void test_entry_records_carry_single_keys_and_tombstones(void **s)
     eng_state_destroy(b);
 }
 
+/* A snapshot over its limit sheds least recently used keys from the live
+ * state until it fits: what is left answers as a loaded copy does, the
+ * most recent keys survive, the ceiling is as before, and evictions are
+ * counted.  A state that fits is saved untouched; a limit below an empty
+ * snapshot is refused. */
+static void test_snapshot_within_limit_evicts_lru(void **s)
+{
+    (void)s;
+    eng_state_t *st = mk(0);
+    int64_t ts = 0;
+    for (int i = 0; i < 20000; i++) {
+        ts = event_ts(i);
+        feed(st, ts, event_r(i));
+    }
+    eng_buf_t full = { 0 }, fit = { 0 };
+    assert_int_equal(eng_state_save_buf(st, &full), 0);
+    eng_state_stats_t before, after;
+    eng_state_stats(st, &before);
+
+    /* fits: nothing changes */
+    uint64_t evicted = 99;
+    assert_int_equal(eng_state_save_buf_within(st, &fit, full.len, &evicted), 0);
+    assert_int_equal(evicted, 0);
+    assert_int_equal(fit.len, full.len);
+    assert_memory_equal(fit.data, full.data, full.len);
+
+    /* a third of the size: evicts, fits, and still loads */
+    size_t limit = full.len / 3;
+    eng_buf_reset(&fit);
+    assert_int_equal(eng_state_save_buf_within(st, &fit, limit, &evicted), 0);
+    assert_true(fit.len <= limit);
+    assert_true(fit.len > limit / 4);            /* shed what was needed, not everything */
+    eng_state_stats(st, &after);
+    assert_true(evicted > 0);
+    assert_int_equal(after.evictions, before.evictions + evicted);
+    assert_true(after.keys + after.labels < before.keys + before.labels);
+    eng_state_t *copy = mk(0);
+    char err[256];
+    assert_int_equal(eng_state_load_buf(copy, fit.data, fit.len, err, sizeof err), 0);
+    assert_same_answers(st, copy, ts);
+    /* the key of the newest event is kept */
+    char k[64];
+    key_of(k, sizeof k, (int)(event_r(19999) % 200));
+    assert_true(eng_state_count(st, 0, k, strlen(k), DAY, ts) > 0);
+    /* no ceiling was left behind: more keys still fit */
+    feed(st, ts, event_r(20000));
+    feed(copy, ts, event_r(20000));
+    eng_state_stats(st, &after);
+    assert_true(after.evictions == before.evictions + evicted);
+    assert_same_answers(st, copy, ts);
+
+    /* below an empty snapshot: refused, nothing half-written */
+    eng_buf_reset(&fit);
+    eng_buf_add(&fit, "x", 1);
+    assert_int_equal(eng_state_save_buf_within(st, &fit, 8, NULL), ENG_STATE_ETOOBIG);
+    assert_int_equal(fit.len, 1);
+
+    eng_buf_free(&full);
+    eng_buf_free(&fit);
+    eng_state_destroy(copy);
+    eng_state_destroy(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_corruption_refused_state_unchanged),
         cmocka_unit_test(test_snapshot_load_alloc_failures_leave_state_unchanged),
         cmocka_unit_test(test_entry_records_carry_single_keys_and_tombstones),
+        cmocka_unit_test(test_snapshot_within_limit_evicts_lru),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

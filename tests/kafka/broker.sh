@@ -148,9 +148,10 @@ cmd_start() {
         ports=$(free_ports) || die "no free port"
         port=${ports% *}; cport=${ports#* }
         write_config "$port" "$cport"
+        # "=": a random id may start with "-", which would read as an option.
         id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
         # shellcheck disable=SC2046
-        if ! java $(java_opts) -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" \
+        if ! java $(java_opts) -cp "$LIBS/*" kafka.tools.StorageTool format --cluster-id="$id" \
                 -c "$STATE/server.properties" >"$STATE/format.log" 2>&1; then
             echo "broker.sh: KRaft storage format failed (attempt $attempt):" >&2
             tail -15 "$STATE/format.log" >&2
