@@ -25,6 +25,7 @@
 
 #include "engine/eng_buf.h"
 #include "engine/eng_lua.h"
+#include "engine/eng_lua_src.h"
 #include "engine/eng_util.h"
 
 #define CFG_MEM_CAP  (16u << 20)   /* the config VM may hold 16 MiB */
@@ -138,10 +139,13 @@ typedef struct cval {
     char                  **list;
     size_t                  nlist;
     int                     set;
+    int                     from_cli;  /* set by --set, not by the file */
 } cval_t;
 
 struct eng_config {
     char    *path;
+    char    *src;        /* the file's text, for line numbers in later checks */
+    size_t   srclen;
     char    *dir;        /* for relative PATHs */
     cval_t  *vals;
     size_t   nvals;
@@ -156,27 +160,65 @@ typedef struct errs {
     size_t      used;
     int         n;
     const char *path;
+    const char *src;      /* the file's text, for line numbers (may be NULL) */
+    size_t      srclen;
 } errs_t;
 
-__attribute__((format(printf, 2, 3)))
-static void err_add(errs_t *e, const char *fmt, ...)
+static void err_vadd(errs_t *e, int line, const char *fmt, va_list ap)
 {
     e->n++;
     if (!e->buf || e->size == 0 || e->used + 1 >= e->size)
         return;
-    int w = snprintf(e->buf + e->used, e->size - e->used, "%s: ", e->path);
+    int w = line > 0 ? snprintf(e->buf + e->used, e->size - e->used, "%s:%d: ", e->path, line)
+                     : snprintf(e->buf + e->used, e->size - e->used, "%s: ", e->path);
     if (w > 0)
         e->used = e->used + (size_t)w < e->size ? e->used + (size_t)w : e->size - 1;
-    va_list ap;
-    va_start(ap, fmt);
     w = vsnprintf(e->buf + e->used, e->size - e->used, fmt, ap);
-    va_end(ap);
     if (w > 0)
         e->used = e->used + (size_t)w < e->size ? e->used + (size_t)w : e->size - 1;
     if (e->used + 1 < e->size) {
         e->buf[e->used++] = '\n';
         e->buf[e->used] = '\0';
     }
+}
+
+__attribute__((format(printf, 2, 3)))
+static void err_add(errs_t *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_vadd(e, 0, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void err_line(errs_t *e, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_vadd(e, line, fmt, ap);
+    va_end(ap);
+}
+
+/* The line of the file that sets sec.key (sec NULL: a top-level key), or 0
+ * when its text does not show one (a table built by code, --set). */
+static int setting_line(const errs_t *e, const char *sec, const char *key)
+{
+    const char *path[2] = { sec, key };
+    return sec ? eng_lua_field_line(e->src, e->srclen, path, 2)
+               : eng_lua_field_line(e->src, e->srclen, path + 1, 1);
+}
+
+/* setting_line by full name: "run.batch_ms", "rules". */
+static int full_line(const errs_t *e, const char *full)
+{
+    const char *dot = strchr(full, '.');
+    char sec[64];
+    if (!dot || (size_t)(dot - full) >= sizeof sec)
+        return setting_line(e, NULL, full);
+    memcpy(sec, full, (size_t)(dot - full));
+    sec[dot - full] = '\0';
+    return setting_line(e, sec, dot + 1);
 }
 
 size_t eng_config_distance(const char *a, const char *b, size_t max)
@@ -343,6 +385,16 @@ static const char *lua_typename_of(lua_State *L, int idx)
     return luaL_typename(L, idx);
 }
 
+/* A bad value for the setting v, at the line that sets it. */
+__attribute__((format(printf, 3, 4)))
+static void err_value(errs_t *e, const cval_t *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_vadd(e, full_line(e, v->full), fmt, ap);
+    va_end(ap);
+}
+
 /* Reads the Lua value at idx into v, or reports why it does not fit. */
 static void set_lua(cval_t *v, lua_State *L, int idx, errs_t *e)
 {
@@ -354,11 +406,11 @@ static void set_lua(cval_t *v, lua_State *L, int idx, errs_t *e)
     case ENG_CFG_PATH:
     case ENG_CFG_ENUM:
         if (lua_type(L, idx) != LUA_TSTRING) {
-            err_add(e, "%s: expected a string, got %s", v->full, lua_typename_of(L, idx));
+            err_value(e, v, "%s: expected a string, got %s", v->full, lua_typename_of(L, idx));
             return;
         }
         if (set_text(v, lua_tostring(L, idx), msg, sizeof msg) != 0) {
-            err_add(e, "%s: %s", v->full, msg);
+            err_value(e, v, "%s: %s", v->full, msg);
             return;
         }
         break;
@@ -369,16 +421,16 @@ static void set_lua(cval_t *v, lua_State *L, int idx, errs_t *e)
         } else if (lua_type(L, idx) == LUA_TNUMBER) {
             lua_Number d = lua_tonumber(L, idx);
             if (d != (lua_Number)(lua_Integer)d) {
-                err_add(e, "%s: expected an integer, got %g", v->full, (double)d);
+                err_value(e, v, "%s: expected an integer, got %g", v->full, (double)d);
                 return;
             }
             n = (lua_Integer)d;
         } else {
-            err_add(e, "%s: expected an integer, got %s", v->full, lua_typename_of(L, idx));
+            err_value(e, v, "%s: expected an integer, got %s", v->full, lua_typename_of(L, idx));
             return;
         }
         if (n < k->min || n > k->max) {
-            err_add(e, "%s: %lld is out of range [%ld, %ld]", v->full, (long long)n, k->min, k->max);
+            err_value(e, v, "%s: %lld is out of range [%ld, %ld]", v->full, (long long)n, k->min, k->max);
             return;
         }
         v->i = (long)n;
@@ -386,7 +438,7 @@ static void set_lua(cval_t *v, lua_State *L, int idx, errs_t *e)
     }
     case ENG_CFG_BOOL:
         if (lua_type(L, idx) != LUA_TBOOLEAN) {
-            err_add(e, "%s: expected a boolean, got %s", v->full, lua_typename_of(L, idx));
+            err_value(e, v, "%s: expected a boolean, got %s", v->full, lua_typename_of(L, idx));
             return;
         }
         v->b = lua_toboolean(L, idx);
@@ -398,7 +450,7 @@ static void set_lua(cval_t *v, lua_State *L, int idx, errs_t *e)
             break;
         }
         if (lua_type(L, idx) != LUA_TTABLE) {
-            err_add(e, "%s: expected a list of strings, got %s", v->full, lua_typename_of(L, idx));
+            err_value(e, v, "%s: expected a list of strings, got %s", v->full, lua_typename_of(L, idx));
             return;
         }
         {
@@ -409,14 +461,14 @@ static void set_lua(cval_t *v, lua_State *L, int idx, errs_t *e)
                 lua_pop(L, 1);
             }
             if (count != n) {
-                err_add(e, "%s: expected a list of strings, got a table with non-list keys", v->full);
+                err_value(e, v, "%s: expected a list of strings, got a table with non-list keys", v->full);
                 return;
             }
             free_list(v);
             for (lua_Integer i = 1; i <= n; i++) {
                 lua_rawgeti(L, idx, i);
                 if (lua_type(L, -1) != LUA_TSTRING) {
-                    err_add(e, "%s[%lld]: expected a string, got %s", v->full, (long long)i,
+                    err_value(e, v, "%s[%lld]: expected a string, got %s", v->full, (long long)i,
                             lua_typename_of(L, -1));
                     lua_pop(L, 1);
                     return;
@@ -519,19 +571,19 @@ static void read_kafka(eng_config_t *c, lua_State *L, int idx, errs_t *e)
             val = text;
             break;
         default:
-            err_add(e, "kafka[\"%s\"]: expected a string, number or boolean, got %s", key,
-                    lua_typename_of(L, -1));
+            err_line(e, setting_line(e, "kafka", key), "kafka[\"%s\"]: expected a string, number or boolean, got %s",
+                     key, lua_typename_of(L, -1));
             break;
         }
         if (val && is_secret(key)) {
             char env[128];
             secret_env_name(key, env, sizeof env);
-            err_add(e, "kafka[\"%s\"]: secrets are not read from the config file; set %s in the environment",
-                    key, env);
+            err_line(e, setting_line(e, "kafka", key),
+                     "kafka[\"%s\"]: secrets are not read from the config file; set %s in the environment", key, env);
         } else if (val) {
             char kerr[512];
             if (rd_kafka_conf_set(scratch, key, val, kerr, sizeof kerr) != RD_KAFKA_CONF_OK)
-                err_add(e, "kafka[\"%s\"]: %s", key, kerr);
+                err_line(e, setting_line(e, "kafka", key), "kafka[\"%s\"]: %s", key, kerr);
             else
                 kafka_put(c, key, val);
         }
@@ -592,13 +644,14 @@ static void read_section(eng_config_t *c, const eng_config_section_t *sec, lua_S
                         elsewhere = s->name;
                         break;
                     }
+            int line = setting_line(e, sec->name, key);
             if (near)
-                err_add(e, "%s: unknown key \"%s\" (did you mean \"%s\"?)", sec->name, key, near);
+                err_line(e, line, "%s: unknown key \"%s\" (did you mean \"%s\"?)", sec->name, key, near);
             else if (elsewhere)
-                err_add(e, "%s: unknown key \"%s\" (it belongs in section \"%s\")", sec->name, key,
-                        *elsewhere ? elsewhere : "top level");
+                err_line(e, line, "%s: unknown key \"%s\" (it belongs in section \"%s\")", sec->name, key,
+                         *elsewhere ? elsewhere : "top level");
             else
-                err_add(e, "%s: unknown key \"%s\"", sec->name, key);
+                err_line(e, line, "%s: unknown key \"%s\"", sec->name, key);
         }
         lua_pop(L, 1);
     }
@@ -622,7 +675,8 @@ static void read_top(eng_config_t *c, lua_State *L, int idx, errs_t *e)
         cval_t *v = find(c, key);
         if (sec) {
             if (lua_type(L, -1) != LUA_TTABLE)
-                err_add(e, "%s: expected a table, got %s", key, lua_typename_of(L, -1));
+                err_line(e, setting_line(e, NULL, key), "%s: expected a table, got %s", key,
+                         lua_typename_of(L, -1));
             else if (strcmp(key, "kafka") == 0)
                 read_kafka(c, L, -1, e);
             else
@@ -637,11 +691,12 @@ static void read_top(eng_config_t *c, lua_State *L, int idx, errs_t *e)
             for (const eng_config_section_t *s = sections + 1; s->name; s++)
                 cands[n++] = s->name;
             const char *near = nearest(key, cands, n);
+            int line = setting_line(e, NULL, key);
             if (near)
-                err_add(e, "unknown key \"%s\" (did you mean \"%s\"?)", key, near);
+                err_line(e, line, "unknown key \"%s\" (did you mean \"%s\"?)", key, near);
             else
-                err_add(e, "unknown key \"%s\" (sections: kafka, streams, run, split, engine, admin; "
-                        "keys: rules, store, log_level)", key);
+                err_line(e, line, "unknown key \"%s\" (sections: kafka, streams, run, split, engine, admin; "
+                         "keys: rules, store, log_level)", key);
         }
         lua_pop(L, 1);
     }
@@ -658,27 +713,35 @@ static char *resolve(const eng_config_t *c, const char *p)
     return r;
 }
 
+/* The line of a top-level setting's value in the file, 0 when --set gave
+ * the value in force. */
+static int value_line(const eng_config_t *c, const errs_t *e, const char *key)
+{
+    const cval_t *v = find(c, key);
+    return v && v->from_cli ? 0 : setting_line(e, NULL, key);
+}
+
 static void check_rules(const eng_config_t *c, errs_t *e)
 {
     const char *rules = eng_config_str(c, "rules");
     struct stat st;
     if (stat(rules, &st) != 0) {
-        err_add(e, "rules: cannot read the rule pack \"%s\": %s", rules, strerror(errno));
+        err_line(e, value_line(c, e, "rules"), "rules: cannot read the rule pack \"%s\": %s", rules, strerror(errno));
         return;
     }
     if (S_ISDIR(st.st_mode)) {
         DIR *d = opendir(rules);
         if (!d) {
-            err_add(e, "rules: cannot read the rule pack directory \"%s\": %s", rules, strerror(errno));
+            err_line(e, value_line(c, e, "rules"), "rules: cannot read the rule pack directory \"%s\": %s", rules, strerror(errno));
             return;
         }
         closedir(d);
     } else if (access(rules, R_OK) != 0) {
-        err_add(e, "rules: cannot read \"%s\": %s", rules, strerror(errno));
+        err_line(e, value_line(c, e, "rules"), "rules: cannot read \"%s\": %s", rules, strerror(errno));
     } else {
         size_t l = strlen(rules);
         if (l < 4 || strcmp(rules + l - 4, ".lua") != 0)
-            err_add(e, "rules: \"%s\" is neither a directory nor a .lua rule file", rules);
+            err_line(e, value_line(c, e, "rules"), "rules: \"%s\" is neither a directory nor a .lua rule file", rules);
     }
 }
 
@@ -692,7 +755,7 @@ static void check_store(eng_config_t *c, errs_t *e)
             ok = 1;
     if (!ok) {
         const char *colon = strchr(url, ':');
-        err_add(e, "store: unknown URL scheme \"%.*s\" in \"%s\" (expected jsonl:PATH, "
+        err_line(e, value_line(c, e, "store"), "store: unknown URL scheme \"%.*s\" in \"%s\" (expected jsonl:PATH, "
                 "mysql://user@host:port/db, starrocks://user@fe-host:8030/db or null:)",
                 colon ? (int)(colon - url) : (int)strlen(url), url, url);
         return;
@@ -703,7 +766,7 @@ static void check_store(eng_config_t *c, errs_t *e)
         const char *at = strchr(host, '@');
         const char *slash = strchr(host, '/');
         if (at && (!slash || at < slash) && memchr(host, ':', (size_t)(at - host)))
-            err_add(e, "store: the URL carries a password; give it in WARDEN_STORE_PASSWORD instead");
+            err_line(e, value_line(c, e, "store"), "store: the URL carries a password; give it in WARDEN_STORE_PASSWORD instead");
     }
 }
 
@@ -718,7 +781,7 @@ static void check_flags(const eng_config_t *c, int flags, errs_t *e)
 
 int eng_config_check(const eng_config_t *c, int flags, char *errstr, size_t errstr_size)
 {
-    errs_t e = { errstr, errstr_size, 0, 0, c->path };
+    errs_t e = { errstr, errstr_size, 0, 0, c->path, c->src, c->srclen };
     if (errstr && errstr_size)
         errstr[0] = '\0';
     check_flags(c, flags, &e);
@@ -846,7 +909,7 @@ static void lua_report(errs_t *e, const char *path, const char *msg)
 
 eng_config_t *eng_config_load(const char *path, int flags, char *errstr, size_t errstr_size)
 {
-    errs_t e = { errstr, errstr_size, 0, 0, path ? path : "config" };
+    errs_t e = { errstr, errstr_size, 0, 0, path ? path : "config", NULL, 0 };
     if (errstr && errstr_size)
         errstr[0] = '\0';
     eng_config_t *c = config_new(path);
@@ -860,6 +923,8 @@ eng_config_t *eng_config_load(const char *path, int flags, char *errstr, size_t 
             err_add(&e, "cannot read the config file: %s", msg);
             goto done;
         }
+        e.src = src;
+        e.srclen = len;
         vm = eng_lua_new(CFG_MEM_CAP, CFG_BUDGET, msg, sizeof msg);
         if (!vm) {
             err_add(&e, "%s", msg);
@@ -898,7 +963,8 @@ eng_config_t *eng_config_load(const char *path, int flags, char *errstr, size_t 
     check_flags(c, flags, &e);
 
 done:
-    free(src);
+    c->src = src;
+    c->srclen = len;
     eng_lua_destroy(vm);
     if (e.n) {
         eng_config_destroy(c);
@@ -924,6 +990,7 @@ void eng_config_destroy(eng_config_t *c)
     free(c->kkeys);
     free(c->kvals);
     free(c->path);
+    free(c->src);
     free(c->dir);
     free(c);
 }
@@ -980,6 +1047,7 @@ int eng_config_set(eng_config_t *c, const char *key, const char *value, char *er
         return -1;
     }
     v->set = 1;
+    v->from_cli = 1;
     return 0;
 }
 

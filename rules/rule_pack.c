@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "engine/eng_engine.h"
+#include "engine/eng_lua_src.h"
 #include "engine/eng_util.h"
 
 typedef struct stream_idx {
@@ -121,30 +122,6 @@ static int is_rule_file(const char *dir, const char *path)
 
 /* ---- source lines ------------------------------------------------------ */
 
-/* Line of the first "key =" at the start of a line (after blanks), else 0. */
-static int key_line(const char *src, const char *key)
-{
-    size_t klen = strlen(key);
-    int line = 1;
-    for (const char *p = src; *p; line++) {
-        const char *q = p;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        if (strncmp(q, key, klen) == 0) {
-            const char *r = q + klen;
-            while (*r == ' ' || *r == '\t')
-                r++;
-            if (*r == '=' && r[1] != '=')
-                return line;
-        }
-        const char *nl = strchr(p, '\n');
-        if (nl == NULL)
-            break;
-        p = nl + 1;
-    }
-    return 0;
-}
-
 /* Line of the last top-level "return" (the rule table), else 1. */
 static int return_line(const char *src)
 {
@@ -160,9 +137,10 @@ static int return_line(const char *src)
     return found;
 }
 
+/* Line of the rule table's field key, else of the return. */
 static int line_of(const char *src, const char *key)
 {
-    int l = key_line(src, key);
+    int l = eng_lua_field_line(src, strlen(src), &key, 1);
     return l ? l : return_line(src);
 }
 

@@ -1,5 +1,5 @@
 /* tests/engine/test_config.c — warden.lua loading: defaults, typed values,
- * precise errors (unknown key with a suggestion, wrong type, missing
+ * precise errors at file:line (unknown key with a suggestion, wrong type, missing
  * bootstrap servers, unreadable rule pack, bad store scheme, librdkafka's
  * own message), secrets only from the environment, and the sandbox. */
 #include <setjmp.h>
@@ -139,13 +139,53 @@ static void test_unknown_key_names_the_nearest_valid_key(void **st)
 {
     fx_t *f = *st;
     const char *e = load_err(f, "return { run = { batch_mx = 10 } }", 0);
-    assert_contains(e, "warden.lua: run: unknown key \"batch_mx\" (did you mean \"batch_max\"?)");
+    assert_contains(e, "warden.lua:1: run: unknown key \"batch_mx\" (did you mean \"batch_max\"?)");
     e = load_err(f, "return { rule = 'x' }", 0);
     assert_contains(e, "unknown key \"rule\" (did you mean \"rules\"?)");
     e = load_err(f, "return { run = { prefix = 'p' } }", 0);
     assert_contains(e, "run: unknown key \"prefix\" (it belongs in section \"streams\")");
     e = load_err(f, "return { strems = {} }", 0);
     assert_contains(e, "did you mean \"streams\"?");
+}
+
+/* Problems point at the line that sets the key; a value given by --set,
+ * or a table the file builds in code, has no line to point at. */
+static void test_errors_name_the_line(void **st)
+{
+    fx_t *f = *st;
+    const char *e = load_err(f,
+        "-- warden.lua\n"                                      /* 1 */
+        "local topics = { 'raw' }\n"                           /* 2 */
+        "return {\n"                                           /* 3 */
+        "  kafka = { ['bootstrap.servers'] = '127.0.0.1:1',\n"  /* 4 */
+        "            ['linger.ms'] = 'soon' },\n"              /* 5 */
+        "  run = {\n"                                          /* 6 */
+        "    group = 'g',  --[[ batch_max = 'no' ]]\n"         /* 7 */
+        "    batch_max = 'ten',\n"                             /* 8 */
+        "    topcs = topics,\n"                                /* 9 */
+        "  },\n"                                               /* 10 */
+        "  strems = {},\n"                                     /* 11 */
+        "  store = 'postgres://db',\n"                         /* 12 */
+        "}\n", 0);
+    assert_contains(e, "warden.lua:5: kafka[\"linger.ms\"]: Invalid value");
+    assert_contains(e, "warden.lua:8: run.batch_max: expected an integer, got string");
+    assert_contains(e, "warden.lua:9: run: unknown key \"topcs\" (did you mean \"topics\"?)");
+    assert_contains(e, "warden.lua:11: unknown key \"strems\"");
+    assert_contains(e, "warden.lua:12: store: unknown URL scheme \"postgres\"");
+
+    e = load_err(f, "local c = { run = {} }\nc.run.batch_max = 'x'\nreturn c\n", 0);
+    assert_contains(e, "warden.lua: run.batch_max: expected an integer, got string");
+
+    char err[1024];
+    write_cfg(f, "return {\n  rules = '/nonexistent/pack',\n}\n");
+    eng_config_t *c = eng_config_load(f->path, 0, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(eng_config_check(c, ENG_CONFIG_NEED_RULES, err, sizeof err), -1);
+    assert_contains(err, "warden.lua:2: rules: cannot read the rule pack \"/nonexistent/pack\"");
+    assert_int_equal(eng_config_set(c, "rules", "/elsewhere", err, sizeof err), 0);
+    assert_int_equal(eng_config_check(c, ENG_CONFIG_NEED_RULES, err, sizeof err), -1);
+    assert_contains(err, "warden.lua: rules: cannot read the rule pack \"/elsewhere\"");
+    eng_config_destroy(c);
 }
 
 static void test_wrong_types_are_reported_with_key_and_type(void **st)
@@ -285,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_defaults_without_a_file),
         cmocka_unit_test_setup_teardown(test_values_are_read_typed_and_paths_resolve_to_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_names_the_nearest_valid_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors_name_the_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_types_are_reported_with_key_and_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_bootstrap_servers_is_an_error_when_kafka_is_needed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_librdkafka_rejects_bad_properties_with_its_message, setup, teardown),
