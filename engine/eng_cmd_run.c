@@ -42,7 +42,7 @@ typedef struct run {
     eng_buf_t     action;
     eng_buf_t     reason;
     uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
-    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions;
+    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions, shed_commits;
     int           failed;
 } run_t;
 
@@ -133,9 +133,12 @@ static int h_save(void *ud, void *part, size_t limit, eng_buf_t *out, char *errs
     }
     if (evicted) {
         r->snapshot_evictions += evicted;
-        LOG_WARN("partition=%s msg=\"state over the changelog record limit: least recently used keys "
-                 "evicted\" evicted=%" PRIu64 " limit_bytes=%zu hint=\"lower state_max_mb or add partitions\"",
-                 p->name, evicted, limit);
+        /* A slot at the limit sheds at most commits: warn for the first 20,
+         * then every 1000th (the summary has the total). */
+        if (++r->shed_commits <= 20 || r->shed_commits % 1000 == 0)
+            LOG_WARN("partition=%s msg=\"state over the changelog record limit: least recently used keys "
+                     "evicted\" evicted=%" PRIu64 " limit_bytes=%zu hint=\"lower state_max_mb or add partitions\"",
+                     p->name, evicted, limit);
     }
     return 0;
 }

@@ -32,6 +32,7 @@
 #include "engine/eng_util.h"
 
 #define SNAPSHOT_MAX_BYTES ((size_t)16 << 20)
+#define SNAPSHOT_FRAMING   1024   /* record and batch headers, generously */
 #define LAT_MAX_SAMPLES    (4u << 20)
 
 /* Signals are process-wide by nature: the only file-level state. */
@@ -683,13 +684,16 @@ static int commit_batch(eng_kafka_t *k)
         if (!sl->dirty)
             continue;
         eng_buf_reset(&sl->pending);
-        if (k->h.save(k->h.ud, sl->user, k->o.snapshot_max, &sl->pending, errstr, sizeof errstr) != 0) {
+        /* The record limits (producer message.max.bytes, the topic's
+         * max.message.bytes) count the key and the batch framing too. */
+        size_t room = k->o.snapshot_max - strlen(sl->key) - SNAPSHOT_FRAMING;
+        if (k->h.save(k->h.ud, sl->user, room, &sl->pending, errstr, sizeof errstr) != 0) {
             set_fatal(k, "snapshot of %s: %s", sl->key, errstr);
             goto fatal;
         }
-        if (sl->pending.len > k->o.snapshot_max) {
+        if (sl->pending.len > room) {
             set_fatal(k, "state snapshot of %s is %zu bytes, over the %zu-byte record limit",
-                      sl->key, sl->pending.len, k->o.snapshot_max);
+                      sl->key, sl->pending.len, room);
             goto fatal;
         }
         if (eng_kafka_produce(k, k->o.changelog, sl->cl_part, sl->key, strlen(sl->key),

@@ -41,7 +41,7 @@ const char *eng_state_strerror(int rc)
     case ENG_STATE_EWINDOW: return "window is not declared by the counter";
     case ENG_STATE_ENOMEM: return "out of memory";
     case ENG_STATE_EKEY: return "key or value too long";
-    case ENG_STATE_ETOOBIG: return "snapshot over the size limit even with no keys";
+    case ENG_STATE_ETOOBIG: return "size limit below that of an empty snapshot";
     default: return "unknown state error";
     }
 }

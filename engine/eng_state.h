@@ -36,7 +36,7 @@ enum eng_state_rc {
     ENG_STATE_EWINDOW    = -3,  /* the window is not one the counter declared */
     ENG_STATE_ENOMEM     = -4,  /* out of memory; the state is unchanged */
     ENG_STATE_EKEY       = -5,  /* key or value longer than ENG_STATE_MAX_KEY */
-    ENG_STATE_ETOOBIG    = -6,  /* a snapshot does not fit even when empty */
+    ENG_STATE_ETOOBIG    = -6,  /* a snapshot size limit below an empty snapshot */
 };
 #define ENG_STATE_MAX_KEY (1u << 20)
 
@@ -136,8 +136,9 @@ int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errst
  * when the state does not fit, its least recently used keys and labels are
  * evicted — from st itself, so the live state and its snapshot agree — and
  * it is saved again.  *evicted (may be NULL) gets how many went; they also
- * count in the evictions metric.  Returns 0, or ENG_STATE_ENOMEM, or
- * ENG_STATE_ETOOBIG when even an empty state does not fit. */
+ * count in the evictions metric, and stay evicted if the save then fails.
+ * Returns 0, or ENG_STATE_ENOMEM, or ENG_STATE_ETOOBIG (nothing evicted)
+ * when limit is below the size of an empty snapshot (68 bytes). */
 int eng_state_save_buf_within(eng_state_t *st, eng_buf_t *out, size_t limit, uint64_t *evicted);
 int eng_state_save_file(const eng_state_t *st, const char *path, char *errstr,
                         size_t errstr_size);

@@ -521,25 +521,25 @@ int eng_state_save_buf(const eng_state_t *st, eng_buf_t *out)
 
 int eng_state_save_buf_within(eng_state_t *st, eng_buf_t *out, size_t limit, uint64_t *evicted)
 {
+    if (evicted)
+        *evicted = 0;
+    /* An empty snapshot: the header, the clock and two varint counts. */
+    if (limit < SNAP_HDR + 8 + 2 * 10)
+        return ENG_STATE_ETOOBIG;
     size_t start = out->len;
     uint64_t ev0 = st->evictions;
     size_t ceiling = st->max_bytes;
     int rc = 0;
     /* Snapshot bytes track accounted bytes closely but not exactly (sets,
-     * long keys), so shrink by the measured ratio with a margin, and again
-     * if that was not enough; an empty state ends it in any case. */
+     * long keys), so shrink by the measured ratio with a margin, again
+     * harder if that was not enough, and at last to nothing — which fits. */
     for (int tries = 0;; tries++) {
         out->len = start;
         rc = eng_state_save_buf(st, out);
-        size_t len = out->len - start;
-        if (rc != 0 || len <= limit)
+        if (rc != 0 || out->len - start <= limit)
             break;
-        if ((st->nkeys == 0 && st->labels.used == 0) || tries == 8) {
-            rc = ENG_STATE_ETOOBIG;
-            break;
-        }
-        double keep = (double)limit / (double)len * (tries < 2 ? 0.9 : 0.5);
-        size_t target = (size_t)((double)st->bytes * keep);
+        double keep = (double)limit / (double)(out->len - start) * (tries < 2 ? 0.9 : 0.5);
+        size_t target = tries < 6 ? (size_t)((double)st->bytes * keep) : 0;
         eng_state_set_max_bytes(st, target ? target : 1);
     }
     st->max_bytes = ceiling;

@@ -1,8 +1,9 @@
 /* tests/engine/test_hll.c — engine/eng_hll: HyperLogLog relative error at
  * 10^3 .. 10^6 distinct values (standard error 1.6%: one run must stay
- * within 6%, and the RMS over 12-32 fixed seeds within 2%), an empty sketch
- * reads 0, duplicates do not count, merge equals the sketch of the union,
- * and the hash spreads short similar keys over all bits. */
+ * within 6%, the RMS of each size within 2.5% and of all 108 runs
+ * within 2%), an empty sketch reads 0, duplicates do not count, merge
+ * equals the sketch of the union, and the hash spreads short similar keys
+ * over all bits. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,8 @@ static void test_hll_relative_error_1e3_to_1e6(void **s)
     (void)s;
     uint8_t regs[ENG_HLL_BYTES];
     const long ns[] = { 1000, 10000, 100000, 1000000 };
+    double all_se = 0;
+    int all_runs = 0;
     for (size_t i = 0; i < 4; i++) {
         int seeds = ns[i] >= 1000000 ? 12 : 32;
         double se = 0, worst = 0;
@@ -45,8 +48,14 @@ static void test_hll_relative_error_1e3_to_1e6(void **s)
         double rms = sqrt(se / seeds);
         print_message("hll n=%-8ld rms error %.2f%%  worst %+.2f%%  (%d runs)\n", ns[i], rms * 100,
                       worst * 100, seeds);
-        assert_true(rms <= 0.02);   /* the bound on the standard error */
+        assert_true(rms <= 0.025);   /* per size: 12-32 runs estimate it to ~+-0.3% */
+        all_se += se;
+        all_runs += seeds;
     }
+    /* The bound on the standard error, over all 108 runs. */
+    double rms = sqrt(all_se / all_runs);
+    print_message("hll all sizes: rms error %.2f%% (%d runs)\n", rms * 100, all_runs);
+    assert_true(rms <= 0.02);
 }
 
 static void test_hll_empty_small_and_duplicates(void **s)

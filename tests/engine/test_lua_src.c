@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -78,6 +79,28 @@ static void test_code_built_and_broken_text(void **s)
     const char *open = "return { run = { batch_ms = 'unterminated\n";
     assert_int_equal(at(open, "run", "batch_ms"), 1);
     assert_int_equal(at("}}}] ) return { x = 1 }", "x", NULL), 1);
+    /* text that ends inside something: no field, no read past the end
+     * (the lengths below exclude a final byte that would close it) */
+    const char *cut[] = {
+        "return { x = 1, s = 'y = 2 \\",   /* a backslash as the last byte */
+        "return { x = 1, --[[ y = 2",      /* an unterminated long comment */
+        "return { x = 1, z = [==[ y = 2 ]=]",  /* an unterminated long string */
+        "return { x = 1, [\"y",              /* ["key at the end */
+        "return { x = 1, [\"y\"",            /* ["key" without ] */
+        "return { x = 1, [\"y\"] ",          /* ["key"] without = */
+        "return { x = 1, y",
+    };
+    for (size_t i = 0; i < sizeof cut / sizeof *cut; i++) {
+        char *copy = malloc(strlen(cut[i]));   /* exactly the length: no NUL to lean on */
+        memcpy(copy, cut[i], strlen(cut[i]));
+        const char *p1[1] = { "y" }, *px[1] = { "x" };
+        if (eng_lua_field_line(copy, strlen(cut[i]), p1, 1) != 0)
+            fail_msg("case %zu: \"%s\" has a field y", i, cut[i]);
+        assert_int_equal(eng_lua_field_line(copy, strlen(cut[i]), px, 1), 1);
+        free(copy);
+    }
+    /* CRLF line ends count once */
+    assert_int_equal(at("return {\r\n  a = 1,\r\n  b = 2,\r\n}\r\n", "b", NULL), 3);
     assert_int_equal(at("", "x", NULL), 0);
     const char *p[1] = { "x" };
     assert_int_equal(eng_lua_field_line(NULL, 0, p, 1), 0);

@@ -523,22 +523,70 @@ static void test_snapshot_within_limit_evicts_lru(void **s)
     char k[64];
     key_of(k, sizeof k, (int)(event_r(19999) % 200));
     assert_true(eng_state_count(st, 0, k, strlen(k), DAY, ts) > 0);
-    /* no ceiling was left behind: more keys still fit */
-    feed(st, ts, event_r(20000));
-    feed(copy, ts, event_r(20000));
-    eng_state_stats(st, &after);
-    assert_true(after.evictions == before.evictions + evicted);
+    /* no ceiling was left behind: a few hundred more events (new keys
+     * among them) evict nothing */
+    for (int i = 20000; i < 20400; i++) {
+        feed(st, ts + i - 20000, event_r(i));
+        feed(copy, ts + i - 20000, event_r(i));
+    }
+    ts += 400;
+    eng_state_stats_t later;
+    eng_state_stats(st, &later);
+    assert_true(later.keys > after.keys);
+    assert_int_equal(later.evictions, after.evictions);
     assert_same_answers(st, copy, ts);
 
-    /* below an empty snapshot: refused, nothing half-written */
+    /* below an empty snapshot: refused up front, nothing evicted or written */
     eng_buf_reset(&fit);
     eng_buf_add(&fit, "x", 1);
-    assert_int_equal(eng_state_save_buf_within(st, &fit, 8, NULL), ENG_STATE_ETOOBIG);
+    evicted = 99;
+    assert_int_equal(eng_state_save_buf_within(st, &fit, 8, &evicted), ENG_STATE_ETOOBIG);
     assert_int_equal(fit.len, 1);
+    assert_int_equal(evicted, 0);
+    eng_state_stats(st, &after);
+    assert_int_equal(after.keys, later.keys);
+    assert_int_equal(after.evictions, later.evictions);
+    /* just above it: everything goes, and what is left is a valid empty state */
+    eng_buf_reset(&fit);
+    assert_int_equal(eng_state_save_buf_within(st, &fit, 68, &evicted), 0);
+    assert_true(fit.len <= 68);
+    eng_state_stats(st, &after);
+    assert_int_equal(after.keys, 0);
+    assert_int_equal(after.labels, 0);
+    assert_int_equal(evicted, later.keys + later.labels);
+    assert_int_equal(eng_state_load_buf(copy, fit.data, fit.len, err, sizeof err), 0);
 
     eng_buf_free(&full);
     eng_buf_free(&fit);
     eng_state_destroy(copy);
+    eng_state_destroy(st);
+}
+
+/* A state with its own byte ceiling gets exactly that ceiling back after
+ * shedding for a snapshot, and keeps enforcing it. */
+static void test_snapshot_within_keeps_the_ceiling(void **s)
+{
+    (void)s;
+    size_t ceiling = 2u << 20;
+    eng_state_t *st = mk(ceiling);
+    int i = 0;
+    for (; i < 20000; i++)
+        feed(st, event_ts(i), event_r(i));
+    eng_state_stats_t a;
+    eng_state_stats(st, &a);
+    assert_true(a.evictions > 0);            /* the ceiling binds */
+    assert_true(a.bytes <= ceiling);
+    eng_buf_t b = { 0 };
+    uint64_t evicted = 0;
+    assert_int_equal(eng_state_save_buf_within(st, &b, 16384, &evicted), 0);
+    assert_true(b.len <= 16384);
+    assert_true(evicted > 0);
+    for (; i < 60000; i++)
+        feed(st, event_ts(i), event_r(i));
+    eng_state_stats(st, &a);
+    assert_true(a.bytes <= ceiling);
+    assert_true(a.bytes > ceiling / 2);      /* grew back up to the old ceiling */
+    eng_buf_free(&b);
     eng_state_destroy(st);
 }
 
@@ -551,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_load_alloc_failures_leave_state_unchanged),
         cmocka_unit_test(test_entry_records_carry_single_keys_and_tombstones),
         cmocka_unit_test(test_snapshot_within_limit_evicts_lru),
+        cmocka_unit_test(test_snapshot_within_keeps_the_ceiling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
