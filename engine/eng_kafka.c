@@ -33,6 +33,7 @@
 
 #define SNAPSHOT_MAX_BYTES ((size_t)16 << 20)
 #define SNAPSHOT_FRAMING   1024   /* record and batch headers, generously */
+#define PRODUCER_RESTARTS  3      /* new producers in a row without a commit */
 #define LAT_MAX_SAMPLES    (4u << 20)
 
 /* Signals are process-wide by nature: the only file-level state. */
@@ -113,6 +114,10 @@ struct eng_kafka {
     size_t               nlat, caplat;
     int                  fatal;
     char                 fatal_msg[512];
+    rd_kafka_conf_t     *pconf;          /* the producer's config, for a new producer */
+    int                  pfailed;        /* the producer failed fatally (pfail_msg) */
+    char                 pfail_msg[512];
+    int                  prestarts;      /* new producers since the last commit */
     int32_t              cl_parts;       /* changelog partition count */
     char               **tp_names;       /* input topics, sorted, with */
     int32_t             *tp_base;        /* their first changelog partition */
@@ -529,6 +534,9 @@ enum { TXN_OK = 0, TXN_ABORTED = 1, TXN_FATAL = -1, TXN_RETRY = 2 };
 
 /* Aborts the open transaction and rewinds: every touched partition seeks
  * back to its batch's first offset and reloads its last committed state. */
+static int restart_producer(eng_kafka_t *k, const char *why);
+static int rewind_batch(eng_kafka_t *k);
+
 static int abort_and_rewind(eng_kafka_t *k, const char *why)
 {
     LOG_WARN("kafka transaction aborted: %s; rewinding %zu events", why, k->nbatch);
@@ -536,16 +544,28 @@ static int abort_and_rewind(eng_kafka_t *k, const char *why)
         rd_kafka_error_t *e = rd_kafka_abort_transaction(k->p, 30000);
         if (!e)
             break;
-        int retry = rd_kafka_error_is_retriable(e);
+        int retry = rd_kafka_error_is_retriable(e), fatal = rd_kafka_error_is_fatal(e);
         if (!retry) {
-            set_fatal(k, "abort_transaction: %s", rd_kafka_error_string(e));
+            char msg[512];
+            snprintf(msg, sizeof msg, "abort_transaction: %s", rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
+            if (fatal)
+                return restart_producer(k, msg);
+            set_fatal(k, "%s", msg);
             return TXN_FATAL;
         }
         rd_kafka_error_destroy(e);
         usleep(100000);
     }
     k->st.aborts++;
+    return rewind_batch(k);
+}
+
+/* Puts the open batch back: every touched slot's state to its last
+ * committed snapshot, every touched partition's position to the batch's
+ * first offset.  The transaction is already aborted (or gone). */
+static int rewind_batch(eng_kafka_t *k)
+{
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
     char errstr[512];
     for (size_t i = 0; i < k->nslots; i++) {
@@ -604,11 +624,8 @@ static int txn_error(eng_kafka_t *k, rd_kafka_error_t *e, const char *what)
     int retriable = rd_kafka_error_is_retriable(e), abortable = rd_kafka_error_txn_requires_abort(e);
     int fatal = rd_kafka_error_is_fatal(e);
     rd_kafka_error_destroy(e);
-    if (fatal) {
-        set_fatal(k, "%s (the producer was fenced or failed; is another process using transactional.id %s?)",
-                  msg, k->o.txn_id);
-        return TXN_FATAL;
-    }
+    if (fatal)
+        return restart_producer(k, msg);
     if (abortable)
         return abort_and_rewind(k, msg);
     if (retriable) {
@@ -623,6 +640,14 @@ static int txn_error(eng_kafka_t *k, rd_kafka_error_t *e, const char *what)
 static int begin_batch(eng_kafka_t *k)
 {
     rd_kafka_error_t *e = rd_kafka_begin_transaction(k->p);
+    if (e && rd_kafka_error_is_fatal(e)) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "begin_transaction: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        if (restart_producer(k, msg) == TXN_FATAL)
+            return -1;
+        e = rd_kafka_begin_transaction(k->p);
+    }
     if (e) {
         set_fatal(k, "begin_transaction: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
@@ -701,6 +726,8 @@ static int commit_batch(eng_kafka_t *k)
             if (k->fatal)
                 goto fatal;
             rd_kafka_topic_partition_list_destroy(offs);
+            if (k->pfailed)
+                return restart_producer(k, k->pfail_msg);
             return abort_and_rewind(k, "changelog produce failed");
         }
         k->st.snapshots++;
@@ -744,6 +771,7 @@ static int commit_batch(eng_kafka_t *k)
     for (size_t i = 0; i < k->ntps; i++)
         k->tps[i]->dirty = 0;
     record_latency(k);
+    k->prestarts = 0;
     k->st.commits++;
     k->st.last_commit_ns = eng_now_ns();
     LOG_DEBUG("kafka commit events=%zu ms=%.1f", k->nbatch, (double)(eng_now_ns() - k->batch_start_ns) / 1e6);
@@ -759,6 +787,67 @@ fatal:
     }
     k->open = 0;
     return TXN_FATAL;
+}
+
+/* init_transactions, retried while the coordinator is not there yet.
+ * Returns 0, or -1 with errstr. */
+static int init_txn(eng_kafka_t *k, char *errstr, size_t n)
+{
+    for (;;) {
+        rd_kafka_error_t *e = rd_kafka_init_transactions(k->p, 60000);
+        if (!e)
+            return 0;
+        if (rd_kafka_error_is_retriable(e)) {
+            LOG_WARN("init_transactions: %s; retrying", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            continue;
+        }
+        snprintf(errstr, n, "init_transactions (transactional.id %s): %s", k->o.txn_id,
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return -1;
+    }
+}
+
+/* A producer that failed fatally is not the end of the service.  A broker
+ * outage longer than transaction.timeout.ms has the coordinator abort the
+ * open transaction and bump the producer epoch, and the producer then
+ * reads as fenced.  So, as Kafka Streams does: a new producer under the
+ * same transactional.id (its init_transactions fences the old epoch and
+ * finishes what it left open) and the batch again from the last commit.
+ * A second live process with this transactional.id would fence us right
+ * back: after PRODUCER_RESTARTS new producers without a commit in between,
+ * stop with a clear error.  Returns TXN_ABORTED or TXN_FATAL. */
+static int restart_producer(eng_kafka_t *k, const char *why)
+{
+    char msg[512], errstr[512];
+    snprintf(msg, sizeof msg, "%s", why);
+    k->pfailed = 0;
+    if (k->prestarts >= PRODUCER_RESTARTS) {
+        set_fatal(k, "%s (the producer failed %d times in a row without a commit: is another process "
+                  "using transactional.id %s?)", msg, PRODUCER_RESTARTS, k->o.txn_id);
+        return TXN_FATAL;
+    }
+    k->prestarts++;
+    k->st.producer_restarts++;
+    LOG_WARN("kafka producer failed: %s; starting a new producer (transactional.id %s) and redoing "
+             "%zu events from the last commit", msg, k->o.txn_id, k->nbatch);
+    rd_kafka_purge(k->p, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(k->p);
+    rd_kafka_conf_t *pc = rd_kafka_conf_dup(k->pconf);
+    k->p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
+    if (!k->p) {
+        rd_kafka_conf_destroy(pc);
+        set_fatal(k, "a new producer after \"%s\": %s", msg, errstr);
+        return TXN_FATAL;
+    }
+    if (init_txn(k, errstr, sizeof errstr) != 0) {
+        set_fatal(k, "a new producer after \"%s\": %s", msg, errstr);
+        return TXN_FATAL;
+    }
+    k->open = 0;
+    k->st.aborts++;
+    return rewind_batch(k);
 }
 
 /* ---- producing ----------------------------------------------------------- */
@@ -790,9 +879,11 @@ int eng_kafka_produce(eng_kafka_t *k, const char *topic, int32_t partition, cons
         if (headers)
             rd_kafka_headers_destroy(headers);
         if (e == RD_KAFKA_RESP_ERR__FATAL) {
-            char msg[512];
+            /* The loop starts a new producer (restart_producer). */
+            char msg[400];
             rd_kafka_fatal_error(k->p, msg, sizeof msg);
-            set_fatal(k, "produce to %s: %s", topic, msg);
+            snprintf(k->pfail_msg, sizeof k->pfail_msg, "produce to %s: %s", topic, msg);
+            k->pfailed = 1;
         } else {
             LOG_WARN("produce topic=%s err=%s", topic, rd_kafka_err2str(e));
         }
@@ -953,6 +1044,7 @@ eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts
         rd_kafka_conf_destroy(pc);
         goto fail;
     }
+    k->pconf = rd_kafka_conf_dup(pc);
     k->p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, n);
     if (!k->p) {
         rd_kafka_conf_destroy(pc);
@@ -1008,20 +1100,8 @@ eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts
                      k->o.changelog, cl, (int)total);
     }
 
-    for (;;) {
-        rd_kafka_error_t *e = rd_kafka_init_transactions(k->p, 60000);
-        if (!e)
-            break;
-        if (rd_kafka_error_is_retriable(e)) {
-            LOG_WARN("init_transactions: %s; retrying", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-            continue;
-        }
-        snprintf(errstr, n, "init_transactions (transactional.id %s): %s", k->o.txn_id,
-                 rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
+    if (init_txn(k, errstr, n) != 0)
         goto fail;
-    }
 
     /* Restorer: reads the changelog, committed snapshots only. */
     if (k->h.save) {
@@ -1098,6 +1178,8 @@ void eng_kafka_destroy(eng_kafka_t *k)
         rd_kafka_consumer_close(k->restorer);
         rd_kafka_destroy(k->restorer);
     }
+    if (k->pconf)
+        rd_kafka_conf_destroy(k->pconf);
     if (k->p) {
         rd_kafka_flush(k->p, 10000);
         rd_kafka_destroy(k->p);
@@ -1138,6 +1220,12 @@ static int process(eng_kafka_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t pol
     int rc = k->h.message(k->h.ud, k, m, t->slot->user);
     t->next = m->offset + 1;
     k->st.consumed++;
+    if (rc != 0 && k->pfailed && !k->fatal) {
+        /* The producer died under the handler: a new one, and the batch
+         * (this message included) again from the last commit. */
+        rd_kafka_message_destroy(m);
+        return restart_producer(k, k->pfail_msg) == TXN_FATAL ? -1 : 0;
+    }
     if (rc != 0)
         set_fatal(k, "the handler failed on %s [%d] offset %lld", t->topic, (int)t->partition,
                   (long long)m->offset);

@@ -79,6 +79,7 @@ typedef struct eng_kafka_stats {
     uint64_t dead_letters;
     uint64_t commits;
     uint64_t aborts;
+    uint64_t producer_restarts;  /* new producers after a fatal producer error */
     uint64_t snapshots;      /* changelog records written */
     uint64_t snapshot_bytes;
     uint64_t restored;       /* partitions restored from the changelog */

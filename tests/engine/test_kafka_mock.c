@@ -2,8 +2,9 @@
  * (engine/eng_kafka.h) against librdkafka's mock cluster with injected
  * broker errors: an abortable error aborts, rewinds the partition and
  * reloads the last committed state, so every event counts once in the
- * state though some are handed out twice; a fenced producer stops the loop
- * with a clear message; retriable coordinator errors are retried.  (The mock
+ * state though some are handed out twice; a fenced producer is replaced and
+ * its batch redone, and one fenced again and again stops the loop with a
+ * clear message; retriable coordinator errors are retried.  (The mock
  * cannot prove exactly-once on the broker side: tests/integration/kafka_*
  * do that against a real broker.) */
 #include <setjmp.h>
@@ -172,16 +173,40 @@ static void test_abortable_error_rewinds_state_and_redelivers(void **st)
     assert_true(s.commits >= 1);
 }
 
-static void test_fenced_producer_stops_with_a_clear_error(void **st)
+/* A fenced producer (what a broker outage past transaction.timeout.ms
+ * looks like) is replaced by a new one and the batch is redone: every
+ * event still counts once. */
+static void test_fenced_producer_is_replaced_and_the_batch_redone(void **st)
 {
     fx_t *f = *st;
     char err[512];
     eng_kafka_stats_t s;
     rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
-    assert_int_equal(run_loop(f, "t.fenced", &s, err, sizeof err), -1);
-    if (!strstr(err, "fenced") && !strstr(err, "Fenced"))
-        fail_msg("error does not say fenced: %s", err);
-    assert_true(f->th.state < N_EVENTS);
+    if (run_loop(f, "t.fenced", &s, err, sizeof err) != 0)
+        fail_msg("the loop stopped: %s", err);
+    assert_int_equal(s.producer_restarts, 1);
+    assert_true(f->th.calls > N_EVENTS);          /* the fenced batch came again … */
+    assert_int_equal(f->th.state, N_EVENTS);      /* … and counted once */
+    assert_true(s.commits >= 1);
+}
+
+/* Fenced again and again with no commit in between (another live process
+ * with the same transactional.id): stop with a message that says so. */
+static void test_fenced_again_and_again_stops_with_a_clear_error(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    eng_kafka_stats_t s;
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 8, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    assert_int_equal(run_loop(f, "t.fenced2", &s, err, sizeof err), -1);
+    if ((!strstr(err, "fenced") && !strstr(err, "Fenced")) || !strstr(err, "transactional.id t.fenced2"))
+        fail_msg("error does not say fenced and name the transactional.id: %s", err);
+    assert_int_equal(s.producer_restarts, 3);
+    assert_int_equal(s.commits, 0);               /* nothing of it was made visible */
 }
 
 static void test_retriable_commit_errors_are_retried(void **st)
@@ -201,7 +226,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_abortable_error_rewinds_state_and_redelivers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fenced_producer_stops_with_a_clear_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_producer_is_replaced_and_the_batch_redone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_again_and_again_stops_with_a_clear_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retriable_commit_errors_are_retried, setup, teardown),
     };
     return cmocka_run_group_tests_name("kafka loop on the mock cluster", tests, NULL, NULL);

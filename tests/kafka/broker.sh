@@ -10,6 +10,9 @@
 #   env     print `export KAFKA_BOOTSTRAP=127.0.0.1:PORT` (and friends) for eval.
 #   stop    SIGTERM the broker, wait for a clean shutdown, remove the temp dir.
 #   status  exit 0 when the broker is running.
+#   restart [SECS [term|kill]]  an outage for tests: stop the broker (SIGTERM,
+#           or SIGKILL as a crash), keep it down SECS seconds, start it again
+#           on the same port and data.
 #
 # Environment:
 #   WARDEN_KAFKA_DIR   state dir (default ${TMPDIR:-/tmp}/warden-kafka-$UID);
@@ -133,6 +136,46 @@ wait_ready() {
     die "broker did not answer on $bootstrap within 60 s (log: $STATE/server.log)"
 }
 
+# Starts the JVM on the state dir's config and data.  setsid: the broker
+# outlives the calling shell and no terminal signal reaches it; stop()
+# signals it by pid.
+launch() {
+    # shellcheck disable=SC2046
+    setsid java $(java_opts) -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
+        >>"$STATE/stdout.log" 2>&1 </dev/null &
+    echo $! >"$STATE/pid"
+}
+
+# SIGTERM, then KILL after 30 s; the state dir stays.
+halt() {
+    running || return 0
+    local pid i; pid=$(cat "$STATE/pid")
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 120); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.25
+    done
+    echo "broker.sh: broker $pid did not stop in 30 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null
+    sleep 0.5
+}
+
+# An outage: the broker stops (cleanly, or with -9 as a crash), stays down
+# SECS seconds, and comes back on the same port with the same data.
+cmd_restart() {
+    local secs=${1:-0} how=${2:-term}
+    running || die "no broker running (state dir $STATE)"
+    if [ "$how" = kill ]; then
+        kill -KILL "$(cat "$STATE/pid")" 2>/dev/null; sleep 0.5
+    else
+        halt
+    fi
+    sleep "$secs"
+    launch
+    wait_ready "$(cat "$STATE/bootstrap")" || die "the broker did not come back (log: $STATE/server.log)"
+    echo "broker.sh: broker back on $(cat "$STATE/bootstrap") after ${secs} s down (pid $(cat "$STATE/pid"))" >&2
+}
+
 cmd_start() {
     if running; then
         echo "broker.sh: reusing the broker already running ($(cat "$STATE/bootstrap"), pid $(cat "$STATE/pid"))" >&2
@@ -159,12 +202,7 @@ cmd_start() {
             continue
         fi
         echo "127.0.0.1:$port" >"$STATE/bootstrap"
-        # setsid: the broker outlives the calling shell and no terminal signal
-        # reaches it; stop() signals it by pid.
-        # shellcheck disable=SC2046
-        setsid java $(java_opts) -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
-            >"$STATE/stdout.log" 2>&1 </dev/null &
-        echo $! >"$STATE/pid"
+        launch
         wait_ready "127.0.0.1:$port" && break
         echo "broker.sh: the broker exited during startup (attempt $attempt):" >&2
         tail -15 "$STATE/server.log" "$STATE/stdout.log" >&2 2>/dev/null
@@ -179,19 +217,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-    if running; then
-        local pid i; pid=$(cat "$STATE/pid")
-        kill -TERM "$pid" 2>/dev/null
-        for i in $(seq 1 120); do   # 30 s for a clean shutdown
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "broker.sh: broker $pid did not stop in 30 s; killing it" >&2
-            kill -KILL "$pid" 2>/dev/null
-            sleep 0.5
-        fi
-    fi
+    halt
     # Only ever remove a directory this script made (it holds server.properties).
     if [ -d "$STATE" ] && { [ -f "$STATE/server.properties" ] || [ -z "$(ls -A "$STATE")" ]; }; then
         rm -rf "$STATE"
@@ -212,5 +238,6 @@ case "${1:-}" in
     stop) cmd_stop ;;
     env) cmd_env ;;
     status) running ;;
-    *) echo "usage: $0 start|stop|env|status" >&2; exit 2 ;;
+    restart) shift; cmd_restart "$@" ;;
+    *) echo "usage: $0 start|stop|env|status|restart [SECS [term|kill]]" >&2; exit 2 ;;
 esac
