@@ -1,8 +1,8 @@
 #!/bin/bash
 # Runs the unit test binaries given as arguments, then (unless UNIT_ONLY=1)
 # every tests/integration/*.sh against the real binary.  Scripts named
-# kafka_* get a private Kafka broker, db_* a private MariaDB, started once
-# here and stopped on exit.  With SANITIZE=1, then: the unit tests of
+# kafka_* get a private Kafka broker, db_* a private MariaDB, kafka_db_*
+# both, started once here and stopped on exit.  With SANITIZE=1, then: the unit tests of
 # build-asan/ (ASan+UBSan) and the server-less integration scripts on the
 # ASan binary, and every unit test under valgrind.  Ends with the line
 # "N passed, N failed".
@@ -27,12 +27,13 @@ if [ "${UNIT_ONLY:-0}" != 1 ]; then
     if tests/kafka/broker.sh start; then KAFKA_STARTED=1; eval "$(tests/kafka/broker.sh env)"
     else echo "FAIL: could not start the Kafka broker"; fail=$((fail+1)); failed+=("kafka broker"); fi
   fi
-  if echo "$scripts" | grep -q '/db_'; then
+  if echo "$scripts" | grep -q '/db_\|/kafka_db_'; then
     if tests/db/mariadb.sh start; then DB_STARTED=1; eval "$(tests/db/mariadb.sh env)"
     else echo "FAIL: could not start MariaDB"; fail=$((fail+1)); failed+=("mariadb"); fi
   fi
   for s in $scripts; do
     case "$s" in
+      */kafka_db_*) [ -n "${KAFKA_STARTED:-}" ] && [ -n "${DB_STARTED:-}" ] || continue ;;
       */kafka_*) [ -n "${KAFKA_STARTED:-}" ] || continue ;;
       */db_*) [ -n "${DB_STARTED:-}" ] || continue ;;
     esac
