@@ -7,18 +7,8 @@
 set -eu
 . tests/kafka/lib.sh
 kt_init crash
-SAMPLE=examples/events/sample.jsonl
-RAW="raw.$KID"
-"$WARDEN" eval --actions "$KT/eval_actions.jsonl" examples/rules "$SAMPLE" >"$KT/eval_hits.jsonl" 2>/dev/null
-want=$(wc -l <"$KT/eval_actions.jsonl")
-timeout 60 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$RAW" -p 0 -l "$SAMPLE"
-
 # Small transactions so that a kill lands mid-stream with work in flight.
-kt_config "$KT/warden.lua" "
-  streams = { topics = { '$RAW' } },
-  rules = '$PWD/examples/rules',
-  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
-          batch_max = 150, batch_ms = 50 },"
+kt_sample 150 50
 for round in 1 2; do
     kt_warden "$KT/run$round.log" run -c "$KT/warden.lua" --instance a --set store="jsonl:$KT/hits$round.jsonl"
     kt_wait_log "$KT/run$round.log" "kafka commit" $((round * 5)) 60

@@ -15,18 +15,8 @@ tests/kafka/broker.sh start 2>"$KT/broker.log" || { cat "$KT/broker.log"; kt_fai
 trap 'tests/kafka/broker.sh stop >/dev/null 2>&1; kt_cleanup' EXIT
 eval "$(tests/kafka/broker.sh env)"
 
-SAMPLE=examples/events/sample.jsonl
-RAW="raw.$KID"
-"$WARDEN" eval --actions "$KT/eval_actions.jsonl" examples/rules "$SAMPLE" >/dev/null 2>&1
-want=$(wc -l <"$KT/eval_actions.jsonl")
-timeout 60 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$RAW" -p 0 -l "$SAMPLE"
-
 # Many small transactions, so each outage lands mid-stream.
-kt_config "$KT/warden.lua" "
-  streams = { topics = { '$RAW' } },
-  rules = '$PWD/examples/rules',
-  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
-          batch_max = 20, batch_ms = 20 },"
+kt_sample 50 20
 kt_warden "$KT/run.log" run -c "$KT/warden.lua" --instance a --set store=null:
 commits() { grep -c 'kafka commit' "$KT/run.log" || :; }
 kt_wait_log "$KT/run.log" "kafka commit" 20 60

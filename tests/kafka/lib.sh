@@ -10,6 +10,10 @@
 #   kt_read TOPIC [FMT]   dump TOPIC (read_committed), one record a line
 #   kt_wait_count TOPIC N SECS   until kt_count TOPIC >= N, else fail
 #   kt_wait_log LOG PATTERN N SECS  until PATTERN occurs N times in LOG
+#   kt_sample BATCH_MAX BATCH_MS [FIELDS]  the sample events on topic $RAW,
+#                         eval's actions/hits in $KT/eval_actions.jsonl and
+#                         $KT/eval_hits.jsonl (counts $want, $hits), and a
+#                         $KT/warden.lua running the example pack on $RAW
 #   kt_fail MSG           print and exit 1
 
 : "${KAFKA_BOOTSTRAP:?run under tools/run_tests.sh, or eval \$(tests/kafka/broker.sh env)}"
@@ -98,4 +102,20 @@ kt_wait_log() {
         [ $(( $(date +%s) - t0 )) -ge "$secs" ] && { tail -20 "$log" >&2; kt_fail "\"$pat\" seen ${c:-0} times in $log, want $n (after ${secs}s)"; }
         sleep 0.2
     done
+}
+
+kt_sample() {
+    local bmax=$1 bms=$2 extra=${3:-}
+    SAMPLE=examples/events/sample.jsonl
+    RAW="raw.$KID"
+    "$WARDEN" eval -q --actions "$KT/eval_actions.jsonl" examples/rules "$SAMPLE" >"$KT/eval_hits.jsonl"
+    want=$(wc -l <"$KT/eval_actions.jsonl")
+    hits=$(wc -l <"$KT/eval_hits.jsonl")
+    timeout 60 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$RAW" -p 0 -l "$SAMPLE"
+    kt_config "$KT/warden.lua" "
+  streams = { topics = { '$RAW' } },
+  rules = '$PWD/examples/rules',
+  $extra
+  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
+          batch_max = $bmax, batch_ms = $bms },"
 }
