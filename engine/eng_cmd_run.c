@@ -152,8 +152,14 @@ static int h_load(void *ud, void *part, const void *data, size_t len, char *errs
     run_t *r = ud;
     rpart_t *p = part;
     char err[512];
-    if (data && eng_state_load_buf(p->state, data, len, err, sizeof err) == 0)
+    eng_state_carry_t c;
+    if (data && eng_state_load_buf_carry(p->state, data, len, &c, err, sizeof err) == 0) {
+        if (!c.exact)
+            LOG_WARN("partition=%s msg=\"state snapshot of other counters: unchanged ones carried over\" "
+                     "counters_kept=%zu counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64,
+                     p->name, c.kept, c.dropped, c.records, c.records_dropped);
         return 0;
+    }
     eng_state_t *fresh = eng_state_new_like(eng_engine_state(r->eng));
     if (!fresh) {
         snprintf(errstr, n, "out of memory");
@@ -180,6 +186,49 @@ static int h_precommit(void *ud, eng_kafka_t *k)
     return 0;
 }
 
+/* The counters changed with a reload: every partition's state goes over
+ * to the new specs through a snapshot — unchanged counters and all labels
+ * keep their keys, new counters start empty, changed or removed ones are
+ * dropped.  Built aside first: on failure nothing changed.  0 or -1. */
+static int carry_state(run_t *r, eng_engine_t *neu)
+{
+    size_t np = 0, i = 0;
+    for (rpart_t *p = r->parts; p; p = p->next)
+        np++;
+    eng_state_t **ns = calloc(np ? np : 1, sizeof(*ns));
+    eng_buf_t buf = { 0 };
+    eng_state_carry_t c = { 0, 0, 0, 0, 0 };
+    uint64_t kept = 0, dropped = 0;
+    int ok = ns != NULL;
+    for (rpart_t *p = r->parts; ok && p; p = p->next, i++) {
+        char err[512];
+        ns[i] = eng_state_new_like(eng_engine_state(neu));
+        eng_buf_reset(&buf);
+        ok = ns[i] && eng_state_save_buf(p->state, &buf) == 0 &&
+             eng_state_load_buf_carry(ns[i], buf.data, buf.len, &c, err, sizeof err) == 0;
+        kept += c.records;
+        dropped += c.records_dropped;
+    }
+    eng_buf_free(&buf);
+    if (!ok) {
+        for (size_t j = 0; ns && j < np; j++)
+            eng_state_destroy(ns[j]);
+        free(ns);
+        return -1;
+    }
+    i = 0;
+    for (rpart_t *p = r->parts; p; p = p->next) {
+        eng_state_destroy(p->state);
+        p->state = ns[i++];
+    }
+    free(ns);
+    LOG_WARN("reload: the counters changed; state carried over to them msg=\"unchanged counters and labels "
+             "keep their keys, new ones start empty, changed or removed ones are dropped\" counters_kept=%zu "
+             "counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64 " partitions=%zu",
+             c.kept, c.dropped, kept, dropped, np);
+    return 0;
+}
+
 static void reload(run_t *r)
 {
     char *err = malloc(65536);
@@ -201,19 +250,12 @@ static void reload(run_t *r)
     free(err);
     uint64_t fo = eng_state_fingerprint(eng_engine_state(r->eng));
     uint64_t fn = eng_state_fingerprint(eng_engine_state(neu));
-    if (fo != fn) {
-        /* Counters changed: old state does not fit the new specs. */
-        for (rpart_t *p = r->parts; p; p = p->next) {
-            eng_state_t *fresh = eng_state_new_like(eng_engine_state(neu));
-            if (!fresh) {
-                LOG_ERROR("reload rejected: out of memory for new state");
-                eng_engine_destroy(neu);
-                return;
-            }
-            eng_state_destroy(p->state);
-            p->state = fresh;
-        }
-        LOG_WARN("reload: the counters changed; counter state restarts empty");
+    if (fo != fn && carry_state(r, neu) != 0) {
+        LOG_ERROR("reload rejected: the state could not be carried over to the new counters (out of "
+                  "memory); the old pack (%s) keeps running", eng_engine_pack_hash(r->eng));
+        r->reload_failures++;
+        eng_engine_destroy(neu);
+        return;
     }
     LOG_INFO("reload: rule pack %s replaces %s", eng_engine_pack_hash(neu), eng_engine_pack_hash(r->eng));
     eng_engine_destroy(r->eng);

@@ -662,6 +662,11 @@ int st_init(eng_state_t *st, const eng_state_counter_def_t *defs, size_t n, char
         st->nctr = i + 1;   /* so st_free_content frees what was built */
         if (counter_init(st, &st->ctr[i], d, (uint32_t)i, errstr, errstr_size) != 0)
             return -1;
+        uint64_t cfp = eng_hash64("warden-counter-spec", 19, 0);
+        cfp = fp_str(cfp, d->name);
+        cfp = fp_str(cfp, d->stream);
+        cfp = fp_str(cfp, d->key);
+        cfp = fp_str(cfp, d->distinct);
         fp = fp_str(fp, d->name);
         fp = fp_str(fp, d->stream);
         fp = fp_str(fp, d->key);
@@ -671,7 +676,9 @@ int st_init(eng_state_t *st, const eng_state_counter_def_t *defs, size_t n, char
             for (int b = 0; b < 8; b++)
                 le[b] = (unsigned char)((uint64_t)d->windows_ms[w] >> (8 * b));
             fp = eng_hash64(le, 8, fp);
+            cfp = eng_hash64(le, 8, cfp);
         }
+        st->ctr[i].fp = cfp;
     }
     st->nctr = n;
     st->fingerprint = fp;

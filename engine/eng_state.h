@@ -138,8 +138,23 @@ int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errst
  * it is saved again.  *evicted (may be NULL) gets how many went; they also
  * count in the evictions metric, and stay evicted if the save then fails.
  * Returns 0, or ENG_STATE_ENOMEM, or ENG_STATE_ETOOBIG (nothing evicted)
- * when limit is below the size of an empty snapshot (68 bytes). */
+ * when limit is below eng_state_empty_snapshot_size. */
 int eng_state_save_buf_within(eng_state_t *st, eng_buf_t *out, size_t limit, uint64_t *evicted);
+/* An upper bound of the size of this state's snapshot with no keys. */
+size_t eng_state_empty_snapshot_size(const eng_state_t *st);
+/* load_buf for a snapshot that may be of other counters (a rule pack that
+ * changed since it was written): a counter whose name and spec (stream,
+ * key, distinct field, windows) are unchanged gets its keys back, a counter
+ * that is new starts empty, one that is gone or changed is dropped; labels
+ * always carry over.  Same checks and all-or-nothing as load_buf otherwise;
+ * a version 1 snapshot must match exactly.  carry says what happened. */
+typedef struct eng_state_carry {
+    int      exact;                  /* the snapshot was of exactly these counters */
+    size_t   kept, dropped;          /* counters of the snapshot */
+    uint64_t records, records_dropped;
+} eng_state_carry_t;
+int eng_state_load_buf_carry(eng_state_t *st, const void *buf, size_t len, eng_state_carry_t *carry,
+                             char *errstr, size_t errstr_size);
 int eng_state_save_file(const eng_state_t *st, const char *path, char *errstr,
                         size_t errstr_size);
 int eng_state_load_file(eng_state_t *st, const char *path, char *errstr, size_t errstr_size);

@@ -108,6 +108,7 @@ typedef struct st_counter {
                                per window, the window's count over the
                                buckets before the head bucket; rings follow */
     int        inited;      /* tab is set up (for freeing a half-built state) */
+    uint64_t   fp;          /* fingerprint of this counter's spec alone */
     st_tab_t   tab;
 } st_counter_t;
 

@@ -4,7 +4,9 @@
  *   "WRDNSTAT" | u32 version | u32 flags (0) | u64 spec fingerprint |
  *   u64 payload length | u32 CRC-32 of payload | u32 CRC-32 of the 36
  *   header bytes before it
- * payload = i64 clock | varint ncounters | varint nrecords | records,
+ * payload = i64 clock | varint ncounters | (version 2) per counter: varint
+ * name length, name, u64 fingerprint of its spec alone, u8 distinct |
+ * varint nrecords | records,
  * records in global LRU order (least recently used first), each:
  *   varint table (counter index, or ncounters for labels) | varint klen |
  *   key | i64 head | body
@@ -28,7 +30,7 @@
 #include <unistd.h>
 
 #define SNAP_MAGIC   "WRDNSTAT"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u      /* 1: no per-counter table; still read */
 #define SNAP_HDR     40
 #define ENTRY_MAGIC  "WRDE"
 #define ENTRY_VERSION 1u
@@ -437,10 +439,65 @@ fail:
 
 /* Writes header placeholder + payload through w; the caller patches the
  * header from w's length and CRC. */
+/* Reads past one record (after its table id) of a counter this state no
+ * longer has: key, head and the body its kind implies.  0 or -1. */
+static int rec_skip(rd_t *rd, int counter, int distinct)
+{
+    uint64_t klen, head, nz, slot, v;
+    const unsigned char *p;
+    if (rd_varint(rd, &klen) != 0 || klen > ENG_STATE_MAX_KEY + 4u || rd_bytes(rd, &p, klen) != 0 ||
+        rd_u64(rd, &head) != 0)
+        return -1;
+    if (!counter)
+        return 0;
+    if (rd_varint(rd, &nz) != 0)
+        return -1;
+    if (nz > MAX_RING * 3) {
+        rd->err = "too many buckets";
+        return -1;
+    }
+    for (uint64_t k = 0; k < nz; k++) {
+        if (rd_varint(rd, &slot) != 0)
+            return -1;
+        if (!distinct) {
+            if (rd_varint(rd, &v) != 0)
+                return -1;
+            continue;
+        }
+        if (rd_bytes(rd, &p, 1) != 0)
+            return -1;
+        if (*p == 2) {
+            if (rd_bytes(rd, &p, ENG_HLL_BYTES) != 0)
+                return -1;
+        } else if (*p == 1) {
+            if (rd_varint(rd, &v) != 0)
+                return -1;
+            if (v == 0 || v > ST_EXACT_MAX) {
+                rd->err = "bad distinct set size";
+                return -1;
+            }
+            if (rd_bytes(rd, &p, v * 8) != 0)
+                return -1;
+        } else {
+            rd->err = "bad distinct set kind";
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void snap_payload(const eng_state_t *st, wr_t *w)
 {
     wr_u64(w, (uint64_t)st->clock);
     wr_varint(w, st->nctr);
+    for (size_t i = 0; i < st->nctr; i++) {
+        const st_counter_t *c = &st->ctr[i];
+        unsigned char d = (unsigned char)(c->distinct != 0);
+        wr_varint(w, strlen(c->name));
+        wr_bytes(w, c->name, strlen(c->name));
+        wr_u64(w, c->fp);
+        wr_bytes(w, &d, 1);
+    }
     uint64_t n = 0;
     for (size_t i = 0; i <= st->nctr; i++)
         n += (i < st->nctr ? &st->ctr[i].tab : &st->labels)->used;
@@ -519,12 +576,20 @@ int eng_state_save_buf(const eng_state_t *st, eng_buf_t *out)
     return err ? ENG_STATE_ENOMEM : 0;
 }
 
+size_t eng_state_empty_snapshot_size(const eng_state_t *st)
+{
+    /* header, clock, two varint counts, the counter table */
+    size_t n = SNAP_HDR + 8 + 2 * 10;
+    for (size_t i = 0; i < st->nctr; i++)
+        n += 10 + strlen(st->ctr[i].name) + 8 + 1;
+    return n;
+}
+
 int eng_state_save_buf_within(eng_state_t *st, eng_buf_t *out, size_t limit, uint64_t *evicted)
 {
     if (evicted)
         *evicted = 0;
-    /* An empty snapshot: the header, the clock and two varint counts. */
-    if (limit < SNAP_HDR + 8 + 2 * 10)
+    if (limit < eng_state_empty_snapshot_size(st))
         return ENG_STATE_ETOOBIG;
     size_t start = out->len;
     uint64_t ev0 = st->evictions;
@@ -538,6 +603,10 @@ int eng_state_save_buf_within(eng_state_t *st, eng_buf_t *out, size_t limit, uin
         rc = eng_state_save_buf(st, out);
         if (rc != 0 || out->len - start <= limit)
             break;
+        if (st->nkeys == 0 && st->labels.used == 0) {
+            rc = ENG_STATE_ETOOBIG;   /* cannot happen: the size check above */
+            break;
+        }
         double keep = (double)limit / (double)(out->len - start) * (tries < 2 ? 0.9 : 0.5);
         size_t target = tries < 6 ? (size_t)((double)st->bytes * keep) : 0;
         eng_state_set_max_bytes(st, target ? target : 1);
@@ -612,8 +681,13 @@ static void adopt(eng_state_t *st, eng_state_t *tmp)
     st_enforce_ceiling(st, UINT32_MAX, 0);
 }
 
-int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errstr,
-                       size_t errstr_size)
+/* The loader of both load_buf calls.  carry NULL: the snapshot must be of
+ * exactly these counters.  Else counters are matched by name and spec
+ * fingerprint (version 2 snapshots): the records of a matched counter
+ * load, those of a counter that is gone or changed are passed over, and
+ * labels always load; carry says how it went. */
+static int load_buf(eng_state_t *st, const void *buf, size_t len, eng_state_carry_t *carry,
+                    char *errstr, size_t errstr_size)
 {
     const unsigned char *b = buf;
     if (len < SNAP_HDR || memcmp(b, SNAP_MAGIC, 8) != 0) {
@@ -626,14 +700,15 @@ int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errst
         return -1;
     }
     uint32_t version = (uint32_t)get_le(b + 8, 4);
-    if (version != SNAP_VERSION) {
+    if (version < 1 || version > SNAP_VERSION) {
         snprintf(errstr, errstr_size,
-                 "snapshot format version %u is not supported (this build reads version %u)",
+                 "snapshot format version %u is not supported (this build reads versions 1 to %u)",
                  version, SNAP_VERSION);
         return -1;
     }
     uint64_t fp = get_le(b + 16, 8), plen = get_le(b + 24, 8);
-    if (fp != st->fingerprint) {
+    int same = fp == st->fingerprint;
+    if (!same && (carry == NULL || version < 2)) {
         snprintf(errstr, errstr_size,
                  "snapshot was written for other counters (spec fingerprint %016llx, "
                  "this rule pack has %016llx)",
@@ -658,15 +733,69 @@ int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errst
     }
     rd_t rd = { b + SNAP_HDR, b + len, NULL };
     uint64_t clock, nctr, nrec;
-    if (rd_u64(&rd, &clock) != 0 || rd_varint(&rd, &nctr) != 0 || rd_varint(&rd, &nrec) != 0)
+    int64_t *map = NULL;          /* old counter index -> new, or -1 */
+    unsigned char *odist = NULL;  /* old counter is distinct */
+    eng_state_carry_t c = { same, 0, 0, 0, 0 };
+    if (rd_u64(&rd, &clock) != 0 || rd_varint(&rd, &nctr) != 0)
         goto bad;
-    if (nctr != st->nctr) {
+    if (same && nctr != st->nctr) {
         rd.err = "counter count differs";
         goto bad;
     }
-    for (uint64_t i = 0; i < nrec; i++)
-        if (rec_read(tmp, &rd, -1, 0, 0, 0) != 0)
+    if (nctr > 65536) {
+        rd.err = "too many counters";
+        goto bad;
+    }
+    map = malloc((nctr + 1) * sizeof(*map));
+    odist = calloc(nctr + 1, 1);
+    if (map == NULL || odist == NULL) {
+        rd.err = "out of memory";
+        goto bad;
+    }
+    for (uint64_t i = 0; i < nctr; i++) {
+        map[i] = same ? (int64_t)i : -1;
+        if (version < 2)
+            continue;
+        uint64_t nl, cfp;
+        const unsigned char *name, *d;
+        if (rd_varint(&rd, &nl) != 0 || nl > 4096 || rd_bytes(&rd, &name, nl) != 0 || rd_u64(&rd, &cfp) != 0 ||
+            rd_bytes(&rd, &d, 1) != 0)
             goto bad;
+        odist[i] = *d != 0;
+        if (same)
+            continue;
+        for (size_t j = 0; j < st->nctr; j++)
+            if (strlen(st->ctr[j].name) == nl && memcmp(st->ctr[j].name, name, nl) == 0 &&
+                st->ctr[j].fp == cfp && st->ctr[j].distinct == odist[i])
+                map[i] = (int64_t)j;
+        if (map[i] < 0)
+            c.dropped++;
+        else
+            c.kept++;
+    }
+    if (same)
+        c.kept = (size_t)nctr;
+    map[nctr] = (int64_t)st->nctr;   /* labels */
+    if (rd_varint(&rd, &nrec) != 0)
+        goto bad;
+    for (uint64_t i = 0; i < nrec; i++) {
+        uint64_t id;
+        if (rd_varint(&rd, &id) != 0)
+            goto bad;
+        if (id > nctr) {
+            rd.err = "record names an unknown counter";
+            goto bad;
+        }
+        if (map[id] < 0) {
+            if (rec_skip(&rd, id < nctr, odist[id]) != 0)
+                goto bad;
+            c.records_dropped++;
+            continue;
+        }
+        if (rec_read(tmp, &rd, map[id], 0, 0, 0) != 0)
+            goto bad;
+        c.records++;
+    }
     if (rd.p != rd.end) {
         rd.err = "trailing bytes after the last record";
         goto bad;
@@ -675,13 +804,31 @@ int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errst
         st_set_clock(tmp, (int64_t)clock);
     st->fail_after = tmp->fail_after;
     adopt(st, tmp);
+    free(map);
+    free(odist);
+    if (carry)
+        *carry = c;
     return 0;
 bad:
     st->fail_after = tmp->fail_after;
-    snprintf(errstr, errstr_size, "snapshot rejected: %s at payload byte %zu", rd.err,
+    snprintf(errstr, errstr_size, "snapshot rejected: %s at payload byte %zu", rd.err ? rd.err : "bad data",
              (size_t)(rd.p - (b + SNAP_HDR)));
     eng_state_destroy(tmp);
+    free(map);
+    free(odist);
     return -1;
+}
+
+int eng_state_load_buf(eng_state_t *st, const void *buf, size_t len, char *errstr,
+                       size_t errstr_size)
+{
+    return load_buf(st, buf, len, NULL, errstr, errstr_size);
+}
+
+int eng_state_load_buf_carry(eng_state_t *st, const void *buf, size_t len, eng_state_carry_t *carry,
+                             char *errstr, size_t errstr_size)
+{
+    return load_buf(st, buf, len, carry, errstr, errstr_size);
 }
 
 int eng_state_load_file(eng_state_t *st, const char *path, char *errstr, size_t errstr_size)

@@ -6,7 +6,8 @@
  * re-checksummed after mutation never crash or half-load; allocation
  * failures while loading change nothing; per-entry records (and
  * tombstones) carry single keys and labels; a snapshot over its size
- * limit sheds least recently used keys until it fits. */
+ * limit sheds least recently used keys until it fits; a snapshot of
+ * changed counters carries over the unchanged ones. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -314,9 +315,9 @@ static void test_snapshot_corruption_refused_state_unchanged(void **s)
 
     /* a future version, correctly checksummed */
     memcpy(b, buf.data, len);
-    put32(b + 8, 2);
+    put32(b + 8, 3);
     reseal(b, len);
-    expect_refused(t, before, b, len, "version 2 is not supported");
+    expect_refused(t, before, b, len, "version 3 is not supported");
 
     /* other counters: a state built from different specs */
     int64_t w[] = { HOUR };
@@ -546,15 +547,18 @@ static void test_snapshot_within_limit_evicts_lru(void **s)
     eng_state_stats(st, &after);
     assert_int_equal(after.keys, later.keys);
     assert_int_equal(after.evictions, later.evictions);
-    /* just above it: everything goes, and what is left is a valid empty state */
+    /* at the bound for an empty state: (nearly) everything goes, and what
+     * is left is a valid state */
+    size_t empty = eng_state_empty_snapshot_size(st);
+    assert_int_equal(eng_state_save_buf_within(st, &fit, empty - 1, &evicted), ENG_STATE_ETOOBIG);
     eng_buf_reset(&fit);
-    assert_int_equal(eng_state_save_buf_within(st, &fit, 68, &evicted), 0);
-    assert_true(fit.len <= 68);
+    assert_int_equal(eng_state_save_buf_within(st, &fit, empty, &evicted), 0);
+    assert_true(fit.len <= empty);
     eng_state_stats(st, &after);
-    assert_int_equal(after.keys, 0);
-    assert_int_equal(after.labels, 0);
-    assert_int_equal(evicted, later.keys + later.labels);
+    assert_true(after.keys + after.labels < 8);
+    assert_int_equal(evicted, later.keys + later.labels - after.keys - after.labels);
     assert_int_equal(eng_state_load_buf(copy, fit.data, fit.len, err, sizeof err), 0);
+    assert_same_answers(st, copy, ts);
 
     eng_buf_free(&full);
     eng_buf_free(&fit);
@@ -590,6 +594,69 @@ static void test_snapshot_within_keeps_the_ceiling(void **s)
     eng_state_destroy(st);
 }
 
+/* A snapshot of other counters (the pack changed): strict loading refuses
+ * it; carrying it over keeps the counters whose name and spec are the
+ * same, drops the changed and the removed ones, starts new ones empty and
+ * keeps every label. */
+static void test_carry_over_to_changed_counters(void **s)
+{
+    (void)s;
+    eng_state_t *a = mk(0);
+    int64_t ts = 0;
+    for (int i = 0; i < 5000; i++) {
+        ts = event_ts(i);
+        feed(a, ts, event_r(i));
+    }
+    eng_buf_t buf = { 0 };
+    assert_int_equal(eng_state_save_buf(a, &buf), 0);
+
+    static const int64_t w1[] = { HOUR };
+    const eng_state_counter_def_t d2[] = {
+        { "brand_new", "login", "ip", NULL, w1, 1 },
+        { "ips_by_user", "login", "user.id", "ip", w1, 1 },       /* windows changed */
+        { "pins_by_user", "pin_create", "user.id", NULL, w4, 4 }, /* unchanged, moved */
+    };
+    char err[256];
+    eng_state_t *b = eng_state_new(d2, 3, 0, err, sizeof err);
+    assert_non_null(b);
+    assert_int_equal(eng_state_load_buf(b, buf.data, buf.len, err, sizeof err), -1);
+    assert_non_null(strstr(err, "other counters"));
+
+    eng_state_carry_t c;
+    assert_int_equal(eng_state_load_buf_carry(b, buf.data, buf.len, &c, err, sizeof err), 0);
+    assert_int_equal(c.exact, 0);
+    assert_int_equal(c.kept, 1);
+    assert_int_equal(c.dropped, 2);
+    assert_true(c.records > 0 && c.records_dropped > 0);
+    int kept_keys = 0;
+    for (int key = 0; key < 200; key++) {
+        char k[64];
+        key_of(k, sizeof k, key);
+        for (size_t w = 0; w < 4; w++) {
+            int64_t x = eng_state_count(a, 0, k, strlen(k), w4[w], ts);
+            assert_int_equal(eng_state_count(b, 2, k, strlen(k), w4[w], ts), x);
+            kept_keys += w == 3 && x > 0;
+        }
+        assert_int_equal(eng_state_label_has(b, k, strlen(k), "suspect", 7, ts),
+                         eng_state_label_has(a, k, strlen(k), "suspect", 7, ts));
+        assert_int_equal(eng_state_distinct(b, 1, k, strlen(k), HOUR, ts), 0);
+    }
+    assert_true(kept_keys > 100);
+    assert_int_equal(eng_state_clock(b), eng_state_clock(a));
+    /* identical specs take the exact path: everything carries */
+    eng_state_t *a2 = mk(0);
+    assert_int_equal(eng_state_load_buf_carry(a2, buf.data, buf.len, &c, err, sizeof err), 0);
+    assert_int_equal(c.exact, 1);
+    assert_int_equal(c.kept, NDEFS);
+    assert_int_equal(c.dropped, 0);
+    assert_int_equal(c.records_dropped, 0);
+    assert_same_answers(a, a2, ts);
+    eng_buf_free(&buf);
+    eng_state_destroy(a);
+    eng_state_destroy(a2);
+    eng_state_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_entry_records_carry_single_keys_and_tombstones),
         cmocka_unit_test(test_snapshot_within_limit_evicts_lru),
         cmocka_unit_test(test_snapshot_within_keeps_the_ceiling),
+        cmocka_unit_test(test_carry_over_to_changed_counters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
