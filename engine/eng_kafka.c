@@ -34,6 +34,7 @@
 #define SNAPSHOT_MAX_BYTES ((size_t)16 << 20)
 #define SNAPSHOT_FRAMING   1024   /* record and batch headers, generously */
 #define PRODUCER_RESTARTS  3      /* new producers in a row without a commit */
+#define PRODUCER_INIT_MAX_S 300   /* a new producer waits this long for its coordinator */
 #define LAT_MAX_SAMPLES    (4u << 20)
 
 /* Signals are process-wide by nature: the only file-level state. */
@@ -789,15 +790,18 @@ fatal:
     return TXN_FATAL;
 }
 
-/* init_transactions, retried while the coordinator is not there yet.
+/* init_transactions, retried while the coordinator is not there yet, for
+ * at most max_s seconds (0: no limit) and not after a stop signal.
  * Returns 0, or -1 with errstr. */
-static int init_txn(eng_kafka_t *k, char *errstr, size_t n)
+static int init_txn(eng_kafka_t *k, int max_s, char *errstr, size_t n)
 {
+    uint64_t t0 = eng_now_ns();
     for (;;) {
         rd_kafka_error_t *e = rd_kafka_init_transactions(k->p, 60000);
         if (!e)
             return 0;
-        if (rd_kafka_error_is_retriable(e)) {
+        int waited_out = max_s > 0 && eng_now_ns() - t0 >= (uint64_t)max_s * 1000000000ull;
+        if (rd_kafka_error_is_retriable(e) && !sig_stop && !waited_out) {
             LOG_WARN("init_transactions: %s; retrying", rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
             continue;
@@ -832,16 +836,19 @@ static int restart_producer(eng_kafka_t *k, const char *why)
     k->st.producer_restarts++;
     LOG_WARN("kafka producer failed: %s; starting a new producer (transactional.id %s) and redoing "
              "%zu events from the last commit", msg, k->o.txn_id, k->nbatch);
-    rd_kafka_purge(k->p, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_destroy(k->p);
+    /* The new producer first: on failure the old (failed) one stays, so
+     * k->p is never NULL for the rest of the loop. */
     rd_kafka_conf_t *pc = rd_kafka_conf_dup(k->pconf);
-    k->p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
-    if (!k->p) {
+    rd_kafka_t *np = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
+    if (!np) {
         rd_kafka_conf_destroy(pc);
         set_fatal(k, "a new producer after \"%s\": %s", msg, errstr);
         return TXN_FATAL;
     }
-    if (init_txn(k, errstr, sizeof errstr) != 0) {
+    rd_kafka_purge(k->p, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(k->p);
+    k->p = np;
+    if (init_txn(k, PRODUCER_INIT_MAX_S, errstr, sizeof errstr) != 0) {
         set_fatal(k, "a new producer after \"%s\": %s", msg, errstr);
         return TXN_FATAL;
     }
@@ -1100,7 +1107,7 @@ eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts
                      k->o.changelog, cl, (int)total);
     }
 
-    if (init_txn(k, errstr, n) != 0)
+    if (init_txn(k, 0, errstr, n) != 0)
         goto fail;
 
     /* Restorer: reads the changelog, committed snapshots only. */
@@ -1363,6 +1370,11 @@ int eng_kafka_run(eng_kafka_t *k, char *errstr, size_t n)
         if (k->align && k->held > 0 && timeout > 10)
             timeout = 10;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k->c, timeout);
+        if (k->fatal) {   /* e.g. from a rebalance callback inside the poll */
+            if (m)
+                rd_kafka_message_destroy(m);
+            break;
+        }
         uint64_t now = eng_now_ns();
         if (m && m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {

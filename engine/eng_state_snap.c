@@ -742,7 +742,7 @@ static int load_buf(eng_state_t *st, const void *buf, size_t len, eng_state_carr
         rd.err = "counter count differs";
         goto bad;
     }
-    if (nctr > 65536) {
+    if (!same && nctr > (uint64_t)(rd.end - rd.p) / 10) {   /* a v2 table entry takes >= 10 bytes */
         rd.err = "too many counters";
         goto bad;
     }
@@ -758,7 +758,7 @@ static int load_buf(eng_state_t *st, const void *buf, size_t len, eng_state_carr
             continue;
         uint64_t nl, cfp;
         const unsigned char *name, *d;
-        if (rd_varint(&rd, &nl) != 0 || nl > 4096 || rd_bytes(&rd, &name, nl) != 0 || rd_u64(&rd, &cfp) != 0 ||
+        if (rd_varint(&rd, &nl) != 0 || rd_bytes(&rd, &name, nl) != 0 || rd_u64(&rd, &cfp) != 0 ||
             rd_bytes(&rd, &d, 1) != 0)
             goto bad;
         odist[i] = *d != 0;
