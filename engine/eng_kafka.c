@@ -117,6 +117,7 @@ struct eng_kafka {
     char                 fatal_msg[512];
     rd_kafka_conf_t     *pconf;          /* the producer's config, for a new producer */
     int                  pfailed;        /* the producer failed fatally (pfail_msg) */
+    int                  pabort;         /* a produce found the transaction needing an abort */
     char                 pfail_msg[512];
     int                  prestarts;      /* new producers since the last commit */
     int32_t              cl_parts;       /* changelog partition count */
@@ -567,6 +568,7 @@ static int abort_and_rewind(eng_kafka_t *k, const char *why)
  * first offset.  The transaction is already aborted (or gone). */
 static int rewind_batch(eng_kafka_t *k)
 {
+    k->pabort = 0;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
     char errstr[512];
     for (size_t i = 0; i < k->nslots; i++) {
@@ -729,6 +731,7 @@ static int commit_batch(eng_kafka_t *k)
             rd_kafka_topic_partition_list_destroy(offs);
             if (k->pfailed)
                 return restart_producer(k, k->pfail_msg);
+            k->pabort = 0;
             return abort_and_rewind(k, "changelog produce failed");
         }
         k->st.snapshots++;
@@ -891,6 +894,11 @@ int eng_kafka_produce(eng_kafka_t *k, const char *topic, int32_t partition, cons
             rd_kafka_fatal_error(k->p, msg, sizeof msg);
             snprintf(k->pfail_msg, sizeof k->pfail_msg, "produce to %s: %s", topic, msg);
             k->pfailed = 1;
+        } else if (e == RD_KAFKA_RESP_ERR__STATE) {
+            /* The transaction is in its abortable-error state: the loop
+             * aborts and redoes the batch. */
+            k->pabort = 1;
+            LOG_WARN("produce topic=%s err=%s", topic, rd_kafka_err2str(e));
         } else {
             LOG_WARN("produce topic=%s err=%s", topic, rd_kafka_err2str(e));
         }
@@ -1232,6 +1240,11 @@ static int process(eng_kafka_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t pol
          * (this message included) again from the last commit. */
         rd_kafka_message_destroy(m);
         return restart_producer(k, k->pfail_msg) == TXN_FATAL ? -1 : 0;
+    }
+    if (rc != 0 && k->pabort && !k->fatal) {
+        k->pabort = 0;
+        rd_kafka_message_destroy(m);
+        return abort_and_rewind(k, "a produce found the transaction failed") == TXN_FATAL ? -1 : 0;
     }
     if (rc != 0)
         set_fatal(k, "the handler failed on %s [%d] offset %lld", t->topic, (int)t->partition,
