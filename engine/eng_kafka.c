@@ -120,6 +120,7 @@ struct eng_kafka {
     int                  pabort;         /* a produce found the transaction needing an abort */
     char                 pfail_msg[512];
     int                  prestarts;      /* new producers since the last commit */
+    long                 txn_timeout_ms; /* the producer's transaction.timeout.ms */
     int32_t              cl_parts;       /* changelog partition count */
     char               **tp_names;       /* input topics, sorted, with */
     int32_t             *tp_base;        /* their first changelog partition */
@@ -642,14 +643,16 @@ static int txn_error(eng_kafka_t *k, rd_kafka_error_t *e, const char *what)
 
 static int begin_batch(eng_kafka_t *k)
 {
+    /* A producer found failed here failed while no transaction was open,
+     * so not by a transaction timeout: restart_producer stops (age 0). */
+    k->batch_start_ns = eng_now_ns();
     rd_kafka_error_t *e = rd_kafka_begin_transaction(k->p);
     if (e && rd_kafka_error_is_fatal(e)) {
         char msg[512];
         snprintf(msg, sizeof msg, "begin_transaction: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
-        if (restart_producer(k, msg) == TXN_FATAL)
-            return -1;
-        e = rd_kafka_begin_transaction(k->p);
+        restart_producer(k, msg);
+        return -1;
     }
     if (e) {
         set_fatal(k, "begin_transaction: %s", rd_kafka_error_string(e));
@@ -816,23 +819,31 @@ static int init_txn(eng_kafka_t *k, int max_s, char *errstr, size_t n)
     }
 }
 
-/* A producer that failed fatally is not the end of the service.  A broker
- * outage longer than transaction.timeout.ms has the coordinator abort the
- * open transaction and bump the producer epoch, and the producer then
- * reads as fenced.  So, as Kafka Streams does: a new producer under the
- * same transactional.id (its init_transactions fences the old epoch and
- * finishes what it left open) and the batch again from the last commit.
- * A second live process with this transactional.id would fence us right
- * back: after PRODUCER_RESTARTS new producers without a commit in between,
- * stop with a clear error.  Returns TXN_ABORTED or TXN_FATAL. */
+/* A producer that failed fatally is not always the end of the service.  A
+ * broker outage longer than transaction.timeout.ms has the coordinator
+ * abort the open transaction and bump the producer epoch, and the producer
+ * then reads as fenced.  So, as Kafka Streams does: a new producer under
+ * the same transactional.id (its init_transactions fences the old epoch
+ * and finishes what it left open) and the batch again from the last
+ * commit.  But a transaction younger than transaction.timeout.ms cannot
+ * have timed out: fenced then, another live process has our
+ * transactional.id and we are the zombie — stop (exit 4), as before.  And
+ * after PRODUCER_RESTARTS new producers without a commit, stop too.
+ * Returns TXN_ABORTED or TXN_FATAL. */
 static int restart_producer(eng_kafka_t *k, const char *why)
 {
     char msg[512], errstr[512];
     snprintf(msg, sizeof msg, "%s", why);
     k->pfailed = 0;
+    uint64_t age_ms = (eng_now_ns() - k->batch_start_ns) / 1000000ull;
+    if (age_ms < (uint64_t)k->txn_timeout_ms) {
+        set_fatal(k, "producer fenced or failed (is another process using transactional.id %s?) "
+                  "in a %llu ms old transaction: %s", k->o.txn_id, (unsigned long long)age_ms, msg);
+        return TXN_FATAL;
+    }
     if (k->prestarts >= PRODUCER_RESTARTS) {
-        set_fatal(k, "%s (the producer failed %d times in a row without a commit: is another process "
-                  "using transactional.id %s?)", msg, PRODUCER_RESTARTS, k->o.txn_id);
+        set_fatal(k, "producer fenced or failed %d times in a row without a commit (is another process "
+                  "using transactional.id %s?): %s", PRODUCER_RESTARTS, k->o.txn_id, msg);
         return TXN_FATAL;
     }
     k->prestarts++;
@@ -1060,6 +1071,12 @@ eng_kafka_t *eng_kafka_new(const eng_config_t *cfg, const eng_kafka_opts_t *opts
         goto fail;
     }
     k->pconf = rd_kafka_conf_dup(pc);
+    {
+        char v[32];
+        size_t vn = sizeof v;
+        k->txn_timeout_ms = rd_kafka_conf_get(pc, "transaction.timeout.ms", v, &vn) == RD_KAFKA_CONF_OK
+                                ? atol(v) : 60000;
+    }
     k->p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, n);
     if (!k->p) {
         rd_kafka_conf_destroy(pc);

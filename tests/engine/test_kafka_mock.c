@@ -2,9 +2,11 @@
  * (engine/eng_kafka.h) against librdkafka's mock cluster with injected
  * broker errors: an abortable error aborts, rewinds the partition and
  * reloads the last committed state, so every event counts once in the
- * state though some are handed out twice; a fenced producer is replaced and
- * its batch redone, and one fenced again and again stops the loop with a
- * clear message; retriable coordinator errors are retried.  (The mock
+ * state though some are handed out twice; a producer fenced in a young
+ * transaction (a zombie) stops the loop with a clear message, one fenced in
+ * a transaction older than its timeout (a broker outage) is replaced and
+ * the batch redone, three times at most; retriable coordinator errors are
+ * retried.  (The mock
  * cannot prove exactly-once on the broker side: tests/integration/kafka_*
  * do that against a real broker.) */
 #include <setjmp.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -40,10 +43,16 @@ static int t_assign(void *ud, const char *topic, int32_t partition, void **part)
     return 0;
 }
 
+/* The first slow_calls messages take 25 ms each: a batch of 50 then lasts
+ * longer than a 1 s transaction.timeout.ms. */
+static long slow_calls;
+
 static int t_message(void *ud, eng_kafka_t *k, const rd_kafka_message_t *m, void *part)
 {
     (void)ud;
     th_t *t = part;
+    if (t->calls < slow_calls)
+        usleep(25000);
     t->calls++;
     t->state++;
     if (eng_kafka_produce(k, "out", RD_KAFKA_PARTITION_UA, NULL, 0, m->payload, m->len, 0, NULL) != 0)
@@ -137,13 +146,15 @@ static int teardown(void **st)
     return 0;
 }
 
-/* Runs the loop to the end; returns eng_kafka_run's result. */
-static int run_loop(fx_t *f, const char *txn, eng_kafka_stats_t *stats, char *err, size_t n)
+/* Runs the loop to the end with batches of at most batch_max events and
+ * batch_ms; returns eng_kafka_run's result. */
+static int run_loop_b(fx_t *f, const char *txn, long batch_max, long batch_ms, eng_kafka_stats_t *stats,
+                      char *err, size_t n)
 {
     const char *topics[] = { "in" };
     eng_kafka_opts_t o = {
         .topics = topics, .ntopics = 1, .group = txn, .txn_id = txn, .changelog = "cl", .dlq = "dlq",
-        .batch_max = 50, .batch_ms = 100, .client_id = "test",
+        .batch_max = batch_max, .batch_ms = batch_ms, .client_id = "test",
     };
     eng_kafka_handler_t h = {
         .ud = &f->th, .assign = t_assign, .message = t_message, .save = t_save, .load = t_load,
@@ -155,6 +166,11 @@ static int run_loop(fx_t *f, const char *txn, eng_kafka_stats_t *stats, char *er
     eng_kafka_stats(k, stats);
     eng_kafka_destroy(k);
     return rc;
+}
+
+static int run_loop(fx_t *f, const char *txn, eng_kafka_stats_t *stats, char *err, size_t n)
+{
+    return run_loop_b(f, txn, 50, 100, stats, err, n);
 }
 
 static void test_abortable_error_rewinds_state_and_redelivers(void **st)
@@ -173,38 +189,59 @@ static void test_abortable_error_rewinds_state_and_redelivers(void **st)
     assert_true(s.commits >= 1);
 }
 
-/* A fenced producer (what a broker outage past transaction.timeout.ms
- * looks like) is replaced by a new one and the batch is redone: every
- * event still counts once. */
-static void test_fenced_producer_is_replaced_and_the_batch_redone(void **st)
+/* Fenced in a transaction younger than transaction.timeout.ms: no timeout
+ * can have aborted it, so another process has our transactional.id and we
+ * are the zombie: stop with a clear error. */
+static void test_fenced_young_transaction_stops_with_a_clear_error(void **st)
 {
     fx_t *f = *st;
     char err[512];
     eng_kafka_stats_t s;
     rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
-    if (run_loop(f, "t.fenced", &s, err, sizeof err) != 0)
-        fail_msg("the loop stopped: %s", err);
-    assert_int_equal(s.producer_restarts, 1);
-    assert_true(f->th.calls > N_EVENTS);          /* the fenced batch came again … */
-    assert_int_equal(f->th.state, N_EVENTS);      /* … and counted once */
-    assert_true(s.commits >= 1);
+    assert_int_equal(run_loop(f, "t.zombie", &s, err, sizeof err), -1);
+    if (!strstr(err, "fenced") || !strstr(err, "transactional.id t.zombie"))
+        fail_msg("error does not say fenced and name the transactional.id: %s", err);
+    assert_int_equal(s.producer_restarts, 0);
+    assert_true(f->th.state < N_EVENTS);
 }
 
-/* Fenced again and again with no commit in between (another live process
- * with the same transactional.id): stop with a message that says so. */
-static void test_fenced_again_and_again_stops_with_a_clear_error(void **st)
+/* Fenced in a transaction older than transaction.timeout.ms (what a broker
+ * outage past the timeout looks like): a new producer, the batch redone,
+ * every event still counted once. */
+static void test_fenced_old_transaction_gets_a_new_producer(void **st)
 {
     fx_t *f = *st;
     char err[512];
     eng_kafka_stats_t s;
-    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 8, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
-                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
-                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+    assert_int_equal(eng_config_kafka_set(f->cfg, "transaction.timeout.ms", "1000", err, sizeof err), 0);
+    slow_calls = 50;   /* the first batch outlives the timeout */
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    int rc = run_loop_b(f, "t.outage", 50, 10000, &s, err, sizeof err);
+    slow_calls = 0;
+    if (rc != 0)
+        fail_msg("the loop stopped: %s", err);
+    assert_int_equal(s.producer_restarts, 1);
+    assert_true(f->th.calls > N_EVENTS);          /* the fenced batch came again … */
+    assert_int_equal(f->th.state, N_EVENTS);      /* … and counted once */
+}
+
+/* Old transactions fenced again and again with no commit in between: after
+ * three new producers, stop. */
+static void test_fenced_again_and_again_stops(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    eng_kafka_stats_t s;
+    assert_int_equal(eng_config_kafka_set(f->cfg, "transaction.timeout.ms", "1000", err, sizeof err), 0);
+    slow_calls = 250;
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 4, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
                                       RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
                                       RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
-    assert_int_equal(run_loop(f, "t.fenced2", &s, err, sizeof err), -1);
-    if ((!strstr(err, "fenced") && !strstr(err, "Fenced")) || !strstr(err, "transactional.id t.fenced2"))
-        fail_msg("error does not say fenced and name the transactional.id: %s", err);
+    int rc = run_loop_b(f, "t.again", 50, 10000, &s, err, sizeof err);
+    slow_calls = 0;
+    assert_int_equal(rc, -1);
+    if (!strstr(err, "3 times in a row") || !strstr(err, "transactional.id t.again"))
+        fail_msg("error does not say why: %s", err);
     assert_int_equal(s.producer_restarts, 3);
     assert_int_equal(s.commits, 0);               /* nothing of it was made visible */
 }
@@ -226,8 +263,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_abortable_error_rewinds_state_and_redelivers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fenced_producer_is_replaced_and_the_batch_redone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fenced_again_and_again_stops_with_a_clear_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_young_transaction_stops_with_a_clear_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_old_transaction_gets_a_new_producer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_again_and_again_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retriable_commit_errors_are_retried, setup, teardown),
     };
     return cmocka_run_group_tests_name("kafka loop on the mock cluster", tests, NULL, NULL);
