@@ -206,8 +206,10 @@ static int carry_state(run_t *r, eng_engine_t *neu)
         eng_buf_reset(&buf);
         ok = ns[i] && eng_state_save_buf(p->state, &buf) == 0 &&
              eng_state_load_buf_carry(ns[i], buf.data, buf.len, &c, err, sizeof err) == 0;
-        kept += c.records;
-        dropped += c.records_dropped;
+        if (ok) {
+            kept += c.records;
+            dropped += c.records_dropped;
+        }
     }
     eng_buf_free(&buf);
     if (!ok) {
@@ -453,14 +455,18 @@ int eng_cmd_run(int argc, char **argv)
                       ? (double)(ks.last_commit_ns - ks.first_ns) / 1e9 : 0.0;
     LOG_INFO("summary events=%" PRIu64 " actions=%" PRIu64 " hits=%" PRIu64 " dead_letters=%" PRIu64
              " rejected=%" PRIu64 " unknown_stream=%" PRIu64 " dropped=%" PRIu64 " rule_errors=%" PRIu64
-             " commits=%" PRIu64 " aborts=%" PRIu64 " producer_restarts=%" PRIu64 " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64
-             " restored=%" PRIu64 " misaligned=%" PRIu64 " state_resets=%" PRIu64 " snapshot_evictions=%" PRIu64
-             " reloads=%" PRIu64 " reload_failures=%" PRIu64 " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f"
+             " commits=%" PRIu64 " aborts=%" PRIu64 " producer_restarts=%" PRIu64
+             " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64 " restored=%" PRIu64 " misaligned=%" PRIu64
+             " state_resets=%" PRIu64 " snapshot_evictions=%" PRIu64
+             " reloads=%" PRIu64 " reload_failures=%" PRIu64
+             " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f"
              " busy_seconds=%.3f busy_events_per_s=%.0f",
              r.events, r.actions, r.hits, ks.dead_letters, r.rejected, r.unrouted, r.dropped, r.rule_errors,
-             ks.commits, ks.aborts, ks.producer_restarts, ks.snapshots, ks.snapshot_bytes, ks.restored, ks.misaligned, r.state_resets,
-             r.snapshot_evictions, r.reloads,
-             r.reload_failures, ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
+             ks.commits, ks.aborts, ks.producer_restarts,
+             ks.snapshots, ks.snapshot_bytes, ks.restored, ks.misaligned,
+             r.state_resets, r.snapshot_evictions,
+             r.reloads, r.reload_failures,
+             ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
              busy, busy > 0 ? (double)r.events / busy : 0.0);
     if (r.store) {
         store_stats_t so;
