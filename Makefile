@@ -1,16 +1,19 @@
 # warden — build, test, bench.  See README.md.
 #
-# Sources are found by directory: every engine/ rules/ storage/ replay/ admin/
-# *.c (and engine/*.cpp) goes into build/libwarden.a; engine/eng_main.c is the
-# binary.  tests/<dir>/test_*.c are cmocka binaries; tests/integration/*.sh
+# Sources are found by directory: every *.c (and base/*.cpp) of the rooms
+# base/ state/ rules/ engine/ kafka/ storage/ replay/ admin/ cmd/ goes into
+# build/libwarden.a; cmd/cmd_main.c is the binary (docs/architecture.md has
+# the rooms and the include direction `make lint` checks).
+# tests/<dir>/test_*.c are cmocka binaries; tests/integration/*.sh
 # drive the real binary; bench/*.c are benchmarks; examples/*.c are tools.
 
 BUILD    ?= build
 CC       ?= cc
 CXX      ?= c++
-PKGS      = rdkafka lua5.4 libmariadb libcurl jansson libmicrohttpd simdjson libcrypto
+PKGS      = rdkafka lua5.4 libmariadb libcurl jansson simdjson libcrypto
+ROOMS     = base state rules engine kafka storage replay admin cmd
 OPT      ?= -O2
-CPPFLAGS += -I. -D_GNU_SOURCE -DWARDEN_VERSION=\"$(VERSION)\"
+CPPFLAGS += -I. -MMD -MP -D_GNU_SOURCE -DWARDEN_VERSION=\"$(VERSION)\"
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -fno-omit-frame-pointer $(SAN_FLAGS) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CXXFLAGS += -std=c++17 $(OPT) -g -Wall -Wextra -Werror -fno-omit-frame-pointer $(SAN_FLAGS) \
@@ -22,8 +25,8 @@ ifeq ($(SAN),1)
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 
-LIB_C    := $(filter-out engine/eng_main.c,$(wildcard engine/*.c rules/*.c storage/*.c replay/*.c admin/*.c))
-LIB_CXX  := $(wildcard engine/*.cpp)
+LIB_C    := $(filter-out cmd/cmd_main.c,$(wildcard $(addsuffix /*.c,$(ROOMS))))
+LIB_CXX  := $(wildcard base/*.cpp)
 LIB_OBJS := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*/test_*.c)
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
@@ -31,20 +34,28 @@ BENCH_BIN:= $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 TOOL_BIN := $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c))
 WARDEN   := $(BUILD)/warden
 
-.PHONY: all deps test unit integration bench run asan asan-build valgrind lint tidy clean
+.PHONY: all build deps test-deps test unit integration bench run asan asan-build valgrind lint tidy clean
 .DEFAULT_GOAL := all
 
-all: deps $(WARDEN) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
+all: deps
+	@$(MAKE) --no-print-directory build
+build: $(WARDEN) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
 # Installs missing Debian packages; quick when everything is present.
+# deps: what building needs; test-deps: the servers and tools of the suite.
 deps:
-	@tools/deps.sh
+	@tools/deps.sh build
+test-deps:
+	@tools/deps.sh test
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+# Header dependencies per object (-MMD -MP writes a .d beside each .o).
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/%.o: %.cpp $(wildcard */*.h)
+$(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
 
@@ -52,38 +63,38 @@ $(BUILD)/libwarden.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(WARDEN): $(BUILD)/engine/eng_main.o $(BUILD)/libwarden.a
+$(WARDEN): $(BUILD)/cmd/cmd_main.o $(BUILD)/libwarden.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libwarden.a $(wildcard tests/*/*.h)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libwarden.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CPPFLAGS) -MF $@.d $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 $(BUILD)/bench/% $(BUILD)/examples/%: CFLAGS += -Wno-unused-parameter
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libwarden.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) -MF $@.d $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libwarden.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) -MF $@.d $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS)
 
 # The whole suite: unit tests, then integration tests against real servers.
 # then, on the plain build, the sanitizer stage: every unit test and the
 # server-less integration tests again on an ASan+UBSan build, and every unit
 # test under valgrind.  (`make asan` runs the whole suite on the ASan build.)
 ifeq ($(SAN),1)
-test: all
+test: all test-deps
 	@BUILD=$(BUILD) tools/run_tests.sh $(TEST_BIN)
 else
-test: all asan-build
+test: all test-deps asan-build
 	@BUILD=$(BUILD) SANITIZE=1 tools/run_tests.sh $(TEST_BIN)
 endif
 
 asan-build:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all
 
-unit: all
+unit: all test-deps
 	@BUILD=$(BUILD) UNIT_ONLY=1 tools/run_tests.sh $(TEST_BIN)
 
 # The embedded main job: the example pack over the sample events.
@@ -91,7 +102,7 @@ run: all
 	$(WARDEN) eval examples/rules examples/events/sample.jsonl > $(BUILD)/hits.jsonl
 	@echo "hits written to $(BUILD)/hits.jsonl ($$(wc -l < $(BUILD)/hits.jsonl) lines)"
 
-bench: all
+bench: all test-deps
 	@BUILD=$(BUILD) tools/run_bench.sh
 
 # ASan+UBSan build of everything, then the whole suite on it.
@@ -99,18 +110,23 @@ asan:
 	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 test
 
 # Unit tests and the eval integration test under valgrind.
-valgrind: all
+valgrind: all test-deps
 	@BUILD=$(BUILD) VALGRIND=1 UNIT_ONLY=1 tools/run_tests.sh $(TEST_BIN)
 
+# The include direction between rooms (tools/lint_includes.sh), then cppcheck.
 lint:
+	@tools/lint_includes.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --suppress=missingIncludeSystem -I. engine rules storage replay admin
+	  --suppress=missingIncludeSystem -I. $(ROOMS)
 
-# clang-tidy's default checks (see .clang-tidy) over every library source.
+# clang-tidy's default checks (see .clang-tidy) over every library source;
+# fails on any finding, and when clang-tidy is not installed.
 tidy:
-	@for f in $(LIB_C) engine/eng_main.c; do \
-	  clang-tidy -quiet $$f -- $(CPPFLAGS) -std=c11 $(shell pkg-config --cflags $(PKGS)) 2>/dev/null; \
-	done | grep -E -A3 'warning:|error:' ; true
+	@command -v clang-tidy >/dev/null || { echo "tidy: clang-tidy is not installed (make test-deps)"; exit 1; }
+	@out=$$(for f in $(LIB_C) cmd/cmd_main.c; do \
+	  clang-tidy -quiet $$f -- $(filter-out -MMD -MP,$(CPPFLAGS)) -std=c11 $(shell pkg-config --cflags $(PKGS)) 2>/dev/null; \
+	done | grep -E -A3 'warning:|error:'); \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "tidy: clean"
 
 clean:
 	rm -rf build build-asan
@@ -123,9 +139,9 @@ FUZZ_FLAGS  = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 .PHONY: fuzz
 fuzz: $(BUILD)/fuzz/fuzz_json
 
-$(BUILD)/fuzz/fuzz_json: tests/fuzz/fuzz_json.c tests/engine/json_diff.h engine/eng_json.cpp engine/eng_json.h
+$(BUILD)/fuzz/fuzz_json: tests/fuzz/fuzz_json.c tests/base/json_diff.h base/wd_json.cpp base/wd_json.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(CPPFLAGS) -std=c++17 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(shell pkg-config --cflags simdjson) \
-	  -c -o $(BUILD)/fuzz/eng_json.o engine/eng_json.cpp
+	  -c -o $(BUILD)/fuzz/wd_json.o base/wd_json.cpp
 	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -c -o $(BUILD)/fuzz/fuzz_json.o tests/fuzz/fuzz_json.c
-	$(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $(BUILD)/fuzz/fuzz_json.o $(BUILD)/fuzz/eng_json.o $(shell pkg-config --libs jansson simdjson) -lm
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $(BUILD)/fuzz/fuzz_json.o $(BUILD)/fuzz/wd_json.o $(shell pkg-config --libs jansson simdjson) -lm

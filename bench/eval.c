@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include "engine/eng_engine.h"
-#include "engine/eng_json.h"
-#include "engine/eng_lua.h"
-#include "engine/eng_util.h"
+#include "base/wd_json.h"
+#include "base/wd_lua.h"
+#include "base/wd_util.h"
 #include "rules/rule_lua.h"
 #include "rules/rule_pack.h"
 
@@ -31,29 +31,29 @@ typedef struct ev {
     int64_t ts;
 } ev_t;
 
-static void push_plain(lua_State *L, eng_jval_t v)
+static void push_plain(lua_State *L, wd_jval_t v)
 {
-    switch (eng_jval_type(v)) {
-    case ENG_JBOOL: lua_pushboolean(L, eng_jval_bool(v)); break;
-    case ENG_JINT: lua_pushinteger(L, eng_jval_int(v)); break;
-    case ENG_JDOUBLE: lua_pushnumber(L, eng_jval_double(v)); break;
-    case ENG_JSTRING: {
+    switch (wd_jval_type(v)) {
+    case WD_JBOOL: lua_pushboolean(L, wd_jval_bool(v)); break;
+    case WD_JINT: lua_pushinteger(L, wd_jval_int(v)); break;
+    case WD_JDOUBLE: lua_pushnumber(L, wd_jval_double(v)); break;
+    case WD_JSTRING: {
         size_t n;
-        const char *s = eng_jval_str(v, &n);
+        const char *s = wd_jval_str(v, &n);
         lua_pushlstring(L, s, n);
         break;
     }
-    case ENG_JARRAY:
-    case ENG_JOBJECT: {
-        int arr = eng_jval_type(v) == ENG_JARRAY;
-        lua_createtable(L, arr ? (int)eng_jval_count(v) : 0, arr ? 0 : (int)eng_jval_count(v));
-        eng_jiter_t it;
+    case WD_JARRAY:
+    case WD_JOBJECT: {
+        int arr = wd_jval_type(v) == WD_JARRAY;
+        lua_createtable(L, arr ? (int)wd_jval_count(v) : 0, arr ? 0 : (int)wd_jval_count(v));
+        wd_jiter_t it;
         const char *k;
         size_t kl;
-        eng_jval_t c;
+        wd_jval_t c;
         lua_Integer i = 1;
-        eng_jiter_begin(v, &it);
-        while (eng_jiter_next(&it, &k, &kl, &c)) {
+        wd_jiter_begin(v, &it);
+        while (wd_jiter_next(&it, &k, &kl, &c)) {
             push_plain(L, c);
             if (arr)
                 lua_rawseti(L, -2, i++);
@@ -94,24 +94,24 @@ int main(int argc, char **argv)
     size_t n = 0, cap = 0;
     ssize_t len;
     char *line = NULL;
-    eng_json_t *js = eng_json_new(0);
-    lua_State *L = eng_lua_state(eng_engine_vm(e));
+    wd_json_t *js = wd_json_new(0);
+    lua_State *L = wd_lua_state(eng_engine_vm(e));
     const rule_pack_t *pack = eng_engine_pack(e);
     while (n < MAX_DISTINCT && (len = getline(&line, &cap, f)) > 1) {
-        eng_jval_t root, s, t;
-        if (eng_json_parse(js, line, (size_t)len, &root, err, sizeof(err)) != 0)
+        wd_jval_t root, s, t;
+        if (wd_json_parse(js, line, (size_t)len, &root, err, sizeof(err)) != 0)
             continue;
-        if (!eng_jval_get(root, "type", 4, &s) || eng_jval_type(s) != ENG_JSTRING)
+        if (!wd_jval_get(root, "type", 4, &s) || wd_jval_type(s) != WD_JSTRING)
             continue;
         size_t sl;
-        const char *sn = eng_jval_str(s, &sl);
+        const char *sn = wd_jval_str(s, &sl);
         evs[n].json = strndup(line, (size_t)len);
         evs[n].len = (size_t)len;
         evs[n].nrules = rule_pack_stream_rules(pack, sn, sl, &evs[n].rules);
         evs[n].ts = 0;
-        if (eng_jval_get(root, "ts", 2, &t) && eng_jval_type(t) == ENG_JSTRING) {
-            const char *ts = eng_jval_str(t, &sl);
-            eng_parse_rfc3339(ts, sl, &evs[n].ts);
+        if (wd_jval_get(root, "ts", 2, &t) && wd_jval_type(t) == WD_JSTRING) {
+            const char *ts = wd_jval_str(t, &sl);
+            wd_parse_rfc3339(ts, sl, &evs[n].ts);
         }
         push_plain(L, root);
         evs[n].table_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -119,7 +119,7 @@ int main(int argc, char **argv)
     }
     free(line);
     fclose(f);
-    eng_json_destroy(js);
+    wd_json_destroy(js);
     if (n == 0) {
         fprintf(stderr, "no events in %s\n", argv[2]);
         return 1;
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ctx_ref);
     int ctx_idx = lua_gettop(L);
     uint64_t calls = 0, base_hits = 0, base_err = 0;
-    uint64_t t0 = eng_now_ns();
+    uint64_t t0 = wd_now_ns();
     for (long i = 0; i < total; i++) {
         ev_t *ev = &evs[i % (long)n];
         c->ts_ms = ev->ts;
@@ -150,13 +150,13 @@ int main(int argc, char **argv)
             calls++;
         }
     }
-    double base_s = (double)(eng_now_ns() - t0) / 1e9;
+    double base_s = (double)(wd_now_ns() - t0) / 1e9;
     lua_pop(L, 1);
     eng_engine_reset_state(e);
 
     /* Engine: bytes in, outcome out. */
     uint64_t hits = 0, rejected = 0, rule_errors = 0;
-    t0 = eng_now_ns();
+    t0 = wd_now_ns();
     for (long i = 0; i < total; i++) {
         ev_t *ev = &evs[i % (long)n];
         const eng_outcome_t *o;
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
         rule_errors += o->nerrors;
         rejected += o->status == ENG_EVENT_REJECTED;
     }
-    double eng_s = (double)(eng_now_ns() - t0) / 1e9;
+    double eng_s = (double)(wd_now_ns() - t0) / 1e9;
     const eng_rule_stats_t *st;
     size_t ns = eng_engine_rule_stats(e, &st);
     uint64_t evals = 0;

@@ -1,4 +1,4 @@
-/* bench/parse.c — ns per event for the hot-path parser (engine/eng_json,
+/* bench/parse.c — ns per event for the hot-path parser (base/wd_json,
  * simdjson DOM) against jansson on the same realistic ~350-byte events:
  * parse, then read user.id, user.age_days and device.vpn.  Best of 3 runs.
  * BENCH_ITERS=N changes the iterations per run (default 300,000). */
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/eng_json.h"
+#include "base/wd_json.h"
 
 #define NVAR 64
 
@@ -48,21 +48,21 @@ static double now_ns(void) {
 
 /* Each returns a checksum of the three fields so the work is not elided
  * and both parsers can be checked against each other. */
-static uint64_t run_eng(eng_json_t *p, const event_t *ev, long iters) {
+static uint64_t run_eng(wd_json_t *p, const event_t *ev, long iters) {
     uint64_t sum = 0;
     char err[128];
     for (long i = 0; i < iters; i++) {
         const event_t *e = &ev[i % NVAR];
-        eng_jval_t root, v;
-        if (eng_json_parse(p, e->text, e->len, &root, err, sizeof err) != 0) {
-            fprintf(stderr, "parse: eng_json: %s\n", err);
+        wd_jval_t root, v;
+        if (wd_json_parse(p, e->text, e->len, &root, err, sizeof err) != 0) {
+            fprintf(stderr, "parse: wd_json: %s\n", err);
             exit(1);
         }
         size_t n = 0;
-        if (eng_jval_path(root, "user.id", &v)) eng_jval_str(v, &n);
+        if (wd_jval_path(root, "user.id", &v)) wd_jval_str(v, &n);
         sum += n;
-        if (eng_jval_path(root, "user.age_days", &v)) sum += (uint64_t)eng_jval_int(v);
-        if (eng_jval_path(root, "device.vpn", &v)) sum += (uint64_t)eng_jval_bool(v);
+        if (wd_jval_path(root, "user.age_days", &v)) sum += (uint64_t)wd_jval_int(v);
+        if (wd_jval_path(root, "device.vpn", &v)) sum += (uint64_t)wd_jval_bool(v);
     }
     return sum;
 }
@@ -98,8 +98,8 @@ int main(void) {
     size_t total = 0;
     for (int i = 0; i < NVAR; i++) total += ev[i].len;
 
-    eng_json_t *p = eng_json_new(0);
-    if (!p) { fprintf(stderr, "parse: eng_json_new failed\n"); return 1; }
+    wd_json_t *p = wd_json_new(0);
+    if (!p) { fprintf(stderr, "parse: wd_json_new failed\n"); return 1; }
     uint64_t want = run_eng(p, ev, NVAR) * (uint64_t)(iters / NVAR);   /* also warms up */
     run_jansson(ev, NVAR);
 
@@ -118,13 +118,13 @@ int main(void) {
         if ((t1 - t0) / (double)iters < best_eng) best_eng = (t1 - t0) / (double)iters;
         if ((t2 - t1) / (double)iters < best_jan) best_jan = (t2 - t1) / (double)iters;
     }
-    eng_json_destroy(p);
+    wd_json_destroy(p);
 
     printf("parse: %d event variants, %zu bytes on average, %ld iterations, best of 3, 3 fields read\n",
            NVAR, total / NVAR, iters);
     printf("parse: simdjson-dom %.0f ns/event, jansson %.0f ns/event, ratio %.1f\n",
            best_eng, best_jan, best_jan / best_eng);
-    printf("parse: eng_json throughput %.0f MB/s, %.2f M events/s\n",
+    printf("parse: wd_json throughput %.0f MB/s, %.2f M events/s\n",
            (double)(total / NVAR) / best_eng * 1e3, 1e3 / best_eng);
     return 0;
 }

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/eng_hll.h"
-#include "engine/eng_state.h"
+#include "state/state_hll.h"
+#include "state/state.h"
 
 #define SEC  1000LL
 #define MIN  (60 * SEC)
@@ -57,7 +57,7 @@ static void b_init(btab_t *t, size_t cap)
 
 static uint64_t b_incr(btab_t *t, const char *k, uint32_t klen)
 {
-    uint64_t h = eng_hash64(k, klen, 1) | 1;
+    uint64_t h = wd_hash64(k, klen, 1) | 1;
     size_t i = h & t->mask;
     for (;;) {
         bent_t *e = &t->e[i];
@@ -107,14 +107,14 @@ static uint32_t *seq_make(size_t ops, size_t nkeys, uint64_t seed)
 static const int64_t w4[] = { MIN, HOUR, DAY, 7 * DAY };
 static const int64_t w2[] = { HOUR, DAY };
 
-static eng_state_t *mk_state(void)
+static state_t *mk_state(void)
 {
-    eng_state_counter_def_t d[] = {
+    state_counter_def_t d[] = {
         { "pins_by_user", "pin_create", "user.id", NULL, w4, 4 },
         { "ips_by_user", "login", "user.id", "ip", w2, 2 },
     };
     char err[256];
-    eng_state_t *st = eng_state_new(d, 2, 0, err, sizeof err);
+    state_t *st = state_new(d, 2, 0, err, sizeof err);
     if (st == NULL) {
         fprintf(stderr, "state: %s\n", err);
         exit(1);
@@ -141,17 +141,17 @@ static double bench_baseline(btab_t *t, const keys_t *ks, const uint32_t *seq, s
     return dt / (double)ops;
 }
 
-static double bench_update(eng_state_t *st, const keys_t *ks, const uint32_t *seq, size_t ops,
+static double bench_update(state_t *st, const keys_t *ks, const uint32_t *seq, size_t ops,
                            int64_t base)
 {
     double t0 = now_ns();
     for (size_t i = 0; i < ops; i++)
-        if (eng_state_add(st, 0, ks->k[seq[i]], ks->len[seq[i]], ts_of(i, base)) < 0)
+        if (state_add(st, 0, ks->k[seq[i]], ks->len[seq[i]], ts_of(i, base)) < 0)
             abort();
     return (now_ns() - t0) / (double)ops;
 }
 
-static double bench_update_read4(eng_state_t *st, const keys_t *ks, const uint32_t *seq,
+static double bench_update_read4(state_t *st, const keys_t *ks, const uint32_t *seq,
                                  size_t ops, int64_t base)
 {
     uint64_t s = 0;
@@ -160,28 +160,28 @@ static double bench_update_read4(eng_state_t *st, const keys_t *ks, const uint32
         const char *k = ks->k[seq[i]];
         uint32_t kl = ks->len[seq[i]];
         int64_t ts = ts_of(i, base);
-        eng_state_add(st, 0, k, kl, ts);
+        state_add(st, 0, k, kl, ts);
         for (int w = 0; w < 4; w++)
-            s += (uint64_t)eng_state_count(st, 0, k, kl, w4[w], ts);
+            s += (uint64_t)state_count(st, 0, k, kl, w4[w], ts);
     }
     double dt = now_ns() - t0;
     sink += s;
     return dt / (double)ops;
 }
 
-static double bench_read1h(eng_state_t *st, const keys_t *ks, const uint32_t *seq, size_t ops,
+static double bench_read1h(state_t *st, const keys_t *ks, const uint32_t *seq, size_t ops,
                            int64_t ts)
 {
     uint64_t s = 0;
     double t0 = now_ns();
     for (size_t i = 0; i < ops; i++)
-        s += (uint64_t)eng_state_count(st, 0, ks->k[seq[i]], ks->len[seq[i]], HOUR, ts);
+        s += (uint64_t)state_count(st, 0, ks->k[seq[i]], ks->len[seq[i]], HOUR, ts);
     double dt = now_ns() - t0;
     sink += s;
     return dt / (double)ops;
 }
 
-static double bench_distinct(eng_state_t *st, const keys_t *ks, const uint32_t *seq, size_t ops,
+static double bench_distinct(state_t *st, const keys_t *ks, const uint32_t *seq, size_t ops,
                              int64_t base, int spread)
 {
     char v[32];
@@ -190,7 +190,7 @@ static double bench_distinct(eng_state_t *st, const keys_t *ks, const uint32_t *
         uint32_t k = seq[i];
         int n = spread ? snprintf(v, sizeof v, "v%zu", i)
                        : snprintf(v, sizeof v, "10.0.%u.%u", k % 200, (unsigned)(i % 8));
-        if (eng_state_add_distinct(st, 1, ks->k[k], ks->len[k], v, (size_t)n, ts_of(i, base)) < 0)
+        if (state_add_distinct(st, 1, ks->k[k], ks->len[k], v, (size_t)n, ts_of(i, base)) < 0)
             abort();
     }
     return (now_ns() - t0) / (double)ops;
@@ -218,7 +218,7 @@ int main(void)
     keys_t ks;
     keys_make(&ks, big);
     uint32_t *seq_hot = seq_make(ops, hot, 0x1234567), *seq_big = seq_make(ops, big, 0x7654321);
-    printf("rule state (engine/eng_state): counter with windows 1m,1h,1d,7d; %zu ops per run, best of 3\n",
+    printf("rule state (state/state): counter with windows 1m,1h,1d,7d; %zu ops per run, best of 3\n",
            ops);
 
     /* hot: 10k keys */
@@ -228,12 +228,12 @@ int main(void)
         b_init(&t, 32768);
         b[run] = bench_baseline(&t, &ks, seq_hot, ops);
         free(t.e);
-        eng_state_t *st = mk_state();
+        state_t *st = mk_state();
         u[run] = bench_update(st, &ks, seq_hot, ops, T0);
-        eng_state_destroy(st);
+        state_destroy(st);
         st = mk_state();
         r[run] = bench_update_read4(st, &ks, seq_hot, ops, T0);
-        eng_state_destroy(st);
+        state_destroy(st);
     }
     double bh = best3(b[0], b[1], b[2]);
     printf("10,000 keys (cache-resident):\n");
@@ -242,14 +242,14 @@ int main(void)
 
     /* big: 1M keys, memory first */
     struct mallinfo2 m0 = mallinfo2();
-    eng_state_t *st = mk_state();
+    state_t *st = mk_state();
     double t0 = now_ns();
     for (size_t i = 0; i < big; i++)
-        eng_state_add(st, 0, ks.k[i], ks.len[i], T0 + (int64_t)(i / 1000));
+        state_add(st, 0, ks.k[i], ks.len[i], T0 + (int64_t)(i / 1000));
     double fill = (now_ns() - t0) / (double)big;
     struct mallinfo2 m1 = mallinfo2();
-    eng_state_stats_t sts;
-    eng_state_stats(st, &sts);
+    state_stats_t sts;
+    state_stats(st, &sts);
     btab_t bt;
     struct mallinfo2 mb0 = mallinfo2();
     b_init(&bt, 2 * 1048576);
@@ -278,26 +278,26 @@ int main(void)
         r[run] = bench_read1h(st, &ks, seq_big, ops, T0 + 20 * MIN);
     row("counter read 1h (60 minute buckets)", best3(r[0], r[1], r[2]), bb);
     t0 = now_ns();
-    eng_state_expire(st);
+    state_expire(st);
     printf("  %-44s %8.1f ms  (%.1f ns/key; runs when the clock crosses an hour)\n",
            "full expiry sweep", (now_ns() - t0) / 1e6, (now_ns() - t0) / (double)big);
-    eng_buf_t snap = ENG_BUF_INIT;
+    wd_buf_t snap = WD_BUF_INIT;
     t0 = now_ns();
-    eng_state_save_buf(st, &snap);
+    state_save_buf(st, &snap);
     double save = now_ns() - t0;
-    eng_state_t *st2 = eng_state_new_like(st);
+    state_t *st2 = state_new_like(st);
     char err[256];
     t0 = now_ns();
-    if (eng_state_load_buf(st2, snap.data, snap.len, err, sizeof err) != 0) {
+    if (state_load_buf(st2, snap.data, snap.len, err, sizeof err) != 0) {
         fprintf(stderr, "load: %s\n", err);
         return 1;
     }
     double load = now_ns() - t0;
     printf("  %-44s %8.1f MB, save %.0f ms, load %.0f ms\n", "snapshot of the 1M-key state",
            (double)snap.len / 1e6, save / 1e6, load / 1e6);
-    eng_buf_free(&snap);
-    eng_state_destroy(st2);
-    eng_state_destroy(st);
+    wd_buf_free(&snap);
+    state_destroy(st2);
+    state_destroy(st);
     free(bt.e);
 
     /* distinct: 100k keys, 8 values each (exact sets); and one key into a sketch */
@@ -310,8 +310,8 @@ int main(void)
         free(t.e);
         st = mk_state();
         d[run] = bench_distinct(st, &ks, seq_mid, ops, T0, 0);
-        eng_state_stats(st, &sts);
-        eng_state_destroy(st);
+        state_stats(st, &sts);
+        state_destroy(st);
     }
     printf("distinct counter (windows 1h,1d), 100,000 keys:\n");
     row("distinct update, <= 8 values a key (exact)", best3(d[0], d[1], d[2]), best3(b[0], b[1], b[2]));
@@ -323,8 +323,8 @@ int main(void)
         if (run == 2)
             printf("  %-44s %8.1f ns/op   (estimate %lld of %zu)\n",
                    "distinct update, one key into a sketch", best3(d[0], d[1], d[2]),
-                   (long long)eng_state_distinct(st, 1, ks.k[0], ks.len[0], DAY, ts_of(ops, T0)), ops);
-        eng_state_destroy(st);
+                   (long long)state_distinct(st, 1, ks.k[0], ks.len[0], DAY, ts_of(ops, T0)), ops);
+        state_destroy(st);
     }
     free(one);
     free(seq_mid);

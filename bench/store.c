@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/eng_buf.h"
+#include "base/wd_buf.h"
 #include "storage/store.h"
 #include "storage/store_migrate.h"
 #include "storage/store_url.h"
@@ -95,16 +95,16 @@ static void make_rows(rows_t *rs, size_t n)
 }
 
 /* LOAD DATA's default text format: tab-separated, backslash escapes, \N. */
-static void tsv_str(eng_buf_t *b, const char *s, size_t n)
+static void tsv_str(wd_buf_t *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         switch (c) {
-        case '\t': eng_buf_add(b, "\\t", 2); break;
-        case '\n': eng_buf_add(b, "\\n", 2); break;
-        case '\\': eng_buf_add(b, "\\\\", 2); break;
-        case '\0': eng_buf_add(b, "\\0", 2); break;
-        default: eng_buf_addc(b, c); break;
+        case '\t': wd_buf_add(b, "\\t", 2); break;
+        case '\n': wd_buf_add(b, "\\n", 2); break;
+        case '\\': wd_buf_add(b, "\\\\", 2); break;
+        case '\0': wd_buf_add(b, "\\0", 2); break;
+        default: wd_buf_addc(b, c); break;
         }
     }
 }
@@ -114,35 +114,35 @@ static void write_tsv(const rows_t *rs, const char *path)
     FILE *f = fopen(path, "w");
     if (!f)
         die(path, "cannot create");
-    eng_buf_t b = ENG_BUF_INIT;
+    wd_buf_t b = WD_BUF_INIT;
     for (size_t i = 0; i < rs->n; i++) {
         const store_row_t *r = &rs->r[i];
-        eng_buf_printf(&b, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t", r->run_id, r->event_id, r->rule,
+        wd_buf_printf(&b, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t", r->run_id, r->event_id, r->rule,
                        r->stream, r->version, r->mode, r->verdict);
         tsv_str(&b, r->entity, r->entity_len);
-        eng_buf_addc(&b, '\t');
+        wd_buf_addc(&b, '\t');
         if (r->reason)
             tsv_str(&b, r->reason, r->reason_len);
         else
-            eng_buf_add(&b, "\\N", 2);
+            wd_buf_add(&b, "\\N", 2);
         if (r->has_score)
-            eng_buf_printf(&b, "\t%.17g\t", r->score);
+            wd_buf_printf(&b, "\t%.17g\t", r->score);
         else
-            eng_buf_add(&b, "\t\\N\t", 4);
+            wd_buf_add(&b, "\t\\N\t", 4);
         time_t t = (time_t)(r->event_ts_ms / 1000);
         struct tm tm;
         gmtime_r(&t, &tm);
-        eng_buf_printf(&b, "%04d-%02d-%02d %02d:%02d:%02d.%03d\t%s\t%d\t%lld\n", tm.tm_year + 1900,
+        wd_buf_printf(&b, "%04d-%02d-%02d %02d:%02d:%02d.%03d\t%s\t%d\t%lld\n", tm.tm_year + 1900,
                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                        (int)(r->event_ts_ms % 1000), r->topic, r->partition, (long long)r->offset);
         if (b.len > (1u << 20)) {
             fwrite(b.data, 1, b.len, f);
-            eng_buf_reset(&b);
+            wd_buf_reset(&b);
         }
     }
     fwrite(b.data ? b.data : "", 1, b.len, f);
     fclose(f);
-    eng_buf_free(&b);
+    wd_buf_free(&b);
 }
 
 static double run_sink(const char *url, const rows_t *rs)

@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/eng_arena.h"
-#include "engine/eng_json.h"
-#include "engine/eng_lists.h"
-#include "engine/eng_log.h"
-#include "engine/eng_lua.h"
-#include "engine/eng_state.h"
-#include "engine/eng_util.h"
+#include "base/wd_arena.h"
+#include "base/wd_json.h"
+#include "rules/rule_lists.h"
+#include "base/wd_log.h"
+#include "base/wd_lua.h"
+#include "state/state.h"
+#include "base/wd_util.h"
 #include "rules/rule_counters.h"
 #include "rules/rule_lua.h"
 #include "rules/rule_lua_view.h"
@@ -46,15 +46,15 @@ typedef struct pending_label {
 
 struct eng_engine {
     eng_opts_t         opts;
-    eng_lua_t         *vm;
+    wd_lua_t         *vm;
     rule_pack_t       *pack;
     rule_ctx_t         ctx;
-    eng_json_t        *json;
-    eng_arena_t       *arena;
+    wd_json_t        *json;
+    wd_arena_t       *arena;
     rule_counters_t   *counters;    /* counters.lua */
-    eng_lists_t       *lists;       /* lists/ */
-    eng_state_t       *state;       /* the engine's own; per-call override */
-    eng_state_t       *cur_state;   /* the state of the event being evaluated */
+    rule_lists_t       *lists;       /* lists/ */
+    state_t       *state;       /* the engine's own; per-call override */
+    state_t       *cur_state;   /* the state of the event being evaluated */
     pending_label_t   *labels;      /* set by rules on this event */
     size_t             nlabels, labels_cap;
     eng_outcome_t      out;
@@ -68,18 +68,6 @@ struct eng_engine {
     const char       **stream_names;
     char               errbuf[2048];
 };
-
-const char *eng_verdict_name(int v)
-{
-    static const char *const n[] = { "none", "flag", "review", "block" };
-    return v >= 0 && v <= 3 ? n[v] : "none";
-}
-
-const char *eng_mode_name(int m)
-{
-    static const char *const n[] = { "off", "shadow", "enforce" };
-    return m >= 0 && m <= 2 ? n[m] : "off";
-}
 
 void eng_opts_default(eng_opts_t *o)
 {
@@ -133,7 +121,7 @@ static void build_streams(eng_engine_t *e)
     size_t n = rule_pack_rules(e->pack, &rules);
     for (size_t i = 0; i < n; i++) {
         const rule_t *r = rules[i];
-        if (r->mode == ENG_MODE_OFF && !e->opts.run_off_rules)
+        if (r->mode == RULE_MODE_OFF && !e->opts.run_off_rules)
             continue;
         for (size_t j = 0; j < r->nstreams; j++) {
             stream_info_t *s = stream_get(e, r->streams[j]);
@@ -172,11 +160,11 @@ static void build_streams(eng_engine_t *e)
             int on = 0;
             for (size_t j = 0; j < r->nstreams; j++)
                 on |= strcmp(r->streams[j], s->name) == 0;
-            on &= r->mode != ENG_MODE_OFF || e->opts.run_off_rules;
+            on &= r->mode != RULE_MODE_OFF || e->opts.run_off_rules;
             for (size_t f = 0; on && f < r->nfields; f++)
                 paths[np++] = r->fields[f];
         }
-        s->view = rule_view_new(eng_lua_state(e->vm), paths, np);
+        s->view = rule_view_new(wd_lua_state(e->vm), paths, np);
         free(paths);
     }
     e->stream_names = calloc(e->nstreams ? e->nstreams : 1, sizeof(char *));
@@ -233,10 +221,10 @@ static int op_count(void *ud, const char *counter, const char *key, size_t klen,
         *out = 0;
         return 0;
     }
-    int64_t n = distinct ? eng_state_distinct(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms)
-                         : eng_state_count(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms);
+    int64_t n = distinct ? state_distinct(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms)
+                         : state_count(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms);
     if (n < 0) {
-        snprintf(err, errn, "%s", eng_state_strerror((int)n));
+        snprintf(err, errn, "%s", state_strerror((int)n));
         return -1;
     }
     *out = n;
@@ -249,12 +237,12 @@ static int op_has_label(void *ud, const char *entity, size_t elen, const char *l
     (void)err;
     (void)errn;
     eng_engine_t *e = ud;
-    *out = eng_state_label_has(e->cur_state, entity, elen, label, strlen(label), e->ctx.ts_ms);
-    if (!*out && e->ctx.rule && e->ctx.rule->mode != ENG_MODE_ENFORCE) {
-        char shadow[ENG_MAX_NAME_LEN + 16];
+    *out = state_label_has(e->cur_state, entity, elen, label, strlen(label), e->ctx.ts_ms);
+    if (!*out && e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
+        char shadow[RULE_MAX_NAME_LEN + 16];
         int n = snprintf(shadow, sizeof(shadow), SHADOW_LABEL "%s", label);
         if (n > 0 && (size_t)n < sizeof(shadow))
-            *out = eng_state_label_has(e->cur_state, entity, elen, shadow, (size_t)n, e->ctx.ts_ms);
+            *out = state_label_has(e->cur_state, entity, elen, shadow, (size_t)n, e->ctx.ts_ms);
     }
     return 0;
 }
@@ -277,22 +265,22 @@ static int op_label(void *ud, const char *entity, size_t elen, const char *label
         e->labels = l;
         e->labels_cap = cap;
     }
-    if (strlen(label) == 0 || strlen(label) > ENG_MAX_NAME_LEN) {
-        snprintf(err, errn, "label must be 1 to %d bytes", ENG_MAX_NAME_LEN);
+    if (strlen(label) == 0 || strlen(label) > RULE_MAX_NAME_LEN) {
+        snprintf(err, errn, "label must be 1 to %d bytes", RULE_MAX_NAME_LEN);
         return -1;
     }
     pending_label_t *l = &e->labels[e->nlabels++];
-    l->entity = eng_arena_strndup(e->arena, entity, elen);
+    l->entity = wd_arena_strndup(e->arena, entity, elen);
     l->elen = elen;
-    if (e->ctx.rule && e->ctx.rule->mode != ENG_MODE_ENFORCE) {
+    if (e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         /* A shadow rule's labels are seen by shadow rules only: a rule on
          * trial never changes what enforcing rules decide. */
         size_t n = strlen(SHADOW_LABEL) + strlen(label);
-        char *s = eng_arena_alloc(e->arena, n + 1);
+        char *s = wd_arena_alloc(e->arena, n + 1);
         snprintf(s, n + 1, SHADOW_LABEL "%s", label);
         l->label = s;
     } else {
-        l->label = eng_arena_strndup(e->arena, label, strlen(label));
+        l->label = wd_arena_strndup(e->arena, label, strlen(label));
     }
     l->ttl_ms = ttl_ms;
     return 0;
@@ -302,12 +290,12 @@ static int op_in_list(void *ud, const char *list, const char *value, size_t vlen
                       char *err, size_t errn)
 {
     eng_engine_t *e = ud;
-    const eng_list_t *l = eng_lists_get(e->lists, list);
+    const rule_list_t *l = rule_lists_get(e->lists, list);
     if (l == NULL) {
         snprintf(err, errn, "no list '%s' (lists/%s.txt or lists/%s.cidr)", list, list, list);
         return -1;
     }
-    *out = eng_list_contains(l, value, vlen);
+    *out = rule_list_contains(l, value, vlen);
     return 0;
 }
 
@@ -382,7 +370,7 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
                 char msg[512];
                 int bad_ref = 0;
                 if (k == 2) {
-                    bad_ref = eng_lists_get(e->lists, cname) == NULL;
+                    bad_ref = rule_lists_get(e->lists, cname) == NULL;
                     if (bad_ref)
                         snprintf(msg, sizeof(msg), "no list '%s' (lists/%s.txt or lists/%s.cidr)",
                                  cname, cname, cname);
@@ -418,7 +406,7 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
         e->opts = *opts;
     else
         eng_opts_default(&e->opts);
-    e->vm = eng_lua_new(e->opts.mem_cap, e->opts.instr_budget, errstr, errstr_size);
+    e->vm = wd_lua_new(e->opts.mem_cap, e->opts.instr_budget, errstr, errstr_size);
     if (e->vm == NULL)
         goto fail;
     rule_lua_init(e->vm, &e->ctx);
@@ -430,19 +418,19 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
         rule_pack_run_off_rules(e->pack);
     if (rule_counters_load(rule_pack_dir(e->pack), &e->counters, errstr, errstr_size) != 0)
         goto fail;
-    if ((e->lists = eng_lists_load(rule_pack_dir(e->pack), errstr, errstr_size)) == NULL)
+    if ((e->lists = rule_lists_load(rule_pack_dir(e->pack), errstr, errstr_size)) == NULL)
         goto fail;
     if (check_rule_refs(e, errstr, errstr_size) != 0)
         goto fail;
-    e->state = eng_state_new(rule_counters_defs(e->counters), rule_counters_count(e->counters),
+    e->state = state_new(rule_counters_defs(e->counters), rule_counters_count(e->counters),
                              e->opts.state_max_mb << 20, errstr, errstr_size);
     if (e->state == NULL)
         goto fail;
     e->cur_state = e->state;
     e->ctx.ops = &state_ops;
     e->ctx.ops_ud = e;
-    e->json = eng_json_new(0);
-    e->arena = eng_arena_new();
+    e->json = wd_json_new(0);
+    e->arena = wd_arena_new();
     rule_t *const *rules;
     e->cap = rule_pack_rules(e->pack, &rules);
     e->hits = calloc(e->cap, sizeof(*e->hits));
@@ -467,15 +455,15 @@ void eng_engine_destroy(eng_engine_t *e)
     if (e == NULL)
         return;
     for (size_t i = 0; i < e->nstreams; i++)
-        rule_view_destroy(e->streams[i].view, e->vm ? eng_lua_state(e->vm) : NULL);
+        rule_view_destroy(e->streams[i].view, e->vm ? wd_lua_state(e->vm) : NULL);
     rule_pack_destroy(e->pack);
-    eng_lua_destroy(e->vm);
+    wd_lua_destroy(e->vm);
     rule_counters_destroy(e->counters);
-    eng_lists_destroy(e->lists);
-    eng_state_destroy(e->state);
+    rule_lists_destroy(e->lists);
+    state_destroy(e->state);
     free(e->labels);
-    eng_json_destroy(e->json);
-    eng_arena_destroy(e->arena);
+    wd_json_destroy(e->json);
+    wd_arena_destroy(e->arena);
     free(e->hits);
     free(e->errors);
     free(e->drules);
@@ -489,27 +477,27 @@ void eng_engine_destroy(eng_engine_t *e)
     free(e);
 }
 
-eng_state_t *eng_engine_state(eng_engine_t *e) { return e->state; }
+state_t *eng_engine_state(eng_engine_t *e) { return e->state; }
 
-static const char *fmt_event_id(eng_engine_t *e, eng_jval_t root)
+static const char *fmt_event_id(eng_engine_t *e, wd_jval_t root)
 {
-    eng_jval_t v;
+    wd_jval_t v;
     char buf[64];
-    if (eng_jval_get(root, e->opts.id_field, strlen(e->opts.id_field), &v)) {
-        if (eng_jval_type(v) == ENG_JSTRING) {
+    if (wd_jval_get(root, e->opts.id_field, strlen(e->opts.id_field), &v)) {
+        if (wd_jval_type(v) == WD_JSTRING) {
             size_t n;
-            const char *s = eng_jval_str(v, &n);
+            const char *s = wd_jval_str(v, &n);
             if (n > 0)
-                return eng_arena_strndup(e->arena, s, n);
-        } else if (eng_jval_type(v) == ENG_JINT) {
-            int n = snprintf(buf, sizeof(buf), "%" PRId64, eng_jval_int(v));
-            return eng_arena_strndup(e->arena, buf, (size_t)n);
-        } else if (eng_jval_type(v) == ENG_JDOUBLE) {
+                return wd_arena_strndup(e->arena, s, n);
+        } else if (wd_jval_type(v) == WD_JINT) {
+            int n = snprintf(buf, sizeof(buf), "%" PRId64, wd_jval_int(v));
+            return wd_arena_strndup(e->arena, buf, (size_t)n);
+        } else if (wd_jval_type(v) == WD_JDOUBLE) {
             /* Integers past int64 arrive as doubles: keep them as ids. */
-            double d = eng_jval_double(v);
+            double d = wd_jval_double(v);
             if (d == floor(d) && fabs(d) < 1e20) {
                 int n = snprintf(buf, sizeof(buf), "%.0f", d);
-                return eng_arena_strndup(e->arena, buf, (size_t)n);
+                return wd_arena_strndup(e->arena, buf, (size_t)n);
             }
         }
     }
@@ -525,7 +513,7 @@ static const char *src_event_id(eng_engine_t *e, const eng_src_t *src)
                      src->offset);
     else if (src && src->file) {
         n = snprintf(buf, sizeof(buf), "%s:%ld", src->file, src->line);
-        if (n >= ENG_MAX_ID_LEN) {   /* a deep path: its last component will do */
+        if (n >= RULE_MAX_ID_LEN) {   /* a deep path: its last component will do */
             const char *base = strrchr(src->file, '/');
             n = snprintf(buf, sizeof(buf), "%.400s:%ld", base ? base + 1 : src->file, src->line);
         }
@@ -536,7 +524,7 @@ static const char *src_event_id(eng_engine_t *e, const eng_src_t *src)
         n = 0;
     if ((size_t)n >= sizeof(buf))
         n = sizeof(buf) - 1;
-    return eng_arena_strndup(e->arena, buf, (size_t)n);
+    return wd_arena_strndup(e->arena, buf, (size_t)n);
 }
 
 static int reject(eng_engine_t *e, const char *fmt, const char *arg)
@@ -544,15 +532,15 @@ static int reject(eng_engine_t *e, const char *fmt, const char *arg)
     char buf[512];
     snprintf(buf, sizeof(buf), fmt, arg);
     e->out.status = ENG_EVENT_REJECTED;
-    e->out.reject_reason = eng_arena_strndup(e->arena, buf, strlen(buf));
+    e->out.reject_reason = wd_arena_strndup(e->arena, buf, strlen(buf));
     return 0;
 }
 
-int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t len,
+int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
                     const eng_src_t *src, const eng_outcome_t **out)
 {
     eng_outcome_t *o = &e->out;
-    eng_arena_reset(e->arena);
+    wd_arena_reset(e->arena);
     memset(o, 0, sizeof(*o));
     o->event_ts_ms = INT64_MIN;
     o->hits = e->hits;
@@ -561,45 +549,45 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
     *out = o;
     e->cur_state = state ? state : e->state;
 
-    eng_jval_t root, v;
+    wd_jval_t root, v;
     char perr[256];
-    if (eng_json_parse(e->json, buf, len, &root, perr, sizeof(perr)) != 0) {
+    if (wd_json_parse(e->json, buf, len, &root, perr, sizeof(perr)) != 0) {
         o->event_id = src_event_id(e, src);
         return reject(e, "%s", perr);
     }
     const char *id = fmt_event_id(e, root);
     o->event_id = id ? id : src_event_id(e, src);
-    if (id && strlen(id) > ENG_MAX_ID_LEN) {
+    if (id && strlen(id) > RULE_MAX_ID_LEN) {
         o->event_id = src_event_id(e, src);
         return reject(e, "id field '%s' is longer than 512 bytes", e->opts.id_field);
     }
-    if (eng_jval_type(root) != ENG_JOBJECT)
+    if (wd_jval_type(root) != WD_JOBJECT)
         return reject(e, "%s", "event is not a JSON object");
 
-    if (!eng_jval_get(root, e->opts.stream_field, strlen(e->opts.stream_field), &v) ||
-        eng_jval_type(v) != ENG_JSTRING)
+    if (!wd_jval_get(root, e->opts.stream_field, strlen(e->opts.stream_field), &v) ||
+        wd_jval_type(v) != WD_JSTRING)
         return reject(e, "missing or non-string stream field '%s'", e->opts.stream_field);
     size_t slen;
-    const char *stream = eng_jval_str(v, &slen);
-    o->stream = eng_arena_strndup(e->arena, stream, slen);
+    const char *stream = wd_jval_str(v, &slen);
+    o->stream = wd_arena_strndup(e->arena, stream, slen);
 
-    if (eng_jval_get(root, e->opts.ts_field, strlen(e->opts.ts_field), &v)) {
-        int t = eng_jval_type(v);
-        if (t == ENG_JSTRING) {
+    if (wd_jval_get(root, e->opts.ts_field, strlen(e->opts.ts_field), &v)) {
+        int t = wd_jval_type(v);
+        if (t == WD_JSTRING) {
             size_t n;
-            const char *s = eng_jval_str(v, &n);
-            if (eng_parse_rfc3339(s, n, &o->event_ts_ms) != 0)
+            const char *s = wd_jval_str(v, &n);
+            if (wd_parse_rfc3339(s, n, &o->event_ts_ms) != 0)
                 return reject(e, "timestamp field '%s' is not RFC 3339", e->opts.ts_field);
-        } else if (t == ENG_JINT) {
-            o->event_ts_ms = eng_jval_int(v);
+        } else if (t == WD_JINT) {
+            o->event_ts_ms = wd_jval_int(v);
             if (o->event_ts_ms <= -ENG_TS_LIMIT_MS || o->event_ts_ms >= ENG_TS_LIMIT_MS)
                 return reject(e, "timestamp field '%s' is out of range", e->opts.ts_field);
-        } else if (t == ENG_JDOUBLE) {
-            double d = eng_jval_double(v);
+        } else if (t == WD_JDOUBLE) {
+            double d = wd_jval_double(v);
             if (!(d > -ENG_TS_LIMIT_MS && d < ENG_TS_LIMIT_MS))
                 return reject(e, "timestamp field '%s' is out of range", e->opts.ts_field);
             o->event_ts_ms = (int64_t)d;
-        } else if (t != ENG_JNULL) {
+        } else if (t != WD_JNULL) {
             return reject(e, "timestamp field '%s' must be RFC 3339 or epoch milliseconds",
                           e->opts.ts_field);
         }
@@ -627,8 +615,8 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
     size_t nrules = rule_pack_stream_rules(e->pack, stream, slen, &rules);
 
     /* Counters first, so that a count includes the current event. */
-    eng_state_t *st = e->cur_state;
-    eng_state_advance(st, o->event_ts_ms);
+    state_t *st = e->cur_state;
+    state_advance(st, o->event_ts_ms);
     for (size_t k = 0; k < si->ncounters; k++) {
         const rule_counter_spec_t *c = rule_counters_get(e->counters, si->counters[k]);
         const char *key, *val = NULL;
@@ -637,18 +625,18 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
         if (!rule_counter_match(c, root, &key, &klen, kbuf, c->distinct ? &val : NULL,
                                 c->distinct ? &vlen : NULL, c->distinct ? vbuf : NULL))
             continue;
-        int rc = c->distinct ? eng_state_add_distinct(st, si->counters[k], key, klen, val, vlen,
+        int rc = c->distinct ? state_add_distinct(st, si->counters[k], key, klen, val, vlen,
                                                       o->event_ts_ms)
-                             : eng_state_add(st, si->counters[k], key, klen, o->event_ts_ms);
+                             : state_add(st, si->counters[k], key, klen, o->event_ts_ms);
         if (rc < 0)
-            LOG_WARN("counter=%s event=%s msg=\"%s\"", c->name, o->event_id, eng_state_strerror(rc));
+            LOG_WARN("counter=%s event=%s msg=\"%s\"", c->name, o->event_id, state_strerror(rc));
     }
     e->nlabels = 0;
 
     e->ctx.event_id = o->event_id;
     e->ctx.ts_ms = o->event_ts_ms;
     if (si->view && nrules) {
-        lua_State *L = eng_lua_state(e->vm);
+        lua_State *L = wd_lua_state(e->vm);
         e->ctx.gen++;
         rule_view_fill(si->view, L, root);
         lua_rawseti(L, LUA_REGISTRYINDEX, e->ctx.ev_ref);
@@ -672,10 +660,10 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
                 st->oom++;
             eng_rule_error_t *er = &e->errors[o->nerrors++];
             er->rule = r->name;
-            er->message = eng_arena_strndup(e->arena, msg, strlen(msg));
+            er->message = wd_arena_strndup(e->arena, msg, strlen(msg));
             continue;
         }
-        if (vd.verdict == ENG_VERDICT_NONE)
+        if (vd.verdict == RULE_VERDICT_NONE)
             continue;
         st->hits[vd.verdict]++;
         eng_hit_t *h = &e->hits[o->nhits++];
@@ -691,7 +679,7 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
         h->has_score = vd.has_score;
         h->score = vd.score;
         h->ttl = vd.ttl;
-        if (r->mode == ENG_MODE_ENFORCE) {
+        if (r->mode == RULE_MODE_ENFORCE) {
             e->drules[o->ndecision_rules++] = r->name;
             if (vd.verdict > o->decision) {
                 o->decision = vd.verdict;
@@ -704,10 +692,10 @@ int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t
     /* Effects become visible from the next event on. */
     for (size_t k = 0; k < e->nlabels; k++) {
         const pending_label_t *l = &e->labels[k];
-        int rc = eng_state_label_set(st, l->entity, l->elen, l->label, strlen(l->label),
+        int rc = state_label_set(st, l->entity, l->elen, l->label, strlen(l->label),
                                      o->event_ts_ms + l->ttl_ms);
         if (rc < 0)
-            LOG_WARN("label=%s event=%s msg=\"%s\"", l->label, o->event_id, eng_state_strerror(rc));
+            LOG_WARN("label=%s event=%s msg=\"%s\"", l->label, o->event_id, state_strerror(rc));
     }
     e->nlabels = 0;
     o->status = ENG_EVENT_OK;
@@ -741,17 +729,17 @@ size_t eng_engine_stream_fields(const eng_engine_t *e, const char *stream,
 
 const char *eng_engine_pack_hash(const eng_engine_t *e) { return rule_pack_hash(e->pack); }
 
-eng_lua_t *eng_engine_vm(eng_engine_t *e) { return e->vm; }
+wd_lua_t *eng_engine_vm(eng_engine_t *e) { return e->vm; }
 const rule_pack_t *eng_engine_pack(const eng_engine_t *e) { return e->pack; }
 
 rule_ctx_t *eng_engine_rule_ctx(eng_engine_t *e) { return &e->ctx; }
 
 void eng_engine_reset_state(eng_engine_t *e)
 {
-    eng_state_t *fresh = eng_state_new_like(e->state);
+    state_t *fresh = state_new_like(e->state);
     if (fresh == NULL)
         abort();
-    eng_state_destroy(e->state);
+    state_destroy(e->state);
     e->state = fresh;
     e->cur_state = fresh;
     e->nlabels = 0;

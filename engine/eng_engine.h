@@ -2,26 +2,17 @@
  * replay: one event's bytes in → parse, route by stream, update counters,
  * call the stream's rules, decide.  Identical input gives identical output
  * whichever command drives it. */
-#ifndef WARDEN_ENG_ENGINE_H
-#define WARDEN_ENG_ENGINE_H
+#ifndef WARDEN_ENGINE_ENG_ENGINE_H
+#define WARDEN_ENGINE_ENG_ENGINE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rules/rule_types.h"
+
 typedef struct eng_engine eng_engine_t;
 
-/* Longest event id, and rule or stream name, the engine accepts: the keys of
- * the results store (storage/schema) hold no more.  Longer ids are rejects,
- * longer names load errors, so no result is ever unstorable. */
-#define ENG_MAX_ID_LEN   512
-#define ENG_MAX_NAME_LEN 128
-typedef struct eng_state eng_state_t;   /* engine/eng_state.h */
-
-enum eng_verdict { ENG_VERDICT_NONE = 0, ENG_VERDICT_FLAG, ENG_VERDICT_REVIEW, ENG_VERDICT_BLOCK };
-enum eng_mode { ENG_MODE_OFF = 0, ENG_MODE_SHADOW, ENG_MODE_ENFORCE };
-
-const char *eng_verdict_name(int v);   /* "block" …; "none" */
-const char *eng_mode_name(int m);
+typedef struct state state_t;   /* state/state.h */
 
 typedef struct eng_opts {
     const char *stream_field;   /* default "type" */
@@ -52,8 +43,8 @@ typedef struct eng_src {
 typedef struct eng_hit {
     const char *rule;
     int         version;
-    int         mode;       /* enum eng_mode */
-    int         verdict;    /* enum eng_verdict */
+    int         mode;       /* enum rule_mode */
+    int         verdict;    /* enum rule_verdict_code */
     const char *entity;
     size_t      entity_len;
     const char *reason;     /* NULL when the rule gave none */
@@ -102,12 +93,12 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir,
 void eng_engine_destroy(eng_engine_t *e);
 
 /* The engine's own state (counters, labels); eval uses it when state is NULL. */
-eng_state_t *eng_engine_state(eng_engine_t *e);
+state_t *eng_engine_state(eng_engine_t *e);
 
 /* Evaluates one event (raw JSON bytes).  state: whose counters/labels to
  * read and update (NULL: the engine's own).  Returns 0, or -1 only for an
  * internal failure (out of memory); bad input is an outcome, not an error. */
-int eng_engine_eval(eng_engine_t *e, eng_state_t *state, const char *buf, size_t len,
+int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
                     const eng_src_t *src, const eng_outcome_t **out);
 
 /* Per-rule counters since creation, for summaries and metrics. */
@@ -122,11 +113,11 @@ size_t eng_engine_rule_stats(const eng_engine_t *e, const eng_rule_stats_t **out
 size_t eng_engine_streams(const eng_engine_t *e, const char *const **names);
 size_t eng_engine_stream_fields(const eng_engine_t *e, const char *stream,
                                 const char *const **paths);
-/* For the rule test runner (rules/rule_test.c): the rules' VM and pack, and
+/* For the rule test runner (engine/eng_test.c): the rules' VM and pack, and
  * a reset of all state (counters, labels) between test cases. */
-struct eng_lua;
+struct wd_lua;
 struct rule_pack;
-struct eng_lua *eng_engine_vm(eng_engine_t *e);
+struct wd_lua *eng_engine_vm(eng_engine_t *e);
 const struct rule_pack *eng_engine_pack(const eng_engine_t *e);
 void eng_engine_reset_state(eng_engine_t *e);
 /* The per-VM rule context (bench/eval calls rules directly for its baseline). */

@@ -25,7 +25,7 @@
 
 struct rule_counters {
     rule_counter_spec_t     *v;
-    eng_state_counter_def_t *defs;
+    state_counter_def_t *defs;
     size_t                   n;
 };
 
@@ -546,7 +546,7 @@ static rule_counters_t *check_list(lua_State *L, const char *path, const char *s
         cs->v[i] = (rule_counter_spec_t){ bs[i].name, bs[i].stream, bs[i].key, bs[i].distinct,
                                           bs[i].where, bs[i].nwhere, bs[i].windows,
                                           bs[i].nwindows, bs[i].line };
-        cs->defs[i] = (eng_state_counter_def_t){ bs[i].name, bs[i].stream, bs[i].key,
+        cs->defs[i] = (state_counter_def_t){ bs[i].name, bs[i].stream, bs[i].key,
                                                  bs[i].distinct, bs[i].windows, bs[i].nwindows };
     }
     free(bs);
@@ -693,7 +693,7 @@ int rule_counters_find(const rule_counters_t *cs, const char *name)
     return -1;
 }
 
-const eng_state_counter_def_t *rule_counters_defs(const rule_counters_t *cs) { return cs->defs; }
+const state_counter_def_t *rule_counters_defs(const rule_counters_t *cs) { return cs->defs; }
 
 int rule_counter_has_window(const rule_counter_spec_t *c, int64_t window_ms)
 {
@@ -707,13 +707,13 @@ int rule_counter_has_window(const rule_counter_spec_t *c, int64_t window_ms)
 
 /* Formats a number as Lua 5.4's tostring does: integers plainly, floats
  * with %.14g and a ".0" when that looks like an integer. */
-static size_t lua_number_text(eng_jval_t v, char buf[RULE_NUMBUF])
+static size_t lua_number_text(wd_jval_t v, char buf[RULE_NUMBUF])
 {
     int n;
-    if (eng_jval_type(v) == ENG_JINT) {
-        n = snprintf(buf, RULE_NUMBUF, "%lld", (long long)eng_jval_int(v));
+    if (wd_jval_type(v) == WD_JINT) {
+        n = snprintf(buf, RULE_NUMBUF, "%lld", (long long)wd_jval_int(v));
     } else {
-        n = snprintf(buf, RULE_NUMBUF, "%.14g", eng_jval_double(v));
+        n = snprintf(buf, RULE_NUMBUF, "%.14g", wd_jval_double(v));
         if (n > 0 && n < RULE_NUMBUF - 2 && buf[strspn(buf, "-0123456789")] == '\0') {
             buf[n++] = '.';
             buf[n++] = '0';
@@ -723,18 +723,18 @@ static size_t lua_number_text(eng_jval_t v, char buf[RULE_NUMBUF])
     return n > 0 ? (size_t)n : 0;
 }
 
-static int scalar_text(eng_jval_t root, const char *path, const char **out, size_t *len,
+static int scalar_text(wd_jval_t root, const char *path, const char **out, size_t *len,
                        char buf[RULE_NUMBUF])
 {
-    eng_jval_t v;
-    if (!eng_jval_path(root, path, &v))
+    wd_jval_t v;
+    if (!wd_jval_path(root, path, &v))
         return 0;
-    switch (eng_jval_type(v)) {
-    case ENG_JSTRING:
-        *out = eng_jval_str(v, len);
+    switch (wd_jval_type(v)) {
+    case WD_JSTRING:
+        *out = wd_jval_str(v, len);
         return *len > 0;
-    case ENG_JINT:
-    case ENG_JDOUBLE:
+    case WD_JINT:
+    case WD_JDOUBLE:
         *len = lua_number_text(v, buf);
         *out = buf;
         return *len > 0;
@@ -743,33 +743,33 @@ static int scalar_text(eng_jval_t root, const char *path, const char **out, size
     }
 }
 
-int rule_counter_match(const rule_counter_spec_t *c, eng_jval_t root, const char **key,
+int rule_counter_match(const rule_counter_spec_t *c, wd_jval_t root, const char **key,
                        size_t *klen, char kbuf[RULE_NUMBUF], const char **val, size_t *vlen,
                        char vbuf[RULE_NUMBUF])
 {
     for (size_t i = 0; i < c->nwhere; i++) {
         const rule_where_t *w = &c->where[i];
-        eng_jval_t v;
-        if (!eng_jval_path(root, w->path, &v))
+        wd_jval_t v;
+        if (!wd_jval_path(root, w->path, &v))
             return 0;
-        int t = eng_jval_type(v);
+        int t = wd_jval_type(v);
         switch (w->kind) {
         case RULE_WHERE_PRESENT:
-            if (t == ENG_JNULL)
+            if (t == WD_JNULL)
                 return 0;
             break;
         case RULE_WHERE_FALSE:
-            if (t != ENG_JBOOL || eng_jval_bool(v))
+            if (t != WD_JBOOL || wd_jval_bool(v))
                 return 0;
             break;
         case RULE_WHERE_NUMBER:
-            if ((t != ENG_JINT && t != ENG_JDOUBLE) || eng_jval_double(v) != w->num)
+            if ((t != WD_JINT && t != WD_JDOUBLE) || wd_jval_double(v) != w->num)
                 return 0;
             break;
         default: {
             size_t sl;
             const char *s;
-            if (t != ENG_JSTRING || (s = eng_jval_str(v, &sl), sl != w->str_len) ||
+            if (t != WD_JSTRING || (s = wd_jval_str(v, &sl), sl != w->str_len) ||
                 memcmp(s, w->str, sl) != 0)
                 return 0;
         }

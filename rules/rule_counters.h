@@ -1,17 +1,17 @@
 /* rules/rule_counters.h — a rule pack's counters.lua: parsed in a throwaway
  * sandboxed Lua state, validated, and turned into counter specs (the defs
- * engine/eng_state.h builds state from), plus the C matcher that decides
+ * state/state.h builds state from), plus the C matcher that decides
  * whether an event feeds a counter and extracts its key and distinct value.
  * Also the duration parser ("30s", "5m", "1h", "7d", "2w") used for
  * windows and TTLs. */
-#ifndef WARDEN_RULE_COUNTERS_H
-#define WARDEN_RULE_COUNTERS_H
+#ifndef WARDEN_RULES_RULE_COUNTERS_H
+#define WARDEN_RULES_RULE_COUNTERS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/eng_json.h"
-#include "engine/eng_state.h"
+#include "base/wd_json.h"
+#include "state/state.h"
 
 /* Parses a positive whole number followed by s, m, h, d or w (no sign, no
  * leading zero, no spaces) into milliseconds.  Returns 0, or -1. */
@@ -67,9 +67,9 @@ const rule_counter_spec_t *rule_counters_get(const rule_counters_t *cs, size_t i
 /* Index of the counter named name, or -1. */
 int rule_counters_find(const rule_counters_t *cs, const char *name);
 /* The specs as state defs, indexed like the specs (rule_counters_count of
- * them): eng_state_new(rule_counters_defs(cs), rule_counters_count(cs), …).
+ * them): state_new(rule_counters_defs(cs), rule_counters_count(cs), …).
  * Borrowed: valid until rule_counters_destroy(cs). */
-const eng_state_counter_def_t *rule_counters_defs(const rule_counters_t *cs);
+const state_counter_def_t *rule_counters_defs(const rule_counters_t *cs);
 /* Does counter c declare window_ms? */
 int rule_counter_has_window(const rule_counter_spec_t *c, int64_t window_ms);
 
@@ -80,7 +80,7 @@ int rule_counter_has_window(const rule_counter_spec_t *c, int64_t window_ms);
  * ev.user.id to ctx.count finds the same key).  0 otherwise.  The stream
  * is the caller's business.  val/vbuf may be NULL for plain counters. */
 #define RULE_NUMBUF 48
-int rule_counter_match(const rule_counter_spec_t *c, eng_jval_t root, const char **key,
+int rule_counter_match(const rule_counter_spec_t *c, wd_jval_t root, const char **key,
                        size_t *klen, char kbuf[RULE_NUMBUF], const char **val, size_t *vlen,
                        char vbuf[RULE_NUMBUF]);
 

@@ -2,15 +2,15 @@
  * `ev` (rule_lua_event.c) and `ctx` with verdicts, state reads and effects
  * (rule_lua_ctx.c).  The engine fills a rule_ctx_t per event and calls
  * rules through rule_lua_call(). */
-#ifndef WARDEN_RULE_LUA_H
-#define WARDEN_RULE_LUA_H
+#ifndef WARDEN_RULES_RULE_LUA_H
+#define WARDEN_RULES_RULE_LUA_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/eng_arena.h"
-#include "engine/eng_json.h"
-#include "engine/eng_lua.h"
+#include "base/wd_arena.h"
+#include "base/wd_json.h"
+#include "base/wd_lua.h"
 #include "rules/rule_pack.h"
 
 /* State behind ctx.count/distinct/has_label/label/in_list, provided by the
@@ -29,7 +29,7 @@ typedef struct rule_state_ops {
 
 /* One rule's verdict; strings live in the arena given to rule_lua_call. */
 typedef struct rule_verdict {
-    int         verdict;        /* enum eng_verdict; NONE for no hit */
+    int         verdict;        /* enum rule_verdict_code; NONE for no hit */
     const char *entity;
     size_t      entity_len;
     const char *reason;
@@ -43,7 +43,7 @@ typedef struct rule_verdict {
  * the VM's user pointer while a rule runs. */
 typedef struct rule_ctx {
     uint64_t                gen;        /* bumped per event: older `ev` views expire */
-    eng_jval_t              root;       /* the current event */
+    wd_jval_t              root;       /* the current event */
     const char             *event_id;
     int64_t                 ts_ms;
     int                     strict;     /* undeclared field reads are errors */
@@ -55,23 +55,23 @@ typedef struct rule_ctx {
 } rule_ctx_t;
 
 /* Builds the metatables and the ctx object in vm and makes c its context.
- * Call once per VM, after eng_lua_new. */
-void rule_lua_init(eng_lua_t *vm, rule_ctx_t *c);
+ * Call once per VM, after wd_lua_new. */
+void rule_lua_init(wd_lua_t *vm, rule_ctx_t *c);
 
 /* Starts an event: expires every earlier `ev` and makes a new one over root. */
-void rule_lua_begin_event(eng_lua_t *vm, rule_ctx_t *c, eng_jval_t root);
+void rule_lua_begin_event(wd_lua_t *vm, rule_ctx_t *c, wd_jval_t root);
 
 enum rule_call_status { RULE_CALL_OK = 0, RULE_CALL_ERROR, RULE_CALL_TIMEOUT, RULE_CALL_OOM };
 
 /* Calls r.evaluate(ev, ctx) under the VM's budgets.  On RULE_CALL_OK, *out
  * holds the verdict (verdict NONE: no hit), strings copied into arena.
  * Otherwise errstr has "file:line: message". */
-int rule_lua_call(eng_lua_t *vm, rule_ctx_t *c, const rule_t *r, eng_arena_t *arena,
+int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *arena,
                   rule_verdict_t *out, char *errstr, size_t errstr_size);
 
 /* Internal to rules/: the event metatable, and pushing a JSON value as Lua. */
 void rule_lua_event_init(lua_State *L);
-void rule_lua_push_event(lua_State *L, rule_ctx_t *c, eng_jval_t root);
+void rule_lua_push_event(lua_State *L, rule_ctx_t *c, wd_jval_t root);
 /* luaL_error with the position of the rule line that called into C
  * (level 1: the Lua function that called the running C function). */
 int rule_lua_error(lua_State *L, const char *fmt, ...);

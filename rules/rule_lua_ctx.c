@@ -8,14 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/eng_engine.h"
-#include "engine/eng_log.h"
+#include "rules/rule_types.h"
+#include "base/wd_log.h"
 #include "rules/rule_counters.h"
 #include "rules/rule_lua.h"
 
 static rule_ctx_t *get_ctx(lua_State *L)
 {
-    return eng_lua_user(L);
+    return wd_lua_user(L);
 }
 
 int rule_lua_error(lua_State *L, const char *fmt, ...)
@@ -55,7 +55,7 @@ static const char *const verdict_names[] = { "none", "flag", "review", "block" }
 static int ctx_verdict(lua_State *L)
 {
     int kind = (int)lua_tointeger(L, lua_upvalueindex(1));
-    const char *fn = kind == ENG_VERDICT_BLOCK ? "ctx.block" : kind == ENG_VERDICT_REVIEW ? "ctx.review" : "ctx.flag";
+    const char *fn = kind == RULE_VERDICT_BLOCK ? "ctx.block" : kind == RULE_VERDICT_REVIEW ? "ctx.review" : "ctx.flag";
     if (lua_type(L, 1) != LUA_TTABLE)
         return rule_lua_error(L, "%s: expected a table {entity=, reason=, score=, ttl=}, got %s", fn,
                               luaL_typename(L, 1));
@@ -233,10 +233,10 @@ static int verdict_index(lua_State *L)
     return 1;
 }
 
-void rule_lua_init(eng_lua_t *vm, rule_ctx_t *c)
+void rule_lua_init(wd_lua_t *vm, rule_ctx_t *c)
 {
-    lua_State *L = eng_lua_state(vm);
-    eng_lua_set_user(vm, c);
+    lua_State *L = wd_lua_state(vm);
+    wd_lua_set_user(vm, c);
     rule_lua_event_init(L);
 
     luaL_newmetatable(L, RULE_VERDICT_MT);
@@ -258,7 +258,7 @@ void rule_lua_init(eng_lua_t *vm, rule_ctx_t *c)
     luaL_newmetatable(L, RULE_CTX_MT);
     lua_newtable(L);
     luaL_setfuncs(L, methods, 0);
-    static const int kinds[] = { ENG_VERDICT_BLOCK, ENG_VERDICT_REVIEW, ENG_VERDICT_FLAG };
+    static const int kinds[] = { RULE_VERDICT_BLOCK, RULE_VERDICT_REVIEW, RULE_VERDICT_FLAG };
     for (int i = 0; i < 3; i++) {
         lua_pushinteger(L, kinds[i]);
         lua_pushcclosure(L, ctx_verdict, 1);
@@ -278,16 +278,16 @@ void rule_lua_init(eng_lua_t *vm, rule_ctx_t *c)
     c->ev_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-void rule_lua_begin_event(eng_lua_t *vm, rule_ctx_t *c, eng_jval_t root)
+void rule_lua_begin_event(wd_lua_t *vm, rule_ctx_t *c, wd_jval_t root)
 {
-    lua_State *L = eng_lua_state(vm);
+    lua_State *L = wd_lua_state(vm);
     c->gen++;
     c->root = root;
     rule_lua_push_event(L, c, root);
     lua_rawseti(L, LUA_REGISTRYINDEX, c->ev_ref);
 }
 
-static const char *field_str(lua_State *L, int t, const char *k, eng_arena_t *a, size_t *len)
+static const char *field_str(lua_State *L, int t, const char *k, wd_arena_t *a, size_t *len)
 {
     lua_pushstring(L, k);
     lua_rawget(L, t);
@@ -295,7 +295,7 @@ static const char *field_str(lua_State *L, int t, const char *k, eng_arena_t *a,
     if (lua_type(L, -1) == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
-        out = eng_arena_strndup(a, s, n);
+        out = wd_arena_strndup(a, s, n);
         if (len)
             *len = n;
     }
@@ -322,34 +322,34 @@ static void copy_error(char *errstr, size_t errstr_size, const char *msg, const 
     snprintf(errstr, errstr_size, "%s", msg);
 }
 
-int rule_lua_call(eng_lua_t *vm, rule_ctx_t *c, const rule_t *r, eng_arena_t *arena,
+int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *arena,
                   rule_verdict_t *out, char *errstr, size_t errstr_size)
 {
-    lua_State *L = eng_lua_state(vm);
+    lua_State *L = wd_lua_state(vm);
     memset(out, 0, sizeof(*out));
     c->rule = r;
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->eval_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ev_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ctx_ref);
-    int rc = eng_lua_pcall(vm, 2, 1);
+    int rc = wd_lua_pcall(vm, 2, 1);
     c->rule = NULL;
-    if (rc != ENG_LUA_OK) {
+    if (rc != WD_LUA_OK) {
         const char *m = lua_tostring(L, -1);
         copy_error(errstr, errstr_size, m ? m : "error object is not a string", r->file);
         lua_pop(L, 1);
-        return rc == ENG_LUA_TIMEOUT ? RULE_CALL_TIMEOUT : rc == ENG_LUA_OOM ? RULE_CALL_OOM
+        return rc == WD_LUA_TIMEOUT ? RULE_CALL_TIMEOUT : rc == WD_LUA_OOM ? RULE_CALL_OOM
                                                                              : RULE_CALL_ERROR;
     }
     int st = RULE_CALL_OK;
     int top = lua_gettop(L);
     if (lua_isnil(L, top) || (lua_isboolean(L, top) && !lua_toboolean(L, top))) {
         /* nothing, nil or false (`return cond and ctx.block{...}`): no hit */
-        out->verdict = ENG_VERDICT_NONE;
+        out->verdict = RULE_VERDICT_NONE;
     } else if (luaL_testudata(L, top, RULE_VERDICT_MT)) {
         lua_getiuservalue(L, top, 1);   /* the table ctx_verdict validated */
         int t = lua_gettop(L);
         const char *v = field_str(L, t, "verdict", arena, NULL);
-        for (int k = ENG_VERDICT_FLAG; v && k <= ENG_VERDICT_BLOCK; k++)
+        for (int k = RULE_VERDICT_FLAG; v && k <= RULE_VERDICT_BLOCK; k++)
             if (strcmp(v, verdict_names[k]) == 0)
                 out->verdict = k;
         out->entity = field_str(L, t, "entity", arena, &out->entity_len);
@@ -361,7 +361,7 @@ int rule_lua_call(eng_lua_t *vm, rule_ctx_t *c, const rule_t *r, eng_arena_t *ar
             out->score = lua_tonumber(L, -1);
         }
         lua_pop(L, 2);
-        if (out->verdict == ENG_VERDICT_NONE || out->entity == NULL)
+        if (out->verdict == RULE_VERDICT_NONE || out->entity == NULL)
             goto bad;
     } else {
     bad:

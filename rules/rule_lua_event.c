@@ -12,14 +12,14 @@
 typedef struct ev_box {
     rule_ctx_t         *c;
     uint64_t            gen;
-    eng_jval_t          val;
+    wd_jval_t          val;
     const rule_field_t *node;   /* declared fields below here; NULL: all */
     int                 root;   /* node is the running rule's field root */
 } ev_box_t;
 
 typedef struct ev_iter {
     uint64_t            gen;
-    eng_jiter_t         it;
+    wd_jiter_t         it;
     lua_Integer         index;  /* arrays: the next 1-based index */
     int                 array;
     const rule_field_t *node;
@@ -40,7 +40,7 @@ static const rule_field_t *box_node(const ev_box_t *b)
     return b->root ? (b->c->rule ? b->c->rule->field_root : NULL) : b->node;
 }
 
-static void push_box(lua_State *L, rule_ctx_t *c, eng_jval_t v, const rule_field_t *node, int root)
+static void push_box(lua_State *L, rule_ctx_t *c, wd_jval_t v, const rule_field_t *node, int root)
 {
     ev_box_t *b = lua_newuserdatauv(L, sizeof(*b), 0);
     b->c = c;
@@ -53,26 +53,26 @@ static void push_box(lua_State *L, rule_ctx_t *c, eng_jval_t v, const rule_field
 
 /* Pushes a JSON value: scalars as Lua values, null as nil, containers as
  * views.  node: the declared fields below v (NULL: everything). */
-static void push_value(lua_State *L, rule_ctx_t *c, eng_jval_t v, const rule_field_t *node)
+static void push_value(lua_State *L, rule_ctx_t *c, wd_jval_t v, const rule_field_t *node)
 {
-    switch (eng_jval_type(v)) {
-    case ENG_JBOOL:
-        lua_pushboolean(L, eng_jval_bool(v));
+    switch (wd_jval_type(v)) {
+    case WD_JBOOL:
+        lua_pushboolean(L, wd_jval_bool(v));
         break;
-    case ENG_JINT:
-        lua_pushinteger(L, (lua_Integer)eng_jval_int(v));
+    case WD_JINT:
+        lua_pushinteger(L, (lua_Integer)wd_jval_int(v));
         break;
-    case ENG_JDOUBLE:
-        lua_pushnumber(L, eng_jval_double(v));
+    case WD_JDOUBLE:
+        lua_pushnumber(L, wd_jval_double(v));
         break;
-    case ENG_JSTRING: {
+    case WD_JSTRING: {
         size_t n;
-        const char *s = eng_jval_str(v, &n);
+        const char *s = wd_jval_str(v, &n);
         lua_pushlstring(L, s, n);
         break;
     }
-    case ENG_JARRAY:
-    case ENG_JOBJECT:
+    case WD_JARRAY:
+    case WD_JOBJECT:
         push_box(L, c, v, node, 0);
         break;
     default:
@@ -100,9 +100,9 @@ static int ev_index(lua_State *L)
 {
     ev_box_t *b = check_box(L, 1);
     const rule_field_t *node = box_node(b);
-    eng_jval_t out;
-    int t = eng_jval_type(b->val);
-    if (t == ENG_JOBJECT) {
+    wd_jval_t out;
+    int t = wd_jval_type(b->val);
+    if (t == WD_JOBJECT) {
         if (lua_type(L, 2) != LUA_TSTRING) {
             lua_pushnil(L);
             return 1;
@@ -110,7 +110,7 @@ static int ev_index(lua_State *L)
         size_t kl;
         const char *k = lua_tolstring(L, 2, &kl);
         const rule_field_t *child = descend(L, b, node, k, kl);
-        if (!eng_jval_get(b->val, k, kl, &out)) {
+        if (!wd_jval_get(b->val, k, kl, &out)) {
             lua_pushnil(L);
             return 1;
         }
@@ -120,8 +120,8 @@ static int ev_index(lua_State *L)
     int isint = 0;
     /* Numbers only ("1" is not an index), but 2.0 is 2, as for a table. */
     lua_Integer i = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
-    if (t == ENG_JARRAY && isint) {
-        if (i >= 1 && eng_jval_at(b->val, (size_t)(i - 1), &out)) {
+    if (t == WD_JARRAY && isint) {
+        if (i >= 1 && wd_jval_at(b->val, (size_t)(i - 1), &out)) {
             push_value(L, b->c, out, node && node->whole ? NULL : node);
             return 1;
         }
@@ -140,7 +140,7 @@ static int ev_newindex(lua_State *L)
 static int ev_len(lua_State *L)
 {
     ev_box_t *b = check_box(L, 1);
-    lua_pushinteger(L, eng_jval_type(b->val) == ENG_JARRAY ? (lua_Integer)eng_jval_count(b->val) : 0);
+    lua_pushinteger(L, wd_jval_type(b->val) == WD_JARRAY ? (lua_Integer)wd_jval_count(b->val) : 0);
     return 1;
 }
 
@@ -152,21 +152,21 @@ static int ev_next(lua_State *L)
         return rule_lua_error(L, "event expired during iteration");
     const char *k;
     size_t kl;
-    eng_jval_t v;
-    while (eng_jiter_next(&it->it, &k, &kl, &v)) {
+    wd_jval_t v;
+    while (wd_jiter_next(&it->it, &k, &kl, &v)) {
         /* As pairs over a table: no entry for nil (JSON null), and a key
          * once (the first of duplicate keys, which is what ev.k reads). */
         if (it->array) {
             lua_Integer i = it->index++;
-            if (eng_jval_type(v) == ENG_JNULL)
+            if (wd_jval_type(v) == WD_JNULL)
                 continue;
             lua_pushinteger(L, i);
             push_value(L, b->c, v, it->node && it->node->whole ? NULL : it->node);
             return 2;
         }
-        eng_jval_t first;
-        if (eng_jval_type(v) == ENG_JNULL ||
-            (eng_jval_get(b->val, k, kl, &first) && first.idx != v.idx))
+        wd_jval_t first;
+        if (wd_jval_type(v) == WD_JNULL ||
+            (wd_jval_get(b->val, k, kl, &first) && first.idx != v.idx))
             continue;
         const rule_field_t *child = NULL;
         if (it->node && !it->node->whole) {
@@ -190,9 +190,9 @@ static int ev_pairs(lua_State *L)
     ev_iter_t *it = lua_newuserdatauv(L, sizeof(*it), 0);
     it->gen = b->gen;
     it->index = 1;
-    it->array = eng_jval_type(b->val) == ENG_JARRAY;
+    it->array = wd_jval_type(b->val) == WD_JARRAY;
     it->node = box_node(b);
-    eng_jiter_begin(b->val, &it->it);
+    wd_jiter_begin(b->val, &it->it);
     lua_pushcclosure(L, ev_next, 1);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
@@ -202,7 +202,7 @@ static int ev_pairs(lua_State *L)
 static int ev_tostring(lua_State *L)
 {
     ev_box_t *b = check_box(L, 1);
-    lua_pushfstring(L, "event %s (%s)", eng_jval_type(b->val) == ENG_JARRAY ? "array" : "object",
+    lua_pushfstring(L, "event %s (%s)", wd_jval_type(b->val) == WD_JARRAY ? "array" : "object",
                     b->c->event_id ? b->c->event_id : "?");
     return 1;
 }
@@ -225,7 +225,7 @@ void rule_lua_event_init(lua_State *L)
     };
     luaL_newmetatable(L, RULE_EVENT_MT);
     luaL_setfuncs(L, mt, 0);
-    /* What type() says in the sandbox (engine/eng_lua.c): the table view
+    /* What type() says in the sandbox (base/wd_lua.c): the table view
      * of production is made of tables. */
     lua_pushliteral(L, "table");
     lua_setfield(L, -2, "__type");
@@ -234,7 +234,7 @@ void rule_lua_event_init(lua_State *L)
     lua_pop(L, 1);
 }
 
-void rule_lua_push_event(lua_State *L, rule_ctx_t *c, eng_jval_t root)
+void rule_lua_push_event(lua_State *L, rule_ctx_t *c, wd_jval_t root)
 {
     push_box(L, c, root, NULL, 1);
 }

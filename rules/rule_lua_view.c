@@ -96,26 +96,26 @@ static void make_proxy(lua_State *L)
     lua_remove(L, data);
 }
 
-void rule_view_push_deep(lua_State *L, eng_jval_t v, int depth)
+void rule_view_push_deep(lua_State *L, wd_jval_t v, int depth)
 {
-    switch (eng_jval_type(v)) {
-    case ENG_JBOOL:
-        lua_pushboolean(L, eng_jval_bool(v));
+    switch (wd_jval_type(v)) {
+    case WD_JBOOL:
+        lua_pushboolean(L, wd_jval_bool(v));
         return;
-    case ENG_JINT:
-        lua_pushinteger(L, (lua_Integer)eng_jval_int(v));
+    case WD_JINT:
+        lua_pushinteger(L, (lua_Integer)wd_jval_int(v));
         return;
-    case ENG_JDOUBLE:
-        lua_pushnumber(L, eng_jval_double(v));
+    case WD_JDOUBLE:
+        lua_pushnumber(L, wd_jval_double(v));
         return;
-    case ENG_JSTRING: {
+    case WD_JSTRING: {
         size_t n;
-        const char *s = eng_jval_str(v, &n);
+        const char *s = wd_jval_str(v, &n);
         lua_pushlstring(L, s, n);
         return;
     }
-    case ENG_JARRAY:
-    case ENG_JOBJECT:
+    case WD_JARRAY:
+    case WD_JOBJECT:
         break;
     default:
         lua_pushnil(L);
@@ -123,23 +123,23 @@ void rule_view_push_deep(lua_State *L, eng_jval_t v, int depth)
     }
     /* The parser bounds nesting; depth only guards the C stack. */
     luaL_checkstack(L, 8, "event nested too deeply");
-    int arr = eng_jval_type(v) == ENG_JARRAY;
-    size_t n = eng_jval_count(v);
+    int arr = wd_jval_type(v) == WD_JARRAY;
+    size_t n = wd_jval_count(v);
     lua_createtable(L, arr ? (int)n : 0, arr ? 0 : (int)n);
-    eng_jiter_t it;
+    wd_jiter_t it;
     const char *k;
     size_t kl;
-    eng_jval_t c;
+    wd_jval_t c;
     lua_Integer i = 1;
-    eng_jiter_begin(v, &it);
-    while (eng_jiter_next(&it, &k, &kl, &c)) {
+    wd_jiter_begin(v, &it);
+    while (wd_jiter_next(&it, &k, &kl, &c)) {
         if (arr) {
             rule_view_push_deep(L, c, depth + 1);
             lua_rawseti(L, -2, i++);
         } else {
             lua_pushlstring(L, k, kl);
             lua_rawget(L, -2);
-            int dup = !lua_isnil(L, -1);   /* first of duplicate keys wins, as eng_jval_get */
+            int dup = !lua_isnil(L, -1);   /* first of duplicate keys wins, as wd_jval_get */
             lua_pop(L, 1);
             if (dup)
                 continue;
@@ -256,17 +256,17 @@ void rule_view_destroy(rule_view_t *v, lua_State *L)
 }
 
 /* Refills node n (an object node with kids) from obj. */
-static void fill(lua_State *L, const vnode_t *n, eng_jval_t obj)
+static void fill(lua_State *L, const vnode_t *n, wd_jval_t obj)
 {
     lua_rawgeti(L, LUA_REGISTRYINDEX, n->data_ref);
     int data = lua_gettop(L);
     for (size_t i = 0; i < n->nkids; i++) {
         const vnode_t *k = n->kids[i];
-        eng_jval_t v;
+        wd_jval_t v;
         lua_rawgeti(L, LUA_REGISTRYINDEX, k->key_ref);
-        if (!eng_jval_get(obj, k->name, k->nlen, &v)) {
+        if (!wd_jval_get(obj, k->name, k->nlen, &v)) {
             lua_pushnil(L);
-        } else if (k->nkids && eng_jval_type(v) == ENG_JOBJECT) {
+        } else if (k->nkids && wd_jval_type(v) == WD_JOBJECT) {
             fill(L, k, v);
             lua_rawgeti(L, LUA_REGISTRYINDEX, k->proxy_ref);
         } else {
@@ -277,7 +277,7 @@ static void fill(lua_State *L, const vnode_t *n, eng_jval_t obj)
     lua_settop(L, data - 1);
 }
 
-void rule_view_fill(rule_view_t *v, lua_State *L, eng_jval_t root)
+void rule_view_fill(rule_view_t *v, lua_State *L, wd_jval_t root)
 {
     if (v->root.nkids)
         fill(L, &v->root, root);

@@ -5,14 +5,14 @@
  * so rules read fields at table speed.  Fields nobody declared read as nil,
  * exactly as they would after `warden split` pruned them.  `warden test`
  * uses the lazy, checking view of rule_lua_event.c instead. */
-#ifndef WARDEN_RULE_LUA_VIEW_H
-#define WARDEN_RULE_LUA_VIEW_H
+#ifndef WARDEN_RULES_RULE_LUA_VIEW_H
+#define WARDEN_RULES_RULE_LUA_VIEW_H
 
 #include <stddef.h>
 
 #include <lua.h>
 
-#include "engine/eng_json.h"
+#include "base/wd_json.h"
 
 typedef struct rule_view rule_view_t;
 
@@ -22,9 +22,9 @@ rule_view_t *rule_view_new(lua_State *L, const char *const *paths, size_t npaths
 void rule_view_destroy(rule_view_t *v, lua_State *L);
 
 /* Refills the view from root and pushes its root proxy (the `ev`). */
-void rule_view_fill(rule_view_t *v, lua_State *L, eng_jval_t root);
+void rule_view_fill(rule_view_t *v, lua_State *L, wd_jval_t root);
 
 /* Pushes v as a fresh read-only Lua value (objects and arrays as proxies). */
-void rule_view_push_deep(lua_State *L, eng_jval_t v, int depth);
+void rule_view_push_deep(lua_State *L, wd_jval_t v, int depth);
 
 #endif

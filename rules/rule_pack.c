@@ -11,9 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/eng_engine.h"
-#include "engine/eng_lua_src.h"
-#include "engine/eng_util.h"
+#include "rules/rule_types.h"
+#include "base/wd_lua_src.h"
+#include "base/wd_util.h"
 
 typedef struct stream_idx {
     char    *name;
@@ -22,7 +22,7 @@ typedef struct stream_idx {
 } stream_idx_t;
 
 struct rule_pack {
-    eng_lua_t    *vm;
+    wd_lua_t    *vm;
     char         *dir;
     rule_t      **rules;
     size_t        nrules;
@@ -140,7 +140,7 @@ static int return_line(const char *src)
 /* Line of the rule table's field key, else of the return. */
 static int line_of(const char *src, const char *key)
 {
-    int l = eng_lua_field_line(src, strlen(src), &key, 1);
+    int l = wd_lua_field_line(src, strlen(src), &key, 1);
     return l ? l : return_line(src);
 }
 
@@ -148,7 +148,7 @@ static int line_of(const char *src, const char *key)
 
 static int valid_name(const char *s)
 {
-    if (*s == '\0' || strlen(s) > ENG_MAX_NAME_LEN)
+    if (*s == '\0' || strlen(s) > RULE_MAX_NAME_LEN)
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '.'))
@@ -158,7 +158,7 @@ static int valid_name(const char *s)
 
 static int valid_stream(const char *s)
 {
-    if (*s == '\0' || strlen(s) > ENG_MAX_NAME_LEN)
+    if (*s == '\0' || strlen(s) > RULE_MAX_NAME_LEN)
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
@@ -270,7 +270,7 @@ static int rawfield(lua_State *L, int t, const char *k)
 
 /* Reads a list of strings at t[key] into *out; reports problems.  Returns
  * the count, or -1 when the field is absent. */
-static long string_list(lua_State *L, int t, const char *key, char ***out, eng_errs_t *e,
+static long string_list(lua_State *L, int t, const char *key, char ***out, wd_errs_t *e,
                         const char *file, const char *src, int (*ok)(const char *),
                         const char *what)
 {
@@ -280,7 +280,7 @@ static long string_list(lua_State *L, int t, const char *key, char ***out, eng_e
         return -1;
     }
     if (!lua_istable(L, -1)) {
-        eng_errs_add(e, "%s:%d: '%s' must be a list of strings, got %s", file, line_of(src, key), key,
+        wd_errs_add(e, "%s:%d: '%s' must be a list of strings, got %s", file, line_of(src, key), key,
                 luaL_typename(L, -1));
         lua_pop(L, 1);
         return 0;
@@ -291,10 +291,10 @@ static long string_list(lua_State *L, int t, const char *key, char ***out, eng_e
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, (lua_Integer)i);
         if (lua_type(L, -1) != LUA_TSTRING) {
-            eng_errs_add(e, "%s:%d: '%s' entry %zu must be a string, got %s", file, line_of(src, key),
+            wd_errs_add(e, "%s:%d: '%s' entry %zu must be a string, got %s", file, line_of(src, key),
                     key, i, luaL_typename(L, -1));
         } else if (!ok(lua_tostring(L, -1))) {
-            eng_errs_add(e, "%s:%d: '%s' entry %zu: invalid %s \"%s\"", file, line_of(src, key), key, i,
+            wd_errs_add(e, "%s:%d: '%s' entry %zu: invalid %s \"%s\"", file, line_of(src, key), key, i,
                     what, lua_tostring(L, -1));
         } else {
             (*out)[got++] = xstrdup(lua_tostring(L, -1));
@@ -330,18 +330,18 @@ static int is_list(lua_State *L, int idx, char *key, size_t keyn)
 }
 
 /* Checks the tests table at the top of the stack; returns the case count. */
-static size_t check_tests(lua_State *L, eng_errs_t *e, const char *file, const char *src)
+static size_t check_tests(lua_State *L, wd_errs_t *e, const char *file, const char *src)
 {
     int line = line_of(src, "tests");
     if (!lua_istable(L, -1)) {
-        eng_errs_add(e, "%s:%d: 'tests' must be a list of cases, got %s", file, line,
+        wd_errs_add(e, "%s:%d: 'tests' must be a list of cases, got %s", file, line,
                 luaL_typename(L, -1));
         return 0;
     }
     char key[80];
     if (!is_list(L, -1, key, sizeof(key))) {
         /* Typically one case written without the outer braces. */
-        eng_errs_add(e, "%s:%d: 'tests' must be a list of cases { { name=, events=, expect= }, ... }, "
+        wd_errs_add(e, "%s:%d: 'tests' must be a list of cases { { name=, events=, expect= }, ... }, "
                 "not a table with key %s", file, line, key);
         return 0;
     }
@@ -349,7 +349,7 @@ static size_t check_tests(lua_State *L, eng_errs_t *e, const char *file, const c
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, (lua_Integer)i);
         if (!lua_istable(L, -1)) {
-            eng_errs_add(e, "%s:%d: test #%zu must be a table, got %s", file, line, i,
+            wd_errs_add(e, "%s:%d: test #%zu must be a table, got %s", file, line, i,
                     luaL_typename(L, -1));
             lua_pop(L, 1);
             continue;
@@ -362,18 +362,18 @@ static size_t check_tests(lua_State *L, eng_errs_t *e, const char *file, const c
         else
             snprintf(label, sizeof(label), "test #%zu", i);
         if (tname == NULL)
-            eng_errs_add(e, "%s:%d: %s: 'name' must be a string", file, line, label);
+            wd_errs_add(e, "%s:%d: %s: 'name' must be a string", file, line, label);
         lua_pop(L, 1);
         rawfield(L, -1, "events");
         if (!lua_istable(L, -1) || lua_rawlen(L, -1) == 0) {
-            eng_errs_add(e, "%s:%d: %s: 'events' must be a non-empty list of event tables", file, line,
+            wd_errs_add(e, "%s:%d: %s: 'events' must be a non-empty list of event tables", file, line,
                     label);
         } else {
             size_t ne = lua_rawlen(L, -1);
             for (size_t j = 1; j <= ne; j++) {
                 lua_rawgeti(L, -1, (lua_Integer)j);
                 if (!lua_istable(L, -1))
-                    eng_errs_add(e, "%s:%d: %s: event #%zu must be a table, got %s", file, line, label,
+                    wd_errs_add(e, "%s:%d: %s: event #%zu must be a table, got %s", file, line, label,
                             j, luaL_typename(L, -1));
                 lua_pop(L, 1);
             }
@@ -381,26 +381,26 @@ static size_t check_tests(lua_State *L, eng_errs_t *e, const char *file, const c
         lua_pop(L, 1);
         rawfield(L, -1, "expect");
         if (!lua_istable(L, -1)) {
-            eng_errs_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none)", file,
+            wd_errs_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none)", file,
                     line, label);
         } else if (!is_list(L, -1, key, sizeof(key))) {
             /* { verdict = "block" } would silently mean "no hits". */
-            eng_errs_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none), "
+            wd_errs_add(e, "%s:%d: %s: 'expect' must be a list of expected hits ({} for none), "
                     "not a table with key %s", file, line, label, key);
         } else {
             size_t nx = lua_rawlen(L, -1);
             for (size_t j = 1; j <= nx; j++) {
                 lua_rawgeti(L, -1, (lua_Integer)j);
                 if (!lua_istable(L, -1)) {
-                    eng_errs_add(e, "%s:%d: %s: expect #%zu must be a table", file, line, label, j);
+                    wd_errs_add(e, "%s:%d: %s: expect #%zu must be a table", file, line, label, j);
                 } else {
                     int vt = rawfield(L, -1, "verdict");
                     const char *v = vt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
                     if (v && strcmp(v, "block") && strcmp(v, "review") && strcmp(v, "flag"))
-                        eng_errs_add(e, "%s:%d: %s: expect #%zu: verdict \"%s\" is not block, review or flag",
+                        wd_errs_add(e, "%s:%d: %s: expect #%zu: verdict \"%s\" is not block, review or flag",
                                 file, line, label, j, v);
                     else if (vt != LUA_TNIL && vt != LUA_TSTRING)
-                        eng_errs_add(e, "%s:%d: %s: expect #%zu: verdict must be \"block\", \"review\" "
+                        wd_errs_add(e, "%s:%d: %s: expect #%zu: verdict must be \"block\", \"review\" "
                                 "or \"flag\", got %s", file, line, label, j, luaL_typename(L, -1));
                     lua_pop(L, 1);
                 }
@@ -430,49 +430,49 @@ static size_t shortened_name_len(const char *msg, const char *file)
  * position, with the file name shortened when it is long; some carry none
  * (a binary chunk refused, error(msg, 0), the memory cap): those get file
  * and the fallback line. */
-static void err_add_at(eng_errs_t *e, const char *file, int line, const char *msg)
+static void err_add_at(wd_errs_t *e, const char *file, int line, const char *msg)
 {
     size_t fl = strlen(file), sl;
     if (strncmp(msg, file, fl) == 0 && msg[fl] == ':')
-        eng_errs_add(e, "%s", msg);
+        wd_errs_add(e, "%s", msg);
     else if ((sl = shortened_name_len(msg, file)) > 0)
-        eng_errs_add(e, "%s%s", file, msg + sl);
+        wd_errs_add(e, "%s%s", file, msg + sl);
     else
-        eng_errs_add(e, "%s:%d: %s", file, line, msg);
+        wd_errs_add(e, "%s:%d: %s", file, line, msg);
 }
 
 /* Runs one rule file and validates its table.  Returns the rule or NULL. */
-static rule_t *load_rule(eng_lua_t *vm, const char *file, eng_errs_t *e)
+static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
 {
-    lua_State *L = eng_lua_state(vm);
+    lua_State *L = wd_lua_state(vm);
     char msg[1024];
     char *src;
     size_t len;
-    if (eng_read_file(file, &src, &len, msg, sizeof(msg)) != 0) {
-        eng_errs_add(e, "%s", msg);
+    if (wd_read_file(file, &src, &len, msg, sizeof(msg)) != 0) {
+        wd_errs_add(e, "%s", msg);
         return NULL;
     }
     int before = e->count;
     char chunk[1100];
     snprintf(chunk, sizeof(chunk), "@%s", file);
-    if (eng_lua_load_sandboxed(vm, src, len, chunk, msg, sizeof(msg)) != 0) {
+    if (wd_lua_load_sandboxed(vm, src, len, chunk, msg, sizeof(msg)) != 0) {
         err_add_at(e, file, 1, msg);
         free(src);
         return NULL;
     }
-    int rc = eng_lua_pcall(vm, 0, 1);
-    if (rc != ENG_LUA_OK) {
+    int rc = wd_lua_pcall(vm, 0, 1);
+    if (rc != WD_LUA_OK) {
         if (lua_type(L, -1) == LUA_TSTRING)
             err_add_at(e, file, return_line(src), lua_tostring(L, -1));
         else
-            eng_errs_add(e, "%s:%d: the rule file raised an error that is a %s, not a message", file,
+            wd_errs_add(e, "%s:%d: the rule file raised an error that is a %s, not a message", file,
                     return_line(src), luaL_typename(L, -1));
         lua_pop(L, 1);
         free(src);
         return NULL;
     }
     if (!lua_istable(L, -1)) {
-        eng_errs_add(e, "%s:%d: a rule file must return a table, got %s", file, return_line(src),
+        wd_errs_add(e, "%s:%d: a rule file must return a table, got %s", file, return_line(src),
                 luaL_typename(L, -1));
         lua_pop(L, 1);
         free(src);
@@ -485,7 +485,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, eng_errs_t *e)
     r->source_len = len;
     r->eval_ref = LUA_NOREF;
     r->tests_ref = LUA_NOREF;
-    eng_sha256_hex(src, len, r->sha256);
+    wd_sha256_hex(src, len, r->sha256);
 
     /* Unknown keys are typos more often than not. */
     lua_pushnil(L);
@@ -497,18 +497,18 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, eng_errs_t *e)
             known |= strcmp(*p, k) == 0;
         if (!known) {
             if (k)
-                eng_errs_add(e, "%s:%d: unknown key '%s' in rule table", file, line_of(src, k), k);
+                wd_errs_add(e, "%s:%d: unknown key '%s' in rule table", file, line_of(src, k), k);
             else
-                eng_errs_add(e, "%s:%d: rule table has a non-string key", file, return_line(src));
+                wd_errs_add(e, "%s:%d: rule table has a non-string key", file, return_line(src));
         }
     }
 
     rawfield(L, t, "name");
     if (lua_type(L, -1) != LUA_TSTRING)
-        eng_errs_add(e, "%s:%d: 'name' %s", file, line_of(src, "name"),
+        wd_errs_add(e, "%s:%d: 'name' %s", file, line_of(src, "name"),
                 lua_isnil(L, -1) ? "is missing (a string of [a-z0-9_.])" : "must be a string");
     else if (!valid_name(lua_tostring(L, -1)))
-        eng_errs_add(e, "%s:%d: name \"%s\" has characters outside [a-z0-9_.] or is longer than 128", file,
+        wd_errs_add(e, "%s:%d: name \"%s\" has characters outside [a-z0-9_.] or is longer than 128", file,
                 line_of(src, "name"), lua_tostring(L, -1));
     else
         r->name = xstrdup(lua_tostring(L, -1));
@@ -516,7 +516,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, eng_errs_t *e)
 
     rawfield(L, t, "version");
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
-        eng_errs_add(e, "%s:%d: 'version' %s", file, line_of(src, "version"),
+        wd_errs_add(e, "%s:%d: 'version' %s", file, line_of(src, "version"),
                 lua_isnil(L, -1) ? "is missing (a non-negative integer)"
                                  : "must be a non-negative integer");
     else
@@ -525,7 +525,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, eng_errs_t *e)
 
     rawfield(L, t, "description");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-        eng_errs_add(e, "%s:%d: 'description' must be a string", file, line_of(src, "description"));
+        wd_errs_add(e, "%s:%d: 'description' must be a string", file, line_of(src, "description"));
     else if (!lua_isnil(L, -1))
         r->description = xstrdup(lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -533,16 +533,16 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, eng_errs_t *e)
     rawfield(L, t, "mode");
     const char *mode = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     if (mode && strcmp(mode, "enforce") == 0)
-        r->mode = ENG_MODE_ENFORCE;
+        r->mode = RULE_MODE_ENFORCE;
     else if (mode && strcmp(mode, "shadow") == 0)
-        r->mode = ENG_MODE_SHADOW;
+        r->mode = RULE_MODE_SHADOW;
     else if (mode && strcmp(mode, "off") == 0)
-        r->mode = ENG_MODE_OFF;
+        r->mode = RULE_MODE_OFF;
     else if (mode)
-        eng_errs_add(e, "%s:%d: mode \"%s\" is not one of enforce, shadow, off", file,
+        wd_errs_add(e, "%s:%d: mode \"%s\" is not one of enforce, shadow, off", file,
                 line_of(src, "mode"), mode);
     else
-        eng_errs_add(e, "%s:%d: 'mode' %s (enforce, shadow or off)", file, line_of(src, "mode"),
+        wd_errs_add(e, "%s:%d: 'mode' %s (enforce, shadow or off)", file, line_of(src, "mode"),
                 lua_isnil(L, -1) ? "is missing" : "must be a string");
     lua_pop(L, 1);
 
@@ -551,10 +551,10 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, eng_errs_t *e)
     int before_streams = e->count;
     long ns = string_list(L, t, "streams", &r->streams, e, file, src, valid_stream, "stream name");
     if (ns < 0)
-        eng_errs_add(e, "%s:%d: 'streams' is missing (a list of stream names)", file,
+        wd_errs_add(e, "%s:%d: 'streams' is missing (a list of stream names)", file,
                 line_of(src, "streams"));
     else if (ns == 0 && e->count == before_streams)
-        eng_errs_add(e, "%s:%d: 'streams' is empty", file, line_of(src, "streams"));
+        wd_errs_add(e, "%s:%d: 'streams' is empty", file, line_of(src, "streams"));
     r->nstreams = ns > 0 ? (size_t)ns : 0;
 
     long nf = string_list(L, t, "fields", &r->fields, e, file, src, valid_path, "field path");
@@ -567,7 +567,7 @@ static rule_t *load_rule(eng_lua_t *vm, const char *file, eng_errs_t *e)
 
     rawfield(L, t, "evaluate");
     if (lua_type(L, -1) != LUA_TFUNCTION) {
-        eng_errs_add(e, "%s:%d: 'evaluate' %s", file, line_of(src, "evaluate"),
+        wd_errs_add(e, "%s:%d: 'evaluate' %s", file, line_of(src, "evaluate"),
                 lua_isnil(L, -1) ? "is missing (function(ev, ctx))" : "must be a function");
         lua_pop(L, 1);
     } else {
@@ -614,7 +614,7 @@ static void build_index(rule_pack_t *p, int include_off)
     free_index(p);
     for (size_t i = 0; i < p->nrules; i++) {
         rule_t *r = p->rules[i];
-        if (r->mode == ENG_MODE_OFF && !include_off)
+        if (r->mode == RULE_MODE_OFF && !include_off)
             continue;
         for (size_t j = 0; j < r->nstreams; j++) {
             stream_idx_t *s = NULL;
@@ -641,14 +641,14 @@ static void build_index(rule_pack_t *p, int include_off)
     }
 }
 
-rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, size_t errstr_size)
+rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, size_t errstr_size)
 {
-    eng_errs_t e = { errstr, errstr_size, 0, 0 };
+    wd_errs_t e = { errstr, errstr_size, 0, 0 };
     if (errstr_size)
         errstr[0] = '\0';
     struct stat st;
     if (stat(rules_dir, &st) != 0) {
-        eng_errs_add(&e, "%s: cannot read rule pack: %s", rules_dir, strerror(errno));
+        wd_errs_add(&e, "%s: cannot read rule pack: %s", rules_dir, strerror(errno));
         return NULL;
     }
     rule_pack_t *p = xcalloc(1, sizeof(*p));
@@ -673,17 +673,17 @@ rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, 
     if (files.n)
         qsort(files.v, files.n, sizeof(char *), cmp_str);
 
-    eng_sha256_t *h = eng_sha256_new();
+    wd_sha256_t *h = wd_sha256_new();
     for (size_t i = 0; i < files.n; i++) {
         const char *f = files.v[i];
         char *buf;
         size_t len;
         char fhash[65], msg[512];
-        if (eng_read_file(f, &buf, &len, msg, sizeof(msg)) == 0) {
-            eng_sha256_hex(buf, len, fhash);
+        if (wd_read_file(f, &buf, &len, msg, sizeof(msg)) == 0) {
+            wd_sha256_hex(buf, len, fhash);
             free(buf);
-            eng_sha256_update(h, f + strlen(p->dir), strlen(f + strlen(p->dir)) + 1);
-            eng_sha256_update(h, fhash, 64);
+            wd_sha256_update(h, f + strlen(p->dir), strlen(f + strlen(p->dir)) + 1);
+            wd_sha256_update(h, fhash, 64);
         }
         if (S_ISDIR(st.st_mode) && !is_rule_file(p->dir, f))
             continue;
@@ -692,10 +692,10 @@ rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, 
             continue;
         for (size_t j = 0; j < p->nrules; j++) {
             if (strcmp(p->rules[j]->name, r->name) == 0) {
-                eng_errs_add(&e, "%s:%d: duplicate rule name \"%s\" (also in %s:%d)", f,
+                wd_errs_add(&e, "%s:%d: duplicate rule name \"%s\" (also in %s:%d)", f,
                         line_of(r->source, "name"), r->name, p->rules[j]->file,
                         line_of(p->rules[j]->source, "name"));
-                rule_free(eng_lua_state(vm), r);
+                rule_free(wd_lua_state(vm), r);
                 r = NULL;
                 break;
             }
@@ -707,12 +707,12 @@ rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, 
             abort();
         p->rules[p->nrules++] = r;
     }
-    eng_sha256_final(h, p->hash);
+    wd_sha256_final(h, p->hash);
     for (size_t i = 0; i < files.n; i++)
         free(files.v[i]);
     free(files.v);
     if (e.count == 0 && p->nrules == 0)
-        eng_errs_add(&e, "%s: no rule files (*.lua) in the pack", rules_dir);
+        wd_errs_add(&e, "%s: no rule files (*.lua) in the pack", rules_dir);
     if (e.count) {
         rule_pack_destroy(p);
         return NULL;
@@ -728,7 +728,7 @@ void rule_pack_destroy(rule_pack_t *p)
 {
     if (p == NULL)
         return;
-    lua_State *L = p->vm ? eng_lua_state(p->vm) : NULL;
+    lua_State *L = p->vm ? wd_lua_state(p->vm) : NULL;
     for (size_t i = 0; i < p->nrules; i++)
         rule_free(L, p->rules[i]);
     free(p->rules);

@@ -2,13 +2,13 @@
  * the pack directory (but counters.lua) is one rule; counters.lua declares
  * the counters; lists/ holds the lists.  Rules are compiled into one Lua VM,
  * each with its own _ENV, and indexed by stream. */
-#ifndef WARDEN_RULE_PACK_H
-#define WARDEN_RULE_PACK_H
+#ifndef WARDEN_RULES_RULE_PACK_H
+#define WARDEN_RULES_RULE_PACK_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/eng_lua.h"
+#include "base/wd_lua.h"
 
 typedef struct rule_pack rule_pack_t;
 
@@ -27,7 +27,7 @@ typedef struct rule {
     char          *name;
     long           version;
     char          *description;
-    int            mode;            /* enum eng_mode */
+    int            mode;            /* enum rule_mode */
     char         **streams;
     size_t         nstreams;
     char         **fields;          /* as declared */
@@ -47,7 +47,7 @@ typedef struct rule {
 /* Loads rules_dir (a directory, or a single .lua rule file) into vm.
  * Every problem found is appended to errstr as "file:line: message\n";
  * returns NULL when there was any. */
-rule_pack_t *rule_pack_load(eng_lua_t *vm, const char *rules_dir, char *errstr, size_t errstr_size);
+rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, size_t errstr_size);
 void rule_pack_destroy(rule_pack_t *p);
 
 /* All rules, sorted by name. */

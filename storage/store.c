@@ -147,52 +147,52 @@ const char *store_scheme(const store_t *s)
 }
 
 /* A string field: JSON null for NULL, else escaped bytes (len 0 → strlen). */
-static void json_field_str(eng_buf_t *b, const char *s, size_t len)
+static void json_field_str(wd_buf_t *b, const char *s, size_t len)
 {
     if (!s) {
-        eng_buf_add(b, "null", 4);
+        wd_buf_add(b, "null", 4);
         return;
     }
-    eng_buf_json_str(b, s, len ? len : strlen(s));
+    wd_buf_json_str(b, s, len ? len : strlen(s));
 }
 
-void store_row_json_buf(eng_buf_t *b, const store_row_t *r)
+void store_row_json_buf(wd_buf_t *b, const store_row_t *r)
 {
-    eng_buf_add(b, "{\"event_id\":", 12);
+    wd_buf_add(b, "{\"event_id\":", 12);
     json_field_str(b, r->event_id, 0);
-    eng_buf_add(b, ",\"stream\":", 10);
+    wd_buf_add(b, ",\"stream\":", 10);
     json_field_str(b, r->stream, 0);
-    eng_buf_add(b, ",\"rule\":", 8);
+    wd_buf_add(b, ",\"rule\":", 8);
     json_field_str(b, r->rule, 0);
-    eng_buf_printf(b, ",\"version\":%d,\"mode\":", r->version);
+    wd_buf_printf(b, ",\"version\":%d,\"mode\":", r->version);
     json_field_str(b, r->mode, 0);
-    eng_buf_add(b, ",\"verdict\":", 11);
+    wd_buf_add(b, ",\"verdict\":", 11);
     json_field_str(b, r->verdict, 0);
-    eng_buf_add(b, ",\"entity\":", 10);
+    wd_buf_add(b, ",\"entity\":", 10);
     json_field_str(b, r->entity, r->entity_len);
-    eng_buf_add(b, ",\"reason\":", 10);
+    wd_buf_add(b, ",\"reason\":", 10);
     json_field_str(b, r->reason, r->reason_len);
-    eng_buf_add(b, ",\"score\":", 9);
+    wd_buf_add(b, ",\"score\":", 9);
     if (r->has_score)
-        eng_buf_json_num(b, r->score);
+        wd_buf_json_num(b, r->score);
     else
-        eng_buf_add(b, "null", 4);
-    eng_buf_add(b, ",\"event_ts\":", 12);
+        wd_buf_add(b, "null", 4);
+    wd_buf_add(b, ",\"event_ts\":", 12);
     if (r->event_ts_ms == INT64_MIN) {
-        eng_buf_add(b, "null", 4);
+        wd_buf_add(b, "null", 4);
     } else {
-        eng_buf_addc(b, '"');
-        eng_buf_rfc3339(b, r->event_ts_ms);
-        eng_buf_addc(b, '"');
+        wd_buf_addc(b, '"');
+        wd_buf_rfc3339(b, r->event_ts_ms);
+        wd_buf_addc(b, '"');
     }
-    eng_buf_add(b, ",\"run_id\":", 10);
+    wd_buf_add(b, ",\"run_id\":", 10);
     json_field_str(b, r->run_id, 0);
-    eng_buf_addc(b, '}');
+    wd_buf_addc(b, '}');
 }
 
 size_t store_row_json(const store_row_t *r, char *buf, size_t size)
 {
-    eng_buf_t b = ENG_BUF_INIT;
+    wd_buf_t b = WD_BUF_INIT;
     store_row_json_buf(&b, r);
     if (size > 0) {
         size_t n = b.len < size - 1 ? b.len : size - 1;
@@ -200,6 +200,6 @@ size_t store_row_json(const store_row_t *r, char *buf, size_t size)
         buf[n] = '\0';
     }
     size_t len = b.len;
-    eng_buf_free(&b);
+    wd_buf_free(&b);
     return len;
 }

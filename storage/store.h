@@ -2,13 +2,13 @@
  * A sink is opened from a URL (jsonl:PATH, mysql://…, starrocks://…, null:);
  * the engine hands it batches of hit rows and never sees a backend's
  * internals.  See docs/storage.md for URLs, guarantees and metrics. */
-#ifndef WARDEN_STORE_H
-#define WARDEN_STORE_H
+#ifndef WARDEN_STORAGE_STORE_H
+#define WARDEN_STORAGE_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/eng_buf.h"
+#include "base/wd_buf.h"
 
 typedef struct store store_t;
 
@@ -87,7 +87,7 @@ int store_close(store_t *s, char *errstr, size_t errstr_size);
  * size > 0, like snprintf). */
 size_t store_row_json(const store_row_t *r, char *buf, size_t size);
 /* The same object appended to b (no newline). */
-void store_row_json_buf(eng_buf_t *b, const store_row_t *r);
+void store_row_json_buf(wd_buf_t *b, const store_row_t *r);
 
 /* ---- runs and rule versions (rule_runs / rule_versions tables) ----------
  * Queued in order with the rows, like store_write; no-ops for jsonl/null. */

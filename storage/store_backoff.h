@@ -1,8 +1,8 @@
 /* storage/store_backoff.h — exponential backoff with jitter for the sinks'
  * retry loops: the n-th delay is uniform in [d/2, d] with d = min(max,
  * base * 2^n), so writers that lost the same server do not retry in step. */
-#ifndef WARDEN_STORE_BACKOFF_H
-#define WARDEN_STORE_BACKOFF_H
+#ifndef WARDEN_STORAGE_STORE_BACKOFF_H
+#define WARDEN_STORAGE_STORE_BACKOFF_H
 
 #include <stdint.h>
 

@@ -1,8 +1,8 @@
 /* storage/store_int.h — what a backend implements to live behind store.h.
  * Private to storage/: the engine includes store.h only.  Each backend
  * exports one const store_backend_t; store.c lists them in its registry. */
-#ifndef WARDEN_STORE_INT_H
-#define WARDEN_STORE_INT_H
+#ifndef WARDEN_STORAGE_STORE_INT_H
+#define WARDEN_STORAGE_STORE_INT_H
 
 #include "storage/store.h"
 

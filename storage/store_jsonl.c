@@ -22,7 +22,7 @@ typedef struct jsonl {
     int             is_stdout;
     int             failed;
     char           *path;
-    eng_buf_t       buf;
+    wd_buf_t       buf;
     uint64_t        rows_queued;
     uint64_t        rows_written;
     uint64_t        rows_buffered;
@@ -55,7 +55,7 @@ static int jsonl_open(void **impl, const char *url, const store_opts_t *opts,
         }
     }
     j->path = strdup(path);
-    eng_buf_reserve(&j->buf, JSONL_BUF_FLUSH + 4096);
+    wd_buf_reserve(&j->buf, JSONL_BUF_FLUSH + 4096);
     *impl = j;
     return 0;
 }
@@ -68,7 +68,7 @@ static int jsonl_drain(jsonl_t *j, int sync, char *errstr, size_t errstr_size)
     uint64_t t0 = store_now_us();
     if (j->buf.len && fwrite(j->buf.data, 1, j->buf.len, j->fp) != j->buf.len)
         goto fail;
-    eng_buf_reset(&j->buf);
+    wd_buf_reset(&j->buf);
     if (sync) {
         if (fflush(j->fp) != 0)
             goto fail;
@@ -107,7 +107,7 @@ static int jsonl_write(void *impl, const store_row_t *rows, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         store_row_json_buf(&j->buf, &rows[i]);
-        eng_buf_addc(&j->buf, '\n');
+        wd_buf_addc(&j->buf, '\n');
         j->rows_queued++;
         j->rows_buffered++;
         if (j->buf.len >= JSONL_BUF_FLUSH && (rc = jsonl_drain(j, 0, errstr, errstr_size)) != 0)
@@ -133,7 +133,7 @@ static int jsonl_close(void *impl, char *errstr, size_t errstr_size)
     int rc = jsonl_flush(j, errstr, errstr_size);
     if (!j->is_stdout && fclose(j->fp) != 0 && rc == 0)
         rc = store_seterr(errstr, errstr_size, "store: jsonl: close %s: %s", j->path, strerror(errno));
-    eng_buf_free(&j->buf);
+    wd_buf_free(&j->buf);
     free(j->path);
     pthread_mutex_destroy(&j->lock);
     free(j);

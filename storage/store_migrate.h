@@ -1,8 +1,8 @@
 /* storage/store_migrate.h — versioned schema migrations for the MySQL-protocol
  * stores (storage/schema/{mariadb,starrocks}/NNNN_*.sql, embedded in the
- * binary) and the `warden migrate URL [--force] [--to N] [--status]` command. */
-#ifndef WARDEN_STORE_MIGRATE_H
-#define WARDEN_STORE_MIGRATE_H
+ * binary), applied by `warden migrate` (cmd/cmd_migrate.c). */
+#ifndef WARDEN_STORAGE_STORE_MIGRATE_H
+#define WARDEN_STORAGE_STORE_MIGRATE_H
 
 #include <stddef.h>
 
@@ -36,9 +36,5 @@ int store_migrate(const char *url, const store_migration_t *list, size_t n, int 
 
 /* The database's schema version (0: none yet). */
 int store_schema_current(const char *url, int *version, char *errstr, size_t errstr_size);
-
-/* `warden migrate URL [--force] [--to N] [--status] [--print]`; argv[0] is
- * "migrate".  Returns the process exit status. */
-int store_cmd_migrate(int argc, char **argv);
 
 #endif

@@ -22,7 +22,7 @@
 #include "storage/store_migrate.h"
 #include "storage/store_queue.h"
 #include "storage/store_url.h"
-#include "engine/eng_log.h"
+#include "base/wd_log.h"
 
 #include <errmsg.h>
 #include <mysqld_error.h>
@@ -211,7 +211,7 @@ typedef struct my {
     /* writer thread only */
     MYSQL              *conn;
     MYSQL_STMT         *stmts[SQ_NTABLES];
-    eng_buf_t           sql;
+    wd_buf_t           sql;
 } my_t;
 
 static void my_disconnect(void *ctx)
@@ -234,16 +234,16 @@ static MYSQL_STMT *my_prepare(my_t *m, int t, int *rc, char *err, size_t errsz)
     if (m->stmts[t])
         return m->stmts[t];
     const sq_table_t *tb = &sq_tables[t];
-    eng_buf_reset(&m->sql);
-    eng_buf_printf(&m->sql, "INSERT INTO %s (", tb->name);
+    wd_buf_reset(&m->sql);
+    wd_buf_printf(&m->sql, "INSERT INTO %s (", tb->name);
     int np = 0;
     for (int c = 0; c < tb->ncols; c++)
         if (!tb->cols[c].sr_only)
-            eng_buf_printf(&m->sql, "%s%s", np++ ? ", " : "", tb->cols[c].name);
-    eng_buf_adds(&m->sql, ") VALUES (");
+            wd_buf_printf(&m->sql, "%s%s", np++ ? ", " : "", tb->cols[c].name);
+    wd_buf_adds(&m->sql, ") VALUES (");
     for (int i = 0; i < np; i++)
-        eng_buf_adds(&m->sql, i ? ", ?" : "?");
-    eng_buf_printf(&m->sql, ") ON DUPLICATE KEY UPDATE %s", tb->update);
+        wd_buf_adds(&m->sql, i ? ", ?" : "?");
+    wd_buf_printf(&m->sql, ") ON DUPLICATE KEY UPDATE %s", tb->update);
     MYSQL_STMT *st = mysql_stmt_init(m->conn);
     if (!st) {
         snprintf(err, errsz, "mysql_stmt_init: out of memory");
@@ -343,36 +343,36 @@ static int exec_text(my_t *m, const sq_batch_t *b, char *err, size_t errsz)
 {
     const sq_table_t *tb = &sq_tables[b->table];
     int sr = m->dialect == STORE_DIALECT_STARROCKS;
-    eng_buf_t *q = &m->sql;
-    eng_buf_reset(q);
-    eng_buf_printf(q, "INSERT INTO %s (", tb->name);
+    wd_buf_t *q = &m->sql;
+    wd_buf_reset(q);
+    wd_buf_printf(q, "INSERT INTO %s (", tb->name);
     int np = 0;
     for (int c = 0; c < tb->ncols; c++)
         if (!tb->cols[c].sr_only || sr)
-            eng_buf_printf(q, "%s%s", np++ ? ", " : "", tb->cols[c].name);
-    eng_buf_adds(q, ") VALUES ");
+            wd_buf_printf(q, "%s%s", np++ ? ", " : "", tb->cols[c].name);
+    wd_buf_adds(q, ") VALUES ");
     for (size_t r = 0; r < b->nrows; r++) {
-        eng_buf_adds(q, r ? ",(" : "(");
+        wd_buf_adds(q, r ? ",(" : "(");
         int first = 1;
         for (int c = 0; c < tb->ncols; c++) {
             if (tb->cols[c].sr_only && !sr)
                 continue;
             if (!first)
-                eng_buf_addc(q, ',');
+                wd_buf_addc(q, ',');
             first = 0;
             const sq_cell_t *cl = sq_cell(b, r, c);
             switch (cl->t) {
             case SQ_NULL:
-                eng_buf_add(q, "NULL", 4);
+                wd_buf_add(q, "NULL", 4);
                 break;
             case SQ_INT:
-                eng_buf_printf(q, "%lld", (long long)cl->v.i);
+                wd_buf_printf(q, "%lld", (long long)cl->v.i);
                 break;
             case SQ_DBL:
-                eng_buf_printf(q, "%.17g", cl->v.d);
+                wd_buf_printf(q, "%.17g", cl->v.d);
                 break;
             default:
-                eng_buf_reserve(q, cl->v.s.len * 2 + 3);
+                wd_buf_reserve(q, cl->v.s.len * 2 + 3);
                 q->data[q->len++] = '\'';
                 q->len += mysql_real_escape_string(m->conn, q->data + q->len, sq_str(b, cl),
                                                    (unsigned long)cl->v.s.len);
@@ -381,10 +381,10 @@ static int exec_text(my_t *m, const sq_batch_t *b, char *err, size_t errsz)
                 break;
             }
         }
-        eng_buf_addc(q, ')');
+        wd_buf_addc(q, ')');
     }
     if (!sr)
-        eng_buf_printf(q, " ON DUPLICATE KEY UPDATE %s", tb->update);
+        wd_buf_printf(q, " ON DUPLICATE KEY UPDATE %s", tb->update);
     if (mysql_real_query(m->conn, q->data, q->len) != 0) {
         unsigned e = mysql_errno(m->conn);
         snprintf(err, errsz, "insert into %s (%zu rows): %s (error %u)", tb->name, b->nrows,
@@ -393,7 +393,7 @@ static int exec_text(my_t *m, const sq_batch_t *b, char *err, size_t errsz)
     }
     if (q->cap > (64u << 20)) {
         /* Do not keep a huge statement buffer after one outsized batch. */
-        eng_buf_free(q);
+        wd_buf_free(q);
     }
     return 0;
 }
@@ -416,7 +416,7 @@ static const sq_ops_t my_ops = { my_exec, my_disconnect };
 static void my_free(my_t *m)
 {
     my_disconnect(m);
-    eng_buf_free(&m->sql);
+    wd_buf_free(&m->sql);
     free(m->redacted);
     store_url_free(&m->url);
     free(m);

@@ -3,8 +3,8 @@
  * connecting from a URL, dialect detection (MariaDB, MySQL, StarRocks FE),
  * retriable-error classification and the schema version.  Private to
  * storage/. */
-#ifndef WARDEN_STORE_MYSQL_H
-#define WARDEN_STORE_MYSQL_H
+#ifndef WARDEN_STORAGE_STORE_MYSQL_H
+#define WARDEN_STORAGE_STORE_MYSQL_H
 
 #include <mysql.h>
 

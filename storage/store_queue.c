@@ -17,7 +17,7 @@
 #include "storage/store_queue.h"
 #include "storage/store_backoff.h"
 #include "storage/store_int.h"
-#include "engine/eng_log.h"
+#include "base/wd_log.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -166,7 +166,7 @@ static void batch_free(sq_batch_t *b)
     if (!b)
         return;
     free(b->cells);
-    eng_buf_free(&b->arena);
+    wd_buf_free(&b->arena);
     free(b);
 }
 
@@ -220,7 +220,7 @@ static void cell_str(sq_batch_t *b, sq_cell_t *c, const char *s, size_t len)
     c->t = SQ_STR;
     c->v.s.off = b->arena.len;
     c->v.s.len = len;
-    eng_buf_add(&b->arena, s, len);
+    wd_buf_add(&b->arena, s, len);
 }
 
 static void cell_strz(sq_batch_t *b, sq_cell_t *c, const char *s)
@@ -368,8 +368,8 @@ int store_queue_decision(store_queue_t *q, const store_decision_t *d,
     c[6].v.s.off = b->arena.len;
     for (size_t i = 0; i < d->nrules; i++) {
         if (i)
-            eng_buf_addc(&b->arena, ',');
-        eng_buf_adds(&b->arena, d->rules[i]);
+            wd_buf_addc(&b->arena, ',');
+        wd_buf_adds(&b->arena, d->rules[i]);
     }
     c[6].v.s.len = b->arena.len - c[6].v.s.off;
     cell_ts(b, &c[7], d->event_ts_ms);

@@ -4,8 +4,8 @@
  * batches go FIFO to one writer thread, which hands each to the backend's
  * exec() until it succeeds (retriable failures back off with jitter and are
  * tried again, forever) or fails for good (the sink fails). */
-#ifndef WARDEN_STORE_QUEUE_H
-#define WARDEN_STORE_QUEUE_H
+#ifndef WARDEN_STORAGE_STORE_QUEUE_H
+#define WARDEN_STORAGE_STORE_QUEUE_H
 
 #include "storage/store.h"
 #include "storage/store_url.h"
@@ -46,7 +46,7 @@ typedef struct sq_batch {
     size_t           nrows;
     size_t           cap;
     sq_cell_t       *cells;      /* nrows × ncols, row-major */
-    eng_buf_t        arena;
+    wd_buf_t        arena;
     uint64_t         seq;
     uint64_t         opened_us;
 } sq_batch_t;

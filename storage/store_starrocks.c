@@ -19,7 +19,7 @@
 #include "storage/store_int.h"
 #include "storage/store_queue.h"
 #include "storage/store_url.h"
-#include "engine/eng_log.h"
+#include "base/wd_log.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -38,8 +38,8 @@ typedef struct sr {
     long           connect_timeout_s;
     /* writer thread only */
     CURL          *curl;
-    eng_buf_t      body;
-    eng_buf_t      resp;
+    wd_buf_t      body;
+    wd_buf_t      resp;
     size_t         body_off;       /* read position of the upload */
 } sr_t;
 
@@ -50,7 +50,7 @@ static void curl_init_once(void)
 }
 
 /* 128-bit FNV-1a-style digest (two 64-bit lanes) as 32 hex digits. */
-static void body_label(const sr_t *s, const char *table, const eng_buf_t *body, char *out, size_t size)
+static void body_label(const sr_t *s, const char *table, const wd_buf_t *body, char *out, size_t size)
 {
     uint64_t h1 = 0xcbf29ce484222325ull, h2 = 0x84222325cbf29ce4ull;
     for (size_t i = 0; i < body->len; i++) {
@@ -63,29 +63,29 @@ static void body_label(const sr_t *s, const char *table, const eng_buf_t *body, 
 }
 
 /* The batch as a JSON array of objects keyed by column name. */
-static void body_json(eng_buf_t *o, const sq_batch_t *b)
+static void body_json(wd_buf_t *o, const sq_batch_t *b)
 {
     const sq_table_t *t = &sq_tables[b->table];
-    eng_buf_reset(o);
-    eng_buf_addc(o, '[');
+    wd_buf_reset(o);
+    wd_buf_addc(o, '[');
     for (size_t r = 0; r < b->nrows; r++) {
-        eng_buf_adds(o, r ? ",{" : "{");
+        wd_buf_adds(o, r ? ",{" : "{");
         for (int c = 0; c < t->ncols; c++) {
             const sq_cell_t *cl = sq_cell(b, r, c);
             if (c)
-                eng_buf_addc(o, ',');
-            eng_buf_json_str(o, t->cols[c].name, strlen(t->cols[c].name));
-            eng_buf_addc(o, ':');
+                wd_buf_addc(o, ',');
+            wd_buf_json_str(o, t->cols[c].name, strlen(t->cols[c].name));
+            wd_buf_addc(o, ':');
             switch (cl->t) {
-            case SQ_NULL: eng_buf_add(o, "null", 4); break;
-            case SQ_INT: eng_buf_printf(o, "%lld", (long long)cl->v.i); break;
-            case SQ_DBL: eng_buf_json_num(o, cl->v.d); break;
-            default: eng_buf_json_str(o, sq_str(b, cl), cl->v.s.len); break;
+            case SQ_NULL: wd_buf_add(o, "null", 4); break;
+            case SQ_INT: wd_buf_printf(o, "%lld", (long long)cl->v.i); break;
+            case SQ_DBL: wd_buf_json_num(o, cl->v.d); break;
+            default: wd_buf_json_str(o, sq_str(b, cl), cl->v.s.len); break;
             }
         }
-        eng_buf_addc(o, '}');
+        wd_buf_addc(o, '}');
     }
-    eng_buf_addc(o, ']');
+    wd_buf_addc(o, ']');
 }
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
@@ -113,7 +113,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
     sr_t *s = arg;
     if (s->resp.len + size * n > (4u << 20))
         return 0;   /* a Stream Load answer is small; refuse garbage */
-    eng_buf_add(&s->resp, p, size * n);
+    wd_buf_add(&s->resp, p, size * n);
     return size * n;
 }
 
@@ -230,7 +230,7 @@ static int sr_exec(void *ctx, const sq_batch_t *b, char *err, size_t errsz)
     h = curl_slist_append(h, "strip_outer_array: true");
     h = curl_slist_append(h, "Content-Type: application/json");
     s->body_off = 0;
-    eng_buf_reset(&s->resp);
+    wd_buf_reset(&s->resp);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
@@ -270,7 +270,7 @@ static int sr_exec(void *ctx, const sq_batch_t *b, char *err, size_t errsz)
     }
     int rc = judge(label, b->nrows, resp, s->resp.len, err, errsz);
     if (s->body.cap > (64u << 20))
-        eng_buf_free(&s->body);
+        wd_buf_free(&s->body);
     return rc;
 }
 
@@ -279,8 +279,8 @@ static const sq_ops_t sr_ops = { sr_exec, sr_reset };
 static void sr_free(sr_t *s)
 {
     sr_reset(s);
-    eng_buf_free(&s->body);
-    eng_buf_free(&s->resp);
+    wd_buf_free(&s->body);
+    wd_buf_free(&s->resp);
     free(s->base);
     free(s->label_prefix);
     free(s->redacted);

@@ -1,8 +1,8 @@
 /* storage/store_url.h — parsing of sink URLs
  * scheme://[user[:password]@]host[:port][/db][?key=value&…] (percent-decoded),
  * used by the mysql:// and starrocks:// backends and by warden migrate. */
-#ifndef WARDEN_STORE_URL_H
-#define WARDEN_STORE_URL_H
+#ifndef WARDEN_STORAGE_STORE_URL_H
+#define WARDEN_STORAGE_STORE_URL_H
 
 #include <stddef.h>
 

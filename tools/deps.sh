@@ -1,11 +1,18 @@
 #!/bin/sh
-# Installs the Debian packages warden builds and tests with, when missing.
+# Installs the Debian packages warden needs, when missing.
+#   tools/deps.sh build   what compiling needs (compiler, -dev libraries)
+#   tools/deps.sh test    that, plus the servers and tools of the test suite
 # Idempotent: a dpkg query per package, apt-get only when something lacks.
 set -e
-PKGS="build-essential pkg-config librdkafka-dev liblua5.4-dev libmariadb-dev
-libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
-libsimdjson-dev libssl-dev mariadb-server mariadb-client kcat valgrind cppcheck
+BUILD_PKGS="build-essential pkg-config librdkafka-dev liblua5.4-dev libmariadb-dev
+libcurl4-openssl-dev libjansson-dev libcmocka-dev libsimdjson-dev libssl-dev"
+TEST_PKGS="mariadb-server mariadb-client kcat valgrind cppcheck clang-tidy clang
 openjdk-17-jre-headless maven curl python3"
+case "${1:-build}" in
+  build) PKGS="$BUILD_PKGS" ;;
+  test)  PKGS="$BUILD_PKGS $TEST_PKGS" ;;
+  *) echo "usage: tools/deps.sh build|test" >&2; exit 2 ;;
+esac
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -35,7 +35,7 @@ static void expect_reject(eng_engine_t *e, const char *json, const char *want)
         fail_msg("%s: reason \"%s\" lacks \"%s\"", json, o->reject_reason, want);
     assert_int_equal(o->nhits, 0);
     assert_int_equal(o->nerrors, 0);
-    assert_int_equal(o->decision, ENG_VERDICT_NONE);
+    assert_int_equal(o->decision, RULE_VERDICT_NONE);
     assert_non_null(o->event_id);
 }
 
@@ -391,7 +391,7 @@ static void test_shadow_labels_never_reach_enforcing_rules(void **st)
     assert_null(tu_hit(out, "b.enforce_read"));       /* a rule on trial acts on nothing */
     assert_non_null(tu_hit(out, "c.shadow_read"));    /* but shadow rules see each other */
     assert_non_null(tu_hit(out, "e.shadow_read_real")); /* and the real labels */
-    assert_int_equal(out->decision, ENG_VERDICT_NONE);
+    assert_int_equal(out->decision, RULE_VERDICT_NONE);
     eng_engine_destroy(e);
     tu_pack_free(&p);
 }

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "engine/eng_json.h"
+#include "base/wd_json.h"
 #include "rules/rule_counters.h"
 
 #define MIN  (60 * 1000LL)
@@ -113,14 +113,14 @@ static void test_parses_specs_windows_and_sorted_where(void **s)
     assert_true(rule_counter_has_window(b, DAY));
     assert_false(rule_counter_has_window(b, 7 * DAY));
     /* the defs build a state directly */
-    const eng_state_counter_def_t *d = rule_counters_defs(cs);
+    const state_counter_def_t *d = rule_counters_defs(cs);
     assert_string_equal(d[1].name, "ips_by_user");
     assert_string_equal(d[1].distinct, "ip");
     char err[256];
-    eng_state_t *st = eng_state_new(d, rule_counters_count(cs), 0, err, sizeof err);
+    state_t *st = state_new(d, rule_counters_count(cs), 0, err, sizeof err);
     assert_non_null(st);
-    assert_int_equal(eng_state_counter_index(st, "ips_by_user"), 1);
-    eng_state_destroy(st);
+    assert_int_equal(state_counter_index(st, "ips_by_user"), 1);
+    state_destroy(st);
     rule_counters_destroy(cs);
     rule_counters_destroy(NULL);
     /* an empty list is valid */
@@ -293,14 +293,14 @@ static void test_pack_without_counters_lua_is_empty(void **s)
 /* ---- matching ---- */
 
 typedef struct mfx {
-    eng_json_t      *json;
+    wd_json_t      *json;
     rule_counters_t *cs;
 } mfx_t;
 
 static int m_setup(void **st)
 {
     mfx_t *m = calloc(1, sizeof(*m));
-    m->json = eng_json_new(0);
+    m->json = wd_json_new(0);
     m->cs = parse_ok("return {\n"
                      "  { name = 'plain', stream = 's', key = 'user.id', windows = { '1h' } },\n"
                      "  { name = 'fails', stream = 's', key = 'user.id', distinct = 'ip',\n"
@@ -314,7 +314,7 @@ static int m_setup(void **st)
 static int m_teardown(void **st)
 {
     mfx_t *m = *st;
-    eng_json_destroy(m->json);
+    wd_json_destroy(m->json);
     rule_counters_destroy(m->cs);
     free(m);
     return 0;
@@ -324,9 +324,9 @@ static int m_teardown(void **st)
  * value) as NUL-terminated copies. */
 static int match(mfx_t *m, size_t i, const char *json, char *key, char *val)
 {
-    eng_jval_t root;
+    wd_jval_t root;
     char err[256];
-    if (eng_json_parse(m->json, json, strlen(json), &root, err, sizeof err) != 0)
+    if (wd_json_parse(m->json, json, strlen(json), &root, err, sizeof err) != 0)
         fail_msg("bad test json %s: %s", json, err);
     const rule_counter_spec_t *c = rule_counters_get(m->cs, i);
     const char *k, *v;

@@ -1,4 +1,4 @@
-/* tests/rules/test_sandbox.c — the rules' Lua sandbox (engine/eng_lua.c,
+/* tests/rules/test_sandbox.c — the rules' Lua sandbox (base/wd_lua.c,
  * rules/rule_lua_*.c) through the real engine: every escape attempt is a
  * rule error with a message; the engine goes on with the next rule and the
  * next event; loops, memory bombs and deep recursion are killed by the
@@ -89,12 +89,12 @@ static void escape_case_view(const char *body, const char *want, const eng_opts_
     assert_int_equal(st->errors, 2);
     assert_int_equal(st->timeouts, want_timeouts);
     assert_int_equal(st->oom, want_oom);
-    assert_int_equal(st->hits[ENG_VERDICT_BLOCK] + st->hits[ENG_VERDICT_REVIEW] +
-                         st->hits[ENG_VERDICT_FLAG], 0);
+    assert_int_equal(st->hits[RULE_VERDICT_BLOCK] + st->hits[RULE_VERDICT_REVIEW] +
+                         st->hits[RULE_VERDICT_FLAG], 0);
     st = tu_stats(e, "b.next");
     assert_int_equal(st->evals, 2);
     assert_int_equal(st->errors, 0);
-    assert_int_equal(st->hits[ENG_VERDICT_FLAG], 2);
+    assert_int_equal(st->hits[RULE_VERDICT_FLAG], 2);
     eng_engine_destroy(e);
     alarm(0);
     tu_pack_free(&p);
@@ -716,7 +716,7 @@ static void test_vm_stays_healthy_after_every_kind_of_failure(void **st)
     const eng_rule_stats_t *s = tu_stats(e, "a.chaos");
     assert_int_equal(s->evals, 14);
     assert_int_equal(s->errors, 12);
-    assert_int_equal(s->hits[ENG_VERDICT_REVIEW], 2);
+    assert_int_equal(s->hits[RULE_VERDICT_REVIEW], 2);
     assert_true(s->timeouts >= 2);
     assert_true(s->oom >= 2);
     eng_engine_destroy(e);

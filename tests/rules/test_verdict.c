@@ -32,7 +32,7 @@ static void expect_rule_error(const char *body, const char *want)
     eng_engine_t *e = one_rule(&p, body, &o);
     tu_assert_error(o, "r", want);
     assert_int_equal(o->nhits, 0);
-    assert_int_equal(o->decision, ENG_VERDICT_NONE);
+    assert_int_equal(o->decision, RULE_VERDICT_NONE);
     assert_int_equal(tu_stats(e, "r")->errors, 1);
     /* The message points at the rule's file and line. */
     char where[128];
@@ -56,19 +56,19 @@ static void test_block_carries_entity_reason_score_ttl(void **st)
     const eng_hit_t *h = &o->hits[0];
     assert_string_equal(h->rule, "r");
     assert_int_equal(h->version, 1);
-    assert_int_equal(h->mode, ENG_MODE_ENFORCE);
-    assert_int_equal(h->verdict, ENG_VERDICT_BLOCK);
+    assert_int_equal(h->mode, RULE_MODE_ENFORCE);
+    assert_int_equal(h->verdict, RULE_VERDICT_BLOCK);
     assert_string_equal(tu_str(h->entity, h->entity_len), "u1");
     assert_string_equal(tu_str(h->reason, h->reason_len), "link burst");
     assert_true(h->has_score);
     assert_true(h->score == 0.9);
     assert_string_equal(h->ttl, "1d");
-    assert_int_equal(o->decision, ENG_VERDICT_BLOCK);
+    assert_int_equal(o->decision, RULE_VERDICT_BLOCK);
     assert_string_equal(tu_str(o->decision_entity, o->decision_entity_len), "u1");
     assert_string_equal(o->decision_ttl, "1d");
     assert_int_equal(o->ndecision_rules, 1);
     assert_string_equal(o->decision_rules[0], "r");
-    assert_int_equal(tu_stats(e, "r")->hits[ENG_VERDICT_BLOCK], 1);
+    assert_int_equal(tu_stats(e, "r")->hits[RULE_VERDICT_BLOCK], 1);
     done(&p, e);
 }
 
@@ -76,7 +76,7 @@ static void test_review_and_flag_make_their_verdicts(void **st)
 {
     (void)st;
     static const struct { const char *call; int verdict; } k[] = {
-        { "review", ENG_VERDICT_REVIEW }, { "flag", ENG_VERDICT_FLAG }, { "block", ENG_VERDICT_BLOCK },
+        { "review", RULE_VERDICT_REVIEW }, { "flag", RULE_VERDICT_FLAG }, { "block", RULE_VERDICT_BLOCK },
     };
     for (size_t i = 0; i < 3; i++) {
         char body[128];
@@ -87,7 +87,7 @@ static void test_review_and_flag_make_their_verdicts(void **st)
         assert_int_equal(o->nhits, 1);
         assert_int_equal(o->hits[0].verdict, k[i].verdict);
         assert_int_equal(o->decision, k[i].verdict);
-        assert_string_equal(eng_verdict_name(o->hits[0].verdict), k[i].call);
+        assert_string_equal(rule_verdict_name(o->hits[0].verdict), k[i].call);
         done(&p, e);
     }
 }
@@ -319,7 +319,7 @@ static void test_verdict_not_returned_is_no_hit(void **st)
     eng_engine_t *e = one_rule(&p, "local v = ctx.block{ entity = 'u1' }", &o);
     tu_assert_no_error(o, "r");
     assert_int_equal(o->nhits, 0);
-    assert_int_equal(o->decision, ENG_VERDICT_NONE);
+    assert_int_equal(o->decision, RULE_VERDICT_NONE);
     assert_int_equal(tu_stats(e, "r")->evals, 1);
     done(&p, e);
 }
@@ -342,7 +342,7 @@ static void test_only_the_first_return_value_counts(void **st)
     const eng_outcome_t *o;
     eng_engine_t *e = one_rule(&p, "return ctx.flag{ entity = 'a' }, ctx.block{ entity = 'b' }", &o);
     assert_int_equal(o->nhits, 1);
-    assert_int_equal(o->hits[0].verdict, ENG_VERDICT_FLAG);
+    assert_int_equal(o->hits[0].verdict, RULE_VERDICT_FLAG);
     done(&p, e);
 }
 
@@ -395,7 +395,7 @@ static void test_decision_is_the_most_severe_enforce_verdict(void **st)
     eng_engine_t *e = tu_engine(&p, NULL);
     const eng_outcome_t *o = tu_evalf(e, "%s", "");
     assert_int_equal(o->nhits, 3);
-    assert_int_equal(o->decision, ENG_VERDICT_BLOCK);
+    assert_int_equal(o->decision, RULE_VERDICT_BLOCK);
     assert_string_equal(tu_str(o->decision_entity, o->decision_entity_len), "ub");
     assert_string_equal(o->decision_ttl, "1d");
     assert_int_equal(o->ndecision_rules, 3);
@@ -415,7 +415,7 @@ static void test_review_beats_flag(void **st)
     tu_rule(&p, "b.flag", NULL, NULL, "return ctx.flag{ entity = 'uf' }");
     eng_engine_t *e = tu_engine(&p, NULL);
     const eng_outcome_t *o = tu_evalf(e, "%s", "");
-    assert_int_equal(o->decision, ENG_VERDICT_REVIEW);
+    assert_int_equal(o->decision, RULE_VERDICT_REVIEW);
     assert_string_equal(tu_str(o->decision_entity, o->decision_entity_len), "ur");
     eng_engine_destroy(e);
     tu_pack_free(&p);
@@ -430,7 +430,7 @@ static void test_equal_severity_keeps_the_first_rule_by_name(void **st)
     tu_rule(&p, "a.first", NULL, NULL, "return ctx.block{ entity = 'u1' }");
     eng_engine_t *e = tu_engine(&p, NULL);
     const eng_outcome_t *o = tu_evalf(e, "%s", "");
-    assert_int_equal(o->decision, ENG_VERDICT_BLOCK);
+    assert_int_equal(o->decision, RULE_VERDICT_BLOCK);
     assert_string_equal(tu_str(o->decision_entity, o->decision_entity_len), "u1");
     eng_engine_destroy(e);
     tu_pack_free(&p);
@@ -447,14 +447,14 @@ static void test_shadow_hits_are_hits_but_never_decide(void **st)
     const eng_outcome_t *o = tu_evalf(e, "%s", "");
     assert_int_equal(o->nhits, 2);
     assert_string_equal(o->hits[0].rule, "a.shadow_block");
-    assert_int_equal(o->hits[0].mode, ENG_MODE_SHADOW);
-    assert_int_equal(o->hits[0].verdict, ENG_VERDICT_BLOCK);
-    assert_int_equal(o->hits[1].mode, ENG_MODE_ENFORCE);
-    assert_int_equal(o->decision, ENG_VERDICT_FLAG);
+    assert_int_equal(o->hits[0].mode, RULE_MODE_SHADOW);
+    assert_int_equal(o->hits[0].verdict, RULE_VERDICT_BLOCK);
+    assert_int_equal(o->hits[1].mode, RULE_MODE_ENFORCE);
+    assert_int_equal(o->decision, RULE_VERDICT_FLAG);
     assert_string_equal(tu_str(o->decision_entity, o->decision_entity_len), "ue");
     assert_int_equal(o->ndecision_rules, 1);
     assert_string_equal(o->decision_rules[0], "b.enforce_flag");
-    assert_int_equal(tu_stats(e, "a.shadow_block")->hits[ENG_VERDICT_BLOCK], 1);
+    assert_int_equal(tu_stats(e, "a.shadow_block")->hits[RULE_VERDICT_BLOCK], 1);
     eng_engine_destroy(e);
     tu_pack_free(&p);
 }
@@ -468,7 +468,7 @@ static void test_shadow_only_hits_make_no_decision(void **st)
     eng_engine_t *e = tu_engine(&p, NULL);
     const eng_outcome_t *o = tu_evalf(e, "%s", "");
     assert_int_equal(o->nhits, 1);
-    assert_int_equal(o->decision, ENG_VERDICT_NONE);
+    assert_int_equal(o->decision, RULE_VERDICT_NONE);
     assert_int_equal(o->ndecision_rules, 0);
     eng_engine_destroy(e);
     tu_pack_free(&p);

@@ -2,8 +2,8 @@
  * a rule pack in a private temp directory, rule files from a template, one
  * event through a real engine, and lookups in its outcome.  Header-only
  * (static functions), included once per test binary. */
-#ifndef WARDEN_TESTS_TESTUTIL_H
-#define WARDEN_TESTS_TESTUTIL_H
+#ifndef WARDEN_TESTS_RULES_TESTUTIL_H
+#define WARDEN_TESTS_RULES_TESTUTIL_H
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "engine/eng_engine.h"
-#include "engine/eng_log.h"
+#include "base/wd_log.h"
 
 /* A pack directory under /tmp; removed by tu_pack_free. */
 typedef struct tu_pack {
@@ -87,7 +87,7 @@ static inline eng_opts_t tu_opts(void)
 {
     eng_opts_t o;
     eng_opts_default(&o);
-    eng_log_level = ENG_LOG_ERROR;
+    wd_log_level = WD_LOG_ERROR;
     return o;
 }
 

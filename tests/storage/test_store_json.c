@@ -1,5 +1,5 @@
 /* tests/storage/test_store_json.c — the DESIGN.md JSON form of a hit row
- * (store_row_json) and the eng_buf formatting beneath it: every escape
+ * (store_row_json) and the wd_buf formatting beneath it: every escape
  * case, invalid UTF-8, numbers, timestamps, nulls, truncation. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/eng_buf.h"
+#include "base/wd_buf.h"
 #include "storage/store.h"
 
 static store_row_t example(void)
@@ -36,8 +36,8 @@ static char *row_json(const store_row_t *r)
 
 static char *json_str(const char *s, size_t n)
 {
-    eng_buf_t b = ENG_BUF_INIT;
-    eng_buf_json_str(&b, s, n);
+    wd_buf_t b = WD_BUF_INIT;
+    wd_buf_json_str(&b, s, n);
     return b.data;   /* caller frees */
 }
 
@@ -135,10 +135,10 @@ static void test_empty_string_and_large_string(void **st)
     size_t n = 1 << 20;
     char *big = malloc(n);
     memset(big, '"', n);
-    eng_buf_t b = ENG_BUF_INIT;
-    eng_buf_json_str(&b, big, n);
+    wd_buf_t b = WD_BUF_INIT;
+    wd_buf_json_str(&b, big, n);
     assert_int_equal(b.len, 2 * n + 2);
-    eng_buf_free(&b);
+    wd_buf_free(&b);
     free(big);
 }
 
@@ -151,51 +151,51 @@ static void test_numbers_shortest_round_trip(void **st)
         { 1.0 / 3, "0.3333333333333333" }, { 2.5e-300, "2.5e-300" }, { 123.456, "123.456" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        eng_buf_t b = ENG_BUF_INIT;
-        eng_buf_json_num(&b, cases[i].d);
+        wd_buf_t b = WD_BUF_INIT;
+        wd_buf_json_num(&b, cases[i].d);
         assert_string_equal(b.data, cases[i].out);
         assert_true(strtod(b.data, NULL) == cases[i].d);
-        eng_buf_free(&b);
+        wd_buf_free(&b);
     }
-    eng_buf_t b = ENG_BUF_INIT;
-    eng_buf_json_num(&b, NAN);
-    eng_buf_addc(&b, ' ');
-    eng_buf_json_num(&b, INFINITY);
+    wd_buf_t b = WD_BUF_INIT;
+    wd_buf_json_num(&b, NAN);
+    wd_buf_addc(&b, ' ');
+    wd_buf_json_num(&b, INFINITY);
     assert_string_equal(b.data, "null null");
-    eng_buf_free(&b);
+    wd_buf_free(&b);
 }
 
 static void test_rfc3339_millis_only_when_needed(void **st)
 {
     (void)st;
-    eng_buf_t b = ENG_BUF_INIT;
-    eng_buf_rfc3339(&b, 1795168800000LL);
-    eng_buf_addc(&b, ' ');
-    eng_buf_rfc3339(&b, 1795168800007LL);
-    eng_buf_addc(&b, ' ');
-    eng_buf_rfc3339(&b, 0);
-    eng_buf_addc(&b, ' ');
-    eng_buf_rfc3339(&b, -1);
+    wd_buf_t b = WD_BUF_INIT;
+    wd_buf_rfc3339(&b, 1795168800000LL);
+    wd_buf_addc(&b, ' ');
+    wd_buf_rfc3339(&b, 1795168800007LL);
+    wd_buf_addc(&b, ' ');
+    wd_buf_rfc3339(&b, 0);
+    wd_buf_addc(&b, ' ');
+    wd_buf_rfc3339(&b, -1);
     assert_string_equal(b.data, "2026-11-20T10:00:00Z 2026-11-20T10:00:00.007Z "
                                 "1970-01-01T00:00:00Z 1969-12-31T23:59:59.999Z");
-    eng_buf_free(&b);
+    wd_buf_free(&b);
 }
 
 static void test_buf_printf_grows_and_reset_keeps_memory(void **st)
 {
     (void)st;
-    eng_buf_t b = ENG_BUF_INIT;
+    wd_buf_t b = WD_BUF_INIT;
     for (int i = 0; i < 1000; i++)
-        eng_buf_printf(&b, "%d,", i);
+        wd_buf_printf(&b, "%d,", i);
     assert_int_equal(strncmp(b.data, "0,1,2,", 6), 0);
     assert_int_equal(b.len, strlen(b.data));
     size_t cap = b.cap;
-    eng_buf_reset(&b);
+    wd_buf_reset(&b);
     assert_int_equal(b.len, 0);
     assert_string_equal(b.data, "");
     assert_int_equal(b.cap, cap);
-    eng_buf_free(&b);
-    eng_buf_free(&b);   /* twice is harmless */
+    wd_buf_free(&b);
+    wd_buf_free(&b);   /* twice is harmless */
     assert_null(b.data);
 }
 

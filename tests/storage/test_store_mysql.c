@@ -20,8 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/eng_buf.h"
+#include "base/wd_buf.h"
 #include "storage/store.h"
+#include "cmd/cmd.h"
 #include "storage/store_migrate.h"
 #include "storage/store_url.h"
 
@@ -131,7 +132,7 @@ static store_row_t row(const char *id, const char *entity, size_t elen, const ch
 }
 
 /* Every column of rule_results but written_at, in key order, as one blob. */
-static void dump_results(eng_buf_t *out)
+static void dump_results(wd_buf_t *out)
 {
     MYSQL *m = connect_db(db);
     assert_int_equal(mysql_query(m, "SELECT run_id, event_id, rule, stream, version, mode, verdict, "
@@ -144,14 +145,14 @@ static void dump_results(eng_buf_t *out)
     while ((row = mysql_fetch_row(r))) {
         unsigned long *len = mysql_fetch_lengths(r);
         for (unsigned i = 0; i < nf; i++) {
-            eng_buf_printf(out, "%lu:", row[i] ? len[i] : 0ul);
+            wd_buf_printf(out, "%lu:", row[i] ? len[i] : 0ul);
             if (row[i])
-                eng_buf_add(out, row[i], len[i]);
+                wd_buf_add(out, row[i], len[i]);
             else
-                eng_buf_adds(out, "NULL");
-            eng_buf_addc(out, '|');
+                wd_buf_adds(out, "NULL");
+            wd_buf_addc(out, '|');
         }
-        eng_buf_addc(out, '\n');
+        wd_buf_addc(out, '\n');
     }
     mysql_free_result(r);
     mysql_close(m);
@@ -183,9 +184,9 @@ static void test_migrate_from_empty_is_idempotent(void **st)
                             "WHERE table_schema='%s' AND table_name='rule_results'", db), 4);
     /* The command form agrees. */
     char *argv[] = { "migrate", url, "--quiet" };
-    assert_int_equal(store_cmd_migrate(3, argv), 0);
+    assert_int_equal(cmd_migrate(3, argv), 0);
     char *status[] = { "migrate", url, "--status" };
-    assert_int_equal(store_cmd_migrate(3, status), 0);
+    assert_int_equal(cmd_migrate(3, status), 0);
 }
 
 static void test_migrate_from_each_older_version(void **st)
@@ -212,7 +213,7 @@ static void test_migrate_from_each_older_version(void **st)
         if (!strstr(err, want))
             fail_msg("want \"%s\" in \"%s\"", want, err);
         char *status[] = { "migrate", url, "--status" };
-        assert_int_equal(store_cmd_migrate(3, status), 3);
+        assert_int_equal(cmd_migrate(3, status), 3);
         assert_int_equal(store_migrate(url, NULL, 0, 0, 0, 1, err, sizeof(err)), 0);
         s = open_sink(NULL);
         store_run_t run = { .run_id = "r1", .kind = "eval", .started_ms = 1795168800000LL };
@@ -294,7 +295,7 @@ static void upsert_twice(const char *params)
     store_t *s = open_sink(params);
     assert_int_equal(store_write(s, rows, 1000, err, sizeof(err)), 0);
     assert_int_equal(store_flush(s, err, sizeof(err)), 0);
-    eng_buf_t first = ENG_BUF_INIT, second = ENG_BUF_INIT;
+    wd_buf_t first = WD_BUF_INIT, second = WD_BUF_INIT;
     dump_results(&first);
     /* The same batch again, as after a redelivery. */
     assert_int_equal(store_write(s, rows, 1000, err, sizeof(err)), 0);
@@ -316,8 +317,8 @@ static void upsert_twice(const char *params)
     assert_int_equal(store_close(s, err, sizeof(err)), 0);
     assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results"), 1000);
     assert_int_equal(scalar("SELECT COUNT(*) FROM rule_results WHERE verdict='review' AND event_id='e0'"), 1);
-    eng_buf_free(&first);
-    eng_buf_free(&second);
+    wd_buf_free(&first);
+    wd_buf_free(&second);
 }
 
 static void test_same_batch_twice_gives_the_same_rows_bulk(void **st)

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/eng_buf.h"
+#include "base/wd_buf.h"
+#include "cmd/cmd.h"
 #include "storage/store_migrate.h"
 
 /* Statements of a .sql file: comment lines dropped, split at ';' ending a
@@ -22,7 +23,7 @@ static size_t file_stmts(const char *path, char **out, size_t max)
 {
     FILE *f = fopen(path, "r");
     assert_non_null(f);
-    eng_buf_t all = ENG_BUF_INIT;
+    wd_buf_t all = WD_BUF_INIT;
     char line[4096];
     while (fgets(line, sizeof(line), f)) {
         const char *p = line;
@@ -30,7 +31,7 @@ static size_t file_stmts(const char *path, char **out, size_t max)
             p++;
         if (strncmp(p, "--", 2) == 0)
             continue;
-        eng_buf_adds(&all, line);
+        wd_buf_adds(&all, line);
     }
     fclose(f);
     size_t n = 0;
@@ -61,7 +62,7 @@ static size_t file_stmts(const char *path, char **out, size_t max)
             break;
         s = end + 1;
     }
-    eng_buf_free(&all);
+    wd_buf_free(&all);
     return n;
 }
 
@@ -151,13 +152,13 @@ static void test_migrate_command_usage(void **st)
 {
     (void)st;
     char *none[] = { "migrate" };
-    assert_int_equal(store_cmd_migrate(1, none), 2);
+    assert_int_equal(cmd_migrate(1, none), 2);
     char *bad[] = { "migrate", "mysql://h/d", "--to", "x" };
-    assert_int_equal(store_cmd_migrate(4, bad), 2);
+    assert_int_equal(cmd_migrate(4, bad), 2);
     char *typo[] = { "migrate", "mysql://h/d?sockt=/tmp/x" };
-    assert_int_equal(store_cmd_migrate(2, typo), 1);   /* refused before connecting */
+    assert_int_equal(cmd_migrate(2, typo), 1);   /* refused before connecting */
     char *sr[] = { "migrate", "starrocks://h:8030/d" };
-    assert_int_equal(store_cmd_migrate(2, sr), 1);   /* Stream Load URLs cannot run DDL */
+    assert_int_equal(cmd_migrate(2, sr), 1);   /* Stream Load URLs cannot run DDL */
 }
 
 int main(void)

@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/eng_buf.h"
+#include "base/wd_buf.h"
 #include "storage/store.h"
 
 static pid_t server_pid;
@@ -27,7 +27,7 @@ static char url[256];
 
 static size_t collect(char *p, size_t size, size_t n, void *arg)
 {
-    eng_buf_add(arg, p, size * n);
+    wd_buf_add(arg, p, size * n);
     return size * n;
 }
 
@@ -37,7 +37,7 @@ static json_t *http(const char *method, const char *path, const char *body)
     char u[256];
     snprintf(u, sizeof(u), "http://127.0.0.1:%d%s", fe_port, path);
     CURL *c = curl_easy_init();
-    eng_buf_t out = ENG_BUF_INIT;
+    wd_buf_t out = WD_BUF_INIT;
     curl_easy_setopt(c, CURLOPT_URL, u);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
@@ -47,7 +47,7 @@ static json_t *http(const char *method, const char *path, const char *body)
     curl_easy_cleanup(c);
     json_error_t je;
     json_t *j = json_loadb(out.data ? out.data : "", out.len, 0, &je);
-    eng_buf_free(&out);
+    wd_buf_free(&out);
     assert_non_null(j);
     return j;
 }

@@ -1,0 +1,348 @@
+#include "base/wd_lua.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct wd_lua {
+    lua_State *L;
+    size_t     mem_used;
+    size_t     mem_cap;
+    int        mem_hit;     /* the cap refused an allocation in this call */
+    int        refused;     /* the last growth was refused: its request, */
+    const void *ref_ptr;    /* to recognise Lua's retry after an */
+    size_t     ref_osize;   /* emergency collection */
+    size_t     ref_nsize;
+    int        hit_before;  /* mem_hit before that refusal */
+    long       budget;      /* instructions per pcall */
+    long       step;        /* hook granularity */
+    long       used;        /* instructions counted in this call */
+    int        timed_out;
+    int        in_call;
+    void      *user;
+    int        libs_ref;    /* registry ref: table of the pristine libraries */
+};
+
+/* Accounting allocator: refuses growth past the cap while a protected call
+ * runs (the engine's own allocations outside calls may go over slightly, so
+ * an error path never fails for lack of memory).
+ * Lua answers a refusal with an emergency full collection and then asks
+ * again for the very same block.  If that retry fits, the call has not run
+ * out of memory (it only met an earlier call's garbage), so the refusal is
+ * forgotten; any other request in between makes it stick. */
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    wd_lua_t *vm = ud;
+    if (ptr == NULL)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        vm->mem_used -= osize;
+        return NULL;
+    }
+    if (nsize > osize) {
+        int retry = vm->refused && ptr == vm->ref_ptr && osize == vm->ref_osize &&
+                    nsize == vm->ref_nsize;
+        if (vm->mem_cap && vm->in_call && vm->mem_used + (nsize - osize) > vm->mem_cap) {
+            if (!retry) {
+                vm->refused = 1;
+                vm->ref_ptr = ptr;
+                vm->ref_osize = osize;
+                vm->ref_nsize = nsize;
+                vm->hit_before = vm->mem_hit;
+            }
+            vm->mem_hit = 1;
+            return NULL;
+        }
+        if (retry)
+            vm->mem_hit = vm->hit_before;
+        vm->refused = 0;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p == NULL)
+        return NULL;
+    vm->mem_used = vm->mem_used - osize + nsize;
+    return p;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    wd_lua_t *vm = wd_lua_from(L);
+    vm->used += vm->step;
+    if (vm->timed_out || vm->used > vm->budget) {
+        vm->timed_out = 1;
+        /* From now on fire at every instruction: a pcall in the rule that
+         * caught this error is killed at the first instruction after it.
+         * (Re-arming every 64 let `while true do pcall(loop) end` live
+         * forever: after each kill the next 64 counted instructions fell
+         * mostly inside the next pcall, so the kill was always caught.) */
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+        /* In a hook, level 0 is the Lua function that was running (level 1,
+         * luaL_error's, is its caller: nothing for evaluate or a chunk).
+         * lua_pushfstring knows no %ld. */
+        luaL_where(L, 0);
+        lua_pushfstring(L, "instruction budget of %I exceeded", (lua_Integer)vm->budget);
+        lua_concat(L, 2);
+        lua_error(L);
+    }
+}
+
+wd_lua_t *wd_lua_from(lua_State *L)
+{
+    return *(wd_lua_t **)lua_getextraspace(L);
+}
+
+void wd_lua_set_user(wd_lua_t *vm, void *user) { vm->user = user; }
+void *wd_lua_user(lua_State *L) { return wd_lua_from(L)->user; }
+lua_State *wd_lua_state(wd_lua_t *vm) { return vm->L; }
+size_t wd_lua_mem_used(const wd_lua_t *vm) { return vm->mem_used; }
+
+static const char *const safe_base[] = {
+    "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
+    "rawlen", "rawset", "select", "setmetatable", "getmetatable", "tonumber",
+    "tostring", "type", "xpcall", "_VERSION", NULL
+};
+static const char *const libs[] = { "string", "table", "math", "utf8", NULL };
+
+/* setmetatable for rules: no __gc.  A finalizer runs whenever the
+ * collector gets to it, often outside any evaluation, with hooks off and
+ * the memory cap not armed: an endless or greedy one would escape both
+ * budgets.  (Lua marks a table for finalization only when its metatable
+ * has __gc at the time of this call, so adding one later does nothing.) */
+static int sandbox_setmetatable(lua_State *L)
+{
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    if (t == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        int gc = lua_rawget(L, 2);
+        lua_pop(L, 1);
+        if (gc != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc metamethods are not allowed in rules");
+    }
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+/* rawset for rules: refused on a table whose metatable is protected
+ * (__metatable set).  The event's read-only views are empty proxy tables
+ * whose metatables are protected; a raw write would put a field on the
+ * proxy that every later rule and event would read. */
+static int sandbox_rawset(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "rawset: the table is read-only");
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+/* type for rules: a userdata whose metatable names a type in __type (the
+ * lazy event view says "table") reports that type, so a rule asking
+ * type(ev.user) == "table" gets the same answer from the lazy view of
+ * warden test as from the table view of production. */
+static int sandbox_type(lua_State *L)
+{
+    int t = lua_type(L, 1);
+    luaL_argcheck(L, t != LUA_TNONE, 1, "value expected");
+    if (t == LUA_TUSERDATA && luaL_getmetafield(L, 1, "__type") == LUA_TSTRING)
+        return 1;
+    lua_pushstring(L, lua_typename(L, t));
+    return 1;
+}
+
+/* xpcall for rules: the message handler runs after the failed call has
+ * unwound, like pcall followed by h(err).  Lua runs a handler from inside
+ * lua_error; when the error is the budget's kill, raised from the count
+ * hook, hooks are still off there, so a looping handler could never be
+ * stopped.  Without `debug` a rule cannot tell the difference. */
+static int sandbox_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 3, 2);    /* f, h, true, f, args... */
+    if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == LUA_OK)
+        return lua_gettop(L) - 2;
+    lua_pushvalue(L, 2);
+    lua_insert(L, -2);
+    lua_pcall(L, 1, 1, 0);   /* the handler's result, or its own error */
+    lua_pushboolean(L, 0);
+    lua_replace(L, 3);
+    return 2;
+}
+
+wd_lua_t *wd_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_size)
+{
+    wd_lua_t *vm = calloc(1, sizeof(*vm));
+    if (vm == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    vm->mem_cap = mem_cap;
+    vm->budget = budget;
+    vm->step = budget > 0 ? (budget / 16 > 1000 ? budget / 16 : (budget < 1000 ? budget : 1000)) : 0;
+    vm->L = lua_newstate(lua_alloc, vm);
+    if (vm->L == NULL) {
+        free(vm);
+        snprintf(errstr, errstr_size, "cannot create Lua state");
+        return NULL;
+    }
+    lua_State *L = vm->L;
+    *(wd_lua_t **)lua_getextraspace(L) = vm;
+    luaL_requiref(L, "_G", luaopen_base, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+    lua_pop(L, 5);
+
+    /* Pristine copies of what a sandbox may see, kept in the registry. */
+    lua_newtable(L);
+    lua_pushglobaltable(L);
+    for (const char *const *n = safe_base; *n; n++) {
+        lua_getfield(L, -1, *n);
+        lua_setfield(L, -3, *n);
+    }
+    for (const char *const *n = libs; *n; n++) {
+        lua_getfield(L, -1, *n);
+        lua_setfield(L, -3, *n);
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, sandbox_xpcall);
+    lua_setfield(L, -2, "xpcall");
+    lua_pushcfunction(L, sandbox_setmetatable);
+    lua_setfield(L, -2, "setmetatable");
+    lua_pushcfunction(L, sandbox_rawset);
+    lua_setfield(L, -2, "rawset");
+    lua_pushcfunction(L, sandbox_type);
+    lua_setfield(L, -2, "type");
+    lua_getfield(L, -1, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    vm->libs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* Strings index the pristine string table, but nobody can reach it or
+     * the metatable through getmetatable(""). */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+
+    /* The global table itself is never a rule's _ENV; empty it of the
+     * dangerous functions anyway so no code path can reach them. */
+    lua_pushglobaltable(L);
+    static const char *const drop[] = { "load", "loadstring", "dofile", "loadfile",
+                                        "require", "collectgarbage", "print", NULL };
+    for (const char *const *n = drop; *n; n++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, *n);
+    }
+    lua_pop(L, 1);
+    lua_gc(L, LUA_GCGEN, 0, 0);
+    return vm;
+}
+
+void wd_lua_destroy(wd_lua_t *vm)
+{
+    if (vm == NULL)
+        return;
+    lua_close(vm->L);
+    free(vm);
+}
+
+static void copy_table(lua_State *L, int src)
+{
+    src = lua_absindex(L, src);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, src)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+}
+
+void wd_lua_push_sandbox_env(wd_lua_t *vm)
+{
+    lua_State *L = vm->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->libs_ref);
+    int libs_idx = lua_gettop(L);
+    lua_newtable(L);
+    for (const char *const *n = safe_base; *n; n++) {
+        lua_getfield(L, libs_idx, *n);
+        lua_setfield(L, -2, *n);
+    }
+    for (const char *const *n = libs; *n; n++) {
+        lua_getfield(L, libs_idx, *n);
+        copy_table(L, -1);
+        lua_remove(L, -2);
+        lua_setfield(L, -2, *n);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "_G");
+    lua_remove(L, libs_idx);
+}
+
+int wd_lua_load_sandboxed(wd_lua_t *vm, const char *src, size_t len, const char *chunkname,
+                           char *errstr, size_t errstr_size)
+{
+    lua_State *L = vm->L;
+    int rc = luaL_loadbufferx(L, src, len, chunkname, "t");
+    if (rc != LUA_OK) {
+        snprintf(errstr, errstr_size, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    wd_lua_push_sandbox_env(vm);
+    lua_setupvalue(L, -2, 1);
+    return 0;
+}
+
+int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults)
+{
+    lua_State *L = vm->L;
+    vm->used = 0;
+    vm->timed_out = 0;
+    vm->mem_hit = 0;
+    vm->refused = 0;
+    vm->in_call = 1;
+    if (vm->budget > 0)
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, (int)vm->step);
+    int rc = lua_pcall(L, nargs, nresults, 0);
+    lua_sethook(L, NULL, 0, 0);
+    vm->in_call = 0;
+    if (vm->timed_out || vm->mem_hit) {
+        if (rc == LUA_OK) {
+            /* The rule swallowed the error and returned: its result is void. */
+            lua_pop(L, nresults == LUA_MULTRET ? 0 : nresults);
+            lua_pushstring(L, vm->timed_out ? "instruction budget exceeded"
+                                            : "memory cap exceeded");
+        } else if (vm->mem_hit && !vm->timed_out) {
+            lua_pop(L, 1);
+            lua_pushfstring(L, "memory cap of %d KiB exceeded", (int)(vm->mem_cap / 1024));
+        }
+        /* The garbage of a call killed at the cap can stay reachable from
+         * dead stack slots that the next call's frame reuses before it
+         * writes them: the next rule's first allocation then met a full
+         * heap that even an emergency collection could not empty.  A full
+         * collection here (rare: only after a kill) clears those slots. */
+        if (vm->mem_hit)
+            lua_gc(L, LUA_GCCOLLECT);
+        return vm->timed_out ? WD_LUA_TIMEOUT : WD_LUA_OOM;
+    }
+    return rc == LUA_OK ? WD_LUA_OK : WD_LUA_ERROR;
+}

@@ -1,0 +1,44 @@
+/* base/wd_lua.h — the rules' Lua VM: a lua_State with an accounting
+ * allocator (memory cap), an instruction budget per protected call, and the
+ * sandboxed environment each rule chunk gets as its own _ENV. */
+#ifndef WARDEN_BASE_WD_LUA_H
+#define WARDEN_BASE_WD_LUA_H
+
+#include <stddef.h>
+#include <lua.h>
+
+typedef struct wd_lua wd_lua_t;
+
+/* mem_cap: bytes the VM may hold (0: no cap); budget: instructions per
+ * wd_lua_pcall (0: none). */
+wd_lua_t *wd_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_size);
+void wd_lua_destroy(wd_lua_t *vm);
+lua_State *wd_lua_state(wd_lua_t *vm);
+/* The wd_lua_t of a state made by wd_lua_new (from its extra space). */
+wd_lua_t *wd_lua_from(lua_State *L);
+
+/* Per-VM user pointer (the rules/ layer keeps its evaluation context here). */
+void  wd_lua_set_user(wd_lua_t *vm, void *user);
+void *wd_lua_user(lua_State *L);
+
+enum wd_lua_status { WD_LUA_OK = 0, WD_LUA_ERROR, WD_LUA_TIMEOUT, WD_LUA_OOM };
+
+/* lua_pcall under the instruction budget and the memory cap.  The budget
+ * re-arms after it fires, so a pcall inside Lua code cannot swallow the
+ * kill.  On failure the error message is left on the stack (as lua_pcall). */
+int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults);
+
+/* Pushes a new sandbox environment: safe base functions and private copies
+ * of string, table, math and utf8 (so no rule can change what another sees);
+ * no io, os, require, load, dofile, debug, collectgarbage, print, string.dump. */
+void wd_lua_push_sandbox_env(wd_lua_t *vm);
+
+/* Loads text-only Lua source with a fresh sandbox env as its _ENV and leaves
+ * the chunk on the stack.  chunkname as for lua_load ("@path").  Returns 0, or
+ * -1 with the syntax error ("path:line: message") in errstr. */
+int wd_lua_load_sandboxed(wd_lua_t *vm, const char *src, size_t len, const char *chunkname,
+                           char *errstr, size_t errstr_size);
+
+size_t wd_lua_mem_used(const wd_lua_t *vm);
+
+#endif

@@ -1,0 +1,43 @@
+/* base/wd_util.h — small helpers shared across modules: whole-file
+ * reads, sha256, durations and RFC 3339 times. */
+#ifndef WARDEN_BASE_WD_UTIL_H
+#define WARDEN_BASE_WD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reads a whole file into a malloc'd NUL-terminated buffer (caller frees).
+ * Returns 0, or -1 with "path: strerror" in errstr. */
+int wd_read_file(const char *path, char **out, size_t *len, char *errstr, size_t errstr_size);
+
+/* Hex sha256 of data into out[65]. */
+void wd_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Incremental sha256 (opaque context). */
+typedef struct wd_sha256 wd_sha256_t;
+wd_sha256_t *wd_sha256_new(void);
+void wd_sha256_update(wd_sha256_t *c, const void *data, size_t len);
+/* Writes the hex digest and frees the context. */
+void wd_sha256_final(wd_sha256_t *c, char out[65]);
+
+/* Parses RFC 3339 ("2026-11-20T10:00:00Z", fractional seconds, ±hh:mm
+ * offsets, 't'/'z' and ' ' separators accepted) into ms since the epoch.
+ * Returns 0 or -1. */
+int wd_parse_rfc3339(const char *s, size_t len, int64_t *ms);
+
+/* Collects load-time problems, one a line, into a caller's buffer (the
+ * "every problem at once" reports of the rule pack, counters and lists
+ * loaders).  Initialise as { buf, size, 0, 0 }; count keeps counting after
+ * the buffer is full. */
+typedef struct wd_errs {
+    char  *buf;
+    size_t size;
+    size_t len;
+    int    count;
+} wd_errs_t;
+void wd_errs_add(wd_errs_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Monotonic clock in ns, for rates and latencies (never for event time). */
+uint64_t wd_now_ns(void);
+
+#endif

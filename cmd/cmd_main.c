@@ -1,0 +1,59 @@
+/* warden: a trust-and-safety rule engine.  Dispatches to subcommands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "base/wd_log.h"
+#include "storage/store_migrate.h"
+
+typedef struct cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} cmd_t;
+
+static const cmd_t cmds[] = {
+    { "eval", cmd_eval, "evaluate a rule pack on JSONL events, hits as JSONL (no servers)" },
+    { "test", cmd_test, "run the tests inside each rule file" },
+    { "run", cmd_run, "the enforcement service on Kafka: actions, results, dead letters, exactly once" },
+    { "split", cmd_split, "split raw topics into pruned per-stream topics, exactly once" },
+    { "check", cmd_check, "load and validate a rule pack without running it" },
+    { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
+    { NULL, NULL, NULL },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: warden COMMAND [options] ...\n\ncommands:\n");
+    for (const cmd_t *c = cmds; c->name; c++)
+        fprintf(f, "  %-9s %s\n", c->name, c->summary);
+    fprintf(f, "\n`warden COMMAND --help` shows a command's options.\n"
+               "Environment: WARDEN_LOG=error|warn|info|debug (default info).\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *lvl = getenv("WARDEN_LOG");
+    if (lvl && wd_log_parse_level(lvl) >= 0)
+        wd_log_level = wd_log_parse_level(lvl);
+    if (argc < 2) {
+        usage(stderr);
+        return CMD_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CMD_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("warden %s\n", WARDEN_VERSION);
+        return CMD_EXIT_OK;
+    }
+    for (const cmd_t *c = cmds; c->name; c++)
+        if (strcmp(argv[1], c->name) == 0)
+            return c->fn(argc - 1, argv + 1);
+    fprintf(stderr, "warden: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return CMD_EXIT_USAGE;
+}

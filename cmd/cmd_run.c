@@ -1,0 +1,498 @@
+/* warden run: the enforcement service.  A consumer group on the input
+ * topics; every event through the engine with its partition's state;
+ * enforce-mode decisions to the actions topic, hits to the results store,
+ * bad events and rule errors to the dead-letter topic — exactly once, via
+ * the transactional loop of kafka/kfk.h.  Partition state is
+ * snapshotted to a compacted changelog topic at every commit and restored
+ * on assignment.  SIGHUP reloads the rule pack between batches. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_kafka.h"
+#include "base/wd_config.h"
+#include "engine/eng_engine.h"
+#include "kafka/kfk.h"
+#include "base/wd_log.h"
+#include "cmd/cmd_output.h"
+#include "state/state.h"
+#include "base/wd_util.h"
+#include "storage/store.h"
+
+typedef struct rpart {
+    state_t  *state;
+    char         *name;        /* "topic/partition", for logs */
+    struct rpart *prev, *next;
+} rpart_t;
+
+typedef struct run {
+    wd_config_t *cfg;
+    eng_opts_t    opts;
+    eng_engine_t *eng;
+    store_t      *store;
+    const char   *run_id;
+    const char   *actions_topic;
+    int           unknown_dlq;
+    rpart_t      *parts;
+    store_row_t  *rows;
+    size_t        caprows;
+    wd_buf_t     action;
+    wd_buf_t     reason;
+    uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
+    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions, shed_commits;
+    int           failed;
+} run_t;
+
+static void run_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: warden run -c warden.lua [options]\n"
+        "The enforcement service: consumes the configured topics in a consumer group,\n"
+        "evaluates every event, writes enforce-mode decisions to the actions topic, hits\n"
+        "to the results store and bad events to the dead-letter topic, exactly once.\n\n"
+        "  -c, --config FILE      configuration (docs/operations.md)\n"
+        "      --instance NAME    this process's stable name in the group (transactional.id\n"
+        "                         is GROUP.NAME; default run.instance, else the host name)\n"
+        "  -X KEY=VALUE           a librdkafka property (overrides the config's kafka section)\n"
+        "      --set KEY=VALUE    any other setting, e.g. --set run.batch_max=500\n"
+        "      --max-events N     stop (commit, exit 0) after N events (tests, benchmarks)\n"
+        "      --help-config      every setting with its type and default\n"
+        "  -h, --help             this help\n\n"
+        "Signals: SIGTERM/SIGINT finish the batch, commit and exit 0; SIGHUP reloads the\n"
+        "rule pack between batches (a pack that fails to load is rejected, the old one\n"
+        "keeps running).  Exit status: 0 stopped by a signal, 1 configuration or rule pack\n"
+        "error, 2 usage error, 4 fatal Kafka or store error.\n");
+}
+
+static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
+{
+    rpart_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->state = state_new_like(eng_engine_state(r->eng));
+    size_t n = (topic ? strlen(topic) : 1) + 16;
+    p->name = malloc(n);
+    if (!p->state || !p->name) {
+        state_destroy(p->state);
+        free(p->name);
+        free(p);
+        return NULL;
+    }
+    snprintf(p->name, n, "%s/%d", topic ? topic : "*", (int)partition);
+    p->next = r->parts;
+    if (r->parts)
+        r->parts->prev = p;
+    r->parts = p;
+    return p;
+}
+
+static int h_assign(void *ud, const char *topic, int32_t partition, void **part)
+{
+    run_t *r = ud;
+    rpart_t *p = rpart_new(r, topic, partition);
+    if (!p) {
+        LOG_ERROR("partition=%s/%d msg=\"out of memory for its state\"", topic, (int)partition);
+        return -1;
+    }
+    *part = p;
+    return 0;
+}
+
+static void h_revoke(void *ud, void *part)
+{
+    run_t *r = ud;
+    rpart_t *p = part;
+    if (!p)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        r->parts = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    state_destroy(p->state);
+    free(p->name);
+    free(p);
+}
+
+/* A partition whose state outgrows one changelog record sheds its least
+ * recently used keys (live state and snapshot stay equal, so a restore
+ * answers as the running service did) rather than stopping the service. */
+static int h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t n)
+{
+    run_t *r = ud;
+    rpart_t *p = part;
+    uint64_t evicted = 0;
+    int rc = state_save_buf_within(p->state, out, limit, &evicted);
+    if (rc != 0) {
+        snprintf(errstr, n, "%s", state_strerror(rc));
+        return -1;
+    }
+    if (evicted) {
+        r->snapshot_evictions += evicted;
+        /* A slot at the limit sheds at most commits: warn for the first 20,
+         * then every 1000th (the summary has the total). */
+        if (++r->shed_commits <= 20 || r->shed_commits % 1000 == 0)
+            LOG_WARN("partition=%s msg=\"state over the changelog record limit: least recently used keys "
+                     "evicted\" evicted=%" PRIu64 " limit_bytes=%zu hint=\"lower state_max_mb or add partitions\"",
+                     p->name, evicted, limit);
+    }
+    return 0;
+}
+
+/* Replaces the partition's state with a snapshot, or with an empty state
+ * (no snapshot yet).  A snapshot that does not load (a rule pack whose
+ * counters changed since it was written, or a damaged record) is logged and
+ * the partition starts empty: the service keeps running. */
+static int h_load(void *ud, void *part, const void *data, size_t len, char *errstr, size_t n)
+{
+    run_t *r = ud;
+    rpart_t *p = part;
+    char err[512];
+    state_carry_t c;
+    if (data && state_load_buf_carry(p->state, data, len, &c, err, sizeof err) == 0) {
+        if (!c.exact)
+            LOG_WARN("partition=%s msg=\"state snapshot of other counters: unchanged ones carried over\" "
+                     "counters_kept=%zu counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64,
+                     p->name, c.kept, c.dropped, c.records, c.records_dropped);
+        return 0;
+    }
+    state_t *fresh = state_new_like(eng_engine_state(r->eng));
+    if (!fresh) {
+        snprintf(errstr, n, "out of memory");
+        return -1;
+    }
+    if (data) {
+        r->state_resets++;
+        LOG_WARN("partition=%s msg=\"state snapshot rejected, starting empty\" reason=\"%s\"", p->name, err);
+    }
+    state_destroy(p->state);
+    p->state = fresh;
+    return 0;
+}
+
+static int h_precommit(void *ud, kfk_t *k)
+{
+    (void)k;
+    run_t *r = ud;
+    char err[1024];
+    if (store_flush(r->store, err, sizeof err) != 0) {
+        LOG_ERROR("store flush failed: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The counters changed with a reload: every partition's state goes over
+ * to the new specs through a snapshot — unchanged counters and all labels
+ * keep their keys, new counters start empty, changed or removed ones are
+ * dropped.  Built aside first: on failure nothing changed.  0 or -1. */
+static int carry_state(run_t *r, eng_engine_t *neu)
+{
+    size_t np = 0, i = 0;
+    for (rpart_t *p = r->parts; p; p = p->next)
+        np++;
+    state_t **ns = calloc(np ? np : 1, sizeof(*ns));
+    wd_buf_t buf = { 0 };
+    state_carry_t c = { 0, 0, 0, 0, 0 };
+    uint64_t kept = 0, dropped = 0;
+    int ok = ns != NULL;
+    for (rpart_t *p = r->parts; ok && p; p = p->next, i++) {
+        char err[512];
+        ns[i] = state_new_like(eng_engine_state(neu));
+        wd_buf_reset(&buf);
+        ok = ns[i] && state_save_buf(p->state, &buf) == 0 &&
+             state_load_buf_carry(ns[i], buf.data, buf.len, &c, err, sizeof err) == 0;
+        if (ok) {
+            kept += c.records;
+            dropped += c.records_dropped;
+        }
+    }
+    wd_buf_free(&buf);
+    if (!ok) {
+        for (size_t j = 0; ns && j < np; j++)
+            state_destroy(ns[j]);
+        free(ns);
+        return -1;
+    }
+    i = 0;
+    for (rpart_t *p = r->parts; p; p = p->next) {
+        state_destroy(p->state);
+        p->state = ns[i++];
+    }
+    free(ns);
+    LOG_WARN("reload: the counters changed; state carried over to them msg=\"unchanged counters and labels "
+             "keep their keys, new ones start empty, changed or removed ones are dropped\" counters_kept=%zu "
+             "counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64 " partitions=%zu",
+             c.kept, c.dropped, kept, dropped, np);
+    return 0;
+}
+
+static void reload(run_t *r)
+{
+    char *err = malloc(65536);
+    if (!err)
+        return;
+    const char *dir = wd_config_str(r->cfg, "rules");
+    LOG_INFO("reload: loading the rule pack from %s", dir);
+    eng_engine_t *neu = eng_engine_new(&r->opts, dir, err, 65536);
+    if (!neu) {
+        r->reload_failures++;
+        LOG_ERROR("reload rejected: the rule pack in %s failed to load; the old pack (%s) keeps running",
+                  dir, eng_engine_pack_hash(r->eng));
+        char *save = NULL;
+        for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            LOG_ERROR("reload error: %s", line);
+        free(err);
+        return;
+    }
+    free(err);
+    uint64_t fo = state_fingerprint(eng_engine_state(r->eng));
+    uint64_t fn = state_fingerprint(eng_engine_state(neu));
+    if (fo != fn && carry_state(r, neu) != 0) {
+        LOG_ERROR("reload rejected: the state could not be carried over to the new counters (out of "
+                  "memory); the old pack (%s) keeps running", eng_engine_pack_hash(r->eng));
+        r->reload_failures++;
+        eng_engine_destroy(neu);
+        return;
+    }
+    LOG_INFO("reload: rule pack %s replaces %s", eng_engine_pack_hash(neu), eng_engine_pack_hash(r->eng));
+    eng_engine_destroy(r->eng);
+    r->eng = neu;
+    r->reloads++;
+}
+
+static void h_between(void *ud, kfk_t *k, int flags)
+{
+    (void)k;
+    if (flags & KFK_IDLE_HUP)
+        reload(ud);
+}
+
+static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+{
+    run_t *r = ud;
+    rpart_t *p = part;
+    char err[1024];
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+    eng_src_t src = {
+        .topic = rd_kafka_topic_name(m->rkt),
+        .partition = m->partition,
+        .offset = m->offset,
+        .msg_ts_ms = ts >= 0 ? ts : INT64_MIN,
+    };
+    r->events++;
+    if (!m->payload || m->len == 0) {
+        r->rejected++;
+        return kfk_dead_letter(k, m, "malformed: empty message", NULL);
+    }
+    const eng_outcome_t *o;
+    if (eng_engine_eval(r->eng, p->state, m->payload, m->len, &src, &o) != 0) {
+        LOG_ERROR("event=%s/%d/%lld msg=\"internal error evaluating the event (out of memory?)\"",
+                  src.topic, (int)src.partition, (long long)src.offset);
+        return -1;
+    }
+    if (o->status == ENG_EVENT_REJECTED) {
+        r->rejected++;
+        wd_buf_reset(&r->reason);
+        wd_buf_printf(&r->reason, "malformed: %s", o->reject_reason ? o->reject_reason : "rejected");
+        LOG_DEBUG("dead-letter event=%s/%d/%lld reason=\"%s\"", src.topic, (int)src.partition,
+                  (long long)src.offset, r->reason.data);
+        return kfk_dead_letter(k, m, r->reason.data, NULL);
+    }
+    if (o->status == ENG_EVENT_UNROUTED) {
+        r->unrouted++;
+        if (!r->unknown_dlq) {
+            r->dropped++;
+            return 0;
+        }
+        wd_buf_reset(&r->reason);
+        wd_buf_printf(&r->reason, "unknown_stream: %s", o->stream ? o->stream : "");
+        return kfk_dead_letter(k, m, r->reason.data, NULL);
+    }
+    for (size_t i = 0; i < o->nerrors; i++) {
+        r->rule_errors++;
+        wd_buf_reset(&r->reason);
+        wd_buf_printf(&r->reason, "rule_error: %s", o->errors[i].message);
+        /* The DLQ has every one; the log the first few and then every 1000th. */
+        if (r->rule_errors <= 20 || r->rule_errors % 1000 == 0)
+            LOG_WARN("rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"", o->errors[i].rule, o->event_id,
+                     r->rule_errors, o->errors[i].message);
+        if (kfk_dead_letter(k, m, r->reason.data, o->errors[i].rule) != 0)
+            return -1;
+    }
+    if (o->nhits) {
+        if (o->nhits > r->caprows) {
+            store_row_t *n = realloc(r->rows, o->nhits * sizeof(*n));
+            if (!n)
+                return -1;
+            r->rows = n;
+            r->caprows = o->nhits;
+        }
+        cmd_outcome_rows(o, r->run_id, &src, r->rows);
+        if (store_write(r->store, r->rows, o->nhits, err, sizeof err) != 0) {
+            LOG_ERROR("store write failed: %s", err);
+            return -1;
+        }
+        r->hits += o->nhits;
+    }
+    if (o->decision != RULE_VERDICT_NONE) {
+        store_decision_t d;
+        cmd_outcome_decision(o, r->run_id, &d);
+        if (store_write_decision(r->store, &d, err, sizeof err) != 0) {
+            LOG_ERROR("store write failed: %s", err);
+            return -1;
+        }
+        wd_buf_reset(&r->action);
+        cmd_action_json(&r->action, o, r->run_id);
+        if (kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
+                              o->decision_entity_len, r->action.data, r->action.len, 0, NULL) != 0)
+            return -1;
+        r->actions++;
+    }
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "instance", required_argument, NULL, 1101 },
+        { "set", required_argument, NULL, 1102 },
+        { "help-config", no_argument, NULL, 1103 },
+        { "max-events", required_argument, NULL, 1104 },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    cmd_args_t a;
+    int rc = cmd_parse_common(argc, argv, lopts, "run", &a, run_usage);
+    if (rc >= 0)
+        return rc;
+
+    run_t r;
+    memset(&r, 0, sizeof r);
+    char *err = malloc(65536);
+    int status = CMD_EXIT_LOAD;
+    kfk_t *k = NULL;
+    if (!err)
+        return CMD_EXIT_LOAD;
+    r.cfg = cmd_load_config(&a, err, 65536);
+    if (!r.cfg)
+        goto done;
+    cmd_engine_opts(r.cfg, &r.opts);
+    const char *rules = wd_config_str(r.cfg, "rules");
+    r.eng = eng_engine_new(&r.opts, rules, err, 65536);
+    if (!r.eng) {
+        fprintf(stderr, "warden run: the rule pack in %s failed to load:\n%s", rules, err);
+        goto done;
+    }
+    r.run_id = wd_config_str(r.cfg, "run.run_id");
+    r.actions_topic = wd_config_str(r.cfg, "run.actions_topic");
+    r.unknown_dlq = strcmp(wd_config_str(r.cfg, "run.unknown_stream"), "dlq") == 0;
+    const char *const *topics;
+    size_t ntopics = wd_config_list(r.cfg, "run.topics", &topics);
+    if (ntopics == 0) {
+        fprintf(stderr, "warden run: %s: no input topics (set streams.topics or run.topics)\n",
+                wd_config_path(r.cfg));
+        goto done;
+    }
+    if (store_open(&r.store, wd_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
+        fprintf(stderr, "warden run: %s\n", err);
+        goto done;
+    }
+    char txn[512];
+    snprintf(txn, sizeof txn, "%s.%s", wd_config_str(r.cfg, "run.group"),
+             wd_config_str(r.cfg, "run.instance"));
+    const char *create[2] = { r.actions_topic, wd_config_str(r.cfg, "run.dlq_topic") };
+    kfk_opts_t ko = {
+        .topics = topics,
+        .ntopics = ntopics,
+        .group = wd_config_str(r.cfg, "run.group"),
+        .txn_id = txn,
+        .changelog = wd_config_str(r.cfg, "run.changelog_topic"),
+        .dlq = wd_config_str(r.cfg, "run.dlq_topic"),
+        .create_missing = wd_config_bool(r.cfg, "run.create_topics"),
+        .create = create,
+        .ncreate = 2,
+        .batch_max = wd_config_int(r.cfg, "run.batch_max"),
+        .batch_ms = wd_config_int(r.cfg, "run.batch_ms"),
+        .client_id = "warden-run",
+        .align_ms = wd_config_int(r.cfg, "run.align_ms"),
+        .snapshot_max = (size_t)wd_config_int(r.cfg, "run.snapshot_max_kb") * 1024,
+        .max_events = a.max_events,
+    };
+    kfk_handler_t h = {
+        .ud = &r,
+        .assign = h_assign,
+        .revoke = h_revoke,
+        .message = h_message,
+        .precommit = h_precommit,
+        .save = h_save,
+        .load = h_load,
+        .between = h_between,
+    };
+    kfk_install_signals();
+    status = CMD_EXIT_FATAL;
+    k = kfk_new(r.cfg, &ko, &h, err, 65536);
+    if (!k) {
+        LOG_ERROR("warden run: %s", err);
+        goto done;
+    }
+    LOG_INFO("warden run started group=%s instance=%s transactional_id=%s topics=%zu pack=%s store=%s",
+             ko.group, wd_config_str(r.cfg, "run.instance"), txn, ntopics, eng_engine_pack_hash(r.eng),
+             store_scheme(r.store));
+    uint64_t t0 = wd_now_ns();
+    int lrc = kfk_run(k, err, 65536);
+    double secs = (double)(wd_now_ns() - t0) / 1e9;
+    kfk_stats_t ks;
+    kfk_stats(k, &ks);
+    /* First event to last commit: the rate without group join and idling. */
+    double busy = ks.first_ns && ks.last_commit_ns > ks.first_ns
+                      ? (double)(ks.last_commit_ns - ks.first_ns) / 1e9 : 0.0;
+    LOG_INFO("summary events=%" PRIu64 " actions=%" PRIu64 " hits=%" PRIu64 " dead_letters=%" PRIu64
+             " rejected=%" PRIu64 " unknown_stream=%" PRIu64 " dropped=%" PRIu64 " rule_errors=%" PRIu64
+             " commits=%" PRIu64 " aborts=%" PRIu64 " producer_restarts=%" PRIu64
+             " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64 " restored=%" PRIu64 " misaligned=%" PRIu64
+             " state_resets=%" PRIu64 " snapshot_evictions=%" PRIu64
+             " reloads=%" PRIu64 " reload_failures=%" PRIu64
+             " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f"
+             " busy_seconds=%.3f busy_events_per_s=%.0f",
+             r.events, r.actions, r.hits, ks.dead_letters, r.rejected, r.unrouted, r.dropped, r.rule_errors,
+             ks.commits, ks.aborts, ks.producer_restarts,
+             ks.snapshots, ks.snapshot_bytes, ks.restored, ks.misaligned,
+             r.state_resets, r.snapshot_evictions,
+             r.reloads, r.reload_failures,
+             ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
+             busy, busy > 0 ? (double)r.events / busy : 0.0);
+    if (r.store) {
+        store_stats_t so;
+        store_stats(r.store, &so);
+        LOG_INFO("summary store=%s rows_written=%" PRIu64 " batches=%" PRIu64 " batch_ms_max=%.1f"
+                 " retries=%" PRIu64 " failures=%" PRIu64 " buffer_rows=%zu",
+                 store_scheme(r.store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
+                 so.retries, so.failures, so.buffer_rows);
+    }
+    if (lrc != 0) {
+        LOG_ERROR("warden run: stopping on a fatal error: %s", err);
+        goto done;
+    }
+    status = CMD_EXIT_OK;
+done:
+    kfk_destroy(k);
+    if (r.store && store_close(r.store, err, 65536) != 0) {
+        LOG_ERROR("warden run: closing the store: %s", err);
+        status = CMD_EXIT_FATAL;
+    }
+    eng_engine_destroy(r.eng);
+    wd_config_destroy(r.cfg);
+    cmd_args_free(&a);
+    free(r.rows);
+    wd_buf_free(&r.action);
+    wd_buf_free(&r.reason);
+    free(err);
+    return status;
+}

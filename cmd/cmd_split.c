@@ -1,0 +1,438 @@
+/* warden split: the stateless split & prune stage.  Reads raw topics (mixed
+ * streams), drops events of streams no loaded rule or counter uses, keeps
+ * only the fields the stream's rules and counters declare (plus id, ts and
+ * the stream field), and writes each event to PREFIX.STREAM keyed by the
+ * stream's counter key, so one entity's state lives in one partition
+ * downstream.  Exactly once through kafka/kfk.h, like `warden run`.
+ * Malformed events go to the dead-letter topic.  Prints per-stream in/out
+ * counts and the bytes pruning saved. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/wd_buf.h"
+#include "cmd/cmd.h"
+#include "base/wd_config.h"
+#include "engine/eng_engine.h"
+#include "base/wd_json.h"
+#include "kafka/kfk.h"
+#include "cmd/cmd_kafka.h"
+#include "base/wd_log.h"
+#include "base/wd_util.h"
+#include "rules/rule_counters.h"
+
+typedef struct sstream {
+    char               *name;
+    char               *topic;      /* PREFIX.NAME */
+    const char *const  *fields;     /* sorted dotted paths (engine-owned) */
+    size_t              nfields;
+    const char         *key;        /* counter key path, NULL: keep the input key */
+    uint64_t            in, out, bytes_in, bytes_out;
+} sstream_t;
+
+typedef struct split {
+    wd_config_t *cfg;
+    rule_counters_t *counters;
+    eng_engine_t *eng;
+    wd_json_t   *json;
+    const char   *stream_field;
+    sstream_t    *streams;
+    size_t        nstreams;
+    wd_buf_t     out;
+    wd_buf_t     path;
+    wd_buf_t     reason;
+    uint64_t      events, malformed, dropped, dropped_bytes;
+} split_t;
+
+/* The stream's counter key path: the key of the first counter declared on
+ * it in counters.lua, so a split topic is partitioned by the entity its
+ * counters count (counters keyed on other fields of the same stream stay
+ * partition-local: docs/operations.md).  NULL: no counter, keep the input
+ * record's key. */
+static const char *stream_key(const rule_counters_t *cs, const char *stream)
+{
+    for (size_t i = 0; cs && i < rule_counters_count(cs); i++) {
+        const rule_counter_spec_t *c = rule_counters_get(cs, i);
+        if (strcmp(c->stream, stream) == 0)
+            return c->key;
+    }
+    return NULL;
+}
+
+static void split_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: warden split -c warden.lua [options]\n"
+        "The stateless first stage: reads the raw topics (split.topics, else\n"
+        "streams.topics), drops events no rule or counter needs, keeps only declared\n"
+        "fields (+ id, ts, stream) and writes each event to PREFIX.STREAM keyed by the\n"
+        "stream's counter key, exactly once.  Prints per-stream counts at exit.\n\n"
+        "  -c, --config FILE      configuration (docs/operations.md)\n"
+        "      --instance NAME    stable process name (transactional.id GROUP.NAME)\n"
+        "  -X KEY=VALUE           a librdkafka property\n"
+        "      --set KEY=VALUE    any other setting, e.g. --set split.prefix=s\n"
+        "      --help-config      every setting with its type and default\n"
+        "  -h, --help             this help\n\n"
+        "Exit status: 0 stopped by a signal, 1 configuration or rule pack error,\n"
+        "2 usage error, 4 fatal Kafka error.\n");
+}
+
+static int field_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 when path is a declared field (kept whole). */
+static int is_field(const sstream_t *s, const char *path)
+{
+    return bsearch(&path, s->fields, s->nfields, sizeof(char *), field_cmp) != NULL;
+}
+
+/* 1 when some declared field lies below path ("user" for "user.id"). */
+static int is_parent(const sstream_t *s, const char *path, size_t plen)
+{
+    size_t lo = 0, hi = s->nfields;
+    while (lo < hi) {   /* first field >= path */
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(s->fields[mid], path) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < s->nfields; i++) {
+        if (strncmp(s->fields[i], path, plen) != 0)
+            return 0;
+        if (s->fields[i][plen] == '.')
+            return 1;
+    }
+    return 0;
+}
+
+/* Appends v as JSON. */
+static void write_value(wd_buf_t *b, wd_jval_t v)
+{
+    size_t len;
+    const char *s;
+    const char *key;
+    size_t klen;
+    wd_jval_t x;
+    wd_jiter_t it;
+    int first = 1;
+    switch (wd_jval_type(v)) {
+    case WD_JNULL:
+        wd_buf_adds(b, "null");
+        break;
+    case WD_JBOOL:
+        wd_buf_adds(b, wd_jval_bool(v) ? "true" : "false");
+        break;
+    case WD_JINT:
+        wd_buf_printf(b, "%" PRId64, wd_jval_int(v));
+        break;
+    case WD_JDOUBLE:
+        wd_buf_json_num(b, wd_jval_double(v));
+        break;
+    case WD_JSTRING:
+        s = wd_jval_str(v, &len);
+        wd_buf_json_str(b, s, len);
+        break;
+    case WD_JARRAY:
+        wd_buf_addc(b, '[');
+        wd_jiter_begin(v, &it);
+        while (wd_jiter_next(&it, &key, &klen, &x)) {
+            if (!first)
+                wd_buf_addc(b, ',');
+            first = 0;
+            write_value(b, x);
+        }
+        wd_buf_addc(b, ']');
+        break;
+    case WD_JOBJECT:
+        wd_buf_addc(b, '{');
+        wd_jiter_begin(v, &it);
+        while (wd_jiter_next(&it, &key, &klen, &x)) {
+            if (!first)
+                wd_buf_addc(b, ',');
+            first = 0;
+            wd_buf_json_str(b, key, klen);
+            wd_buf_addc(b, ':');
+            write_value(b, x);
+        }
+        wd_buf_addc(b, '}');
+        break;
+    }
+}
+
+/* Appends the members of object v that the stream keeps; path holds v's
+ * dotted path (empty at the root) and is restored on return.  Returns how
+ * many members were written. */
+static size_t write_pruned(split_t *sp, const sstream_t *s, wd_jval_t v, wd_buf_t *b)
+{
+    wd_jiter_t it;
+    const char *key;
+    size_t klen, n = 0;
+    wd_jval_t x;
+    size_t base = sp->path.len;
+    wd_jiter_begin(v, &it);
+    while (wd_jiter_next(&it, &key, &klen, &x)) {
+        sp->path.len = base;
+        if (base)
+            wd_buf_addc(&sp->path, '.');
+        wd_buf_add(&sp->path, key, klen);
+        wd_buf_addc(&sp->path, '\0');
+        sp->path.len--;
+        if (is_field(s, sp->path.data)) {
+            if (n++)
+                wd_buf_addc(b, ',');
+            wd_buf_json_str(b, key, klen);
+            wd_buf_addc(b, ':');
+            write_value(b, x);
+        } else if (wd_jval_type(x) == WD_JOBJECT && is_parent(s, sp->path.data, sp->path.len)) {
+            size_t mark = b->len;
+            if (n)
+                wd_buf_addc(b, ',');
+            wd_buf_json_str(b, key, klen);
+            wd_buf_adds(b, ":{");
+            if (write_pruned(sp, s, x, b) == 0) {
+                b->len = mark;     /* nothing kept below: drop the parent too */
+            } else {
+                wd_buf_addc(b, '}');
+                n++;
+            }
+        }
+    }
+    sp->path.len = base;
+    if (sp->path.data)
+        sp->path.data[base] = '\0';
+    return n;
+}
+
+static sstream_t *find_stream(split_t *sp, const char *name, size_t len)
+{
+    for (size_t i = 0; i < sp->nstreams; i++)
+        if (strlen(sp->streams[i].name) == len && memcmp(sp->streams[i].name, name, len) == 0)
+            return &sp->streams[i];
+    return NULL;
+}
+
+static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+{
+    (void)part;
+    split_t *sp = ud;
+    char err[256];
+    wd_jval_t root, sv, kv;
+    sp->events++;
+    if (!m->payload || m->len == 0) {
+        sp->malformed++;
+        return kfk_dead_letter(k, m, "malformed: empty message", NULL);
+    }
+    if (wd_json_parse(sp->json, m->payload, m->len, &root, err, sizeof err) != 0) {
+        sp->malformed++;
+        wd_buf_reset(&sp->reason);
+        wd_buf_printf(&sp->reason, "malformed: %s", err);
+        return kfk_dead_letter(k, m, sp->reason.data, NULL);
+    }
+    if (wd_jval_type(root) != WD_JOBJECT || !wd_jval_path(root, sp->stream_field, &sv) ||
+        wd_jval_type(sv) != WD_JSTRING) {
+        sp->malformed++;
+        wd_buf_reset(&sp->reason);
+        wd_buf_printf(&sp->reason, "malformed: no string field \"%s\" names the stream", sp->stream_field);
+        return kfk_dead_letter(k, m, sp->reason.data, NULL);
+    }
+    size_t slen;
+    const char *sname = wd_jval_str(sv, &slen);
+    sstream_t *s = find_stream(sp, sname, slen);
+    if (!s) {
+        /* Pruning events: no rule or counter reads this stream. */
+        sp->dropped++;
+        sp->dropped_bytes += m->len;
+        return 0;
+    }
+    s->in++;
+    s->bytes_in += m->len;
+    wd_buf_reset(&sp->out);
+    wd_buf_addc(&sp->out, '{');
+    wd_buf_reset(&sp->path);
+    write_pruned(sp, s, root, &sp->out);
+    wd_buf_addc(&sp->out, '}');
+    const void *key = m->key;
+    size_t keylen = m->key_len;
+    if (s->key && wd_jval_path(root, s->key, &kv)) {
+        if (wd_jval_type(kv) == WD_JSTRING) {
+            key = wd_jval_str(kv, &keylen);
+        } else if (wd_jval_type(kv) != WD_JNULL) {
+            /* Numbers and the like: key by their JSON text. */
+            wd_buf_reset(&sp->reason);
+            write_value(&sp->reason, kv);
+            key = sp->reason.data;
+            keylen = sp->reason.len;
+        }
+    }
+    /* The raw record's timestamp and origin travel along, so `warden run`
+     * over the split topics can put one raw partition's events back in
+     * their raw order (event-time alignment). */
+    char origin[48];
+    snprintf(origin, sizeof origin, "%d/%lld", (int)m->partition, (long long)m->offset);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
+    rd_kafka_header_add(hdrs, KFK_ORIGIN_HEADER, -1, origin, -1);
+    int64_t ts = rd_kafka_message_timestamp(m, NULL);
+    if (kfk_produce(k, s->topic, RD_KAFKA_PARTITION_UA, key, keylen, sp->out.data, sp->out.len,
+                          ts > 0 ? ts : 0, hdrs) != 0)
+        return -1;
+    s->out++;
+    s->bytes_out += sp->out.len;
+    return 0;
+}
+
+static void print_summary(const split_t *sp)
+{
+    uint64_t in = 0, out = 0, bin = 0, bout = 0;
+    fprintf(stderr, "%-24s %12s %12s %14s %14s %8s\n", "stream", "in", "out", "bytes_in", "bytes_out", "saved");
+    for (size_t i = 0; i < sp->nstreams; i++) {
+        const sstream_t *s = &sp->streams[i];
+        fprintf(stderr, "%-24s %12" PRIu64 " %12" PRIu64 " %14" PRIu64 " %14" PRIu64 " %7.1f%%\n", s->name,
+                s->in, s->out, s->bytes_in, s->bytes_out,
+                s->bytes_in ? 100.0 * (double)(s->bytes_in - s->bytes_out) / (double)s->bytes_in : 0.0);
+        in += s->in;
+        out += s->out;
+        bin += s->bytes_in;
+        bout += s->bytes_out;
+    }
+    fprintf(stderr, "%-24s %12" PRIu64 " %12s %14" PRIu64 " %14s %8s\n", "(dropped: no rule)", sp->dropped, "0",
+            sp->dropped_bytes, "0", "100.0%");
+    fprintf(stderr, "%-24s %12" PRIu64 "\n", "(malformed → DLQ)", sp->malformed);
+    uint64_t tin = bin + sp->dropped_bytes;
+    fprintf(stderr, "%-24s %12" PRIu64 " %12" PRIu64 " %14" PRIu64 " %14" PRIu64 " %7.1f%%\n", "total", sp->events,
+            out, tin, bout, tin ? 100.0 * (double)(tin - bout) / (double)tin : 0.0);
+    (void)in;
+}
+
+int cmd_split(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "instance", required_argument, NULL, 1101 },
+        { "set", required_argument, NULL, 1102 },
+        { "help-config", no_argument, NULL, 1103 },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    cmd_args_t a;
+    int rc = cmd_parse_common(argc, argv, lopts, "split", &a, split_usage);
+    if (rc >= 0)
+        return rc;
+    split_t sp;
+    memset(&sp, 0, sizeof sp);
+    int status = CMD_EXIT_LOAD;
+    kfk_t *k = NULL;
+    const char **create = NULL;
+    char *err = malloc(65536);
+    if (!err)
+        return CMD_EXIT_LOAD;
+    sp.cfg = cmd_load_config(&a, err, 65536);
+    if (!sp.cfg)
+        goto done;
+    eng_opts_t opts;
+    cmd_engine_opts(sp.cfg, &opts);
+    const char *rules = wd_config_str(sp.cfg, "rules");
+    sp.eng = eng_engine_new(&opts, rules, err, 65536);
+    if (!sp.eng) {
+        fprintf(stderr, "warden split: the rule pack in %s failed to load:\n%s", rules, err);
+        goto done;
+    }
+    if (rule_counters_load(rules, &sp.counters, err, 65536) != 0) {
+        fprintf(stderr, "warden split: %s", err);
+        goto done;
+    }
+    sp.json = wd_json_new(0);
+    sp.stream_field = wd_config_str(sp.cfg, "streams.field");
+    const char *prefix = wd_config_str(sp.cfg, "split.prefix");
+    const char *const *names;
+    size_t nn = eng_engine_streams(sp.eng, &names);
+    sp.streams = calloc(nn ? nn : 1, sizeof(*sp.streams));
+    create = calloc(nn + 2, sizeof(*create));
+    if (!sp.json || !sp.streams || !create)
+        goto done;
+    for (size_t i = 0; i < nn; i++) {
+        sstream_t *s = &sp.streams[sp.nstreams++];
+        s->name = strdup(names[i]);
+        size_t tl = strlen(prefix) + strlen(names[i]) + 2;
+        s->topic = malloc(tl);
+        if (!s->name || !s->topic)
+            goto done;
+        snprintf(s->topic, tl, "%s.%s", prefix, names[i]);
+        s->nfields = eng_engine_stream_fields(sp.eng, names[i], &s->fields);
+        s->key = stream_key(sp.counters, names[i]);
+        create[i] = s->topic;
+        LOG_INFO("split stream=%s topic=%s fields=%zu key=%s", s->name, s->topic, s->nfields,
+                 s->key ? s->key : "(input key)");
+    }
+    const char *const *topics;
+    size_t ntopics = wd_config_list(sp.cfg, "split.topics", &topics);
+    if (ntopics == 0) {
+        fprintf(stderr, "warden split: %s: no input topics (set streams.topics or split.topics)\n",
+                wd_config_path(sp.cfg));
+        goto done;
+    }
+    create[nn] = wd_config_str(sp.cfg, "split.dlq_topic");
+    char txn[512];
+    snprintf(txn, sizeof txn, "%s.%s", wd_config_str(sp.cfg, "split.group"),
+             wd_config_str(sp.cfg, "split.instance"));
+    kfk_opts_t ko = {
+        .topics = topics,
+        .ntopics = ntopics,
+        .group = wd_config_str(sp.cfg, "split.group"),
+        .txn_id = txn,
+        .dlq = wd_config_str(sp.cfg, "split.dlq_topic"),
+        .create_missing = 1,
+        .create = create,
+        .ncreate = nn + 1,
+        .create_partitions = (int)wd_config_int(sp.cfg, "split.partitions"),
+        .batch_max = wd_config_int(sp.cfg, "split.batch_max"),
+        .batch_ms = wd_config_int(sp.cfg, "split.batch_ms"),
+        .client_id = "warden-split",
+    };
+    kfk_handler_t h = { .ud = &sp, .message = h_message };
+    kfk_install_signals();
+    status = CMD_EXIT_FATAL;
+    k = kfk_new(sp.cfg, &ko, &h, err, 65536);
+    if (!k) {
+        LOG_ERROR("warden split: %s", err);
+        goto done;
+    }
+    LOG_INFO("warden split started group=%s transactional_id=%s topics=%zu streams=%zu prefix=%s",
+             ko.group, txn, ntopics, nn, prefix);
+    uint64_t t0 = wd_now_ns();
+    int lrc = kfk_run(k, err, 65536);
+    double secs = (double)(wd_now_ns() - t0) / 1e9;
+    kfk_stats_t ks;
+    kfk_stats(k, &ks);
+    LOG_INFO("summary events=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64 " commits=%" PRIu64
+             " aborts=%" PRIu64 " seconds=%.2f events_per_s=%.0f", sp.events, sp.dropped, sp.malformed,
+             ks.commits, ks.aborts, secs, secs > 0 ? (double)sp.events / secs : 0.0);
+    print_summary(&sp);
+    if (lrc != 0) {
+        LOG_ERROR("warden split: stopping on a fatal error: %s", err);
+        goto done;
+    }
+    status = CMD_EXIT_OK;
+done:
+    kfk_destroy(k);
+    for (size_t i = 0; sp.streams && i < sp.nstreams; i++) {
+        free(sp.streams[i].name);
+        free(sp.streams[i].topic);
+    }
+    free(sp.streams);
+    free(create);
+    wd_json_destroy(sp.json);
+    eng_engine_destroy(sp.eng);
+    rule_counters_destroy(sp.counters);
+    wd_config_destroy(sp.cfg);
+    cmd_args_free(&a);
+    wd_buf_free(&sp.out);
+    wd_buf_free(&sp.path);
+    wd_buf_free(&sp.reason);
+    free(err);
+    return status;
+}

@@ -1,0 +1,137 @@
+/* kafka/kfk.h — the exactly-once consume-transform-produce loop shared
+ * by `warden run` and `warden split`: a consumer group on the input topics, a
+ * transactional producer, batches bounded in size and time whose outputs,
+ * per-partition state snapshots (compacted changelog topic) and consumed
+ * offsets commit in one Kafka transaction; abort-and-rewind on abortable
+ * errors, a clean exit on fatal ones; dead letters with warden.* headers. */
+#ifndef WARDEN_KAFKA_KFK_H
+#define WARDEN_KAFKA_KFK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "base/wd_buf.h"
+
+typedef struct kfk kfk_t;
+typedef struct wd_config wd_config_t;
+
+/* What the command plugs into the loop.  Every callback runs on the loop's
+ * thread.  `part` is the handler's per-partition object (from assign). */
+typedef struct kfk_handler {
+    void *ud;
+    /* A state slot was assigned: partition `partition` of every input topic
+     * (topic NULL) when the inputs are co-partitioned (same partition
+     * count: the range assignor gives partition N of each to one process),
+     * else one topic's partition.  Returns the handler's object for it in
+     * *part (may stay NULL), or -1 (fatal). */
+    int (*assign)(void *ud, const char *topic, int32_t partition, void **part);
+    /* The slot was revoked (its batch already committed): free part. */
+    void (*revoke)(void *ud, void *part);
+    /* One consumed message, inside the open transaction: produce through
+     * kfk_produce / kfk_dead_letter.  Returns 0, or -1 for a
+     * fatal error (the loop stops; exit non-zero). */
+    int (*message)(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part);
+    /* Before offsets commit: make side effects durable (store_flush).
+     * Returns 0 or -1 (fatal). May be NULL. */
+    int (*precommit)(void *ud, kfk_t *k);
+    /* State snapshots (NULL for a stateless handler: no changelog).
+     * save appends part's state to out, at most limit bytes (one changelog
+     * record): a bigger state must shrink to fit, or fail; load replaces
+     * it with data[0..len) (data NULL: empty state).  Both return 0 or -1
+     * with errstr. */
+    int (*save)(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t errstr_size);
+    int (*load)(void *ud, void *part, const void *data, size_t len, char *errstr, size_t errstr_size);
+    /* Between batches (no transaction open), e.g. to reload rules on SIGHUP.
+     * flags: KFK_IDLE_HUP when SIGHUP arrived.  May be NULL. */
+    void (*between)(void *ud, kfk_t *k, int flags);
+} kfk_handler_t;
+
+enum { KFK_IDLE_HUP = 1 };
+
+typedef struct kfk_opts {
+    const char *const *topics;      /* input topics */
+    size_t             ntopics;
+    const char        *group;
+    const char        *txn_id;      /* transactional.id */
+    const char        *changelog;   /* changelog topic (handlers with save/load) */
+    const char        *dlq;         /* dead-letter topic */
+    int                create_missing;  /* create missing output (and changelog) topics */
+    const char *const *create;      /* output topics to create when missing (may be NULL) */
+    size_t             ncreate;
+    int                create_partitions;  /* their partition count (0: broker default) */
+    long               batch_max;
+    long               batch_ms;
+    const char        *client_id;   /* "warden-run" … */
+    uint64_t           max_events;  /* stop (commit, exit 0) after this many (0: never) */
+    long               align_ms;    /* co-partitioned inputs: hand out messages of one
+                                     * slot in Kafka-timestamp order, waiting at most
+                                     * this long for a lagging topic (0: arrival order) */
+    size_t             snapshot_max;  /* largest snapshot record (0 or more than 16 MiB:
+                                       * 16 MiB, the producer's message.max.bytes) */
+} kfk_opts_t;
+
+/* Counters of the loop (read after kfk_run, or for metrics). */
+typedef struct kfk_stats {
+    uint64_t consumed;       /* messages handed to the handler */
+    uint64_t produced;       /* records produced (outputs, dead letters, snapshots) */
+    uint64_t dead_letters;
+    uint64_t commits;
+    uint64_t aborts;
+    uint64_t producer_restarts;  /* new producers after a fatal producer error */
+    uint64_t snapshots;      /* changelog records written */
+    uint64_t snapshot_bytes;
+    uint64_t restored;       /* partitions restored from the changelog */
+    uint64_t misaligned;     /* events handed out before a lagging topic caught up */
+    uint64_t lat_p50_us;     /* poll → commit of the message's transaction */
+    uint64_t lat_p99_us;
+    uint64_t lat_max_us;
+    uint64_t first_ns;       /* wd_now_ns() of the first message, 0 if none */
+    uint64_t last_commit_ns; /* of the last commit */
+} kfk_stats_t;
+
+/* Builds the clients (kafka properties from cfg, then warden's defaults for
+ * what cfg leaves unset), creates missing output topics, initialises
+ * transactions.  Returns NULL with a message in errstr. */
+kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
+                           const kfk_handler_t *h, char *errstr, size_t errstr_size);
+/* Closes the clients (commits nothing: call after kfk_run). */
+void kfk_destroy(kfk_t *k);
+
+/* Runs until SIGTERM/SIGINT (commit the batch, leave the group, return 0)
+ * or a fatal error (return -1 with the reason in errstr and logged). */
+int kfk_run(kfk_t *k, char *errstr, size_t errstr_size);
+
+/* Installs the SIGTERM/SIGINT/SIGHUP handlers the loop reacts to. */
+void kfk_install_signals(void);
+/* Asks every loop to stop after the current batch (as SIGTERM does). */
+void kfk_request_stop(void);
+/* Asks this loop to stop after the current batch (from a handler). */
+void kfk_stop(kfk_t *k);
+
+/* Produces one record inside the open transaction (bytes copied).
+ * ts_ms: the record's timestamp (0: now).  headers: may be NULL; ownership
+ * passes to the loop.  Returns 0 or -1. */
+int kfk_produce(kfk_t *k, const char *topic, int32_t partition,
+                      const void *key, size_t keylen, const void *val, size_t vallen,
+                      int64_t ts_ms, rd_kafka_headers_t *headers);
+
+/* Header `warden.origin` ("PARTITION/OFFSET" of the raw record a split
+ * record came from): event-time alignment breaks timestamp ties with it, so
+ * `run` over split topics sees a single raw partition's events in their
+ * raw order. */
+#define KFK_ORIGIN_HEADER "warden.origin"
+
+/* Dead-letters m: its original key, bytes and headers, plus warden.reason,
+ * warden.source ("topic/partition/offset") and warden.rule (when rule is
+ * not NULL), to the DLQ topic inside the open transaction. */
+int kfk_dead_letter(kfk_t *k, const rd_kafka_message_t *m, const char *reason,
+                          const char *rule);
+
+void kfk_stats(const kfk_t *k, kfk_stats_t *out);
+
+/* The partition count of topic (metadata), or -1. */
+int kfk_partitions(kfk_t *k, const char *topic);
+
+#endif

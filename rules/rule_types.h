@@ -1,0 +1,21 @@
+/* rules/rule_types.h — the shared words of the rule contract: verdicts and
+ * their severity order, rule modes, and the length limits every name and id
+ * must fit.  The lowest room that needs them, so rules, the engine, the Kafka
+ * loop and the commands all say the same thing. */
+#ifndef WARDEN_RULES_RULE_TYPES_H
+#define WARDEN_RULES_RULE_TYPES_H
+
+/* Longest event id, and rule or stream name, warden accepts: the keys of
+ * the results store (storage/schema) hold no more.  Longer ids are rejects,
+ * longer names load errors, so no result is ever unstorable. */
+#define RULE_MAX_ID_LEN   512
+#define RULE_MAX_NAME_LEN 128
+
+/* Verdicts in severity order: a larger value wins an event's decision. */
+enum rule_verdict_code { RULE_VERDICT_NONE = 0, RULE_VERDICT_FLAG, RULE_VERDICT_REVIEW, RULE_VERDICT_BLOCK };
+enum rule_mode { RULE_MODE_OFF = 0, RULE_MODE_SHADOW, RULE_MODE_ENFORCE };
+
+const char *rule_verdict_name(int v);   /* "block" …; "none" for anything else */
+const char *rule_mode_name(int m);      /* "enforce" …; "off" for anything else */
+
+#endif

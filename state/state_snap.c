@@ -1,0 +1,977 @@
+/* Snapshots and changelog records of state_t.  See state/state.h.
+ *
+ * Snapshot = 40-byte header + payload, all little-endian:
+ *   "WRDNSTAT" | u32 version | u32 flags (0) | u64 spec fingerprint |
+ *   u64 payload length | u32 CRC-32 of payload | u32 CRC-32 of the 36
+ *   header bytes before it
+ * payload = i64 clock | varint ncounters | (version 2) per counter: varint
+ * name length, name, u64 fingerprint of its spec alone, u8 distinct |
+ * varint nrecords | records,
+ * records in global LRU order (least recently used first), each:
+ *   varint table (counter index, or ncounters for labels) | varint klen |
+ *   key | i64 head | body
+ * body of a plain counter: varint nonzero slots, then (varint slot, varint
+ * count) pairs; of a distinct counter: varint non-empty slots, then
+ * (varint slot, u8 kind, set) with kind 1 = exact (varint n, n x u64
+ * value hashes) or 2 = sketch (STATE_HLL_BYTES registers); labels: no body.
+ * Ring slots are stored by position: ring sizes follow from the specs,
+ * which the fingerprint pins.
+ *
+ * A changelog entry record = "WRDE" | u8 version | u64 fingerprint |
+ * i64 clock | u8 kind (1 entry, 2 tombstone) | the record as above (a
+ * tombstone stops after the key) | u32 CRC-32 of everything before it. */
+#include "state/state_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SNAP_MAGIC   "WRDNSTAT"
+#define SNAP_VERSION 2u      /* 1: no per-counter table; still read */
+#define SNAP_HDR     40
+#define ENTRY_MAGIC  "WRDE"
+#define ENTRY_VERSION 1u
+#define MAX_RING     512      /* the largest ring: 366d + slack, rounded up */
+
+/* ---- CRC-32 (IEEE 802.3), slicing by 8 ---- */
+
+static uint32_t crc_tab[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_tab[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 255];
+}
+
+/* Continues crc (start with 0) over p[0..n). */
+static uint32_t crc32_update(uint32_t crc, const void *data, size_t n)
+{
+    pthread_once(&crc_once, crc_init);
+    const unsigned char *p = data;
+    crc = ~crc;
+    while (n >= 8) {
+        uint32_t a = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                            (uint32_t)p[3] << 24);
+        crc = crc_tab[7][a & 255] ^ crc_tab[6][(a >> 8) & 255] ^ crc_tab[5][(a >> 16) & 255] ^
+              crc_tab[4][a >> 24] ^ crc_tab[3][p[4]] ^ crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^
+              crc_tab[0][p[7]];
+        p += 8;
+        n -= 8;
+    }
+    while (n--)
+        crc = crc_tab[0][(crc ^ *p++) & 255] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- writer: to a buffer or a file, with running length and CRC ---- */
+
+typedef struct wr {
+    wd_buf_t    *buf;
+    FILE         *f;
+    unsigned char tmp[1 << 16];
+    size_t        tn;
+    uint64_t      len;
+    uint32_t      crc;
+    int           err;
+} wr_t;
+
+static void wr_flush(wr_t *w)
+{
+    if (w->f && w->tn) {
+        if (fwrite(w->tmp, 1, w->tn, w->f) != w->tn)
+            w->err = errno ? errno : EIO;
+        w->tn = 0;
+    }
+}
+
+static void wr_bytes(wr_t *w, const void *p, size_t n)
+{
+    w->crc = crc32_update(w->crc, p, n);
+    w->len += n;
+    if (w->buf) {
+        wd_buf_add(w->buf, p, n);
+        return;
+    }
+    if (w->tn + n > sizeof(w->tmp))
+        wr_flush(w);
+    if (n > sizeof(w->tmp)) {
+        if (fwrite(p, 1, n, w->f) != n)
+            w->err = errno ? errno : EIO;
+        return;
+    }
+    memcpy(w->tmp + w->tn, p, n);
+    w->tn += n;
+}
+
+static void wr_varint(wr_t *w, uint64_t v)
+{
+    unsigned char b[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        b[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (unsigned char)v;
+    wr_bytes(w, b, n);
+}
+
+static void put_le(unsigned char *b, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *b, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+static void wr_u64(wr_t *w, uint64_t v)
+{
+    unsigned char b[8];
+    put_le(b, v, 8);
+    wr_bytes(w, b, 8);
+}
+
+/* ---- reader ---- */
+
+typedef struct rd {
+    const unsigned char *p, *end;
+    const char          *err;
+} rd_t;
+
+static int rd_varint(rd_t *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end) {
+            r->err = "truncated record";
+            return -1;
+        }
+        unsigned char c = *r->p++;
+        x |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    r->err = "bad varint";
+    return -1;
+}
+
+static int rd_bytes(rd_t *r, const unsigned char **p, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n) {
+        r->err = "truncated record";
+        return -1;
+    }
+    *p = r->p;
+    r->p += n;
+    return 0;
+}
+
+static int rd_u64(rd_t *r, uint64_t *v)
+{
+    const unsigned char *p;
+    if (rd_bytes(r, &p, 8) != 0)
+        return -1;
+    *v = get_le(p, 8);
+    return 0;
+}
+
+/* ---- records ---- */
+
+static uint32_t head_slot(const st_counter_t *c, int L, int64_t head)
+{
+    int64_t b = st_fdiv(head, c->lv[L].gran);
+    return c->lv[L].off + (uint32_t)((uint64_t)b & (c->lv[L].n - 1));
+}
+
+static void rec_write(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *w,
+                      int with_table)
+{
+    const st_rec_t *r = st_rec(t, idx);
+    if (with_table)
+        wr_varint(w, t->id);
+    wr_varint(w, r->klen);
+    wr_bytes(w, st_rec_key(r), r->klen);
+    wr_u64(w, (uint64_t)r->head);
+    if (t->id >= st->nctr)
+        return;
+    const st_counter_t *c = &st->ctr[t->id];
+    const void *pl = st_pay(t, idx);
+    uint64_t nz = 0;
+    if (!c->distinct) {
+        /* the head bucket's counts (r->cur) go into their ring slots */
+        uint32_t v[MAX_RING * 3];
+        memcpy(v, (const uint32_t *)pl + c->base, c->nslots * sizeof(uint32_t));
+        for (int L = 0; L < ST_LEVELS; L++)
+            if (c->lv[L].n)
+                v[head_slot(c, L, r->head)] += r->cur[L];
+        for (uint32_t i = 0; i < c->nslots; i++)
+            nz += v[i] != 0;
+        wr_varint(w, nz);
+        for (uint32_t i = 0; i < c->nslots; i++)
+            if (v[i]) {
+                wr_varint(w, i);
+                wr_varint(w, v[i]);
+            }
+        return;
+    }
+    st_dset_t *const *sets = pl;
+    for (uint32_t i = 0; i < c->nslots; i++)
+        nz += sets[i] != NULL;
+    wr_varint(w, nz);
+    for (uint32_t i = 0; i < c->nslots; i++) {
+        const st_dset_t *s = sets[i];
+        if (s == NULL)
+            continue;
+        wr_varint(w, i);
+        if (s->n == ST_DSET_HLL) {
+            unsigned char kind = 2;
+            wr_bytes(w, &kind, 1);
+            wr_bytes(w, s->v, STATE_HLL_BYTES);
+        } else {
+            unsigned char kind = 1;
+            wr_bytes(w, &kind, 1);
+            wr_varint(w, s->n);
+            for (uint32_t k = 0; k < s->n; k++)
+                wr_u64(w, s->v[k]);
+        }
+    }
+}
+
+/* Decodes one record's key, head and body from rd into st (table given or
+ * read), replacing an existing entry when replace, else refusing a
+ * duplicate.  whole: the record must end where rd ends.  Everything is
+ * allocated before st changes, so a failure leaves st as it was.  Returns
+ * 0, or -1 with rd->err. */
+static int rec_read(state_t *st, rd_t *rd, int64_t table, int replace, int tombstone,
+                    int whole)
+{
+    uint64_t id = 0, klen, head = 0, nz = 0;
+    const unsigned char *key;
+    if (table < 0) {
+        if (rd_varint(rd, &id) != 0)
+            return -1;
+    } else {
+        id = (uint64_t)table;
+    }
+    if (id > st->nctr) {
+        rd->err = "record names an unknown counter";
+        return -1;
+    }
+    if (rd_varint(rd, &klen) != 0)
+        return -1;
+    if (klen > STATE_MAX_KEY + 4u) {
+        rd->err = "key too long";
+        return -1;
+    }
+    if (rd_bytes(rd, &key, klen) != 0)
+        return -1;
+    st_tab_t *t = st_table(st, (uint32_t)id);
+    if (id == st->nctr && (klen < 4 || get_le(key, 4) > klen - 4)) {
+        rd->err = "bad label key";
+        return -1;
+    }
+    uint64_t h = st_key_hash((const char *)key, klen);
+    uint32_t idx;
+    st_rec_t *old = st_find(t, (const char *)key, (uint32_t)klen, h, &idx);
+    if (tombstone) {
+        if (whole && rd->p != rd->end) {
+            rd->err = "trailing bytes after the record";
+            return -1;
+        }
+        if (old)
+            st_remove(st, t, idx);
+        return 0;
+    }
+    if (old && !replace) {
+        rd->err = "duplicate key";
+        return -1;
+    }
+    if (rd_u64(rd, &head) != 0)
+        return -1;
+
+    const st_counter_t *c = id < st->nctr ? &st->ctr[id] : NULL;
+    uint32_t counts[MAX_RING * 3];
+    st_dset_t *sets[MAX_RING * 3];
+    uint32_t nslots = c ? c->nslots : 0;
+    if (c) {
+        memset(counts, 0, nslots * sizeof(counts[0]));
+        memset(sets, 0, nslots * sizeof(sets[0]));
+        if (rd_varint(rd, &nz) != 0)
+            return -1;
+        if (nz > nslots) {
+            rd->err = "too many buckets";
+            return -1;
+        }
+    }
+    int64_t prev = -1;
+    for (uint64_t k = 0; k < nz; k++) {
+        uint64_t slot, v;
+        if (rd_varint(rd, &slot) != 0)
+            goto fail;
+        if ((int64_t)slot <= prev || slot >= nslots) {
+            rd->err = "bad bucket index";
+            goto fail;
+        }
+        prev = (int64_t)slot;
+        if (!c->distinct) {
+            if (rd_varint(rd, &v) != 0)
+                goto fail;
+            if (v == 0 || v > UINT32_MAX) {
+                rd->err = "bad bucket count";
+                goto fail;
+            }
+            counts[slot] = (uint32_t)v;
+            continue;
+        }
+        const unsigned char *kind, *data;
+        if (rd_bytes(rd, &kind, 1) != 0)
+            goto fail;
+        if (*kind == 2) {
+            if (rd_bytes(rd, &data, STATE_HLL_BYTES) != 0)
+                goto fail;
+            st_dset_t *s = st_malloc(st, sizeof(*s) + STATE_HLL_BYTES);
+            if (s == NULL) {
+                rd->err = "out of memory";
+                goto fail;
+            }
+            s->n = ST_DSET_HLL;
+            s->cap = 0;
+            memcpy(s->v, data, STATE_HLL_BYTES);
+            sets[slot] = s;
+        } else if (*kind == 1) {
+            if (rd_varint(rd, &v) != 0)
+                goto fail;
+            if (v == 0 || v > ST_EXACT_MAX) {
+                rd->err = "bad distinct set size";
+                goto fail;
+            }
+            if (rd_bytes(rd, &data, v * 8) != 0)
+                goto fail;
+            uint32_t cap = 4;
+            while (cap < v)
+                cap *= 2;
+            st_dset_t *s = st_malloc(st, sizeof(*s) + (size_t)cap * 8);
+            if (s == NULL) {
+                rd->err = "out of memory";
+                goto fail;
+            }
+            s->n = (uint32_t)v;
+            s->cap = cap;
+            for (uint64_t j = 0; j < v; j++)
+                s->v[j] = get_le(data + 8 * j, 8);
+            sets[slot] = s;
+        } else {
+            rd->err = "bad distinct set kind";
+            goto fail;
+        }
+    }
+
+    if (whole && rd->p != rd->end) {
+        rd->err = "trailing bytes after the record";
+        goto fail;
+    }
+    st_rec_t *r;
+    if (st_queue_reserve(st, t) != 0) {
+        rd->err = "out of memory";
+        goto fail;
+    }
+    if (old) {
+        r = old;
+        st->bytes -= st_rec_bytes(st, t, idx);
+        if (c && c->distinct) {
+            st_dset_t **cur = st_pay(t, idx);
+            for (uint32_t i = 0; i < nslots; i++)
+                free(cur[i]);
+        }
+    } else {
+        r = st_insert(st, t, (const char *)key, (uint32_t)klen, h, &idx);
+        if (r == NULL) {
+            rd->err = "out of memory";
+            goto fail;
+        }
+        st->bytes -= st_rec_bytes(st, t, idx);
+    }
+    r->head = (int64_t)head;
+    if (c && !c->distinct)
+        for (int L = 0; L < ST_LEVELS; L++) {
+            r->cur[L] = 0;
+            if (c->lv[L].n) {
+                uint32_t hs = head_slot(c, L, r->head);
+                r->cur[L] = counts[hs];
+                counts[hs] = 0;
+            }
+        }
+    if (c && c->distinct) {
+        memcpy(st_pay(t, idx), sets, (size_t)nslots * sizeof(void *));
+    } else if (c) {
+        uint32_t *pay = st_pay(t, idx);
+        memcpy(pay + c->base, counts, (size_t)nslots * sizeof(uint32_t));
+        st_resum(c, r, pay);
+    }
+    st->bytes += st_rec_bytes(st, t, idx);
+    st_touch(st, t, r, idx);
+    return 0;
+fail:
+    for (uint32_t i = 0; c && c->distinct && i < nslots; i++)
+        free(sets[i]);
+    return -1;
+}
+
+/* ---- snapshots ---- */
+
+/* Writes header placeholder + payload through w; the caller patches the
+ * header from w's length and CRC. */
+/* Reads past one record (after its table id) of a counter this state no
+ * longer has: key, head and the body its kind implies.  0 or -1. */
+static int rec_skip(rd_t *rd, int counter, int distinct)
+{
+    uint64_t klen, head, nz, slot, v;
+    const unsigned char *p;
+    if (rd_varint(rd, &klen) != 0 || klen > STATE_MAX_KEY + 4u || rd_bytes(rd, &p, klen) != 0 ||
+        rd_u64(rd, &head) != 0)
+        return -1;
+    if (!counter)
+        return 0;
+    if (rd_varint(rd, &nz) != 0)
+        return -1;
+    if (nz > MAX_RING * 3) {
+        rd->err = "too many buckets";
+        return -1;
+    }
+    for (uint64_t k = 0; k < nz; k++) {
+        if (rd_varint(rd, &slot) != 0)
+            return -1;
+        if (!distinct) {
+            if (rd_varint(rd, &v) != 0)
+                return -1;
+            continue;
+        }
+        if (rd_bytes(rd, &p, 1) != 0)
+            return -1;
+        if (*p == 2) {
+            if (rd_bytes(rd, &p, STATE_HLL_BYTES) != 0)
+                return -1;
+        } else if (*p == 1) {
+            if (rd_varint(rd, &v) != 0)
+                return -1;
+            if (v == 0 || v > ST_EXACT_MAX) {
+                rd->err = "bad distinct set size";
+                return -1;
+            }
+            if (rd_bytes(rd, &p, v * 8) != 0)
+                return -1;
+        } else {
+            rd->err = "bad distinct set kind";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void snap_payload(const state_t *st, wr_t *w)
+{
+    wr_u64(w, (uint64_t)st->clock);
+    wr_varint(w, st->nctr);
+    for (size_t i = 0; i < st->nctr; i++) {
+        const st_counter_t *c = &st->ctr[i];
+        unsigned char d = (unsigned char)(c->distinct != 0);
+        wr_varint(w, strlen(c->name));
+        wr_bytes(w, c->name, strlen(c->name));
+        wr_u64(w, c->fp);
+        wr_bytes(w, &d, 1);
+    }
+    uint64_t n = 0;
+    for (size_t i = 0; i <= st->nctr; i++)
+        n += (i < st->nctr ? &st->ctr[i].tab : &st->labels)->used;
+    wr_varint(w, n);
+    /* k-way merge of the tables' queues by touch sequence: global LRU order. */
+    uint64_t *pos = calloc(st->nctr + 1, sizeof(*pos));
+    if (pos == NULL) {
+        w->err = ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i <= st->nctr; i++)
+        pos[i] = (i < st->nctr ? &st->ctr[i].tab : &st->labels)->q.lo;
+    for (;;) {
+        const st_tab_t *best = NULL;
+        const st_rec_t *br = NULL;
+        uint32_t bidx = 0;
+        size_t bi = 0;
+        for (size_t i = 0; i <= st->nctr; i++) {
+            const st_tab_t *t = i < st->nctr ? &st->ctr[i].tab : &st->labels;
+            while (pos[i] < t->q.hi) {
+                const st_rec_t *r = st_rec(t, t->q.e[pos[i] & t->q.mask]);
+                if (r->klen != ST_FREE && r->qpos == pos[i])
+                    break;
+                pos[i]++;
+            }
+            if (pos[i] == t->q.hi)
+                continue;
+            uint32_t ri = t->q.e[pos[i] & t->q.mask];
+            const st_rec_t *r = st_rec(t, ri);
+            if (br == NULL || r->tseq < br->tseq) {
+                best = t;
+                br = r;
+                bidx = ri;
+                bi = i;
+            }
+        }
+        if (best == NULL)
+            break;
+        rec_write(st, best, bidx, w, 1);
+        pos[bi]++;
+    }
+    free(pos);
+}
+
+static void snap_header(unsigned char *h, uint64_t fp, uint64_t len, uint32_t crc)
+{
+    memcpy(h, SNAP_MAGIC, 8);
+    put_le(h + 8, SNAP_VERSION, 4);
+    put_le(h + 12, 0, 4);
+    put_le(h + 16, fp, 8);
+    put_le(h + 24, len, 8);
+    put_le(h + 32, crc, 4);
+    put_le(h + 36, crc32_update(0, h, 36), 4);
+}
+
+int state_save_buf(const state_t *st, wd_buf_t *out)
+{
+    size_t start = out->len;
+    unsigned char hdr[SNAP_HDR] = { 0 };
+    wd_buf_add(out, hdr, SNAP_HDR);
+    wr_t *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        out->len = start;
+        return STATE_ENOMEM;
+    }
+    w->buf = out;
+    snap_payload(st, w);
+    int err = w->err;
+    if (!err) {
+        snap_header(hdr, st->fingerprint, w->len, w->crc);
+        memcpy(out->data + start, hdr, SNAP_HDR);
+    } else {
+        out->len = start;
+    }
+    free(w);
+    return err ? STATE_ENOMEM : 0;
+}
+
+size_t state_empty_snapshot_size(const state_t *st)
+{
+    /* header, clock, two varint counts, the counter table */
+    size_t n = SNAP_HDR + 8 + 2 * 10;
+    for (size_t i = 0; i < st->nctr; i++)
+        n += 10 + strlen(st->ctr[i].name) + 8 + 1;
+    return n;
+}
+
+int state_save_buf_within(state_t *st, wd_buf_t *out, size_t limit, uint64_t *evicted)
+{
+    if (evicted)
+        *evicted = 0;
+    if (limit < state_empty_snapshot_size(st))
+        return STATE_ETOOBIG;
+    size_t start = out->len;
+    uint64_t ev0 = st->evictions;
+    size_t ceiling = st->max_bytes;
+    int rc = 0;
+    /* Snapshot bytes track accounted bytes closely but not exactly (sets,
+     * long keys), so shrink by the measured ratio with a margin, again
+     * harder if that was not enough, and at last to nothing — which fits. */
+    for (int tries = 0;; tries++) {
+        out->len = start;
+        rc = state_save_buf(st, out);
+        if (rc != 0 || out->len - start <= limit)
+            break;
+        if (st->nkeys == 0 && st->labels.used == 0) {
+            rc = STATE_ETOOBIG;   /* cannot happen: the size check above */
+            break;
+        }
+        double keep = (double)limit / (double)(out->len - start) * (tries < 2 ? 0.9 : 0.5);
+        size_t target = tries < 6 ? (size_t)((double)st->bytes * keep) : 0;
+        state_set_max_bytes(st, target ? target : 1);
+    }
+    st->max_bytes = ceiling;
+    if (rc != 0)
+        out->len = start;
+    if (evicted)
+        *evicted = st->evictions - ev0;
+    return rc;
+}
+
+int state_save_file(const state_t *st, const char *path, char *errstr,
+                        size_t errstr_size)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    wr_t *w = calloc(1, sizeof(*w));
+    int rc = -1;
+    if (tmp == NULL || w == NULL) {
+        snprintf(errstr, errstr_size, "%s: out of memory", path);
+        goto done;
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    w->f = fopen(tmp, "wb");
+    if (w->f == NULL) {
+        snprintf(errstr, errstr_size, "%s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    unsigned char hdr[SNAP_HDR] = { 0 };
+    if (fwrite(hdr, 1, SNAP_HDR, w->f) != SNAP_HDR)
+        w->err = errno ? errno : EIO;
+    snap_payload(st, w);
+    wr_flush(w);
+    snap_header(hdr, st->fingerprint, w->len, w->crc);
+    if (!w->err && (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(hdr, 1, SNAP_HDR, w->f) != SNAP_HDR ||
+                    fflush(w->f) != 0 || fsync(fileno(w->f)) != 0))
+        w->err = errno ? errno : EIO;
+    if (fclose(w->f) != 0 && !w->err)
+        w->err = errno ? errno : EIO;
+    w->f = NULL;
+    if (w->err) {
+        snprintf(errstr, errstr_size, "%s: %s", tmp, strerror(w->err));
+        unlink(tmp);
+        goto done;
+    }
+    if (rename(tmp, path) != 0) {
+        snprintf(errstr, errstr_size, "%s: rename to %s: %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(tmp);
+    free(w);
+    return rc;
+}
+
+/* Swaps the loaded content into st; st keeps its ceiling, its process
+ * counters (stats) and the test hook. */
+static void adopt(state_t *st, state_t *tmp)
+{
+    state_t old = *st;
+    *st = *tmp;
+    st->max_bytes = old.max_bytes;
+    st->late_skipped = old.late_skipped;
+    st->evictions = old.evictions;
+    st->expired = old.expired;
+    *tmp = old;
+    state_destroy(tmp);
+    st_enforce_ceiling(st, UINT32_MAX, 0);
+}
+
+/* The loader of both load_buf calls.  carry NULL: the snapshot must be of
+ * exactly these counters.  Else counters are matched by name and spec
+ * fingerprint (version 2 snapshots): the records of a matched counter
+ * load, those of a counter that is gone or changed are passed over, and
+ * labels always load; carry says how it went. */
+static int load_buf(state_t *st, const void *buf, size_t len, state_carry_t *carry,
+                    char *errstr, size_t errstr_size)
+{
+    const unsigned char *b = buf;
+    if (len < SNAP_HDR || memcmp(b, SNAP_MAGIC, 8) != 0) {
+        snprintf(errstr, errstr_size, "not a warden state snapshot%s",
+                 len < SNAP_HDR ? " (too short)" : " (bad magic)");
+        return -1;
+    }
+    if (crc32_update(0, b, 36) != (uint32_t)get_le(b + 36, 4)) {
+        snprintf(errstr, errstr_size, "snapshot header checksum mismatch (corrupt file)");
+        return -1;
+    }
+    uint32_t version = (uint32_t)get_le(b + 8, 4);
+    if (version < 1 || version > SNAP_VERSION) {
+        snprintf(errstr, errstr_size,
+                 "snapshot format version %u is not supported (this build reads versions 1 to %u)",
+                 version, SNAP_VERSION);
+        return -1;
+    }
+    uint64_t fp = get_le(b + 16, 8), plen = get_le(b + 24, 8);
+    int same = fp == st->fingerprint;
+    if (!same && (carry == NULL || version < 2)) {
+        snprintf(errstr, errstr_size,
+                 "snapshot was written for other counters (spec fingerprint %016llx, "
+                 "this rule pack has %016llx)",
+                 (unsigned long long)fp, (unsigned long long)st->fingerprint);
+        return -1;
+    }
+    if (plen != len - SNAP_HDR) {
+        snprintf(errstr, errstr_size, "snapshot %s: header says %llu payload bytes, found %llu",
+                 plen > len - SNAP_HDR ? "truncated" : "has trailing bytes",
+                 (unsigned long long)plen, (unsigned long long)(len - SNAP_HDR));
+        return -1;
+    }
+    if (crc32_update(0, b + SNAP_HDR, plen) != (uint32_t)get_le(b + 32, 4)) {
+        snprintf(errstr, errstr_size, "snapshot payload checksum mismatch (corrupt file)");
+        return -1;
+    }
+    state_t *tmp = state_new_like(st);
+    if (tmp == NULL) {
+        st->fail_after = 0;
+        snprintf(errstr, errstr_size, "out of memory loading the snapshot");
+        return -1;
+    }
+    rd_t rd = { b + SNAP_HDR, b + len, NULL };
+    uint64_t clock, nctr, nrec;
+    int64_t *map = NULL;          /* old counter index -> new, or -1 */
+    unsigned char *odist = NULL;  /* old counter is distinct */
+    state_carry_t c = { same, 0, 0, 0, 0 };
+    if (rd_u64(&rd, &clock) != 0 || rd_varint(&rd, &nctr) != 0)
+        goto bad;
+    if (same && nctr != st->nctr) {
+        rd.err = "counter count differs";
+        goto bad;
+    }
+    if (!same && nctr > (uint64_t)(rd.end - rd.p) / 10) {   /* a v2 table entry takes >= 10 bytes */
+        rd.err = "too many counters";
+        goto bad;
+    }
+    map = malloc((nctr + 1) * sizeof(*map));
+    odist = calloc(nctr + 1, 1);
+    if (map == NULL || odist == NULL) {
+        rd.err = "out of memory";
+        goto bad;
+    }
+    for (uint64_t i = 0; i < nctr; i++) {
+        map[i] = same ? (int64_t)i : -1;
+        if (version < 2)
+            continue;
+        uint64_t nl, cfp;
+        const unsigned char *name, *d;
+        if (rd_varint(&rd, &nl) != 0 || rd_bytes(&rd, &name, nl) != 0 || rd_u64(&rd, &cfp) != 0 ||
+            rd_bytes(&rd, &d, 1) != 0)
+            goto bad;
+        odist[i] = *d != 0;
+        if (same)
+            continue;
+        for (size_t j = 0; j < st->nctr; j++)
+            if (strlen(st->ctr[j].name) == nl && memcmp(st->ctr[j].name, name, nl) == 0 &&
+                st->ctr[j].fp == cfp && st->ctr[j].distinct == odist[i])
+                map[i] = (int64_t)j;
+        if (map[i] < 0)
+            c.dropped++;
+        else
+            c.kept++;
+    }
+    if (same)
+        c.kept = (size_t)nctr;
+    map[nctr] = (int64_t)st->nctr;   /* labels */
+    if (rd_varint(&rd, &nrec) != 0)
+        goto bad;
+    for (uint64_t i = 0; i < nrec; i++) {
+        uint64_t id;
+        if (rd_varint(&rd, &id) != 0)
+            goto bad;
+        if (id > nctr) {
+            rd.err = "record names an unknown counter";
+            goto bad;
+        }
+        if (map[id] < 0) {
+            if (rec_skip(&rd, id < nctr, odist[id]) != 0)
+                goto bad;
+            c.records_dropped++;
+            continue;
+        }
+        if (rec_read(tmp, &rd, map[id], 0, 0, 0) != 0)
+            goto bad;
+        c.records++;
+    }
+    if (rd.p != rd.end) {
+        rd.err = "trailing bytes after the last record";
+        goto bad;
+    }
+    if ((int64_t)clock != INT64_MIN)
+        st_set_clock(tmp, (int64_t)clock);
+    st->fail_after = tmp->fail_after;
+    adopt(st, tmp);
+    free(map);
+    free(odist);
+    if (carry)
+        *carry = c;
+    return 0;
+bad:
+    st->fail_after = tmp->fail_after;
+    snprintf(errstr, errstr_size, "snapshot rejected: %s at payload byte %zu", rd.err ? rd.err : "bad data",
+             (size_t)(rd.p - (b + SNAP_HDR)));
+    state_destroy(tmp);
+    free(map);
+    free(odist);
+    return -1;
+}
+
+int state_load_buf(state_t *st, const void *buf, size_t len, char *errstr,
+                       size_t errstr_size)
+{
+    return load_buf(st, buf, len, NULL, errstr, errstr_size);
+}
+
+int state_load_buf_carry(state_t *st, const void *buf, size_t len, state_carry_t *carry,
+                             char *errstr, size_t errstr_size)
+{
+    return load_buf(st, buf, len, carry, errstr, errstr_size);
+}
+
+int state_load_file(state_t *st, const char *path, char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *data = NULL;
+    size_t len = 0, cap = 0;
+    int rc = -1;
+    for (;;) {
+        if (cap - len < 65536) {
+            size_t ncap = cap ? cap * 2 : 1 << 20;
+            char *nd = realloc(data, ncap);
+            if (nd == NULL) {
+                snprintf(errstr, errstr_size, "%s: out of memory", path);
+                goto done;
+            }
+            data = nd;
+            cap = ncap;
+        }
+        size_t got = fread(data + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        snprintf(errstr, errstr_size, "%s: read error", path);
+        goto done;
+    }
+    char err[400];
+    if (state_load_buf(st, data, len, err, sizeof(err)) != 0) {
+        snprintf(errstr, errstr_size, "%s: %s", path, err);
+        goto done;
+    }
+    rc = 0;
+done:
+    fclose(f);
+    free(data);
+    return rc;
+}
+
+/* ---- changelog entries ---- */
+
+int state_entry_save(const state_t *st, size_t i, const char *key, size_t klen,
+                         const char *val, size_t vlen, wd_buf_t *out)
+{
+    uint32_t id;
+    char stackbuf[256];
+    char *kb = NULL;
+    const char *k = key;
+    size_t kl = klen;
+    if (i == STATE_LABELS) {
+        id = (uint32_t)st->nctr;
+        if (klen > STATE_MAX_KEY || vlen > STATE_MAX_KEY)
+            return STATE_EKEY;
+        kl = 4 + klen + vlen;
+        kb = kl <= sizeof(stackbuf) ? stackbuf : malloc(kl);
+        if (kb == NULL)
+            return STATE_ENOMEM;
+        put_le((unsigned char *)kb, klen, 4);
+        memcpy(kb + 4, key, klen);
+        memcpy(kb + 4 + klen, val, vlen);
+        k = kb;
+    } else if (i < st->nctr) {
+        id = (uint32_t)i;
+        if (klen > STATE_MAX_KEY)
+            return STATE_EKEY;
+    } else {
+        return STATE_ENOCOUNTER;
+    }
+    st_tab_t *t = id < st->nctr ? &st->ctr[id].tab : (st_tab_t *)&st->labels;
+    uint32_t idx;
+    const st_rec_t *r = st_find(t, k, (uint32_t)kl, st_key_hash(k, kl), &idx);
+    if (r && st_rec_expired(st, t, r))
+        r = NULL;
+    wr_t *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        if (kb != stackbuf)
+            free(kb);
+        return STATE_ENOMEM;
+    }
+    w->buf = out;
+    unsigned char hdr[22];
+    memcpy(hdr, ENTRY_MAGIC, 4);
+    hdr[4] = ENTRY_VERSION;
+    put_le(hdr + 5, st->fingerprint, 8);
+    put_le(hdr + 13, (uint64_t)st->clock, 8);
+    hdr[21] = r ? 1 : 2;
+    wr_bytes(w, hdr, sizeof(hdr));
+    wr_varint(w, id);
+    if (r) {
+        rec_write(st, t, idx, w, 0);
+    } else {
+        wr_varint(w, kl);
+        wr_bytes(w, k, kl);
+    }
+    unsigned char c[4];
+    put_le(c, w->crc, 4);
+    wd_buf_add(out, c, 4);
+    free(w);
+    if (kb != stackbuf)
+        free(kb);
+    return 0;
+}
+
+int state_entry_load(state_t *st, const void *buf, size_t len, char *errstr,
+                         size_t errstr_size)
+{
+    const unsigned char *b = buf;
+    if (len < 26 || memcmp(b, ENTRY_MAGIC, 4) != 0) {
+        snprintf(errstr, errstr_size, "not a warden state entry");
+        return -1;
+    }
+    if (crc32_update(0, b, len - 4) != (uint32_t)get_le(b + len - 4, 4)) {
+        snprintf(errstr, errstr_size, "state entry checksum mismatch (corrupt record)");
+        return -1;
+    }
+    if (b[4] != ENTRY_VERSION) {
+        snprintf(errstr, errstr_size, "state entry version %u is not supported (this build reads %u)",
+                 b[4], ENTRY_VERSION);
+        return -1;
+    }
+    if (get_le(b + 5, 8) != st->fingerprint) {
+        snprintf(errstr, errstr_size, "state entry was written for other counters");
+        return -1;
+    }
+    int kind = b[21];
+    if (kind != 1 && kind != 2) {
+        snprintf(errstr, errstr_size, "state entry has a bad kind");
+        return -1;
+    }
+    rd_t rd = { b + 22, b + len - 4, NULL };
+    uint64_t id;
+    if (rd_varint(&rd, &id) != 0 || rec_read(st, &rd, (int64_t)id, 1, kind == 2, 1) != 0) {
+        snprintf(errstr, errstr_size, "state entry rejected: %s",
+                 rd.err ? rd.err : "bad record");
+        return -1;
+    }
+    state_advance(st, (int64_t)get_le(b + 13, 8));
+    if (st->max_bytes && st->bytes > st->max_bytes)
+        st_enforce_ceiling(st, UINT32_MAX, 0);
+    return 0;
+}

@@ -1,0 +1,272 @@
+/* tests/kafka/test_kafka_mock.c — error paths of the exactly-once loop
+ * (kafka/kfk.h) against librdkafka's mock cluster with injected
+ * broker errors: an abortable error aborts, rewinds the partition and
+ * reloads the last committed state, so every event counts once in the
+ * state though some are handed out twice; a producer fenced in a young
+ * transaction (a zombie) stops the loop with a clear message, one fenced in
+ * a transaction older than its timeout (a broker outage) is replaced and
+ * the batch redone, three times at most; retriable coordinator errors are
+ * retried.  (The mock
+ * cannot prove exactly-once on the broker side: tests/integration/kafka_*
+ * do that against a real broker.) */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "base/wd_config.h"
+#include "kafka/kfk.h"
+#include "base/wd_log.h"
+
+/* Kafka protocol API keys (rdkafka_protocol.h is not installed). */
+enum { API_PRODUCE = 0, API_END_TXN = 26 };
+#define N_EVENTS 300
+
+typedef struct th {
+    long state;        /* events counted: saved and reloaded as a snapshot */
+    long calls;        /* message callbacks, redeliveries included */
+    long loads, null_loads, saves;
+} th_t;
+
+static int t_assign(void *ud, const char *topic, int32_t partition, void **part)
+{
+    (void)topic;
+    (void)partition;
+    *part = ud;
+    return 0;
+}
+
+/* The first slow_calls messages take 25 ms each: a batch of 50 then lasts
+ * longer than a 1 s transaction.timeout.ms. */
+static long slow_calls;
+
+static int t_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+{
+    (void)ud;
+    th_t *t = part;
+    if (t->calls < slow_calls)
+        usleep(25000);
+    t->calls++;
+    t->state++;
+    if (kfk_produce(k, "out", RD_KAFKA_PARTITION_UA, NULL, 0, m->payload, m->len, 0, NULL) != 0)
+        return -1;
+    if (t->state == N_EVENTS)
+        kfk_stop(k);
+    return 0;
+}
+
+static int t_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *err, size_t n)
+{
+    (void)ud;
+    (void)limit;
+    (void)err;
+    (void)n;
+    th_t *t = part;
+    t->saves++;
+    wd_buf_printf(out, "%ld", t->state);
+    return 0;
+}
+
+static int t_load(void *ud, void *part, const void *data, size_t len, char *err, size_t n)
+{
+    (void)ud;
+    (void)err;
+    (void)n;
+    th_t *t = part;
+    t->loads++;
+    if (!data) {
+        t->null_loads++;
+        t->state = 0;
+        return 0;
+    }
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.*s", (int)len, (const char *)data);
+    t->state = atol(buf);
+    return 0;
+}
+
+typedef struct fx {
+    rd_kafka_t              *mrk;
+    rd_kafka_mock_cluster_t *mc;
+    wd_config_t            *cfg;
+    th_t                     th;
+} fx_t;
+
+static int setup(void **st)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    char err[512];
+    wd_log_level = getenv("TEST_LOG") ? WD_LOG_DEBUG : WD_LOG_ERROR - 1;
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "test.mock.num.brokers", "1", err, sizeof err);
+    rd_kafka_conf_set(c, "log_level", "0", err, sizeof err);
+    f->mrk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    assert_non_null(f->mrk);
+    f->mc = rd_kafka_handle_mock_cluster(f->mrk);
+    assert_non_null(f->mc);
+    const char *bs = rd_kafka_mock_cluster_bootstraps(f->mc);
+    for (const char *t = "in\0out\0dlq\0cl\0"; *t; t += strlen(t) + 1)
+        assert_int_equal(rd_kafka_mock_topic_create(f->mc, t, 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    /* The input events. */
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    rd_kafka_conf_set(pc, "bootstrap.servers", bs, err, sizeof err);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+    assert_non_null(p);
+    for (int i = 0; i < N_EVENTS; i++) {
+        char v[32];
+        int n = snprintf(v, sizeof v, "{\"n\":%d}", i);
+        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("in"), RD_KAFKA_V_PARTITION(0),
+                                           RD_KAFKA_V_VALUE(v, (size_t)n),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+    f->cfg = wd_config_load(NULL, 0, err, sizeof err);
+    assert_non_null(f->cfg);
+    assert_int_equal(wd_config_kafka_set(f->cfg, "bootstrap.servers", bs, err, sizeof err), 0);
+    assert_int_equal(wd_config_kafka_set(f->cfg, "log_level", "0", err, sizeof err), 0);
+    *st = f;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    fx_t *f = *st;
+    wd_config_destroy(f->cfg);
+    rd_kafka_destroy(f->mrk);
+    free(f);
+    return 0;
+}
+
+/* Runs the loop to the end with batches of at most batch_max events and
+ * batch_ms; returns kfk_run's result. */
+static int run_loop_b(fx_t *f, const char *txn, long batch_max, long batch_ms, kfk_stats_t *stats,
+                      char *err, size_t n)
+{
+    const char *topics[] = { "in" };
+    kfk_opts_t o = {
+        .topics = topics, .ntopics = 1, .group = txn, .txn_id = txn, .changelog = "cl", .dlq = "dlq",
+        .batch_max = batch_max, .batch_ms = batch_ms, .client_id = "test",
+    };
+    kfk_handler_t h = {
+        .ud = &f->th, .assign = t_assign, .message = t_message, .save = t_save, .load = t_load,
+    };
+    kfk_t *k = kfk_new(f->cfg, &o, &h, err, n);
+    if (!k)
+        fail_msg("kfk_new: %s", err);
+    int rc = kfk_run(k, err, n);
+    kfk_stats(k, stats);
+    kfk_destroy(k);
+    return rc;
+}
+
+static int run_loop(fx_t *f, const char *txn, kfk_stats_t *stats, char *err, size_t n)
+{
+    return run_loop_b(f, txn, 50, 100, stats, err, n);
+}
+
+static void test_abortable_error_rewinds_state_and_redelivers(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    /* The first produce request fails for good: its records fail delivery,
+     * so the commit needs an abort. */
+    rd_kafka_mock_push_request_errors(f->mc, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    assert_int_equal(run_loop(f, "t.abort", &s, err, sizeof err), 0);
+    assert_true(s.aborts >= 1);
+    assert_true(f->th.calls > N_EVENTS);          /* some events came twice … */
+    assert_int_equal(f->th.state, N_EVENTS);      /* … but counted once: state rewound */
+    assert_true(f->th.loads >= 2);                /* restore on assign + rewind */
+    assert_true(s.commits >= 1);
+}
+
+/* Fenced in a transaction younger than transaction.timeout.ms: no timeout
+ * can have aborted it, so another process has our transactional.id and we
+ * are the zombie: stop with a clear error. */
+static void test_fenced_young_transaction_stops_with_a_clear_error(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    assert_int_equal(run_loop(f, "t.zombie", &s, err, sizeof err), -1);
+    if (!strstr(err, "fenced") || !strstr(err, "transactional.id t.zombie"))
+        fail_msg("error does not say fenced and name the transactional.id: %s", err);
+    assert_int_equal(s.producer_restarts, 0);
+    assert_true(f->th.state < N_EVENTS);
+}
+
+/* Fenced in a transaction older than transaction.timeout.ms (what a broker
+ * outage past the timeout looks like): a new producer, the batch redone,
+ * every event still counted once. */
+static void test_fenced_old_transaction_gets_a_new_producer(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    assert_int_equal(wd_config_kafka_set(f->cfg, "transaction.timeout.ms", "1000", err, sizeof err), 0);
+    slow_calls = 50;   /* the first batch outlives the timeout */
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    int rc = run_loop_b(f, "t.outage", 50, 10000, &s, err, sizeof err);
+    slow_calls = 0;
+    if (rc != 0)
+        fail_msg("the loop stopped: %s", err);
+    assert_int_equal(s.producer_restarts, 1);
+    assert_true(f->th.calls > N_EVENTS);          /* the fenced batch came again … */
+    assert_int_equal(f->th.state, N_EVENTS);      /* … and counted once */
+}
+
+/* Old transactions fenced again and again with no commit in between: after
+ * three new producers, stop. */
+static void test_fenced_again_and_again_stops(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    assert_int_equal(wd_config_kafka_set(f->cfg, "transaction.timeout.ms", "1000", err, sizeof err), 0);
+    slow_calls = 250;
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 4, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    int rc = run_loop_b(f, "t.again", 50, 10000, &s, err, sizeof err);
+    slow_calls = 0;
+    assert_int_equal(rc, -1);
+    if (!strstr(err, "3 times in a row") || !strstr(err, "transactional.id t.again"))
+        fail_msg("error does not say why: %s", err);
+    assert_int_equal(s.producer_restarts, 3);
+    assert_int_equal(s.commits, 0);               /* nothing of it was made visible */
+}
+
+static void test_retriable_commit_errors_are_retried(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 2, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    assert_int_equal(run_loop(f, "t.retry", &s, err, sizeof err), 0);
+    assert_int_equal(s.aborts, 0);
+    assert_int_equal(f->th.state, N_EVENTS);
+    assert_int_equal(f->th.calls, N_EVENTS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_abortable_error_rewinds_state_and_redelivers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_young_transaction_stops_with_a_clear_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_old_transaction_gets_a_new_producer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_again_and_again_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retriable_commit_errors_are_retried, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("kafka loop on the mock cluster", tests, NULL, NULL);
+}
