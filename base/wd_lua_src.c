@@ -214,7 +214,6 @@ int wd_lua_field_line(const char *src, size_t len, const char *const *path, size
         } else if (ch == '}' || ch == ')' || ch == ']') {
             if (sp)
                 sp--;
-            cur = sp ? &st[sp - 1] : &top;
         } else if (ch == ',' || ch == ';') {
             cur->pend = NULL;
         }

@@ -1,5 +1,5 @@
 /* Rule pack loader: finds rule files, runs each in its own sandbox, checks
- * the returned table against the rule contract (DESIGN.md) and reports every
+ * the returned table against the rule contract (docs/rules.md) and reports every
  * problem as "file:line: message". */
 #include "rules/rule_pack.h"
 

@@ -1,6 +1,6 @@
 /* storage/store.c — the sink registry: a URL's scheme picks a backend from a
  * static table, and every store_* call goes through that backend's vtable.
- * Also the DESIGN.md JSON form of a hit row, shared by jsonl and Stream Load. */
+ * Also the contract JSON form of a hit row, shared by jsonl and Stream Load. */
 #include "storage/store.h"
 #include "storage/store_int.h"
 

@@ -1,4 +1,4 @@
-/* storage/store_jsonl.c — the embedded sink: one DESIGN.md JSON object per
+/* storage/store_jsonl.c — the embedded sink: one contract JSON object per
  * hit and line, to a file (truncated at open) or to stdout ("jsonl:-").
  * Lines are formatted into one large buffer and written with fwrite when it
  * fills, at store_flush and at close; flush also fsyncs a regular file.
