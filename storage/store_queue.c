@@ -18,6 +18,7 @@
 #include "storage/store_backoff.h"
 #include "storage/store_int.h"
 #include "base/wd_log.h"
+#include "base/wd_util.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -38,12 +39,12 @@ static const sq_col_t results_cols[] = {
     { "mode", SQ_CT_STR, 0 }, { "verdict", SQ_CT_STR, 0 }, { "entity", SQ_CT_STR, 0 },
     { "reason", SQ_CT_STR, 0 }, { "score", SQ_CT_DBL, 0 }, { "event_ts", SQ_CT_STR, 0 },
     { "topic", SQ_CT_STR, 0 }, { "kafka_partition", SQ_CT_INT, 0 }, { "kafka_offset", SQ_CT_INT, 0 },
-    { "rule_sha256", SQ_CT_STR, 0 },
+    { "rule_sha256", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 },
 };
 static const sq_col_t decisions_cols[] = {
     { "event_day", SQ_CT_STR, 1 }, { "run_id", SQ_CT_STR, 0 }, { "event_id", SQ_CT_STR, 0 },
     { "stream", SQ_CT_STR, 0 }, { "entity", SQ_CT_STR, 0 }, { "verdict", SQ_CT_STR, 0 },
-    { "rules", SQ_CT_STR, 0 }, { "event_ts", SQ_CT_STR, 0 },
+    { "rules", SQ_CT_STR, 0 }, { "event_ts", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 },
 };
 static const sq_col_t run_begin_cols[] = {
     { "run_id", SQ_CT_STR, 0 }, { "kind", SQ_CT_STR, 0 }, { "status", SQ_CT_STR, 0 },
@@ -58,7 +59,7 @@ static const sq_col_t run_end_cols[] = {
 };
 static const sq_col_t versions_cols[] = {
     { "name", SQ_CT_STR, 0 }, { "version", SQ_CT_INT, 0 }, { "sha256", SQ_CT_STR, 0 },
-    { "source", SQ_CT_STR, 0 }, { "first_seen", SQ_CT_STR, 0 },
+    { "source", SQ_CT_STR, 0 }, { "first_seen", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 },
 };
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -262,6 +263,43 @@ static void cell_day(store_queue_t *q, sq_batch_t *b, sq_cell_t *c, int64_t ms)
     cell_str(b, c, n ? tmp : "1970-01-01", 10);
 }
 
+/* StarRocks primary key of a row: the first 32 hex digits of sha256 over
+ * the length-prefixed natural key "LEN:run_idLEN:event_id[rule]", a fixed
+ * 32 bytes whatever the ids' lengths (StarRocks refuses a load whose key
+ * encodes to more than primary_key_limit_size, 128 bytes by default).
+ * rule_versions uses it too, over (name, version digits, sha256).  The
+ * schema's v5 migration computes the same digest in SQL for rows already
+ * there.  Exposed for its test. */
+void store_row_key(const char *run_id, const char *event_id, const char *rule, char out[33])
+{
+    wd_sha256_t *h = wd_sha256_new();
+    char len[24];
+    int n = snprintf(len, sizeof(len), "%zu:", strlen(run_id));
+    wd_sha256_update(h, len, (size_t)n);
+    wd_sha256_update(h, run_id, strlen(run_id));
+    n = snprintf(len, sizeof(len), "%zu:", strlen(event_id));
+    wd_sha256_update(h, len, (size_t)n);
+    wd_sha256_update(h, event_id, strlen(event_id));
+    if (rule)
+        wd_sha256_update(h, rule, strlen(rule));
+    char hex[65];
+    wd_sha256_final(h, hex);
+    memcpy(out, hex, 32);
+    out[32] = '\0';
+}
+
+static void cell_row_key(store_queue_t *q, sq_batch_t *b, sq_cell_t *c, const char *run_id,
+                         const char *event_id, const char *rule)
+{
+    if (!q->c.event_day) {
+        c->t = SQ_NULL;
+        return;
+    }
+    char key[33];
+    store_row_key(run_id ? run_id : "", event_id ? event_id : "", rule, key);
+    cell_str(b, c, key, 32);
+}
+
 /* Moves every open batch to the FIFO; lock held. */
 static void seal_all(store_queue_t *q)
 {
@@ -339,6 +377,7 @@ int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
             c[13].t = c[14].t = SQ_NULL;
         }
         cell_strz(b, &c[15], r->rule_sha256);
+        cell_row_key(q, b, &c[16], r->run_id, r->event_id, r->rule ? r->rule : "");
         q->rows_queued++;
         account(q, b, before);
     }
@@ -373,6 +412,7 @@ int store_queue_decision(store_queue_t *q, const store_decision_t *d,
     }
     c[6].v.s.len = b->arena.len - c[6].v.s.off;
     cell_ts(b, &c[7], d->event_ts_ms);
+    cell_row_key(q, b, &c[8], d->run_id, d->event_id, NULL);
     account(q, b, before);
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -432,6 +472,9 @@ int store_queue_rule_version(store_queue_t *q, const store_rule_version_t *rv,
     cell_ts(b, &c[4], rv->seen_ms);
     if (c[4].t == SQ_NULL)
         cell_str(b, &c[4], "1970-01-01 00:00:00.000", 23);
+    char ver[24];
+    snprintf(ver, sizeof(ver), "%d", rv->version);
+    cell_row_key(q, b, &c[5], rv->name, ver, rv->sha256);
     account(q, b, before);
     pthread_mutex_unlock(&q->lock);
     return 0;

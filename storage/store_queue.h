@@ -16,7 +16,7 @@ enum { SQ_NULL, SQ_STR, SQ_INT, SQ_DBL };        /* cell values */
 typedef struct sq_col {
     const char *name;
     int         type;
-    int         sr_only;   /* StarRocks only (event_day partition column) */
+    int         sr_only;   /* StarRocks only (event_day partition column, row_key) */
 } sq_col_t;
 
 typedef struct sq_table {
@@ -93,6 +93,10 @@ extern const char *const store_queue_params[];
 /* Starts the writer thread.  ops/ctx are borrowed until store_queue_close. */
 int store_queue_new(store_queue_t **out, const sq_conf_t *c, const sq_ops_t *ops, void *ctx,
                     char *errstr, size_t errstr_size);
+
+/* The StarRocks primary key digest of a result (rule set) or decision
+ * (rule NULL): 32 lowercase hex digits and a NUL into out. */
+void store_row_key(const char *run_id, const char *event_id, const char *rule, char out[33]);
 
 int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
                      char *errstr, size_t errstr_size);
