@@ -154,14 +154,15 @@ static int transient(const char *msg)
     return 0;
 }
 
-/* Interprets a Stream Load answer for a batch of n rows: 0, 1 or -1. */
-static int judge(const char *label, size_t n, const char *body, size_t len, char *err, size_t errsz)
+/* Interprets a Stream Load answer (storage/store_int.h). */
+int store_sr_judge(const char *label, size_t n, const char *body, size_t len, char *err, size_t errsz)
 {
     json_error_t je;
     json_t *o = json_loadb(body, len, 0, &je);
     if (!json_is_object(o)) {
         json_decref(o);
-        snprintf(err, errsz, "label %s: answer is not a JSON object: %.200s", label, body);
+        snprintf(err, errsz, "label %s: answer is not a JSON object: %.*s", label,
+                 (int)(len < 200 ? len : 200), body);
         return 1;
     }
     int rc;
@@ -268,7 +269,7 @@ static int sr_exec(void *ctx, const sq_batch_t *b, char *err, size_t errsz)
         snprintf(err, errsz, "label %s: HTTP %ld from %s: %.200s", label, code, url, resp);
         return -1;
     }
-    int rc = judge(label, b->nrows, resp, s->resp.len, err, errsz);
+    int rc = store_sr_judge(label, b->nrows, resp, s->resp.len, err, errsz);
     if (s->body.cap > (64u << 20))
         wd_buf_free(&s->body);
     return rc;

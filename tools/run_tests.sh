@@ -66,6 +66,16 @@ if [ "${SANITIZE:-0}" = 1 ]; then
   done
   rm -f /tmp/warden-vg.$$
 fi
+# Fuzz stage: each libFuzzer target of build-fuzz/fuzz/ (built by `make
+# fuzz`) for FUZZ_SECS seconds on its seed corpus, which replays every
+# earlier crash kept there as a regression.
+if [ -n "${FUZZ_SECS:-}" ]; then
+  for t in build-fuzz/fuzz/fuzz_*; do
+    case "$t" in *.o) continue ;; esac
+    echo "== fuzz: $t (${FUZZ_SECS}s)"
+    if tools/run_fuzz.sh "$FUZZ_SECS" "$t"; then pass=$((pass+1)); else fail=$((fail+1)); failed+=("fuzz $t"); fi
+  done
+fi
 for f in "${failed[@]+"${failed[@]}"}"; do echo "failed: $f"; done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

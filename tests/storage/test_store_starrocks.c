@@ -21,6 +21,7 @@
 #include "base/wd_buf.h"
 #include "base/wd_util.h"
 #include "storage/store.h"
+#include "storage/store_int.h"
 #include "storage/store_queue.h"
 
 static pid_t server_pid;
@@ -254,6 +255,20 @@ static void test_longest_ids_load_under_the_primary_key_limit(void **st)
     json_decref(rows);
 }
 
+/* An answer that is not JSON is quoted in the message from its bytes only,
+ * never read past its length (found by tests/fuzz/fuzz_stream_load). */
+static void test_judge_reads_a_bad_answer_within_its_length(void **st)
+{
+    (void)st;
+    char *body = malloc(5);
+    memcpy(body, "<html", 5);   /* no NUL after it */
+    char err[512];
+    assert_int_equal(store_sr_judge("l", 1, body, 5, err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "not a JSON object: <html"));
+    assert_int_equal(store_sr_judge("l", 1, body, 0, err, sizeof(err)), 1);
+    free(body);
+}
+
 /* Length prefixes keep keys apart that plain concatenation would merge. */
 static void test_row_keys_do_not_collide_across_field_boundaries(void **st)
 {
@@ -433,6 +448,7 @@ int main(void)
         cmocka_unit_test_setup(test_load_follows_redirect_with_credentials_and_expect, reset_fake),
         cmocka_unit_test_setup(test_longest_ids_load_under_the_primary_key_limit, reset_fake),
         cmocka_unit_test(test_row_keys_do_not_collide_across_field_boundaries),
+        cmocka_unit_test(test_judge_reads_a_bad_answer_within_its_length),
         cmocka_unit_test_setup(test_label_exists_finished_counts_as_success, reset_fake),
         cmocka_unit_test_setup(test_label_running_is_checked_again_until_finished, reset_fake),
         cmocka_unit_test_setup(test_5xx_and_transient_fail_are_retried, reset_fake),
