@@ -89,16 +89,16 @@ static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
     return p;
 }
 
-static int h_assign(void *ud, const char *topic, int32_t partition, void **part)
+static kfk_rc_t h_assign(void *ud, const char *topic, int32_t partition, void **part)
 {
     run_t *r = ud;
     rpart_t *p = rpart_new(r, topic, partition);
     if (!p) {
         LOG_ERROR("partition=%s/%d msg=\"out of memory for its state\"", topic, (int)partition);
-        return -1;
+        return KFK_FATAL;
     }
     *part = p;
-    return 0;
+    return KFK_OK;
 }
 
 static void h_revoke(void *ud, void *part)
@@ -121,7 +121,7 @@ static void h_revoke(void *ud, void *part)
 /* A partition whose state outgrows one changelog record sheds its least
  * recently used keys (live state and snapshot stay equal, so a restore
  * answers as the running service did) rather than stopping the service. */
-static int h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t n)
+static kfk_rc_t h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t n)
 {
     run_t *r = ud;
     rpart_t *p = part;
@@ -129,7 +129,7 @@ static int h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errst
     int rc = state_save_buf_within(p->state, out, limit, &evicted);
     if (rc != 0) {
         snprintf(errstr, n, "%s", state_strerror(rc));
-        return -1;
+        return KFK_FATAL;
     }
     if (evicted) {
         r->snapshot_evictions += evicted;
@@ -140,14 +140,14 @@ static int h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errst
                      "evicted\" evicted=%" PRIu64 " limit_bytes=%zu hint=\"lower state_max_mb or add partitions\"",
                      p->name, evicted, limit);
     }
-    return 0;
+    return KFK_OK;
 }
 
 /* Replaces the partition's state with a snapshot, or with an empty state
  * (no snapshot yet).  A snapshot that does not load (a rule pack whose
  * counters changed since it was written, or a damaged record) is logged and
  * the partition starts empty: the service keeps running. */
-static int h_load(void *ud, void *part, const void *data, size_t len, char *errstr, size_t n)
+static kfk_rc_t h_load(void *ud, void *part, const void *data, size_t len, char *errstr, size_t n)
 {
     run_t *r = ud;
     rpart_t *p = part;
@@ -158,12 +158,12 @@ static int h_load(void *ud, void *part, const void *data, size_t len, char *errs
             LOG_WARN("partition=%s msg=\"state snapshot of other counters: unchanged ones carried over\" "
                      "counters_kept=%zu counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64,
                      p->name, c.kept, c.dropped, c.records, c.records_dropped);
-        return 0;
+        return KFK_OK;
     }
     state_t *fresh = state_new_like(eng_engine_state(r->eng));
     if (!fresh) {
         snprintf(errstr, n, "out of memory");
-        return -1;
+        return KFK_FATAL;
     }
     if (data) {
         r->state_resets++;
@@ -171,19 +171,20 @@ static int h_load(void *ud, void *part, const void *data, size_t len, char *errs
     }
     state_destroy(p->state);
     p->state = fresh;
-    return 0;
+    return KFK_OK;
 }
 
-static int h_precommit(void *ud, kfk_t *k)
+/* store_flush already retries what can be retried: a failure is final. */
+static kfk_rc_t h_precommit(void *ud, kfk_t *k)
 {
     (void)k;
     run_t *r = ud;
     char err[1024];
     if (store_flush(r->store, err, sizeof err) != 0) {
         LOG_ERROR("store flush failed: %s", err);
-        return -1;
+        return KFK_FATAL;
     }
-    return 0;
+    return KFK_OK;
 }
 
 /* The counters changed with a reload: every partition's state goes over
@@ -272,7 +273,7 @@ static void h_between(void *ud, kfk_t *k, int flags)
         reload(ud);
 }
 
-static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
 {
     run_t *r = ud;
     rpart_t *p = part;
@@ -294,7 +295,7 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
     if (eng_engine_eval(r->eng, p->state, m->payload, m->len, &src, &o) != 0) {
         LOG_ERROR("event=%s/%d/%lld msg=\"internal error evaluating the event (out of memory?)\"",
                   src.topic, (int)src.partition, (long long)src.offset);
-        return -1;
+        return KFK_FATAL;
     }
     if (o->status == ENG_EVENT_REJECTED) {
         r->rejected++;
@@ -308,7 +309,7 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         r->unrouted++;
         if (!r->unknown_dlq) {
             r->dropped++;
-            return 0;
+            return KFK_OK;
         }
         wd_buf_reset(&r->reason);
         wd_buf_printf(&r->reason, "unknown_stream: %s", o->stream ? o->stream : "");
@@ -322,21 +323,22 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         if (r->rule_errors <= 20 || r->rule_errors % 1000 == 0)
             LOG_WARN("rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"", o->errors[i].rule, o->event_id,
                      r->rule_errors, o->errors[i].message);
-        if (kfk_dead_letter(k, m, r->reason.data, o->errors[i].rule) != 0)
-            return -1;
+        kfk_rc_t rc = kfk_dead_letter(k, m, r->reason.data, o->errors[i].rule);
+        if (rc != KFK_OK)
+            return rc;
     }
     if (o->nhits) {
         if (o->nhits > r->caprows) {
             store_row_t *n = realloc(r->rows, o->nhits * sizeof(*n));
             if (!n)
-                return -1;
+                return KFK_FATAL;
             r->rows = n;
             r->caprows = o->nhits;
         }
         cmd_outcome_rows(o, r->run_id, &src, r->rows);
         if (store_write(r->store, r->rows, o->nhits, err, sizeof err) != 0) {
             LOG_ERROR("store write failed: %s", err);
-            return -1;
+            return KFK_FATAL;
         }
         r->hits += o->nhits;
     }
@@ -345,16 +347,17 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         cmd_outcome_decision(o, r->run_id, &d);
         if (store_write_decision(r->store, &d, err, sizeof err) != 0) {
             LOG_ERROR("store write failed: %s", err);
-            return -1;
+            return KFK_FATAL;
         }
         wd_buf_reset(&r->action);
         cmd_action_json(&r->action, o, r->run_id);
-        if (kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
-                              o->decision_entity_len, r->action.data, r->action.len, 0, NULL) != 0)
-            return -1;
+        kfk_rc_t rc = kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
+                                  o->decision_entity_len, r->action.data, r->action.len, 0, NULL);
+        if (rc != KFK_OK)
+            return rc;
         r->actions++;
     }
-    return 0;
+    return KFK_OK;
 }
 
 int cmd_run(int argc, char **argv)

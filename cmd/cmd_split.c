@@ -216,7 +216,7 @@ static sstream_t *find_stream(split_t *sp, const char *name, size_t len)
     return NULL;
 }
 
-static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
 {
     (void)part;
     split_t *sp = ud;
@@ -247,7 +247,7 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         /* Pruning events: no rule or counter reads this stream. */
         sp->dropped++;
         sp->dropped_bytes += m->len;
-        return 0;
+        return KFK_OK;
     }
     s->in++;
     s->bytes_in += m->len;
@@ -277,12 +277,13 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
     rd_kafka_header_add(hdrs, KFK_ORIGIN_HEADER, -1, origin, -1);
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
-    if (kfk_produce(k, s->topic, RD_KAFKA_PARTITION_UA, key, keylen, sp->out.data, sp->out.len,
-                          ts > 0 ? ts : 0, hdrs) != 0)
-        return -1;
+    kfk_rc_t rc = kfk_produce(k, s->topic, RD_KAFKA_PARTITION_UA, key, keylen, sp->out.data, sp->out.len,
+                              ts > 0 ? ts : 0, hdrs);
+    if (rc != KFK_OK)
+        return rc;
     s->out++;
     s->bytes_out += sp->out.len;
-    return 0;
+    return KFK_OK;
 }
 
 static void print_summary(const split_t *sp)
