@@ -314,11 +314,16 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-void kfk_stats(const kfk_t *k, kfk_stats_t *out)
+void kfk_counters(const kfk_t *k, kfk_stats_t *out)
 {
     *out = k->st;
     out->partitions = k->ntps;
     out->slots = k->nslots;
+}
+
+void kfk_stats(const kfk_t *k, kfk_stats_t *out)
+{
+    kfk_counters(k, out);
     if (k->nlat) {
         uint32_t *s = malloc(k->nlat * sizeof(*s));
         if (s) {

@@ -169,7 +169,12 @@ kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition,
 kfk_rc_t kfk_dead_letter(kfk_t *k, const rd_kafka_message_t *m, const char *reason,
                           const char *rule);
 
+/* The counters with the latency percentiles (a sort of every sample: call
+ * it at the end, not per commit). */
 void kfk_stats(const kfk_t *k, kfk_stats_t *out);
+/* The counters without the latency percentiles (left 0): cheap, for a
+ * stats file rewritten at every commit. */
+void kfk_counters(const kfk_t *k, kfk_stats_t *out);
 
 /* The partition count of topic (metadata), or -1. */
 int kfk_partitions(kfk_t *k, const char *topic);
