@@ -21,6 +21,7 @@ VG=""
 units=()
 for t in "$@"; do
   case "$(basename "$t")" in
+    *.d) ;;   # make's dependency files, matched by a build/tests/*/test_* glob
     test_broker*) skip=$((skip+1)); skipped+=("$t (needs a broker: run by tests/integration/kafka_broker.sh)") ;;
     *) units+=("$t") ;;
   esac
