@@ -4,7 +4,8 @@
 # base/ state/ rules/ engine/ kafka/ storage/ replay/ admin/ cmd/ goes into
 # build/libwarden.a; cmd/cmd_main.c is the binary (docs/architecture.md has
 # the rooms and the include direction `make lint` checks).
-# tests/<dir>/test_*.c are cmocka binaries; tests/integration/*.sh
+# tests/<dir>/test_*.c are cmocka binaries (test_broker* need a broker:
+# tools/run_tests.sh leaves them to the kafka_* scripts); tests/integration/*.sh
 # drive the real binary; bench/*.c are benchmarks; examples/*.c are tools.
 
 BUILD    ?= build

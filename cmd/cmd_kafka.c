@@ -82,6 +82,9 @@ int cmd_parse_common(int argc, char **argv, const struct option *lopts, const ch
             }
             break;
         }
+        case 1105:
+            a->stats_json = optarg;
+            break;
         case 1103:
             printf("# warden.lua settings\n");
             wd_config_describe(stdout);

@@ -16,6 +16,7 @@ typedef struct cmd_args {
     const char  *config;
     const char  *instance;
     unsigned long long max_events;   /* --max-events (1104), 0: none */
+    const char  *stats_json; /* --stats-json FILE (1105), NULL: none */
     char       **xkeys;      /* -X KEY=VALUE */
     char       **xvals;
     size_t       nx;
@@ -25,7 +26,8 @@ typedef struct cmd_args {
 } cmd_args_t;
 
 /* Parses argv with lopts (which must map -c to 'c', --instance to 1101,
- * --set to 1102, --help-config to 1103, --help to 'h'; -X is built in).
+ * --set to 1102, --help-config to 1103, --help to 'h'; may map
+ * --max-events to 1104 and --stats-json to 1105; -X is built in).
  * Returns -1 to go on, or the exit status to return now (help, usage). */
 int cmd_parse_common(int argc, char **argv, const struct option *lopts, const char *cmd,
                          cmd_args_t *a, void (*usage)(FILE *));

@@ -18,6 +18,7 @@
 #include "kafka/kfk.h"
 #include "base/wd_log.h"
 #include "cmd/cmd_output.h"
+#include "cmd/cmd_stats.h"
 #include "state/state.h"
 #include "base/wd_util.h"
 #include "storage/store.h"
@@ -27,6 +28,21 @@ typedef struct rpart {
     char         *name;        /* "topic/partition", for logs */
     struct rpart *prev, *next;
 } rpart_t;
+
+/* What a carry-over of state to changed counters kept and dropped:
+ * counters as of the last one (the same for every partition), keys summed. */
+typedef struct carry_tally {
+    uint64_t count;
+    size_t   counters_kept, counters_dropped;
+    uint64_t keys_kept, keys_dropped;
+} carry_tally_t;
+
+/* Events per input topic (a handful: a linear scan, pointer first). */
+typedef struct topic_count {
+    const char *name;      /* the config's topic name */
+    const char *seen;      /* rd_kafka_topic_name() last matched */
+    uint64_t    events;
+} topic_count_t;
 
 typedef struct run {
     wd_config_t *cfg;
@@ -43,6 +59,14 @@ typedef struct run {
     wd_buf_t     reason;
     uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
     uint64_t      reloads, reload_failures, state_resets, snapshot_evictions, shed_commits;
+    carry_tally_t restore_carry, reload_carry;
+    topic_count_t *topics;
+    size_t        ntopics;
+    const char   *stats_path;    /* --stats-json, NULL: none */
+    const char   *instance;
+    uint64_t      t0_ns;
+    uint64_t      stats_failures;
+    state_stats_t last_state;    /* summed over the partitions at the last write that had some */
     int           failed;
 } run_t;
 
@@ -59,6 +83,8 @@ static void run_usage(FILE *f)
         "  -X KEY=VALUE           a librdkafka property (overrides the config's kafka section)\n"
         "      --set KEY=VALUE    any other setting, e.g. --set run.batch_max=500\n"
         "      --max-events N     stop (commit, exit 0) after N events (tests, benchmarks)\n"
+        "      --stats-json FILE  the counters as JSON, rewritten after every commit, on\n"
+        "                         SIGUSR1 and at exit (docs/operations.md)\n"
         "      --help-config      every setting with its type and default\n"
         "  -h, --help             this help\n\n"
         "Signals: SIGTERM/SIGINT finish the batch, commit and exit 0; SIGHUP reloads the\n"
@@ -89,16 +115,16 @@ static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
     return p;
 }
 
-static int h_assign(void *ud, const char *topic, int32_t partition, void **part)
+static kfk_rc_t h_assign(void *ud, const char *topic, int32_t partition, void **part)
 {
     run_t *r = ud;
     rpart_t *p = rpart_new(r, topic, partition);
     if (!p) {
         LOG_ERROR("partition=%s/%d msg=\"out of memory for its state\"", topic, (int)partition);
-        return -1;
+        return KFK_FATAL;
     }
     *part = p;
-    return 0;
+    return KFK_OK;
 }
 
 static void h_revoke(void *ud, void *part)
@@ -121,7 +147,7 @@ static void h_revoke(void *ud, void *part)
 /* A partition whose state outgrows one changelog record sheds its least
  * recently used keys (live state and snapshot stay equal, so a restore
  * answers as the running service did) rather than stopping the service. */
-static int h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t n)
+static kfk_rc_t h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t n)
 {
     run_t *r = ud;
     rpart_t *p = part;
@@ -129,7 +155,7 @@ static int h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errst
     int rc = state_save_buf_within(p->state, out, limit, &evicted);
     if (rc != 0) {
         snprintf(errstr, n, "%s", state_strerror(rc));
-        return -1;
+        return KFK_FATAL;
     }
     if (evicted) {
         r->snapshot_evictions += evicted;
@@ -140,30 +166,37 @@ static int h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errst
                      "evicted\" evicted=%" PRIu64 " limit_bytes=%zu hint=\"lower state_max_mb or add partitions\"",
                      p->name, evicted, limit);
     }
-    return 0;
+    return KFK_OK;
 }
 
 /* Replaces the partition's state with a snapshot, or with an empty state
  * (no snapshot yet).  A snapshot that does not load (a rule pack whose
  * counters changed since it was written, or a damaged record) is logged and
  * the partition starts empty: the service keeps running. */
-static int h_load(void *ud, void *part, const void *data, size_t len, char *errstr, size_t n)
+static kfk_rc_t h_load(void *ud, void *part, const void *data, size_t len, char *errstr, size_t n)
 {
     run_t *r = ud;
     rpart_t *p = part;
     char err[512];
     state_carry_t c;
     if (data && state_load_buf_carry(p->state, data, len, &c, err, sizeof err) == 0) {
+        if (!c.exact) {
+            r->restore_carry.count++;
+            r->restore_carry.counters_kept = c.kept;
+            r->restore_carry.counters_dropped = c.dropped;
+            r->restore_carry.keys_kept += c.records;
+            r->restore_carry.keys_dropped += c.records_dropped;
+        }
         if (!c.exact)
             LOG_WARN("partition=%s msg=\"state snapshot of other counters: unchanged ones carried over\" "
                      "counters_kept=%zu counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64,
                      p->name, c.kept, c.dropped, c.records, c.records_dropped);
-        return 0;
+        return KFK_OK;
     }
     state_t *fresh = state_new_like(eng_engine_state(r->eng));
     if (!fresh) {
         snprintf(errstr, n, "out of memory");
-        return -1;
+        return KFK_FATAL;
     }
     if (data) {
         r->state_resets++;
@@ -171,19 +204,20 @@ static int h_load(void *ud, void *part, const void *data, size_t len, char *errs
     }
     state_destroy(p->state);
     p->state = fresh;
-    return 0;
+    return KFK_OK;
 }
 
-static int h_precommit(void *ud, kfk_t *k)
+/* store_flush already retries what can be retried: a failure is final. */
+static kfk_rc_t h_precommit(void *ud, kfk_t *k)
 {
     (void)k;
     run_t *r = ud;
     char err[1024];
     if (store_flush(r->store, err, sizeof err) != 0) {
         LOG_ERROR("store flush failed: %s", err);
-        return -1;
+        return KFK_FATAL;
     }
-    return 0;
+    return KFK_OK;
 }
 
 /* The counters changed with a reload: every partition's state goes over
@@ -224,6 +258,11 @@ static int carry_state(run_t *r, eng_engine_t *neu)
         p->state = ns[i++];
     }
     free(ns);
+    r->reload_carry.count++;
+    r->reload_carry.counters_kept = c.kept;
+    r->reload_carry.counters_dropped = c.dropped;
+    r->reload_carry.keys_kept += kept;
+    r->reload_carry.keys_dropped += dropped;
     LOG_WARN("reload: the counters changed; state carried over to them msg=\"unchanged counters and labels "
              "keep their keys, new ones start empty, changed or removed ones are dropped\" counters_kept=%zu "
              "counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64 " partitions=%zu",
@@ -265,14 +304,129 @@ static void reload(run_t *r)
     r->reloads++;
 }
 
-static void h_between(void *ud, kfk_t *k, int flags)
+static json_t *carry_json(const carry_tally_t *t)
 {
-    (void)k;
-    if (flags & KFK_IDLE_HUP)
-        reload(ud);
+    json_t *o = json_object();
+    cmd_stats_u64(o, "count", t->count);
+    cmd_stats_u64(o, "counters_kept", t->counters_kept);
+    cmd_stats_u64(o, "counters_dropped", t->counters_dropped);
+    cmd_stats_u64(o, "keys_kept", t->keys_kept);
+    cmd_stats_u64(o, "keys_dropped", t->keys_dropped);
+    return o;
 }
 
-static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+/* The --stats-json file (cmd/cmd_stats.h; fields in docs/operations.md).
+ * Once per commit: a few dozen counters, the state stats of every held
+ * partition, the store's.  error: the fatal error of a final write. */
+static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *error)
+{
+    if (!r->stats_path)
+        return;
+    json_t *o = cmd_stats_new("run", r->instance, final, (double)(wd_now_ns() - r->t0_ns) / 1e9);
+    if (o) {
+        cmd_stats_kafka(o, ks, final);
+        cmd_stats_u64(o, "events", r->events);
+        json_t *bt = json_object();
+        for (size_t i = 0; i < r->ntopics; i++)
+            cmd_stats_u64(bt, r->topics[i].name, r->topics[i].events);
+        json_object_set_new(o, "events_by_topic", bt);
+        cmd_stats_u64(o, "actions", r->actions);
+        cmd_stats_u64(o, "hits", r->hits);
+        cmd_stats_u64(o, "rejected", r->rejected);
+        cmd_stats_u64(o, "unknown_stream", r->unrouted);
+        cmd_stats_u64(o, "dropped", r->dropped);
+        cmd_stats_u64(o, "rule_errors", r->rule_errors);
+        json_t *dl = json_object();
+        cmd_stats_u64(dl, "malformed", r->rejected);
+        cmd_stats_u64(dl, "unknown_stream", r->unrouted - r->dropped);
+        cmd_stats_u64(dl, "rule_error", r->rule_errors);
+        json_object_set_new(o, "dead_letters_by_reason", dl);
+        cmd_stats_u64(o, "state_resets", r->state_resets);
+        cmd_stats_u64(o, "snapshot_evictions", r->snapshot_evictions);
+        cmd_stats_u64(o, "reloads", r->reloads);
+        cmd_stats_u64(o, "reload_failures", r->reload_failures);
+        json_object_set_new(o, "restore_carry", carry_json(&r->restore_carry));
+        json_object_set_new(o, "reload_carry", carry_json(&r->reload_carry));
+        json_object_set_new(o, "pack", r->eng ? json_string(eng_engine_pack_hash(r->eng)) : json_null());
+        state_stats_t sum = { 0 }, one;
+        for (rpart_t *p = r->parts; p; p = p->next) {
+            state_stats(p->state, &one);
+            sum.keys += one.keys;
+            sum.labels += one.labels;
+            sum.bytes += one.bytes;
+            sum.evictions += one.evictions;
+            sum.expired += one.expired;
+            sum.late_skipped += one.late_skipped;
+        }
+        /* At exit the partitions are gone (revoked on leaving the group):
+         * the state as last written while they were held. */
+        if (r->parts)
+            r->last_state = sum;
+        else if (final)
+            sum = r->last_state;
+        json_t *st = json_object();
+        cmd_stats_u64(st, "keys", sum.keys);
+        cmd_stats_u64(st, "labels", sum.labels);
+        cmd_stats_u64(st, "bytes", sum.bytes);
+        cmd_stats_u64(st, "evictions", sum.evictions);
+        cmd_stats_u64(st, "expired", sum.expired);
+        cmd_stats_u64(st, "late_skipped", sum.late_skipped);
+        json_object_set_new(o, "state", st);
+        if (r->store) {
+            store_stats_t so;
+            store_stats(r->store, &so);
+            json_t *sj = json_object();
+            json_object_set_new(sj, "scheme", json_string(store_scheme(r->store)));
+            cmd_stats_u64(sj, "rows_queued", so.rows_queued);
+            cmd_stats_u64(sj, "rows_written", so.rows_written);
+            cmd_stats_u64(sj, "batches", so.batches);
+            cmd_stats_u64(sj, "retries", so.retries);
+            cmd_stats_u64(sj, "failures", so.failures);
+            cmd_stats_u64(sj, "buffer_rows", so.buffer_rows);
+            json_object_set_new(sj, "batch_ms_max", json_real((double)so.batch_us_max / 1000.0));
+            json_object_set_new(sj, "healthy", json_boolean(so.healthy));
+            json_object_set_new(o, "store", sj);
+        }
+        if (final)
+            json_object_set_new(o, "error", error ? json_string(error) : json_null());
+    }
+    char err[512];
+    if (cmd_stats_write(r->stats_path, o, err, sizeof err) != 0 && r->stats_failures++ % 1000 == 0)
+        LOG_WARN("stats-json: %s (failures=%" PRIu64 ")", err, r->stats_failures);
+}
+
+static void h_report(void *ud, kfk_t *k)
+{
+    run_t *r = ud;
+    kfk_stats_t ks;
+    if (!r->stats_path)
+        return;
+    kfk_counters(k, &ks);
+    write_stats(r, &ks, 0, NULL);
+}
+
+static void h_between(void *ud, kfk_t *k, int flags)
+{
+    if (flags & KFK_IDLE_HUP) {
+        reload(ud);
+        h_report(ud, k);
+    }
+}
+
+/* The counter of the message's topic. */
+static void count_topic(run_t *r, const char *topic)
+{
+    for (size_t i = 0; i < r->ntopics; i++) {
+        topic_count_t *t = &r->topics[i];
+        if (t->seen == topic || (!t->seen && strcmp(t->name, topic) == 0)) {
+            t->seen = topic;
+            t->events++;
+            return;
+        }
+    }
+}
+
+static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
 {
     run_t *r = ud;
     rpart_t *p = part;
@@ -286,6 +440,7 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         .msg_ts_ms = ts >= 0 ? ts : INT64_MIN,
     };
     r->events++;
+    count_topic(r, src.topic);
     if (!m->payload || m->len == 0) {
         r->rejected++;
         return kfk_dead_letter(k, m, "malformed: empty message", NULL);
@@ -294,7 +449,7 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
     if (eng_engine_eval(r->eng, p->state, m->payload, m->len, &src, &o) != 0) {
         LOG_ERROR("event=%s/%d/%lld msg=\"internal error evaluating the event (out of memory?)\"",
                   src.topic, (int)src.partition, (long long)src.offset);
-        return -1;
+        return KFK_FATAL;
     }
     if (o->status == ENG_EVENT_REJECTED) {
         r->rejected++;
@@ -308,7 +463,7 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         r->unrouted++;
         if (!r->unknown_dlq) {
             r->dropped++;
-            return 0;
+            return KFK_OK;
         }
         wd_buf_reset(&r->reason);
         wd_buf_printf(&r->reason, "unknown_stream: %s", o->stream ? o->stream : "");
@@ -322,21 +477,22 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         if (r->rule_errors <= 20 || r->rule_errors % 1000 == 0)
             LOG_WARN("rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"", o->errors[i].rule, o->event_id,
                      r->rule_errors, o->errors[i].message);
-        if (kfk_dead_letter(k, m, r->reason.data, o->errors[i].rule) != 0)
-            return -1;
+        kfk_rc_t rc = kfk_dead_letter(k, m, r->reason.data, o->errors[i].rule);
+        if (rc != KFK_OK)
+            return rc;
     }
     if (o->nhits) {
         if (o->nhits > r->caprows) {
             store_row_t *n = realloc(r->rows, o->nhits * sizeof(*n));
             if (!n)
-                return -1;
+                return KFK_FATAL;
             r->rows = n;
             r->caprows = o->nhits;
         }
         cmd_outcome_rows(o, r->run_id, &src, r->rows);
         if (store_write(r->store, r->rows, o->nhits, err, sizeof err) != 0) {
             LOG_ERROR("store write failed: %s", err);
-            return -1;
+            return KFK_FATAL;
         }
         r->hits += o->nhits;
     }
@@ -345,16 +501,17 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         cmd_outcome_decision(o, r->run_id, &d);
         if (store_write_decision(r->store, &d, err, sizeof err) != 0) {
             LOG_ERROR("store write failed: %s", err);
-            return -1;
+            return KFK_FATAL;
         }
         wd_buf_reset(&r->action);
         cmd_action_json(&r->action, o, r->run_id);
-        if (kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
-                              o->decision_entity_len, r->action.data, r->action.len, 0, NULL) != 0)
-            return -1;
+        kfk_rc_t rc = kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
+                                  o->decision_entity_len, r->action.data, r->action.len, 0, NULL);
+        if (rc != KFK_OK)
+            return rc;
         r->actions++;
     }
-    return 0;
+    return KFK_OK;
 }
 
 int cmd_run(int argc, char **argv)
@@ -365,6 +522,7 @@ int cmd_run(int argc, char **argv)
         { "set", required_argument, NULL, 1102 },
         { "help-config", no_argument, NULL, 1103 },
         { "max-events", required_argument, NULL, 1104 },
+        { "stats-json", required_argument, NULL, 1105 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -400,6 +558,15 @@ int cmd_run(int argc, char **argv)
                 wd_config_path(r.cfg));
         goto done;
     }
+    r.topics = calloc(ntopics, sizeof(*r.topics));
+    if (!r.topics)
+        goto done;
+    for (size_t i = 0; i < ntopics; i++)
+        r.topics[i].name = topics[i];
+    r.ntopics = ntopics;
+    r.stats_path = a.stats_json;
+    r.instance = wd_config_str(r.cfg, "run.instance");
+    r.t0_ns = wd_now_ns();
     if (store_open(&r.store, wd_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
         fprintf(stderr, "warden run: %s\n", err);
         goto done;
@@ -434,6 +601,7 @@ int cmd_run(int argc, char **argv)
         .save = h_save,
         .load = h_load,
         .between = h_between,
+        .report = h_report,
     };
     kfk_install_signals();
     status = CMD_EXIT_FATAL;
@@ -442,6 +610,7 @@ int cmd_run(int argc, char **argv)
         LOG_ERROR("warden run: %s", err);
         goto done;
     }
+    h_report(&r, k);   /* the stats file exists once the service is up */
     LOG_INFO("warden run started group=%s instance=%s transactional_id=%s topics=%zu pack=%s store=%s",
              ko.group, wd_config_str(r.cfg, "run.instance"), txn, ntopics, eng_engine_pack_hash(r.eng),
              store_scheme(r.store));
@@ -476,6 +645,7 @@ int cmd_run(int argc, char **argv)
                  store_scheme(r.store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
                  so.retries, so.failures, so.buffer_rows);
     }
+    write_stats(&r, &ks, 1, lrc != 0 ? err : NULL);
     if (lrc != 0) {
         LOG_ERROR("warden run: stopping on a fatal error: %s", err);
         goto done;
@@ -491,6 +661,7 @@ done:
     wd_config_destroy(r.cfg);
     cmd_args_free(&a);
     free(r.rows);
+    free(r.topics);
     wd_buf_free(&r.action);
     wd_buf_free(&r.reason);
     free(err);

@@ -19,6 +19,7 @@
 #include "base/wd_json.h"
 #include "kafka/kfk.h"
 #include "cmd/cmd_kafka.h"
+#include "cmd/cmd_stats.h"
 #include "base/wd_log.h"
 #include "base/wd_util.h"
 #include "rules/rule_counters.h"
@@ -44,6 +45,10 @@ typedef struct split {
     wd_buf_t     path;
     wd_buf_t     reason;
     uint64_t      events, malformed, dropped, dropped_bytes;
+    const char   *stats_path;    /* --stats-json, NULL: none */
+    const char   *instance;
+    uint64_t      t0_ns;
+    uint64_t      stats_failures;
 } split_t;
 
 /* The stream's counter key path: the key of the first counter declared on
@@ -73,6 +78,8 @@ static void split_usage(FILE *f)
         "      --instance NAME    stable process name (transactional.id GROUP.NAME)\n"
         "  -X KEY=VALUE           a librdkafka property\n"
         "      --set KEY=VALUE    any other setting, e.g. --set split.prefix=s\n"
+        "      --stats-json FILE  the counters as JSON, rewritten after every commit, on\n"
+        "                         SIGUSR1 and at exit (docs/operations.md)\n"
         "      --help-config      every setting with its type and default\n"
         "  -h, --help             this help\n\n"
         "Exit status: 0 stopped by a signal, 1 configuration or rule pack error,\n"
@@ -216,7 +223,7 @@ static sstream_t *find_stream(split_t *sp, const char *name, size_t len)
     return NULL;
 }
 
-static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
 {
     (void)part;
     split_t *sp = ud;
@@ -247,7 +254,7 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         /* Pruning events: no rule or counter reads this stream. */
         sp->dropped++;
         sp->dropped_bytes += m->len;
-        return 0;
+        return KFK_OK;
     }
     s->in++;
     s->bytes_in += m->len;
@@ -277,12 +284,62 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
     rd_kafka_header_add(hdrs, KFK_ORIGIN_HEADER, -1, origin, -1);
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
-    if (kfk_produce(k, s->topic, RD_KAFKA_PARTITION_UA, key, keylen, sp->out.data, sp->out.len,
-                          ts > 0 ? ts : 0, hdrs) != 0)
-        return -1;
+    kfk_rc_t rc = kfk_produce(k, s->topic, RD_KAFKA_PARTITION_UA, key, keylen, sp->out.data, sp->out.len,
+                              ts > 0 ? ts : 0, hdrs);
+    if (rc != KFK_OK)
+        return rc;
     s->out++;
     s->bytes_out += sp->out.len;
-    return 0;
+    return KFK_OK;
+}
+
+/* The --stats-json file (cmd/cmd_stats.h; fields in docs/operations.md). */
+static void write_stats(split_t *sp, const kfk_stats_t *ks, int final, const char *error)
+{
+    if (!sp->stats_path)
+        return;
+    json_t *o = cmd_stats_new("split", sp->instance, final, (double)(wd_now_ns() - sp->t0_ns) / 1e9);
+    if (o) {
+        cmd_stats_kafka(o, ks, final);
+        uint64_t out = 0, bin = 0, bout = 0;
+        json_t *streams = json_object();
+        for (size_t i = 0; i < sp->nstreams; i++) {
+            const sstream_t *s = &sp->streams[i];
+            json_t *j = json_object();
+            json_object_set_new(j, "topic", json_string(s->topic));
+            cmd_stats_u64(j, "in", s->in);
+            cmd_stats_u64(j, "out", s->out);
+            cmd_stats_u64(j, "bytes_in", s->bytes_in);
+            cmd_stats_u64(j, "bytes_out", s->bytes_out);
+            json_object_set_new(streams, s->name, j);
+            out += s->out;
+            bin += s->bytes_in;
+            bout += s->bytes_out;
+        }
+        json_object_set_new(o, "streams", streams);
+        cmd_stats_u64(o, "events", sp->events);
+        cmd_stats_u64(o, "out", out);
+        cmd_stats_u64(o, "dropped", sp->dropped);
+        cmd_stats_u64(o, "dropped_bytes", sp->dropped_bytes);
+        cmd_stats_u64(o, "malformed", sp->malformed);
+        cmd_stats_u64(o, "bytes_in", bin + sp->dropped_bytes);
+        cmd_stats_u64(o, "bytes_out", bout);
+        if (final)
+            json_object_set_new(o, "error", error ? json_string(error) : json_null());
+    }
+    char err[512];
+    if (cmd_stats_write(sp->stats_path, o, err, sizeof err) != 0 && sp->stats_failures++ % 1000 == 0)
+        LOG_WARN("stats-json: %s (failures=%" PRIu64 ")", err, sp->stats_failures);
+}
+
+static void h_report(void *ud, kfk_t *k)
+{
+    split_t *sp = ud;
+    kfk_stats_t ks;
+    if (!sp->stats_path)
+        return;
+    kfk_counters(k, &ks);
+    write_stats(sp, &ks, 0, NULL);
 }
 
 static void print_summary(const split_t *sp)
@@ -315,6 +372,7 @@ int cmd_split(int argc, char **argv)
         { "instance", required_argument, NULL, 1101 },
         { "set", required_argument, NULL, 1102 },
         { "help-config", no_argument, NULL, 1103 },
+        { "stats-json", required_argument, NULL, 1105 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -393,7 +451,10 @@ int cmd_split(int argc, char **argv)
         .batch_ms = wd_config_int(sp.cfg, "split.batch_ms"),
         .client_id = "warden-split",
     };
-    kfk_handler_t h = { .ud = &sp, .message = h_message };
+    kfk_handler_t h = { .ud = &sp, .message = h_message, .report = h_report };
+    sp.stats_path = a.stats_json;
+    sp.instance = wd_config_str(sp.cfg, "split.instance");
+    sp.t0_ns = wd_now_ns();
     kfk_install_signals();
     status = CMD_EXIT_FATAL;
     k = kfk_new(sp.cfg, &ko, &h, err, 65536);
@@ -401,6 +462,7 @@ int cmd_split(int argc, char **argv)
         LOG_ERROR("warden split: %s", err);
         goto done;
     }
+    h_report(&sp, k);   /* the stats file exists once the service is up */
     LOG_INFO("warden split started group=%s transactional_id=%s topics=%zu streams=%zu prefix=%s",
              ko.group, txn, ntopics, nn, prefix);
     uint64_t t0 = wd_now_ns();
@@ -412,6 +474,7 @@ int cmd_split(int argc, char **argv)
              " aborts=%" PRIu64 " seconds=%.2f events_per_s=%.0f", sp.events, sp.dropped, sp.malformed,
              ks.commits, ks.aborts, secs, secs > 0 ? (double)sp.events / secs : 0.0);
     print_summary(&sp);
+    write_stats(&sp, &ks, 1, lrc != 0 ? err : NULL);
     if (lrc != 0) {
         LOG_ERROR("warden split: stopping on a fatal error: %s", err);
         goto done;

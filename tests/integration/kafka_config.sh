@@ -43,9 +43,9 @@ kt_config "$KT/warden.lua" "
   run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID', batch_ms = 50 },"
 head -100 examples/events/sample.jsonl | timeout 30 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$RAW" -l
 kt_warden "$KT/a.log" run -c "$KT/warden.lua" --instance same; A=$KT_PID
-kt_wait_log "$KT/a.log" "kafka commit" 1 30
+kt_wait_stat "$KT/a.log" commits 1 30
 kt_warden "$KT/b.log" run -c "$KT/warden.lua" --instance same; B=$KT_PID
-kt_wait_log "$KT/b.log" "warden run started" 1 30
+kt_wait_stat "$KT/b.log" pid 1 30     # written once b is up (its producer fenced a's)
 # Work for both; a's next transaction finds it was fenced.
 for i in 1 2 3 4 5 6 7 8 9 10; do
     kill -0 "$A" 2>/dev/null || break
@@ -56,6 +56,8 @@ done
 rc=0; wait "$A" || rc=$?
 [ "$rc" = 4 ] || { tail -5 "$KT/a.log"; kt_fail "fenced process: exit $rc, want 4"; }
 grep -q "level=error .*kafka fatal: .*fenced" "$KT/a.log" || { grep -i "fatal\|fenc" "$KT/a.log" | tail -5; kt_fail "no clear fatal log line"; }
+kt_final "$KT/a.log"
+kt_stat "$KT/a.log" error | grep -q "fenced" || { cat "$(kt_stats_file "$KT/a.log")"; kt_fail "a's final stats do not give the fatal error"; }
 kill -0 "$B" || kt_fail "the new process died too"
 kt_stop "$B" || kt_fail "the new process exited non-zero"
 echo "ok: config errors exit 1 with precise messages; usage exits 2; a fenced process exits 4 with a clear log"

@@ -18,12 +18,12 @@ kt_config "$KT/warden.lua" "
   rules = '$PWD/examples/rules',
   run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
           batch_max = 1000, batch_ms = 100, snapshot_max_kb = 16 },"
-summary_field() { grep ' summary events=' "$1" | grep -o " $2=[0-9]*" | cut -d= -f2; }
+summary_field() { kt_stat "$1" "$2"; }
 
 kt_warden "$KT/run1.log" run -c "$KT/warden.lua" --instance a --set store="jsonl:$KT/hits1.jsonl" \
     --max-events "$half"
 wait "$KT_PID" || { tail -5 "$KT/run1.log"; kt_fail "warden run with a 16 KiB snapshot limit exited non-zero"; }
-grep -q "state over the changelog record limit" "$KT/run1.log" || kt_fail "no eviction warning: the limit never bound"
+kt_final "$KT/run1.log"
 ev=$(summary_field "$KT/run1.log" snapshot_evictions)
 [ "${ev:-0}" -gt 0 ] || kt_fail "summary snapshot_evictions=$ev, expected > 0"
 [ "$(summary_field "$KT/run1.log" events)" = "$half" ] || kt_fail "run 1 did not evaluate $half events"
@@ -31,10 +31,11 @@ ev=$(summary_field "$KT/run1.log" snapshot_evictions)
 kt_warden "$KT/run2.log" run -c "$KT/warden.lua" --instance a --set store="jsonl:$KT/hits2.jsonl" \
     --max-events $((total - half))
 wait "$KT_PID" || { tail -5 "$KT/run2.log"; kt_fail "the restarted run exited non-zero"; }
-restored=$(sed -n 's/.*restored slot=\*\/0 bytes=\([0-9]*\).*/\1/p' "$KT/run2.log" | head -1)
-[ -n "$restored" ] || kt_fail "the restart did not restore the partition's state"
+kt_final "$KT/run2.log"
+[ "$(summary_field "$KT/run2.log" restored)" = 1 ] || kt_fail "the restart did not restore the partition's state"
+restored=$(summary_field "$KT/run2.log" restored_bytes)
 [ "$restored" -gt 0 ] && [ "$restored" -le 16384 ] || kt_fail "restored snapshot is $restored bytes, limit 16384"
-grep -q "state snapshot rejected" "$KT/run2.log" && kt_fail "the bounded snapshot did not load"
+[ "$(summary_field "$KT/run2.log" state_resets)" = 0 ] || kt_fail "the bounded snapshot did not load"
 [ "$(summary_field "$KT/run2.log" events)" = "$((total - half))" ] || kt_fail "run 2 did not finish the stream"
 
 # Every record on the changelog is within the limit.
