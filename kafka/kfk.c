@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/wd_config.h"
 #include "base/wd_log.h"
@@ -122,6 +123,34 @@ static void create_topics(kfk_t *k, const char *const *names, const int *parts,
     free(nt);
 }
 
+/* Waits until the metadata of every topic in names shows it: a topic the broker has just created is not
+ * in every broker's metadata at once, and checking too early failed a start
+ * now and then.  Polls every 200 ms for at most wait_ms, logging once which
+ * topic it waits for; stops early on a stop signal.  Returns the index of
+ * the first topic still missing, or -1 when all are there. */
+static int wait_topics(kfk_t *k, const char *const *names, size_t n, int wait_ms)
+{
+    uint64_t t0 = wd_now_ns();
+    int logged = -1;
+    for (;;) {
+        int missing = -1;
+        for (size_t i = 0; i < n && missing < 0; i++) {
+            if (kfk_partitions(k, names[i]) <= 0)
+                missing = (int)i;
+        }
+        if (missing < 0)
+            return -1;
+        if ((wd_now_ns() - t0) / 1000000u >= (uint64_t)wait_ms || kfk_stop_requested())
+            return missing;
+        if (logged != missing) {
+            LOG_INFO("waiting for topic=%s to appear in the broker's metadata", names[missing]);
+            logged = missing;
+        }
+        struct timespec ts = { 0, 200 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -215,8 +244,13 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
             parts[nn] = total > 0 ? total : 1;
             compact[nn++] = 1;
         }
-        if (opts->create_missing)
+        if (opts->create_missing) {
             create_topics(k, names, parts, compact, nn);
+            int missing = wait_topics(k, names, nn, 30000);
+            if (missing >= 0)
+                LOG_WARN("topic=%s is not in the broker's metadata 30 s after it was created",
+                         names[missing]);
+        }
     }
     if (k->h.save && k->o.changelog) {
         int cl = kfk_partitions(k, k->o.changelog);
