@@ -1,26 +1,26 @@
 /* counters.lua: parse, validate, match.  See rules/rule_counters.h.
  *
- * The file runs in its own throwaway lua_State: base (without load,
- * dofile, loadfile, pcall, xpcall, print, collectgarbage and the metatable
- * functions), string, table and math; text chunks only; an instruction
- * budget (a looping counters.lua fails with its line) and a memory cap.
- * The returned table is read with raw access only, so no Lua code runs
- * while we validate it.  Keys of each table are visited in sorted order so
+ * The file runs in a throwaway VM of the one sandbox (base/wd_lua.h), with
+ * the core base functions, string, table and math only (no pcall, no
+ * metatables, no utf8); text chunks only; an instruction budget (a looping
+ * counters.lua fails with its line) and a memory cap.  Without
+ * setmetatable no table can have metamethods, so reading the returned table
+ * runs no Lua code.  Keys of each table are visited in sorted order so
  * that messages come out in the same order on every run. */
 #include "rules/rule_counters.h"
 
 #include <errno.h>
 #include <lauxlib.h>
-#include <lualib.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_lua.h"
+
 #define CTR_MEM_CAP   (16u << 20)
 #define CTR_BUDGET    10000000L
-#define CTR_HOOK_STEP 1000
 #define CHUNK         "counters.lua"
 
 struct rule_counters {
@@ -79,79 +79,6 @@ static void err_add(errs_t *e, const char *fmt, ...)
     va_end(ap);
     if (n > 0)
         e->len = e->len + (size_t)n < e->size ? e->len + (size_t)n : e->size - 1;
-}
-
-/* ---- the sandbox ---- */
-
-typedef struct sandbox {
-    size_t mem, cap;
-    long   used;
-} sandbox_t;
-
-static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    sandbox_t *sb = ud;
-    if (ptr == NULL)
-        osize = 0;
-    if (nsize == 0) {
-        free(ptr);
-        sb->mem -= osize;
-        return NULL;
-    }
-    if (nsize > osize && sb->mem + (nsize - osize) > sb->cap)
-        return NULL;
-    void *p = realloc(ptr, nsize);
-    if (p)
-        sb->mem = sb->mem - osize + nsize;
-    return p;
-}
-
-/* Kills a looping counters.lua; re-arms at every step so nothing can catch
- * it for long (pcall is not even available). */
-static void sb_hook(lua_State *L, lua_Debug *ar)
-{
-    (void)ar;
-    sandbox_t *sb = *(sandbox_t **)lua_getextraspace(L);
-    sb->used += CTR_HOOK_STEP;
-    if (sb->used <= CTR_BUDGET)
-        return;
-    lua_Debug d;
-    if (lua_getstack(L, 0, &d) && lua_getinfo(L, "Sl", &d) && d.currentline > 0)
-        lua_pushfstring(L, "%s:%d: instruction budget of %d exceeded (an endless loop?)", d.short_src,
-                        d.currentline, (int)CTR_BUDGET);
-    else
-        lua_pushfstring(L, "instruction budget of %d exceeded (an endless loop?)", (int)CTR_BUDGET);
-    lua_error(L);
-}
-
-static const char *const drop_base[] = {
-    "dofile", "loadfile", "load", "require", "collectgarbage", "print", "pcall", "xpcall",
-    "setmetatable", "getmetatable", "warn", NULL
-};
-
-static lua_State *sandbox_new(sandbox_t *sb)
-{
-    sb->mem = 0;
-    sb->cap = CTR_MEM_CAP;
-    sb->used = 0;
-    lua_State *L = lua_newstate(sb_alloc, sb);
-    if (L == NULL)
-        return NULL;
-    *(sandbox_t **)lua_getextraspace(L) = sb;
-    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
-    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
-    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
-    lua_pop(L, 4);
-    for (int i = 0; drop_base[i]; i++) {
-        lua_pushnil(L);
-        lua_setglobal(L, drop_base[i]);
-    }
-    lua_getglobal(L, LUA_STRLIBNAME);
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
-    lua_pop(L, 1);
-    return L;
 }
 
 /* ---- validation helpers ---- */
@@ -577,42 +504,45 @@ int rule_counters_parse(const char *src, size_t len, const char *path, rule_coun
     if (errstr_size)
         errstr[0] = '\0';
     *out = NULL;
-    sandbox_t sb;
-    lua_State *L = sandbox_new(&sb);
-    if (L == NULL) {
-        err_add(&e, "%s: cannot create a Lua state (out of memory)", path);
+    static const wd_lua_opts_t opts = { CTR_MEM_CAP, CTR_BUDGET, 0 };
+    char msg[256];
+    wd_lua_t *vm = wd_lua_new_opts(&opts, msg, sizeof msg);
+    if (vm == NULL) {
+        err_add(&e, "%s: cannot create a Lua state (%s)", path, msg);
         return -1;
     }
+    lua_State *L = wd_lua_state(vm);
     /* A short chunk name, so Lua never truncates it; messages get the real
      * path back below. */
-    int rc = luaL_loadbufferx(L, src, len, "=" CHUNK, "t");
-    if (rc == LUA_OK) {
-        lua_sethook(L, sb_hook, LUA_MASKCOUNT, CTR_HOOK_STEP);
-        rc = lua_pcall(L, 0, 1, 0);
-        lua_sethook(L, NULL, 0, 0);
-    }
-    if (rc != LUA_OK) {
-        const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int st = WD_LUA_ERROR;
+    if (wd_lua_load_sandboxed(vm, src, len, "=" CHUNK, msg, sizeof msg) != 0)
+        lua_pushstring(L, msg);
+    else
+        st = wd_lua_pcall(vm, 0, 1);
+    if (st != WD_LUA_OK) {
+        const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         size_t cl = strlen(CHUNK);
-        if (rc == LUA_ERRMEM)
+        if (st == WD_LUA_OOM)
             err_add(&e, "%s: out of memory (counters.lua may use %u MiB)", path, CTR_MEM_CAP >> 20);
-        else if (msg && strncmp(msg, CHUNK, cl) == 0 && msg[cl] == ':')
-            err_add(&e, "%s%s", path, msg + cl);
+        else if (m && strncmp(m, CHUNK, cl) == 0 && m[cl] == ':')
+            err_add(&e, "%s%s%s", path, m + cl, st == WD_LUA_TIMEOUT ? " (an endless loop?)" : "");
         else
-            err_add(&e, "%s: %s", path, msg ? msg : "error object is not a string");
-        lua_close(L);
+            err_add(&e, "%s: %s", path, m ? m : "error object is not a string");
+        wd_lua_destroy(vm);
         return -1;
     }
+    /* Validation runs protected and under the cap too: reading the result
+     * can still raise "not enough memory". */
     parse_args_t a = { path, src, len, &e, NULL };
     lua_pushcfunction(L, check_protected);
     lua_pushlightuserdata(L, &a);
     lua_pushvalue(L, -3);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    if (wd_lua_pcall(vm, 2, 0) != WD_LUA_OK) {
         err_add(&e, "%s: out of memory while reading the counters", path);
         rule_counters_destroy(a.out);
         a.out = NULL;
     }
-    lua_close(L);
+    wd_lua_destroy(vm);
     if (a.out == NULL)
         return -1;
     *out = a.out;
