@@ -38,9 +38,6 @@ extern const store_backend_t store_starrocks_backend;
 int store_seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Monotonic clock in microseconds. */
-uint64_t store_now_us(void);
-
 /* Fills the defaults for unset options. */
 void store_opts_fill(store_opts_t *o, size_t batch_rows, int batch_ms, size_t max_buffer_rows);
 
