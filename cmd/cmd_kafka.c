@@ -133,7 +133,7 @@ wd_config_t *cmd_load_config(const cmd_args_t *a, char *err, size_t n)
 {
     wd_config_t *c = wd_config_load(a->config, 0, err, n);
     if (!c) {
-        fprintf(stderr, "warden %s: configuration errors:\n%s", a->cmd, err);
+        fprintf(stderr, "warden %s: configuration errors:\n%s\n", a->cmd, err);
         return NULL;
     }
     int bad = 0;
@@ -156,7 +156,7 @@ wd_config_t *cmd_load_config(const cmd_args_t *a, char *err, size_t n)
         }
     }
     if (!bad && wd_config_check(c, WD_CONFIG_NEED_KAFKA | WD_CONFIG_NEED_RULES, err, n) != 0) {
-        fprintf(stderr, "warden %s: configuration errors:\n%s", a->cmd, err);
+        fprintf(stderr, "warden %s: configuration errors:\n%s\n", a->cmd, err);
         bad = 1;
     }
     if (bad) {
