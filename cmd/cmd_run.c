@@ -42,7 +42,9 @@ typedef struct run {
     wd_buf_t     action;
     wd_buf_t     reason;
     uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
-    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions, shed_commits;
+    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions;
+    wd_log_every_t shed_log;        /* commits that shed state (repeats suppressed) */
+    wd_log_every_t rule_error_log;  /* rule errors (repeats suppressed) */
     int           failed;
 } run_t;
 
@@ -133,12 +135,11 @@ static int h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errst
     }
     if (evicted) {
         r->snapshot_evictions += evicted;
-        /* A slot at the limit sheds at most commits: warn for the first 20,
-         * then every 1000th (the summary has the total). */
-        if (++r->shed_commits <= 20 || r->shed_commits % 1000 == 0)
-            LOG_WARN("partition=%s msg=\"state over the changelog record limit: least recently used keys "
-                     "evicted\" evicted=%" PRIu64 " limit_bytes=%zu hint=\"lower state_max_mb or add partitions\"",
-                     p->name, evicted, limit);
+        /* A slot at the limit sheds at most commits: the summary has the
+         * total, the log the first few and then every 1000th. */
+        LOG_WARN_EVERY(&r->shed_log, "partition=%s msg=\"state over the changelog record limit: least "
+                       "recently used keys evicted\" evicted=%" PRIu64 " limit_bytes=%zu "
+                       "hint=\"lower state_max_mb or add partitions\"", p->name, evicted, limit);
     }
     return 0;
 }
@@ -319,9 +320,8 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         wd_buf_reset(&r->reason);
         wd_buf_printf(&r->reason, "rule_error: %s", o->errors[i].message);
         /* The DLQ has every one; the log the first few and then every 1000th. */
-        if (r->rule_errors <= 20 || r->rule_errors % 1000 == 0)
-            LOG_WARN("rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"", o->errors[i].rule, o->event_id,
-                     r->rule_errors, o->errors[i].message);
+        LOG_WARN_EVERY(&r->rule_error_log, "rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"",
+                       o->errors[i].rule, o->event_id, r->rule_errors, o->errors[i].message);
         if (kfk_dead_letter(k, m, r->reason.data, o->errors[i].rule) != 0)
             return -1;
     }

@@ -106,6 +106,7 @@ struct kfk {
     int                  copart;         /* slots span all input topics */
     int                  align;          /* hold messages for event-time order */
     size_t               held;           /* messages held, all partitions */
+    wd_log_every_t       misaligned_log; /* alignment give-ups (repeats suppressed) */
     int                  open;           /* a transaction is open */
     int                  stopping;       /* finish the batch and return (max_events) */
     size_t               nbatch;
@@ -1351,10 +1352,13 @@ static int release_aligned(kfk_t *k, int force)
             if (behind && !force) {
                 int timed_out = wd_now_ns() - best->q_ns[best->qhead] >= wait_ns;
                 ready = timed_out || k->held > ALIGN_MAX_HELD;
-                if (ready && (k->st.misaligned++ % 1000) == 0)
-                    LOG_WARN("alignment: %s/%d waited for %s/%d over %ld ms (or %zu held); going on in "
-                             "arrival order (count=%" PRIu64 ")", best->topic, (int)best->partition,
-                             behind->topic, (int)behind->partition, k->o.align_ms, k->held, k->st.misaligned);
+                if (ready) {
+                    k->st.misaligned++;
+                    LOG_WARN_EVERY(&k->misaligned_log, "alignment: %s/%d waited for %s/%d over %ld ms (or %zu "
+                                   "held); going on in arrival order (count=%" PRIu64 ")", best->topic,
+                                   (int)best->partition, behind->topic, (int)behind->partition, k->o.align_ms,
+                                   k->held, k->st.misaligned);
+                }
             }
             if (!ready)
                 continue;
