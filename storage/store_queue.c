@@ -700,3 +700,12 @@ int store_queue_be_health(void *impl, char *errstr, size_t errstr_size)
 {
     return store_queue_health(impl_queue(impl), errstr, errstr_size);
 }
+
+int store_queue_be_close(void *impl, char *errstr, size_t errstr_size)
+{
+    store_queue_t *q = impl_queue(impl);
+    void (*destroy)(void *) = q->ops->destroy;
+    int rc = store_queue_close(q, errstr, errstr_size);
+    destroy(impl);
+    return rc;
+}
