@@ -359,17 +359,8 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option lopts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "instance", required_argument, NULL, 1101 },
-        { "set", required_argument, NULL, 1102 },
-        { "help-config", no_argument, NULL, 1103 },
-        { "max-events", required_argument, NULL, 1104 },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     cmd_args_t a;
-    int rc = cmd_parse_common(argc, argv, lopts, "run", &a, run_usage);
+    int rc = cmd_parse_common(argc, argv, "run", CMD_KAFKA_MAX_EVENTS, &a, run_usage);
     if (rc >= 0)
         return rc;
 
