@@ -154,32 +154,24 @@ struct wd_config {
     size_t   nkafka;
 };
 
+/* The problems of one load (base/wd_util.h's collector) and what their
+ * messages need: the file's path and text, for "path:line: " prefixes. */
 typedef struct errs {
-    char       *buf;
-    size_t      size;
-    size_t      used;
-    int         n;
+    wd_errs_t   w;
     const char *path;
     const char *src;      /* the file's text, for line numbers (may be NULL) */
     size_t      srclen;
 } errs_t;
 
+__attribute__((format(printf, 3, 0)))
 static void err_vadd(errs_t *e, int line, const char *fmt, va_list ap)
 {
-    e->n++;
-    if (!e->buf || e->size == 0 || e->used + 1 >= e->size)
-        return;
-    int w = line > 0 ? snprintf(e->buf + e->used, e->size - e->used, "%s:%d: ", e->path, line)
-                     : snprintf(e->buf + e->used, e->size - e->used, "%s: ", e->path);
-    if (w > 0)
-        e->used = e->used + (size_t)w < e->size ? e->used + (size_t)w : e->size - 1;
-    w = vsnprintf(e->buf + e->used, e->size - e->used, fmt, ap);
-    if (w > 0)
-        e->used = e->used + (size_t)w < e->size ? e->used + (size_t)w : e->size - 1;
-    if (e->used + 1 < e->size) {
-        e->buf[e->used++] = '\n';
-        e->buf[e->used] = '\0';
-    }
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (line > 0)
+        wd_errs_add(&e->w, "%s:%d: %s", e->path, line, msg);
+    else
+        wd_errs_add(&e->w, "%s: %s", e->path, msg);
 }
 
 __attribute__((format(printf, 2, 3)))
@@ -781,11 +773,11 @@ static void check_flags(const wd_config_t *c, int flags, errs_t *e)
 
 int wd_config_check(const wd_config_t *c, int flags, char *errstr, size_t errstr_size)
 {
-    errs_t e = { errstr, errstr_size, 0, 0, c->path, c->src, c->srclen };
+    errs_t e = { { errstr, errstr_size, 0, 0 }, c->path, c->src, c->srclen };
     if (errstr && errstr_size)
         errstr[0] = '\0';
     check_flags(c, flags, &e);
-    return e.n ? -1 : 0;
+    return e.w.count ? -1 : 0;
 }
 
 int wd_config_kafka_set(wd_config_t *c, const char *key, const char *value, char *errstr,
@@ -899,9 +891,7 @@ static void lua_report(errs_t *e, const char *path, const char *msg)
 {
     size_t pl = strlen(path);
     if (strncmp(msg, path, pl) == 0 && msg[pl] == ':') {
-        e->n++;
-        if (e->buf && e->size)
-            snprintf(e->buf, e->size, "%s\n", msg);
+        wd_errs_add(&e->w, "%s", msg);
     } else {
         err_add(e, "%s", msg);
     }
@@ -909,7 +899,7 @@ static void lua_report(errs_t *e, const char *path, const char *msg)
 
 wd_config_t *wd_config_load(const char *path, int flags, char *errstr, size_t errstr_size)
 {
-    errs_t e = { errstr, errstr_size, 0, 0, path ? path : "config", NULL, 0 };
+    errs_t e = { { errstr, errstr_size, 0, 0 }, path ? path : "config", NULL, 0 };
     if (errstr && errstr_size)
         errstr[0] = '\0';
     wd_config_t *c = config_new(path);
@@ -966,7 +956,7 @@ done:
     c->src = src;
     c->srclen = len;
     wd_lua_destroy(vm);
-    if (e.n) {
+    if (e.w.count) {
         wd_config_destroy(c);
         return NULL;
     }

@@ -1,6 +1,7 @@
-/* base/wd_lua.h — the rules' Lua VM: a lua_State with an accounting
+/* base/wd_lua.h — the one Lua sandbox: a lua_State with an accounting
  * allocator (memory cap), an instruction budget per protected call, and the
- * sandboxed environment each rule chunk gets as its own _ENV. */
+ * sandboxed environment each chunk gets as its own _ENV.  Rules, counters.lua
+ * and warden.lua all run in it, each with its own wd_lua_opts_t. */
 #ifndef WARDEN_BASE_WD_LUA_H
 #define WARDEN_BASE_WD_LUA_H
 
@@ -9,8 +10,27 @@
 
 typedef struct wd_lua wd_lua_t;
 
-/* mem_cap: bytes the VM may hold (0: no cap); budget: instructions per
- * wd_lua_pcall (0: none). */
+/* What a sandbox env may hold beyond the core every use gets (assert,
+ * error, ipairs, next, pairs, rawequal, rawget, rawlen, rawset, select,
+ * tonumber, tostring, type, _VERSION and copies of string, table, math). */
+enum wd_lua_allow {
+    WD_LUA_ALLOW_UTF8       = 1 << 0,   /* the utf8 library */
+    WD_LUA_ALLOW_PCALL      = 1 << 1,   /* pcall, xpcall (budget-safe versions) */
+    WD_LUA_ALLOW_METATABLES = 1 << 2,   /* setmetatable (no __gc), getmetatable */
+    WD_LUA_ALLOW_ALL        = (1 << 3) - 1,
+};
+
+/* Per-use options.  mem_cap: bytes the VM may hold during a wd_lua_pcall
+ * (0: no cap); budget: instructions per wd_lua_pcall (0: none); allow:
+ * enum wd_lua_allow bits. */
+typedef struct wd_lua_opts {
+    size_t   mem_cap;
+    long     budget;
+    unsigned allow;
+} wd_lua_opts_t;
+
+wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr_size);
+/* The rules' VM: everything allowed (WD_LUA_ALLOW_ALL). */
 wd_lua_t *wd_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_size);
 void wd_lua_destroy(wd_lua_t *vm);
 lua_State *wd_lua_state(wd_lua_t *vm);
@@ -28,9 +48,10 @@ enum wd_lua_status { WD_LUA_OK = 0, WD_LUA_ERROR, WD_LUA_TIMEOUT, WD_LUA_OOM };
  * kill.  On failure the error message is left on the stack (as lua_pcall). */
 int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults);
 
-/* Pushes a new sandbox environment: safe base functions and private copies
- * of string, table, math and utf8 (so no rule can change what another sees);
- * no io, os, require, load, dofile, debug, collectgarbage, print, string.dump. */
+/* Pushes a new sandbox environment: the safe base functions and private
+ * copies of the libraries the VM's opts allow (so no chunk can change what
+ * another sees); never io, os, require, load, dofile, debug, collectgarbage,
+ * print, string.dump. */
 void wd_lua_push_sandbox_env(wd_lua_t *vm);
 
 /* Loads text-only Lua source with a fresh sandbox env as its _ENV and leaves

@@ -15,17 +15,44 @@ enum {
                             * start (e.g. fenced by a live twin instance) */
 };
 
+/* Every long option's getopt code, one enum for all commands, so no two
+ * options can share a code by accident. */
+enum cmd_opt {
+    /* engine options: eval, test, check (CMD_ENGINE_LOPTS) */
+    CMD_OPT_STREAM_FIELD = 1001,
+    CMD_OPT_ID_FIELD,
+    CMD_OPT_TS_FIELD,
+    CMD_OPT_BUDGET,
+    CMD_OPT_MEM_MB,
+    /* eval */
+    CMD_OPT_STORE = 1010,
+    CMD_OPT_RUN_ID,
+    CMD_OPT_ACTIONS,
+    CMD_OPT_REJECTS,
+    CMD_OPT_STRICT,
+    CMD_OPT_STATE_IN,
+    CMD_OPT_STATE_OUT,
+    CMD_OPT_STATE_MAX_MB,
+    CMD_OPT_CHECK_FIELDS,
+    /* run and split (cmd/cmd_kafka.c) */
+    CMD_OPT_INSTANCE = 1101,
+    CMD_OPT_SET,
+    CMD_OPT_HELP_CONFIG,
+    CMD_OPT_MAX_EVENTS,
+    CMD_OPT_STATS_JSON,
+};
+
 struct eng_opts;
-/* getopt codes 1001..1005 of the engine options (--stream-field, --id-field,
- * --ts-field, --budget, --mem-mb).  Returns 1 if opt was one (applied to o),
- * 0 if not, -1 on a bad value (message printed). */
+/* The engine options (--stream-field, --id-field, --ts-field, --budget,
+ * --mem-mb).  Returns 1 if opt was one (applied to o), 0 if not, -1 on a
+ * bad value (message printed). */
 int cmd_engine_opt(int opt, const char *arg, struct eng_opts *o);
-#define CMD_ENGINE_LOPTS                                           \
-    { "stream-field", required_argument, NULL, 1001 },                 \
-    { "id-field", required_argument, NULL, 1002 },                     \
-    { "ts-field", required_argument, NULL, 1003 },                     \
-    { "budget", required_argument, NULL, 1004 },                       \
-    { "mem-mb", required_argument, NULL, 1005 }
+#define CMD_ENGINE_LOPTS                                                   \
+    { "stream-field", required_argument, NULL, CMD_OPT_STREAM_FIELD },     \
+    { "id-field", required_argument, NULL, CMD_OPT_ID_FIELD },             \
+    { "ts-field", required_argument, NULL, CMD_OPT_TS_FIELD },             \
+    { "budget", required_argument, NULL, CMD_OPT_BUDGET },                 \
+    { "mem-mb", required_argument, NULL, CMD_OPT_MEM_MB }
 
 int cmd_eval(int argc, char **argv);
 int cmd_check(int argc, char **argv);

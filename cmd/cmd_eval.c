@@ -180,10 +180,10 @@ int cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
     char *end;
     long v;
     switch (opt) {
-    case 1001: o->stream_field = arg; return 1;
-    case 1002: o->id_field = arg; return 1;
-    case 1003: o->ts_field = arg; return 1;
-    case 1004:
+    case CMD_OPT_STREAM_FIELD: o->stream_field = arg; return 1;
+    case CMD_OPT_ID_FIELD: o->id_field = arg; return 1;
+    case CMD_OPT_TS_FIELD: o->ts_field = arg; return 1;
+    case CMD_OPT_BUDGET:
         v = strtol(arg, &end, 10);
         if (*end || v <= 0) {
             fprintf(stderr, "warden: --budget wants a positive integer, got '%s'\n", arg);
@@ -191,7 +191,7 @@ int cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
         }
         o->instr_budget = v;
         return 1;
-    case 1005:
+    case CMD_OPT_MEM_MB:
         v = strtol(arg, &end, 10);
         if (*end || v <= 0 || v > 65536) {
             fprintf(stderr, "warden: --mem-mb wants an integer in 1..65536, got '%s'\n", arg);
@@ -207,14 +207,20 @@ int cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
 int cmd_eval(int argc, char **argv)
 {
     static const struct option lopts[] = {
-        { "out", required_argument, NULL, 'o' },         { "store", required_argument, NULL, 1010 },
-        { "run-id", required_argument, NULL, 1011 },     { "actions", required_argument, NULL, 1012 },
-        { "rejects", required_argument, NULL, 1013 },    { "strict", no_argument, NULL, 1014 },
-        { "state-in", required_argument, NULL, 1015 },   { "state-out", required_argument, NULL, 1016 },
-        { "state-max-mb", required_argument, NULL, 1017 },
-        { "check-fields", no_argument, NULL, 1018 },
-        CMD_ENGINE_LOPTS,                            { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },              { NULL, 0, NULL, 0 },
+        { "out", required_argument, NULL, 'o' },
+        { "store", required_argument, NULL, CMD_OPT_STORE },
+        { "run-id", required_argument, NULL, CMD_OPT_RUN_ID },
+        { "actions", required_argument, NULL, CMD_OPT_ACTIONS },
+        { "rejects", required_argument, NULL, CMD_OPT_REJECTS },
+        { "strict", no_argument, NULL, CMD_OPT_STRICT },
+        { "state-in", required_argument, NULL, CMD_OPT_STATE_IN },
+        { "state-out", required_argument, NULL, CMD_OPT_STATE_OUT },
+        { "state-max-mb", required_argument, NULL, CMD_OPT_STATE_MAX_MB },
+        { "check-fields", no_argument, NULL, CMD_OPT_CHECK_FIELDS },
+        CMD_ENGINE_LOPTS,
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     eng_opts_t opts;
     eng_opts_default(&opts);
@@ -230,15 +236,15 @@ int cmd_eval(int argc, char **argv)
             continue;
         switch (c) {
         case 'o': out = optarg; break;
-        case 1010: store_url = optarg; break;
-        case 1011: run_id = optarg; break;
-        case 1012: actions = optarg; break;
-        case 1013: rejects = optarg; break;
-        case 1014: strict = 1; break;
-        case 1015: state_in = optarg; break;
-        case 1018: opts.strict_fields = 1; break;
-        case 1016: state_out = optarg; break;
-        case 1017: {
+        case CMD_OPT_STORE: store_url = optarg; break;
+        case CMD_OPT_RUN_ID: run_id = optarg; break;
+        case CMD_OPT_ACTIONS: actions = optarg; break;
+        case CMD_OPT_REJECTS: rejects = optarg; break;
+        case CMD_OPT_STRICT: strict = 1; break;
+        case CMD_OPT_STATE_IN: state_in = optarg; break;
+        case CMD_OPT_CHECK_FIELDS: opts.strict_fields = 1; break;
+        case CMD_OPT_STATE_OUT: state_out = optarg; break;
+        case CMD_OPT_STATE_MAX_MB: {
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*end || v <= 0) {

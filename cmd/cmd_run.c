@@ -58,7 +58,9 @@ typedef struct run {
     wd_buf_t     action;
     wd_buf_t     reason;
     uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
-    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions, shed_commits;
+    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions;
+    wd_log_every_t shed_log;        /* commits that shed state (repeats suppressed) */
+    wd_log_every_t rule_error_log;  /* rule errors (repeats suppressed) */
     carry_tally_t restore_carry, reload_carry;
     topic_count_t *topics;
     size_t        ntopics;
@@ -159,12 +161,11 @@ static kfk_rc_t h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *
     }
     if (evicted) {
         r->snapshot_evictions += evicted;
-        /* A slot at the limit sheds at most commits: warn for the first 20,
-         * then every 1000th (the summary has the total). */
-        if (++r->shed_commits <= 20 || r->shed_commits % 1000 == 0)
-            LOG_WARN("partition=%s msg=\"state over the changelog record limit: least recently used keys "
-                     "evicted\" evicted=%" PRIu64 " limit_bytes=%zu hint=\"lower state_max_mb or add partitions\"",
-                     p->name, evicted, limit);
+        /* A slot at the limit sheds at most commits: the summary has the
+         * total, the log the first few and then every 1000th. */
+        LOG_WARN_EVERY(&r->shed_log, "partition=%s msg=\"state over the changelog record limit: least "
+                       "recently used keys evicted\" evicted=%" PRIu64 " limit_bytes=%zu "
+                       "hint=\"lower state_max_mb or add partitions\"", p->name, evicted, limit);
     }
     return KFK_OK;
 }
@@ -474,9 +475,8 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         wd_buf_reset(&r->reason);
         wd_buf_printf(&r->reason, "rule_error: %s", o->errors[i].message);
         /* The DLQ has every one; the log the first few and then every 1000th. */
-        if (r->rule_errors <= 20 || r->rule_errors % 1000 == 0)
-            LOG_WARN("rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"", o->errors[i].rule, o->event_id,
-                     r->rule_errors, o->errors[i].message);
+        LOG_WARN_EVERY(&r->rule_error_log, "rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"",
+                       o->errors[i].rule, o->event_id, r->rule_errors, o->errors[i].message);
         kfk_rc_t rc = kfk_dead_letter(k, m, r->reason.data, o->errors[i].rule);
         if (rc != KFK_OK)
             return rc;
@@ -516,18 +516,8 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option lopts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "instance", required_argument, NULL, 1101 },
-        { "set", required_argument, NULL, 1102 },
-        { "help-config", no_argument, NULL, 1103 },
-        { "max-events", required_argument, NULL, 1104 },
-        { "stats-json", required_argument, NULL, 1105 },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     cmd_args_t a;
-    int rc = cmd_parse_common(argc, argv, lopts, "run", &a, run_usage);
+    int rc = cmd_parse_common(argc, argv, "run", CMD_KAFKA_MAX_EVENTS, &a, run_usage);
     if (rc >= 0)
         return rc;
 

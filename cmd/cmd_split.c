@@ -367,17 +367,8 @@ static void print_summary(const split_t *sp)
 
 int cmd_split(int argc, char **argv)
 {
-    static const struct option lopts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "instance", required_argument, NULL, 1101 },
-        { "set", required_argument, NULL, 1102 },
-        { "help-config", no_argument, NULL, 1103 },
-        { "stats-json", required_argument, NULL, 1105 },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     cmd_args_t a;
-    int rc = cmd_parse_common(argc, argv, lopts, "split", &a, split_usage);
+    int rc = cmd_parse_common(argc, argv, "split", 0, &a, split_usage);
     if (rc >= 0)
         return rc;
     split_t sp;

@@ -126,10 +126,13 @@ kfk_rc_t kfk_align_release(kfk_t *k, int force)
             if (behind && !force) {
                 int timed_out = wd_now_ns() - best->q_ns[best->qhead] >= wait_ns;
                 ready = timed_out || k->held > KFK_ALIGN_MAX_HELD;
-                if (ready && (k->st.misaligned++ % 1000) == 0)
-                    LOG_WARN("alignment: %s/%d waited for %s/%d over %ld ms (or %zu held); going on in "
-                             "arrival order (count=%" PRIu64 ")", best->topic, (int)best->partition,
-                             behind->topic, (int)behind->partition, k->o.align_ms, k->held, k->st.misaligned);
+                if (ready) {
+                    k->st.misaligned++;
+                    LOG_WARN_EVERY(&k->misaligned_log, "alignment: %s/%d waited for %s/%d over %ld ms (or %zu "
+                                   "held); going on in arrival order (count=%" PRIu64 ")", best->topic,
+                                   (int)best->partition, behind->topic, (int)behind->partition, k->o.align_ms,
+                                   k->held, k->st.misaligned);
+                }
             }
             if (!ready)
                 continue;

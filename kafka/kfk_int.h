@@ -16,6 +16,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "base/wd_buf.h"
+#include "base/wd_log.h"
 #include "kafka/kfk.h"
 
 #define KFK_SNAPSHOT_MAX_BYTES ((size_t)16 << 20)
@@ -68,6 +69,7 @@ struct kfk {
     size_t               ntps, captps;
     int                  copart;         /* slots span all input topics */
     int                  align;          /* hold messages for event-time order */
+    wd_log_every_t       misaligned_log; /* alignment give-ups (repeats suppressed) */
     size_t               held;           /* messages held, all partitions */
     int                  open;           /* a transaction is open */
     int                  stopping;       /* finish the batch and return (max_events) */

@@ -325,43 +325,6 @@ static void c_merge(rule_list_t *l)
 
 /* ---- loading ---- */
 
-static int read_all(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return -1;
-    char *d = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 4096) {
-            size_t nc = cap ? cap * 2 : 16384;
-            char *nd = realloc(d, nc);
-            if (nd == NULL) {
-                free(d);
-                fclose(f);
-                errno = ENOMEM;
-                return -1;
-            }
-            d = nd;
-            cap = nc;
-        }
-        size_t got = fread(d + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(d);
-        errno = EIO;
-        return -1;
-    }
-    *out = d;
-    *len = n;
-    return 0;
-}
-
 static int cmp_list(const void *a, const void *b)
 {
     return strcmp((*(rule_list_t *const *)a)->name, (*(rule_list_t *const *)b)->name);
@@ -454,8 +417,9 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
             }
         if (li == NULL)
             continue;
-        if (read_all(path, &buf, &len) != 0) {
-            wd_errs_add(&e, "%s: %s", path, strerror(errno));
+        char msg[512];
+        if (wd_read_file(path, &buf, &len, msg, sizeof msg) != 0) {
+            wd_errs_add(&e, "%s", msg);
             list_free(li);
             continue;
         }

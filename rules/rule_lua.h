@@ -72,6 +72,9 @@ int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *aren
 /* Internal to rules/: the event metatable, and pushing a JSON value as Lua. */
 void rule_lua_event_init(lua_State *L);
 void rule_lua_push_event(lua_State *L, rule_ctx_t *c, wd_jval_t root);
+/* Pushes a JSON scalar as Lua (bool, integer, float, string; null as nil)
+ * and returns 1; returns 0 and pushes nothing for an array or object. */
+int rule_lua_push_scalar(lua_State *L, wd_jval_t v);
 /* luaL_error with the position of the rule line that called into C
  * (level 1: the Lua function that called the running C function). */
 int rule_lua_error(lua_State *L, const char *fmt, ...);

@@ -55,29 +55,8 @@ static void push_box(lua_State *L, rule_ctx_t *c, wd_jval_t v, const rule_field_
  * views.  node: the declared fields below v (NULL: everything). */
 static void push_value(lua_State *L, rule_ctx_t *c, wd_jval_t v, const rule_field_t *node)
 {
-    switch (wd_jval_type(v)) {
-    case WD_JBOOL:
-        lua_pushboolean(L, wd_jval_bool(v));
-        break;
-    case WD_JINT:
-        lua_pushinteger(L, (lua_Integer)wd_jval_int(v));
-        break;
-    case WD_JDOUBLE:
-        lua_pushnumber(L, wd_jval_double(v));
-        break;
-    case WD_JSTRING: {
-        size_t n;
-        const char *s = wd_jval_str(v, &n);
-        lua_pushlstring(L, s, n);
-        break;
-    }
-    case WD_JARRAY:
-    case WD_JOBJECT:
+    if (!rule_lua_push_scalar(L, v))
         push_box(L, c, v, node, 0);
-        break;
-    default:
-        lua_pushnil(L);
-    }
 }
 
 /* The declared-field node for key under node; raises for an undeclared

@@ -96,31 +96,37 @@ static void make_proxy(lua_State *L)
     lua_remove(L, data);
 }
 
-void rule_view_push_deep(lua_State *L, wd_jval_t v, int depth)
+int rule_lua_push_scalar(lua_State *L, wd_jval_t v)
 {
     switch (wd_jval_type(v)) {
     case WD_JBOOL:
         lua_pushboolean(L, wd_jval_bool(v));
-        return;
+        return 1;
     case WD_JINT:
         lua_pushinteger(L, (lua_Integer)wd_jval_int(v));
-        return;
+        return 1;
     case WD_JDOUBLE:
         lua_pushnumber(L, wd_jval_double(v));
-        return;
+        return 1;
     case WD_JSTRING: {
         size_t n;
         const char *s = wd_jval_str(v, &n);
         lua_pushlstring(L, s, n);
-        return;
+        return 1;
     }
     case WD_JARRAY:
     case WD_JOBJECT:
-        break;
+        return 0;
     default:
         lua_pushnil(L);
-        return;
+        return 1;
     }
+}
+
+void rule_view_push_deep(lua_State *L, wd_jval_t v, int depth)
+{
+    if (rule_lua_push_scalar(L, v))
+        return;
     /* The parser bounds nesting; depth only guards the C stack. */
     luaL_checkstack(L, 8, "event nested too deeply");
     int arr = wd_jval_type(v) == WD_JARRAY;

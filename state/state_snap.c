@@ -21,6 +21,7 @@
  * i64 clock | u8 kind (1 entry, 2 tombstone) | the record as above (a
  * tombstone stops after the key) | u32 CRC-32 of everything before it. */
 #include "state/state_int.h"
+#include "base/wd_util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -833,42 +834,16 @@ int state_load_buf_carry(state_t *st, const void *buf, size_t len, state_carry_t
 
 int state_load_file(state_t *st, const char *path, char *errstr, size_t errstr_size)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
-        return -1;
-    }
     char *data = NULL;
-    size_t len = 0, cap = 0;
-    int rc = -1;
-    for (;;) {
-        if (cap - len < 65536) {
-            size_t ncap = cap ? cap * 2 : 1 << 20;
-            char *nd = realloc(data, ncap);
-            if (nd == NULL) {
-                snprintf(errstr, errstr_size, "%s: out of memory", path);
-                goto done;
-            }
-            data = nd;
-            cap = ncap;
-        }
-        size_t got = fread(data + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        snprintf(errstr, errstr_size, "%s: read error", path);
-        goto done;
-    }
+    size_t len = 0;
+    if (wd_read_file(path, &data, &len, errstr, errstr_size) != 0)
+        return -1;
     char err[400];
+    int rc = 0;
     if (state_load_buf(st, data, len, err, sizeof(err)) != 0) {
         snprintf(errstr, errstr_size, "%s: %s", path, err);
-        goto done;
+        rc = -1;
     }
-    rc = 0;
-done:
-    fclose(f);
     free(data);
     return rc;
 }

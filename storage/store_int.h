@@ -38,9 +38,6 @@ extern const store_backend_t store_starrocks_backend;
 int store_seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Monotonic clock in microseconds. */
-uint64_t store_now_us(void);
-
 /* storage/store_starrocks.c: judges a Stream Load answer (body, len bytes)
  * for a batch of n rows with this label: 0 loaded (or already loaded under
  * the label), 1 retry (overload, a job still running), -1 never (rejected

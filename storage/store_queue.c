@@ -17,6 +17,7 @@
 #include "storage/store_queue.h"
 #include "storage/store_backoff.h"
 #include "storage/store_int.h"
+#include "base/wd_util.h"
 #include "base/wd_log.h"
 #include "base/wd_util.h"
 
@@ -190,7 +191,7 @@ static sq_batch_t *batch_open(store_queue_t *q, int t)
     b->cells = malloc(b->cap * (size_t)sq_tables[t].ncols * sizeof(sq_cell_t));
     if (!b->cells)
         abort();
-    b->opened_us = store_now_us();
+    b->opened_us = wd_now_ns() / 1000u;
     q->open[t] = b;
     /* The writer sleeps without a deadline while nothing is open. */
     pthread_cond_signal(&q->wake_writer);
@@ -493,11 +494,11 @@ static int write_batch(store_queue_t *q, sq_batch_t *b)
 {
     char err[1024];
     for (;;) {
-        uint64_t t0 = store_now_us();
+        uint64_t t0 = wd_now_ns() / 1000u;
         err[0] = '\0';
         int rc = q->ops->exec(q->ctx, b, err, sizeof(err));
         if (rc == 0) {
-            uint64_t us = store_now_us() - t0;
+            uint64_t us = wd_now_ns() / 1000u - t0;
             pthread_mutex_lock(&q->lock);
             if (!q->healthy)
                 LOG_INFO("store=%s msg=\"writing again\"", q->name);
@@ -545,7 +546,7 @@ static void *writer_main(void *arg)
                     oldest = q->open[t]->opened_us;
             if (oldest != UINT64_MAX) {
                 uint64_t due = oldest + (uint64_t)q->c.batch_ms * 1000u;
-                uint64_t now = store_now_us();
+                uint64_t now = wd_now_ns() / 1000u;
                 if (now >= due || q->closing) {
                     seal_all(q);
                     continue;
@@ -741,4 +742,13 @@ void store_queue_be_stats(void *impl, store_stats_t *out)
 int store_queue_be_health(void *impl, char *errstr, size_t errstr_size)
 {
     return store_queue_health(impl_queue(impl), errstr, errstr_size);
+}
+
+int store_queue_be_close(void *impl, char *errstr, size_t errstr_size)
+{
+    store_queue_t *q = impl_queue(impl);
+    void (*destroy)(void *) = q->ops->destroy;
+    int rc = store_queue_close(q, errstr, errstr_size);
+    destroy(impl);
+    return rc;
 }

@@ -275,10 +275,9 @@ static int sr_exec(void *ctx, const sq_batch_t *b, char *err, size_t errsz)
     return rc;
 }
 
-static const sq_ops_t sr_ops = { sr_exec, sr_reset };
-
-static void sr_free(sr_t *s)
+static void sr_free(void *ctx)
 {
+    sr_t *s = ctx;
     sr_reset(s);
     wd_buf_free(&s->body);
     wd_buf_free(&s->resp);
@@ -288,6 +287,8 @@ static void sr_free(sr_t *s)
     store_url_free(&s->url);
     free(s);
 }
+
+static const sq_ops_t sr_ops = { sr_exec, sr_reset, sr_free };
 
 static int sr_open(void **impl, const char *url, const store_opts_t *opts,
                    char *errstr, size_t errstr_size)
@@ -355,24 +356,4 @@ fail:
     return -1;
 }
 
-static int sr_close(void *impl, char *errstr, size_t errstr_size)
-{
-    sr_t *s = impl;
-    int rc = store_queue_close(s->q, errstr, errstr_size);
-    sr_free(s);
-    return rc;
-}
-
-const store_backend_t store_starrocks_backend = {
-    .scheme = "starrocks",
-    .open = sr_open,
-    .write = store_queue_be_write,
-    .write_decision = store_queue_be_write_decision,
-    .begin_run = store_queue_be_begin_run,
-    .end_run = store_queue_be_end_run,
-    .rule_version = store_queue_be_rule_version,
-    .flush = store_queue_be_flush,
-    .close = sr_close,
-    .stats = store_queue_be_stats,
-    .health = store_queue_be_health,
-};
+const store_backend_t store_starrocks_backend = STORE_QUEUE_BACKEND("starrocks", sr_open);
