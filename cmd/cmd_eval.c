@@ -251,7 +251,7 @@ int cmd_eval(int argc, char **argv)
         return CMD_EXIT_USAGE;
     }
     const char *rules_dir = argv[optind++];
-    if (strlen(run_id) == 0 || strlen(run_id) > 128) {
+    if (run_id == NULL || strlen(run_id) == 0 || strlen(run_id) > 128) {
         fprintf(stderr, "warden eval: --run-id must be 1 to 128 bytes\n");
         return CMD_EXIT_USAGE;
     }
