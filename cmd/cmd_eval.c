@@ -7,15 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cmd/cmd.h"
+#include "cmd/cmd_ctx.h"
 #include "engine/eng_engine.h"
 #include "base/wd_log.h"
 #include "cmd/cmd_output.h"
 #include "state/state.h"
 #include "base/wd_util.h"
-#include "rules/rule_pack.h"
 #include "storage/store.h"
 
 #define MAX_REPORTED 100   /* per kind of problem, then only counted */
@@ -50,12 +49,8 @@ static void eval_usage(FILE *f)
 }
 
 typedef struct eval_run {
-    eng_engine_t *eng;
-    store_t      *store;
-    FILE         *rejects;
-    FILE         *actions;
-    const char   *run_id;
-    store_row_t  *rows;
+    cmd_ctx_t    *ctx;        /* engine, sink, run record, actions/rejects files */
+    eng_engine_t *eng;        /* the context's */
     wd_buf_t     line;
     uint64_t      events, ok, rejected, unrouted, hits, errors, actions_n;
     int           failed;   /* the sink failed: stop */
@@ -75,9 +70,10 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
     if (o->status == ENG_EVENT_REJECTED) {
         if (r->rejected++ < MAX_REPORTED)
             fprintf(stderr, "%s:%ld: %s\n", file, lineno, o->reject_reason);
-        if (r->rejects) {
-            fwrite(buf, 1, len, r->rejects);
-            fputc('\n', r->rejects);
+        FILE *rejects = cmd_ctx_rejects(r->ctx);
+        if (rejects) {
+            fwrite(buf, 1, len, rejects);
+            fputc('\n', rejects);
         }
         return;
     }
@@ -90,29 +86,20 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
         if (r->errors++ < MAX_REPORTED)
             fprintf(stderr, "%s:%ld: rule %s failed on event %s: %s\n", file, lineno,
                     o->errors[i].rule, o->event_id, o->errors[i].message);
-    if (o->nhits) {
-        r->hits += o->nhits;
-        cmd_outcome_rows(o, r->run_id, &src, r->rows);
-        if (store_write(r->store, r->rows, o->nhits, err, sizeof(err)) != 0) {
-            fprintf(stderr, "warden eval: results store: %s\n", err);
-            r->failed = 1;
-            return;
-        }
+    r->hits += o->nhits;
+    if (cmd_ctx_write_outcome(r->ctx, o, &src, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: results store: %s\n", err);
+        r->failed = 1;
+        return;
     }
     if (o->decision != RULE_VERDICT_NONE) {
         r->actions_n++;
-        store_decision_t d;
-        cmd_outcome_decision(o, r->run_id, &d);
-        if (store_write_decision(r->store, &d, err, sizeof(err)) != 0) {
-            fprintf(stderr, "warden eval: results store: %s\n", err);
-            r->failed = 1;
-            return;
-        }
-        if (r->actions) {
+        FILE *actions = cmd_ctx_actions(r->ctx);
+        if (actions) {
             wd_buf_reset(&r->line);
-            cmd_action_json(&r->line, o, r->run_id);
+            cmd_action_json(&r->line, o, cmd_ctx_run_id(r->ctx));
             wd_buf_addc(&r->line, '\n');
-            fwrite(r->line.data, 1, r->line.len, r->actions);
+            fwrite(r->line.data, 1, r->line.len, actions);
         }
     }
 }
@@ -164,12 +151,13 @@ static void summary(eval_run_t *r, double secs)
             "  state: %" PRIu64 " counter keys, %" PRIu64 " labels, %" PRIu64 " bytes; %" PRIu64
             " late events skipped, %" PRIu64 " expired, %" PRIu64 " evicted (state_max_mb)\n",
             ss.keys, ss.labels, ss.bytes, ss.late_skipped, ss.expired, ss.evictions);
+    store_t *store = cmd_ctx_store(r->ctx);
     store_stats_t so;
-    store_stats(r->store, &so);
+    store_stats(store, &so);
     fprintf(stderr,
             "  store %s: %" PRIu64 " rows written in %" PRIu64 " batches (max %.1f ms), %" PRIu64
             " retries, %" PRIu64 " failed attempts\n",
-            store_scheme(r->store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
+            store_scheme(store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
             so.retries, so.failures);
     if (r->rejected > MAX_REPORTED || r->errors > MAX_REPORTED)
         fprintf(stderr, "  (only the first %d rejects and rule errors were printed)\n", MAX_REPORTED);
@@ -269,7 +257,7 @@ int cmd_eval(int argc, char **argv)
         return CMD_EXIT_USAGE;
     }
     const char *rules_dir = argv[optind++];
-    if (strlen(run_id) == 0 || strlen(run_id) > 128) {
+    if (run_id == NULL || strlen(run_id) == 0 || strlen(run_id) > 128) {
         fprintf(stderr, "warden eval: --run-id must be 1 to 128 bytes\n");
         return CMD_EXIT_USAGE;
     }
@@ -277,50 +265,36 @@ int cmd_eval(int argc, char **argv)
     static char err[65536];
     eval_run_t r;
     memset(&r, 0, sizeof(r));
-    r.run_id = run_id;
-    r.eng = eng_engine_new(&opts, rules_dir, err, sizeof(err));
-    if (r.eng == NULL) {
+    r.ctx = cmd_ctx_new(&opts, rules_dir, err, sizeof(err));
+    if (r.ctx == NULL) {
         fprintf(stderr, "%s\nwarden eval: the rule pack failed to load\n", err);
         return CMD_EXIT_LOAD;
     }
+    r.eng = cmd_ctx_engine(r.ctx);
+    int status = CMD_EXIT_OK;
     if (state_in && state_load_file(eng_engine_state(r.eng), state_in, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: --state-in %s: %s\n", state_in, err);
-        eng_engine_destroy(r.eng);
-        return CMD_EXIT_LOAD;
+        status = CMD_EXIT_LOAD;
+        goto done;
     }
-    int status = CMD_EXIT_OK;
     char url[4200];
     if (store_url == NULL) {
         snprintf(url, sizeof(url), "jsonl:%s", out ? out : "-");
         store_url = url;
     }
-    if (store_open(&r.store, store_url, NULL, err, sizeof(err)) != 0) {
+    if (cmd_ctx_open_store(r.ctx, store_url, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: %s\n", err);
-        eng_engine_destroy(r.eng);
-        return CMD_EXIT_LOAD;   /* the sink failed, as a sink failing later */
+        status = CMD_EXIT_LOAD;   /* the sink failed, as a sink failing later */
+        goto done;
     }
-    if (rejects && (r.rejects = fopen(rejects, "w")) == NULL) {
-        perror(rejects);
+    if (cmd_ctx_open_outputs(r.ctx, actions, rejects, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         status = CMD_EXIT_USAGE;
         goto done;
     }
-    if (actions && (r.actions = fopen(actions, "w")) == NULL) {
-        perror(actions);
-        status = CMD_EXIT_USAGE;
-        goto done;
-    }
-    const eng_rule_stats_t *st;
-    r.rows = calloc(eng_engine_rule_stats(r.eng, &st) + 1, sizeof(store_row_t));
-    if (r.rows == NULL)
-        abort();
     /* rule_runs and rule_versions: every result traces to its exact source. */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    store_run_t run = { .run_id = run_id, .kind = "eval",
-                        .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-                        .rules_sha256 = eng_engine_pack_hash(r.eng) };
     wd_buf_t params = WD_BUF_INIT;
-    wd_buf_adds(&params, "{\"rules\":");
+    wd_buf_adds(&params, "{\"command\":\"eval\",\"rules\":");
     wd_buf_json_str(&params, rules_dir, strlen(rules_dir));
     wd_buf_adds(&params, ",\"inputs\":[");
     for (int i = optind; i < argc; i++) {
@@ -329,25 +303,13 @@ int cmd_eval(int argc, char **argv)
         wd_buf_json_str(&params, argv[i], strlen(argv[i]));
     }
     wd_buf_adds(&params, "]}");
-    run.params = params.data;
-    if (store_begin_run(r.store, &run, err, sizeof(err)) != 0) {
+    cmd_run_info_t info = { .run_id = run_id, .kind = "eval", .params = params.data };
+    int brc = cmd_ctx_begin_run(r.ctx, &info, err, sizeof(err));
+    wd_buf_free(&params);
+    if (brc != 0) {
         fprintf(stderr, "warden eval: results store: %s\n", err);
-        wd_buf_free(&params);
         status = CMD_EXIT_LOAD;
         goto done;
-    }
-    rule_t *const *rules;
-    size_t nr = rule_pack_rules(eng_engine_pack(r.eng), &rules);
-    for (size_t i = 0; i < nr; i++) {
-        store_rule_version_t rv = { .name = rules[i]->name, .version = (int)rules[i]->version,
-                                    .sha256 = rules[i]->sha256, .source = rules[i]->source,
-                                    .source_len = rules[i]->source_len, .seen_ms = run.started_ms };
-        if (store_rule_version(r.store, &rv, err, sizeof(err)) != 0) {
-            fprintf(stderr, "warden eval: results store: %s\n", err);
-            wd_buf_free(&params);
-            status = CMD_EXIT_LOAD;
-            goto done;
-        }
     }
 
     uint64_t t0 = wd_now_ns();
@@ -371,23 +333,17 @@ int cmd_eval(int argc, char **argv)
             status = CMD_EXIT_USAGE;
         fclose(f);
     }
-    if (store_flush(r.store, err, sizeof(err)) != 0) {
+    if (store_flush(cmd_ctx_store(r.ctx), err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: results store: %s\n", err);
         r.failed = 1;
     }
     double secs = (double)(wd_now_ns() - t0) / 1e9;
-    clock_gettime(CLOCK_REALTIME, &now);
-    run.finished_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    run.status = r.failed ? "failed" : "finished";
-    run.events = r.events;
-    run.hits = r.hits;
-    run.rejected = r.rejected;
-    run.errors = r.errors;
-    if (!r.failed && store_end_run(r.store, &run, err, sizeof(err)) != 0) {
+    cmd_run_counts_t counts = { .events = r.events, .hits = r.hits, .rejected = r.rejected,
+                                .errors = r.errors, .failed = r.failed };
+    if (!r.failed && cmd_ctx_end_run(r.ctx, &counts, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: results store: %s\n", err);
         r.failed = 1;
     }
-    wd_buf_free(&params);
     if (state_out && !r.failed &&
         state_save_file(eng_engine_state(r.eng), state_out, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: --state-out %s: %s\n", state_out, err);
@@ -400,17 +356,11 @@ int cmd_eval(int argc, char **argv)
     else if (strict && status == CMD_EXIT_OK && (r.rejected || r.errors))
         status = CMD_EXIT_STRICT;
 done:
-    if (store_close(r.store, err, sizeof(err)) != 0) {
-        fprintf(stderr, "warden eval: results store: %s\n", err);
+    if (cmd_ctx_destroy(r.ctx, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: %s\n", err);
         if (status == CMD_EXIT_OK)
             status = CMD_EXIT_LOAD;
     }
-    if (r.rejects)
-        fclose(r.rejects);
-    if (r.actions)
-        fclose(r.actions);
-    free(r.rows);
     wd_buf_free(&r.line);
-    eng_engine_destroy(r.eng);
     return status;
 }

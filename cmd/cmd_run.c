@@ -4,7 +4,9 @@
  * bad events and rule errors to the dead-letter topic — exactly once, via
  * the transactional loop of kafka/kfk.h.  Partition state is
  * snapshotted to a compacted changelog topic at every commit and restored
- * on assignment.  SIGHUP reloads the rule pack between batches. */
+ * on assignment.  SIGHUP reloads the rule pack between batches.  The run
+ * (rule_runs) and the version of every rule loaded (rule_versions) are
+ * recorded at start and at every reload, through the run context. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/cmd_ctx.h"
 #include "cmd/cmd_kafka.h"
 #include "base/wd_config.h"
 #include "engine/eng_engine.h"
@@ -47,14 +50,11 @@ typedef struct topic_count {
 typedef struct run {
     wd_config_t *cfg;
     eng_opts_t    opts;
-    eng_engine_t *eng;
-    store_t      *store;
+    cmd_ctx_t    *ctx;         /* engine (swapped by reload), sink, run record */
     const char   *run_id;
     const char   *actions_topic;
     int           unknown_dlq;
     rpart_t      *parts;
-    store_row_t  *rows;
-    size_t        caprows;
     wd_buf_t     action;
     wd_buf_t     reason;
     uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
@@ -100,7 +100,7 @@ static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
     rpart_t *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->state = state_new_like(eng_engine_state(r->eng));
+    p->state = state_new_like(eng_engine_state(cmd_ctx_engine(r->ctx)));
     size_t n = (topic ? strlen(topic) : 1) + 16;
     p->name = malloc(n);
     if (!p->state || !p->name) {
@@ -194,7 +194,7 @@ static kfk_rc_t h_load(void *ud, void *part, const void *data, size_t len, char 
                      p->name, c.kept, c.dropped, c.records, c.records_dropped);
         return KFK_OK;
     }
-    state_t *fresh = state_new_like(eng_engine_state(r->eng));
+    state_t *fresh = state_new_like(eng_engine_state(cmd_ctx_engine(r->ctx)));
     if (!fresh) {
         snprintf(errstr, n, "out of memory");
         return KFK_FATAL;
@@ -214,7 +214,7 @@ static kfk_rc_t h_precommit(void *ud, kfk_t *k)
     (void)k;
     run_t *r = ud;
     char err[1024];
-    if (store_flush(r->store, err, sizeof err) != 0) {
+    if (store_flush(cmd_ctx_store(r->ctx), err, sizeof err) != 0) {
         LOG_ERROR("store flush failed: %s", err);
         return KFK_FATAL;
     }
@@ -271,37 +271,48 @@ static int carry_state(run_t *r, eng_engine_t *neu)
     return 0;
 }
 
+/* SIGHUP: loads the pack again; when it loads and the state carries over,
+ * the run context records the new rule versions and swaps the engine. */
 static void reload(run_t *r)
 {
     char *err = malloc(65536);
     if (!err)
         return;
+    eng_engine_t *old = cmd_ctx_engine(r->ctx);
     const char *dir = wd_config_str(r->cfg, "rules");
     LOG_INFO("reload: loading the rule pack from %s", dir);
     eng_engine_t *neu = eng_engine_new(&r->opts, dir, err, 65536);
     if (!neu) {
         r->reload_failures++;
         LOG_ERROR("reload rejected: the rule pack in %s failed to load; the old pack (%s) keeps running",
-                  dir, eng_engine_pack_hash(r->eng));
+                  dir, eng_engine_pack_hash(old));
         char *save = NULL;
         for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
             LOG_ERROR("reload error: %s", line);
         free(err);
         return;
     }
-    free(err);
-    uint64_t fo = state_fingerprint(eng_engine_state(r->eng));
+    uint64_t fo = state_fingerprint(eng_engine_state(old));
     uint64_t fn = state_fingerprint(eng_engine_state(neu));
     if (fo != fn && carry_state(r, neu) != 0) {
         LOG_ERROR("reload rejected: the state could not be carried over to the new counters (out of "
-                  "memory); the old pack (%s) keeps running", eng_engine_pack_hash(r->eng));
+                  "memory); the old pack (%s) keeps running", eng_engine_pack_hash(old));
         r->reload_failures++;
         eng_engine_destroy(neu);
+        free(err);
         return;
     }
-    LOG_INFO("reload: rule pack %s replaces %s", eng_engine_pack_hash(neu), eng_engine_pack_hash(r->eng));
-    eng_engine_destroy(r->eng);
-    r->eng = neu;
+    LOG_INFO("reload: rule pack %s replaces %s", eng_engine_pack_hash(neu), eng_engine_pack_hash(old));
+    if (cmd_ctx_reload(r->ctx, neu, err, 65536) != 0) {
+        /* Only a failed sink refuses the versions: the next flush stops the
+         * service, and until then no hit names a version it has no row for. */
+        LOG_ERROR("reload rejected: recording the new rule versions failed: %s", err);
+        r->reload_failures++;
+        eng_engine_destroy(neu);
+        free(err);
+        return;
+    }
+    free(err);
     r->reloads++;
 }
 
@@ -348,7 +359,8 @@ static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *
         cmd_stats_u64(o, "reload_failures", r->reload_failures);
         json_object_set_new(o, "restore_carry", carry_json(&r->restore_carry));
         json_object_set_new(o, "reload_carry", carry_json(&r->reload_carry));
-        json_object_set_new(o, "pack", r->eng ? json_string(eng_engine_pack_hash(r->eng)) : json_null());
+        eng_engine_t *eng = r->ctx ? cmd_ctx_engine(r->ctx) : NULL;
+        json_object_set_new(o, "pack", eng ? json_string(eng_engine_pack_hash(eng)) : json_null());
         state_stats_t sum = { 0 }, one;
         for (rpart_t *p = r->parts; p; p = p->next) {
             state_stats(p->state, &one);
@@ -373,11 +385,12 @@ static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *
         cmd_stats_u64(st, "expired", sum.expired);
         cmd_stats_u64(st, "late_skipped", sum.late_skipped);
         json_object_set_new(o, "state", st);
-        if (r->store) {
+        store_t *store = r->ctx ? cmd_ctx_store(r->ctx) : NULL;
+        if (store) {
             store_stats_t so;
-            store_stats(r->store, &so);
+            store_stats(store, &so);
             json_t *sj = json_object();
-            json_object_set_new(sj, "scheme", json_string(store_scheme(r->store)));
+            json_object_set_new(sj, "scheme", json_string(store_scheme(store)));
             cmd_stats_u64(sj, "rows_queued", so.rows_queued);
             cmd_stats_u64(sj, "rows_written", so.rows_written);
             cmd_stats_u64(sj, "batches", so.batches);
@@ -447,7 +460,7 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         return kfk_dead_letter(k, m, "malformed: empty message", NULL);
     }
     const eng_outcome_t *o;
-    if (eng_engine_eval(r->eng, p->state, m->payload, m->len, &src, &o) != 0) {
+    if (eng_engine_eval(cmd_ctx_engine(r->ctx), p->state, m->payload, m->len, &src, &o) != 0) {
         LOG_ERROR("event=%s/%d/%lld msg=\"internal error evaluating the event (out of memory?)\"",
                   src.topic, (int)src.partition, (long long)src.offset);
         return KFK_FATAL;
@@ -481,28 +494,12 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         if (rc != KFK_OK)
             return rc;
     }
-    if (o->nhits) {
-        if (o->nhits > r->caprows) {
-            store_row_t *n = realloc(r->rows, o->nhits * sizeof(*n));
-            if (!n)
-                return KFK_FATAL;
-            r->rows = n;
-            r->caprows = o->nhits;
-        }
-        cmd_outcome_rows(o, r->run_id, &src, r->rows);
-        if (store_write(r->store, r->rows, o->nhits, err, sizeof err) != 0) {
-            LOG_ERROR("store write failed: %s", err);
-            return KFK_FATAL;
-        }
-        r->hits += o->nhits;
+    if (cmd_ctx_write_outcome(r->ctx, o, &src, err, sizeof err) != 0) {
+        LOG_ERROR("store write failed: %s", err);
+        return KFK_FATAL;
     }
+    r->hits += o->nhits;
     if (o->decision != RULE_VERDICT_NONE) {
-        store_decision_t d;
-        cmd_outcome_decision(o, r->run_id, &d);
-        if (store_write_decision(r->store, &d, err, sizeof err) != 0) {
-            LOG_ERROR("store write failed: %s", err);
-            return KFK_FATAL;
-        }
         wd_buf_reset(&r->action);
         cmd_action_json(&r->action, o, r->run_id);
         kfk_rc_t rc = kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
@@ -512,6 +509,35 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         r->actions++;
     }
     return KFK_OK;
+}
+
+/* The live run's row (kind "live", status running; params: command,
+ * group, instance, topics, pack directory) and its rule versions.  Every
+ * process of the group and every restart upserts the same run_id: the row
+ * says when the latest one started and with which pack.  The service has no
+ * end, so the row is never "finished". */
+static int begin_run(run_t *r, const char *const *topics, size_t ntopics, char *err, size_t n)
+{
+    wd_buf_t p = WD_BUF_INIT;
+    wd_buf_adds(&p, "{\"command\":\"run\",\"group\":");
+    const char *g = wd_config_str(r->cfg, "run.group"), *inst = wd_config_str(r->cfg, "run.instance");
+    const char *rules = wd_config_str(r->cfg, "rules");
+    wd_buf_json_str(&p, g, strlen(g));
+    wd_buf_adds(&p, ",\"instance\":");
+    wd_buf_json_str(&p, inst, strlen(inst));
+    wd_buf_adds(&p, ",\"topics\":[");
+    for (size_t i = 0; i < ntopics; i++) {
+        if (i)
+            wd_buf_addc(&p, ',');
+        wd_buf_json_str(&p, topics[i], strlen(topics[i]));
+    }
+    wd_buf_adds(&p, "],\"rules\":");
+    wd_buf_json_str(&p, rules, strlen(rules));
+    wd_buf_addc(&p, '}');
+    cmd_run_info_t info = { .run_id = r->run_id, .kind = "live", .params = p.data };
+    int rc = cmd_ctx_begin_run(r->ctx, &info, err, n);
+    wd_buf_free(&p);
+    return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -533,8 +559,8 @@ int cmd_run(int argc, char **argv)
         goto done;
     cmd_engine_opts(r.cfg, &r.opts);
     const char *rules = wd_config_str(r.cfg, "rules");
-    r.eng = eng_engine_new(&r.opts, rules, err, 65536);
-    if (!r.eng) {
+    r.ctx = cmd_ctx_new(&r.opts, rules, err, 65536);
+    if (!r.ctx) {
         fprintf(stderr, "warden run: the rule pack in %s failed to load:\n%s", rules, err);
         goto done;
     }
@@ -557,13 +583,17 @@ int cmd_run(int argc, char **argv)
     r.stats_path = a.stats_json;
     r.instance = wd_config_str(r.cfg, "run.instance");
     r.t0_ns = wd_now_ns();
-    if (store_open(&r.store, wd_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
+    if (cmd_ctx_open_store(r.ctx, wd_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
         fprintf(stderr, "warden run: %s\n", err);
         goto done;
     }
     char txn[512];
     snprintf(txn, sizeof txn, "%s.%s", wd_config_str(r.cfg, "run.group"),
              wd_config_str(r.cfg, "run.instance"));
+    if (begin_run(&r, topics, ntopics, err, 65536) != 0) {
+        fprintf(stderr, "warden run: results store: %s\n", err);
+        goto done;
+    }
     const char *create[2] = { r.actions_topic, wd_config_str(r.cfg, "run.dlq_topic") };
     kfk_opts_t ko = {
         .topics = topics,
@@ -602,8 +632,8 @@ int cmd_run(int argc, char **argv)
     }
     h_report(&r, k);   /* the stats file exists once the service is up */
     LOG_INFO("warden run started group=%s instance=%s transactional_id=%s topics=%zu pack=%s store=%s",
-             ko.group, wd_config_str(r.cfg, "run.instance"), txn, ntopics, eng_engine_pack_hash(r.eng),
-             store_scheme(r.store));
+             ko.group, wd_config_str(r.cfg, "run.instance"), txn, ntopics,
+             eng_engine_pack_hash(cmd_ctx_engine(r.ctx)), store_scheme(cmd_ctx_store(r.ctx)));
     uint64_t t0 = wd_now_ns();
     int lrc = kfk_run(k, err, 65536);
     double secs = (double)(wd_now_ns() - t0) / 1e9;
@@ -627,12 +657,12 @@ int cmd_run(int argc, char **argv)
              r.reloads, r.reload_failures,
              ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
              busy, busy > 0 ? (double)r.events / busy : 0.0);
-    if (r.store) {
+    if (cmd_ctx_store(r.ctx)) {
         store_stats_t so;
-        store_stats(r.store, &so);
+        store_stats(cmd_ctx_store(r.ctx), &so);
         LOG_INFO("summary store=%s rows_written=%" PRIu64 " batches=%" PRIu64 " batch_ms_max=%.1f"
                  " retries=%" PRIu64 " failures=%" PRIu64 " buffer_rows=%zu",
-                 store_scheme(r.store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
+                 store_scheme(cmd_ctx_store(r.ctx)), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
                  so.retries, so.failures, so.buffer_rows);
     }
     write_stats(&r, &ks, 1, lrc != 0 ? err : NULL);
@@ -643,14 +673,12 @@ int cmd_run(int argc, char **argv)
     status = CMD_EXIT_OK;
 done:
     kfk_destroy(k);
-    if (r.store && store_close(r.store, err, 65536) != 0) {
+    if (cmd_ctx_destroy(r.ctx, err, 65536) != 0) {
         LOG_ERROR("warden run: closing the store: %s", err);
         status = CMD_EXIT_FATAL;
     }
-    eng_engine_destroy(r.eng);
     wd_config_destroy(r.cfg);
     cmd_args_free(&a);
-    free(r.rows);
     free(r.topics);
     wd_buf_free(&r.action);
     wd_buf_free(&r.reason);

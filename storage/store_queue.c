@@ -177,9 +177,28 @@ static size_t batch_cost(const sq_batch_t *b)
     return b->arena.len + b->nrows * (size_t)sq_tables[b->table].ncols * sizeof(sq_cell_t);
 }
 
-/* The open batch of table t (started when there is none); lock held. */
+static void seal_all(store_queue_t *q);
+
+/* Runs and rule versions explain the hits queued after them: a hit must not
+ * be durable before its rule version's row (nor a run's end before its
+ * hits).  Batches of one table are sealed together, in table order, so a
+ * run or version row never shares a seal with rows of another table: the
+ * FIFO then writes every kind in the order it was queued.  Hits and
+ * decisions need no order between them and keep batching together. */
+static int is_meta(int t)
+{
+    return t == SQ_RUN_BEGIN || t == SQ_RUN_END || t == SQ_VERSIONS;
+}
+
+/* The open batch of table t (started when there is none); lock held.
+ * Seals the other tables' open batches first when order requires it. */
 static sq_batch_t *batch_open(store_queue_t *q, int t)
 {
+    for (int u = 0; u < SQ_NTABLES; u++)
+        if (u != t && q->open[u] && (is_meta(u) || is_meta(t))) {
+            seal_all(q);
+            break;
+        }
     sq_batch_t *b = q->open[t];
     if (b)
         return b;

@@ -28,6 +28,14 @@ n=$(wc -l <"$T/actions.jsonl")
 grep -q '"verdict":"block","rules":\["' "$T/actions.jsonl" || fail "--actions lines lack verdict/rules"
 ok "--actions ($n actions)"
 
+# An actions or rejects file that cannot be written is a failure, not a
+# silent loss: exit 1 naming the file.
+for opt in --actions --rejects; do
+    rc=0; "$W" eval -q $opt /dev/full examples/rules "$S" - >/dev/null 2>"$T/full.err" <<<'not json' || rc=$?
+    [ "$rc" = 1 ] && grep -q "/dev/full: write error" "$T/full.err" || { cat "$T/full.err"; fail "$opt /dev/full: exit $rc, want 1"; }
+done
+ok "--actions/--rejects write errors exit 1"
+
 # Bad lines: file:line: reason on stderr, kept verbatim in --rejects, the run goes on.
 { head -3 "$S"; echo '{"type":"pin_create",'; echo 'not json'; echo '{"id":"x","ts":1}'; tail -2 "$S"; } >"$T/mixed.jsonl"
 "$W" eval --rejects "$T/rej.jsonl" examples/rules "$T/mixed.jsonl" >"$T/h" 2>"$T/err"; rc=$?
