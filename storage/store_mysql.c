@@ -427,14 +427,7 @@ int store_my_check_params(const store_url_t *u, char *errstr, size_t errstr_size
 {
     static const char *const extra[] = { "dialect", "socket", "connect_timeout", "timeout", "bulk",
                                          "check_schema", NULL };
-    const char *known[32];
-    size_t nk = 0;
-    for (size_t i = 0; extra[i]; i++)
-        known[nk++] = extra[i];
-    for (size_t i = 0; store_queue_params[i]; i++)
-        known[nk++] = store_queue_params[i];
-    known[nk] = NULL;
-    return store_url_check_params(u, known, errstr, errstr_size);
+    return store_queue_check_params(u, extra, errstr, errstr_size);
 }
 
 static int my_open(void **impl, const char *url, const store_opts_t *opts,

@@ -136,6 +136,19 @@ const char *const store_queue_params[] = {
     "batch_rows", "batch_ms", "buffer_rows", "buffer_mb", "backoff_ms", "backoff_max_ms", NULL,
 };
 
+int store_queue_check_params(const store_url_t *u, const char *const *extra, char *errstr,
+                             size_t errstr_size)
+{
+    const char *known[32];
+    size_t nk = 0;
+    for (size_t i = 0; extra[i] && nk < 16; i++)
+        known[nk++] = extra[i];
+    for (size_t i = 0; store_queue_params[i] && nk < 31; i++)
+        known[nk++] = store_queue_params[i];
+    known[nk] = NULL;
+    return store_url_check_params(u, known, errstr, errstr_size);
+}
+
 int store_queue_conf(sq_conf_t *c, const store_url_t *u, const store_opts_t *opts,
                      char *errstr, size_t errstr_size)
 {

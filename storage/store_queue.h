@@ -91,6 +91,10 @@ int store_queue_conf(sq_conf_t *c, const store_url_t *u, const store_opts_t *opt
                      char *errstr, size_t errstr_size);
 /* The URL parameters store_queue_conf reads (NULL-terminated). */
 extern const char *const store_queue_params[];
+/* Checks u's parameters against a sink's own (extra, NULL-terminated) and
+ * the queue's (store_queue_params).  Returns 0, or -1 naming the unknown one. */
+int store_queue_check_params(const store_url_t *u, const char *const *extra, char *errstr,
+                             size_t errstr_size);
 
 /* Starts the writer thread.  ops/ctx are borrowed until store_queue_close. */
 int store_queue_new(store_queue_t **out, const sq_conf_t *c, const sq_ops_t *ops, void *ctx,

@@ -294,13 +294,6 @@ static int sr_open(void **impl, const char *url, const store_opts_t *opts,
                    char *errstr, size_t errstr_size)
 {
     static const char *const extra[] = { "timeout", "connect_timeout", "label_prefix", "tls", NULL };
-    const char *known[32];
-    size_t nk = 0;
-    for (size_t i = 0; extra[i]; i++)
-        known[nk++] = extra[i];
-    for (size_t i = 0; store_queue_params[i]; i++)
-        known[nk++] = store_queue_params[i];
-    known[nk] = NULL;
     pthread_once(&curl_once, curl_init_once);
 
     sr_t *s = calloc(1, sizeof(*s));
@@ -322,7 +315,7 @@ static int sr_open(void **impl, const char *url, const store_opts_t *opts,
                      "(starrocks://user@fe-host:8030/db)", s->redacted);
         goto fail;
     }
-    if (store_url_check_params(&s->url, known, errstr, errstr_size) != 0 ||
+    if (store_queue_check_params(&s->url, extra, errstr, errstr_size) != 0 ||
         store_url_param_long(&s->url, "timeout", 1, 86400, &s->timeout_s, errstr, errstr_size) != 0 ||
         store_url_param_long(&s->url, "connect_timeout", 1, 3600, &s->connect_timeout_s, errstr, errstr_size) != 0 ||
         store_url_param_long(&s->url, "tls", 0, 1, &tls, errstr, errstr_size) != 0 ||

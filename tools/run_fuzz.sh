@@ -10,6 +10,7 @@ fails=0
 for t in "$@"; do
   name=$(basename "$t")
   seeds="tests/fuzz/corpus/${name#fuzz_}"
+  [ "$name" = fuzz_json ] && seeds=tests/fuzz/corpus/event   # the same documents
   work=$(mktemp -d)
   [ -d "$seeds" ] && cp -r "$seeds"/. "$work"/
   crashes="build-fuzz/crashes/$name"; mkdir -p "$crashes"
