@@ -257,6 +257,49 @@ static void test_literal_reference_to_an_unknown_list_is_a_load_error(void **st)
     expect_ref_error("local b = ctx.in_list(\"nolist\", ev.user.id)", "no list 'nolist'");
 }
 
+/* Comments and strings that mention calls are not calls: a valid pack
+ * whose comments and strings name an undeclared counter, window or list
+ * loads, and a string argument holding ")" or "," does not hide the real
+ * window from the check. */
+static void test_references_in_comments_and_strings_are_not_checked(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "counters.lua",
+             "return { { name = \"c\", stream = \"s\", key = \"user.id\", windows = { \"1h\" } } }\n");
+    tu_write(&p, "lists/ok.txt", "x\n");
+    tu_write(&p, "r.lua",
+             "-- ctx.count(\"gone\", ev.user.id, \"1h\") was the old counter\n"
+             "--[[ ctx.in_list(\"nolist\", v)\n"
+             "     ctx.distinct(\"nope\", k, \"1d\") ]]\n"
+             "--[==[ ctx.count(\"x\", k, \"1h\") ]] still a comment ]==]\n"
+             "local doc = \"call ctx.count(\\\"nope\\\", k, \\\"1h\\\") to count\"\n"
+             "local doc2 = 'ctx.in_list(\"nolist\", v)'\n"
+             "local doc3 = [[ctx.count(\"nope\", k, \"1h\")]]\n"
+             "local doc4 = [=[ ]] ctx.count(\"nope\", k, \"7d\") ]=]\n"
+             "return { name = \"r\", version = 1, streams = { \"s\" }, mode = \"enforce\",\n"
+             "  fields = { \"user.id\" },\n"
+             "  evaluate = function(ev, ctx)\n"
+             "    local n = ctx.count(\"c\", ev.user.id .. \"),\", \"1h\") -- ctx.count(\"nope\")\n"
+             "    local m = ctx.in_list(\"ok\", \"ctx.in_list('nolist', v)\")\n"
+             "  end }\n");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    eng_engine_destroy(e);
+    /* The same call in code is still refused. */
+    tu_write(&p, "r.lua",
+             "-- fine\n"
+             "return { name = \"r\", version = 1, streams = { \"s\" }, mode = \"enforce\",\n"
+             "  fields = { \"user.id\" },\n"
+             "  evaluate = function(ev, ctx) local s = '--' return ctx.count(\"nope\", ev.user.id, \"1h\") end }\n");
+    char want[256];
+    snprintf(want, sizeof want, "%s/r.lua:4: counter 'nope' is not declared", p.dir);
+    const char *err = tu_load_err(&p);
+    if (strstr(err, want) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", err, want);
+    tu_pack_free(&p);
+}
+
 static void test_name_empty(void **st)
 {
     (void)st;
@@ -799,6 +842,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rule_table_with_raising_metatable_does_not_crash),
         cmocka_unit_test(test_rule_table_with_looping_metatable_does_not_hang),
         cmocka_unit_test(test_streams_list_with_metatable_is_read_raw),
+        cmocka_unit_test(test_references_in_comments_and_strings_are_not_checked),
         cmocka_unit_test(test_symlink_loops_and_links_out_of_the_pack_are_load_errors),
         cmocka_unit_test(test_symlink_to_a_parent_directory_is_a_loop),
         cmocka_unit_test(test_symlink_inside_the_pack_is_followed),
