@@ -43,8 +43,9 @@ typedef struct pending_label {
 } pending_label_t;
 
 /* Event times beyond ±10^15 ms (year ~33,600) are rejected: they would
- * overflow window arithmetic and are never real. */
-#define ENG_TS_LIMIT_MS 1000000000000000LL
+ * overflow window arithmetic and are never real (snapshots are held to the
+ * same bound). */
+#define ENG_TS_LIMIT_MS STATE_TS_LIMIT_MS
 
 struct eng_engine {
     eng_opts_t         opts;
