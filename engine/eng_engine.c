@@ -234,12 +234,24 @@ static int op_count(void *ud, const char *counter, const char *key, size_t klen,
     return 0;
 }
 
+/* Labels a rule names can never be internal ones: names starting with the
+ * first byte of SHADOW_LABEL are refused, so an enforce rule cannot read a
+ * shadow rule's labels by spelling the prefix. */
+static int label_reserved(const char *label, char *err, size_t errn)
+{
+    if (label[0] != SHADOW_LABEL[0])
+        return 0;
+    snprintf(err, errn, "label names must not start with byte 0x%02x (reserved for warden's own labels)",
+             (unsigned char)SHADOW_LABEL[0]);
+    return 1;
+}
+
 static int op_has_label(void *ud, const char *entity, size_t elen, const char *label, int *out,
                         char *err, size_t errn)
 {
-    (void)err;
-    (void)errn;
     eng_engine_t *e = ud;
+    if (label_reserved(label, err, errn))
+        return -1;
     *out = state_label_has(e->cur_state, entity, elen, label, strlen(label), e->ctx.ts_ms);
     if (!*out && e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         char shadow[RULE_MAX_NAME_LEN + 16];
@@ -254,6 +266,8 @@ static int op_label(void *ud, const char *entity, size_t elen, const char *label
                     char *err, size_t errn)
 {
     eng_engine_t *e = ud;
+    if (label_reserved(label, err, errn))
+        return -1;
     if (ttl_ms <= 0) {
         snprintf(err, errn, "ttl must be positive");
         return -1;

@@ -396,6 +396,34 @@ static void test_shadow_labels_never_reach_enforcing_rules(void **st)
     tu_pack_free(&p);
 }
 
+/* Shadow labels live under an internal prefix; an enforce rule naming
+ * that prefix got them ("\1shadow:x" read the shadow rule's "x").  Names
+ * starting with the prefix byte are refused in has_label and label. */
+static void test_enforce_rule_cannot_read_shadow_labels_by_their_prefix(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.shadow_set", "shadow", NULL, "ctx.label('u1', 'x', '1h')");
+    tu_rule(&p, "b.enforce_peek", NULL, NULL,
+            "if ctx.has_label('u1', '\\1shadow:x') then return ctx.block{ entity = 'u1' } end");
+    tu_rule(&p, "c.enforce_forge", NULL, NULL, "ctx.label('u3', '\\1shadow:z', '1h')");
+    tu_rule(&p, "d.shadow_read_forged", "shadow", NULL,
+            "if ctx.has_label('u3', 'z') then return ctx.flag{ entity = 'u3' } end");
+    eng_opts_t o = tu_opts();
+    eng_engine_t *e = tu_engine(&p, &o);
+    const eng_outcome_t *out = tu_evalf(e, "\"n\":1");
+    tu_assert_error(out, "b.enforce_peek", "label names must not start with byte 0x01");
+    tu_assert_error(out, "c.enforce_forge", "label names must not start with byte 0x01");
+    out = tu_evalf(e, "\"n\":2");
+    assert_null(tu_hit(out, "b.enforce_peek"));
+    tu_assert_error(out, "b.enforce_peek", "reserved");
+    assert_null(tu_hit(out, "d.shadow_read_forged"));   /* an enforce rule cannot plant one either */
+    assert_int_equal(out->decision, RULE_VERDICT_NONE);
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
 /* ---- custom field names ------------------------------------------------ */
 
 static void test_custom_stream_id_and_ts_fields(void **st)
@@ -589,6 +617,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kafka_event_far_ahead_of_its_message_time_is_rejected),
         cmocka_unit_test(test_labels_of_a_failing_evaluation_are_discarded),
         cmocka_unit_test(test_shadow_labels_never_reach_enforcing_rules),
+        cmocka_unit_test(test_enforce_rule_cannot_read_shadow_labels_by_their_prefix),
         cmocka_unit_test(test_custom_stream_id_and_ts_fields),
         cmocka_unit_test(test_streams_and_their_fields),
         cmocka_unit_test(test_stream_fields_use_the_custom_field_names),
