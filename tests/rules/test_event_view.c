@@ -512,6 +512,36 @@ static void test_arrays_are_transparent_to_declared_paths(void **st)
                  "return ctx.flag{ entity = ev.items[1].price }", "field 'items.price' is not declared");
 }
 
+/* With `items.sku` declared the table view showed all of items[1]
+ * (price included); it shows what the lazy view allows: sku in every
+ * element, arrays (nested ones too) keep their length, scalars stay. */
+static void test_arrays_are_transparent_to_declared_paths_in_the_table_view(void **st)
+{
+    (void)st;
+    const char *ev = "\"items\":[{\"sku\":\"a\",\"price\":1},{\"sku\":\"b\",\"price\":2},7,[{\"sku\":\"c\",\"x\":1}]]";
+    expect_entity(BOTH, "{ \"items.sku\" }", ev,
+                  "return ctx.flag{ entity = ev.items[1].sku .. ev.items[2].sku .. #ev.items .. ev.items[3]"
+                  " .. ev.items[4][1].sku .. #ev.items[4] }",
+                  "ab47c1");
+    expect_entity(TABLE_VIEW, "{ \"items.sku\" }", ev,
+                  "local ks = {}\n"
+                  "      for k in pairs(ev.items[1]) do ks[#ks + 1] = k end\n"
+                  "      return ctx.flag{ entity = table.concat(ks, ',') .. type(ev.items[1].price)"
+                  " .. type(ev.items[4][1].x) }",
+                  "skunilnil");
+    /* deeper: an object inside the array elements */
+    const char *ev2 = "\"o\":{\"lines\":[{\"p\":{\"id\":1,\"secret\":2},\"q\":3}]}";
+    expect_entity(BOTH, "{ \"o.lines.p.id\" }", ev2,
+                  "return ctx.flag{ entity = ev.o.lines[1].p.id .. #ev.o.lines }", "11");
+    expect_entity(TABLE_VIEW, "{ \"o.lines.p.id\" }", ev2,
+                  "return ctx.flag{ entity = type(ev.o.lines[1].q) .. type(ev.o.lines[1].p.secret) }",
+                  "nilnil");
+    expect_error(LAZY_VIEW, "{ \"o.lines.p.id\" }", ev2,
+                 "return ctx.flag{ entity = ev.o.lines[1].p.secret }", "field 'o.lines.p.secret' is not declared");
+    /* read-only like every view */
+    expect_error(TABLE_VIEW, "{ \"items.sku\" }", ev, "ev.items[1].sku = 'z'", "read-only");
+}
+
 static void test_fields_of_other_rules_on_the_stream_are_not_declared_for_this_one(void **st)
 {
     (void)st;
@@ -653,6 +683,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_undeclared_fields_read_nil_in_the_table_view),
         cmocka_unit_test(test_pairs_in_strict_mode_shows_declared_fields_only),
         cmocka_unit_test(test_arrays_are_transparent_to_declared_paths),
+        cmocka_unit_test(test_arrays_are_transparent_to_declared_paths_in_the_table_view),
         cmocka_unit_test(test_fields_of_other_rules_on_the_stream_are_not_declared_for_this_one),
         cmocka_unit_test(test_deep_but_allowed_nesting_reads_through),
         cmocka_unit_test(test_nesting_beyond_the_limit_is_rejected),
