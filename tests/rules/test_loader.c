@@ -770,7 +770,7 @@ static void test_pack_nested_too_deep_is_a_load_error(void **st)
     (void)st;
     tu_pack_t p;
     tu_pack_init(&p);
-    char rel[512] = "";
+    char rel[128] = "";
     for (int i = 0; i < 40; i++)
         strcat(rel, "d/");
     strcat(rel, "r.lua");
