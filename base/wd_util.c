@@ -59,6 +59,21 @@ int wd_read_file(const char *path, char **out, size_t *len, char *errstr, size_t
     return 0;
 }
 
+int wd_path_within(const char *root_real, const char *path, char **resolved)
+{
+    char *r = realpath(path, NULL);
+    if (r == NULL)
+        return -1;
+    size_t rl = strlen(root_real);
+    int in = strcmp(root_real, "/") == 0 ||
+             (strncmp(r, root_real, rl) == 0 && (r[rl] == '/' || r[rl] == '\0'));
+    if (resolved)
+        *resolved = r;
+    else
+        free(r);
+    return in;
+}
+
 struct wd_sha256 { EVP_MD_CTX *md; };
 
 wd_sha256_t *wd_sha256_new(void)

@@ -13,6 +13,13 @@
  * (ENOENT for a missing file, ENOMEM, EIO). */
 int wd_read_file(const char *path, char **out, size_t *len, char *errstr, size_t errstr_size);
 
+/* Does path, every symbolic link in it resolved, lie inside the directory
+ * root_real (itself a realpath(), no trailing slash but for "/")?  Returns
+ * 1 (inside or root_real itself), 0 (outside), or -1 with errno when path
+ * cannot be resolved (dangling link, link loop).  *resolved, when given,
+ * gets the resolved path (malloc'd, caller frees) on 0 and 1. */
+int wd_path_within(const char *root_real, const char *path, char **resolved);
+
 /* Hex sha256 of data into out[65]. */
 void wd_sha256_hex(const void *data, size_t len, char out[65]);
 

@@ -23,12 +23,14 @@
 #include "base/wd_log.h"
 #include "base/wd_util.h"
 #include "rules/rule_counters.h"
+#include "rules/rule_prune.h"
 
 typedef struct sstream {
     char               *name;
     char               *topic;      /* PREFIX.NAME */
     const char *const  *fields;     /* sorted dotted paths (engine-owned) */
     size_t              nfields;
+    rule_prune_t       *prune;      /* keeps those fields, their bytes as they came */
     const char         *key;        /* counter key path, NULL: keep the input key */
     uint64_t            in, out, bytes_in, bytes_out;
 } sstream_t;
@@ -42,7 +44,6 @@ typedef struct split {
     sstream_t    *streams;
     size_t        nstreams;
     wd_buf_t     out;
-    wd_buf_t     path;
     wd_buf_t     reason;
     uint64_t      events, malformed, dropped, dropped_bytes;
     const char   *stats_path;    /* --stats-json, NULL: none */
@@ -84,37 +85,6 @@ static void split_usage(FILE *f)
         "  -h, --help             this help\n\n"
         "Exit status: 0 stopped by a signal, 1 configuration or rule pack error,\n"
         "2 usage error, 4 fatal Kafka error.\n");
-}
-
-static int field_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* 1 when path is a declared field (kept whole). */
-static int is_field(const sstream_t *s, const char *path)
-{
-    return bsearch(&path, s->fields, s->nfields, sizeof(char *), field_cmp) != NULL;
-}
-
-/* 1 when some declared field lies below path ("user" for "user.id"). */
-static int is_parent(const sstream_t *s, const char *path, size_t plen)
-{
-    size_t lo = 0, hi = s->nfields;
-    while (lo < hi) {   /* first field >= path */
-        size_t mid = (lo + hi) / 2;
-        if (strcmp(s->fields[mid], path) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t i = lo; i < s->nfields; i++) {
-        if (strncmp(s->fields[i], path, plen) != 0)
-            return 0;
-        if (s->fields[i][plen] == '.')
-            return 1;
-    }
-    return 0;
 }
 
 /* Appends v as JSON. */
@@ -171,50 +141,6 @@ static void write_value(wd_buf_t *b, wd_jval_t v)
     }
 }
 
-/* Appends the members of object v that the stream keeps; path holds v's
- * dotted path (empty at the root) and is restored on return.  Returns how
- * many members were written. */
-static size_t write_pruned(split_t *sp, const sstream_t *s, wd_jval_t v, wd_buf_t *b)
-{
-    wd_jiter_t it;
-    const char *key;
-    size_t klen, n = 0;
-    wd_jval_t x;
-    size_t base = sp->path.len;
-    wd_jiter_begin(v, &it);
-    while (wd_jiter_next(&it, &key, &klen, &x)) {
-        sp->path.len = base;
-        if (base)
-            wd_buf_addc(&sp->path, '.');
-        wd_buf_add(&sp->path, key, klen);
-        wd_buf_addc(&sp->path, '\0');
-        sp->path.len--;
-        if (is_field(s, sp->path.data)) {
-            if (n++)
-                wd_buf_addc(b, ',');
-            wd_buf_json_str(b, key, klen);
-            wd_buf_addc(b, ':');
-            write_value(b, x);
-        } else if (wd_jval_type(x) == WD_JOBJECT && is_parent(s, sp->path.data, sp->path.len)) {
-            size_t mark = b->len;
-            if (n)
-                wd_buf_addc(b, ',');
-            wd_buf_json_str(b, key, klen);
-            wd_buf_adds(b, ":{");
-            if (write_pruned(sp, s, x, b) == 0) {
-                b->len = mark;     /* nothing kept below: drop the parent too */
-            } else {
-                wd_buf_addc(b, '}');
-                n++;
-            }
-        }
-    }
-    sp->path.len = base;
-    if (sp->path.data)
-        sp->path.data[base] = '\0';
-    return n;
-}
-
 static sstream_t *find_stream(split_t *sp, const char *name, size_t len)
 {
     for (size_t i = 0; i < sp->nstreams; i++)
@@ -259,10 +185,10 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
     s->in++;
     s->bytes_in += m->len;
     wd_buf_reset(&sp->out);
-    wd_buf_addc(&sp->out, '{');
-    wd_buf_reset(&sp->path);
-    write_pruned(sp, s, root, &sp->out);
-    wd_buf_addc(&sp->out, '}');
+    if (rule_prune_write(s->prune, root, m->payload, m->len, &sp->out) != 0) {
+        sp->malformed++;
+        return kfk_dead_letter(k, m, "malformed: the event text does not match its parse", NULL);
+    }
     const void *key = m->key;
     size_t keylen = m->key_len;
     if (s->key && wd_jval_path(root, s->key, &kv)) {
@@ -412,6 +338,8 @@ int cmd_split(int argc, char **argv)
             goto done;
         snprintf(s->topic, tl, "%s.%s", prefix, names[i]);
         s->nfields = eng_engine_stream_fields(sp.eng, names[i], &s->fields);
+        if ((s->prune = rule_prune_new(s->fields, s->nfields)) == NULL)
+            goto done;
         s->key = stream_key(sp.counters, names[i]);
         create[i] = s->topic;
         LOG_INFO("split stream=%s topic=%s fields=%zu key=%s", s->name, s->topic, s->nfields,
@@ -476,6 +404,7 @@ done:
     for (size_t i = 0; sp.streams && i < sp.nstreams; i++) {
         free(sp.streams[i].name);
         free(sp.streams[i].topic);
+        rule_prune_destroy(sp.streams[i].prune);
     }
     free(sp.streams);
     free(create);
@@ -485,7 +414,6 @@ done:
     wd_config_destroy(sp.cfg);
     cmd_args_free(&a);
     wd_buf_free(&sp.out);
-    wd_buf_free(&sp.path);
     wd_buf_free(&sp.reason);
     free(err);
     return status;

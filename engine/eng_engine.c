@@ -5,6 +5,7 @@
  * strings go to an arena reset per event. */
 #include "engine/eng_engine.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "rules/rule_lists.h"
 #include "base/wd_log.h"
 #include "base/wd_lua.h"
+#include "base/wd_lua_src.h"
 #include "state/state.h"
 #include "base/wd_util.h"
 #include "rules/rule_counters.h"
@@ -41,8 +43,9 @@ typedef struct pending_label {
 } pending_label_t;
 
 /* Event times beyond ±10^15 ms (year ~33,600) are rejected: they would
- * overflow window arithmetic and are never real. */
-#define ENG_TS_LIMIT_MS 1000000000000000LL
+ * overflow window arithmetic and are never real (snapshots are held to the
+ * same bound). */
+#define ENG_TS_LIMIT_MS STATE_TS_LIMIT_MS
 
 struct eng_engine {
     eng_opts_t         opts;
@@ -231,12 +234,24 @@ static int op_count(void *ud, const char *counter, const char *key, size_t klen,
     return 0;
 }
 
+/* Labels a rule names can never be internal ones: names starting with the
+ * first byte of SHADOW_LABEL are refused, so an enforce rule cannot read a
+ * shadow rule's labels by spelling the prefix. */
+static int label_reserved(const char *label, char *err, size_t errn)
+{
+    if (label[0] != SHADOW_LABEL[0])
+        return 0;
+    snprintf(err, errn, "label names must not start with byte 0x%02x (reserved for warden's own labels)",
+             (unsigned char)SHADOW_LABEL[0]);
+    return 1;
+}
+
 static int op_has_label(void *ud, const char *entity, size_t elen, const char *label, int *out,
                         char *err, size_t errn)
 {
-    (void)err;
-    (void)errn;
     eng_engine_t *e = ud;
+    if (label_reserved(label, err, errn))
+        return -1;
     *out = state_label_has(e->cur_state, entity, elen, label, strlen(label), e->ctx.ts_ms);
     if (!*out && e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         char shadow[RULE_MAX_NAME_LEN + 16];
@@ -251,6 +266,8 @@ static int op_label(void *ud, const char *entity, size_t elen, const char *label
                     char *err, size_t errn)
 {
     eng_engine_t *e = ud;
+    if (label_reserved(label, err, errn))
+        return -1;
     if (ttl_ms <= 0) {
         snprintf(err, errn, "ttl must be positive");
         return -1;
@@ -326,8 +343,10 @@ static int literal_at(const char *p, const char **start)
 
 /* Static checks of literal references in rule sources: ctx.count("c", k,
  * "1h") must name a declared counter of the right kind and one of its
- * windows, ctx.in_list("l", v) an existing list.  Dynamic names are checked
- * when the rule runs. */
+ * windows, ctx.in_list("l", v) an existing list.  Only calls in code
+ * count: a mention in a comment or a string is not a call (the source is
+ * classified byte by byte first).  Dynamic names are checked when the rule
+ * runs. */
 static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
 {
     rule_t *const *rules;
@@ -337,19 +356,36 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
     errstr[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         const char *src = rules[i]->source;
+        size_t slen = rules[i]->source_len;
+        unsigned char *kind = malloc(slen ? slen : 1);
+        if (kind == NULL) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+        wd_lua_classify(src, slen, kind);
         static const char *const calls[] = { "ctx.count(", "ctx.distinct(", "ctx.in_list(" };
         for (int k = 0; k < 3; k++) {
-            for (const char *p = strstr(src, calls[k]); p; p = strstr(p + 1, calls[k])) {
-                const char *name, *q = p + strlen(calls[k]);
+            size_t cl = strlen(calls[k]);
+            for (const char *p = memmem(src, slen, calls[k], cl); p;
+                 p = memmem(p + 1, slen - (size_t)(p + 1 - src), calls[k], cl)) {
+                size_t at = (size_t)(p - src);
+                if (kind[at] != WD_LUA_CODE ||
+                    (at > 0 && (isalnum((unsigned char)src[at - 1]) || src[at - 1] == '_' ||
+                                src[at - 1] == '.' || src[at - 1] == ':')))
+                    continue;   /* a comment, a string, or some other `xctx` */
+                const char *name, *q = p + cl;
                 int nl = literal_at(q, &name);
                 if (nl < 0)
                     continue;
                 char cname[128], window[32] = "";
                 snprintf(cname, sizeof(cname), "%.*s", nl, name);
-                /* The window: the last argument, when it is a literal. */
+                /* The window: the last argument, when it is a literal.
+                 * Brackets and commas count in code only. */
                 int depth = 1;
                 const char *last = NULL, *r = q;
-                for (; *r && depth > 0; r++) {
+                for (; r < src + slen && depth > 0; r++) {
+                    if (kind[r - src] != WD_LUA_CODE)
+                        continue;
                     if (*r == '(' || *r == '{')
                         depth++;
                     else if (*r == ')' || *r == '}')
@@ -390,6 +426,7 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
                 }
             }
         }
+        free(kind);
     }
     return bad ? -1 : 0;
 }

@@ -39,6 +39,11 @@ static int rawfield(lua_State *L, int t, const char *k)
     return lua_rawget(L, t);
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Encodes the Lua value at idx as JSON.  Returns 0 or -1 with err. */
 static int encode(lua_State *L, int idx, wd_buf_t *b, int depth, char *err, size_t errn)
 {
@@ -114,12 +119,8 @@ static int encode(lua_State *L, int idx, wd_buf_t *b, int depth, char *err, size
         }
         keys[k++] = lua_tostring(L, -1);   /* anchored by the table */
     }
-    for (size_t i = 1; i < k; i++)
-        for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
-            const char *t = keys[j];
-            keys[j] = keys[j - 1];
-            keys[j - 1] = t;
-        }
+    if (k > 1)
+        qsort(keys, k, sizeof(*keys), cmp_key);   /* O(n log n): events may have 100k keys */
     wd_buf_addc(b, '{');
     int rc = 0;
     for (size_t i = 0; i < k && rc == 0; i++) {

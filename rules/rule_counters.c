@@ -536,6 +536,17 @@ int rule_counters_load(const char *pack_dir, rule_counters_t **out, char *errstr
     }
     memcpy(path, pack_dir, dl);
     memcpy(path + dl, "/counters.lua", sizeof("/counters.lua"));
+    /* A link out of the pack would read another file as counters.lua. */
+    char *root = realpath(pack_dir, NULL), *to = NULL;
+    int in = root ? wd_path_within(root, path, &to) : 1;
+    if (in == 0)
+        snprintf(errstr, errstr_size, "%s: symbolic link to %s points outside the rule pack", path, to);
+    free(root);
+    free(to);
+    if (in == 0) {
+        free(path);
+        return -1;
+    }
     char *src = NULL;
     size_t len = 0;
     int rc = -1;

@@ -386,6 +386,7 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
     closedir(d);
     if (nn)
         qsort(names, nn, sizeof(*names), cmp_cstr);
+    char *root = realpath(pack_dir, NULL);
     ls->v = calloc(nn ? nn : 1, sizeof(*ls->v));
     if (ls->v == NULL)
         wd_errs_add(&e, "%s: out of memory", dir);
@@ -395,6 +396,19 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
         struct stat sb;
         if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
             continue;
+        /* A list is part of the pack: a link out of it (to /etc/passwd)
+         * would read the machine into a list. */
+        char *to = NULL;
+        int in = root ? wd_path_within(root, path, &to) : -1;
+        if (in <= 0) {
+            if (in == 0)
+                wd_errs_add(&e, "%s: symbolic link to %s points outside the rule pack", path, to);
+            else
+                wd_errs_add(&e, "%s: cannot resolve: %s", path, strerror(errno));
+            free(to);
+            continue;
+        }
+        free(to);
         size_t l = strlen(names[i]);
         int cidr = names[i][l - 1] == 'r';
         size_t stem = l - (cidr ? 5 : 4);
@@ -448,6 +462,7 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
     for (size_t i = 0; i < nn; i++)
         free(names[i]);
     free(names);
+    free(root);
     if (e.count) {
         rule_lists_destroy(ls);
         return NULL;

@@ -261,6 +261,56 @@ void rule_view_destroy(rule_view_t *v, lua_State *L)
     free(v);
 }
 
+/* Pushes v as seen through node n (a node with kids: some fields below it
+ * are declared).  An object shows only the declared fields; an array is
+ * transparent — each element is seen through n, so `items.sku` declares
+ * `sku` in every element of `items`; a scalar shows as itself.  Fresh
+ * tables: an array can hold any number of objects. */
+static void push_pruned(lua_State *L, const vnode_t *n, wd_jval_t v)
+{
+    int t = wd_jval_type(v);
+    if (t != WD_JOBJECT && t != WD_JARRAY) {
+        rule_view_push_deep(L, v, 1);
+        return;
+    }
+    luaL_checkstack(L, 8, "event nested too deeply");
+    size_t len = wd_jval_count(v);
+    if (t == WD_JARRAY) {
+        lua_createtable(L, (int)len, 0);
+        wd_jiter_t it;
+        const char *k;
+        size_t kl;
+        wd_jval_t c;
+        lua_Integer i = 1;
+        wd_jiter_begin(v, &it);
+        while (wd_jiter_next(&it, &k, &kl, &c)) {
+            push_pruned(L, n, c);
+            lua_rawseti(L, -2, i++);
+        }
+    } else {
+        lua_createtable(L, 0, (int)n->nkids);
+        for (size_t i = 0; i < n->nkids; i++) {
+            const vnode_t *k = n->kids[i];
+            wd_jval_t c;
+            if (!wd_jval_get(v, k->name, k->nlen, &c))
+                continue;
+            lua_rawgeti(L, LUA_REGISTRYINDEX, k->key_ref);
+            if (k->nkids)
+                push_pruned(L, k, c);
+            else
+                rule_view_push_deep(L, c, 1);
+            lua_rawset(L, -3);
+        }
+    }
+    make_proxy(L);
+    if (t == WD_JARRAY) {
+        lua_getmetatable(L, -1);
+        lua_pushinteger(L, (lua_Integer)len);
+        lua_rawsetp(L, -2, &array_len_key);
+        lua_pop(L, 1);
+    }
+}
+
 /* Refills node n (an object node with kids) from obj. */
 static void fill(lua_State *L, const vnode_t *n, wd_jval_t obj)
 {
@@ -275,6 +325,8 @@ static void fill(lua_State *L, const vnode_t *n, wd_jval_t obj)
         } else if (k->nkids && wd_jval_type(v) == WD_JOBJECT) {
             fill(L, k, v);
             lua_rawgeti(L, LUA_REGISTRYINDEX, k->proxy_ref);
+        } else if (k->nkids && wd_jval_type(v) == WD_JARRAY) {
+            push_pruned(L, k, v);
         } else {
             rule_view_push_deep(L, v, 1);
         }

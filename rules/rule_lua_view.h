@@ -1,8 +1,10 @@
 /* rules/rule_lua_view.h — the production `ev`: plain Lua tables holding the
  * fields a stream's rules and counters declare, behind read-only proxies.
  * One view per stream is built when the pack loads; each event refills the
- * same tables (no allocation but for strings and whole declared subtrees),
- * so rules read fields at table speed.  Fields nobody declared read as nil,
+ * same tables (no allocation but for strings, whole declared subtrees and
+ * arrays on the way to declared fields), so rules read fields at table
+ * speed.  Arrays are transparent to paths: `items.sku` shows `sku` in
+ * every element of `items`.  Fields nobody declared read as nil,
  * exactly as they would after `warden split` pruned them.  `warden test`
  * uses the lazy, checking view of rule_lua_event.c instead. */
 #ifndef WARDEN_RULES_RULE_LUA_VIEW_H

@@ -70,36 +70,106 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every regular file below dir (hidden ones skipped), recursively. */
-static void walk(const char *dir, pathlist_t *out)
+/* The pack walk.  A rule pack is a tree of its own: a symbolic link may
+ * point at a file or directory inside the pack, never outside it (a link
+ * to "/" would read the machine), a directory is entered once (two links
+ * to "." would walk forever) and the tree is at most PACK_MAX_DEPTH deep.
+ * Each breach is a load error naming the path. */
+#define PACK_MAX_DEPTH 32
+
+typedef struct dir_id {
+    dev_t dev;
+    ino_t ino;
+} dir_id_t;
+
+typedef struct walker {
+    const char *root;     /* realpath() of the pack directory */
+    dir_id_t   *seen;     /* directories entered so far */
+    size_t      nseen, cap;
+    wd_errs_t  *e;
+    pathlist_t *out;
+} walker_t;
+
+/* Marks directory st as entered; 0, or -1 when it was already. */
+static int enter_dir(walker_t *w, const struct stat *st)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL)
+    for (size_t i = 0; i < w->nseen; i++)
+        if (w->seen[i].dev == st->st_dev && w->seen[i].ino == st->st_ino)
+            return -1;
+    if (w->nseen == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 16;
+        w->seen = realloc(w->seen, w->cap * sizeof(*w->seen));
+        if (w->seen == NULL)
+            abort();
+    }
+    w->seen[w->nseen].dev = st->st_dev;
+    w->seen[w->nseen++].ino = st->st_ino;
+    return 0;
+}
+
+/* Every regular file below dir (hidden ones skipped), recursively, in
+ * name order. */
+static void walk(walker_t *w, const char *dir, int depth)
+{
+    if (depth > PACK_MAX_DEPTH) {
+        wd_errs_add(w->e, "%s: directories nested deeper than %d levels in the rule pack", dir,
+                    PACK_MAX_DEPTH);
         return;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        wd_errs_add(w->e, "%s: cannot read directory: %s", dir, strerror(errno));
+        return;
+    }
+    pathlist_t names = { 0 };
     struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        size_t n = strlen(dir) + strlen(de->d_name) + 2;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            pl_add(&names, xstrdup(de->d_name));
+    closedir(d);
+    if (names.n)
+        qsort(names.v, names.n, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < names.n; i++) {
+        size_t n = strlen(dir) + strlen(names.v[i]) + 2;
         char *p = malloc(n);
         if (p == NULL)
             abort();
-        snprintf(p, n, "%s/%s", dir, de->d_name);
+        snprintf(p, n, "%s/%s", dir, names.v[i]);
+        free(names.v[i]);
         struct stat st;
-        if (stat(p, &st) != 0) {
+        if (lstat(p, &st) != 0) {
             free(p);
             continue;
         }
+        int link = S_ISLNK(st.st_mode);
+        if (link) {
+            char *to = NULL;
+            int in = wd_path_within(w->root, p, &to);
+            if (in < 0)
+                wd_errs_add(w->e, "%s: symbolic link cannot be resolved: %s", p, strerror(errno));
+            else if (in == 0)
+                wd_errs_add(w->e, "%s: symbolic link to %s points outside the rule pack", p, to);
+            if (in <= 0 || stat(p, &st) != 0) {
+                free(to);
+                free(p);
+                continue;
+            }
+            free(to);
+        }
         if (S_ISDIR(st.st_mode)) {
-            walk(p, out);
+            if (enter_dir(w, &st) != 0)
+                wd_errs_add(w->e, "%s: %s a directory already in the rule pack (a loop, or a second copy)", p,
+                            link ? "symbolic link to" : "is");
+            else
+                walk(w, p, depth + 1);
             free(p);
         } else if (S_ISREG(st.st_mode)) {
-            pl_add(out, p);
+            pl_add(w->out, p);
         } else {
             free(p);
         }
     }
-    closedir(d);
+    free(names.v);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -659,7 +729,17 @@ rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, s
         p->dir = xstrdup(rules_dir);
         while (dl > 1 && p->dir[dl - 1] == '/')
             p->dir[--dl] = '\0';
-        walk(p->dir, &files);
+        walker_t w = { NULL, NULL, 0, 0, &e, &files };
+        char *root = realpath(p->dir, NULL);
+        if (root == NULL) {
+            wd_errs_add(&e, "%s: cannot resolve the rule pack directory: %s", p->dir, strerror(errno));
+        } else {
+            w.root = root;
+            enter_dir(&w, &st);
+            walk(&w, p->dir, 0);
+        }
+        free(root);
+        free(w.seen);
     } else {
         char *d = xstrdup(rules_dir);
         char *slash = strrchr(d, '/');

@@ -39,6 +39,10 @@ enum state_rc {
     STATE_ETOOBIG    = -6,  /* a snapshot size limit below an empty snapshot */
 };
 #define STATE_MAX_KEY (1u << 20)
+/* Event times are within ±STATE_TS_LIMIT_MS (10^15 ms, year ~33,600): the
+ * engine refuses events beyond, and a snapshot or changelog record whose
+ * clock lies beyond cannot have come from real events and is refused. */
+#define STATE_TS_LIMIT_MS 1000000000000000LL
 
 /* "window is not declared by the counter", … (static strings). */
 const char *state_strerror(int rc);

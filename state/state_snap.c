@@ -256,13 +256,38 @@ static void rec_write(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *
     }
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Does v[0..n) (n <= ST_EXACT_MAX) hold a value twice? */
+static int has_repeat(const uint64_t *v, uint32_t n)
+{
+    uint64_t s[ST_EXACT_MAX];
+    memcpy(s, v, n * sizeof(*s));
+    qsort(s, n, sizeof(*s), cmp_u64);
+    for (uint32_t i = 1; i < n; i++)
+        if (s[i] == s[i - 1])
+            return 1;
+    return 0;
+}
+
+/* Is ts a clock some run of accepted events could have left (INT64_MIN:
+ * no event yet)? */
+static int clock_ok(int64_t ts)
+{
+    return ts == INT64_MIN || (ts > -STATE_TS_LIMIT_MS && ts < STATE_TS_LIMIT_MS);
+}
+
 /* Decodes one record's key, head and body from rd into st (table given or
  * read), replacing an existing entry when replace, else refusing a
  * duplicate.  whole: the record must end where rd ends.  Everything is
  * allocated before st changes, so a failure leaves st as it was.  Returns
  * 0, or -1 with rd->err. */
 static int rec_read(state_t *st, rd_t *rd, int64_t table, int replace, int tombstone,
-                    int whole)
+                    int whole, int64_t clock)
 {
     uint64_t id = 0, klen, head = 0, nz = 0;
     const unsigned char *key;
@@ -307,6 +332,13 @@ static int rec_read(state_t *st, rd_t *rd, int64_t table, int replace, int tombs
     }
     if (rd_u64(rd, &head) != 0)
         return -1;
+    /* A counter's head is an event it counted: never after the clock (the
+     * newest event time), never beyond what the engine accepts. */
+    if (id < st->nctr && (clock == INT64_MIN || (int64_t)head > clock ||
+                          (int64_t)head <= -STATE_TS_LIMIT_MS)) {
+        rd->err = "record newer than the state's clock";
+        return -1;
+    }
 
     const st_counter_t *c = id < st->nctr ? &st->ctr[id] : NULL;
     uint32_t counts[MAX_RING * 3];
@@ -379,6 +411,10 @@ static int rec_read(state_t *st, rd_t *rd, int64_t table, int replace, int tombs
             for (uint64_t j = 0; j < v; j++)
                 s->v[j] = get_le(data + 8 * j, 8);
             sets[slot] = s;
+            if (has_repeat(s->v, s->n)) {
+                rd->err = "distinct set holds a value twice";
+                goto fail;
+            }
         } else {
             rd->err = "bad distinct set kind";
             goto fail;
@@ -707,6 +743,11 @@ static int load_buf(state_t *st, const void *buf, size_t len, state_carry_t *car
                  version, SNAP_VERSION);
         return -1;
     }
+    uint32_t flags = (uint32_t)get_le(b + 12, 4);
+    if (flags != 0) {
+        snprintf(errstr, errstr_size, "snapshot has unknown flags 0x%08x (this build knows none)", flags);
+        return -1;
+    }
     uint64_t fp = get_le(b + 16, 8), plen = get_le(b + 24, 8);
     int same = fp == st->fingerprint;
     if (!same && (carry == NULL || version < 2)) {
@@ -739,6 +780,11 @@ static int load_buf(state_t *st, const void *buf, size_t len, state_carry_t *car
     state_carry_t c = { same, 0, 0, 0, 0 };
     if (rd_u64(&rd, &clock) != 0 || rd_varint(&rd, &nctr) != 0)
         goto bad;
+    if (!clock_ok((int64_t)clock)) {
+        rd.err = "impossible clock (beyond the event times the engine accepts)";
+        rd.p = b + SNAP_HDR;
+        goto bad;
+    }
     if (same && nctr != st->nctr) {
         rd.err = "counter count differs";
         goto bad;
@@ -763,8 +809,16 @@ static int load_buf(state_t *st, const void *buf, size_t len, state_carry_t *car
             rd_bytes(&rd, &d, 1) != 0)
             goto bad;
         odist[i] = *d != 0;
-        if (same)
+        if (same) {
+            /* The fingerprint says these are st's counters: so must the table. */
+            const st_counter_t *sc = &st->ctr[i];
+            if (strlen(sc->name) != nl || memcmp(sc->name, name, nl) != 0 || sc->fp != cfp ||
+                (sc->distinct != 0) != odist[i]) {
+                rd.err = "counter table does not match the spec fingerprint";
+                goto bad;
+            }
             continue;
+        }
         for (size_t j = 0; j < st->nctr; j++)
             if (strlen(st->ctr[j].name) == nl && memcmp(st->ctr[j].name, name, nl) == 0 &&
                 st->ctr[j].fp == cfp && st->ctr[j].distinct == odist[i])
@@ -793,7 +847,7 @@ static int load_buf(state_t *st, const void *buf, size_t len, state_carry_t *car
             c.records_dropped++;
             continue;
         }
-        if (rec_read(tmp, &rd, map[id], 0, 0, 0) != 0)
+        if (rec_read(tmp, &rd, map[id], 0, 0, 0, (int64_t)clock) != 0)
             goto bad;
         c.records++;
     }
@@ -938,14 +992,20 @@ int state_entry_load(state_t *st, const void *buf, size_t len, char *errstr,
         snprintf(errstr, errstr_size, "state entry has a bad kind");
         return -1;
     }
+    int64_t clock = (int64_t)get_le(b + 13, 8);
+    if (!clock_ok(clock)) {
+        snprintf(errstr, errstr_size, "state entry rejected: impossible clock (beyond the event times "
+                 "the engine accepts)");
+        return -1;
+    }
     rd_t rd = { b + 22, b + len - 4, NULL };
     uint64_t id;
-    if (rd_varint(&rd, &id) != 0 || rec_read(st, &rd, (int64_t)id, 1, kind == 2, 1) != 0) {
+    if (rd_varint(&rd, &id) != 0 || rec_read(st, &rd, (int64_t)id, 1, kind == 2, 1, clock) != 0) {
         snprintf(errstr, errstr_size, "state entry rejected: %s",
                  rd.err ? rd.err : "bad record");
         return -1;
     }
-    state_advance(st, (int64_t)get_le(b + 13, 8));
+    state_advance(st, clock);
     if (st->max_bytes && st->bytes > st->max_bytes)
         st_enforce_ceiling(st, UINT32_MAX, 0);
     return 0;

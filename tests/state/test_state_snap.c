@@ -657,6 +657,141 @@ static void test_carry_over_to_changed_counters(void **s)
     state_destroy(b);
 }
 
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* CRC-valid snapshots that no run of events could have written: a clock
+ * beyond the event times the engine accepts (every later event would be
+ * "late": the state froze), unknown flag bits, a counter record newer than
+ * the clock, a counter table at odds with the fingerprint.  Each is refused
+ * like a checksum failure and the target is left as it was. */
+static void test_snapshot_with_impossible_clock_or_flags_is_refused(void **s)
+{
+    (void)s;
+    state_t *a = mk(0);
+    for (int i = 0; i < 300; i++)
+        feed(a, event_ts(i), event_r(i));
+    wd_buf_t buf = WD_BUF_INIT;
+    assert_int_equal(state_save_buf(a, &buf), 0);
+    size_t len = buf.len;
+    unsigned char *b = malloc(len);
+    state_t *t = target();
+    int64_t before = sum_answers(t, event_ts(50499));
+
+    const int64_t clocks[] = { STATE_TS_LIMIT_MS, INT64_MAX, INT64_MAX / 2, -STATE_TS_LIMIT_MS,
+                               INT64_MIN + 1 };
+    for (size_t i = 0; i < sizeof clocks / sizeof clocks[0]; i++) {
+        memcpy(b, buf.data, len);
+        put64(b + 40, (uint64_t)clocks[i]);
+        reseal(b, len);
+        expect_refused(t, before, b, len, "impossible clock");
+        state_carry_t c;
+        char err[400];
+        assert_int_equal(state_load_buf_carry(t, b, len, &c, err, sizeof err), -1);
+    }
+    /* a clock before the newest event counted */
+    memcpy(b, buf.data, len);
+    put64(b + 40, (uint64_t)(event_ts(299) - DAY));
+    reseal(b, len);
+    expect_refused(t, before, b, len, "record newer than the state's clock");
+    /* flags: none are defined */
+    for (int bit = 0; bit < 32; bit += 7) {
+        memcpy(b, buf.data, len);
+        put32(b + 12, 1u << bit);
+        reseal(b, len);
+        expect_refused(t, before, b, len, "unknown flags");
+    }
+    /* the same fingerprint, but the table says pins_by_user is distinct
+     * (payload: clock 8, nctr 1, name length 1, name 12, fingerprint 8) */
+    memcpy(b, buf.data, len);
+    assert_int_equal(b[40 + 8 + 1 + 1 + 12 + 8], 0);
+    b[40 + 8 + 1 + 1 + 12 + 8] = 1;
+    reseal(b, len);
+    expect_refused(t, before, b, len, "counter table does not match");
+    /* the untouched snapshot still loads */
+    char err[400];
+    assert_int_equal(state_load_buf(t, buf.data, len, err, sizeof err), 0);
+    assert_same_answers(a, t, event_ts(299));
+    free(b);
+    wd_buf_free(&buf);
+    state_destroy(a);
+    state_destroy(t);
+}
+
+/* An exact distinct set that holds one value twice would count it twice. */
+static void test_snapshot_with_repeated_distinct_value_is_refused(void **s)
+{
+    (void)s;
+    int64_t w[] = { HOUR };
+    state_counter_def_t d = { "d", "s", "k", "v", w, 1 };
+    char err[400];
+    state_t *a = state_new(&d, 1, 0, err, sizeof err);
+    assert_non_null(a);
+    assert_int_equal(state_add_distinct(a, 0, "k", 1, "x", 1, D0), STATE_OK);
+    wd_buf_t buf = WD_BUF_INIT;
+    assert_int_equal(state_save_buf(a, &buf), 0);
+    /* The one record ends with: u8 kind 1, varint 1, u64 hash. */
+    size_t len = buf.len;
+    unsigned char *b = malloc(len + 8);
+    memcpy(b, buf.data, len);
+    assert_int_equal(b[len - 10], 1);
+    assert_int_equal(b[len - 9], 1);
+    b[len - 9] = 2;
+    memcpy(b + len, b + len - 8, 8);
+    put64(b + 24, len + 8 - 40);
+    reseal(b, len + 8);
+    state_t *t = state_new(&d, 1, 0, err, sizeof err);
+    assert_int_equal(state_load_buf(t, b, len + 8, err, sizeof err), -1);
+    assert_non_null(strstr(err, "distinct set holds a value twice"));
+    assert_int_equal(state_distinct(t, 0, "k", 1, HOUR, D0), 0);
+    assert_int_equal(state_load_buf(t, buf.data, len, err, sizeof err), 0);
+    assert_int_equal(state_distinct(t, 0, "k", 1, HOUR, D0), 1);
+    free(b);
+    wd_buf_free(&buf);
+    state_destroy(a);
+    state_destroy(t);
+}
+
+/* A changelog record carries the clock too: an impossible one is refused
+ * and the state's clock does not move. */
+static void test_entry_with_impossible_clock_is_refused(void **s)
+{
+    (void)s;
+    state_t *a = mk(0), *b = mk(0);
+    feed(a, D0, event_r(1));
+    feed(b, D0, event_r(2));
+    wd_buf_t rec = WD_BUF_INIT;
+    char k[64], err[400];
+    key_of(k, sizeof k, (int)(event_r(1) % 200));
+    assert_int_equal(state_entry_save(a, 0, k, strlen(k), NULL, 0, &rec), 0);
+    unsigned char *r = malloc(rec.len);
+    const int64_t clocks[] = { STATE_TS_LIMIT_MS, INT64_MAX - 1, -STATE_TS_LIMIT_MS };
+    for (size_t i = 0; i < sizeof clocks / sizeof clocks[0]; i++) {
+        memcpy(r, rec.data, rec.len);
+        put64(r + 13, (uint64_t)clocks[i]);
+        put32(r + rec.len - 4, crc32_ref(r, rec.len - 4));
+        int64_t clock = state_clock(b);
+        assert_int_equal(state_entry_load(b, r, rec.len, err, sizeof err), -1);
+        assert_non_null(strstr(err, "impossible clock"));
+        assert_int_equal(state_clock(b), clock);
+        assert_int_equal(state_add(b, 0, "z", 1, clock + MIN), STATE_OK);   /* not frozen */
+    }
+    /* a head after the record's own clock */
+    memcpy(r, rec.data, rec.len);
+    put64(r + 13, (uint64_t)(D0 - HOUR));
+    put32(r + rec.len - 4, crc32_ref(r, rec.len - 4));
+    assert_int_equal(state_entry_load(b, r, rec.len, err, sizeof err), -1);
+    assert_non_null(strstr(err, "record newer than the state's clock"));
+    assert_int_equal(state_entry_load(b, rec.data, rec.len, err, sizeof err), 0);
+    free(r);
+    wd_buf_free(&rec);
+    state_destroy(a);
+    state_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +803,9 @@ int main(void)
         cmocka_unit_test(test_snapshot_within_limit_evicts_lru),
         cmocka_unit_test(test_snapshot_within_keeps_the_ceiling),
         cmocka_unit_test(test_carry_over_to_changed_counters),
+        cmocka_unit_test(test_snapshot_with_impossible_clock_or_flags_is_refused),
+        cmocka_unit_test(test_snapshot_with_repeated_distinct_value_is_refused),
+        cmocka_unit_test(test_entry_with_impossible_clock_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
