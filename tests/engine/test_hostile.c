@@ -1,0 +1,317 @@
+/* tests/engine/test_hostile.c — events and rules written to break the
+ * engine: NUL bytes inside stream names, object keys, ids, labels, counter
+ * and list names, verdict keys and test expectations.  Every name is
+ * compared by length: a NUL never truncates, merges or over-reads. */
+#include <lauxlib.h>
+
+#include "engine/eng_test.h"
+#include "rules/rule_pack.h"
+#include "tests/rules/testutil.h"
+
+/* Evaluates json[0..len) (it may hold NUL bytes: no strlen). */
+static const eng_outcome_t *eval_n(eng_engine_t *e, const char *json, size_t len)
+{
+    const eng_outcome_t *o = NULL;
+    eng_src_t src = { .topic = NULL, .msg_ts_ms = INT64_MIN, .file = "events.jsonl", .line = 1 };
+    assert_int_equal(eng_engine_eval(e, NULL, json, len, &src, &o), 0);
+    assert_non_null(o);
+    return o;
+}
+
+static void done(tu_pack_t *p, eng_engine_t *e)
+{
+    eng_engine_destroy(e);
+    tu_pack_free(p);
+}
+
+/* An event {"type":"s\u0000xxx…","id":"e1","ts":1000} with n x's. */
+static char *nul_stream_event(size_t n, size_t *len)
+{
+    const char *head = "{\"type\":\"s\\u0000", *tail = "\",\"id\":\"e1\",\"ts\":1000}";
+    size_t hl = strlen(head), tl = strlen(tail);
+    char *b = malloc(hl + n + tl + 1);
+    assert_non_null(b);
+    memcpy(b, head, hl);
+    memset(b + hl, 'x', n);
+    memcpy(b + hl + n, tail, tl + 1);
+    *len = hl + n + tl;
+    return b;
+}
+
+/* ---- routing --------------------------------------------------------------- */
+
+/* "s\0…" is not stream "s": it used to pass strncmp and then read
+ * name[slen], hundreds of KB past the heap string (SIGSEGV). */
+static void test_nul_in_stream_routes_nowhere_and_reads_nothing_past_names(void **st)
+{
+    (void)st;
+    size_t sizes[] = { 0, 1, 7, 300000 };
+    for (int strict = 0; strict < 2; strict++) {
+        tu_pack_t p;
+        tu_pack_init(&p);
+        tu_rule(&p, "r", NULL, NULL, "return ctx.flag{ entity = 'hit' }");
+        eng_opts_t o = tu_opts();
+        o.strict_fields = strict;
+        eng_engine_t *e = tu_engine(&p, &o);
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            size_t len;
+            char *ev = nul_stream_event(sizes[i], &len);
+            const eng_outcome_t *out = eval_n(e, ev, len);
+            assert_int_equal(out->status, ENG_EVENT_UNROUTED);
+            assert_int_equal(out->nhits, 0);
+            free(ev);
+        }
+        /* The plain stream still routes. */
+        assert_int_equal(tu_evalf(e, "%s", "")->nhits, 1);
+        done(&p, e);
+    }
+}
+
+static void test_pack_stream_index_compares_by_length(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "r", NULL, NULL, "return nil");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    rule_t *const *rules;
+    assert_int_equal(rule_pack_stream_rules(eng_engine_pack(e), "s", 1, &rules), 1);
+    assert_int_equal(rule_pack_stream_rules(eng_engine_pack(e), "s\0", 2, &rules), 0);
+    char *big = calloc(1, 200000);
+    assert_non_null(big);
+    big[0] = 's';
+    assert_int_equal(rule_pack_stream_rules(eng_engine_pack(e), big, 200000, &rules), 0);
+    free(big);
+    done(&p, e);
+}
+
+/* ---- object keys ------------------------------------------------------------ */
+
+/* In the checking view, "user\0…" is an undeclared field, not "user"
+ * (rule_field_child used to over-read the declared name). */
+static void test_nul_in_key_is_not_the_declared_field_in_the_checking_view(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "r", NULL, "{ \"user\" }",
+            "return ctx.flag{ entity = tostring(ev['user\\0' .. string.rep('x', 300000)]) }");
+    tu_rule(&p, "walk", NULL, "{ \"user\" }",
+            "local n = 0\n"
+            "for k in pairs(ev) do n = n + 1 end\n"
+            "return ctx.flag{ entity = tostring(n) }");
+    eng_opts_t o = tu_opts();
+    o.strict_fields = 1;
+    eng_engine_t *e = tu_engine(&p, &o);
+    const eng_outcome_t *out = tu_evalf(e, "\"user\":{\"id\":\"u1\"},\"user\\u0000x\":1");
+    tu_assert_error(out, "r", "is not declared in 'fields' of rule r");
+    tu_assert_error(out, "r", "user\\x00xxx");
+    /* type, id, ts and user: the NUL key is as undeclared as any other. */
+    const eng_hit_t *h = tu_hit(out, "walk");
+    assert_non_null(h);
+    assert_string_equal(tu_str(h->entity, h->entity_len), "1");
+    done(&p, e);
+}
+
+/* ---- ids ---------------------------------------------------------------------- */
+
+static void test_event_id_with_a_nul_is_rejected(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "r", NULL, NULL, "return ctx.flag{ entity = 'x' }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const char *ev = "{\"type\":\"s\",\"id\":\"e1\\u0000a\",\"ts\":1000}";
+    const eng_outcome_t *out = tu_eval_raw(e, ev);
+    assert_int_equal(out->status, ENG_EVENT_REJECTED);
+    assert_non_null(strstr(out->reject_reason, "contains a NUL byte"));
+    assert_string_equal(out->event_id, "events.jsonl:1");
+    done(&p, e);
+}
+
+/* ---- labels, counters, lists ------------------------------------------------ */
+
+static void test_label_with_a_nul_is_its_own_label(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a_set", NULL, "{ \"n\" }",
+            "if ev.n == 1 then ctx.label('u1', 'a\\0b', '1h') end");
+    tu_rule(&p, "b_read", NULL, NULL,
+            "return ctx.flag{ entity = (ctx.has_label('u1', 'a') and 'a' or '-') ..\n"
+            "  (ctx.has_label('u1', 'a\\0b') and 'ab' or '-') .. (ctx.has_label('u1', 'a\\0c') and 'ac' or '-') }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    tu_evalf(e, "\"n\":1");
+    const eng_outcome_t *out = tu_evalf(e, "\"n\":2");
+    tu_assert_no_error(out, "b_read");
+    const eng_hit_t *h = tu_hit(out, "b_read");
+    assert_non_null(h);
+    assert_string_equal(tu_str(h->entity, h->entity_len), "-ab-");
+    done(&p, e);
+}
+
+static void test_counter_list_and_window_names_with_a_nul_match_nothing(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "counters.lua",
+             "return { { name = 'c', stream = 's', key = 'k', windows = { '1h' } } }\n");
+    tu_write(&p, "lists/l.txt", "v\n");
+    tu_rule(&p, "cnt", NULL, "{ \"k\" }", "local name = 'c\\0x'\nreturn ctx.flag{ entity = tostring(ctx.count(name, ev.k, '1h')) }");
+    tu_rule(&p, "win", NULL, "{ \"k\" }", "local w = '1h\\0x'\nreturn ctx.flag{ entity = tostring(ctx.count('c', ev.k, w)) }");
+    tu_rule(&p, "lst", NULL, NULL, "local l = 'l\\0x'\nreturn ctx.flag{ entity = tostring(ctx.in_list(l, 'v')) }");
+    tu_rule(&p, "ok", NULL, "{ \"k\" }",
+            "return ctx.flag{ entity = ctx.count('c', ev.k, '1h') .. tostring(ctx.in_list('l', 'v')) }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *out = tu_evalf(e, "\"k\":\"u\"");
+    tu_assert_error(out, "cnt", "counter 'c\\x00x' is not declared");
+    tu_assert_error(out, "win", "window \"1h\\x00x\" is not declared by counter 'c'");
+    tu_assert_error(out, "lst", "no list 'l\\x00x'");
+    const eng_hit_t *h = tu_hit(out, "ok");
+    assert_non_null(h);
+    assert_string_equal(tu_str(h->entity, h->entity_len), "1true");
+    done(&p, e);
+}
+
+static void test_verdict_key_and_ttl_with_a_nul_are_refused(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "key", NULL, NULL, "return ctx.flag{ entity = 'x', ['reason\\0x'] = 'r' }");
+    tu_rule(&p, "ttl", NULL, NULL, "return ctx.block{ entity = 'x', ttl = '1h\\0x' }");
+    tu_rule(&p, "lttl", NULL, NULL, "ctx.label('x', 'l', '1h\\0x')");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *out = tu_evalf(e, "%s", "");
+    tu_assert_error(out, "key", "unknown field 'reason\\x00x'");
+    tu_assert_error(out, "ttl", "'ttl' must be a duration");
+    tu_assert_error(out, "lttl", "ttl must be a duration");
+    assert_int_equal(out->nhits, 0);
+    done(&p, e);
+}
+
+/* ---- the rule table ------------------------------------------------------------ */
+
+static void test_rule_names_and_modes_with_a_nul_are_load_errors(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "a.lua",
+             "return { name = 'a\\0evil', version = 1, streams = { 's' }, mode = 'enforce',\n"
+             "  evaluate = function() end }\n");
+    tu_write(&p, "b.lua",
+             "return { name = 'b', version = 1, streams = { 's\\0x' }, mode = 'enforce\\0x',\n"
+             "  ['evaluate\\0'] = 1, evaluate = function() end }\n");
+    tu_write(&p, "c.lua",
+             "return { name = 'c', version = 1, streams = { 's' }, mode = 'enforce',\n"
+             "  fields = { 'user\\0x' }, evaluate = function() end }\n");
+    const char *err = tu_load_err(&p);
+    assert_non_null(strstr(err, "a.lua:1: name \"a\" has characters outside"));
+    assert_non_null(strstr(err, "b.lua:1: 'streams' entry 1: invalid stream name"));
+    assert_non_null(strstr(err, "b.lua:1: mode \"enforce\" (with a NUL byte)"));
+    assert_non_null(strstr(err, "unknown key 'evaluate' (with a NUL byte)"));
+    assert_non_null(strstr(err, "c.lua:2: 'fields' entry 1: invalid field path"));
+    tu_pack_free(&p);
+}
+
+/* ---- warden test --------------------------------------------------------------- */
+
+/* Runs rule r's tests in a fresh strict engine; returns the failed count. */
+static int run_tests_of(const tu_pack_t *p, const char *rule)
+{
+    eng_opts_t o = tu_opts();
+    o.strict_fields = 1;
+    o.run_off_rules = 1;
+    eng_engine_t *e = tu_engine(p, &o);
+    rule_t *const *rules;
+    size_t n = rule_pack_rules(eng_engine_pack(e), &rules);
+    eng_test_totals_t t = { 0 };
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rules[i]->name, rule) == 0)
+            eng_test_rule(e, &o, rules[i], &t);
+    eng_engine_destroy(e);
+    assert_int_equal(t.cases, 1);
+    return t.failed;
+}
+
+static void test_expectations_compare_entity_and_reason_by_length(void **st)
+{
+    (void)st;
+    static const char *const cases[][3] = {
+        /* entity, reason expected, failures wanted */
+        { "a\\0REAL", "r\\0REAL", "0" },
+        { "a\\0WRONG", "r\\0REAL", "1" },
+        { "a\\0REAL", "r\\0WRONG", "1" },
+        { "a", "r\\0REAL", "1" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tu_pack_t p;
+        tu_pack_init(&p);
+        char src[1024];
+        snprintf(src, sizeof src,
+                 "return { name = 'r', version = 1, streams = { 's' }, mode = 'enforce',\n"
+                 "  evaluate = function(ev, ctx) return ctx.block{ entity = 'a\\0REAL', reason = 'r\\0REAL' } end,\n"
+                 "  tests = { { name = 't', events = { {} },\n"
+                 "              expect = { { verdict = 'block', entity = '%s', reason = '%s' } } } } }\n",
+                 cases[i][0], cases[i][1]);
+        tu_write(&p, "r.lua", src);
+        int failed = run_tests_of(&p, "r");
+        if (failed != atoi(cases[i][2]))
+            fail_msg("expect entity=%s reason=%s: %d failures, want %s", cases[i][0], cases[i][1],
+                     failed, cases[i][2]);
+        tu_pack_free(&p);
+    }
+}
+
+/* Test events keep keys with a NUL whole: {['k\0a'] = 1, ['k\0b'] = 2} is
+ * two fields, not field "k" written twice. */
+static void test_test_event_keys_keep_their_nul_bytes(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "r.lua",
+             "return { name = 'r', version = 1, streams = { 's' }, mode = 'enforce', fields = { 'k' },\n"
+             "  evaluate = function(ev, ctx) return ctx.flag{ entity = tostring(ev.k) } end,\n"
+             "  tests = { { name = 't', events = { { ['k\\0a'] = 1, ['k\\0b'] = 2 } },\n"
+             "              expect = { { entity = 'nil' } } } } }\n");
+    assert_int_equal(run_tests_of(&p, "r"), 0);
+    tu_pack_free(&p);
+}
+
+/* A verdict or mode expected with a NUL is not the plain word. */
+static void test_expected_verdict_with_a_nul_is_a_load_error(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "r.lua",
+             "return { name = 'r', version = 1, streams = { 's' }, mode = 'enforce',\n"
+             "  evaluate = function(ev, ctx) return ctx.block{ entity = 'a' } end,\n"
+             "  tests = { { name = 't', events = { {} }, expect = { { verdict = 'block\\0x' } } } } }\n");
+    const char *err = tu_load_err(&p);
+    assert_non_null(strstr(err, "verdict \"block\" is not block, review or flag"));
+    tu_pack_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nul_in_stream_routes_nowhere_and_reads_nothing_past_names),
+        cmocka_unit_test(test_pack_stream_index_compares_by_length),
+        cmocka_unit_test(test_nul_in_key_is_not_the_declared_field_in_the_checking_view),
+        cmocka_unit_test(test_event_id_with_a_nul_is_rejected),
+        cmocka_unit_test(test_label_with_a_nul_is_its_own_label),
+        cmocka_unit_test(test_counter_list_and_window_names_with_a_nul_match_nothing),
+        cmocka_unit_test(test_verdict_key_and_ttl_with_a_nul_are_refused),
+        cmocka_unit_test(test_rule_names_and_modes_with_a_nul_are_load_errors),
+        cmocka_unit_test(test_expectations_compare_entity_and_reason_by_length),
+        cmocka_unit_test(test_test_event_keys_keep_their_nul_bytes),
+        cmocka_unit_test(test_expected_verdict_with_a_nul_is_a_load_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
