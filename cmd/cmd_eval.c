@@ -2,11 +2,13 @@
  * through the engine; hits to a results sink (JSONL on stdout by default),
  * in input order and, within an event, rule-name order; a summary on
  * stderr.  Bad lines are reported as file:line, counted and skipped. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cmd/cmd.h"
@@ -54,12 +56,44 @@ typedef struct eval_run {
     store_t      *store;
     FILE         *rejects;
     FILE         *actions;
+    const char   *rejects_path;
+    const char   *actions_path;
     const char   *run_id;
     store_row_t  *rows;
     wd_buf_t     line;
     uint64_t      events, ok, rejected, unrouted, hits, errors, actions_n;
     int           failed;   /* the sink failed: stop */
 } eval_run_t;
+
+/* Appends to an output file (--rejects, --actions).  A failed write (a full
+ * disk, /dev/full) stops the run with the path in the message, as a
+ * failing results sink does: a line is never lost without an exit status
+ * saying so. */
+static void out_write(eval_run_t *r, FILE *f, const char *path, const char *buf, size_t len)
+{
+    errno = 0;
+    if (fwrite(buf, 1, len, f) == len && !ferror(f))
+        return;
+    fprintf(stderr, "warden eval: %s: write failed: %s\n", path, strerror(errno ? errno : EIO));
+    r->failed = 1;
+}
+
+/* Flushes and closes an output file.  Returns 0, or -1 with a message
+ * naming the path. */
+static int out_close(FILE *f, const char *path)
+{
+    errno = 0;
+    int bad = fflush(f) != 0 || ferror(f);
+    int err = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
+    if (!bad)
+        return 0;
+    fprintf(stderr, "warden eval: %s: write failed: %s\n", path, strerror(err ? err : EIO));
+    return -1;
+}
 
 static void process(eval_run_t *r, const char *buf, size_t len, const char *file, long lineno)
 {
@@ -76,8 +110,8 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
         if (r->rejected++ < MAX_REPORTED)
             fprintf(stderr, "%s:%ld: %s\n", file, lineno, o->reject_reason);
         if (r->rejects) {
-            fwrite(buf, 1, len, r->rejects);
-            fputc('\n', r->rejects);
+            out_write(r, r->rejects, r->rejects_path, buf, len);
+            out_write(r, r->rejects, r->rejects_path, "\n", 1);
         }
         return;
     }
@@ -112,7 +146,7 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
             wd_buf_reset(&r->line);
             cmd_action_json(&r->line, o, r->run_id);
             wd_buf_addc(&r->line, '\n');
-            fwrite(r->line.data, 1, r->line.len, r->actions);
+            out_write(r, r->actions, r->actions_path, r->line.data, r->line.len);
         }
     }
 }
@@ -293,6 +327,8 @@ int cmd_eval(int argc, char **argv)
         eng_engine_destroy(r.eng);
         return CMD_EXIT_LOAD;   /* the sink failed, as a sink failing later */
     }
+    r.rejects_path = rejects;
+    r.actions_path = actions;
     if (rejects && (r.rejects = fopen(rejects, "w")) == NULL) {
         perror(rejects);
         status = CMD_EXIT_USAGE;
@@ -300,6 +336,13 @@ int cmd_eval(int argc, char **argv)
     }
     if (actions && (r.actions = fopen(actions, "w")) == NULL) {
         perror(actions);
+        status = CMD_EXIT_USAGE;
+        goto done;
+    }
+    struct stat sst;
+    if (state_out && stat(state_out, &sst) == 0 && !S_ISREG(sst.st_mode)) {
+        /* A snapshot is written beside the path and renamed over it. */
+        fprintf(stderr, "warden eval: --state-out %s: not a regular file\n", state_out);
         status = CMD_EXIT_USAGE;
         goto done;
     }
@@ -399,10 +442,10 @@ done:
         if (status == CMD_EXIT_OK)
             status = CMD_EXIT_LOAD;
     }
-    if (r.rejects)
-        fclose(r.rejects);
-    if (r.actions)
-        fclose(r.actions);
+    if (r.rejects && out_close(r.rejects, rejects) != 0 && status == CMD_EXIT_OK)
+        status = CMD_EXIT_LOAD;
+    if (r.actions && out_close(r.actions, actions) != 0 && status == CMD_EXIT_OK)
+        status = CMD_EXIT_LOAD;
     free(r.rows);
     wd_buf_free(&r.line);
     eng_engine_destroy(r.eng);

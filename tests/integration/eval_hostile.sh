@@ -45,3 +45,43 @@ set -e
 [ "$rc" = 1 ] || fail "warden test with a wrong NUL expectation exited $rc: $(cat "$T/t.out")"
 grep -q '2 cases in 1 rules: 1 ok, 1 FAILED' "$T/t.out" || fail "want 1 ok, 1 failed: $(cat "$T/t.out")"
 ok "warden test: an expectation differing after a NUL fails"
+
+# Every output that fails is an error with its path and a non-zero exit:
+# --actions and --rejects to /dev/full used to lose every line and exit 0.
+S=examples/events/sample.jsonl
+{ cat "$S"; echo "not json"; } >"$T/some.jsonl"
+expect_write_error() {   # what, expected text on stderr, command...
+  local what=$1 want=$2; shift 2
+  set +e
+  "$@" >"$T/w.out" 2>"$T/w.err"; local rc=$?
+  set -e
+  [ "$rc" != 0 ] || fail "$what: a failing output exited 0"
+  grep -q -- "$want" "$T/w.err" || fail "$what: stderr lacks '$want': $(cat "$T/w.err")"
+  ok "$what: exit $rc, '$want'"
+}
+expect_write_error "--actions /dev/full" "/dev/full: write failed" \
+  "$W" eval -q --actions /dev/full examples/rules "$T/some.jsonl"
+expect_write_error "--rejects /dev/full" "/dev/full: write failed" \
+  "$W" eval -q --rejects /dev/full examples/rules "$T/some.jsonl"
+expect_write_error "--out /dev/full" "write to /dev/full failed" \
+  "$W" eval -q --out /dev/full examples/rules "$T/some.jsonl"
+expect_write_error "hits on stdout to /dev/full" "write to stdout failed" \
+  sh -c '"$0" eval -q examples/rules "$1" >/dev/full' "$W" "$T/some.jsonl"
+expect_write_error "warden test, report on stdout to /dev/full" "stdout: write failed" \
+  sh -c '"$0" test -v examples/rules >/dev/full' "$W"
+# --state-out renames a snapshot over the path: over a device it used to
+# replace the device with a file and exit 0.  A private node (as root), so
+# that the old behaviour cannot clobber /dev/full itself.
+if mknod "$T/full" c 1 7 2>/dev/null; then
+  expect_write_error "--state-out on a device" "not a regular file" \
+    "$W" eval -q --state-out "$T/full" examples/rules "$T/some.jsonl"
+  [ -c "$T/full" ] || fail "--state-out replaced the device node"
+else
+  mkfifo "$T/fifo"
+  expect_write_error "--state-out on a FIFO" "not a regular file" \
+    "$W" eval -q --state-out "$T/fifo" examples/rules "$T/some.jsonl"
+  [ -p "$T/fifo" ] || fail "--state-out replaced the FIFO"
+fi
+# A state-out directory that does not exist: reported, non-zero.
+expect_write_error "--state-out in a missing directory" "$T/nodir/s.snap" \
+  "$W" eval -q --state-out "$T/nodir/s.snap" examples/rules "$T/some.jsonl"
