@@ -115,6 +115,7 @@ static void write_value(wd_buf_t *b, wd_jval_t v)
 {
     size_t len;
     const char *s;
+    char nbuf[WD_JSON_NUMBUF];
     const char *key;
     size_t klen;
     wd_jval_t x;
@@ -131,7 +132,12 @@ static void write_value(wd_buf_t *b, wd_jval_t v)
         wd_buf_printf(b, "%" PRId64, wd_jval_int(v));
         break;
     case WD_JDOUBLE:
-        wd_buf_json_num(b, wd_jval_double(v));
+        /* An integer beyond int64 keeps its digits; as a double it
+         * would lose them (and merge ids downstream). */
+        if ((s = wd_jval_bigint(v, nbuf, &len)) != NULL)
+            wd_buf_add(b, s, len);
+        else
+            wd_buf_json_num(b, wd_jval_double(v));
         break;
     case WD_JSTRING:
         s = wd_jval_str(v, &len);
@@ -176,6 +182,8 @@ static size_t write_pruned(split_t *sp, const sstream_t *s, wd_jval_t v, wd_buf_
     size_t base = sp->path.len;
     wd_jiter_begin(v, &it);
     while (wd_jiter_next(&it, &key, &klen, &x)) {
+        if (memchr(key, '\0', klen) != NULL)
+            continue;   /* never a declared field; as a C string it would pass for its prefix */
         sp->path.len = base;
         if (base)
             wd_buf_addc(&sp->path, '.');

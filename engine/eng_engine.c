@@ -513,12 +513,12 @@ static const char *fmt_event_id(eng_engine_t *e, wd_jval_t root)
             int n = snprintf(buf, sizeof(buf), "%" PRId64, wd_jval_int(v));
             return wd_arena_strndup(e->arena, buf, (size_t)n);
         } else if (wd_jval_type(v) == WD_JDOUBLE) {
-            /* Integers past int64 arrive as doubles: keep them as ids. */
-            double d = wd_jval_double(v);
-            if (d == floor(d) && fabs(d) < 1e20) {
-                int n = snprintf(buf, sizeof(buf), "%.0f", d);
-                return wd_arena_strndup(e->arena, buf, (size_t)n);
-            }
+            /* Integers past int64: their exact digits (as a double,
+             * 10000000000000000001 and ...002 were one id). */
+            size_t n;
+            const char *big = wd_jval_bigint(v, buf, &n);
+            if (big)
+                return wd_arena_strndup(e->arena, big, n);
         }
     }
     return NULL;

@@ -62,9 +62,18 @@ static void push_value(lua_State *L, rule_ctx_t *c, wd_jval_t v, const rule_fiel
     case WD_JINT:
         lua_pushinteger(L, (lua_Integer)wd_jval_int(v));
         break;
-    case WD_JDOUBLE:
-        lua_pushnumber(L, wd_jval_double(v));
+    case WD_JDOUBLE: {
+        /* Integers beyond int64 as their exact digits: as floats, ids
+         * 10000000000000000001 and ...002 would be one entity. */
+        char nb[WD_JSON_NUMBUF];
+        size_t n;
+        const char *big = wd_jval_bigint(v, nb, &n);
+        if (big)
+            lua_pushlstring(L, big, n);
+        else
+            lua_pushnumber(L, wd_jval_double(v));
         break;
+    }
     case WD_JSTRING: {
         size_t n;
         const char *s = wd_jval_str(v, &n);

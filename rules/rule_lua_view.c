@@ -105,9 +105,17 @@ void rule_view_push_deep(lua_State *L, wd_jval_t v, int depth)
     case WD_JINT:
         lua_pushinteger(L, (lua_Integer)wd_jval_int(v));
         return;
-    case WD_JDOUBLE:
-        lua_pushnumber(L, wd_jval_double(v));
+    case WD_JDOUBLE: {
+        /* Integers beyond int64 as their exact digits, as in the lazy view. */
+        char nb[WD_JSON_NUMBUF];
+        size_t n;
+        const char *big = wd_jval_bigint(v, nb, &n);
+        if (big)
+            lua_pushlstring(L, big, n);
+        else
+            lua_pushnumber(L, wd_jval_double(v));
         return;
+    }
     case WD_JSTRING: {
         size_t n;
         const char *s = wd_jval_str(v, &n);

@@ -298,6 +298,47 @@ static void test_expected_verdict_with_a_nul_is_a_load_error(void **st)
     tu_pack_free(&p);
 }
 
+/* ---- integers beyond int64 ------------------------------------------------ */
+
+/* Ids 10000000000000000001 and ...002 are two users, two counter keys,
+ * two entities and two event ids: as doubles (%.14g) they were one. */
+static void test_big_integer_ids_keep_their_digits_in_keys_entities_and_ids(void **st)
+{
+    (void)st;
+    for (int strict = 0; strict < 2; strict++) {
+        tu_pack_t p;
+        tu_pack_init(&p);
+        tu_write(&p, "counters.lua",
+                 "return { { name = 'c', stream = 's', key = 'user.id', windows = { '1h' } } }\n");
+        tu_rule(&p, "r", NULL, "{ \"user.id\" }",
+                "return ctx.flag{ entity = ev.user.id, reason = tostring(ctx.count('c', ev.user.id, '1h')) }");
+        eng_opts_t o = tu_opts();
+        o.strict_fields = strict;
+        eng_engine_t *e = tu_engine(&p, &o);
+        const char *evs[] = {
+            "{\"type\":\"s\",\"id\":20000000000000000001,\"ts\":1000,\"user\":{\"id\":10000000000000000001}}",
+            "{\"type\":\"s\",\"id\":20000000000000000002,\"ts\":1001,\"user\":{\"id\":10000000000000000002}}",
+            "{\"type\":\"s\",\"id\":18446744073709551615,\"ts\":1002,\"user\":{\"id\":10000000000000000001}}",
+        };
+        const char *want[][3] = {
+            { "20000000000000000001", "10000000000000000001", "1" },
+            { "20000000000000000002", "10000000000000000002", "1" },
+            { "18446744073709551615", "10000000000000000001", "2" },
+        };
+        for (int i = 0; i < 3; i++) {
+            const eng_outcome_t *out = tu_eval_raw(e, evs[i]);
+            assert_int_equal(out->status, ENG_EVENT_OK);
+            tu_assert_no_error(out, "r");
+            const eng_hit_t *h = tu_hit(out, "r");
+            assert_non_null(h);
+            assert_string_equal(out->event_id, want[i][0]);
+            assert_string_equal(tu_str(h->entity, h->entity_len), want[i][1]);
+            assert_string_equal(tu_str(h->reason, h->reason_len), want[i][2]);
+        }
+        done(&p, e);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_expectations_compare_entity_and_reason_by_length),
         cmocka_unit_test(test_test_event_keys_keep_their_nul_bytes),
         cmocka_unit_test(test_expected_verdict_with_a_nul_is_a_load_error),
+        cmocka_unit_test(test_big_integer_ids_keep_their_digits_in_keys_entities_and_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
