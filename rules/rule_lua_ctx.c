@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rules/rule_types.h"
+#include "base/wd_buf.h"
 #include "base/wd_log.h"
 #include "rules/rule_counters.h"
 #include "rules/rule_lua.h"
@@ -38,6 +39,9 @@ static const char *key_arg(lua_State *L, int i, size_t *len, const char *fn, con
         return NULL;
     if (t != LUA_TSTRING && t != LUA_TNUMBER)
         rule_lua_error(L, "%s: %s must be a string or number, got %s", fn, what, luaL_typename(L, i));
+    if (t == LUA_TNUMBER && !lua_isinteger(L, i) && !isfinite(lua_tonumber(L, i)))
+        rule_lua_error(L, "%s: %s must be a finite number, got %s", fn, what,
+                       lua_tostring(L, i));   /* "nan" on one libc, "-nan" on another */
     return lua_tolstring(L, i, len);
 }
 
@@ -118,15 +122,41 @@ static int ctx_verdict(lua_State *L)
         return rule_lua_error(L, "%s: 'entity' is required", fn);
     if (t != LUA_TSTRING && t != LUA_TNUMBER)
         return rule_lua_error(L, "%s: 'entity' must be a string or number, got %s", fn, luaL_typename(L, -1));
-    lua_tolstring(L, -1, NULL);
-    if (lua_rawlen(L, -1) == 0)
+    if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1)))
+        return rule_lua_error(L, "%s: 'entity' must be a finite number, got %s", fn,
+                              lua_tostring(L, -1));
+    size_t elen;
+    const char *ent = lua_tolstring(L, -1, &elen);
+    if (elen == 0)
         return rule_lua_error(L, "%s: 'entity' is empty", fn);
+    if (elen > RULE_MAX_ENTITY_LEN)
+        return rule_lua_error(L, "%s: 'entity' is %d bytes, longer than %d", fn, (int)elen,
+                              RULE_MAX_ENTITY_LEN);
+    /* JSON outputs would replace invalid bytes with U+FFFD and so merge
+     * entities that differ only there: refused, as a rule error. */
+    size_t good = wd_utf8_valid_prefix(ent, elen);
+    if (good != elen)
+        return rule_lua_error(L, "%s: 'entity' is not valid UTF-8 (byte %d)", fn, (int)good + 1);
     lua_setfield(L, v, "entity");
 
     lua_getfield(L, 1, "reason");
     t = lua_type(L, -1);
     if (t != LUA_TNIL && t != LUA_TSTRING)
         return rule_lua_error(L, "%s: 'reason' must be a string, got %s", fn, luaL_typename(L, -1));
+    size_t rlen;
+    const char *reason = t == LUA_TSTRING ? lua_tolstring(L, -1, &rlen) : NULL;
+    if (reason && rlen > RULE_MAX_REASON_LEN) {
+        /* Cut within the limit, before a UTF-8 continuation byte, marked. */
+        size_t ml = strlen(RULE_TRUNCATED), cut = RULE_MAX_REASON_LEN - ml;
+        for (int k = 0; k < 3 && cut > 0 && ((unsigned char)reason[cut] & 0xC0) == 0x80; k++)
+            cut--;
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        luaL_addlstring(&b, reason, cut);
+        luaL_addlstring(&b, RULE_TRUNCATED, ml);
+        luaL_pushresult(&b);
+        lua_remove(L, -2);
+    }
     lua_setfield(L, v, "reason");
 
     lua_getfield(L, 1, "score");

@@ -4,7 +4,9 @@
  * compared by length: a NUL never truncates, merges or over-reads. */
 #include <lauxlib.h>
 
+#include "base/wd_buf.h"
 #include "engine/eng_test.h"
+#include "rules/rule_types.h"
 #include "rules/rule_pack.h"
 #include "tests/rules/testutil.h"
 
@@ -339,6 +341,61 @@ static void test_big_integer_ids_keep_their_digits_in_keys_entities_and_ids(void
     }
 }
 
+/* ---- entities and reasons ------------------------------------------------ */
+
+static void test_entity_must_be_finite_valid_utf8_and_within_the_limit(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "nan", NULL, NULL, "return ctx.flag{ entity = 0/0 }");
+    tu_rule(&p, "inf", NULL, NULL, "return ctx.flag{ entity = -1/0 }");
+    tu_rule(&p, "utf8", NULL, NULL, "return ctx.flag{ entity = 'ab' .. string.char(0xff) }");
+    tu_rule(&p, "cut", NULL, NULL, "return ctx.flag{ entity = ('\\u{e9}'):rep(3):sub(1, 5) }");
+    tu_rule(&p, "long", NULL, NULL, "return ctx.flag{ entity = ('x'):rep(1025) }");
+    tu_rule(&p, "max", NULL, NULL, "return ctx.flag{ entity = ('x'):rep(1024) }");
+    tu_rule(&p, "keynan", NULL, NULL, "return ctx.flag{ entity = tostring(ctx.has_label(0/0, 'l')) }");
+    tu_rule(&p, "num", NULL, NULL, "return ctx.flag{ entity = 2.5 }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *out = tu_evalf(e, "%s", "");
+    tu_assert_error(out, "nan", "'entity' must be a finite number");
+    tu_assert_error(out, "inf", "'entity' must be a finite number");
+    tu_assert_error(out, "utf8", "'entity' is not valid UTF-8 (byte 3)");
+    tu_assert_error(out, "cut", "'entity' is not valid UTF-8 (byte 5)");
+    tu_assert_error(out, "long", "'entity' is 1025 bytes, longer than 1024");
+    tu_assert_error(out, "keynan", "ctx.has_label: entity must be a finite number");
+    tu_assert_no_error(out, "max");
+    tu_assert_no_error(out, "num");
+    assert_int_equal(out->nhits, 2);
+    assert_int_equal(tu_hit(out, "max")->entity_len, 1024);
+    assert_string_equal(tu_str(tu_hit(out, "num")->entity, tu_hit(out, "num")->entity_len), "2.5");
+    done(&p, e);
+}
+
+/* A reason over the limit is cut at a UTF-8 boundary and marked. */
+static void test_long_reason_is_cut_at_a_utf8_boundary_with_a_marker(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "r", NULL, NULL, "return ctx.flag{ entity = 'u', reason = 'a' .. ('\\u{20ac}'):rep(3000) }");
+    tu_rule(&p, "s", NULL, NULL, "return ctx.flag{ entity = 'u', reason = ('x'):rep(4096) }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *out = tu_evalf(e, "%s", "");
+    const eng_hit_t *h = tu_hit(out, "r");
+    assert_non_null(h);
+    size_t ml = strlen(RULE_TRUNCATED);
+    assert_true(h->reason_len <= RULE_MAX_REASON_LEN);
+    assert_true(h->reason_len > RULE_MAX_REASON_LEN - ml - 3);
+    assert_memory_equal(h->reason + h->reason_len - ml, RULE_TRUNCATED, ml);
+    assert_int_equal(wd_utf8_valid_prefix(h->reason, h->reason_len), h->reason_len);
+    assert_int_equal((h->reason_len - ml - 1) % 3, 0);   /* 'a' and whole euro signs */
+    h = tu_hit(out, "s");
+    assert_int_equal(h->reason_len, 4096);   /* at the limit: whole */
+    assert_int_equal(h->reason[4095], 'x');
+    done(&p, e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +411,8 @@ int main(void)
         cmocka_unit_test(test_test_event_keys_keep_their_nul_bytes),
         cmocka_unit_test(test_expected_verdict_with_a_nul_is_a_load_error),
         cmocka_unit_test(test_big_integer_ids_keep_their_digits_in_keys_entities_and_ids),
+        cmocka_unit_test(test_entity_must_be_finite_valid_utf8_and_within_the_limit),
+        cmocka_unit_test(test_long_reason_is_cut_at_a_utf8_boundary_with_a_marker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
