@@ -81,6 +81,13 @@ enum rule_call_status { RULE_CALL_OK = 0, RULE_CALL_ERROR, RULE_CALL_TIMEOUT, RU
 int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *arena,
                   rule_verdict_t *out, char *errstr, size_t errstr_size);
 
+/* Internal to rules/: a rule's own math.random/math.randomseed, installed
+ * into the math table of the environment at env; *ref anchors the state in
+ * the registry (luaL_unref it with the rule).  rule_rng_seed makes its
+ * numbers a function of the rule name and event id alone. */
+rule_rng_t *rule_rng_install(lua_State *L, int env, int *ref);
+void rule_rng_seed(rule_rng_t *g, const char *rule, const char *event_id);
+
 /* Internal to rules/: the event metatable, and pushing a JSON value as Lua. */
 void rule_lua_event_init(lua_State *L);
 void rule_lua_push_event(lua_State *L, rule_ctx_t *c, wd_jval_t root);

@@ -404,6 +404,8 @@ int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *aren
     lua_State *L = wd_lua_state(vm);
     memset(out, 0, sizeof(*out));
     c->rule = r;
+    if (r->rng)
+        rule_rng_seed(r->rng, r->name, c->event_id);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->eval_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ev_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ctx_ref);

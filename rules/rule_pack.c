@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "rules/rule_lua.h"
 #include "rules/rule_types.h"
 #include "base/wd_lua_src.h"
 #include "base/wd_util.h"
@@ -254,6 +255,7 @@ static void rule_free(lua_State *L, rule_t *r)
     if (L) {
         luaL_unref(L, LUA_REGISTRYINDEX, r->eval_ref);
         luaL_unref(L, LUA_REGISTRYINDEX, r->tests_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, r->rng_ref);
     }
     free(r);
 }
@@ -473,8 +475,14 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
         free(src);
         return NULL;
     }
+    /* The rule's own math.random, before its top level runs. */
+    int rng_ref;
+    lua_getupvalue(L, -1, 1);
+    rule_rng_t *rng = rule_rng_install(L, -1, &rng_ref);
+    lua_pop(L, 1);
     int rc = wd_lua_pcall(vm, 0, 1);
     if (rc != WD_LUA_OK) {
+        luaL_unref(L, LUA_REGISTRYINDEX, rng_ref);
         if (lua_type(L, -1) == LUA_TSTRING)
             err_add_at(e, file, return_line(src), lua_tostring(L, -1));
         else
@@ -488,11 +496,14 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
         wd_errs_add(e, "%s:%d: a rule file must return a table, got %s", file, return_line(src),
                 luaL_typename(L, -1));
         lua_pop(L, 1);
+        luaL_unref(L, LUA_REGISTRYINDEX, rng_ref);
         free(src);
         return NULL;
     }
     int t = lua_gettop(L);
     rule_t *r = xcalloc(1, sizeof(*r));
+    r->rng = rng;
+    r->rng_ref = rng_ref;
     r->file = xstrdup(file);
     r->source = src;
     r->source_len = len;

@@ -396,6 +396,159 @@ static void test_long_reason_is_cut_at_a_utf8_boundary_with_a_marker(void **st)
     done(&p, e);
 }
 
+/* ---- deterministic answers ------------------------------------------------ */
+
+/* The hit entity of rule on one event evaluated by a fresh engine over p. */
+static void entity_of(const tu_pack_t *p, int strict, const char *rule, const char *json,
+                      char *out, size_t outn)
+{
+    eng_opts_t o = tu_opts();
+    o.strict_fields = strict;
+    eng_engine_t *e = tu_engine(p, &o);
+    const eng_outcome_t *r = tu_eval_raw(e, json);
+    assert_int_equal(r->status, ENG_EVENT_OK);
+    tu_assert_no_error(r, rule);
+    const eng_hit_t *h = tu_hit(r, rule);
+    assert_non_null(h);
+    snprintf(out, outn, "%.*s", (int)h->entity_len, h->entity);
+    eng_engine_destroy(e);
+}
+
+#define SCRAMBLED "{\"q\":1,\"w\":2,\"e\":3,\"r\":4,\"t\":5,\"y\":6,\"u\":7,\"i\":8,\"o\":9," \
+                  "\"p\":10,\"a\":11,\"s\":12,\"d\":13,\"f\":null,\"g\":15,\"h\":16,\"j\":{\"z\":1,\"b\":2}," \
+                  "\"k\":18,\"l\":19,\"z\":20,\"x\":21,\"c\":22,\"v\":23,\"b\":24,\"n\":25,\"m\":26,\"q\":99}"
+
+/* pairs over the event walks members in document order in both views
+ * (nulls and later duplicates skipped, undeclared members invisible); the
+ * table view used to follow Lua's hash order, seeded per process. */
+static void test_pairs_over_the_event_follows_document_order_in_both_views(void **st)
+{
+    (void)st;
+    static const char *const fields[] = {
+        "{ \"user\" }",
+        "{ \"user.m\", \"user.a\", \"user.z\", \"user.j\", \"user.f\", \"user.q\" }",
+    };
+    static const char *const want[] = {
+        "q=1 w=2 e=3 r=4 t=5 y=6 u=7 i=8 o=9 p=10 a=11 s=12 d=13 g=15 h=16 j=(z=1 b=2) k=18 "
+        "l=19 z=20 x=21 c=22 v=23 b=24 n=25 m=26 | user",
+        "q=1 a=11 j=(z=1 b=2) z=20 m=26 | user",
+    };
+    const char *body =
+        "local function show(t)\n"
+        "  local out = {}\n"
+        "  for k, v in pairs(t) do\n"
+        "    out[#out + 1] = k .. '=' .. (type(v) == 'table' and '(' .. show(v) .. ')' or tostring(v))\n"
+        "  end\n"
+        "  return table.concat(out, ' ')\n"
+        "end\n"
+        "local top = {}\n"
+        "for k in pairs(ev) do top[#top + 1] = k end\n"
+        "return ctx.flag{ entity = show(ev.user) .. ' | ' .. table.concat(top, ' ') }";
+    char json[1024];
+    snprintf(json, sizeof json, "{\"type\":\"s\",\"id\":\"e1\",\"ts\":1000,\"user\":%s}", SCRAMBLED);
+    for (int f = 0; f < 2; f++) {
+        tu_pack_t p;
+        tu_pack_init(&p);
+        tu_rule(&p, "r", NULL, fields[f], body);
+        for (int strict = 0; strict < 2; strict++) {
+            char got[1024];
+            entity_of(&p, strict, "r", json, got, sizeof got);
+            if (strcmp(got, want[f]) != 0)
+                fail_msg("fields %s, %s view:\n got  %s\n want %s", fields[f],
+                         strict ? "checking" : "table", got, want[f]);
+        }
+        tu_pack_free(&p);
+    }
+}
+
+/* A `user` table kept from an earlier event cannot be walked later. */
+static void test_pairs_over_a_kept_table_view_is_an_error(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "r", NULL, "{ \"user\" }",
+            "if kept == nil then kept = ev.user return end\n"
+            "for k in pairs(kept) do end");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    tu_assert_no_error(tu_evalf(e, "\"user\":{\"a\":1}"), "r");
+    tu_assert_error(tu_evalf(e, "\"user\":{\"a\":1}"), "r", "event expired");
+    done(&p, e);
+}
+
+#define RANDOM_BODY                                                                          \
+    "local t = {}\n"                                                                          \
+    "for i = 1, 4 do t[#t + 1] = math.random(1, 1000000000) end\n"                           \
+    "t[#t + 1] = math.random(0)\n"                                                           \
+    "t[#t + 1] = string.format('%.17g', math.random())\n"                                    \
+    "return ctx.flag{ entity = table.concat(t, ',') }"
+
+/* math.random gives the same numbers to the same rule on the same event:
+ * in two engines (two lua_States, which Lua seeds apart), on a second
+ * evaluation, in both views, and whatever another rule's randomseed does. */
+static void test_math_random_is_a_function_of_rule_and_event(void **st)
+{
+    (void)st;
+    const char *ev1 = "{\"type\":\"s\",\"id\":\"e1\",\"ts\":1000}";
+    const char *ev2 = "{\"type\":\"s\",\"id\":\"e2\",\"ts\":1000}";
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "b", NULL, NULL, RANDOM_BODY);
+    char a1[256], a2[256], a3[256], other[256];
+    entity_of(&p, 0, "b", ev1, a1, sizeof a1);
+    entity_of(&p, 0, "b", ev1, a2, sizeof a2);
+    entity_of(&p, 1, "b", ev1, a3, sizeof a3);
+    entity_of(&p, 0, "b", ev2, other, sizeof other);
+    assert_string_equal(a1, a2);
+    assert_string_equal(a1, a3);
+    assert_string_not_equal(a1, other);
+    /* A rule reseeding before b does not move b's numbers. */
+    tu_rule(&p, "a", NULL, NULL, "math.randomseed(42)\nlocal x = math.random(10)");
+    char seeded[256];
+    entity_of(&p, 0, "b", ev1, seeded, sizeof seeded);
+    assert_string_equal(a1, seeded);
+    /* The same engine, the same event twice: the same numbers. */
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *o = tu_eval_raw(e, ev1);
+    char first[256];
+    snprintf(first, sizeof first, "%.*s", (int)tu_hit(o, "b")->entity_len, tu_hit(o, "b")->entity);
+    tu_eval_raw(e, ev2);
+    o = tu_eval_raw(e, ev1);
+    assert_string_equal(first, tu_str(tu_hit(o, "b")->entity, tu_hit(o, "b")->entity_len));
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_math_random_ranges_and_randomseed_within_a_rule(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "r", NULL, NULL,
+            "for i = 1, 2000 do\n"
+            "  local a, b, c, f = math.random(3), math.random(-2, 2), math.random(5, 5), math.random()\n"
+            "  assert(a >= 1 and a <= 3 and b >= -2 and b <= 2 and c == 5 and f >= 0 and f < 1)\n"
+            "  assert(math.type(a) == 'integer' and math.type(f) == 'float')\n"
+            "end\n"
+            "local x = math.random(math.mininteger, math.maxinteger)\n"
+            "math.randomseed(7)\n"
+            "local s1 = math.random(1000000)\n"
+            "math.randomseed(7)\n"
+            "assert(math.random(1000000) == s1)\n"
+            "math.randomseed()\n"
+            "local back = math.random(1, 1000000000)\n"
+            "math.randomseed()\n"
+            "assert(math.random(1, 1000000000) == back)\n"
+            "local ok, err = pcall(math.random, 3, 1)\n"
+            "assert(not ok and err:find('interval is empty'))\n"
+            "return ctx.flag{ entity = 'ok' }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *o = tu_evalf(e, "%s", "");
+    tu_assert_no_error(o, "r");
+    assert_non_null(tu_hit(o, "r"));
+    done(&p, e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +566,10 @@ int main(void)
         cmocka_unit_test(test_big_integer_ids_keep_their_digits_in_keys_entities_and_ids),
         cmocka_unit_test(test_entity_must_be_finite_valid_utf8_and_within_the_limit),
         cmocka_unit_test(test_long_reason_is_cut_at_a_utf8_boundary_with_a_marker),
+        cmocka_unit_test(test_pairs_over_the_event_follows_document_order_in_both_views),
+        cmocka_unit_test(test_pairs_over_a_kept_table_view_is_an_error),
+        cmocka_unit_test(test_math_random_is_a_function_of_rule_and_event),
+        cmocka_unit_test(test_math_random_ranges_and_randomseed_within_a_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
