@@ -87,6 +87,9 @@ int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *aren
  * numbers a function of the rule name and event id alone. */
 rule_rng_t *rule_rng_install(lua_State *L, int env, int *ref);
 void rule_rng_seed(rule_rng_t *g, const char *rule, const char *event_id);
+/* Internal to rules/: pairs in a fixed order over the rule's own tables
+ * (rules/rule_lua_pairs.c), set in the environment at env. */
+void rule_pairs_install(lua_State *L, int env);
 
 /* Internal to rules/: the event metatable, and pushing a JSON value as Lua. */
 void rule_lua_event_init(lua_State *L);

@@ -475,10 +475,12 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
         free(src);
         return NULL;
     }
-    /* The rule's own math.random, before its top level runs. */
+    /* The rule's own math.random and a pairs in a fixed order, before its
+     * top level runs. */
     int rng_ref;
     lua_getupvalue(L, -1, 1);
     rule_rng_t *rng = rule_rng_install(L, -1, &rng_ref);
+    rule_pairs_install(L, -1);
     lua_pop(L, 1);
     int rc = wd_lua_pcall(vm, 0, 1);
     if (rc != WD_LUA_OK) {

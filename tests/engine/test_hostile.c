@@ -549,6 +549,33 @@ static void test_math_random_ranges_and_randomseed_within_a_rule(void **st)
     done(&p, e);
 }
 
+/* pairs over a table the rule built: numbers ascending, strings bytewise,
+ * false, true, whatever the insertion order and the process's hash seed;
+ * a value set to nil in the loop is skipped, as with next. */
+static void test_pairs_over_a_rules_own_table_has_a_fixed_order(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "r", NULL, NULL,
+            "local t = {}\n"
+            "for _, k in ipairs({ 'q', 'w', 'e', 'r', 't', 'y', 'u', 'i', 'o', 'p', 'a', 's', 'd',\n"
+            "                     'f', 'g', 'h', 'j', 'k', 'l', 'z', 'x', 'c', 'v', 'b', 'n', 'm',\n"
+            "                     'ab', 'a\\0', 'B' }) do t[k] = 1 end\n"
+            "t[3] = 1; t[-1] = 1; t[1] = 1; t[2.5] = 1; t[true] = 1; t[false] = 1; t[2] = 1\n"
+            "local out = {}\n"
+            "for k in pairs(t) do\n"
+            "  out[#out + 1] = tostring(k):gsub('%z', '0')\n"
+            "  if k == 'm' then t.n = nil end\n"
+            "end\n"
+            "return ctx.flag{ entity = table.concat(out, ' ') }");
+    char got[512];
+    entity_of(&p, 0, "r", "{\"type\":\"s\",\"id\":\"e1\",\"ts\":1000}", got, sizeof got);
+    assert_string_equal(got, "-1 1 2 2.5 3 B a a0 ab b c d e f g h i j k l m o p q r s t u v w x y z "
+                             "false true");
+    tu_pack_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_pairs_over_a_kept_table_view_is_an_error),
         cmocka_unit_test(test_math_random_is_a_function_of_rule_and_event),
         cmocka_unit_test(test_math_random_ranges_and_randomseed_within_a_rule),
+        cmocka_unit_test(test_pairs_over_a_rules_own_table_has_a_fixed_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
