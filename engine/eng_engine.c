@@ -640,6 +640,13 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
         if (strlen(e->streams[k].name) == slen && memcmp(e->streams[k].name, stream, slen) == 0)
             si = &e->streams[k];
     if (si == NULL) {
+        if (memchr(stream, '\0', slen) != NULL) {
+            /* Shown escaped (dead-letter reasons): as a C string
+             * "login\0…" would read as the known stream "login". */
+            char show[200];
+            rule_str_show((rule_str_t){ stream, slen }, show, sizeof(show));
+            o->stream = wd_arena_strndup(e->arena, show, strlen(show));
+        }
         o->status = ENG_EVENT_UNROUTED;
         return 0;
     }

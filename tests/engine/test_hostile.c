@@ -61,6 +61,7 @@ static void test_nul_in_stream_routes_nowhere_and_reads_nothing_past_names(void 
             const eng_outcome_t *out = eval_n(e, ev, len);
             assert_int_equal(out->status, ENG_EVENT_UNROUTED);
             assert_int_equal(out->nhits, 0);
+            assert_int_equal(strncmp(out->stream, "s\\x00", 5), 0);   /* not "s" */
             free(ev);
         }
         /* The plain stream still routes. */
