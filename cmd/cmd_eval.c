@@ -47,7 +47,8 @@ static void eval_usage(FILE *f)
         "      --strict            exit 3 when any line was rejected or any rule errored\n"
         "  -q, --quiet             no summary on stderr\n"
         "  -h, --help              this help\n\n"
-        "Exit status: 0 ok, 1 the rule pack failed to load, 2 usage error,\n"
+        "Exit status: 0 ok, 1 the rule pack failed to load or an output failed\n"
+        "(results store, --actions, --rejects, --state-out, stdout), 2 usage error,\n"
         "3 (--strict) rejected lines or rule errors.\n");
 }
 
