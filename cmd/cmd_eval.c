@@ -2,11 +2,14 @@
  * through the engine; hits to a results sink (JSONL on stdout by default),
  * in input order and, within an event, rule-name order; a summary on
  * stderr.  Bad lines are reported as file:line, counted and skipped. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_ctx.h"
@@ -44,7 +47,8 @@ static void eval_usage(FILE *f)
         "      --strict            exit 3 when any line was rejected or any rule errored\n"
         "  -q, --quiet             no summary on stderr\n"
         "  -h, --help              this help\n\n"
-        "Exit status: 0 ok, 1 the rule pack failed to load, 2 usage error,\n"
+        "Exit status: 0 ok, 1 the rule pack failed to load or an output failed\n"
+        "(results store, --actions, --rejects, --state-out, stdout), 2 usage error,\n"
         "3 (--strict) rejected lines or rule errors.\n");
 }
 
@@ -289,6 +293,13 @@ int cmd_eval(int argc, char **argv)
     }
     if (cmd_ctx_open_outputs(r.ctx, actions, rejects, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
+        status = CMD_EXIT_USAGE;
+        goto done;
+    }
+    struct stat sst;
+    if (state_out && stat(state_out, &sst) == 0 && !S_ISREG(sst.st_mode)) {
+        /* A snapshot is written beside the path and renamed over it. */
+        fprintf(stderr, "warden eval: --state-out %s: not a regular file\n", state_out);
         status = CMD_EXIT_USAGE;
         goto done;
     }

@@ -1,4 +1,5 @@
 /* warden: a trust-and-safety rule engine.  Dispatches to subcommands. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +51,21 @@ int main(int argc, char **argv)
         printf("warden %s\n", WARDEN_VERSION);
         return CMD_EXIT_OK;
     }
-    for (const cmd_t *c = cmds; c->name; c++)
-        if (strcmp(argv[1], c->name) == 0)
-            return c->fn(argc - 1, argv + 1);
+    for (const cmd_t *c = cmds; c->name; c++) {
+        if (strcmp(argv[1], c->name) == 0) {
+            int rc = c->fn(argc - 1, argv + 1);
+            /* Hits, reports and summaries on stdout: a failed write (a
+             * full disk, a closed pipe) is an error, not a silent exit 0. */
+            errno = 0;
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "warden %s: stdout: write failed: %s\n", c->name,
+                        strerror(errno ? errno : EIO));
+                if (rc == CMD_EXIT_OK)
+                    rc = CMD_EXIT_LOAD;
+            }
+            return rc;
+        }
+    }
     fprintf(stderr, "warden: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return CMD_EXIT_USAGE;

@@ -92,6 +92,7 @@ static void write_value(wd_buf_t *b, wd_jval_t v)
 {
     size_t len;
     const char *s;
+    char nbuf[WD_JSON_NUMBUF];
     const char *key;
     size_t klen;
     wd_jval_t x;
@@ -108,7 +109,12 @@ static void write_value(wd_buf_t *b, wd_jval_t v)
         wd_buf_printf(b, "%" PRId64, wd_jval_int(v));
         break;
     case WD_JDOUBLE:
-        wd_buf_json_num(b, wd_jval_double(v));
+        /* An integer beyond int64 keeps its digits; as a double it
+         * would lose them (and merge ids downstream). */
+        if ((s = wd_jval_bigint(v, nbuf, &len)) != NULL)
+            wd_buf_add(b, s, len);
+        else
+            wd_buf_json_num(b, wd_jval_double(v));
         break;
     case WD_JSTRING:
         s = wd_jval_str(v, &len);

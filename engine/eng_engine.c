@@ -39,6 +39,7 @@ typedef struct pending_label {
     const char *entity;
     size_t      elen;
     const char *label;
+    size_t      llen;
     int64_t     ttl_ms;
 } pending_label_t;
 
@@ -185,47 +186,55 @@ static void build_streams(eng_engine_t *e)
 /* Prefix of labels set by shadow (and, under warden test, off) rules. */
 #define SHADOW_LABEL "\x01shadow:"
 
+/* Is s a C string (no NUL inside)?  Declared names never hold a NUL, so
+ * a name that does matches nothing (rather than its prefix). */
+static int plain(rule_str_t s) { return memchr(s.s, '\0', s.len) == NULL; }
+
 /* Finds counter `name` for a rule, with the right kind and a declared
- * window.  Returns its index, or -1 with a message. */
-static int resolve_counter(const eng_engine_t *e, const char *name, const char *window,
+ * window (window.s NULL: any).  Returns its index, or -1 with a message. */
+static int resolve_counter(const eng_engine_t *e, rule_str_t name, rule_str_t window,
                            int distinct, int64_t *window_ms, char *err, size_t errn)
 {
-    int i = rule_counters_find(e->counters, name);
+    char show[160], wshow[64];
+    int i = plain(name) ? rule_counters_find(e->counters, name.s) : -1;
     if (i < 0) {
-        snprintf(err, errn, "counter '%s' is not declared in counters.lua", name);
+        snprintf(err, errn, "counter '%s' is not declared in counters.lua",
+                 rule_str_show(name, show, sizeof(show)));
         return -1;
     }
+    rule_str_show(name, show, sizeof(show));
     const rule_counter_spec_t *c = rule_counters_get(e->counters, (size_t)i);
     if (distinct && c->distinct == NULL) {
-        snprintf(err, errn, "counter '%s' counts events, not distinct values: use ctx.count", name);
+        snprintf(err, errn, "counter '%s' counts events, not distinct values: use ctx.count", show);
         return -1;
     }
     if (!distinct && c->distinct != NULL) {
-        snprintf(err, errn, "counter '%s' counts distinct values: use ctx.distinct", name);
+        snprintf(err, errn, "counter '%s' counts distinct values: use ctx.distinct", show);
         return -1;
     }
-    if (window && (rule_parse_duration(window, window_ms) != 0 ||
-                   !rule_counter_has_window(c, *window_ms))) {
-        snprintf(err, errn, "window \"%s\" is not declared by counter '%s'", window, name);
+    if (window.s && (!plain(window) || rule_parse_duration(window.s, window_ms) != 0 ||
+                     !rule_counter_has_window(c, *window_ms))) {
+        snprintf(err, errn, "window \"%s\" is not declared by counter '%s'",
+                 rule_str_show(window, wshow, sizeof(wshow)), show);
         return -1;
     }
     return i;
 }
 
-static int op_count(void *ud, const char *counter, const char *key, size_t klen,
-                    const char *window, int distinct, int64_t *out, char *err, size_t errn)
+static int op_count(void *ud, rule_str_t counter, rule_str_t key, rule_str_t window, int distinct,
+                    int64_t *out, char *err, size_t errn)
 {
     eng_engine_t *e = ud;
     int64_t w;
     int i = resolve_counter(e, counter, window, distinct, &w, err, errn);
     if (i < 0)
         return -1;
-    if (key == NULL) {
+    if (key.s == NULL) {
         *out = 0;
         return 0;
     }
-    int64_t n = distinct ? state_distinct(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms)
-                         : state_count(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms);
+    int64_t n = distinct ? state_distinct(e->cur_state, (size_t)i, key.s, key.len, w, e->ctx.ts_ms)
+                         : state_count(e->cur_state, (size_t)i, key.s, key.len, w, e->ctx.ts_ms);
     if (n < 0) {
         snprintf(err, errn, "%s", state_strerror((int)n));
         return -1;
@@ -237,33 +246,37 @@ static int op_count(void *ud, const char *counter, const char *key, size_t klen,
 /* Labels a rule names can never be internal ones: names starting with the
  * first byte of SHADOW_LABEL are refused, so an enforce rule cannot read a
  * shadow rule's labels by spelling the prefix. */
-static int label_reserved(const char *label, char *err, size_t errn)
+static int label_reserved(rule_str_t label, char *err, size_t errn)
 {
-    if (label[0] != SHADOW_LABEL[0])
+    if (label.len == 0 || label.s[0] != SHADOW_LABEL[0])
         return 0;
     snprintf(err, errn, "label names must not start with byte 0x%02x (reserved for warden's own labels)",
              (unsigned char)SHADOW_LABEL[0]);
     return 1;
 }
 
-static int op_has_label(void *ud, const char *entity, size_t elen, const char *label, int *out,
-                        char *err, size_t errn)
+static int op_has_label(void *ud, rule_str_t entity, rule_str_t label, int *out, char *err,
+                        size_t errn)
 {
     eng_engine_t *e = ud;
     if (label_reserved(label, err, errn))
         return -1;
-    *out = state_label_has(e->cur_state, entity, elen, label, strlen(label), e->ctx.ts_ms);
+    *out = state_label_has(e->cur_state, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms);
     if (!*out && e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         char shadow[RULE_MAX_NAME_LEN + 16];
-        int n = snprintf(shadow, sizeof(shadow), SHADOW_LABEL "%s", label);
-        if (n > 0 && (size_t)n < sizeof(shadow))
-            *out = state_label_has(e->cur_state, entity, elen, shadow, (size_t)n, e->ctx.ts_ms);
+        size_t pl = strlen(SHADOW_LABEL);
+        if (pl + label.len <= sizeof(shadow)) {
+            memcpy(shadow, SHADOW_LABEL, pl);
+            memcpy(shadow + pl, label.s, label.len);
+            *out = state_label_has(e->cur_state, entity.s, entity.len, shadow, pl + label.len,
+                                   e->ctx.ts_ms);
+        }
     }
     return 0;
 }
 
-static int op_label(void *ud, const char *entity, size_t elen, const char *label, int64_t ttl_ms,
-                    char *err, size_t errn)
+static int op_label(void *ud, rule_str_t entity, rule_str_t label, int64_t ttl_ms, char *err,
+                    size_t errn)
 {
     eng_engine_t *e = ud;
     if (label_reserved(label, err, errn))
@@ -282,37 +295,43 @@ static int op_label(void *ud, const char *entity, size_t elen, const char *label
         e->labels = l;
         e->labels_cap = cap;
     }
-    if (strlen(label) == 0 || strlen(label) > RULE_MAX_NAME_LEN) {
+    if (label.len == 0 || label.len > RULE_MAX_NAME_LEN) {
         snprintf(err, errn, "label must be 1 to %d bytes", RULE_MAX_NAME_LEN);
         return -1;
     }
     pending_label_t *l = &e->labels[e->nlabels++];
-    l->entity = wd_arena_strndup(e->arena, entity, elen);
-    l->elen = elen;
+    l->entity = wd_arena_strndup(e->arena, entity.s, entity.len);
+    l->elen = entity.len;
     if (e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         /* A shadow rule's labels are seen by shadow rules only: a rule on
          * trial never changes what enforcing rules decide. */
-        size_t n = strlen(SHADOW_LABEL) + strlen(label);
-        char *s = wd_arena_alloc(e->arena, n + 1);
-        snprintf(s, n + 1, SHADOW_LABEL "%s", label);
+        size_t pl = strlen(SHADOW_LABEL);
+        char *s = wd_arena_alloc(e->arena, pl + label.len + 1);
+        memcpy(s, SHADOW_LABEL, pl);
+        memcpy(s + pl, label.s, label.len);
+        s[pl + label.len] = '\0';
         l->label = s;
+        l->llen = pl + label.len;
     } else {
-        l->label = wd_arena_strndup(e->arena, label, strlen(label));
+        l->label = wd_arena_strndup(e->arena, label.s, label.len);
+        l->llen = label.len;
     }
     l->ttl_ms = ttl_ms;
     return 0;
 }
 
-static int op_in_list(void *ud, const char *list, const char *value, size_t vlen, int *out,
-                      char *err, size_t errn)
+static int op_in_list(void *ud, rule_str_t list, rule_str_t value, int *out, char *err,
+                      size_t errn)
 {
     eng_engine_t *e = ud;
-    const rule_list_t *l = rule_lists_get(e->lists, list);
+    const rule_list_t *l = plain(list) ? rule_lists_get(e->lists, list.s) : NULL;
     if (l == NULL) {
-        snprintf(err, errn, "no list '%s' (lists/%s.txt or lists/%s.cidr)", list, list, list);
+        char show[160];
+        rule_str_show(list, show, sizeof(show));
+        snprintf(err, errn, "no list '%s' (lists/%s.txt or lists/%s.cidr)", show, show, show);
         return -1;
     }
-    *out = rule_list_contains(l, value, vlen);
+    *out = rule_list_contains(l, value.s, value.len);
     return 0;
 }
 
@@ -411,8 +430,9 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
                         snprintf(msg, sizeof(msg), "no list '%s' (lists/%s.txt or lists/%s.cidr)",
                                  cname, cname, cname);
                 } else {
-                    bad_ref = resolve_counter(e, cname, window[0] ? window : NULL, k == 1, &w, msg,
-                                              sizeof(msg)) < 0;
+                    rule_str_t cn = { cname, strlen(cname) };
+                    rule_str_t wn = { window[0] ? window : NULL, strlen(window) };
+                    bad_ref = resolve_counter(e, cn, wn, k == 1, &w, msg, sizeof(msg)) < 0;
                 }
                 if (bad_ref) {
                     int line = 1;
@@ -530,12 +550,12 @@ static const char *fmt_event_id(eng_engine_t *e, wd_jval_t root)
             int n = snprintf(buf, sizeof(buf), "%" PRId64, wd_jval_int(v));
             return wd_arena_strndup(e->arena, buf, (size_t)n);
         } else if (wd_jval_type(v) == WD_JDOUBLE) {
-            /* Integers past int64 arrive as doubles: keep them as ids. */
-            double d = wd_jval_double(v);
-            if (d == floor(d) && fabs(d) < 1e20) {
-                int n = snprintf(buf, sizeof(buf), "%.0f", d);
-                return wd_arena_strndup(e->arena, buf, (size_t)n);
-            }
+            /* Integers past int64: their exact digits (as a double,
+             * 10000000000000000001 and ...002 were one id). */
+            size_t n;
+            const char *big = wd_jval_bigint(v, buf, &n);
+            if (big)
+                return wd_arena_strndup(e->arena, big, n);
         }
     }
     return NULL;
@@ -598,6 +618,17 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
         o->event_id = src_event_id(e, src);
         return reject(e, "id field '%s' is longer than 512 bytes", e->opts.id_field);
     }
+    if (id && wd_jval_get(root, e->opts.id_field, strlen(e->opts.id_field), &v) &&
+        wd_jval_type(v) == WD_JSTRING) {
+        /* Ids are C strings everywhere downstream: "e1\0a" and "e1\0b"
+         * would both be "e1" (one results row for two events). */
+        size_t n;
+        const char *s = wd_jval_str(v, &n);
+        if (memchr(s, '\0', n) != NULL) {
+            o->event_id = src_event_id(e, src);
+            return reject(e, "id field '%s' contains a NUL byte", e->opts.id_field);
+        }
+    }
     if (wd_jval_type(root) != WD_JOBJECT)
         return reject(e, "%s", "event is not a JSON object");
 
@@ -640,11 +671,19 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     if (o->event_ts_ms == INT64_MIN)
         return reject(e, "missing timestamp field '%s'", e->opts.ts_field);
 
+    /* By length: the stream is event bytes and may hold a NUL. */
     const stream_info_t *si = NULL;
     for (size_t k = 0; k < e->nstreams && si == NULL; k++)
-        if (strncmp(e->streams[k].name, stream, slen) == 0 && e->streams[k].name[slen] == '\0')
+        if (strlen(e->streams[k].name) == slen && memcmp(e->streams[k].name, stream, slen) == 0)
             si = &e->streams[k];
     if (si == NULL) {
+        if (memchr(stream, '\0', slen) != NULL) {
+            /* Shown escaped (dead-letter reasons): as a C string
+             * "login\0…" would read as the known stream "login". */
+            char show[200];
+            rule_str_show((rule_str_t){ stream, slen }, show, sizeof(show));
+            o->stream = wd_arena_strndup(e->arena, show, strlen(show));
+        }
         o->status = ENG_EVENT_UNROUTED;
         return 0;
     }
@@ -675,6 +714,7 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     if (si->view && nrules) {
         lua_State *L = wd_lua_state(e->vm);
         e->ctx.gen++;
+        e->ctx.root = root;   /* pairs walks it, in document order */
         rule_view_fill(si->view, L, root);
         lua_rawseti(L, LUA_REGISTRYINDEX, e->ctx.ev_ref);
     } else if (nrules) {
@@ -729,10 +769,14 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     /* Effects become visible from the next event on. */
     for (size_t k = 0; k < e->nlabels; k++) {
         const pending_label_t *l = &e->labels[k];
-        int rc = state_label_set(st, l->entity, l->elen, l->label, strlen(l->label),
+        int rc = state_label_set(st, l->entity, l->elen, l->label, l->llen,
                                      o->event_ts_ms + l->ttl_ms);
-        if (rc < 0)
-            LOG_WARN("label=%s event=%s msg=\"%s\"", l->label, o->event_id, state_strerror(rc));
+        if (rc < 0) {
+            char show[160];
+            LOG_WARN("label=%s event=%s msg=\"%s\"",
+                     rule_str_show((rule_str_t){ l->label, l->llen }, show, sizeof(show)),
+                     o->event_id, state_strerror(rc));
+        }
     }
     e->nlabels = 0;
     o->status = ENG_EVENT_OK;

@@ -621,8 +621,12 @@ static int scalar_text(wd_jval_t root, const char *path, const char **out, size_
     case WD_JSTRING:
         *out = wd_jval_str(v, len);
         return *len > 0;
-    case WD_JINT:
     case WD_JDOUBLE:
+        /* Beyond int64: the exact digits, which is what rules read too. */
+        if ((*out = wd_jval_bigint(v, buf, len)) != NULL)
+            return 1;
+        /* fallthrough */
+    case WD_JINT:
         *len = lua_number_text(v, buf);
         *out = buf;
         return *len > 0;

@@ -68,8 +68,10 @@ static const rule_field_t *descend(lua_State *L, const ev_box_t *b, const rule_f
         return NULL;
     const rule_field_t *child = rule_field_child(node, k, kl);
     if (child == NULL) {
+        char show[160];
         rule_lua_error(L, "field '%s%s%s' is not declared in 'fields' of rule %s", node->path,
-                       *node->path ? "." : "", k, b->c->rule ? b->c->rule->name : "?");
+                       *node->path ? "." : "", rule_str_show((rule_str_t){ k, kl }, show, sizeof(show)),
+                       b->c->rule ? b->c->rule->name : "?");
         return NULL;   /* not reached: rule_lua_error raises */
     }
     return child->whole ? NULL : child;

@@ -56,6 +56,22 @@ static int ro_len(lua_State *L)
     return 1;
 }
 
+/* Private metatable keys of an object's proxy: the tape index of the JSON
+ * object it was filled from, and the event generation of that fill. */
+static const char origin_idx_key = 0, origin_gen_key = 0;
+
+/* Records that the proxy at idx holds JSON object obj of the current event. */
+static void set_origin(lua_State *L, int idx, wd_jval_t obj)
+{
+    const rule_ctx_t *c = wd_lua_user(L);
+    lua_getmetatable(L, idx);
+    lua_pushinteger(L, (lua_Integer)obj.idx);
+    lua_rawsetp(L, -2, &origin_idx_key);
+    lua_pushinteger(L, c ? (lua_Integer)c->gen : 0);
+    lua_rawsetp(L, -2, &origin_gen_key);
+    lua_pop(L, 1);
+}
+
 static int ro_next(lua_State *L)
 {
     lua_settop(L, 2);
@@ -65,10 +81,67 @@ static int ro_next(lua_State *L)
     return 1;
 }
 
+typedef struct ro_iter {
+    uint64_t   gen;
+    wd_jval_t  obj;
+    wd_jiter_t it;
+} ro_iter_t;
+
+/* pairs over an object in the JSON document's member order, the order of
+ * the checking view: a Lua table's own order follows its string hashes,
+ * which Lua seeds anew in every process, so a rule walking ev.user gave
+ * a different answer on each run.  Walks the event's members and yields
+ * those the data table holds (declared, not null; the first of duplicate
+ * keys). */
+static int ro_next_ordered(lua_State *L)
+{
+    ro_iter_t *it = lua_touserdata(L, lua_upvalueindex(2));
+    const rule_ctx_t *c = wd_lua_user(L);
+    if (c == NULL || c->gen != it->gen)
+        return rule_lua_error(L, "event expired during iteration");
+    const char *k;
+    size_t kl;
+    wd_jval_t v, first;
+    while (wd_jiter_next(&it->it, &k, &kl, &v)) {
+        if (wd_jval_get(it->obj, k, kl, &first) && first.idx != v.idx)
+            continue;
+        lua_pushlstring(L, k, kl);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+            return 2;
+        lua_pop(L, 2);
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
 static int ro_pairs(lua_State *L)
 {
+    const rule_ctx_t *c = wd_lua_user(L);
+    lua_getmetatable(L, 1);
+    int mt = lua_gettop(L);
     push_data(L, 1);
-    lua_pushcclosure(L, ro_next, 1);   /* the data table stays hidden in the upvalue */
+    if (lua_rawgetp(L, mt, &origin_idx_key) != LUA_TNUMBER || c == NULL) {
+        lua_pop(L, 1);
+        /* Arrays (1..n in order) and the empty root. */
+        lua_pushcclosure(L, ro_next, 1);   /* the data table stays hidden in the upvalue */
+        lua_pushvalue(L, 1);
+        lua_pushnil(L);
+        return 3;
+    }
+    size_t idx = (size_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_rawgetp(L, mt, &origin_gen_key);
+    uint64_t gen = (uint64_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (gen != c->gen)
+        return rule_lua_error(L, "event expired: `ev` is only valid during the evaluation it was passed to");
+    ro_iter_t *it = lua_newuserdatauv(L, sizeof(*it), 0);
+    it->gen = gen;
+    it->obj.doc = c->root.doc;
+    it->obj.idx = idx;
+    wd_jiter_begin(it->obj, &it->it);
+    lua_pushcclosure(L, ro_next_ordered, 2);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
@@ -105,9 +178,17 @@ int rule_lua_push_scalar(lua_State *L, wd_jval_t v)
     case WD_JINT:
         lua_pushinteger(L, (lua_Integer)wd_jval_int(v));
         return 1;
-    case WD_JDOUBLE:
-        lua_pushnumber(L, wd_jval_double(v));
+    case WD_JDOUBLE: {
+        /* Integers beyond int64 as their exact digits, as in the lazy view. */
+        char nb[WD_JSON_NUMBUF];
+        size_t n;
+        const char *big = wd_jval_bigint(v, nb, &n);
+        if (big)
+            lua_pushlstring(L, big, n);
+        else
+            lua_pushnumber(L, wd_jval_double(v));
         return 1;
+    }
     case WD_JSTRING: {
         size_t n;
         const char *s = wd_jval_str(v, &n);
@@ -160,6 +241,8 @@ void rule_view_push_deep(lua_State *L, wd_jval_t v, int depth)
         lua_pushinteger(L, (lua_Integer)n);
         lua_rawsetp(L, -2, &array_len_key);
         lua_pop(L, 1);
+    } else {
+        set_origin(L, -1, v);
     }
 }
 
@@ -303,6 +386,8 @@ static void push_pruned(lua_State *L, const vnode_t *n, wd_jval_t v)
         }
     }
     make_proxy(L);
+    if (t == WD_JOBJECT)
+        set_origin(L, -1, v);
     if (t == WD_JARRAY) {
         lua_getmetatable(L, -1);
         lua_pushinteger(L, (lua_Integer)len);
@@ -325,6 +410,7 @@ static void fill(lua_State *L, const vnode_t *n, wd_jval_t obj)
         } else if (k->nkids && wd_jval_type(v) == WD_JOBJECT) {
             fill(L, k, v);
             lua_rawgeti(L, LUA_REGISTRYINDEX, k->proxy_ref);
+            set_origin(L, -1, v);
         } else if (k->nkids && wd_jval_type(v) == WD_JARRAY) {
             push_pruned(L, k, v);
         } else {
@@ -340,4 +426,6 @@ void rule_view_fill(rule_view_t *v, lua_State *L, wd_jval_t root)
     if (v->root.nkids)
         fill(L, &v->root, root);
     lua_rawgeti(L, LUA_REGISTRYINDEX, v->root.proxy_ref);
+    if (v->root.nkids)
+        set_origin(L, -1, root);
 }

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SNAP_MAGIC   "WRDNSTAT"
@@ -669,6 +670,13 @@ int state_save_file(const state_t *st, const char *path, char *errstr,
     }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        /* The rename below would replace a device or a FIFO (as root,
+         * /dev/full itself) with a regular file and report success. */
+        snprintf(errstr, errstr_size, "%s: not a regular file", path);
+        goto done;
+    }
     w->f = fopen(tmp, "wb");
     if (w->f == NULL) {
         snprintf(errstr, errstr_size, "%s: %s", tmp, strerror(errno));

@@ -48,6 +48,7 @@ typedef struct store_decision {
     const char  *event_id;
     const char  *stream;
     const char  *entity;
+    size_t       entity_len;   /* 0: strlen(entity); entities may hold NUL bytes */
     const char  *verdict;
     const char **rules;
     size_t       nrules;

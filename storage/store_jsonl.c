@@ -92,7 +92,7 @@ static int jsonl_drain(jsonl_t *j, int sync, char *errstr, size_t errstr_size)
 fail:
     j->failed = 1;
     snprintf(j->lasterr, sizeof(j->lasterr), "store: jsonl: write to %s failed: %s",
-             j->path, strerror(errno));
+             j->is_stdout ? "stdout" : j->path, strerror(errno));
     return store_seterr(errstr, errstr_size, "%s", j->lasterr);
 }
 

@@ -433,7 +433,7 @@ int store_queue_decision(store_queue_t *q, const store_decision_t *d,
     cell_strz(b, &c[1], d->run_id);
     cell_strz(b, &c[2], d->event_id);
     cell_strz(b, &c[3], d->stream);
-    cell_strz(b, &c[4], d->entity ? d->entity : "");
+    cell_strn(b, &c[4], d->entity ? d->entity : "", d->entity ? d->entity_len : 0);
     cell_strz(b, &c[5], d->verdict);
     /* Rule names are [a-z0-9_.]+: a comma list is unambiguous (FIND_IN_SET). */
     c[6].t = SQ_STR;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -792,11 +793,33 @@ static void test_entry_with_impossible_clock_is_refused(void **s)
     state_destroy(b);
 }
 
+/* Saving over a device or FIFO is refused: the snapshot is renamed over
+ * its path, which used to replace the node with a regular file (as root,
+ * /dev/full itself) and report success. */
+static void test_snapshot_file_refuses_a_path_that_is_not_a_regular_file(void **s)
+{
+    (void)s;
+    state_t *st = mk(0);
+    char dir[] = "/tmp/warden_snap.XXXXXX", fifo[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(state_save_file(st, fifo, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    struct stat sb;
+    assert_int_equal(stat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    unlink(fifo);
+    rmdir(dir);
+    state_destroy(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_round_trip_answers_identical),
         cmocka_unit_test(test_snapshot_file_round_trip),
+        cmocka_unit_test(test_snapshot_file_refuses_a_path_that_is_not_a_regular_file),
         cmocka_unit_test(test_snapshot_corruption_refused_state_unchanged),
         cmocka_unit_test(test_snapshot_load_alloc_failures_leave_state_unchanged),
         cmocka_unit_test(test_entry_records_carry_single_keys_and_tombstones),

@@ -480,6 +480,27 @@ static void test_runs_versions_and_decisions(void **st)
     assert_int_equal(scalar("SELECT COUNT(*) FROM decisions WHERE FIND_IN_SET('spam.b', rules)"), 1);
 }
 
+/* Decision entities keep NUL bytes: "u\0a" and "u\0b" are two entities
+ * (as C strings both were "u"). */
+static void test_decision_entities_keep_their_nul_bytes(void **st)
+{
+    (void)st;
+    migrate_latest();
+    char err[1024];
+    store_t *s = open_sink(NULL);
+    const char *rules[] = { "r" };
+    store_decision_t d = { .run_id = "live", .event_id = "e1", .stream = "s", .entity = "u\0a",
+                           .entity_len = 3, .verdict = "block", .rules = rules, .nrules = 1,
+                           .event_ts_ms = 1795168800000LL };
+    assert_int_equal(store_write_decision(s, &d, err, sizeof(err)), 0);
+    d.event_id = "e2";
+    d.entity = "u\0b";
+    assert_int_equal(store_write_decision(s, &d, err, sizeof(err)), 0);
+    assert_int_equal(store_close(s, err, sizeof(err)), 0);
+    assert_int_equal(scalar("SELECT COUNT(DISTINCT entity) FROM decisions WHERE LENGTH(entity)=3"), 2);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM decisions WHERE entity=X'750062'"), 1);
+}
+
 static void test_a_row_the_server_rejects_fails_the_sink(void **st)
 {
     (void)st;
@@ -636,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_strings_round_trip_byte_exact_bulk, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_hostile_strings_round_trip_byte_exact_text, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_runs_versions_and_decisions, setup_db, drop_db),
+        cmocka_unit_test_setup_teardown(test_decision_entities_keep_their_nul_bytes, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_a_row_the_server_rejects_fails_the_sink, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_batches_by_rows_and_time, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_backpressure_blocks_writes_while_the_server_stalls, setup_db, drop_db),
