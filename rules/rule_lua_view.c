@@ -101,14 +101,24 @@ static int ro_next_ordered(lua_State *L)
         return rule_lua_error(L, "event expired during iteration");
     const char *k;
     size_t kl;
-    wd_jval_t v, first;
+    wd_jval_t v;
     while (wd_jiter_next(&it->it, &k, &kl, &v)) {
-        if (wd_jval_get(it->obj, k, kl, &first) && first.idx != v.idx)
+        /* A key seen before is a later duplicate: the first was returned
+         * (a table of the keys returned keeps this linear). */
+        lua_pushlstring(L, k, kl);
+        if (lua_rawget(L, lua_upvalueindex(3)) != LUA_TNIL) {
+            lua_pop(L, 1);
             continue;
+        }
+        lua_pop(L, 1);
         lua_pushlstring(L, k, kl);
         lua_pushvalue(L, -1);
-        if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+        if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) {
+            lua_pushvalue(L, -2);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, lua_upvalueindex(3));
             return 2;
+        }
         lua_pop(L, 2);
     }
     lua_pushnil(L);
@@ -141,7 +151,8 @@ static int ro_pairs(lua_State *L)
     it->obj.doc = c->root.doc;
     it->obj.idx = idx;
     wd_jiter_begin(it->obj, &it->it);
-    lua_pushcclosure(L, ro_next_ordered, 2);
+    lua_newtable(L);   /* keys returned: grows with the iteration */
+    lua_pushcclosure(L, ro_next_ordered, 3);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
