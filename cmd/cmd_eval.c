@@ -11,6 +11,7 @@
 
 #include "cmd/cmd.h"
 #include "engine/eng_engine.h"
+#include "base/wd_jsonl.h"
 #include "base/wd_log.h"
 #include "cmd/cmd_output.h"
 #include "state/state.h"
@@ -117,25 +118,22 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
     }
 }
 
+typedef struct eval_file {
+    eval_run_t *r;
+    const char *name;
+} eval_file_t;
+
+static int eval_line(void *ud, const char *line, size_t len, long lineno)
+{
+    eval_file_t *f = ud;
+    process(f->r, line, len, f->name, lineno);
+    return f->r->failed;
+}
+
 static int eval_stream(eval_run_t *r, FILE *in, const char *name)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
-    while (!r->failed && (n = getline(&line, &cap, in)) >= 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            n--;
-        size_t i = 0;
-        while (i < (size_t)n && (line[i] == ' ' || line[i] == '\t'))
-            i++;
-        if (i == (size_t)n)
-            continue;   /* blank lines are not events */
-        process(r, line, (size_t)n, name, lineno);
-    }
-    free(line);
-    if (ferror(in)) {
+    eval_file_t f = { r, name };
+    if (wd_jsonl_each(in, eval_line, &f) < 0) {
         fprintf(stderr, "warden eval: %s: read error\n", name);
         return -1;
     }
