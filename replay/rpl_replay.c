@@ -232,9 +232,8 @@ rpl_t *rpl_new(const rpl_opts_t *opts, char *errstr, size_t errstr_size)
                 r->warmup_ms = w;
         }
     }
-    r->start_ms = opts->from_ms == RPL_UNBOUNDED_FROM || opts->from_ms - RPL_UNBOUNDED_FROM < r->warmup_ms
-                      ? RPL_UNBOUNDED_FROM
-                      : opts->from_ms - r->warmup_ms;
+    r->start_ms = opts->from_ms < RPL_UNBOUNDED_FROM + r->warmup_ms ? RPL_UNBOUNDED_FROM
+                                                                    : opts->from_ms - r->warmup_ms;
     return r;
 }
 
