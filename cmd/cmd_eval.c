@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "engine/eng_engine.h"
@@ -30,7 +31,9 @@ static void eval_usage(FILE *f)
         "  -o, --out FILE          hits as JSONL to FILE (default stdout)\n"
         "      --store URL         hits to a results store instead: jsonl:PATH,\n"
         "                          mysql://user@host:port/db, starrocks://user@host:port/db\n"
-        "      --run-id ID         run_id written with each hit (default \"live\")\n"
+        "      --run-id ID         run_id written with each hit (default \"live\" on JSONL\n"
+        "                          output; with --store eval-<UTC time>-<pid>, so that a\n"
+        "                          test run never overwrites the live service's rows)\n"
         "      --actions FILE      one action (enforce-mode decision) per line to FILE\n"
         "      --rejects FILE      malformed input lines, verbatim, to FILE\n"
         "      --stream-field F    field naming the event's stream (default \"type\")\n"
@@ -217,7 +220,7 @@ int cmd_eval(int argc, char **argv)
     eng_opts_t opts;
     eng_opts_default(&opts);
     const char *out = NULL, *store_url = NULL, *actions = NULL, *rejects = NULL;
-    const char *run_id = "live", *state_in = NULL, *state_out = NULL;
+    const char *run_id = NULL, *state_in = NULL, *state_out = NULL;
     int strict = 0, quiet = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qh", lopts, NULL)) != -1) {
@@ -261,6 +264,18 @@ int cmd_eval(int argc, char **argv)
         return CMD_EXIT_USAGE;
     }
     const char *rules_dir = argv[optind++];
+    char idbuf[96];
+    if (run_id == NULL && store_url == NULL)
+        run_id = "live";   /* JSONL out: the output contract's example, diffable with run's */
+    else if (run_id == NULL) {
+        time_t t = time(NULL);
+        struct tm tm;
+        char ts[32];
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+        snprintf(idbuf, sizeof(idbuf), "eval-%s-%ld", ts, (long)getpid());
+        run_id = idbuf;
+    }
     if (strlen(run_id) == 0 || strlen(run_id) > 128) {
         fprintf(stderr, "warden eval: --run-id must be 1 to 128 bytes\n");
         return CMD_EXIT_USAGE;

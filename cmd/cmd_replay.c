@@ -158,6 +158,7 @@ static int replay_store_close(replay_cmd_t *c, int partial)
         c->run.events = n.window;
         c->run.hits = n.hits_candidate;
         c->run.rejected = n.rejected;
+        c->run.errors = n.errors_candidate;
         if (store_end_run(c->store, &c->run, c->err, sizeof(c->err)) != 0)
             c->failed = 1;
     }

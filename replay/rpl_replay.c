@@ -277,7 +277,13 @@ void rpl_set_input(rpl_t *r, const char *json)
     r->input_json = json ? strdup(json) : NULL;
 }
 
-void rpl_counts(const rpl_t *r, rpl_counts_t *out) { *out = r->c; }
+void rpl_counts(const rpl_t *r, rpl_counts_t *out)
+{
+    *out = r->c;
+    out->errors_candidate = 0;
+    for (size_t i = 0; i < r->nrules; i++)
+        out->errors_candidate += r->rules[i].errors[RPL_CAND];
+}
 
 /* ---- the pass ------------------------------------------------------------ */
 

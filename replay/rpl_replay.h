@@ -69,6 +69,7 @@ void rpl_set_input(rpl_t *r, const char *json);
 typedef struct rpl_counts {
     uint64_t read, before, warmup, window, after, rejected;
     uint64_t hits_candidate, hits_baseline;
+    uint64_t errors_candidate;   /* rule errors in the window */
 } rpl_counts_t;
 void rpl_counts(const rpl_t *r, rpl_counts_t *out);
 
