@@ -387,14 +387,15 @@ static int compare(rpl_t *r, const eng_outcome_t *oc, const eng_outcome_t *ob, c
             hc = NULL, j++;
         else
             i++, j++;
-        long ui = rpl_rule_find(r, (hc ? hc : hb)->rule);
+        const eng_hit_t *h = hc ? hc : hb;
+        long ui = h ? rpl_rule_find(r, h->rule) : -1;
         if (ui < 0)
             continue;
         rpl_rule_t *u = &r->rules[ui];
         int differs = 1;
-        if (hc && !hb)
+        if (hb == NULL)
             u->added++;
-        else if (hb && !hc)
+        else if (hc == NULL)
             u->removed++;
         else if (hc->verdict != hb->verdict)
             u->verdict_changed++;
