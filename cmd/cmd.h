@@ -13,6 +13,7 @@ enum {
                             * migrate --status: the schema is behind this binary */
     CMD_EXIT_FATAL = 4,    /* run/split: a fatal Kafka or store error after a clean
                             * start (e.g. fenced by a live twin instance) */
+    CMD_EXIT_PARTIAL = 5,  /* replay: stopped by a signal; the report is partial */
 };
 
 /* Every long option's getopt code, one enum for all commands, so no two
@@ -60,6 +61,8 @@ int cmd_test(int argc, char **argv);
 /* cmd/cmd_run.c, cmd/cmd_split.c: the Kafka service and splitter. */
 int cmd_run(int argc, char **argv);
 int cmd_split(int argc, char **argv);
+/* cmd/cmd_replay.c: `warden replay`. */
+int cmd_replay(int argc, char **argv);
 /* cmd/cmd_migrate.c: `warden migrate`. */
 int cmd_migrate(int argc, char **argv);
 

@@ -10,10 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_ctx.h"
 #include "engine/eng_engine.h"
+#include "base/wd_jsonl.h"
 #include "base/wd_log.h"
 #include "cmd/cmd_output.h"
 #include "state/state.h"
@@ -31,7 +33,9 @@ static void eval_usage(FILE *f)
         "  -o, --out FILE          hits as JSONL to FILE (default stdout)\n"
         "      --store URL         hits to a results store instead: jsonl:PATH,\n"
         "                          mysql://user@host:port/db, starrocks://user@host:port/db\n"
-        "      --run-id ID         run_id written with each hit (default \"live\")\n"
+        "      --run-id ID         run_id written with each hit (default \"live\" on JSONL\n"
+        "                          output; with --store eval-<UTC time>-<pid>, so that a\n"
+        "                          test run never overwrites the live service's rows)\n"
         "      --actions FILE      one action (enforce-mode decision) per line to FILE\n"
         "      --rejects FILE      malformed input lines, verbatim, to FILE\n"
         "      --stream-field F    field naming the event's stream (default \"type\")\n"
@@ -108,25 +112,22 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
     }
 }
 
+typedef struct eval_file {
+    eval_run_t *r;
+    const char *name;
+} eval_file_t;
+
+static int eval_line(void *ud, const char *line, size_t len, long lineno)
+{
+    eval_file_t *f = ud;
+    process(f->r, line, len, f->name, lineno);
+    return f->r->failed;
+}
+
 static int eval_stream(eval_run_t *r, FILE *in, const char *name)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
-    while (!r->failed && (n = getline(&line, &cap, in)) >= 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            n--;
-        size_t i = 0;
-        while (i < (size_t)n && (line[i] == ' ' || line[i] == '\t'))
-            i++;
-        if (i == (size_t)n)
-            continue;   /* blank lines are not events */
-        process(r, line, (size_t)n, name, lineno);
-    }
-    free(line);
-    if (ferror(in)) {
+    eval_file_t f = { r, name };
+    if (wd_jsonl_each(in, eval_line, &f) < 0) {
         fprintf(stderr, "warden eval: %s: read error\n", name);
         return -1;
     }
@@ -217,7 +218,7 @@ int cmd_eval(int argc, char **argv)
     eng_opts_t opts;
     eng_opts_default(&opts);
     const char *out = NULL, *store_url = NULL, *actions = NULL, *rejects = NULL;
-    const char *run_id = "live", *state_in = NULL, *state_out = NULL;
+    const char *run_id = NULL, *state_in = NULL, *state_out = NULL;
     int strict = 0, quiet = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qh", lopts, NULL)) != -1) {
@@ -261,7 +262,19 @@ int cmd_eval(int argc, char **argv)
         return CMD_EXIT_USAGE;
     }
     const char *rules_dir = argv[optind++];
-    if (run_id == NULL || strlen(run_id) == 0 || strlen(run_id) > 128) {
+    char idbuf[96];
+    if (run_id == NULL && store_url == NULL)
+        run_id = "live";   /* JSONL out: the output contract's example, diffable with run's */
+    else if (run_id == NULL) {
+        time_t t = time(NULL);
+        struct tm tm;
+        char ts[32];
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+        snprintf(idbuf, sizeof(idbuf), "eval-%s-%ld", ts, (long)getpid());
+        run_id = idbuf;
+    }
+    if (strlen(run_id) == 0 || strlen(run_id) > 128) {
         fprintf(stderr, "warden eval: --run-id must be 1 to 128 bytes\n");
         return CMD_EXIT_USAGE;
     }

@@ -19,6 +19,7 @@ static const cmd_t cmds[] = {
     { "test", cmd_test, "run the tests inside each rule file" },
     { "run", cmd_run, "the enforcement service on Kafka: actions, results, dead letters, exactly once" },
     { "split", cmd_split, "split raw topics into pruned per-stream topics, exactly once" },
+    { "replay", cmd_replay, "replay a window (files or Kafka) through a candidate and a baseline pack, diff report" },
     { "check", cmd_check, "load and validate a rule pack without running it" },
     { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
     { NULL, NULL, NULL },

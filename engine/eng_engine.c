@@ -593,6 +593,56 @@ static int reject(eng_engine_t *e, const char *fmt, const char *arg)
     return 0;
 }
 
+int eng_event_time(const eng_opts_t *opts, wd_jval_t root, const eng_src_t *src,
+                   int64_t *ts_ms, const char **why)
+{
+    wd_jval_t v;
+    int64_t ts = INT64_MIN;
+    *ts_ms = INT64_MIN;
+    if (wd_jval_get(root, opts->ts_field, strlen(opts->ts_field), &v)) {
+        int t = wd_jval_type(v);
+        if (t == WD_JSTRING) {
+            size_t n;
+            const char *s = wd_jval_str(v, &n);
+            if (wd_parse_rfc3339(s, n, &ts) != 0) {
+                *why = "timestamp field '%s' is not RFC 3339";
+                return -1;
+            }
+        } else if (t == WD_JINT) {
+            ts = wd_jval_int(v);
+            if (ts <= -ENG_TS_LIMIT_MS || ts >= ENG_TS_LIMIT_MS) {
+                *why = "timestamp field '%s' is out of range";
+                return -1;
+            }
+        } else if (t == WD_JDOUBLE) {
+            double d = wd_jval_double(v);
+            if (!(d > -ENG_TS_LIMIT_MS && d < ENG_TS_LIMIT_MS)) {
+                *why = "timestamp field '%s' is out of range";
+                return -1;
+            }
+            ts = (int64_t)d;
+        } else if (t != WD_JNULL) {
+            *why = "timestamp field '%s' must be RFC 3339 or epoch milliseconds";
+            return -1;
+        }
+    }
+    if (ts == INT64_MIN && src && src->msg_ts_ms != INT64_MIN && src->topic)
+        ts = src->msg_ts_ms;
+    /* State time only moves forward: one event stamped far in the future
+     * would expire every key.  Against Kafka's own timestamp it is refused. */
+    if (ts != INT64_MIN && src && src->topic && src->msg_ts_ms != INT64_MIN &&
+        opts->max_future_ms > 0 && ts > src->msg_ts_ms + opts->max_future_ms) {
+        *why = "timestamp field '%s' is more than max_future ahead of the message time";
+        return -1;
+    }
+    if (ts == INT64_MIN) {
+        *why = "missing timestamp field '%s'";
+        return -1;
+    }
+    *ts_ms = ts;
+    return 0;
+}
+
 int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
                     const eng_src_t *src, const eng_outcome_t **out)
 {
@@ -639,37 +689,9 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     const char *stream = wd_jval_str(v, &slen);
     o->stream = wd_arena_strndup(e->arena, stream, slen);
 
-    if (wd_jval_get(root, e->opts.ts_field, strlen(e->opts.ts_field), &v)) {
-        int t = wd_jval_type(v);
-        if (t == WD_JSTRING) {
-            size_t n;
-            const char *s = wd_jval_str(v, &n);
-            if (wd_parse_rfc3339(s, n, &o->event_ts_ms) != 0)
-                return reject(e, "timestamp field '%s' is not RFC 3339", e->opts.ts_field);
-        } else if (t == WD_JINT) {
-            o->event_ts_ms = wd_jval_int(v);
-            if (o->event_ts_ms <= -ENG_TS_LIMIT_MS || o->event_ts_ms >= ENG_TS_LIMIT_MS)
-                return reject(e, "timestamp field '%s' is out of range", e->opts.ts_field);
-        } else if (t == WD_JDOUBLE) {
-            double d = wd_jval_double(v);
-            if (!(d > -ENG_TS_LIMIT_MS && d < ENG_TS_LIMIT_MS))
-                return reject(e, "timestamp field '%s' is out of range", e->opts.ts_field);
-            o->event_ts_ms = (int64_t)d;
-        } else if (t != WD_JNULL) {
-            return reject(e, "timestamp field '%s' must be RFC 3339 or epoch milliseconds",
-                          e->opts.ts_field);
-        }
-    }
-    if (o->event_ts_ms == INT64_MIN && src && src->msg_ts_ms != INT64_MIN && src->topic)
-        o->event_ts_ms = src->msg_ts_ms;
-    /* State time only moves forward: one event stamped far in the future
-     * would expire every key.  Against Kafka's own timestamp it is refused. */
-    if (o->event_ts_ms != INT64_MIN && src && src->topic && src->msg_ts_ms != INT64_MIN &&
-        e->opts.max_future_ms > 0 && o->event_ts_ms > src->msg_ts_ms + e->opts.max_future_ms)
-        return reject(e, "timestamp field '%s' is more than max_future ahead of the message time",
-                      e->opts.ts_field);
-    if (o->event_ts_ms == INT64_MIN)
-        return reject(e, "missing timestamp field '%s'", e->opts.ts_field);
+    const char *why;
+    if (eng_event_time(&e->opts, root, src, &o->event_ts_ms, &why) != 0)
+        return reject(e, why, e->opts.ts_field);
 
     /* By length: the stream is event bytes and may hold a NUL. */
     const stream_info_t *si = NULL;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # tests/integration/db_queries.sh — runs the ten queries of docs/queries.md
 # against the private MariaDB, on data made by the real binary:
-#   live      `warden eval --store` of the example pack on the sample events;
+#   live      `warden eval --run-id live --store` of the example pack on the sample
+#             events (eval --store defaults to its own run id, never "live");
 #   replay-1  the same events through a candidate pack (one rule removed,
 #             one rule's block turned into review, one new rule).
 # rule_runs / rule_versions are what warden itself recorded (nothing is
@@ -21,7 +22,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 $M -e "CREATE DATABASE $DB" || fail "create database"
 "$WARDEN" migrate "$URL" --quiet || fail "migrate"
-"$WARDEN" eval -q --store "$URL" examples/rules examples/events/sample.jsonl 2>"$tmp/live.err" \
+"$WARDEN" eval -q --run-id live --store "$URL" examples/rules examples/events/sample.jsonl 2>"$tmp/live.err" \
     || { tail -3 "$tmp/live.err"; fail "eval live"; }
 
 # The candidate pack.

@@ -53,13 +53,13 @@ fi
 "$WARDEN" migrate --print starrocks | grep -q "PRIMARY KEY (event_day, run_id, event_id, rule)" \
     && ok "migrate --print starrocks" || bad "migrate --print starrocks"
 
-if "$WARDEN" eval -q --store "$URL" examples/rules examples/events/sample.jsonl 2>"$tmp/err"; then
+if "$WARDEN" eval -q --run-id t1 --store "$URL" examples/rules examples/events/sample.jsonl 2>"$tmp/err"; then
     "$WARDEN" eval -q examples/rules examples/events/sample.jsonl > "$tmp/hits.jsonl" 2>/dev/null
     want=$(wc -l < "$tmp/hits.jsonl")
     got=$($M -N -e "SELECT COUNT(*) FROM $DB.rule_results")
     [ "$got" = "$want" ] && ok "eval --store wrote $got hits (stdout has $want)" || bad "eval --store: $got rows, want $want"
     # once more: upserts, so the same count
-    "$WARDEN" eval -q --store "$URL" examples/rules examples/events/sample.jsonl 2>/dev/null
+    "$WARDEN" eval -q --run-id t1 --store "$URL" examples/rules examples/events/sample.jsonl 2>/dev/null
     got=$($M -N -e "SELECT COUNT(*) FROM $DB.rule_results")
     [ "$got" = "$want" ] && ok "eval --store twice: still $got rows" || bad "eval --store twice: $got rows, want $want"
     # every hit names the exact rule source: rule_sha256 = rule_versions.sha256

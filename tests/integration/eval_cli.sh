@@ -106,3 +106,13 @@ ok "--state-out/--state-in continue exactly; a corrupt snapshot is refused"
 "$W" eval --state-max-mb 1 examples/rules "$T/big.jsonl" >/dev/null 2>"$T/mm.err"
 grep -Eq "[1-9][0-9]* evicted" "$T/mm.err" || fail "no evictions reported under --state-max-mb 1: $(grep state: "$T/mm.err")"
 ok "--state-max-mb: $(grep -o '[0-9]* evicted' "$T/mm.err")"
+
+# --store never defaults to the live run id (a test run must not overwrite
+# the live service's rows); JSONL on stdout keeps "live", the contract's example.
+"$W" eval -q --store "jsonl:$T/st.jsonl" examples/rules "$S"
+ids=$(python3 -c "import json; print(' '.join(sorted({json.loads(l)['run_id'] for l in open('$T/st.jsonl')})))")
+case "$ids" in eval-*) ;; *) fail "eval --store wrote run_id '$ids', want eval-<time>-<pid>" ;; esac
+[ "$ids" != live ] && [ "$(echo "$ids" | wc -w)" = 1 ] || fail "eval --store run ids: $ids"
+"$W" eval -q --store "jsonl:$T/st2.jsonl" --run-id mine examples/rules "$S"
+grep -q '"run_id":"mine"' "$T/st2.jsonl" || fail "--run-id is not used with --store"
+ok "eval --store defaults to run_id $ids, not live"
