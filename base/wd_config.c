@@ -70,9 +70,6 @@ static const wd_config_key_t run_keys[] = {
       "(0: arrival order)",
       NULL, 0, 600000 },
     { "create_topics", WD_CFG_BOOL, "true", "create missing actions/DLQ/changelog topics at start", NULL, 0, 0 },
-    { "snapshot_max_kb", WD_CFG_INT, "16384", "largest state snapshot (one changelog record; keep it within the "
-      "topic's max.message.bytes): a partition whose state outgrows it sheds least recently used keys",
-      NULL, 16, 16384 },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 
