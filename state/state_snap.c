@@ -865,8 +865,9 @@ int state_load_file(state_t *st, const char *path, char *errstr, size_t errstr_s
  *   'K' the clock:     nothing
  * Record value: "WRDE" | u8 version | u8 kind (as the id) | u64 spec
  * fingerprint of the counter (0 for labels and the clock) | i64 clock |
- * the record as in a snapshot without its table (varint klen | key | i64
- * head | body; nothing for the clock) | u32 CRC-32 of everything before. */
+ * the record as in a snapshot without its table and key (i64 head | body;
+ * nothing for the clock; the key is the id's) | u32 CRC-32 of everything
+ * before. */
 #define LOG_HDR 22
 
 static st_journal_t *journal_new(void)
@@ -1066,13 +1067,22 @@ static void log_value(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *
     hdr[5] = t == NULL ? 'K' : t->id < st->nctr ? 'C' : 'L';
     put_le(hdr + 6, t && t->id < st->nctr ? st->ctr[t->id].fp : 0, 8);
     put_le(hdr + 14, (uint64_t)st->clock, 8);
-    w->crc = 0;
+    size_t start = w->buf->len;
     w->len = 0;
     wr_bytes(w, hdr, sizeof(hdr));
-    if (t)
+    if (t) {
+        /* the record without its key (the id has it) */
         rec_write(st, t, idx, w, 0);
+        const st_rec_t *r = st_rec(t, idx);
+        size_t kl = 1, at = start + LOG_HDR;
+        for (uint64_t x = r->klen; x >= 0x80; x >>= 7)
+            kl++;
+        kl += r->klen;
+        memmove(w->buf->data + at, w->buf->data + at + kl, w->buf->len - at - kl);
+        w->buf->len -= kl;
+    }
     unsigned char c[4];
-    put_le(c, w->crc, 4);
+    put_le(c, crc32_update(0, w->buf->data + start, w->buf->len - start), 4);
     wd_buf_add(w->buf, c, 4);
 }
 
@@ -1282,20 +1292,25 @@ int state_log_apply(state_t *st, const void *idp, size_t idlen, const void *val,
     int64_t clock = (int64_t)get_le(b + 14, 8);
     rd_t rd = { b + LOG_HDR, b + vlen - 4, NULL };
     if (kind != 'K') {
-        /* the value's key must be the id's */
-        rd_t peek = rd;
-        uint64_t vk;
-        const unsigned char *vkey;
-        if (rd_varint(&peek, &vk) != 0 || vk != klen || rd_bytes(&peek, &vkey, vk) != 0 ||
-            memcmp(vkey, key, klen) != 0) {
-            snprintf(errstr, errstr_size, "changelog record: the value is not of the id's entry");
-            return -1;
+        /* the record as rec_read takes it: the id's key, then the value's body */
+        wd_buf_t rb = WD_BUF_INIT;
+        unsigned char v[10];
+        size_t nv = 0;
+        for (uint64_t x = klen;; x >>= 7) {
+            v[nv++] = (unsigned char)(x >= 0x80 ? (x & 0x7f) | 0x80 : x);
+            if (x < 0x80)
+                break;
         }
+        wd_buf_add(&rb, v, nv);
+        wd_buf_add(&rb, key, klen);
+        wd_buf_add(&rb, rd.p, (size_t)(rd.end - rd.p));
+        rd = (rd_t){ (const unsigned char *)rb.data, (const unsigned char *)rb.data + rb.len, NULL };
         if (st->j)
             st->j->quiet++;
         int rc = rec_read(st, &rd, tab, 1, 0, 1);
         if (st->j)
             st->j->quiet--;
+        wd_buf_free(&rb);
         if (rc != 0) {
             snprintf(errstr, errstr_size, "changelog record rejected: %s",
                      rd.err ? rd.err : "bad record");
