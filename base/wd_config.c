@@ -62,8 +62,8 @@ static const wd_config_key_t run_keys[] = {
     { "changelog_topic", WD_CFG_STR, "", "compacted topic of per-partition state snapshots (default: GROUP.changelog)", NULL, 0, 0 },
     { "unknown_stream", WD_CFG_ENUM, "dlq", "events of a stream no rule uses: dlq (dead-letter) or drop (counted)",
       "dlq|drop", 0, 0 },
-    { "batch_max", WD_CFG_INT, "2000", "events per transaction at most", NULL, 1, 1000000 },
-    { "batch_ms", WD_CFG_INT, "200", "milliseconds per transaction at most", NULL, 1, 600000 },
+    { "batch_max", WD_CFG_INT, "10000", "events per transaction at most", NULL, 1, 1000000 },
+    { "batch_ms", WD_CFG_INT, "100", "milliseconds per transaction at most", NULL, 1, 600000 },
     { "run_id", WD_CFG_STR, "live", "run_id of the results written", NULL, 0, 0 },
     { "align_ms", WD_CFG_INT, "10000", "co-partitioned input topics (e.g. split topics): evaluate one partition's "
       "events in timestamp order across topics, waiting at most this long for a topic that is not caught up "
