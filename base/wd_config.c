@@ -62,17 +62,14 @@ static const wd_config_key_t run_keys[] = {
     { "changelog_topic", WD_CFG_STR, "", "compacted topic of per-partition state snapshots (default: GROUP.changelog)", NULL, 0, 0 },
     { "unknown_stream", WD_CFG_ENUM, "dlq", "events of a stream no rule uses: dlq (dead-letter) or drop (counted)",
       "dlq|drop", 0, 0 },
-    { "batch_max", WD_CFG_INT, "2000", "events per transaction at most", NULL, 1, 1000000 },
-    { "batch_ms", WD_CFG_INT, "200", "milliseconds per transaction at most", NULL, 1, 600000 },
+    { "batch_max", WD_CFG_INT, "10000", "events per transaction at most", NULL, 1, 1000000 },
+    { "batch_ms", WD_CFG_INT, "100", "milliseconds per transaction at most", NULL, 1, 600000 },
     { "run_id", WD_CFG_STR, "live", "run_id of the results written", NULL, 0, 0 },
     { "align_ms", WD_CFG_INT, "10000", "co-partitioned input topics (e.g. split topics): evaluate one partition's "
       "events in timestamp order across topics, waiting at most this long for a topic that is not caught up "
       "(0: arrival order)",
       NULL, 0, 600000 },
     { "create_topics", WD_CFG_BOOL, "true", "create missing actions/DLQ/changelog topics at start", NULL, 0, 0 },
-    { "snapshot_max_kb", WD_CFG_INT, "16384", "largest state snapshot (one changelog record; keep it within the "
-      "topic's max.message.bytes): a partition whose state outgrows it sheds least recently used keys",
-      NULL, 16, 16384 },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 

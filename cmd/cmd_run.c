@@ -2,9 +2,9 @@
  * topics; every event through the engine with its partition's state;
  * enforce-mode decisions to the actions topic, hits to the results store,
  * bad events and rule errors to the dead-letter topic — exactly once, via
- * the transactional loop of kafka/kfk.h.  Partition state is
- * snapshotted to a compacted changelog topic at every commit and restored
- * on assignment.  SIGHUP reloads the rule pack between batches.  The run
+ * the transactional loop of kafka/kfk.h.  What a batch changed in a
+ * partition's state goes to a compacted changelog topic with the commit,
+ * one record per key (state_log_*), and is restored on assignment.  SIGHUP reloads the rule pack between batches.  The run
  * (rule_runs) and the version of every rule loaded (rule_versions) are
  * recorded at start and at every reload, through the run context. */
 #include <getopt.h>
@@ -58,8 +58,10 @@ typedef struct run {
     wd_buf_t     action;
     wd_buf_t     reason;
     uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
-    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions;
-    wd_log_every_t shed_log;        /* commits that shed state (repeats suppressed) */
+    uint64_t      reloads, reload_failures, state_resets;
+    uint64_t      records_skipped;  /* changelog records of counters gone or changed */
+    uint64_t      records_rejected; /* damaged changelog records */
+    wd_log_every_t shed_log;        /* rejected changelog records (repeats suppressed) */
     wd_log_every_t rule_error_log;  /* rule errors (repeats suppressed) */
     carry_tally_t restore_carry, reload_carry;
     topic_count_t *topics;
@@ -103,7 +105,7 @@ static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
     p->state = state_new_like(eng_engine_state(cmd_ctx_engine(r->ctx)));
     size_t n = (topic ? strlen(topic) : 1) + 16;
     p->name = malloc(n);
-    if (!p->state || !p->name) {
+    if (!p->state || !p->name || state_log_track(p->state, 1) != 0) {
         state_destroy(p->state);
         free(p->name);
         free(p);
@@ -146,63 +148,113 @@ static void h_revoke(void *ud, void *part)
     free(p);
 }
 
-/* A partition whose state outgrows one changelog record sheds its least
- * recently used keys (live state and snapshot stay equal, so a restore
- * answers as the running service did) rather than stopping the service. */
-static kfk_rc_t h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t n)
+/* The per-key changelog: what the batch changed in the partition's state,
+ * one record per key or label (state_log_changes), into the transaction. */
+static int put_record(void *ud, const void *id, size_t idlen, const void *val, size_t vlen)
 {
-    run_t *r = ud;
+    kfk_rc_t rc = kfk_changelog_put(ud, id, idlen, val, vlen);
+    return rc == KFK_OK ? 0 : rc == KFK_REDO ? 1 : 2;
+}
+
+static kfk_rc_t h_changes(void *ud, void *part, kfk_changelog_t *cl, char *errstr, size_t n)
+{
+    (void)ud;
     rpart_t *p = part;
-    uint64_t evicted = 0;
-    int rc = state_save_buf_within(p->state, out, limit, &evicted);
+    int rc = state_log_changes(p->state, put_record, cl);
+    if (rc == 1)
+        return KFK_REDO;
     if (rc != 0) {
-        snprintf(errstr, n, "%s", state_strerror(rc));
+        snprintf(errstr, n, "%s", rc == 2 ? "producing a changelog record failed" : state_strerror(rc));
         return KFK_FATAL;
-    }
-    if (evicted) {
-        r->snapshot_evictions += evicted;
-        /* A slot at the limit sheds at most commits: the summary has the
-         * total, the log the first few and then every 1000th. */
-        LOG_WARN_EVERY(&r->shed_log, "partition=%s msg=\"state over the changelog record limit: least "
-                       "recently used keys evicted\" evicted=%" PRIu64 " limit_bytes=%zu "
-                       "hint=\"lower state_max_mb or add partitions\"", p->name, evicted, limit);
     }
     return KFK_OK;
 }
 
-/* Replaces the partition's state with a snapshot, or with an empty state
- * (no snapshot yet).  A snapshot that does not load (a rule pack whose
- * counters changed since it was written, or a damaged record) is logged and
- * the partition starts empty: the service keeps running. */
+static void h_committed(void *ud, void *part)
+{
+    (void)ud;
+    state_log_commit(((rpart_t *)part)->state);
+}
+
+static kfk_rc_t h_rollback(void *ud, void *part, char *errstr, size_t n)
+{
+    (void)ud;
+    int rc = state_log_rollback(((rpart_t *)part)->state);
+    if (rc != 0) {
+        snprintf(errstr, n, "%s", state_strerror(rc));
+        return KFK_FATAL;
+    }
+    return KFK_OK;
+}
+
+/* One changelog record on restore.  A record of a counter the pack no
+ * longer has (or whose spec changed) is passed over; a damaged one is
+ * logged, counted and passed over: the key starts empty, the service runs. */
+static kfk_rc_t h_apply(void *ud, void *part, const void *id, size_t idlen, const void *val,
+                        size_t vlen, char *errstr, size_t n)
+{
+    (void)errstr;
+    (void)n;
+    run_t *r = ud;
+    rpart_t *p = part;
+    char err[512];
+    int rc = state_log_apply(p->state, id, idlen, val, vlen, err, sizeof err);
+    if (rc == 1) {
+        r->records_skipped++;
+    } else if (rc != 0) {
+        r->records_rejected++;
+        LOG_WARN_EVERY(&r->shed_log, "partition=%s msg=\"changelog record rejected, its key starts empty\" "
+                       "reason=\"%s\"", p->name, err);
+    }
+    return KFK_OK;
+}
+
+static kfk_rc_t h_restored(void *ud, void *part, char *errstr, size_t n)
+{
+    (void)ud;
+    (void)errstr;
+    (void)n;
+    state_log_restored(((rpart_t *)part)->state);
+    return KFK_OK;
+}
+
+/* An old whole-slot snapshot (the changelog format before per-key
+ * records): replaces the partition's state, whose entries then all go out
+ * per key at the next commit.  One that does not load (a rule pack whose
+ * counters changed since it was written, or a damaged record) is logged
+ * and the partition starts empty (state_resets): the service keeps
+ * running.  NULL (the snapshot's tombstone, written with the migration):
+ * nothing to do. */
 static kfk_rc_t h_load(void *ud, void *part, const void *data, size_t len, char *errstr, size_t n)
 {
     run_t *r = ud;
     rpart_t *p = part;
     char err[512];
     state_carry_t c;
-    if (data && state_load_buf_carry(p->state, data, len, &c, err, sizeof err) == 0) {
+    if (!data)
+        return KFK_OK;
+    if (state_load_buf_carry(p->state, data, len, &c, err, sizeof err) == 0) {
         if (!c.exact) {
             r->restore_carry.count++;
             r->restore_carry.counters_kept = c.kept;
             r->restore_carry.counters_dropped = c.dropped;
             r->restore_carry.keys_kept += c.records;
             r->restore_carry.keys_dropped += c.records_dropped;
-        }
-        if (!c.exact)
             LOG_WARN("partition=%s msg=\"state snapshot of other counters: unchanged ones carried over\" "
                      "counters_kept=%zu counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64,
                      p->name, c.kept, c.dropped, c.records, c.records_dropped);
+        }
+        state_log_mark_all(p->state);
         return KFK_OK;
     }
     state_t *fresh = state_new_like(eng_engine_state(cmd_ctx_engine(r->ctx)));
-    if (!fresh) {
+    if (!fresh || state_log_track(fresh, 1) != 0) {
+        state_destroy(fresh);
         snprintf(errstr, n, "out of memory");
         return KFK_FATAL;
     }
-    if (data) {
-        r->state_resets++;
-        LOG_WARN("partition=%s msg=\"state snapshot rejected, starting empty\" reason=\"%s\"", p->name, err);
-    }
+    r->state_resets++;
+    LOG_WARN("partition=%s msg=\"state snapshot rejected, starting empty\" reason=\"%s\"", p->name, err);
     state_destroy(p->state);
     p->state = fresh;
     return KFK_OK;
@@ -239,7 +291,9 @@ static int carry_state(run_t *r, eng_engine_t *neu)
         char err[512];
         ns[i] = state_new_like(eng_engine_state(neu));
         wd_buf_reset(&buf);
-        ok = ns[i] && state_save_buf(p->state, &buf) == 0 &&
+        /* tracked from here: the carried entries are the changelog's already
+         * (same counter names and specs, so the same record ids) */
+        ok = ns[i] && state_log_track(ns[i], 1) == 0 && state_save_buf(p->state, &buf) == 0 &&
              state_load_buf_carry(ns[i], buf.data, buf.len, &c, err, sizeof err) == 0;
         if (ok) {
             kept += c.records;
@@ -354,7 +408,8 @@ static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *
         cmd_stats_u64(dl, "rule_error", r->rule_errors);
         json_object_set_new(o, "dead_letters_by_reason", dl);
         cmd_stats_u64(o, "state_resets", r->state_resets);
-        cmd_stats_u64(o, "snapshot_evictions", r->snapshot_evictions);
+        cmd_stats_u64(o, "changelog_records_skipped", r->records_skipped);
+        cmd_stats_u64(o, "changelog_records_rejected", r->records_rejected);
         cmd_stats_u64(o, "reloads", r->reloads);
         cmd_stats_u64(o, "reload_failures", r->reload_failures);
         json_object_set_new(o, "restore_carry", carry_json(&r->restore_carry));
@@ -609,7 +664,6 @@ int cmd_run(int argc, char **argv)
         .batch_ms = wd_config_int(r.cfg, "run.batch_ms"),
         .client_id = "warden-run",
         .align_ms = wd_config_int(r.cfg, "run.align_ms"),
-        .snapshot_max = (size_t)wd_config_int(r.cfg, "run.snapshot_max_kb") * 1024,
         .max_events = a.max_events,
     };
     kfk_handler_t h = {
@@ -618,8 +672,12 @@ int cmd_run(int argc, char **argv)
         .revoke = h_revoke,
         .message = h_message,
         .precommit = h_precommit,
-        .save = h_save,
+        .changes = h_changes,
+        .committed = h_committed,
+        .rollback = h_rollback,
+        .apply = h_apply,
         .load = h_load,
+        .restored = h_restored,
         .between = h_between,
         .report = h_report,
     };
@@ -645,15 +703,16 @@ int cmd_run(int argc, char **argv)
     LOG_INFO("summary events=%" PRIu64 " actions=%" PRIu64 " hits=%" PRIu64 " dead_letters=%" PRIu64
              " rejected=%" PRIu64 " unknown_stream=%" PRIu64 " dropped=%" PRIu64 " rule_errors=%" PRIu64
              " commits=%" PRIu64 " aborts=%" PRIu64 " producer_restarts=%" PRIu64
-             " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64 " restored=%" PRIu64 " misaligned=%" PRIu64
-             " state_resets=%" PRIu64 " snapshot_evictions=%" PRIu64
+             " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64 " restored=%" PRIu64
+             " restored_records=%" PRIu64 " restore_ms=%" PRIu64 " misaligned=%" PRIu64
+             " state_resets=%" PRIu64 " changelog_records_rejected=%" PRIu64
              " reloads=%" PRIu64 " reload_failures=%" PRIu64
              " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f"
              " busy_seconds=%.3f busy_events_per_s=%.0f",
              r.events, r.actions, r.hits, ks.dead_letters, r.rejected, r.unrouted, r.dropped, r.rule_errors,
              ks.commits, ks.aborts, ks.producer_restarts,
-             ks.snapshots, ks.snapshot_bytes, ks.restored, ks.misaligned,
-             r.state_resets, r.snapshot_evictions,
+             ks.snapshots, ks.snapshot_bytes, ks.restored, ks.restored_records, ks.restore_ms, ks.misaligned,
+             r.state_resets, r.records_rejected,
              r.reloads, r.reload_failures,
              ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
              busy, busy > 0 ? (double)r.events / busy : 0.0);

@@ -41,6 +41,10 @@ void cmd_stats_kafka(json_t *o, const kfk_stats_t *ks, int final)
     cmd_stats_u64(o, "snapshot_bytes", ks->snapshot_bytes);
     cmd_stats_u64(o, "restored", ks->restored);
     cmd_stats_u64(o, "restored_bytes", ks->restored_bytes);
+    cmd_stats_u64(o, "changelog_tombstones", ks->tombstones);
+    cmd_stats_u64(o, "restored_records", ks->restored_records);
+    cmd_stats_u64(o, "restore_ms", ks->restore_ms);
+    cmd_stats_u64(o, "migrated", ks->migrated);
     cmd_stats_u64(o, "misaligned", ks->misaligned);
     cmd_stats_u64(o, "assigned", ks->assigned);
     cmd_stats_u64(o, "revoked", ks->revoked);

@@ -4,14 +4,15 @@
  * transactional producer.  A batch opens a transaction at its first message;
  * the handler produces its outputs into it; at batch_max messages or
  * batch_ms the loop runs the handler's precommit (results to the store),
- * writes a state snapshot per touched partition to the compacted changelog
- * (key "topic/partition"), sends the consumed offsets and commits — outputs,
- * state and offsets become visible together or not at all.
+ * writes one record per state entry the batch changed to the compacted
+ * changelog (key "SLOT\0ID", SLOT "topic/partition" or "* /partition"),
+ * sends the consumed offsets and commits — outputs, state and offsets
+ * become visible together or not at all.
  *
  * An abortable error aborts the transaction, seeks every touched partition
- * back to its batch's first offset (= the committed offset) and reloads its
- * state from the last committed snapshot kept in memory, so the batch is
- * redone from the same state.  A fatal error (fenced producer, …) stops the
+ * back to its batch's first offset (= the committed offset) and has the
+ * handler roll its state back to the last commit (an undo log of the
+ * entries the batch changed), so the batch is redone from the same state.  A fatal error (fenced producer, …) stops the
  * loop with a non-zero exit.  On revoke the in-flight batch commits first;
  * on assign each partition's state is restored from the changelog
  * (read_committed) before its first message is handed out.
@@ -180,8 +181,6 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
         k->o.batch_max = 1;
     if (k->o.batch_ms < 1)
         k->o.batch_ms = 1;
-    if (k->o.snapshot_max == 0 || k->o.snapshot_max > KFK_SNAPSHOT_MAX_BYTES)
-        k->o.snapshot_max = KFK_SNAPSHOT_MAX_BYTES;
     k->poll_ns = calloc((size_t)k->o.batch_max, sizeof(*k->poll_ns));
     k->tp_names = calloc(opts->ntopics + 1, sizeof(char *));
     k->tp_base = calloc(opts->ntopics + 1, sizeof(int32_t));
@@ -239,7 +238,7 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
             parts[nn] = opts->create_partitions > 0 ? opts->create_partitions : -1;
             compact[nn++] = 0;
         }
-        if (k->h.save && k->o.changelog && nn < 64) {
+        if (k->h.changes && k->o.changelog && nn < 64) {
             names[nn] = k->o.changelog;
             parts[nn] = total > 0 ? total : 1;
             compact[nn++] = 1;
@@ -252,7 +251,7 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
                          names[missing]);
         }
     }
-    if (k->h.save && k->o.changelog) {
+    if (k->h.changes && k->o.changelog) {
         int cl = kfk_partitions(k, k->o.changelog);
         if (cl <= 0) {
             snprintf(errstr, n, "changelog topic %s does not exist and could not be created", k->o.changelog);
@@ -267,8 +266,8 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
     if (kfk_txn_init(k, 0, errstr, n) != 0)
         goto fail;
 
-    /* Restorer: reads the changelog, committed snapshots only. */
-    if (k->h.save) {
+    /* Restorer: reads the changelog, committed records only. */
+    if (k->h.changes) {
         rd_kafka_conf_t *rc = kfk_conf_restorer(k, errstr, n);
         if (!rc)
             goto fail;

@@ -15,6 +15,8 @@
 #include "base/wd_buf.h"
 
 typedef struct kfk kfk_t;
+/* A slot's changelog inside the open transaction (kfk_changelog_put). */
+typedef struct kfk_changelog kfk_changelog_t;
 typedef struct wd_config wd_config_t;
 
 /* What a handler callback, kfk_produce and kfk_dead_letter tell the loop
@@ -28,8 +30,8 @@ typedef enum kfk_rc {
      * loop aborts it (or, when the producer itself failed, e.g. fenced
      * after a broker outage longer than transaction.timeout.ms, starts a
      * new producer under the same transactional.id), seeks every partition
-     * of the batch back to its last committed offset, reloads each touched
-     * slot's last committed state (load), and redoes the batch — this
+     * of the batch back to its last committed offset, puts each touched
+     * slot's state back as of the last commit (rollback), and redoes the batch — this
      * message included.  Outputs already produced in the batch are thrown
      * away with the transaction; side effects outside Kafka (store rows)
      * are written again, so they must be idempotent (upserts).  A REDO can
@@ -61,14 +63,26 @@ typedef struct kfk_handler {
     /* Before offsets commit: make side effects durable (store_flush).
      * KFK_OK, KFK_REDO (the batch again) or KFK_FATAL.  May be NULL. */
     kfk_rc_t (*precommit)(void *ud, kfk_t *k);
-    /* State snapshots (NULL for a stateless handler: no changelog).
-     * save appends part's state to out, at most limit bytes (one changelog
-     * record): a bigger state must shrink to fit, or fail; load replaces
-     * it with data[0..len) (data NULL: empty state).  Both return KFK_OK,
-     * or KFK_FATAL with errstr (a state that cannot be saved or put back
-     * cannot be redone either). */
-    kfk_rc_t (*save)(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t errstr_size);
+    /* The per-key changelog (all NULL for a stateless handler: no
+     * changelog).  Records of a slot are keyed "SLOT\0ID" (SLOT as in the
+     * logs, ID the handler's), so compaction keeps the newest per ID.
+     * changes: before the offsets, put what part's state changed in the
+     * open batch through kfk_changelog_put (one record per changed key).
+     * committed: the batch committed; part's changes are durable.
+     * rollback: the batch was aborted; put part back as of the last commit.
+     * Restore, on assignment, before the slot's first message: apply gets
+     * the slot's records oldest first (val NULL: a tombstone), load an old
+     * whole-slot snapshot (a record keyed "SLOT": the format before the
+     * per-key changelog; its entries are to be written per key at the next
+     * commit), restored the end.  KFK_OK, or KFK_FATAL with errstr (a state
+     * that cannot be saved or put back cannot be redone either). */
+    kfk_rc_t (*changes)(void *ud, void *part, kfk_changelog_t *cl, char *errstr, size_t errstr_size);
+    void (*committed)(void *ud, void *part);
+    kfk_rc_t (*rollback)(void *ud, void *part, char *errstr, size_t errstr_size);
+    kfk_rc_t (*apply)(void *ud, void *part, const void *id, size_t idlen, const void *val, size_t vlen,
+                      char *errstr, size_t errstr_size);
     kfk_rc_t (*load)(void *ud, void *part, const void *data, size_t len, char *errstr, size_t errstr_size);
+    kfk_rc_t (*restored)(void *ud, void *part, char *errstr, size_t errstr_size);
     /* Between batches (no transaction open), e.g. to reload rules on SIGHUP.
      * flags: KFK_IDLE_HUP when SIGHUP arrived.  May be NULL. */
     void (*between)(void *ud, kfk_t *k, int flags);
@@ -85,7 +99,7 @@ typedef struct kfk_opts {
     size_t             ntopics;
     const char        *group;
     const char        *txn_id;      /* transactional.id */
-    const char        *changelog;   /* changelog topic (handlers with save/load) */
+    const char        *changelog;   /* changelog topic (handlers with changes/apply) */
     const char        *dlq;         /* dead-letter topic */
     int                create_missing;  /* create missing output (and changelog) topics */
     const char *const *create;      /* output topics to create when missing (may be NULL) */
@@ -98,22 +112,24 @@ typedef struct kfk_opts {
     long               align_ms;    /* co-partitioned inputs: hand out messages of one
                                      * slot in Kafka-timestamp order, waiting at most
                                      * this long for a lagging topic (0: arrival order) */
-    size_t             snapshot_max;  /* largest snapshot record (0 or more than 16 MiB:
-                                       * 16 MiB, the producer's message.max.bytes) */
 } kfk_opts_t;
 
 /* Counters of the loop (read after kfk_run, or for metrics). */
 typedef struct kfk_stats {
     uint64_t consumed;       /* messages handed to the handler */
-    uint64_t produced;       /* records produced (outputs, dead letters, snapshots) */
+    uint64_t produced;       /* records produced (outputs, dead letters, changelog) */
     uint64_t dead_letters;
     uint64_t commits;
     uint64_t aborts;         /* batches aborted and redone (KFK_REDO, abortable errors) */
     uint64_t producer_restarts;  /* new producers after a fatal producer error */
-    uint64_t snapshots;      /* changelog records written */
-    uint64_t snapshot_bytes;
-    uint64_t restored;       /* slots restored from the changelog (with a snapshot) */
-    uint64_t restored_bytes; /* their snapshots' bytes */
+    uint64_t snapshots;      /* changelog records written (per key, tombstones included) */
+    uint64_t snapshot_bytes; /* their keys' and values' bytes */
+    uint64_t tombstones;     /* of them, tombstones (entries evicted or expired) */
+    uint64_t restored;       /* slots restored from the changelog (with records) */
+    uint64_t restored_bytes; /* the bytes of the records they read */
+    uint64_t restored_records;
+    uint64_t restore_ms;     /* time spent restoring, in total */
+    uint64_t migrated;       /* slots restored from an old whole-slot snapshot */
     uint64_t assigned;       /* topic-partitions assigned, in total */
     uint64_t revoked;        /* topic-partitions revoked, in total */
     uint64_t partitions;     /* topic-partitions held now */
@@ -166,6 +182,12 @@ kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition,
  * warden.source ("topic/partition/offset") and warden.rule (when rule is
  * not NULL), to the DLQ topic inside the open transaction.  Returns what
  * kfk_produce does. */
+/* Puts one changelog record of cl's slot into the open transaction: key
+ * "SLOT\0" + id, value val (NULL: a tombstone).  Returns what kfk_produce
+ * does. */
+kfk_rc_t kfk_changelog_put(kfk_changelog_t *cl, const void *id, size_t idlen, const void *val,
+                           size_t vlen);
+
 kfk_rc_t kfk_dead_letter(kfk_t *k, const rd_kafka_message_t *m, const char *reason,
                           const char *rule);
 

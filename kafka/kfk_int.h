@@ -19,15 +19,14 @@
 #include "base/wd_log.h"
 #include "kafka/kfk.h"
 
-#define KFK_SNAPSHOT_MAX_BYTES ((size_t)16 << 20)
-#define KFK_SNAPSHOT_FRAMING   1024     /* record and batch headers, generously */
+#define KFK_RESTORE_STALL_S    120      /* a restore that reads nothing this long fails */
 #define KFK_PRODUCER_RESTARTS  3        /* new producers in a row without a commit */
 #define KFK_PRODUCER_INIT_MAX_S 300     /* a new producer waits this long for its coordinator */
 #define KFK_LAT_MAX_SAMPLES    (4u << 20)
 #define KFK_ALIGN_MAX_HELD     200000   /* past this, messages go out without waiting */
 
 /* A state slot: partition N of every input topic (co-partitioned inputs)
- * or of one topic.  It owns the handler's object and its snapshots. */
+ * or of one topic.  It owns the handler's object. */
 typedef struct kslot {
     char      *topic;          /* NULL: co-partitioned, all input topics */
     int32_t    partition;
@@ -36,10 +35,15 @@ typedef struct kslot {
     void      *user;
     int        refs;           /* assigned topic-partitions using it */
     int        dirty;          /* touched in the open batch */
-    wd_buf_t   committed;      /* snapshot as of the last commit */
-    int        has_committed;
-    wd_buf_t   pending;        /* snapshot written in the open transaction */
+    int        migrate;        /* restored from an old whole-slot snapshot: its
+                                  record gets a tombstone at the next commit */
 } kslot_t;
+
+struct kfk_changelog {
+    kfk_t    *k;
+    kslot_t  *slot;
+    wd_buf_t  key;             /* scratch: "SLOT\0ID" */
+};
 
 /* One assigned input topic-partition. */
 typedef struct ktp {
@@ -118,7 +122,7 @@ void kfk_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 int kfk_txn_init(kfk_t *k, int max_s, char *errstr, size_t n);
 /* Opens the batch's transaction.  KFK_OK or KFK_FATAL. */
 kfk_rc_t kfk_txn_begin(kfk_t *k);
-/* Commits the open batch: precommit, snapshots, offsets, commit.
+/* Commits the open batch: precommit, changelog records, offsets, commit.
  * KFK_OK, KFK_REDO (rewound; the loop goes on) or KFK_FATAL. */
 kfk_rc_t kfk_txn_commit(kfk_t *k);
 /* Acts on a KFK_REDO from a handler or a produce: a new producer when the

@@ -1,11 +1,13 @@
 /* kafka/kfk_slots.c — assigned partitions and their state slots.  On
- * assign, each new slot gets the handler's object and its state from the
- * newest committed snapshot on the changelog (read_committed, start to end)
- * before its first message goes out; on revoke, the in-flight batch
+ * assign, each new slot gets the handler's object and its state from its
+ * per-key records on the changelog (read_committed, start to end, applied
+ * oldest first) before its first message goes out — the poll that would
+ * hand it out is the one running this restore; on revoke, the in-flight batch
  * commits while the partitions are still ours, then the slots whose last
  * partition left are freed.  Eager and cooperative protocols both. */
 #include "kafka/kfk_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +60,6 @@ static void slot_release(kfk_t *k, kslot_t *s)
     if (k->h.revoke)
         k->h.revoke(k->h.ud, s->user);
     LOG_INFO("released state slot=%s", s->key);
-    wd_buf_free(&s->committed);
-    wd_buf_free(&s->pending);
     free(s->topic);
     free(s->key);
     free(s);
@@ -76,13 +76,59 @@ void kfk_tp_free(kfk_t *k, ktp_t *t)
     free(t);
 }
 
+/* One changelog record m for the new slots ns: the slot whose key it
+ * carries gets it (apply: "SLOT\0ID"; load: "SLOT", an old whole-slot
+ * snapshot).  Returns 0 or -1 (fatal). */
+static int restore_record(kfk_t *k, kslot_t **ns, size_t n, const rd_kafka_message_t *m,
+                          uint64_t *records)
+{
+    char errstr[512];
+    const char *key = m->key;
+    for (size_t i = 0; i < n; i++) {
+        kslot_t *s = ns[i];
+        size_t sl = strlen(s->key);
+        if (s->cl_part != m->partition || m->key_len < sl || memcmp(key, s->key, sl) != 0)
+            continue;
+        kfk_rc_t rc;
+        if (m->key_len == sl) {
+            /* the format before the per-key changelog */
+            rc = k->h.load ? k->h.load(k->h.ud, s->user, m->payload, m->payload ? m->len : 0, errstr,
+                                       sizeof errstr)
+                           : KFK_OK;
+            if (m->payload && !s->migrate) {
+                s->migrate = 1;
+                LOG_WARN("restore: slot=%s has a whole-slot snapshot (bytes=%zu): migrating it to "
+                         "per-key records at the next commit", s->key, m->len);
+            }
+        } else if (key[sl] == '\0') {
+            rc = k->h.apply(k->h.ud, s->user, key + sl + 1, m->key_len - sl - 1, m->payload,
+                            m->payload ? m->len : 0, errstr, sizeof errstr);
+        } else {
+            continue;   /* another slot whose key starts the same ("t/1" and "t/10") */
+        }
+        if (rc != KFK_OK) {
+            kfk_fatal(k, "restore: state of %s from %s [%d] offset %lld: %s", s->key, k->o.changelog,
+                      (int)m->partition, (long long)m->offset, errstr);
+            return -1;
+        }
+        (*records)++;
+        k->st.restored_bytes += m->key_len + (m->payload ? m->len : 0);
+        return 0;
+    }
+    return 0;
+}
+
 /* Reads the changelog partitions of the new slots (read committed, from
- * the start to the end) and keeps the newest snapshot of each, then hands
- * it to the handler.  Returns 0 or -1 (fatal). */
+ * the start to the end), hands every record of theirs to the handler
+ * oldest first, then tells it each slot is complete.  Nothing of the
+ * slots is evaluated meanwhile: this runs inside the rebalance callback,
+ * before their partitions are assigned to the consumer.  A read that
+ * makes no progress for KFK_RESTORE_STALL_S fails; a long one that does
+ * is bounded by the changelog's size only.  Returns 0 or -1 (fatal). */
 static int restore(kfk_t *k, kslot_t **ns, size_t n)
 {
     char errstr[512];
-    if (!k->h.load || n == 0)
+    if (!k->h.apply || n == 0)
         return 0;
     uint64_t t0 = wd_now_ns();
     rd_kafka_topic_partition_list_t *a = rd_kafka_topic_partition_list_new((int)n);
@@ -104,7 +150,7 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
             usleep(200000);
         }
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR && hi <= lo)
-            continue;   /* empty: no snapshot yet */
+            continue;   /* empty: nothing written yet */
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
             kfk_fatal(k, "restore: watermarks of %s [%d]: %s", k->o.changelog, (int)ns[i]->cl_part,
                       rd_kafka_err2str(e));
@@ -116,58 +162,70 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
         want++;
     }
     int rc = 0;
+    uint64_t *recs = calloc(n, sizeof(*recs));
+    if (!recs) {
+        kfk_fatal(k, "out of memory");
+        rd_kafka_topic_partition_list_destroy(a);
+        return -1;
+    }
+    uint64_t total = 0;
     if (want > 0) {
         rd_kafka_assign(k->restorer, a);
         int eofs = 0;
-        uint64_t deadline = wd_now_ns() + 120ull * 1000000000ull;
-        while (eofs < want) {
-            if (wd_now_ns() > deadline) {
-                kfk_fatal(k, "restore: reading %s took over 120 s (a transaction pending on it?)", k->o.changelog);
+        uint64_t last = wd_now_ns();
+        while (eofs < want && rc == 0) {
+            if (wd_now_ns() - last > (uint64_t)KFK_RESTORE_STALL_S * 1000000000ull) {
+                kfk_fatal(k, "restore: reading %s made no progress for %d s (a transaction pending on it?)",
+                          k->o.changelog, KFK_RESTORE_STALL_S);
                 rc = -1;
                 break;
             }
             rd_kafka_message_t *m = rd_kafka_consumer_poll(k->restorer, 200);
             if (!m)
                 continue;
+            last = wd_now_ns();
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 eofs++;
             } else if (m->err) {
                 LOG_WARN("restore: %s: %s", k->o.changelog, rd_kafka_message_errstr(m));
             } else if (m->key) {
-                for (size_t i = 0; i < n; i++) {
-                    kslot_t *s = ns[i];
-                    if (s->cl_part != m->partition || m->key_len != strlen(s->key) ||
-                        memcmp(m->key, s->key, m->key_len) != 0)
-                        continue;
-                    wd_buf_reset(&s->committed);
-                    s->has_committed = m->payload != NULL;
-                    if (m->payload)
-                        wd_buf_add(&s->committed, m->payload, m->len);
-                }
+                uint64_t before = total;
+                if (restore_record(k, ns, n, m, &total) != 0)
+                    rc = -1;
+                for (size_t i = 0; total != before && i < n; i++)
+                    if (ns[i]->cl_part == m->partition && m->key_len >= strlen(ns[i]->key) &&
+                        memcmp(m->key, ns[i]->key, strlen(ns[i]->key)) == 0)
+                        recs[i]++;
             }
             rd_kafka_message_destroy(m);
         }
         rd_kafka_assign(k->restorer, NULL);
     }
     rd_kafka_topic_partition_list_destroy(a);
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         kslot_t *s = ns[i];
-        if (k->h.load(k->h.ud, s->user, s->has_committed ? s->committed.data : NULL,
-                      s->has_committed ? s->committed.len : 0, errstr, sizeof errstr) != KFK_OK) {
+        if (k->h.restored && k->h.restored(k->h.ud, s->user, errstr, sizeof errstr) != KFK_OK) {
             kfk_fatal(k, "restore: state of %s from %s: %s", s->key, k->o.changelog, errstr);
-            return -1;
+            rc = -1;
+            break;
         }
-        if (s->has_committed) {
+        if (s->migrate) {
+            s->dirty = 1;   /* the next commit writes its entries per key */
+            k->st.migrated++;
+        }
+        if (recs[i]) {
             k->st.restored++;
-            k->st.restored_bytes += s->committed.len;
-            LOG_INFO("restored slot=%s bytes=%zu from=%s/%d", s->key, s->committed.len, k->o.changelog,
+            LOG_INFO("restored slot=%s records=%" PRIu64 " from=%s/%d", s->key, recs[i], k->o.changelog,
                      (int)s->cl_part);
         }
     }
-    LOG_DEBUG("restore: %zu slots in %.1f ms", n, (double)(wd_now_ns() - t0) / 1e6);
-    return 0;
+    free(recs);
+    uint64_t ms = (wd_now_ns() - t0) / 1000000ull;
+    k->st.restored_records += total;
+    k->st.restore_ms += ms;
+    if (rc == 0)
+        LOG_INFO("restore: slots=%zu records=%" PRIu64 " ms=%" PRIu64, n, total, ms);
+    return rc;
 }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)

@@ -1,6 +1,6 @@
 /* kafka/kfk_txn.c — the batch's transaction: begin; produce into it;
- * commit (precommit, a snapshot per touched slot to the changelog, the
- * consumed offsets, commit_transaction); and the two ways back when it
+ * commit (precommit, the per-key changes of every touched slot to the
+ * changelog, the consumed offsets, commit_transaction); and the two ways back when it
  * cannot commit — abort, or a new producer under the same transactional.id
  * — both followed by the rewind of every touched partition and slot to the
  * last commit, so the batch is redone from the same offsets and state.
@@ -23,7 +23,8 @@ static kfk_rc_t restart_producer(kfk_t *k, const char *why);
 static kfk_rc_t rewind_batch(kfk_t *k);
 
 /* Aborts the open transaction and rewinds: every touched partition seeks
- * back to its batch's first offset and reloads its last committed state. */
+ * back to its batch's first offset and its slot rolls back to the last
+ * commit. */
 static kfk_rc_t abort_and_rewind(kfk_t *k, const char *why)
 {
     LOG_WARN("kafka transaction aborted: %s; rewinding %zu events", why, k->nbatch);
@@ -48,9 +49,10 @@ static kfk_rc_t abort_and_rewind(kfk_t *k, const char *why)
     return rewind_batch(k);
 }
 
-/* Puts the open batch back: every touched slot's state to its last
- * committed snapshot, every touched partition's position to the batch's
- * first offset.  The transaction is already aborted (or gone). */
+/* Puts the open batch back: every touched slot's state as of the last
+ * commit (the handler's undo log), every touched partition's position to
+ * the batch's first offset.  The transaction is already aborted (or
+ * gone). */
 static kfk_rc_t rewind_batch(kfk_t *k)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
@@ -59,14 +61,13 @@ static kfk_rc_t rewind_batch(kfk_t *k)
         kslot_t *sl = k->slots[i];
         if (!sl->dirty)
             continue;
-        if (k->h.load && k->h.load(k->h.ud, sl->user, sl->has_committed ? sl->committed.data : NULL,
-                                   sl->has_committed ? sl->committed.len : 0, errstr, sizeof errstr) != KFK_OK) {
-            kfk_fatal(k, "rewind: reloading the state of %s: %s", sl->key, errstr);
+        if (k->h.rollback && k->h.rollback(k->h.ud, sl->user, errstr, sizeof errstr) != KFK_OK) {
+            kfk_fatal(k, "rewind: rolling back the state of %s: %s", sl->key, errstr);
             rd_kafka_topic_partition_list_destroy(l);
             return KFK_FATAL;
         }
-        wd_buf_reset(&sl->pending);
-        sl->dirty = 0;
+        /* a slot migrating from a snapshot stays due for its per-key records */
+        sl->dirty = sl->migrate;
     }
     for (size_t i = 0; i < k->ntps; i++) {
         ktp_t *t = k->tps[i];
@@ -189,35 +190,23 @@ kfk_rc_t kfk_txn_commit(kfk_t *k)
         if (k->tps[i]->dirty)
             rd_kafka_topic_partition_list_add(offs, k->tps[i]->topic, k->tps[i]->partition)->offset =
                 k->tps[i]->next;
-    for (size_t i = 0; k->h.save && i < k->nslots; i++) {
+    for (size_t i = 0; k->h.changes && i < k->nslots; i++) {
         kslot_t *sl = k->slots[i];
         if (!sl->dirty)
             continue;
-        wd_buf_reset(&sl->pending);
-        /* The record limits (producer message.max.bytes, the topic's
-         * max.message.bytes) count the key and the batch framing too. */
-        size_t room = k->o.snapshot_max - strlen(sl->key) - KFK_SNAPSHOT_FRAMING;
-        if (k->h.save(k->h.ud, sl->user, room, &sl->pending, errstr, sizeof errstr) != KFK_OK) {
-            kfk_fatal(k, "snapshot of %s: %s", sl->key, errstr);
-            goto fatal;
-        }
-        if (sl->pending.len > room) {
-            kfk_fatal(k, "state snapshot of %s is %zu bytes, over the %zu-byte record limit",
-                      sl->key, sl->pending.len, room);
-            goto fatal;
-        }
-        kfk_rc_t pr = kfk_produce(k, k->o.changelog, sl->cl_part, sl->key, strlen(sl->key),
-                                  sl->pending.data ? sl->pending.data : "", sl->pending.len, 0, NULL);
-        if (pr == KFK_REDO && !k->fatal) {
+        kfk_changelog_t cl = { k, sl, WD_BUF_INIT };
+        kfk_rc_t cr = k->h.changes(k->h.ud, sl->user, &cl, errstr, sizeof errstr);
+        if (cr == KFK_OK && sl->migrate)
+            cr = kfk_changelog_put(&cl, NULL, 0, NULL, 0);   /* the old snapshot's tombstone */
+        wd_buf_free(&cl.key);
+        if (cr == KFK_REDO && !k->fatal) {
             rd_kafka_topic_partition_list_destroy(offs);
             return kfk_txn_redo(k, "the changelog produce found the transaction failed");
         }
-        if (pr != KFK_OK) {
-            kfk_fatal(k, "snapshot of %s: producing to %s failed", sl->key, k->o.changelog);
+        if (cr != KFK_OK) {
+            kfk_fatal(k, "changelog of %s: %s", sl->key, k->fatal ? k->fatal_msg : errstr);
             goto fatal;
         }
-        k->st.snapshots++;
-        k->st.snapshot_bytes += sl->pending.len;
     }
 
     for (;;) {
@@ -245,14 +234,10 @@ kfk_rc_t kfk_txn_commit(kfk_t *k)
         kslot_t *sl = k->slots[i];
         if (!sl->dirty)
             continue;
-        if (k->h.save) {
-            wd_buf_t t = sl->committed;
-            sl->committed = sl->pending;
-            sl->pending = t;
-            wd_buf_reset(&sl->pending);
-            sl->has_committed = 1;
-        }
+        if (k->h.committed)
+            k->h.committed(k->h.ud, sl->user);
         sl->dirty = 0;
+        sl->migrate = 0;
     }
     for (size_t i = 0; i < k->ntps; i++)
         k->tps[i]->dirty = 0;
@@ -404,6 +389,26 @@ kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition, const void 
         LOG_ERROR("produce topic=%s err=%s", topic, rd_kafka_err2str(e));
         return KFK_FATAL;
     }
+}
+
+kfk_rc_t kfk_changelog_put(kfk_changelog_t *cl, const void *id, size_t idlen, const void *val,
+                           size_t vlen)
+{
+    kfk_t *k = cl->k;
+    wd_buf_reset(&cl->key);
+    wd_buf_adds(&cl->key, cl->slot->key);
+    if (id) {
+        wd_buf_addc(&cl->key, '\0');
+        wd_buf_add(&cl->key, id, idlen);
+    }
+    kfk_rc_t rc = kfk_produce(k, k->o.changelog, cl->slot->cl_part, cl->key.data, cl->key.len,
+                              val, val ? vlen : 0, 0, NULL);
+    if (rc == KFK_OK) {
+        k->st.snapshots++;
+        k->st.snapshot_bytes += cl->key.len + (val ? vlen : 0);
+        k->st.tombstones += val == NULL;
+    }
+    return rc;
 }
 
 kfk_rc_t kfk_dead_letter(kfk_t *k, const rd_kafka_message_t *m, const char *reason, const char *rule)

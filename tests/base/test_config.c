@@ -79,7 +79,7 @@ static void test_defaults_without_a_file(void **st)
     assert_string_equal(wd_config_str(c, "run.unknown_stream"), "dlq");
     assert_string_equal(wd_config_str(c, "streams.field"), "type");
     assert_string_equal(wd_config_str(c, "split.prefix"), "warden.stream");
-    assert_int_equal(wd_config_int(c, "run.batch_max"), 2000);
+    assert_int_equal(wd_config_int(c, "run.batch_max"), 10000);
     assert_true(wd_config_bool(c, "run.create_topics"));
     assert_false(wd_config_is_set(c, "run.group"));
     const char *const *k, *const *v;
@@ -340,7 +340,7 @@ static void test_describe_lists_every_section(void **st)
     FILE *m = open_memstream(&buf, &len);
     wd_config_describe(m);
     fclose(m);
-    assert_contains(buf, "| `batch_max` | integer | `2000` |");
+    assert_contains(buf, "| `batch_max` | integer | `10000` |");
     assert_contains(buf, "### kafka");
     free(buf);
 }

@@ -1,7 +1,7 @@
 /* tests/kafka/test_kafka_mock.c — error paths of the exactly-once loop
  * (kafka/kfk.h) against librdkafka's mock cluster with injected
  * broker errors: an abortable error aborts, rewinds the partition and
- * reloads the last committed state, so every event counts once in the
+ * rolls its state back to the last commit, so every event counts once in the
  * state though some are handed out twice; a producer fenced in a young
  * transaction (a zombie) stops the loop with a clear message, one fenced in
  * a transaction older than its timeout (a broker outage) is replaced and
@@ -30,9 +30,10 @@ enum { API_PRODUCE = 0, API_END_TXN = 26 };
 #define N_EVENTS 300
 
 typedef struct th {
-    long state;        /* events counted: saved and reloaded as a snapshot */
+    long state;        /* events counted: a changelog record, rolled back on redo */
+    long committed;    /* state as of the last commit */
     long calls;        /* message callbacks, redeliveries included */
-    long loads, null_loads, saves;
+    long rollbacks, restores, saves;
     long redo_at;      /* message callback number that answers KFK_REDO once (0: none) */
     long redos;
     long reports;      /* report hook calls */
@@ -77,33 +78,58 @@ static kfk_rc_t t_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
     return KFK_OK;
 }
 
-static kfk_rc_t t_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *err, size_t n)
+static kfk_rc_t t_changes(void *ud, void *part, kfk_changelog_t *cl, char *err, size_t n)
 {
     (void)ud;
-    (void)limit;
     (void)err;
     (void)n;
     th_t *t = part;
     t->saves++;
-    wd_buf_printf(out, "%ld", t->state);
-    return KFK_OK;
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, "%ld", t->state);
+    return kfk_changelog_put(cl, "n", 1, buf, (size_t)len);
 }
 
-static kfk_rc_t t_load(void *ud, void *part, const void *data, size_t len, char *err, size_t n)
+static void t_committed(void *ud, void *part)
+{
+    (void)ud;
+    th_t *t = part;
+    t->committed = t->state;
+}
+
+static kfk_rc_t t_rollback(void *ud, void *part, char *err, size_t n)
 {
     (void)ud;
     (void)err;
     (void)n;
     th_t *t = part;
-    t->loads++;
-    if (!data) {
-        t->null_loads++;
-        t->state = 0;
-        return KFK_OK;
-    }
+    t->rollbacks++;
+    t->state = t->committed;
+    return KFK_OK;
+}
+
+static kfk_rc_t t_apply(void *ud, void *part, const void *id, size_t idlen, const void *val,
+                        size_t vlen, char *err, size_t n)
+{
+    (void)ud;
+    (void)id;
+    (void)idlen;
+    (void)err;
+    (void)n;
+    th_t *t = part;
     char buf[32];
-    snprintf(buf, sizeof buf, "%.*s", (int)len, (const char *)data);
-    t->state = atol(buf);
+    snprintf(buf, sizeof buf, "%.*s", (int)vlen, val ? (const char *)val : "0");
+    t->state = t->committed = atol(buf);
+    return KFK_OK;
+}
+
+static kfk_rc_t t_restored(void *ud, void *part, char *err, size_t n)
+{
+    (void)ud;
+    (void)err;
+    (void)n;
+    th_t *t = part;
+    t->restores++;
     return KFK_OK;
 }
 
@@ -172,7 +198,8 @@ static int run_loop_b(fx_t *f, const char *txn, long batch_max, long batch_ms, k
         .batch_max = batch_max, .batch_ms = batch_ms, .client_id = "test",
     };
     kfk_handler_t h = {
-        .ud = &f->th, .assign = t_assign, .message = t_message, .save = t_save, .load = t_load,
+        .ud = &f->th, .assign = t_assign, .message = t_message, .changes = t_changes, .committed = t_committed,
+        .rollback = t_rollback, .apply = t_apply, .restored = t_restored,
         .report = t_report,
     };
     kfk_t *k = kfk_new(f->cfg, &o, &h, err, n);
@@ -201,7 +228,8 @@ static void test_abortable_error_rewinds_state_and_redelivers(void **st)
     assert_true(s.aborts >= 1);
     assert_true(f->th.calls > N_EVENTS);          /* some events came twice … */
     assert_int_equal(f->th.state, N_EVENTS);      /* … but counted once: state rewound */
-    assert_true(f->th.loads >= 2);                /* restore on assign + rewind */
+    assert_true(f->th.restores >= 1);             /* restore on assign */
+    assert_true(f->th.rollbacks >= 1);            /* rollback on the rewind */
     assert_true(s.commits >= 1);
 }
 
@@ -292,7 +320,8 @@ static void test_handler_redo_aborts_rewinds_and_goes_on(void **st)
     assert_int_equal(s.producer_restarts, 0);
     assert_true(f->th.calls >= N_EVENTS + 25);    /* the second batch came again … */
     assert_int_equal(f->th.state, N_EVENTS);      /* … from the committed state */
-    assert_true(f->th.loads >= 2);                /* restore on assign + rewind */
+    assert_true(f->th.restores >= 1);             /* restore on assign */
+    assert_true(f->th.rollbacks >= 1);            /* rollback on the rewind */
 }
 
 /* The report hook runs after every commit (and on rebalances). */
