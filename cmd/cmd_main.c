@@ -20,6 +20,7 @@ static const cmd_t cmds[] = {
     { "split", cmd_split, "split raw topics into pruned per-stream topics, exactly once" },
     { "check", cmd_check, "load and validate a rule pack without running it" },
     { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
+    { "admin", cmd_admin, "a client of the admin API of warden run (status, rules, reload, mode)" },
     { NULL, NULL, NULL },
 };
 
