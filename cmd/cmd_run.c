@@ -671,6 +671,18 @@ int cmd_run(int argc, char **argv)
     r.stats_path = a.stats_json;
     r.instance = wd_config_str(r.cfg, "run.instance");
     r.t0_ns = wd_now_ns();
+    if (*wd_config_str(r.cfg, "admin.listen")) {
+        adm_opts_t ao;
+        char tok[1024];
+        if (adm_opts_from_config(r.cfg, &ao, tok, sizeof tok, err, 65536) != 0 ||
+            !(r.adm = adm_new(&ao, err, 65536))) {
+            memset(tok, 0, sizeof tok);
+            fprintf(stderr, "warden run: admin API: %s\n", err);
+            goto done;
+        }
+        memset(tok, 0, sizeof tok);
+        adm_engine_loaded(r.adm, cmd_ctx_engine(r.ctx));
+    }
     if (cmd_ctx_open_store(r.ctx, wd_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
         fprintf(stderr, "warden run: %s\n", err);
         goto done;
@@ -711,18 +723,6 @@ int cmd_run(int argc, char **argv)
         .between = h_between,
         .report = h_report,
     };
-    if (*wd_config_str(r.cfg, "admin.listen")) {
-        adm_opts_t ao;
-        char tok[1024];
-        if (adm_opts_from_config(r.cfg, &ao, tok, sizeof tok, err, 65536) != 0 ||
-            !(r.adm = adm_new(&ao, err, 65536))) {
-            memset(tok, 0, sizeof tok);
-            fprintf(stderr, "warden run: admin API: %s\n", err);
-            goto done;
-        }
-        memset(tok, 0, sizeof tok);
-        adm_engine_loaded(r.adm, cmd_ctx_engine(r.ctx));
-    }
     kfk_install_signals();
     status = CMD_EXIT_FATAL;
     k = kfk_new(r.cfg, &ko, &h, err, 65536);
