@@ -62,6 +62,8 @@ typedef struct adm_host {
     int           (*reload)(void *ud, char *errstr, size_t errstr_size);
     uint64_t       events;        /* consumed so far */
     int64_t        event_ts_ms;   /* latest event time seen (INT64_MIN: none) */
+    store_t       *store;         /* audit_log rows go here (NULL: none) */
+    const char    *instance;      /* this process's name, for audit row ids */
 } adm_host_t;
 
 /* Loop thread, between batches: applies queued mode changes and reloads,

@@ -196,6 +196,7 @@ void adm_poll(adm_t *a, const adm_host_t *h)
         q = next;
     }
     adm_breaker_check(a, h->engine(h->ud), h);
+    adm_audit_drain(a, h);
 }
 
 /* ---- routing ----------------------------------------------------------------- */

@@ -95,6 +95,9 @@ struct adm {
     adm_ovr_t       *ovrt;
     int              audit_fd;
     pthread_mutex_t  audit_mu;
+    struct adm_audit_row *audit_q, **audit_qtail;   /* for the store (audit_mu) */
+    size_t           audit_qn;
+    uint64_t         audit_seq;
 };
 
 /* adm_rules.c (loop thread unless said) */
@@ -121,6 +124,8 @@ int  adm_audit_open(adm_t *a, char *errstr, size_t n);
 void adm_audit(adm_t *a, const char *token_id, const char *action, const char *rule,
                const char *before, const char *after, const char *result, int status);
 void adm_audit_close(adm_t *a);
+/* Loop thread: the queued entries to the store's audit_log table. */
+void adm_audit_drain(adm_t *a, const adm_host_t *h);
 void adm_token_id(const char *token, char out[32]);
 double adm_now_unix(void);
 

@@ -499,7 +499,8 @@ static void h_between(void *ud, kfk_t *k, int flags)
         h_report(ud, k);
     }
     if (r->adm) {
-        adm_host_t host = { r, host_engine, host_reload, r->events, r->last_ts_ms };
+        adm_host_t host = { r, host_engine, host_reload, r->events, r->last_ts_ms, cmd_ctx_store(r->ctx),
+                            r->instance };
         uint64_t reloads = r->reloads, failures = r->reload_failures;
         adm_poll(r->adm, &host);
         if (r->reloads != reloads || r->reload_failures != failures)
