@@ -79,10 +79,15 @@ void adm_engine_loaded(adm_t *a, eng_engine_t *e);
 #define ADM_MAX_TOPICS 64
 #define ADM_MAX_SLOTS  1024
 typedef struct adm_slot {
-    char          name[160];   /* "topic/partition" */
+    char          name[160];   /* a state slot: "topic/partition" (topic "*" when co-partitioned) */
     state_stats_t st;
-    int64_t       lag;         /* high watermark - position (-1: unknown) */
 } adm_slot_t;
+
+typedef struct adm_lag {
+    char          topic[160];
+    int32_t       partition;
+    int64_t       lag;         /* high watermark - position (-1: unknown) */
+} adm_lag_t;
 
 typedef struct adm_run_stats {
     kfk_stats_t   kfk;
@@ -99,6 +104,11 @@ typedef struct adm_run_stats {
     double        restore_seconds;    /* changelog restores, total */
     size_t        nslots;
     adm_slot_t   *slots;          /* borrowed for the call */
+    size_t        nlags;
+    adm_lag_t    *lags;           /* borrowed for the call */
+    size_t        nstreams;
+    const char   *stream[ADM_MAX_TOPICS];
+    uint64_t      stream_events[ADM_MAX_TOPICS];
     store_t      *store;          /* may be NULL */
 } adm_run_stats_t;
 

@@ -565,8 +565,11 @@ void adm_destroy(adm_t *a)
     free(a->ovr);
     free(a->eng_map);
     free(a->slots);
-    for (size_t i = 0; i < ADM_MAX_TOPICS; i++)
+    free(a->lags);
+    for (size_t i = 0; i < ADM_MAX_TOPICS; i++) {
         free(a->topics[i]);
+        free(a->streams[i]);
+    }
     if (a->token) {
         memset(a->token, 0, strlen(a->token));
         free(a->token);

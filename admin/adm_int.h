@@ -84,7 +84,9 @@ struct adm {
     int              have_stats;
     adm_run_stats_t  rs;           /* pointers below are copies */
     adm_slot_t      *slots;
+    adm_lag_t       *lags;
     char            *topics[ADM_MAX_TOPICS];
+    char            *streams[ADM_MAX_TOPICS];
     store_stats_t    store;
     int              store_ok;
     char             store_err[256];

@@ -66,6 +66,12 @@ void adm_metrics_text(adm_t *a, wd_buf_t *b)
         label(b, rs->topic[i]);
         wd_buf_printf(b, "} %" PRIu64 "\n", rs->topic_events[i]);
     }
+    head(b, "warden_stream_events_total", "counter", "Events evaluated, by stream.");
+    for (size_t i = 0; i < rs->nstreams; i++) {
+        wd_buf_adds(b, "warden_stream_events_total{stream=");
+        label(b, rs->stream[i]);
+        wd_buf_printf(b, "} %" PRIu64 "\n", rs->stream_events[i]);
+    }
     head(b, "warden_events_dead_lettered_total", "counter", "Events written to the dead-letter topic, by reason.");
     wd_buf_printf(b, "warden_events_dead_lettered_total{reason=\"malformed\"} %" PRIu64 "\n", rs->dlq_malformed);
     wd_buf_printf(b, "warden_events_dead_lettered_total{reason=\"unknown_stream\"} %" PRIu64 "\n",
@@ -138,12 +144,12 @@ void adm_metrics_text(adm_t *a, wd_buf_t *b)
     u64(b, "warden_records_produced_total", "counter", "Records produced (actions, dead letters, snapshots).",
         k->produced);
     u64(b, "warden_partitions_assigned", "gauge", "Topic-partitions held now.", k->partitions);
-    head(b, "warden_consumer_lag", "gauge", "High watermark minus the consumer position, by slot.");
-    for (size_t i = 0; i < rs->nslots; i++)
-        if (rs->slots[i].lag >= 0) {
-            wd_buf_adds(b, "warden_consumer_lag{slot=");
-            label(b, rs->slots[i].name);
-            wd_buf_printf(b, "} %" PRId64 "\n", rs->slots[i].lag);
+    head(b, "warden_consumer_lag", "gauge", "Messages behind the high watermark, by input topic and partition.");
+    for (size_t i = 0; i < rs->nlags; i++)
+        if (rs->lags[i].lag >= 0) {
+            wd_buf_adds(b, "warden_consumer_lag{topic=");
+            label(b, rs->lags[i].topic);
+            wd_buf_printf(b, ",partition=\"%d\"} %" PRId64 "\n", (int)rs->lags[i].partition, rs->lags[i].lag);
         }
     head(b, "warden_state_keys", "gauge", "Live counter keys, by state slot.");
     for (size_t i = 0; i < rs->nslots; i++) {

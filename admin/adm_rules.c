@@ -421,6 +421,20 @@ void adm_publish(adm_t *a, eng_engine_t *e, const adm_run_stats_t *rs)
     if (a->slots && a->rs.nslots)
         memcpy(a->slots, rs->slots, a->rs.nslots * sizeof(adm_slot_t));
     a->rs.slots = a->slots;
+    if (!a->lags)
+        a->lags = calloc(ADM_MAX_SLOTS, sizeof(adm_lag_t));
+    a->rs.nlags = a->lags ? (rs->nlags < ADM_MAX_SLOTS ? rs->nlags : ADM_MAX_SLOTS) : 0;
+    if (a->lags && a->rs.nlags)
+        memcpy(a->lags, rs->lags, a->rs.nlags * sizeof(adm_lag_t));
+    a->rs.lags = a->lags;
+    a->rs.nstreams = rs->nstreams < ADM_MAX_TOPICS ? rs->nstreams : ADM_MAX_TOPICS;
+    for (size_t i = 0; i < a->rs.nstreams; i++) {
+        if (!a->streams[i] || strcmp(a->streams[i], rs->stream[i]) != 0) {
+            free(a->streams[i]);
+            a->streams[i] = strdup(rs->stream[i]);
+        }
+        a->rs.stream[i] = a->streams[i] ? a->streams[i] : "";
+    }
     a->rs.ntopics = rs->ntopics < ADM_MAX_TOPICS ? rs->ntopics : ADM_MAX_TOPICS;
     for (size_t i = 0; i < a->rs.ntopics; i++) {
         if (!a->topics[i] || strcmp(a->topics[i], rs->topic[i]) != 0) {

@@ -73,6 +73,8 @@ typedef struct run {
     state_stats_t last_state;    /* summed over the partitions at the last write that had some */
     int           failed;
     adm_t        *adm;           /* the admin API (admin.listen), NULL: none */
+    topic_count_t streams[ADM_MAX_TOPICS];   /* events evaluated per stream (for /metrics) */
+    size_t        nstreams;
     uint64_t      decisions[4];  /* by verdict */
     int64_t       last_ts_ms;    /* latest event time evaluated (INT64_MIN: none) */
     double        pack_loaded_unix, pack_load_seconds;
@@ -439,7 +441,7 @@ static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *
 }
 
 /* The admin API's copy of the counters (adm_publish copies what it keeps). */
-static void publish(run_t *r, const kfk_stats_t *ks)
+static void publish(run_t *r, kfk_t *k, const kfk_stats_t *ks)
 {
     size_t n = 0;
     for (rpart_t *p = r->parts; p; p = p->next)
@@ -466,13 +468,28 @@ static void publish(run_t *r, const kfk_stats_t *ks)
     for (rpart_t *p = r->parts; slots && p; p = p->next, i++) {
         snprintf(slots[i].name, sizeof slots[i].name, "%s", p->name);
         state_stats(p->state, &slots[i].st);
-        slots[i].lag = -1;
     }
     rs.nslots = slots ? n : 0;
     rs.slots = slots;
+    kfk_lag_t kl[ADM_MAX_SLOTS];
+    size_t nl = kfk_lags(k, kl, ADM_MAX_SLOTS);
+    adm_lag_t *lags = calloc(nl ? nl : 1, sizeof(*lags));
+    for (size_t j = 0; lags && j < nl && j < ADM_MAX_SLOTS; j++) {
+        snprintf(lags[j].topic, sizeof lags[j].topic, "%s", kl[j].topic);
+        lags[j].partition = kl[j].partition;
+        lags[j].lag = kl[j].lag;
+    }
+    rs.nlags = lags ? (nl < ADM_MAX_SLOTS ? nl : ADM_MAX_SLOTS) : 0;
+    rs.lags = lags;
+    rs.nstreams = r->nstreams;
+    for (size_t j = 0; j < r->nstreams; j++) {
+        rs.stream[j] = r->streams[j].name;
+        rs.stream_events[j] = r->streams[j].events;
+    }
     rs.store = cmd_ctx_store(r->ctx);
     adm_publish(r->adm, cmd_ctx_engine(r->ctx), &rs);
     free(slots);
+    free(lags);
 }
 
 static void h_report(void *ud, kfk_t *k)
@@ -483,7 +500,7 @@ static void h_report(void *ud, kfk_t *k)
         return;
     kfk_counters(k, &ks);
     if (r->adm)
-        publish(r, &ks);
+        publish(r, k, &ks);
     if (r->stats_path)
         write_stats(r, &ks, 0, NULL);
 }
@@ -518,6 +535,26 @@ static void count_topic(run_t *r, const char *topic)
             t->events++;
             return;
         }
+    }
+}
+
+/* Events per stream for /metrics: the pack's stream names (interned by
+ * the engine, stable until a reload), a handful, compared by content. */
+static void count_stream(run_t *r, const char *stream)
+{
+    if (!stream)
+        return;
+    for (size_t i = 0; i < r->nstreams; i++)
+        if (strcmp(r->streams[i].name, stream) == 0) {
+            r->streams[i].events++;
+            return;
+        }
+    if (r->nstreams < ADM_MAX_TOPICS) {
+        char *name = strdup(stream);
+        if (!name)
+            return;
+        r->streams[r->nstreams].name = name;
+        r->streams[r->nstreams++].events = 1;
     }
 }
 
@@ -580,6 +617,8 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         return KFK_FATAL;
     }
     r->hits += o->nhits;
+    if (r->adm)
+        count_stream(r, o->stream);
     if (o->event_ts_ms != INT64_MIN && o->event_ts_ms > r->last_ts_ms)
         r->last_ts_ms = o->event_ts_ms;
     if (o->decision > RULE_VERDICT_NONE && o->decision < 4)
@@ -775,6 +814,8 @@ int cmd_run(int argc, char **argv)
 done:
     adm_destroy(r.adm);
     kfk_destroy(k);
+    for (size_t i = 0; i < r.nstreams; i++)
+        free((char *)r.streams[i].name);
     if (cmd_ctx_destroy(r.ctx, err, 65536) != 0) {
         LOG_ERROR("warden run: closing the store: %s", err);
         status = CMD_EXIT_FATAL;

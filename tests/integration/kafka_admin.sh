@@ -96,6 +96,8 @@ grep -q '^warden_rule_hits_total{rule="t.a",verdict="block",mode="enforce"} 1$' 
 grep -q '^warden_rule_evaluation_seconds_count{rule="t.a"} 1$' "$KT/m" || kt_fail "evaluation histogram"
 grep -q '^warden_actions_produced_total 1$' "$KT/m" || kt_fail "actions metric"
 grep -q '^warden_transaction_commits_total [1-9]' "$KT/m" || kt_fail "commits metric"
+grep -q '^warden_stream_events_total{stream="t"} 1$' "$KT/m" || kt_fail "events per stream metric"
+grep -q "^warden_consumer_lag{topic=\"$RAW\",partition=\"0\"} 0$" "$KT/m" || { grep lag "$KT/m"; kt_fail "consumer lag metric"; }
 
 # A mode override: t.a to shadow decides the next event (no action).
 [ "$(st "$KT/o" PUT /rules/t.a/mode "${AUTH[@]}" -d '{"mode":"shadow"}')" = 200 ] || { cat "$KT/o"; kt_fail "PUT mode"; }
