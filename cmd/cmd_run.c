@@ -99,7 +99,9 @@ static void run_usage(FILE *f)
         "  -h, --help             this help\n\n"
         "Signals: SIGTERM/SIGINT finish the batch, commit and exit 0; SIGHUP reloads the\n"
         "rule pack between batches (a pack that fails to load is rejected, the old one\n"
-        "keeps running).  Exit status: 0 stopped by a signal, 1 configuration or rule pack\n"
+        "keeps running).  With admin.listen set it serves the admin API (health, /metrics,\n"
+        "/rules, reload, mode overrides; docs/operations.md; client: warden admin).\n"
+        "Exit status: 0 stopped by a signal, 1 configuration or rule pack\n"
         "error, 2 usage error, 4 fatal Kafka or store error.\n");
 }
 

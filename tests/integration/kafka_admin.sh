@@ -116,11 +116,11 @@ cp "$KT/pack/a.lua" "$KT/a.good"; echo 'return {' >"$KT/pack/a.lua"
 [ "$(st "$KT/o" POST /rules/reload "${AUTH[@]}")" = 400 ] || { cat "$KT/o"; kt_fail "broken reload: not 400"; }
 jf "$KT/o" errors | grep -q 'a.lua:[0-9]' || { cat "$KT/o"; kt_fail "broken reload: no file:line error"; }
 cp "$KT/a.good" "$KT/pack/a.lua"
-# 409: while a reload runs (a pack with a big list takes about a second to
+# 409: while a reload runs (a pack with a big list takes a second or two to
 # load), a second one is refused.
-mkdir -p "$KT/pack/lists"; seq 1 1500000 | sed 's/^/v/' >"$KT/pack/lists/big.txt"
+mkdir -p "$KT/pack/lists"; seq 1 3000000 | sed 's/^/v/' >"$KT/pack/lists/big.txt"
 st "$KT/o1" POST /rules/reload "${AUTH[@]}" >"$KT/s1" &
-sleep 0.3
+sleep 0.2
 s2=$(st "$KT/o2" POST /rules/reload "${AUTH[@]}")
 wait $!
 [ "$(cat "$KT/s1")" = 200 ] && [ "$s2" = 409 ] || { cat "$KT/o1" "$KT/o2"; kt_fail "concurrent reloads: $(cat "$KT/s1") and $s2, want 200 and 409"; }
