@@ -11,7 +11,7 @@
 BUILD    ?= build
 CC       ?= cc
 CXX      ?= c++
-PKGS      = rdkafka lua5.4 libmariadb libcurl jansson simdjson libcrypto
+PKGS      = rdkafka lua5.4 libmariadb libcurl jansson simdjson libcrypto libmicrohttpd
 ROOMS     = base state rules engine kafka storage replay admin cmd
 OPT      ?= -O2
 CPPFLAGS += -I. -MMD -MP -D_GNU_SOURCE -DWARDEN_VERSION=\"$(VERSION)\"

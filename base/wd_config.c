@@ -97,10 +97,24 @@ static const wd_config_key_t engine_keys[] = {
 };
 
 static const wd_config_key_t admin_keys[] = {
-    { "listen", WD_CFG_STR, "", "admin HTTP address, e.g. 127.0.0.1:9100 (empty: off; not built yet: "
-      "any other value is refused)", NULL, 0, 0 },
-    { "token_file", WD_CFG_PATH, "", "file with the admin bearer token (else WARDEN_ADMIN_TOKEN; not built "
-      "yet: refused)", NULL, 0, 0 },
+    { "listen", WD_CFG_STR, "", "admin HTTP address of warden run, e.g. 127.0.0.1:9100 (empty: no admin API)",
+      NULL, 0, 0 },
+    { "token_file", WD_CFG_PATH, "", "file with the admin bearer token (else WARDEN_ADMIN_TOKEN)", NULL, 0, 0 },
+    { "open_health", WD_CFG_BOOL, "true", "/metrics, /healthz and /readyz answer without the token", NULL, 0, 0 },
+    { "audit_file", WD_CFG_PATH, "", "append-only JSONL audit log of every change (empty: log lines only)",
+      NULL, 0, 0 },
+    { "overrides_topic", WD_CFG_STR, "", "compacted topic of runtime mode overrides (default: GROUP.overrides)",
+      NULL, 0, 0 },
+    { "breaker_actions_per_min", WD_CFG_INT, "0", "auto-shadow an enforce rule with more hits than this in one "
+      "minute of event time (0: off)", NULL, 0, LONG_MAX },
+    { "breaker_error_pct", WD_CFG_INT, "0", "auto-shadow a rule whose errors and budget kills exceed this "
+      "percentage of its evaluations in a minute (0: off)", NULL, 0, 100 },
+    { "breaker_hit_multiple", WD_CFG_INT, "0", "auto-shadow a rule whose hit rate in a minute exceeds this "
+      "multiple of its trailing baseline (0: off)", NULL, 0, 1000000 },
+    { "breaker_mean_us", WD_CFG_INT, "0", "auto-shadow a rule whose mean evaluation time in a minute exceeds "
+      "this many microseconds (0: off)", NULL, 0, LONG_MAX },
+    { "breaker_min_evals", WD_CFG_INT, "100", "evaluations a minute needs before the rate and cost checks judge it",
+      NULL, 1, LONG_MAX },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 
@@ -111,8 +125,6 @@ static const struct {
     const char *full;
     const char *why;
 } unbuilt[] = {
-    { "admin.listen", "the admin API is not built" },
-    { "admin.token_file", "the admin API is not built" },
     { NULL, NULL },
 };
 
@@ -126,7 +138,7 @@ static const wd_config_section_t sections[] = {
     { "run", run_keys, "warden run: the enforcement service" },
     { "split", split_keys, "warden split: the stateless split & prune stage" },
     { "engine", engine_keys, "evaluation limits" },
-    { "admin", admin_keys, "admin HTTP API (not built yet)" },
+    { "admin", admin_keys, "admin HTTP API of warden run (docs/operations.md)" },
     { NULL, NULL, NULL },
 };
 
@@ -842,6 +854,13 @@ static void derive(wd_config_t *c)
         snprintf(buf, sizeof buf, "%s.changelog", wd_config_str(c, "run.group"));
         free(cl->s);
         cl->s = xstrdup(buf);
+    }
+    cval_t *ov = find(c, "admin.overrides_topic");
+    if (!*ov->s) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s.overrides", wd_config_str(c, "run.group"));
+        free(ov->s);
+        ov->s = xstrdup(buf);
     }
     char host[256] = "";
     if (gethostname(host, sizeof host - 1) != 0 || !*host)

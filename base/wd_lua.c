@@ -379,3 +379,5 @@ int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults)
     }
     return rc == LUA_OK ? WD_LUA_OK : WD_LUA_ERROR;
 }
+
+long wd_lua_instructions(const wd_lua_t *vm) { return vm->used; }

@@ -61,5 +61,8 @@ int wd_lua_load_sandboxed(wd_lua_t *vm, const char *src, size_t len, const char 
                            char *errstr, size_t errstr_size);
 
 size_t wd_lua_mem_used(const wd_lua_t *vm);
+/* Instructions the budget hook counted in the last wd_lua_pcall (in steps
+ * of the hook's granularity: 0 for a call shorter than one step). */
+long wd_lua_instructions(const wd_lua_t *vm);
 
 #endif

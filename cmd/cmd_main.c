@@ -22,6 +22,7 @@ static const cmd_t cmds[] = {
     { "replay", cmd_replay, "replay a window (files or Kafka) through a candidate and a baseline pack, diff report" },
     { "check", cmd_check, "load and validate a rule pack without running it" },
     { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
+    { "admin", cmd_admin, "a client of the admin API of warden run (status, rules, reload, mode)" },
     { NULL, NULL, NULL },
 };
 

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "admin/adm.h"
 #include "cmd/cmd.h"
 #include "cmd/cmd_ctx.h"
 #include "cmd/cmd_kafka.h"
@@ -72,6 +74,12 @@ typedef struct run {
     uint64_t      stats_failures;
     state_stats_t last_state;    /* summed over the partitions at the last write that had some */
     int           failed;
+    adm_t        *adm;           /* the admin API (admin.listen), NULL: none */
+    topic_count_t streams[ADM_MAX_TOPICS];   /* events evaluated per stream (for /metrics) */
+    size_t        nstreams;
+    uint64_t      decisions[4];  /* by verdict */
+    int64_t       last_ts_ms;    /* latest event time evaluated (INT64_MIN: none) */
+    double        pack_loaded_unix, pack_load_seconds;
 } run_t;
 
 static void run_usage(FILE *f)
@@ -93,7 +101,9 @@ static void run_usage(FILE *f)
         "  -h, --help             this help\n\n"
         "Signals: SIGTERM/SIGINT finish the batch, commit and exit 0; SIGHUP reloads the\n"
         "rule pack between batches (a pack that fails to load is rejected, the old one\n"
-        "keeps running).  Exit status: 0 stopped by a signal, 1 configuration or rule pack\n"
+        "keeps running).  With admin.listen set it serves the admin API (health, /metrics,\n"
+        "/rules, reload, mode overrides; docs/operations.md; client: warden admin).\n"
+        "Exit status: 0 stopped by a signal, 1 configuration or rule pack\n"
         "error, 2 usage error, 4 fatal Kafka or store error.\n");
 }
 
@@ -325,18 +335,30 @@ static int carry_state(run_t *r, eng_engine_t *neu)
     return 0;
 }
 
-/* SIGHUP: loads the pack again; when it loads and the state carries over,
- * the run context records the new rule versions and swaps the engine. */
-static void reload(run_t *r)
+static double unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* SIGHUP or POST /rules/reload: loads the pack again; when it loads and the
+ * state carries over, the run context records the new rule versions and
+ * swaps the engine (the admin API's mode overrides applied to it).  0, or
+ * -1 with the reasons, one a line, in out (may be NULL). */
+static int reload(run_t *r, char *out, size_t outn)
 {
     char *err = malloc(65536);
     if (!err)
-        return;
+        return -1;
     eng_engine_t *old = cmd_ctx_engine(r->ctx);
     const char *dir = wd_config_str(r->cfg, "rules");
     LOG_INFO("reload: loading the rule pack from %s", dir);
+    uint64_t t0 = wd_now_ns();
     eng_engine_t *neu = eng_engine_new(&r->opts, dir, err, 65536);
     if (!neu) {
+        if (out)
+            snprintf(out, outn, "%s", err);
         r->reload_failures++;
         LOG_ERROR("reload rejected: the rule pack in %s failed to load; the old pack (%s) keeps running",
                   dir, eng_engine_pack_hash(old));
@@ -344,30 +366,41 @@ static void reload(run_t *r)
         for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
             LOG_ERROR("reload error: %s", line);
         free(err);
-        return;
+        return -1;
     }
     uint64_t fo = state_fingerprint(eng_engine_state(old));
     uint64_t fn = state_fingerprint(eng_engine_state(neu));
     if (fo != fn && carry_state(r, neu) != 0) {
         LOG_ERROR("reload rejected: the state could not be carried over to the new counters (out of "
                   "memory); the old pack (%s) keeps running", eng_engine_pack_hash(old));
+        if (out)
+            snprintf(out, outn, "the state could not be carried over to the new counters (out of memory)");
         r->reload_failures++;
         eng_engine_destroy(neu);
         free(err);
-        return;
+        return -1;
     }
     LOG_INFO("reload: rule pack %s replaces %s", eng_engine_pack_hash(neu), eng_engine_pack_hash(old));
+    if (r->adm)
+        adm_account(r->adm, old);
     if (cmd_ctx_reload(r->ctx, neu, err, 65536) != 0) {
         /* Only a failed sink refuses the versions: the next flush stops the
          * service, and until then no hit names a version it has no row for. */
         LOG_ERROR("reload rejected: recording the new rule versions failed: %s", err);
+        if (out)
+            snprintf(out, outn, "recording the new rule versions failed: %s", err);
         r->reload_failures++;
         eng_engine_destroy(neu);
         free(err);
-        return;
+        return -1;
     }
     free(err);
     r->reloads++;
+    r->pack_loaded_unix = unix_now();
+    r->pack_load_seconds = (double)(wd_now_ns() - t0) / 1e9;
+    if (r->adm)
+        adm_engine_loaded(r->adm, cmd_ctx_engine(r->ctx));
+    return 0;
 }
 
 static json_t *carry_json(const carry_tally_t *t)
@@ -464,21 +497,88 @@ static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *
         LOG_WARN("stats-json: %s (failures=%" PRIu64 ")", err, r->stats_failures);
 }
 
+/* The admin API's copy of the counters (adm_publish copies what it keeps). */
+static void publish(run_t *r, kfk_t *k, const kfk_stats_t *ks)
+{
+    size_t n = 0;
+    for (rpart_t *p = r->parts; p; p = p->next)
+        n++;
+    adm_slot_t *slots = calloc(n ? n : 1, sizeof(*slots));
+    adm_run_stats_t rs;
+    memset(&rs, 0, sizeof rs);
+    rs.kfk = *ks;
+    rs.ntopics = r->ntopics < ADM_MAX_TOPICS ? r->ntopics : ADM_MAX_TOPICS;
+    for (size_t i = 0; i < rs.ntopics; i++) {
+        rs.topic[i] = r->topics[i].name;
+        rs.topic_events[i] = r->topics[i].events;
+    }
+    rs.dlq_malformed = r->rejected;
+    rs.dlq_unknown_stream = r->unrouted - r->dropped;
+    rs.dlq_rule_error = r->rule_errors;
+    memcpy(rs.decisions, r->decisions, sizeof rs.decisions);
+    rs.actions = r->actions;
+    rs.reloads = r->reloads;
+    rs.reload_failures = r->reload_failures;
+    rs.pack_loaded_unix = r->pack_loaded_unix;
+    rs.pack_load_seconds = r->pack_load_seconds;
+    size_t i = 0;
+    for (rpart_t *p = r->parts; slots && p; p = p->next, i++) {
+        snprintf(slots[i].name, sizeof slots[i].name, "%s", p->name);
+        state_stats(p->state, &slots[i].st);
+    }
+    rs.nslots = slots ? n : 0;
+    rs.slots = slots;
+    kfk_lag_t kl[ADM_MAX_SLOTS];
+    size_t nl = kfk_lags(k, kl, ADM_MAX_SLOTS);
+    adm_lag_t *lags = calloc(nl ? nl : 1, sizeof(*lags));
+    for (size_t j = 0; lags && j < nl && j < ADM_MAX_SLOTS; j++) {
+        snprintf(lags[j].topic, sizeof lags[j].topic, "%s", kl[j].topic);
+        lags[j].partition = kl[j].partition;
+        lags[j].lag = kl[j].lag;
+    }
+    rs.nlags = lags ? (nl < ADM_MAX_SLOTS ? nl : ADM_MAX_SLOTS) : 0;
+    rs.lags = lags;
+    rs.nstreams = r->nstreams;
+    for (size_t j = 0; j < r->nstreams; j++) {
+        rs.stream[j] = r->streams[j].name;
+        rs.stream_events[j] = r->streams[j].events;
+    }
+    rs.store = cmd_ctx_store(r->ctx);
+    adm_publish(r->adm, cmd_ctx_engine(r->ctx), &rs);
+    free(slots);
+    free(lags);
+}
+
 static void h_report(void *ud, kfk_t *k)
 {
     run_t *r = ud;
     kfk_stats_t ks;
-    if (!r->stats_path)
+    if (!r->stats_path && !r->adm)
         return;
     kfk_counters(k, &ks);
-    write_stats(r, &ks, 0, NULL);
+    if (r->adm)
+        publish(r, k, &ks);
+    if (r->stats_path)
+        write_stats(r, &ks, 0, NULL);
 }
+
+static eng_engine_t *host_engine(void *ud) { return cmd_ctx_engine(((run_t *)ud)->ctx); }
+static int host_reload(void *ud, char *err, size_t n) { return reload(ud, err, n); }
 
 static void h_between(void *ud, kfk_t *k, int flags)
 {
+    run_t *r = ud;
     if (flags & KFK_IDLE_HUP) {
-        reload(ud);
+        reload(r, NULL, 0);
         h_report(ud, k);
+    }
+    if (r->adm) {
+        adm_host_t host = { r, host_engine, host_reload, r->events, r->last_ts_ms, cmd_ctx_store(r->ctx),
+                            r->instance };
+        uint64_t reloads = r->reloads, failures = r->reload_failures;
+        adm_poll(r->adm, &host);
+        if (r->reloads != reloads || r->reload_failures != failures)
+            h_report(ud, k);
     }
 }
 
@@ -492,6 +592,26 @@ static void count_topic(run_t *r, const char *topic)
             t->events++;
             return;
         }
+    }
+}
+
+/* Events per stream for /metrics: the pack's stream names (interned by
+ * the engine, stable until a reload), a handful, compared by content. */
+static void count_stream(run_t *r, const char *stream)
+{
+    if (!stream)
+        return;
+    for (size_t i = 0; i < r->nstreams; i++)
+        if (strcmp(r->streams[i].name, stream) == 0) {
+            r->streams[i].events++;
+            return;
+        }
+    if (r->nstreams < ADM_MAX_TOPICS) {
+        char *name = strdup(stream);
+        if (!name)
+            return;
+        r->streams[r->nstreams].name = name;
+        r->streams[r->nstreams++].events = 1;
     }
 }
 
@@ -554,6 +674,12 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         return KFK_FATAL;
     }
     r->hits += o->nhits;
+    if (r->adm)
+        count_stream(r, o->stream);
+    if (o->event_ts_ms != INT64_MIN && o->event_ts_ms > r->last_ts_ms)
+        r->last_ts_ms = o->event_ts_ms;
+    if (o->decision > RULE_VERDICT_NONE && o->decision < 4)
+        r->decisions[o->decision]++;
     if (o->decision != RULE_VERDICT_NONE) {
         wd_buf_reset(&r->action);
         cmd_action_json(&r->action, o, r->run_id);
@@ -612,13 +738,17 @@ int cmd_run(int argc, char **argv)
     r.cfg = cmd_load_config(&a, err, 65536);
     if (!r.cfg)
         goto done;
+    r.last_ts_ms = INT64_MIN;
     cmd_engine_opts(r.cfg, &r.opts);
     const char *rules = wd_config_str(r.cfg, "rules");
+    uint64_t load_t0 = wd_now_ns();
     r.ctx = cmd_ctx_new(&r.opts, rules, err, 65536);
     if (!r.ctx) {
         fprintf(stderr, "warden run: the rule pack in %s failed to load:\n%s", rules, err);
         goto done;
     }
+    r.pack_loaded_unix = unix_now();
+    r.pack_load_seconds = (double)(wd_now_ns() - load_t0) / 1e9;
     r.run_id = wd_config_str(r.cfg, "run.run_id");
     r.actions_topic = wd_config_str(r.cfg, "run.actions_topic");
     r.unknown_dlq = strcmp(wd_config_str(r.cfg, "run.unknown_stream"), "dlq") == 0;
@@ -638,6 +768,18 @@ int cmd_run(int argc, char **argv)
     r.stats_path = a.stats_json;
     r.instance = wd_config_str(r.cfg, "run.instance");
     r.t0_ns = wd_now_ns();
+    if (*wd_config_str(r.cfg, "admin.listen")) {
+        adm_opts_t ao;
+        char tok[1024];
+        if (adm_opts_from_config(r.cfg, &ao, tok, sizeof tok, err, 65536) != 0 ||
+            !(r.adm = adm_new(&ao, err, 65536))) {
+            memset(tok, 0, sizeof tok);
+            fprintf(stderr, "warden run: admin API: %s\n", err);
+            goto done;
+        }
+        memset(tok, 0, sizeof tok);
+        adm_engine_loaded(r.adm, cmd_ctx_engine(r.ctx));
+    }
     if (cmd_ctx_open_store(r.ctx, wd_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
         fprintf(stderr, "warden run: %s\n", err);
         goto done;
@@ -731,7 +873,10 @@ int cmd_run(int argc, char **argv)
     }
     status = CMD_EXIT_OK;
 done:
+    adm_destroy(r.adm);
     kfk_destroy(k);
+    for (size_t i = 0; i < r.nstreams; i++)
+        free((char *)r.streams[i].name);
     if (cmd_ctx_destroy(r.ctx, err, 65536) != 0) {
         LOG_ERROR("warden run: closing the store: %s", err);
         status = CMD_EXIT_FATAL;

@@ -498,8 +498,10 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < e->cap; i++)
+    for (size_t i = 0; i < e->cap; i++) {
         e->stats[i].rule = rules[i]->name;
+        e->stats[i].mode = e->stats[i].pack_mode = rules[i]->mode;
+    }
     build_streams(e);
     return e;
 fail:
@@ -747,9 +749,19 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
         const rule_t *r = rules[i];
         eng_rule_stats_t *st = &e->stats[r->index];
         rule_verdict_t vd;
+        if (r->mode == RULE_MODE_OFF && !e->opts.run_off_rules)
+            continue;   /* switched off by an override */
         st->evals++;
         size_t labels_before = e->nlabels;
+        uint64_t t0 = wd_now_ns();
         int rc = rule_lua_call(e->vm, &e->ctx, r, e->arena, &vd, msg, sizeof(msg));
+        uint64_t dt = wd_now_ns() - t0;
+        st->time_ns += dt;
+        st->instr += (uint64_t)wd_lua_instructions(e->vm);
+        size_t b = 0;
+        while (b < ENG_COST_BUCKETS - 1 && (double)dt > ENG_COST_BOUNDS_US[b] * 1000.0)
+            b++;
+        st->time_hist[b]++;
         if (rc != RULE_CALL_OK) {
             e->nlabels = labels_before;   /* a failed evaluation has no effects */
             st->errors++;
@@ -803,6 +815,39 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     e->nlabels = 0;
     o->status = ENG_EVENT_OK;
     return 0;
+}
+
+const double ENG_COST_BOUNDS_US[ENG_COST_BUCKETS - 1] = {
+    1, 2.5, 5, 10, 25, 50, 100, 250, 1000, 10000, 100000,
+};
+
+int eng_engine_set_mode(eng_engine_t *e, const char *name, int mode)
+{
+    rule_t *const *rules;
+    size_t n = rule_pack_rules(e->pack, &rules);
+    for (size_t i = 0; i < n; i++) {
+        rule_t *r = rules[i];
+        if (strcmp(r->name, name) != 0)
+            continue;
+        eng_rule_stats_t *st = &e->stats[r->index];
+        int m = mode < 0 ? st->pack_mode : mode;
+        if (st->pack_mode == RULE_MODE_OFF && m != RULE_MODE_OFF && !e->opts.run_off_rules)
+            return -2;
+        r->mode = m;
+        st->mode = m;
+        return 0;
+    }
+    return -1;
+}
+
+const rule_t *eng_engine_rule(const eng_engine_t *e, const char *name)
+{
+    rule_t *const *rules;
+    size_t n = rule_pack_rules(e->pack, &rules);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rules[i]->name, name) == 0)
+            return rules[i];
+    return NULL;
 }
 
 size_t eng_engine_rule_stats(const eng_engine_t *e, const eng_rule_stats_t **out)

@@ -110,12 +110,32 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
 int eng_event_time(const eng_opts_t *opts, wd_jval_t root, const eng_src_t *src,
                    int64_t *ts_ms, const char **why);
 
-/* Per-rule counters since creation, for summaries and metrics. */
+/* Per-rule counters since creation, for summaries and metrics.  Cost:
+ * time_ns is the wall time of the rule's calls (one clock_gettime pair per
+ * call, ~40 ns), instr the Lua instructions the budget hook counted (it
+ * fires every budget/16 instructions, at least 1000: a rule shorter than
+ * one step counts 0, so time is the precise measure).  time_hist counts
+ * calls by duration, buckets ENG_COST_BOUNDS_US (the last one: more). */
+#define ENG_COST_BUCKETS 12
+extern const double ENG_COST_BOUNDS_US[ENG_COST_BUCKETS - 1];
 typedef struct eng_rule_stats {
     const char *rule;
     uint64_t    evals, hits[4], errors, timeouts, oom;
+    uint64_t    time_ns, instr;
+    uint64_t    time_hist[ENG_COST_BUCKETS];
+    int         mode;        /* enum rule_mode in effect (after an override) */
+    int         pack_mode;   /* as the rule file says */
 } eng_rule_stats_t;
 size_t eng_engine_rule_stats(const eng_engine_t *e, const eng_rule_stats_t **out);
+
+/* Runtime mode override (admin API, auto-shadow breaker): rule `name`
+ * evaluates in `mode` from the next event on; mode -1 puts the file's mode
+ * back.  A rule that is "off" in its file is not indexed by stream, so it
+ * cannot be switched on here (edit the file and reload).  Returns 0, -1
+ * for an unknown rule, -2 for turning on a rule that is off in its file. */
+int eng_engine_set_mode(eng_engine_t *e, const char *name, int mode);
+/* The rule named name, or NULL (for its file, version, sha256, source). */
+const struct rule *eng_engine_rule(const eng_engine_t *e, const char *name);
 
 /* Streams the pack uses, and for each the union of the fields its rules and
  * counters declare (plus id/ts/stream fields) — what a pruner must keep. */

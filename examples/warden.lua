@@ -34,6 +34,8 @@ return {
     dlq_topic = "warden.dlq",
   },
 
-  -- admin = { listen = "127.0.0.1:9100" },   -- the admin API is not built yet:
-  --                                           -- setting it is refused
+  -- The admin API (docs/operations.md): health, /metrics, /rules, reload,
+  -- mode overrides; the token from WARDEN_ADMIN_TOKEN.
+  -- admin = { listen = "127.0.0.1:9100", audit_file = "audit.jsonl",
+  --           breaker_error_pct = 50, breaker_actions_per_min = 10000 },
 }

@@ -369,3 +369,20 @@ void kfk_stats(const kfk_t *k, kfk_stats_t *out)
         }
     }
 }
+
+size_t kfk_lags(kfk_t *k, kfk_lag_t *out, size_t max)
+{
+    for (size_t i = 0; i < k->ntps && i < max; i++) {
+        const ktp_t *t = k->tps[i];
+        int64_t lo = -1, hi = -1;
+        out[i].topic = t->topic;
+        out[i].partition = t->partition;
+        out[i].lag = -1;
+        if (rd_kafka_get_watermark_offsets(k->c, t->topic, t->partition, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            hi >= 0) {
+            int64_t pos = t->next > 0 ? t->next : (t->polled_next > 0 ? t->polled_next : lo);
+            out[i].lag = pos >= 0 && hi >= pos ? hi - pos : 0;
+        }
+    }
+    return k->ntps;
+}

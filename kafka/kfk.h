@@ -198,6 +198,16 @@ void kfk_stats(const kfk_t *k, kfk_stats_t *out);
  * stats file rewritten at every commit. */
 void kfk_counters(const kfk_t *k, kfk_stats_t *out);
 
+/* Consumer lag of one held topic-partition: the high watermark librdkafka
+ * last saw (no broker round trip) minus the next offset to hand out. */
+typedef struct kfk_lag {
+    const char *topic;       /* borrowed: valid until the next rebalance */
+    int32_t     partition;
+    int64_t     lag;         /* -1: not known yet */
+} kfk_lag_t;
+/* Fills out[0..max) for the held partitions; returns how many are held. */
+size_t kfk_lags(kfk_t *k, kfk_lag_t *out, size_t max);
+
 /* The partition count of topic (metadata), or -1. */
 int kfk_partitions(kfk_t *k, const char *topic);
 

@@ -101,6 +101,11 @@ int store_end_run(store_t *s, const store_run_t *run, char *errstr, size_t errst
     return s->be->end_run ? s->be->end_run(s->impl, run, errstr, errstr_size) : 0;
 }
 
+int store_audit(store_t *s, const store_audit_t *a, char *errstr, size_t errstr_size)
+{
+    return s->be->audit ? s->be->audit(s->impl, a, errstr, errstr_size) : 0;
+}
+
 int store_rule_version(store_t *s, const store_rule_version_t *rv, char *errstr, size_t errstr_size)
 {
     return s->be->rule_version ? s->be->rule_version(s->impl, rv, errstr, errstr_size) : 0;

@@ -125,6 +125,23 @@ typedef struct store_rule_version {
 int store_rule_version(store_t *s, const store_rule_version_t *rv,
                        char *errstr, size_t errstr_size);
 
+/* One audit entry of the admin API (table audit_log, migration 6). */
+typedef struct store_audit {
+    const char *id;            /* unique: "instance:unix-ns:seq" */
+    int64_t     ts_ms;
+    const char *instance;
+    const char *token;         /* token id (a hash prefix), may be NULL */
+    const char *action;
+    const char *rule;          /* may be NULL */
+    const char *before;        /* may be NULL */
+    const char *after;         /* may be NULL */
+    const char *result;        /* may be NULL */
+    int         status;        /* HTTP status */
+} store_audit_t;
+
+/* Queues an audit row (a no-op for jsonl: and null: stores). */
+int store_audit(store_t *s, const store_audit_t *a, char *errstr, size_t errstr_size);
+
 /* ---- health and metrics ------------------------------------------------- */
 typedef struct store_stats {
     uint64_t rows_queued;      /* rows accepted by store_write */

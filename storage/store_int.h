@@ -22,6 +22,7 @@ typedef struct store_backend {
     int  (*end_run)(void *impl, const store_run_t *run, char *errstr, size_t errstr_size);
     int  (*rule_version)(void *impl, const store_rule_version_t *rv,
                          char *errstr, size_t errstr_size);
+    int  (*audit)(void *impl, const store_audit_t *a, char *errstr, size_t errstr_size);
     int  (*flush)(void *impl, char *errstr, size_t errstr_size);
     /* Flushes and frees impl. */
     int  (*close)(void *impl, char *errstr, size_t errstr_size);

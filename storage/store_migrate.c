@@ -99,12 +99,30 @@ static const char *const mariadb_v5[] = {
     NULL,
 };
 
+static const char *const mariadb_v6[] = {
+        "CREATE TABLE IF NOT EXISTS audit_log (\n"
+        "  id        VARBINARY(128) NOT NULL PRIMARY KEY,\n"
+        "  ts        DATETIME(3) NOT NULL,\n"
+        "  instance  VARBINARY(255) NOT NULL,\n"
+        "  token     VARCHAR(64) CHARACTER SET ascii NULL,\n"
+        "  action    VARBINARY(255) NOT NULL,\n"
+        "  rule      VARBINARY(128) NULL,\n"
+        "  before_v  VARBINARY(128) NULL,\n"
+        "  after_v   VARBINARY(128) NULL,\n"
+        "  result    BLOB NULL,\n"
+        "  status    INT NOT NULL,\n"
+        "  KEY audit_by_time (ts)\n"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    NULL,
+};
+
 static const store_migration_t mariadb_migrations[] = {
     { 1, "initial", 0, mariadb_v1, NULL },
     { 2, "decisions and indexes", 0, mariadb_v2, NULL },
     { 3, "run binary version", 0, mariadb_v3, NULL },
     { 4, "rule source hash", 0, mariadb_v4, NULL },
     { 5, "digest keys", 0, mariadb_v5, NULL },
+    { 6, "audit log", 0, mariadb_v6, NULL },
 };
 
 static const char *const starrocks_v1[] = {
@@ -276,12 +294,30 @@ static const char *const starrocks_v5_fresh[] = {
     NULL,
 };
 
+static const char *const starrocks_v6[] = {
+        "CREATE TABLE IF NOT EXISTS audit_log (\n"
+        "  id        VARCHAR(128) NOT NULL,\n"
+        "  ts        DATETIME NOT NULL,\n"
+        "  instance  VARCHAR(255) NOT NULL,\n"
+        "  token     VARCHAR(64) NULL,\n"
+        "  action    VARCHAR(255) NOT NULL,\n"
+        "  rule      VARCHAR(128) NULL,\n"
+        "  before_v  VARCHAR(128) NULL,\n"
+        "  after_v   VARCHAR(128) NULL,\n"
+        "  result    VARCHAR(65533) NULL,\n"
+        "  status    INT NOT NULL\n"
+        ") PRIMARY KEY (id)\n"
+        "DISTRIBUTED BY HASH(id) BUCKETS 1",
+    NULL,
+};
+
 static const store_migration_t starrocks_migrations[] = {
     { 1, "initial", 0, starrocks_v1, NULL },
     { 2, "decisions and indexes", 0, starrocks_v2, NULL },
     { 3, "run binary version", 0, starrocks_v3, NULL },
     { 4, "rule source hash", 0, starrocks_v4, NULL },
     { 5, "digest keys", 1, starrocks_v5, starrocks_v5_fresh },
+    { 6, "audit log", 0, starrocks_v6, NULL },
 };
 
 

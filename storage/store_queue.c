@@ -63,6 +63,12 @@ static const sq_col_t versions_cols[] = {
     { "source", SQ_CT_STR, 0 }, { "first_seen", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 },
 };
 
+static const sq_col_t audit_cols[] = {
+    { "id", SQ_CT_STR, 0 }, { "ts", SQ_CT_STR, 0 }, { "instance", SQ_CT_STR, 0 }, { "token", SQ_CT_STR, 0 },
+    { "action", SQ_CT_STR, 0 }, { "rule", SQ_CT_STR, 0 }, { "before_v", SQ_CT_STR, 0 },
+    { "after_v", SQ_CT_STR, 0 }, { "result", SQ_CT_STR, 0 }, { "status", SQ_CT_INT, 0 },
+};
+
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 const sq_table_t sq_tables[SQ_NTABLES] = {
@@ -84,6 +90,7 @@ const sq_table_t sq_tables[SQ_NTABLES] = {
         "hits=VALUES(hits), rejected=VALUES(rejected), errors=VALUES(errors)" },
     [SQ_VERSIONS] = { "rule_versions", versions_cols, NCOLS(versions_cols),
         "first_seen=LEAST(first_seen, VALUES(first_seen))" },
+    [SQ_AUDIT] = { "audit_log", audit_cols, NCOLS(audit_cols), "status=VALUES(status)" },
 };
 
 size_t store_sql_datetime(int64_t ms, char *out, size_t size)
@@ -513,6 +520,35 @@ int store_queue_rule_version(store_queue_t *q, const store_rule_version_t *rv,
     return 0;
 }
 
+int store_queue_audit(store_queue_t *q, const store_audit_t *a, char *errstr, size_t errstr_size)
+{
+    if (!a->id || !a->action)
+        return store_seterr(errstr, errstr_size, "store: an audit row needs id and action");
+    pthread_mutex_lock(&q->lock);
+    if (wait_room(q, errstr, errstr_size) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
+    sq_batch_t *b = batch_open(q, SQ_AUDIT);
+    size_t before = b->arena.len;
+    sq_cell_t *c = batch_row(b);
+    cell_strz(b, &c[0], a->id);
+    cell_ts(b, &c[1], a->ts_ms);
+    if (c[1].t == SQ_NULL)
+        cell_str(b, &c[1], "1970-01-01 00:00:00.000", 23);
+    cell_strz(b, &c[2], a->instance ? a->instance : "");
+    cell_strz(b, &c[3], a->token);
+    cell_strz(b, &c[4], a->action);
+    cell_strz(b, &c[5], a->rule);
+    cell_strz(b, &c[6], a->before);
+    cell_strz(b, &c[7], a->after);
+    cell_strz(b, &c[8], a->result);
+    cell_int(&c[9], a->status);
+    account(q, b, before);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
 static void sleep_ms(uint32_t ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -753,6 +789,11 @@ int store_queue_be_begin_run(void *impl, const store_run_t *r, char *errstr, siz
 int store_queue_be_end_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size)
 {
     return store_queue_run(impl_queue(impl), r, 1, errstr, errstr_size);
+}
+
+int store_queue_be_audit(void *impl, const store_audit_t *a, char *errstr, size_t errstr_size)
+{
+    return store_queue_audit(impl_queue(impl), a, errstr, errstr_size);
 }
 
 int store_queue_be_rule_version(void *impl, const store_rule_version_t *rv, char *errstr,

@@ -254,28 +254,28 @@ static void test_bad_store_scheme_and_password_in_url_are_errors(void **st)
 
 /* The admin API is not built: its settings are refused at the line that
  * sets them (or from --set), never accepted and ignored; "" (off) passes. */
-static void test_admin_settings_are_refused_until_the_admin_api_exists(void **st)
+static void test_admin_settings_load_with_their_defaults(void **st)
 {
     fx_t *f = *st;
-    const char *e = load_err(f,
-        "return {\n"
-        "  admin = {\n"
-        "    listen = '127.0.0.1:9100',\n"
-        "    token_file = 'token',\n"
-        "  },\n"
-        "}\n", 0);
-    assert_contains(e, "warden.lua:3: admin.listen: not supported yet (the admin API is not built)");
-    assert_contains(e, "warden.lua:4: admin.token_file: not supported yet (the admin API is not built)");
-
     char err[1024];
-    write_cfg(f, "return { admin = { listen = '' } }\n");
+    write_cfg(f, "return {\n"
+                 "  run = { group = 'g1' },\n"
+                 "  admin = { listen = '127.0.0.1:9100', token_file = 'token', breaker_error_pct = 50 },\n"
+                 "}\n");
     wd_config_t *c = wd_config_load(f->path, 0, err, sizeof err);
     assert_non_null(c);
     assert_int_equal(wd_config_check(c, 0, err, sizeof err), 0);
-    assert_int_equal(wd_config_set(c, "admin.listen", "0.0.0.0:9100", err, sizeof err), 0);
-    assert_int_equal(wd_config_check(c, 0, err, sizeof err), -1);
-    assert_contains(err, "warden.lua: admin.listen: not supported yet (the admin API is not built)");
+    assert_string_equal(wd_config_str(c, "admin.listen"), "127.0.0.1:9100");
+    /* a path: relative to the config file's directory */
+    const char *tf = wd_config_str(c, "admin.token_file");
+    assert_true(tf[0] == '/' && strstr(tf, "/token") != NULL);
+    assert_string_equal(wd_config_str(c, "admin.overrides_topic"), "g1.overrides");
+    assert_int_equal(wd_config_int(c, "admin.breaker_error_pct"), 50);
+    assert_int_equal(wd_config_int(c, "admin.breaker_actions_per_min"), 0);
+    assert_true(wd_config_bool(c, "admin.open_health"));
     wd_config_destroy(c);
+    const char *e = load_err(f, "return { admin = { breaker_error_pct = 101 } }\n", 0);
+    assert_contains(e, "admin.breaker_error_pct");
 }
 
 static void test_secrets_come_only_from_the_environment(void **st)
@@ -357,7 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_librdkafka_rejects_bad_properties_with_its_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_rule_pack_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_store_scheme_and_password_in_url_are_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_admin_settings_are_refused_until_the_admin_api_exists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_settings_load_with_their_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_come_only_from_the_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_runs_sandboxed_and_bounded, setup, teardown),
         cmocka_unit_test(test_missing_file_is_an_error),

@@ -30,19 +30,21 @@ rc=0; "$WARDEN" run -c "$KT/nokafka.lua" >"$KT/nokafka.out" 2>&1 || rc=$?
 echo 'return { rules = "no/such/pack" }' >"$KT/nopack.lua"
 rc=0; "$WARDEN" run -c "$KT/nopack.lua" -X bootstrap.servers=127.0.0.1:1 >"$KT/nopack.out" 2>&1 || rc=$?
 [ "$rc" = 1 ] && grep -q 'rules: cannot read the rule pack' "$KT/nopack.out" || { cat "$KT/nopack.out"; kt_fail "unreadable pack not reported"; }
-# The admin API is not built: its settings are refused, not ignored; the
-# example config (admin commented out) still loads.
+# Admin settings are checked before the service starts: a bad listen
+# address and an unreadable token file stop it with exit 1 and the reason.
 cat >"$KT/admin.lua" <<EOF2
 return {
   rules = "$PWD/examples/rules",
-  admin = { listen = "127.0.0.1:9100" },
+  streams = { topics = { "x" } },
+  admin = { listen = "127.0.0.1:notaport" },
 }
 EOF2
 rc=0; "$WARDEN" run -c "$KT/admin.lua" -X bootstrap.servers=127.0.0.1:1 >"$KT/admin.out" 2>&1 || rc=$?
-[ "$rc" = 1 ] && grep -qF "admin.lua:3: admin.listen: not supported yet (the admin API is not built)" "$KT/admin.out" \
-    || { cat "$KT/admin.out"; kt_fail "admin.listen: exit $rc, want 1 with the line that sets it"; }
-rc=0; "$WARDEN" run -c "$KT/nopack.lua" -X bootstrap.servers=127.0.0.1:1 --set admin.token_file=/t >"$KT/admin.out" 2>&1 || rc=$?
-[ "$rc" = 1 ] && grep -qF "admin.token_file: not supported yet" "$KT/admin.out" \
+[ "$rc" = 1 ] && grep -qF 'admin.listen "127.0.0.1:notaport": want HOST:PORT' "$KT/admin.out" \
+    || { cat "$KT/admin.out"; kt_fail "admin.listen: exit $rc, want 1 with the reason"; }
+rc=0; "$WARDEN" run -c "$KT/admin.lua" -X bootstrap.servers=127.0.0.1:1 --set admin.listen=127.0.0.1:0 \
+    --set admin.token_file="$KT/no-such-token" >"$KT/admin.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -qF "no-such-token" "$KT/admin.out" \
     || { cat "$KT/admin.out"; kt_fail "--set admin.token_file: exit $rc, want 1"; }
 # (a bad --set is reported only once the file itself loaded)
 rc=0; "$WARDEN" run -c examples/warden.lua --set run.batch_max=0 >"$KT/example.out" 2>&1 || rc=$?

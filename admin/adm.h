@@ -1,0 +1,122 @@
+/* admin/adm.h — the admin HTTP API of `warden run` (libmicrohttpd):
+ * health, readiness, Prometheus metrics, rules and their runtime mode
+ * overrides, reload; bearer-token auth, the audit log, the auto-shadow
+ * breaker.  The HTTP thread never touches the engine: it reads snapshots
+ * the loop thread publishes and queues changes the loop thread applies
+ * between batches (adm_poll).  docs/operations.md has the reference. */
+#ifndef WARDEN_ADMIN_ADM_H
+#define WARDEN_ADMIN_ADM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/eng_engine.h"
+#include "kafka/kfk.h"
+#include "state/state.h"
+#include "storage/store.h"
+
+typedef struct adm adm_t;
+typedef struct wd_config wd_config_t;
+
+/* The auto-shadow breaker's ceilings (0: that check is off).  Windows are
+ * minutes of event time; a check needs min_evals evaluations in the window. */
+typedef struct adm_breaker_opts {
+    long   actions_per_min;   /* enforce-mode hits of one rule in one minute */
+    double hit_multiple;      /* hit rate over the trailing baseline's */
+    double error_rate;        /* (errors + budget kills) / evaluations, 0..1 */
+    double mean_us;           /* mean evaluation time */
+    long   min_evals;
+} adm_breaker_opts_t;
+
+typedef struct adm_opts {
+    const char *listen;         /* "127.0.0.1:9100", ":9100" (127.0.0.1) */
+    const char *token;          /* bearer token (NULL: every protected call is 401) */
+    int         open_health;    /* /metrics, /healthz, /readyz without a token */
+    const char *audit_path;     /* append-only JSONL (NULL or "": none) */
+    const char *overrides_topic;/* compacted topic of mode overrides (NULL: not durable) */
+    const wd_config_t *cfg;     /* kafka properties for the overrides topic */
+    int         create_topic;   /* create overrides_topic when missing */
+    adm_breaker_opts_t breaker;
+} adm_opts_t;
+
+/* Fills the options from the config's admin section (listen, token from
+ * admin.token_file else WARDEN_ADMIN_TOKEN, …).  Strings are borrowed from
+ * cfg except the token (in tok, a buffer of toksize).  0, or -1 with errstr. */
+int adm_opts_from_config(const wd_config_t *cfg, adm_opts_t *o, char *tok, size_t toksize,
+                         char *errstr, size_t errstr_size);
+
+/* Starts the server (and reads the overrides topic to its end).  NULL with
+ * errstr.  The token is copied. */
+adm_t *adm_new(const adm_opts_t *o, char *errstr, size_t errstr_size);
+/* Stops the server; queued requests are answered 503. */
+void adm_destroy(adm_t *a);
+/* The port the server listens on. */
+int adm_port(const adm_t *a);
+
+/* What the loop thread lends adm_poll and adm_publish. */
+typedef struct adm_host {
+    void          *ud;
+    eng_engine_t *(*engine)(void *ud);
+    /* Loads the pack again; on success the new engine is in place (and
+     * adm_engine_loaded was called).  0, or -1 with one error a line. */
+    int           (*reload)(void *ud, char *errstr, size_t errstr_size);
+    uint64_t       events;        /* consumed so far */
+    int64_t        event_ts_ms;   /* latest event time seen (INT64_MIN: none) */
+    store_t       *store;         /* audit_log rows go here (NULL: none) */
+    const char    *instance;      /* this process's name, for audit row ids */
+} adm_host_t;
+
+/* Loop thread, between batches: applies queued mode changes and reloads,
+ * follows the overrides topic, runs the breaker.  Cheap when idle. */
+void adm_poll(adm_t *a, const adm_host_t *h);
+
+/* Loop thread: the engine `e` is about to be replaced: count what it did. */
+void adm_account(adm_t *a, eng_engine_t *e);
+/* Loop thread: `e` is the engine now (start, reload): overrides applied. */
+void adm_engine_loaded(adm_t *a, eng_engine_t *e);
+
+/* Counters of the run the loop publishes for /metrics and /readyz. */
+#define ADM_MAX_TOPICS 64
+#define ADM_MAX_SLOTS  1024
+typedef struct adm_slot {
+    char          name[160];   /* a state slot: "topic/partition" (topic "*" when co-partitioned) */
+    state_stats_t st;
+} adm_slot_t;
+
+typedef struct adm_lag {
+    char          topic[160];
+    int32_t       partition;
+    int64_t       lag;         /* high watermark - position (-1: unknown) */
+} adm_lag_t;
+
+typedef struct adm_run_stats {
+    kfk_stats_t   kfk;
+    size_t        ntopics;
+    const char   *topic[ADM_MAX_TOPICS];
+    uint64_t      topic_events[ADM_MAX_TOPICS];
+    const char   *stream_field;
+    uint64_t      dlq_malformed, dlq_unknown_stream, dlq_rule_error;
+    uint64_t      decisions[4];   /* by enum rule_verdict_code */
+    uint64_t      actions;
+    uint64_t      reloads, reload_failures;
+    double        pack_loaded_unix;   /* when the running pack was loaded */
+    double        pack_load_seconds;
+    double        restore_seconds;    /* changelog restores, total */
+    size_t        nslots;
+    adm_slot_t   *slots;          /* borrowed for the call */
+    size_t        nlags;
+    adm_lag_t    *lags;           /* borrowed for the call */
+    size_t        nstreams;
+    const char   *stream[ADM_MAX_TOPICS];
+    uint64_t      stream_events[ADM_MAX_TOPICS];
+    store_t      *store;          /* may be NULL */
+} adm_run_stats_t;
+
+/* Loop thread: copies what /metrics and /readyz need.  e: the engine. */
+void adm_publish(adm_t *a, eng_engine_t *e, const adm_run_stats_t *rs);
+
+/* Constant-time equality of two byte strings (time depends on the
+ * lengths only, never on where they differ). */
+int adm_token_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif
