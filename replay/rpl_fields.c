@@ -135,9 +135,11 @@ int rpl_fields_init(rpl_t *r)
             for (size_t f = 0; f < rule->nfields; f++) {
                 long fp = fpath_get(r, rule->streams[s], rule->fields[f]);
                 rpl_frule_t *fr = realloc(r->frules, (r->nfrules + 1) * sizeof(*fr));
-                if (fp < 0 || fr == NULL)
+                if (fr == NULL)
                     return -1;
                 r->frules = fr;
+                if (fp < 0)
+                    return -1;
                 fr[r->nfrules].rule = u;
                 fr[r->nfrules].fpath = (size_t)fp;
                 fr[r->nfrules].expected = expected_types(L, rule, rule->fields[f]);

@@ -474,6 +474,8 @@ int rpl_feed(rpl_t *r, const char *buf, size_t len, const eng_src_t *src, char *
         if (o[s]->nerrors)
             count_errors(r, (int)s, o[s], in_window);
     }
+    if (o[RPL_CAND] == NULL)
+        return 0;   /* no side evaluated (nsides is at least 1 once opened) */
     if (o[RPL_CAND]->status == ENG_EVENT_REJECTED) {
         r->c.rejected++;
         return 0;

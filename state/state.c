@@ -1272,7 +1272,7 @@ int state_label_set(state_t *st, const char *entity, size_t elen, const char *la
     if (expire <= st->clock)
         return STATE_OK;   /* could never be seen */
     char buf[256];
-    uint32_t klen, idx;
+    uint32_t klen, idx = 0;
     const char *k = label_key(st, buf, sizeof(buf), entity, elen, label, llen, &klen);
     if (k == NULL)
         return STATE_ENOMEM;
@@ -1310,7 +1310,7 @@ int state_label_has(state_t *st, const char *entity, size_t elen, const char *la
     if (elen > STATE_MAX_KEY || llen > STATE_MAX_KEY)
         return 0;
     char buf[256];
-    uint32_t klen, idx;
+    uint32_t klen, idx = 0;
     const char *k = label_key(st, buf, sizeof(buf), entity, elen, label, llen, &klen);
     if (k == NULL)
         return STATE_ENOMEM;
