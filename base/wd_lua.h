@@ -1,10 +1,12 @@
 /* base/wd_lua.h — the rules' Lua VM: a lua_State with an accounting
- * allocator (memory cap), an instruction budget per protected call, and the
- * sandboxed environment each rule chunk gets as its own _ENV. */
+ * allocator (memory cap), an instruction budget and a wall-clock limit per
+ * protected call, and the sandboxed environment each rule chunk gets as its
+ * own _ENV (with bounded versions of the library functions that loop in C). */
 #ifndef WARDEN_BASE_WD_LUA_H
 #define WARDEN_BASE_WD_LUA_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <lua.h>
 
 typedef struct wd_lua wd_lua_t;
@@ -23,10 +25,33 @@ void *wd_lua_user(lua_State *L);
 
 enum wd_lua_status { WD_LUA_OK = 0, WD_LUA_ERROR, WD_LUA_TIMEOUT, WD_LUA_OOM };
 
-/* lua_pcall under the instruction budget and the memory cap.  The budget
- * re-arms after it fires, so a pcall inside Lua code cannot swallow the
- * kill.  On failure the error message is left on the stack (as lua_pcall). */
+/* Wall-clock milliseconds each wd_lua_pcall may run (0, the default: no
+ * limit).  Checked with the instruction budget in the count hook, and by
+ * the bounded library functions and wd_lua_charge inside C calls. */
+void wd_lua_set_time_limit(wd_lua_t *vm, long ms);
+long wd_lua_time_limit(const wd_lua_t *vm);
+
+/* lua_pcall under the instruction budget, the time limit and the memory
+ * cap.  A limit re-arms after it fires, so a pcall inside Lua code cannot
+ * swallow the kill.  Returns enum wd_lua_status (WD_LUA_TIMEOUT for the
+ * budget, the time limit and an interrupt: the message says which).  On
+ * failure the error message is left on the stack (as lua_pcall). */
 int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults);
+
+/* For C functions called from Lua: charges n instructions' worth of work
+ * done in C to the running call, and raises the budget's, the time limit's
+ * or the interrupt's error ("file:line: ...") when the call is over one.
+ * It may longjmp: call it only where no C memory is held.  A no-op outside
+ * wd_lua_pcall. */
+void wd_lua_charge(lua_State *L, long n);
+/* Nanoseconds left before the running call's time limit (UINT64_MAX: none). */
+uint64_t wd_lua_ns_left(lua_State *L);
+
+/* Async-signal-safe: every running and later wd_lua_pcall of the process
+ * fails at its next hook or charge with "interrupted by a stop signal".
+ * For a stop signal: the process is about to exit. */
+void wd_lua_interrupt(void);
+int wd_lua_interrupted(void);
 
 /* Pushes a new sandbox environment: safe base functions and private copies
  * of string, table, math and utf8 (so no rule can change what another sees);
@@ -40,5 +65,6 @@ int wd_lua_load_sandboxed(wd_lua_t *vm, const char *src, size_t len, const char 
                            char *errstr, size_t errstr_size);
 
 size_t wd_lua_mem_used(const wd_lua_t *vm);
+size_t wd_lua_mem_cap(const wd_lua_t *vm);
 
 #endif
