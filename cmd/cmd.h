@@ -16,8 +16,8 @@ enum {
 };
 
 struct eng_opts;
-/* getopt codes 1001..1005 of the engine options (--stream-field, --id-field,
- * --ts-field, --budget, --mem-mb).  Returns 1 if opt was one (applied to o),
+/* getopt codes 1001..1005 and 1009 of the engine options (--stream-field,
+ * --id-field, --ts-field, --budget, --mem-mb, --time-limit-ms).  Returns 1 if opt was one (applied to o),
  * 0 if not, -1 on a bad value (message printed). */
 int cmd_engine_opt(int opt, const char *arg, struct eng_opts *o);
 #define CMD_ENGINE_LOPTS                                           \
@@ -25,7 +25,8 @@ int cmd_engine_opt(int opt, const char *arg, struct eng_opts *o);
     { "id-field", required_argument, NULL, 1002 },                     \
     { "ts-field", required_argument, NULL, 1003 },                     \
     { "budget", required_argument, NULL, 1004 },                       \
-    { "mem-mb", required_argument, NULL, 1005 }
+    { "mem-mb", required_argument, NULL, 1005 },                       \
+    { "time-limit-ms", required_argument, NULL, 1009 }
 
 int cmd_eval(int argc, char **argv);
 int cmd_check(int argc, char **argv);

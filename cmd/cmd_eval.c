@@ -37,6 +37,8 @@ static void eval_usage(FILE *f)
         "      --ts-field F        event time field, RFC 3339 or epoch ms (default \"ts\")\n"
         "      --budget N          Lua instructions per rule evaluation (default 1000000)\n"
         "      --mem-mb N          memory cap of the rules' Lua VM in MiB (default 64)\n"
+        "      --time-limit-ms N   wall-clock milliseconds per rule evaluation, C calls\n"
+        "                          included (default 50; 0: none)\n"
         "      --state-in FILE     start from the counter/label state in FILE (a snapshot)\n"
         "      --state-out FILE    write the final counter/label state to FILE\n"
         "      --state-max-mb N    memory ceiling of the state; LRU keys are evicted past it\n"
@@ -198,6 +200,14 @@ int cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
             return -1;
         }
         o->mem_cap = (size_t)v << 20;
+        return 1;
+    case 1009:
+        v = strtol(arg, &end, 10);
+        if (*end || v < 0) {
+            fprintf(stderr, "warden: --time-limit-ms wants an integer >= 0, got '%s'\n", arg);
+            return -1;
+        }
+        o->time_limit_ms = v;
         return 1;
     default:
         return 0;

@@ -50,6 +50,8 @@ typedef struct rule_ctx {
     const rule_t           *rule;       /* the rule running now */
     const rule_state_ops_t *ops;
     void                   *ops_ud;
+    uint64_t                work;       /* set by ops->count: the read's cost, in
+                                         * instructions (charged to the rule) */
     int                     ev_ref;     /* registry slot of this event's `ev` */
     int                     ctx_ref;    /* registry slot of the `ctx` object */
 } rule_ctx_t;
