@@ -645,7 +645,7 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     if (si->view && nrules) {
         lua_State *L = wd_lua_state(e->vm);
         e->ctx.gen++;
-        rule_view_fill(si->view, L, root);
+        rule_view_fill(si->view, L, &e->ctx, root);
         lua_rawseti(L, LUA_REGISTRYINDEX, e->ctx.ev_ref);
     } else if (nrules) {
         rule_lua_begin_event(e->vm, &e->ctx, root);

@@ -74,6 +74,9 @@ int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *aren
 /* Internal to rules/: the event metatable, and pushing a JSON value as Lua. */
 void rule_lua_event_init(lua_State *L);
 void rule_lua_push_event(lua_State *L, rule_ctx_t *c, wd_jval_t root);
+/* Pushes v as the lazy view does, with everything below it readable:
+ * scalars as Lua values, null as nil, objects and arrays as views. */
+void rule_lua_push_json(lua_State *L, rule_ctx_t *c, wd_jval_t v);
 /* luaL_error with the position of the rule line that called into C
  * (level 1: the Lua function that called the running C function). */
 int rule_lua_error(lua_State *L, const char *fmt, ...);

@@ -42,15 +42,8 @@ static void push_data(lua_State *L, int idx)
     lua_remove(L, -2);
 }
 
-/* Private metatable key holding a JSON array's length: its nulls are nils
- * in the data table, where rawlen would see a border before them. */
-static const char array_len_key = 0;
-
 static int ro_len(lua_State *L)
 {
-    lua_getmetatable(L, 1);
-    if (lua_rawgetp(L, -1, &array_len_key) == LUA_TNUMBER)
-        return 1;
     push_data(L, 1);
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
     return 1;
@@ -94,67 +87,6 @@ static void make_proxy(lua_State *L)
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     lua_remove(L, data);
-}
-
-void rule_view_push_deep(lua_State *L, wd_jval_t v, int depth)
-{
-    switch (wd_jval_type(v)) {
-    case WD_JBOOL:
-        lua_pushboolean(L, wd_jval_bool(v));
-        return;
-    case WD_JINT:
-        lua_pushinteger(L, (lua_Integer)wd_jval_int(v));
-        return;
-    case WD_JDOUBLE:
-        lua_pushnumber(L, wd_jval_double(v));
-        return;
-    case WD_JSTRING: {
-        size_t n;
-        const char *s = wd_jval_str(v, &n);
-        lua_pushlstring(L, s, n);
-        return;
-    }
-    case WD_JARRAY:
-    case WD_JOBJECT:
-        break;
-    default:
-        lua_pushnil(L);
-        return;
-    }
-    /* The parser bounds nesting; depth only guards the C stack. */
-    luaL_checkstack(L, 8, "event nested too deeply");
-    int arr = wd_jval_type(v) == WD_JARRAY;
-    size_t n = wd_jval_count(v);
-    lua_createtable(L, arr ? (int)n : 0, arr ? 0 : (int)n);
-    wd_jiter_t it;
-    const char *k;
-    size_t kl;
-    wd_jval_t c;
-    lua_Integer i = 1;
-    wd_jiter_begin(v, &it);
-    while (wd_jiter_next(&it, &k, &kl, &c)) {
-        if (arr) {
-            rule_view_push_deep(L, c, depth + 1);
-            lua_rawseti(L, -2, i++);
-        } else {
-            lua_pushlstring(L, k, kl);
-            lua_rawget(L, -2);
-            int dup = !lua_isnil(L, -1);   /* first of duplicate keys wins, as wd_jval_get */
-            lua_pop(L, 1);
-            if (dup)
-                continue;
-            lua_pushlstring(L, k, kl);
-            rule_view_push_deep(L, c, depth + 1);
-            lua_rawset(L, -3);
-        }
-    }
-    make_proxy(L);
-    if (arr) {
-        lua_getmetatable(L, -1);
-        lua_pushinteger(L, (lua_Integer)n);
-        lua_rawsetp(L, -2, &array_len_key);
-        lua_pop(L, 1);
-    }
 }
 
 static vnode_t *child(vnode_t *n, const char *seg, size_t len)
@@ -255,8 +187,12 @@ void rule_view_destroy(rule_view_t *v, lua_State *L)
     free(v);
 }
 
-/* Refills node n (an object node with kids) from obj. */
-static void fill(lua_State *L, const vnode_t *n, wd_jval_t obj)
+/* Refills node n (an object node with kids) from obj.  A declared field
+ * holding an object or an array becomes a lazy view of it (rule_lua_event.c)
+ * rather than tables: its contents are decoded only when a rule reads them,
+ * inside that rule's budgets, so padding an event with a huge declared
+ * subtree costs nothing to the rules that do not read it. */
+static void fill(lua_State *L, rule_ctx_t *c, const vnode_t *n, wd_jval_t obj)
 {
     lua_rawgeti(L, LUA_REGISTRYINDEX, n->data_ref);
     int data = lua_gettop(L);
@@ -267,19 +203,19 @@ static void fill(lua_State *L, const vnode_t *n, wd_jval_t obj)
         if (!wd_jval_get(obj, k->name, k->nlen, &v)) {
             lua_pushnil(L);
         } else if (k->nkids && wd_jval_type(v) == WD_JOBJECT) {
-            fill(L, k, v);
+            fill(L, c, k, v);
             lua_rawgeti(L, LUA_REGISTRYINDEX, k->proxy_ref);
         } else {
-            rule_view_push_deep(L, v, 1);
+            rule_lua_push_json(L, c, v);
         }
         lua_rawset(L, data);
     }
     lua_settop(L, data - 1);
 }
 
-void rule_view_fill(rule_view_t *v, lua_State *L, wd_jval_t root)
+void rule_view_fill(rule_view_t *v, lua_State *L, rule_ctx_t *c, wd_jval_t root)
 {
     if (v->root.nkids)
-        fill(L, &v->root, root);
+        fill(L, c, &v->root, root);
     lua_rawgeti(L, LUA_REGISTRYINDEX, v->root.proxy_ref);
 }
