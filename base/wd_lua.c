@@ -2,7 +2,7 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +10,9 @@
 #include "base/wd_lua_int.h"
 #include "base/wd_util.h"
 
-/* Set from a signal handler (wd_lua_interrupt): process-wide by nature. */
-static volatile sig_atomic_t interrupted;
+/* When calls start failing (monotonic ns; 0: never), set from a signal
+ * handler by wd_lua_interrupt_in: process-wide by nature, lock-free. */
+static _Atomic uint64_t interrupt_at;
 
 struct wd_lua {
     lua_State *L;
@@ -82,11 +83,15 @@ enum kill_reason { KILL_NONE = 0, KILL_BUDGET, KILL_TIME, KILL_SIGNAL };
  * once per hook step or charge (a vDSO call, some 20 ns). */
 static int over_limit(wd_lua_t *vm)
 {
-    if (interrupted)
-        return KILL_SIGNAL;
     if (vm->budget > 0 && vm->used > vm->budget)
         return KILL_BUDGET;
-    if (vm->deadline_ns && wd_now_ns() >= vm->deadline_ns)
+    uint64_t at = atomic_load_explicit(&interrupt_at, memory_order_relaxed);
+    if (!vm->deadline_ns && !at)
+        return KILL_NONE;
+    uint64_t now = wd_now_ns();
+    if (at && now >= at)
+        return KILL_SIGNAL;
+    if (vm->deadline_ns && now >= vm->deadline_ns)
         return KILL_TIME;
     return KILL_NONE;
 }
@@ -142,8 +147,22 @@ void wd_lua_charge(lua_State *L, long n)
         kill_call(L, vm, 1);   /* level 1: the Lua code that called the C function */
 }
 
-void wd_lua_interrupt(void) { interrupted = 1; }
-int wd_lua_interrupted(void) { return interrupted != 0; }
+void wd_lua_interrupt_in(long ms)
+{
+    /* clock_gettime is async-signal-safe; so is a lock-free atomic. */
+    uint64_t at = wd_now_ns() + (uint64_t)(ms > 0 ? ms : 0) * 1000000u;
+    uint64_t cur = atomic_load(&interrupt_at);
+    while ((cur == 0 || at < cur) && !atomic_compare_exchange_weak(&interrupt_at, &cur, at))
+        ;
+}
+
+void wd_lua_interrupt(void) { wd_lua_interrupt_in(0); }
+
+int wd_lua_interrupted(void)
+{
+    uint64_t at = atomic_load(&interrupt_at);
+    return at != 0 && wd_now_ns() >= at;
+}
 void wd_lua_set_time_limit(wd_lua_t *vm, long ms) { vm->time_ms = ms > 0 ? ms : 0; }
 long wd_lua_time_limit(const wd_lua_t *vm) { return vm->time_ms; }
 size_t wd_lua_mem_cap(const wd_lua_t *vm) { return vm->mem_cap; }
@@ -387,7 +406,7 @@ int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults)
 {
     lua_State *L = vm->L;
     vm->used = 0;
-    vm->timed_out = interrupted ? KILL_SIGNAL : KILL_NONE;
+    vm->timed_out = wd_lua_interrupted() ? KILL_SIGNAL : KILL_NONE;
     vm->mem_hit = 0;
     vm->refused = 0;
     vm->in_call = 1;

@@ -48,9 +48,12 @@ void wd_lua_charge(lua_State *L, long n);
 uint64_t wd_lua_ns_left(lua_State *L);
 
 /* Async-signal-safe: every running and later wd_lua_pcall of the process
- * fails at its next hook or charge with "interrupted by a stop signal".
- * For a stop signal: the process is about to exit. */
+ * fails at its next hook or charge with "interrupted by a stop signal",
+ * from now on (wd_lua_interrupt) or from ms milliseconds on (an earlier
+ * time wins).  For stop signals: the process is about to exit.
+ * wd_lua_interrupted() says whether that time has come. */
 void wd_lua_interrupt(void);
+void wd_lua_interrupt_in(long ms);
 int wd_lua_interrupted(void);
 
 /* Pushes a new sandbox environment: safe base functions and private copies

@@ -4,6 +4,7 @@
  * stderr.  Bad lines are reported as file:line, counted and skipped. */
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "cmd/cmd.h"
 #include "engine/eng_engine.h"
 #include "base/wd_log.h"
+#include "base/wd_lua.h"
 #include "cmd/cmd_output.h"
 #include "state/state.h"
 #include "base/wd_util.h"
@@ -19,6 +21,29 @@
 #include "storage/store.h"
 
 #define MAX_REPORTED 100   /* per kind of problem, then only counted */
+
+/* The stop signal, if one came: process-wide by nature. */
+static volatile sig_atomic_t stop_signal;
+
+/* SIGTERM/SIGINT: the rule evaluation in progress (even one stuck in a C
+ * call) fails at once, the event it belonged to is dropped, and eval
+ * stops after flushing what it wrote (exit 128 + the signal).  No
+ * SA_RESTART: a read of stdin waiting for input returns. */
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+    wd_lua_interrupt();
+}
+
+static void install_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
 
 static void eval_usage(FILE *f)
 {
@@ -48,7 +73,8 @@ static void eval_usage(FILE *f)
         "  -q, --quiet             no summary on stderr\n"
         "  -h, --help              this help\n\n"
         "Exit status: 0 ok, 1 the rule pack failed to load, 2 usage error,\n"
-        "3 (--strict) rejected lines or rule errors.\n");
+        "3 (--strict) rejected lines or rule errors; 128+N stopped by signal N (SIGTERM,\n"
+        "SIGINT: the event being evaluated is dropped, what was written is flushed).\n");
 }
 
 typedef struct eval_run {
@@ -72,6 +98,10 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
     if (eng_engine_eval(r->eng, NULL, buf, len, &src, &o) != 0) {
         LOG_ERROR("file=%s line=%ld msg=\"internal error evaluating event\"", file, lineno);
         r->failed = 1;
+        return;
+    }
+    if (stop_signal) {   /* its rules were cut short: not an answer */
+        r->events--;
         return;
     }
     if (o->status == ENG_EVENT_REJECTED) {
@@ -125,7 +155,7 @@ static int eval_stream(eval_run_t *r, FILE *in, const char *name)
     size_t cap = 0;
     ssize_t n;
     long lineno = 0;
-    while (!r->failed && (n = getline(&line, &cap, in)) >= 0) {
+    while (!r->failed && !stop_signal && (n = getline(&line, &cap, in)) >= 0) {
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             n--;
@@ -137,7 +167,7 @@ static int eval_stream(eval_run_t *r, FILE *in, const char *name)
         process(r, line, (size_t)n, name, lineno);
     }
     free(line);
-    if (ferror(in)) {
+    if (ferror(in) && !stop_signal) {
         fprintf(stderr, "warden eval: %s: read error\n", name);
         return -1;
     }
@@ -282,6 +312,7 @@ int cmd_eval(int argc, char **argv)
     eval_run_t r;
     memset(&r, 0, sizeof(r));
     r.run_id = run_id;
+    install_stop_signals();
     r.eng = eng_engine_new(&opts, rules_dir, err, sizeof(err));
     if (r.eng == NULL) {
         fprintf(stderr, "%s\nwarden eval: the rule pack failed to load\n", err);
@@ -359,7 +390,7 @@ int cmd_eval(int argc, char **argv)
         if (eval_stream(&r, stdin, "stdin") != 0)
             status = CMD_EXIT_USAGE;
     }
-    for (int i = optind; i < argc && !r.failed; i++) {
+    for (int i = optind; i < argc && !r.failed && !stop_signal; i++) {
         if (strcmp(argv[i], "-") == 0) {
             if (eval_stream(&r, stdin, "stdin") != 0)
                 status = CMD_EXIT_USAGE;
@@ -382,7 +413,7 @@ int cmd_eval(int argc, char **argv)
     double secs = (double)(wd_now_ns() - t0) / 1e9;
     clock_gettime(CLOCK_REALTIME, &now);
     run.finished_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    run.status = r.failed ? "failed" : "finished";
+    run.status = r.failed ? "failed" : stop_signal ? "stopped" : "finished";
     run.events = r.events;
     run.hits = r.hits;
     run.rejected = r.rejected;
@@ -401,6 +432,8 @@ int cmd_eval(int argc, char **argv)
         summary(&r, secs);
     if (r.failed)
         status = CMD_EXIT_LOAD;
+    else if (stop_signal)
+        status = 128 + stop_signal;
     else if (strict && status == CMD_EXIT_OK && (r.rejected || r.errors))
         status = CMD_EXIT_STRICT;
 done:
