@@ -95,8 +95,8 @@ static const wd_config_key_t engine_keys[] = {
     { "mem_cap_mb", WD_CFG_INT, "64", "MiB the rules' Lua VM may hold", NULL, 1, 65536 },
     { "time_limit_ms", WD_CFG_INT, "50", "wall-clock milliseconds per rule evaluation, C library "
       "calls and ctx reads included (0: none)", NULL, 0, 3600000 },
-    { "load_time_limit_ms", WD_CFG_INT, "1000", "wall-clock milliseconds per rule file (and "
-      "counters.lua) chunk when the pack loads (0: none)", NULL, 0, 3600000 },
+    { "load_time_limit_ms", WD_CFG_INT, "1000", "wall-clock milliseconds per rule file "
+      "chunk when the pack loads (0: none)", NULL, 0, 3600000 },
     { "state_max_mb", WD_CFG_INT, "0", "ceiling for counter/label state in MiB (0: none)", NULL, 0, 1048576 },
     { "max_future_ms", WD_CFG_INT, "3600000", "Kafka input: an event time further than this ahead of the "
       "message timestamp is rejected (dead-lettered), so one bad clock cannot expire all state (0: off)",
