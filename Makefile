@@ -4,7 +4,8 @@
 # base/ state/ rules/ engine/ kafka/ storage/ replay/ admin/ cmd/ goes into
 # build/libwarden.a; cmd/cmd_main.c is the binary (docs/architecture.md has
 # the rooms and the include direction `make lint` checks).
-# tests/<dir>/test_*.c are cmocka binaries; tests/integration/*.sh
+# tests/<dir>/test_*.c are cmocka binaries (test_broker* need a broker:
+# tools/run_tests.sh leaves them to the kafka_* scripts); tests/integration/*.sh
 # drive the real binary; bench/*.c are benchmarks; examples/*.c are tools.
 
 BUILD    ?= build
@@ -87,8 +88,8 @@ ifeq ($(SAN),1)
 test: all test-deps
 	@BUILD=$(BUILD) tools/run_tests.sh $(TEST_BIN)
 else
-test: all test-deps asan-build
-	@BUILD=$(BUILD) SANITIZE=1 tools/run_tests.sh $(TEST_BIN)
+test: all test-deps asan-build fuzz
+	@BUILD=$(BUILD) SANITIZE=1 FUZZ_SECS=5 tools/run_tests.sh $(TEST_BIN)
 endif
 
 asan-build:
@@ -131,17 +132,31 @@ tidy:
 clean:
 	rm -rf build build-asan
 
-# libFuzzer target for the event parser (clang; not part of `all`).  Run by
-# hand, e.g.: build/fuzz/fuzz_json -max_total_time=120 -max_len=4096 DIR
-FUZZ_CC    ?= clang
-FUZZ_CXX   ?= clang++
-FUZZ_FLAGS  = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-.PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_json
+# libFuzzer targets (tests/fuzz/fuzz_*.c), each linked against a copy of the
+# library built with clang and -fsanitize=fuzzer-no-link,address,undefined in
+# build-fuzz/.  Seed corpora: tests/fuzz/corpus/<target>/.  `make fuzz`
+# builds them; `make fuzz-run FUZZ_SECS=600` runs each for that long on a
+# scratch copy of its corpus (the suite runs each for FUZZ_SECS=5); run from
+# the repository root (the targets read examples/rules).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECS  ?= 60
+FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/fuzz/%)
+.PHONY: fuzz fuzz-lib fuzz-run
+fuzz: test-deps fuzz-lib
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
 
-$(BUILD)/fuzz/fuzz_json: tests/fuzz/fuzz_json.c tests/base/json_diff.h base/wd_json.cpp base/wd_json.h
+fuzz-lib:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang CXX=clang++ OPT=-O1 \
+	  SAN_FLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_BUILD)/libwarden.a
+
+# Linked by clang++: the library holds C++ (simdjson) and UBSan's C++ checks.
+$(FUZZ_BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_BUILD)/libwarden.a
 	@mkdir -p $(dir $@)
-	$(FUZZ_CXX) $(CPPFLAGS) -std=c++17 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(shell pkg-config --cflags simdjson) \
-	  -c -o $(BUILD)/fuzz/wd_json.o base/wd_json.cpp
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -c -o $(BUILD)/fuzz/fuzz_json.o tests/fuzz/fuzz_json.c
-	$(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $(BUILD)/fuzz/fuzz_json.o $(BUILD)/fuzz/wd_json.o $(shell pkg-config --libs jansson simdjson) -lm
+	clang $(filter-out -MMD -MP,$(CPPFLAGS)) -std=c11 -g -O1 -Wall -Wextra -Werror $(FUZZ_SAN) -fsanitize=fuzzer \
+	  $(shell pkg-config --cflags $(PKGS)) -c -o $@.o $<
+	clang++ $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $@.o $(FUZZ_BUILD)/libwarden.a $(LDLIBS)
+
+fuzz-run: fuzz
+	@tools/run_fuzz.sh $(FUZZ_SECS) $(FUZZ_BIN)

@@ -96,6 +96,19 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+size_t wd_utf8_valid_prefix(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        size_t l = utf8_seq(p + i, n - i);
+        if (l == 0)
+            break;
+        i += l;
+    }
+    return i;
+}
+
 void wd_buf_json_str(wd_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

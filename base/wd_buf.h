@@ -23,6 +23,9 @@ void wd_buf_printf(wd_buf_t *b, const char *fmt, ...) __attribute__((format(prin
 /* Appends s[0..n) as a JSON string with quotes; invalid UTF-8 bytes become
  * U+FFFD, control characters and NUL are \u-escaped. */
 void wd_buf_json_str(wd_buf_t *b, const char *s, size_t n);
+/* Length of the longest valid UTF-8 prefix of s[0..n): n when all of it is
+ * valid (the bytes wd_buf_json_str keeps as they are). */
+size_t wd_utf8_valid_prefix(const char *s, size_t n);
 /* Appends a double as JSON (shortest round-trip form; integers without ".0"). */
 void wd_buf_json_num(wd_buf_t *b, double d);
 /* Appends ms since the epoch as RFC 3339 UTC ("2026-11-20T10:00:00Z", with

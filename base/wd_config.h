@@ -46,8 +46,9 @@ enum wd_config_flags {
 };
 
 /* Loads and checks path (NULL: defaults only, as if the file returned {}).
- * Every problem found is appended to errstr as "path: section.key: message\n"
- * (unknown keys name the nearest valid key); returns NULL when there was any. */
+ * Every problem found goes to errstr, one "path: section.key: message" a
+ * line (unknown keys name the nearest valid key); returns NULL when there
+ * was any. */
 wd_config_t *wd_config_load(const char *path, int flags, char *errstr, size_t errstr_size);
 void wd_config_destroy(wd_config_t *c);
 

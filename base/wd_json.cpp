@@ -50,8 +50,17 @@ constexpr uint32_t COUNT_MASK = 0xFFFFFF;
  * enters a non-empty container; an empty one holds no value).  So with
  * N = 2, [[1]] and [[[]]] pass, [[[1]]] and [[[[]]]] do not; a scalar root
  * is at depth 0. */
+/* An integer literal beyond 64 bits in the current document: its tape
+ * index and its text in buf (the private copy of the input). */
+struct big_literal {
+    size_t tape;
+    size_t off;
+    size_t len;
+};
+
 struct wd_json {
     simdjson::dom::parser parser;
+    std::vector<big_literal> bigs;   /* sorted by tape index; empty on the hot path */
     size_t max_depth = 0;       /* N as given; simdjson gets N + 1 */
     size_t capacity = 0;        /* bytes parser and document can take */
     char  *buf = nullptr;       /* private copy of the input, + PAD bytes */
@@ -64,7 +73,10 @@ namespace {
 
 /* ---- tape access ------------------------------------------------------ */
 
-inline const document *doc_of(const void *d) { return static_cast<const document *>(d); }
+/* wd_jval_t.doc is the wd_json_t: its document, and the texts of big
+ * integers, which the tape does not keep. */
+inline const wd_json *parser_of(const void *d) { return static_cast<const wd_json *>(d); }
+inline const document *doc_of(const void *d) { return &parser_of(d)->parser.doc; }
 inline uint64_t tape_word(const void *d, size_t i) { return doc_of(d)->tape[i]; }
 inline char tape_kind(uint64_t w) { return char(w >> 56); }
 
@@ -145,11 +157,20 @@ bool is_big_integer(const uint8_t *t, size_t n) {
     return std::memcmp(d, limit, ll) > 0;
 }
 
+/* A number literal of the input, in document order (as on the tape). */
+struct num_literal {
+    size_t off;
+    size_t len;
+    bool   big;
+};
+
 /* Copies in[0..n) to *out with ".0" appended to every integer literal
  * (outside strings) too big for 64 bits, so that simdjson reads it as a
- * double.  Returns how many were rewritten, or -1 when out of memory.
- * Only called after simdjson's stage 1 accepted the input, so quotes pair. */
-long rewrite_big_integers(wd_json_t *p, const uint8_t *in, size_t n, size_t *outlen) {
+ * double; nums gets every number literal in order.  Returns how many were
+ * rewritten, or -1 when out of memory.  Only called after simdjson's
+ * stage 1 accepted the input, so quotes pair. */
+long rewrite_big_integers(wd_json_t *p, const uint8_t *in, size_t n, size_t *outlen,
+                          std::vector<num_literal> &nums) {
     std::vector<size_t> ends;   /* offsets after each big literal */
     bool in_str = false;
     for (size_t i = 0; i < n;) {
@@ -165,9 +186,11 @@ long rewrite_big_integers(wd_json_t *p, const uint8_t *in, size_t n, size_t *out
             while (j < n && (is_digit(in[j]) || in[j] == '-' || in[j] == '+' ||
                              in[j] == '.' || in[j] == 'e' || in[j] == 'E'))
                 j++;
-            if (is_big_integer(in + i, j - i)) {
-                try { ends.push_back(j); } catch (...) { return -1; }
-            }
+            bool big = is_big_integer(in + i, j - i);
+            try {
+                nums.push_back({ i, j - i, big });
+                if (big) ends.push_back(j);
+            } catch (...) { return -1; }
             i = j;
             continue;
         }
@@ -189,6 +212,29 @@ long rewrite_big_integers(wd_json_t *p, const uint8_t *in, size_t n, size_t *out
     std::memset(p->scratch + o, 0, PAD);
     *outlen = o;
     return long(ends.size());
+}
+
+/* After a parse of the rewritten copy: remembers where each big literal
+ * sits on the tape.  Numbers are on the tape in document order, as in
+ * nums.  Returns false when out of memory. */
+bool index_big_integers(wd_json_t *p, const std::vector<num_literal> &nums) {
+    const document &d = p->parser.doc;
+    size_t end = size_t(d.tape[0] & VALUE_MASK), k = 0;
+    try {
+        for (size_t i = 1; i < end && k < nums.size();) {
+            char kind = tape_kind(d.tape[i]);
+            if (kind == 'l' || kind == 'u' || kind == 'd') {
+                if (nums[k].big) p->bigs.push_back({ i, nums[k].off, nums[k].len });
+                k++;
+                i += 2;
+            } else {
+                i++;
+            }
+        }
+    } catch (...) {
+        return false;
+    }
+    return true;
 }
 
 /* ---- error offsets (cold path) ------------------------------------------ *
@@ -489,6 +535,7 @@ extern "C" void wd_json_destroy(wd_json_t *p) {
 extern "C" int wd_json_parse(wd_json_t *p, const char *buf, size_t len, wd_jval_t *root,
                               char *errstr, size_t errstr_size) {
     simdjson::error_code err = reserve_parser(p, len);
+    p->bigs.clear();
     if (!err && !reserve_padded(&p->buf, &p->bufcap, len)) err = simdjson::MEMALLOC;
     if (!err) {
         if (len) std::memcpy(p->buf, buf, len);
@@ -497,11 +544,13 @@ extern "C" int wd_json_parse(wd_json_t *p, const char *buf, size_t len, wd_jval_
     }
     if (simdjson_unlikely(err == simdjson::NUMBER_ERROR)) {
         size_t n2 = 0;
-        long nbig = rewrite_big_integers(p, reinterpret_cast<const uint8_t *>(p->buf), len, &n2);
+        std::vector<num_literal> nums;
+        long nbig = rewrite_big_integers(p, reinterpret_cast<const uint8_t *>(p->buf), len, &n2, nums);
         if (nbig < 0) err = simdjson::MEMALLOC;
         else if (nbig > 0) {
             err = reserve_parser(p, n2);
             if (!err) err = p->parser.parse(p->scratch, n2, false).error();
+            if (!err && !index_big_integers(p, nums)) err = simdjson::MEMALLOC;
         }
     }
     if (simdjson_unlikely(err != simdjson::SUCCESS)) {
@@ -510,10 +559,32 @@ extern "C" int wd_json_parse(wd_json_t *p, const char *buf, size_t len, wd_jval_
         return -1;
     }
     if (root) {
-        root->doc = &p->parser.doc;
+        root->doc = p;
         root->idx = 1;
     }
     return 0;
+}
+
+extern "C" const char *wd_jval_bigint(wd_jval_t v, char buf[WD_JSON_NUMBUF], size_t *len) {
+    if (!v.doc) return nullptr;
+    char k = tape_kind(tape_word(v.doc, v.idx));
+    if (k == 'u') {
+        auto r = std::to_chars(buf, buf + WD_JSON_NUMBUF - 1, tape_word(v.doc, v.idx + 1));
+        *r.ptr = '\0';
+        if (len) *len = size_t(r.ptr - buf);
+        return buf;
+    }
+    const wd_json *p = parser_of(v.doc);
+    if (k != 'd' || p->bigs.empty()) return nullptr;
+    size_t lo = 0, hi = p->bigs.size();
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (p->bigs[mid].tape < v.idx) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == p->bigs.size() || p->bigs[lo].tape != v.idx) return nullptr;
+    if (len) *len = p->bigs[lo].len;
+    return p->buf + p->bigs[lo].off;
 }
 
 extern "C" int wd_jval_type(wd_jval_t v) {

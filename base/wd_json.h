@@ -47,6 +47,13 @@ double      wd_jval_double(wd_jval_t v);   /* WD_JDOUBLE or WD_JINT */
 const char *wd_jval_str(wd_jval_t v, size_t *len);  /* WD_JSTRING; NUL-terminated */
 size_t      wd_jval_count(wd_jval_t v);    /* members of an object, elements of an array */
 
+/* Integers beyond int64 (WD_JDOUBLE, as a double they lose digits): the
+ * exact decimal text of the literal, "18446744073709551616", in buf or
+ * in the parser's copy of the input (not NUL-terminated then; valid as
+ * the value), with its length.  NULL for any other value. */
+#define WD_JSON_NUMBUF 24
+const char *wd_jval_bigint(wd_jval_t v, char buf[WD_JSON_NUMBUF], size_t *len);
+
 /* Object member by key (first match).  Returns 1 and *out, or 0 when v is
  * not an object or has no such key. */
 int wd_jval_get(wd_jval_t v, const char *key, size_t keylen, wd_jval_t *out);

@@ -33,6 +33,7 @@ struct wd_lua {
     uint64_t   deadline_ns; /* of the running call (0: none) */
     void      *user;
     int        libs_ref;    /* registry ref: table of the pristine libraries */
+    unsigned   allow;       /* enum wd_lua_allow */
 };
 
 /* Accounting allocator: refuses growth past the cap while a protected call
@@ -186,12 +187,24 @@ void *wd_lua_user(lua_State *L) { return wd_lua_from(L)->user; }
 lua_State *wd_lua_state(wd_lua_t *vm) { return vm->L; }
 size_t wd_lua_mem_used(const wd_lua_t *vm) { return vm->mem_used; }
 
-static const char *const safe_base[] = {
-    "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
-    "rawlen", "rawset", "select", "setmetatable", "getmetatable", "tonumber",
-    "tostring", "type", "xpcall", "_VERSION", NULL
+/* The allow-list: every name a sandbox env may hold, with the wd_lua_allow
+ * bit it needs (0: always there). */
+typedef struct allowed {
+    const char *name;
+    unsigned    need;
+} allowed_t;
+
+static const allowed_t safe_base[] = {
+    { "assert", 0 }, { "error", 0 }, { "ipairs", 0 }, { "next", 0 }, { "pairs", 0 },
+    { "rawequal", 0 }, { "rawget", 0 }, { "rawlen", 0 }, { "rawset", 0 }, { "select", 0 },
+    { "tonumber", 0 }, { "tostring", 0 }, { "type", 0 }, { "_VERSION", 0 },
+    { "pcall", WD_LUA_ALLOW_PCALL }, { "xpcall", WD_LUA_ALLOW_PCALL },
+    { "setmetatable", WD_LUA_ALLOW_METATABLES }, { "getmetatable", WD_LUA_ALLOW_METATABLES },
+    { NULL, 0 }
 };
-static const char *const libs[] = { "string", "table", "math", "utf8", NULL };
+static const allowed_t libs[] = {
+    { "string", 0 }, { "table", 0 }, { "math", 0 }, { "utf8", WD_LUA_ALLOW_UTF8 }, { NULL, 0 }
+};
 
 /* setmetatable for rules: no __gc.  A finalizer runs whenever the
  * collector gets to it, often outside any evaluation, with hooks off and
@@ -271,13 +284,21 @@ static int sandbox_xpcall(lua_State *L)
 
 wd_lua_t *wd_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_size)
 {
+    wd_lua_opts_t o = { mem_cap, budget, WD_LUA_ALLOW_ALL };
+    return wd_lua_new_opts(&o, errstr, errstr_size);
+}
+
+wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr_size)
+{
     wd_lua_t *vm = calloc(1, sizeof(*vm));
     if (vm == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    vm->mem_cap = mem_cap;
+    long budget = opts->budget;
+    vm->mem_cap = opts->mem_cap;
     vm->budget = budget;
+    vm->allow = opts->allow;
     vm->step = budget > 0 ? (budget / 16 > 1000 ? budget / 16 : (budget < 1000 ? budget : 1000)) : 0;
     /* The clock is read once per step: keep a step well under a millisecond. */
     if (vm->step == 0 || vm->step > WD_LUA_MAX_STEP)
@@ -297,22 +318,31 @@ wd_lua_t *wd_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_si
     luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
     lua_pop(L, 5);
 
-    /* Pristine copies of what a sandbox may see, kept in the registry. */
+    /* Pristine copies of what a sandbox may see, kept in the registry:
+     * only what this VM's opts allow. */
     lua_newtable(L);
     lua_pushglobaltable(L);
-    for (const char *const *n = safe_base; *n; n++) {
-        lua_getfield(L, -1, *n);
-        lua_setfield(L, -3, *n);
+    for (const allowed_t *a = safe_base; a->name; a++) {
+        if ((a->need & vm->allow) != a->need)
+            continue;
+        lua_getfield(L, -1, a->name);
+        lua_setfield(L, -3, a->name);
     }
-    for (const char *const *n = libs; *n; n++) {
-        lua_getfield(L, -1, *n);
-        lua_setfield(L, -3, *n);
+    for (const allowed_t *a = libs; a->name; a++) {
+        if ((a->need & vm->allow) != a->need)
+            continue;
+        lua_getfield(L, -1, a->name);
+        lua_setfield(L, -3, a->name);
     }
     lua_pop(L, 1);
-    lua_pushcfunction(L, sandbox_xpcall);
-    lua_setfield(L, -2, "xpcall");
-    lua_pushcfunction(L, sandbox_setmetatable);
-    lua_setfield(L, -2, "setmetatable");
+    if (vm->allow & WD_LUA_ALLOW_PCALL) {
+        lua_pushcfunction(L, sandbox_xpcall);
+        lua_setfield(L, -2, "xpcall");
+    }
+    if (vm->allow & WD_LUA_ALLOW_METATABLES) {
+        lua_pushcfunction(L, sandbox_setmetatable);
+        lua_setfield(L, -2, "setmetatable");
+    }
     lua_pushcfunction(L, sandbox_rawset);
     lua_setfield(L, -2, "rawset");
     lua_pushcfunction(L, sandbox_type);
@@ -372,15 +402,18 @@ void wd_lua_push_sandbox_env(wd_lua_t *vm)
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->libs_ref);
     int libs_idx = lua_gettop(L);
     lua_newtable(L);
-    for (const char *const *n = safe_base; *n; n++) {
-        lua_getfield(L, libs_idx, *n);
-        lua_setfield(L, -2, *n);
+    for (const allowed_t *a = safe_base; a->name; a++) {
+        lua_getfield(L, libs_idx, a->name);   /* nil when not allowed */
+        lua_setfield(L, -2, a->name);
     }
-    for (const char *const *n = libs; *n; n++) {
-        lua_getfield(L, libs_idx, *n);
+    for (const allowed_t *a = libs; a->name; a++) {
+        if (lua_getfield(L, libs_idx, a->name) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            continue;
+        }
         copy_table(L, -1);
         lua_remove(L, -2);
-        lua_setfield(L, -2, *n);
+        lua_setfield(L, -2, a->name);
     }
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "_G");

@@ -1,7 +1,9 @@
-/* base/wd_lua.h — the rules' Lua VM: a lua_State with an accounting
+/* base/wd_lua.h — the one Lua sandbox: a lua_State with an accounting
  * allocator (memory cap), an instruction budget and a wall-clock limit per
- * protected call, and the sandboxed environment each rule chunk gets as its
- * own _ENV (with bounded versions of the library functions that loop in C). */
+ * protected call, and the sandboxed environment each chunk gets as its own
+ * _ENV (with bounded versions of the library functions that loop in C).
+ * Rules, counters.lua and warden.lua all run in it, each with its own
+ * wd_lua_opts_t. */
 #ifndef WARDEN_BASE_WD_LUA_H
 #define WARDEN_BASE_WD_LUA_H
 
@@ -11,8 +13,27 @@
 
 typedef struct wd_lua wd_lua_t;
 
-/* mem_cap: bytes the VM may hold (0: no cap); budget: instructions per
- * wd_lua_pcall (0: none). */
+/* What a sandbox env may hold beyond the core every use gets (assert,
+ * error, ipairs, next, pairs, rawequal, rawget, rawlen, rawset, select,
+ * tonumber, tostring, type, _VERSION and copies of string, table, math). */
+enum wd_lua_allow {
+    WD_LUA_ALLOW_UTF8       = 1 << 0,   /* the utf8 library */
+    WD_LUA_ALLOW_PCALL      = 1 << 1,   /* pcall, xpcall (budget-safe versions) */
+    WD_LUA_ALLOW_METATABLES = 1 << 2,   /* setmetatable (no __gc), getmetatable */
+    WD_LUA_ALLOW_ALL        = (1 << 3) - 1,
+};
+
+/* Per-use options.  mem_cap: bytes the VM may hold during a wd_lua_pcall
+ * (0: no cap); budget: instructions per wd_lua_pcall (0: none); allow:
+ * enum wd_lua_allow bits. */
+typedef struct wd_lua_opts {
+    size_t   mem_cap;
+    long     budget;
+    unsigned allow;
+} wd_lua_opts_t;
+
+wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr_size);
+/* The rules' VM: everything allowed (WD_LUA_ALLOW_ALL). */
 wd_lua_t *wd_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_size);
 void wd_lua_destroy(wd_lua_t *vm);
 lua_State *wd_lua_state(wd_lua_t *vm);
@@ -56,9 +77,10 @@ void wd_lua_interrupt(void);
 void wd_lua_interrupt_in(long ms);
 int wd_lua_interrupted(void);
 
-/* Pushes a new sandbox environment: safe base functions and private copies
- * of string, table, math and utf8 (so no rule can change what another sees);
- * no io, os, require, load, dofile, debug, collectgarbage, print, string.dump. */
+/* Pushes a new sandbox environment: the safe base functions and private
+ * copies of the libraries the VM's opts allow (so no chunk can change what
+ * another sees); never io, os, require, load, dofile, debug, collectgarbage,
+ * print, string.dump. */
 void wd_lua_push_sandbox_env(wd_lua_t *vm);
 
 /* Loads text-only Lua source with a fresh sandbox env as its _ENV and leaves

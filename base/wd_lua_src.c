@@ -214,7 +214,6 @@ int wd_lua_field_line(const char *src, size_t len, const char *const *path, size
         } else if (ch == '}' || ch == ')' || ch == ']') {
             if (sp)
                 sp--;
-            cur = sp ? &st[sp - 1] : &top;
         } else if (ch == ',' || ch == ';') {
             cur->pend = NULL;
         }
@@ -222,4 +221,36 @@ int wd_lua_field_line(const char *src, size_t len, const char *const *path, size
         c.i++;
     }
     return 0;
+}
+
+void wd_lua_classify(const char *src, size_t len, unsigned char *out)
+{
+    scan_t c = { src, len, 0, 1 };
+    while (c.i < len) {
+        size_t b = c.i;
+        unsigned char kind = WD_LUA_CODE;
+        char ch = src[c.i];
+        if (ch == '-' && c.i + 1 < len && src[c.i + 1] == '-') {
+            kind = WD_LUA_COMMENT;
+            c.i += 2;
+            int lv = c.i < len && src[c.i] == '[' ? long_open(&c, c.i) : -1;
+            if (lv >= 0)
+                skip_long(&c, lv);
+            else
+                while (c.i < len && src[c.i] != '\n')
+                    c.i++;
+        } else if (ch == '"' || ch == '\'') {
+            int plain;
+            kind = WD_LUA_STRING;
+            skip_quoted(&c, &plain);
+        } else if (ch == '[' && long_open(&c, c.i) >= 0) {
+            kind = WD_LUA_STRING;
+            skip_long(&c, long_open(&c, c.i));
+        } else {
+            c.i++;
+        }
+        if (c.i > len)   /* an unfinished long bracket or string runs to the end */
+            c.i = len;
+        memset(out + b, kind, c.i - b);
+    }
 }

@@ -1,27 +1,37 @@
 #include "base/wd_util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int wd_read_file(const char *path, char **out, size_t *len, char *errstr, size_t errstr_size)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        int err = errno;
+        snprintf(errstr, errstr_size, "%s: %s", path, strerror(err));
+        errno = err;
         return -1;
     }
+    /* A regular file is read in one allocation of its size (+1 for the NUL
+     * and to see the end); anything else grows by doubling. */
+    struct stat st;
     size_t cap = 4096, n = 0;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (uintmax_t)st.st_size < SIZE_MAX / 2)
+        cap = (size_t)st.st_size + 2;
     char *buf = malloc(cap);
     for (;;) {
         if (buf == NULL)
             break;
         if (cap - n < 2) {
-            char *nb = realloc(buf, cap * 2);
+            char *nb = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
             if (nb == NULL) {
                 free(buf);
                 buf = NULL;
@@ -40,12 +50,28 @@ int wd_read_file(const char *path, char **out, size_t *len, char *errstr, size_t
     if (buf == NULL || err) {
         snprintf(errstr, errstr_size, "%s: %s", path, buf ? "read error" : "out of memory");
         free(buf);
+        errno = buf ? EIO : ENOMEM;
         return -1;
     }
     buf[n] = '\0';
     *out = buf;
     *len = n;
     return 0;
+}
+
+int wd_path_within(const char *root_real, const char *path, char **resolved)
+{
+    char *r = realpath(path, NULL);
+    if (r == NULL)
+        return -1;
+    size_t rl = strlen(root_real);
+    int in = strcmp(root_real, "/") == 0 ||
+             (strncmp(r, root_real, rl) == 0 && (r[rl] == '/' || r[rl] == '\0'));
+    if (resolved)
+        *resolved = r;
+    else
+        free(r);
+    return in;
 }
 
 struct wd_sha256 { EVP_MD_CTX *md; };
@@ -165,19 +191,24 @@ uint64_t wd_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void wd_errs_add(wd_errs_t *e, const char *fmt, ...)
+void wd_errs_vadd(wd_errs_t *e, const char *fmt, va_list ap)
 {
     e->count++;
-    if (e->size == 0 || e->len + 1 >= e->size)
+    if (e->buf == NULL || e->size == 0 || e->len + 1 >= e->size)
         return;
     if (e->len) {
         e->buf[e->len++] = '\n';
         e->buf[e->len] = '\0';
     }
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(e->buf + e->len, e->size - e->len, fmt, ap);
-    va_end(ap);
     if (n > 0)
         e->len = e->len + (size_t)n < e->size ? e->len + (size_t)n : e->size - 1;
+}
+
+void wd_errs_add(wd_errs_t *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    wd_errs_vadd(e, fmt, ap);
+    va_end(ap);
 }

@@ -33,39 +33,25 @@ typedef struct ev {
 
 static void push_plain(lua_State *L, wd_jval_t v)
 {
-    switch (wd_jval_type(v)) {
-    case WD_JBOOL: lua_pushboolean(L, wd_jval_bool(v)); break;
-    case WD_JINT: lua_pushinteger(L, wd_jval_int(v)); break;
-    case WD_JDOUBLE: lua_pushnumber(L, wd_jval_double(v)); break;
-    case WD_JSTRING: {
-        size_t n;
-        const char *s = wd_jval_str(v, &n);
-        lua_pushlstring(L, s, n);
-        break;
-    }
-    case WD_JARRAY:
-    case WD_JOBJECT: {
-        int arr = wd_jval_type(v) == WD_JARRAY;
-        lua_createtable(L, arr ? (int)wd_jval_count(v) : 0, arr ? 0 : (int)wd_jval_count(v));
-        wd_jiter_t it;
-        const char *k;
-        size_t kl;
-        wd_jval_t c;
-        lua_Integer i = 1;
-        wd_jiter_begin(v, &it);
-        while (wd_jiter_next(&it, &k, &kl, &c)) {
-            push_plain(L, c);
-            if (arr)
-                lua_rawseti(L, -2, i++);
-            else {
-                lua_pushlstring(L, k, kl);
-                lua_insert(L, -2);
-                lua_rawset(L, -3);
-            }
+    if (rule_lua_push_scalar(L, v))
+        return;
+    int arr = wd_jval_type(v) == WD_JARRAY;
+    lua_createtable(L, arr ? (int)wd_jval_count(v) : 0, arr ? 0 : (int)wd_jval_count(v));
+    wd_jiter_t it;
+    const char *k;
+    size_t kl;
+    wd_jval_t c;
+    lua_Integer i = 1;
+    wd_jiter_begin(v, &it);
+    while (wd_jiter_next(&it, &k, &kl, &c)) {
+        push_plain(L, c);
+        if (arr)
+            lua_rawseti(L, -2, i++);
+        else {
+            lua_pushlstring(L, k, kl);
+            lua_insert(L, -2);
+            lua_rawset(L, -3);
         }
-        break;
-    }
-    default: lua_pushnil(L);
     }
 }
 

@@ -14,8 +14,8 @@ BUILD=${BUILD:-build}
 WARDEN=${WARDEN:-$PWD/$BUILD/warden}
 EVENTS=${EVENTS:-1000000}
 PARTITIONS=${PARTITIONS:-4}
-BATCH_MAX=${BATCH_MAX:-2000}
-BATCH_MS=${BATCH_MS:-200}
+BATCH_MAX=${BATCH_MAX:-10000}   # warden run's defaults
+BATCH_MS=${BATCH_MS:-100}
 for b in "$WARDEN" "$BUILD/bench/kafka_passthrough" "$BUILD/examples/gen_events"; do
     [ -x "$b" ] || { echo "bench/kafka: $b missing (make all first)"; exit 1; }
 done
@@ -85,4 +85,6 @@ printf '%-34s %12s %16s %14s\n' "kafka, $EVENTS events" "events/s" "p99 poll→c
 printf '%-34s %12s %13s ms %14s\n' "P: librdkafka passthrough" "$P_RATE" "$(awk -v u="$P_P99" 'BEGIN {printf "%.1f", u / 1000}')" "$P_CPU"
 printf '%-34s %12s %13s ms %14s\n' "W: warden run (example pack)" "$W_RATE" "$(awk -v u="$W_P99" 'BEGIN {printf "%.1f", u / 1000}')" "$W_CPU"
 awk -v w="$W_RATE" -v p="$P_RATE" 'BEGIN {r = 0; if (p > 0) r = w / p; printf "ratio W/P = %.2f (aim: >= 0.50)\n", r}'
+W_CL=$(echo "$S" | sed -n 's/.* snapshot_bytes=\([0-9]*\).*/\1/p')
+echo "changelog bytes per event: $(awk -v b="$W_CL" -v n="$EVENTS" 'BEGIN {printf "%.0f", b / n}') (aim: <= 100)"
 echo "broker RSS $(broker_rss) MB"

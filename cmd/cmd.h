@@ -13,20 +13,49 @@ enum {
                             * migrate --status: the schema is behind this binary */
     CMD_EXIT_FATAL = 4,    /* run/split: a fatal Kafka or store error after a clean
                             * start (e.g. fenced by a live twin instance) */
+    CMD_EXIT_PARTIAL = 5,  /* replay: stopped by a signal; the report is partial */
+};
+
+/* Every long option's getopt code, one enum for all commands, so no two
+ * options can share a code by accident. */
+enum cmd_opt {
+    /* engine options: eval, test, check (CMD_ENGINE_LOPTS) */
+    CMD_OPT_STREAM_FIELD = 1001,
+    CMD_OPT_ID_FIELD,
+    CMD_OPT_TS_FIELD,
+    CMD_OPT_BUDGET,
+    CMD_OPT_MEM_MB,
+    CMD_OPT_TIME_LIMIT_MS,
+    /* eval */
+    CMD_OPT_STORE = 1010,
+    CMD_OPT_RUN_ID,
+    CMD_OPT_ACTIONS,
+    CMD_OPT_REJECTS,
+    CMD_OPT_STRICT,
+    CMD_OPT_STATE_IN,
+    CMD_OPT_STATE_OUT,
+    CMD_OPT_STATE_MAX_MB,
+    CMD_OPT_CHECK_FIELDS,
+    /* run and split (cmd/cmd_kafka.c) */
+    CMD_OPT_INSTANCE = 1101,
+    CMD_OPT_SET,
+    CMD_OPT_HELP_CONFIG,
+    CMD_OPT_MAX_EVENTS,
+    CMD_OPT_STATS_JSON,
 };
 
 struct eng_opts;
-/* getopt codes 1001..1005 and 1009 of the engine options (--stream-field,
- * --id-field, --ts-field, --budget, --mem-mb, --time-limit-ms).  Returns 1 if opt was one (applied to o),
- * 0 if not, -1 on a bad value (message printed). */
+/* The engine options (--stream-field, --id-field, --ts-field, --budget,
+ * --mem-mb, --time-limit-ms).  Returns 1 if opt was one (applied to o), 0
+ * if not, -1 on a bad value (message printed). */
 int cmd_engine_opt(int opt, const char *arg, struct eng_opts *o);
-#define CMD_ENGINE_LOPTS                                           \
-    { "stream-field", required_argument, NULL, 1001 },                 \
-    { "id-field", required_argument, NULL, 1002 },                     \
-    { "ts-field", required_argument, NULL, 1003 },                     \
-    { "budget", required_argument, NULL, 1004 },                       \
-    { "mem-mb", required_argument, NULL, 1005 },                       \
-    { "time-limit-ms", required_argument, NULL, 1009 }
+#define CMD_ENGINE_LOPTS                                                   \
+    { "stream-field", required_argument, NULL, CMD_OPT_STREAM_FIELD },     \
+    { "id-field", required_argument, NULL, CMD_OPT_ID_FIELD },             \
+    { "ts-field", required_argument, NULL, CMD_OPT_TS_FIELD },             \
+    { "budget", required_argument, NULL, CMD_OPT_BUDGET },                 \
+    { "mem-mb", required_argument, NULL, CMD_OPT_MEM_MB },                 \
+    { "time-limit-ms", required_argument, NULL, CMD_OPT_TIME_LIMIT_MS }
 
 int cmd_eval(int argc, char **argv);
 int cmd_check(int argc, char **argv);
@@ -34,6 +63,8 @@ int cmd_test(int argc, char **argv);
 /* cmd/cmd_run.c, cmd/cmd_split.c: the Kafka service and splitter. */
 int cmd_run(int argc, char **argv);
 int cmd_split(int argc, char **argv);
+/* cmd/cmd_replay.c: `warden replay`. */
+int cmd_replay(int argc, char **argv);
 /* cmd/cmd_migrate.c: `warden migrate`. */
 int cmd_migrate(int argc, char **argv);
 

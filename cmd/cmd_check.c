@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/cmd_ctx.h"
 #include "engine/eng_engine.h"
 
 static void check_usage(FILE *f)
@@ -43,11 +44,12 @@ int cmd_check(int argc, char **argv)
         return CMD_EXIT_USAGE;
     }
     static char err[65536];
-    eng_engine_t *e = eng_engine_new(&opts, argv[optind], err, sizeof(err));
-    if (e == NULL) {
+    cmd_ctx_t *ctx = cmd_ctx_new(&opts, argv[optind], err, sizeof(err));   /* no sink */
+    if (ctx == NULL) {
         fprintf(stderr, "%s\nwarden check: %s is not a valid rule pack\n", err, argv[optind]);
         return CMD_EXIT_LOAD;
     }
+    eng_engine_t *e = cmd_ctx_engine(ctx);
     const eng_rule_stats_t *st;
     size_t nrules = eng_engine_rule_stats(e, &st);
     const char *const *streams;
@@ -56,6 +58,6 @@ int cmd_check(int argc, char **argv)
     for (size_t i = 0; i < ns; i++)
         printf("%s%s", i ? ", " : "", streams[i]);
     printf("), pack sha256 %.12s\n", eng_engine_pack_hash(e));
-    eng_engine_destroy(e);
+    cmd_ctx_destroy(ctx, NULL, 0);
     return CMD_EXIT_OK;
 }

@@ -2,22 +2,26 @@
  * through the engine; hits to a results sink (JSONL on stdout by default),
  * in input order and, within an event, rule-name order; a summary on
  * stderr.  Bad lines are reported as file:line, counted and skipped. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/cmd_ctx.h"
 #include "engine/eng_engine.h"
+#include "base/wd_jsonl.h"
 #include "base/wd_log.h"
 #include "base/wd_lua.h"
 #include "cmd/cmd_output.h"
 #include "state/state.h"
 #include "base/wd_util.h"
-#include "rules/rule_pack.h"
 #include "storage/store.h"
 
 #define MAX_REPORTED 100   /* per kind of problem, then only counted */
@@ -54,7 +58,9 @@ static void eval_usage(FILE *f)
         "  -o, --out FILE          hits as JSONL to FILE (default stdout)\n"
         "      --store URL         hits to a results store instead: jsonl:PATH,\n"
         "                          mysql://user@host:port/db, starrocks://user@host:port/db\n"
-        "      --run-id ID         run_id written with each hit (default \"live\")\n"
+        "      --run-id ID         run_id written with each hit (default \"live\" on JSONL\n"
+        "                          output; with --store eval-<UTC time>-<pid>, so that a\n"
+        "                          test run never overwrites the live service's rows)\n"
         "      --actions FILE      one action (enforce-mode decision) per line to FILE\n"
         "      --rejects FILE      malformed input lines, verbatim, to FILE\n"
         "      --stream-field F    field naming the event's stream (default \"type\")\n"
@@ -72,18 +78,15 @@ static void eval_usage(FILE *f)
         "      --strict            exit 3 when any line was rejected or any rule errored\n"
         "  -q, --quiet             no summary on stderr\n"
         "  -h, --help              this help\n\n"
-        "Exit status: 0 ok, 1 the rule pack failed to load, 2 usage error,\n"
+        "Exit status: 0 ok, 1 the rule pack failed to load or an output failed\n"
+        "(results store, --actions, --rejects, --state-out, stdout), 2 usage error,\n"
         "3 (--strict) rejected lines or rule errors; 128+N stopped by signal N (SIGTERM,\n"
         "SIGINT: the event being evaluated is dropped, what was written is flushed).\n");
 }
 
 typedef struct eval_run {
-    eng_engine_t *eng;
-    store_t      *store;
-    FILE         *rejects;
-    FILE         *actions;
-    const char   *run_id;
-    store_row_t  *rows;
+    cmd_ctx_t    *ctx;        /* engine, sink, run record, actions/rejects files */
+    eng_engine_t *eng;        /* the context's */
     wd_buf_t     line;
     uint64_t      events, ok, rejected, unrouted, hits, errors, actions_n;
     int           failed;   /* the sink failed: stop */
@@ -107,9 +110,10 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
     if (o->status == ENG_EVENT_REJECTED) {
         if (r->rejected++ < MAX_REPORTED)
             fprintf(stderr, "%s:%ld: %s\n", file, lineno, o->reject_reason);
-        if (r->rejects) {
-            fwrite(buf, 1, len, r->rejects);
-            fputc('\n', r->rejects);
+        FILE *rejects = cmd_ctx_rejects(r->ctx);
+        if (rejects) {
+            fwrite(buf, 1, len, rejects);
+            fputc('\n', rejects);
         }
         return;
     }
@@ -122,52 +126,43 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
         if (r->errors++ < MAX_REPORTED)
             fprintf(stderr, "%s:%ld: rule %s failed on event %s: %s\n", file, lineno,
                     o->errors[i].rule, o->event_id, o->errors[i].message);
-    if (o->nhits) {
-        r->hits += o->nhits;
-        cmd_outcome_rows(o, r->run_id, &src, r->rows);
-        if (store_write(r->store, r->rows, o->nhits, err, sizeof(err)) != 0) {
-            fprintf(stderr, "warden eval: results store: %s\n", err);
-            r->failed = 1;
-            return;
-        }
+    r->hits += o->nhits;
+    if (cmd_ctx_write_outcome(r->ctx, o, &src, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: results store: %s\n", err);
+        r->failed = 1;
+        return;
     }
     if (o->decision != RULE_VERDICT_NONE) {
         r->actions_n++;
-        store_decision_t d;
-        cmd_outcome_decision(o, r->run_id, &d);
-        if (store_write_decision(r->store, &d, err, sizeof(err)) != 0) {
-            fprintf(stderr, "warden eval: results store: %s\n", err);
-            r->failed = 1;
-            return;
-        }
-        if (r->actions) {
+        FILE *actions = cmd_ctx_actions(r->ctx);
+        if (actions) {
             wd_buf_reset(&r->line);
-            cmd_action_json(&r->line, o, r->run_id);
+            cmd_action_json(&r->line, o, cmd_ctx_run_id(r->ctx));
             wd_buf_addc(&r->line, '\n');
-            fwrite(r->line.data, 1, r->line.len, r->actions);
+            fwrite(r->line.data, 1, r->line.len, actions);
         }
     }
 }
 
+typedef struct eval_file {
+    eval_run_t *r;
+    const char *name;
+} eval_file_t;
+
+static int eval_line(void *ud, const char *line, size_t len, long lineno)
+{
+    eval_file_t *f = ud;
+    process(f->r, line, len, f->name, lineno);
+    return f->r->failed || stop_signal;
+}
+
 static int eval_stream(eval_run_t *r, FILE *in, const char *name)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
-    while (!r->failed && !stop_signal && (n = getline(&line, &cap, in)) >= 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            n--;
-        size_t i = 0;
-        while (i < (size_t)n && (line[i] == ' ' || line[i] == '\t'))
-            i++;
-        if (i == (size_t)n)
-            continue;   /* blank lines are not events */
-        process(r, line, (size_t)n, name, lineno);
-    }
-    free(line);
-    if (ferror(in) && !stop_signal) {
+    eval_file_t f = { r, name };
+    if (stop_signal)
+        return 0;
+    /* A stop signal interrupts a blocking read (no SA_RESTART): not an error. */
+    if (wd_jsonl_each(in, eval_line, &f) < 0 && !stop_signal) {
         fprintf(stderr, "warden eval: %s: read error\n", name);
         return -1;
     }
@@ -196,12 +191,13 @@ static void summary(eval_run_t *r, double secs)
             "  state: %" PRIu64 " counter keys, %" PRIu64 " labels, %" PRIu64 " bytes; %" PRIu64
             " late events skipped, %" PRIu64 " expired, %" PRIu64 " evicted (state_max_mb)\n",
             ss.keys, ss.labels, ss.bytes, ss.late_skipped, ss.expired, ss.evictions);
+    store_t *store = cmd_ctx_store(r->ctx);
     store_stats_t so;
-    store_stats(r->store, &so);
+    store_stats(store, &so);
     fprintf(stderr,
             "  store %s: %" PRIu64 " rows written in %" PRIu64 " batches (max %.1f ms), %" PRIu64
             " retries, %" PRIu64 " failed attempts\n",
-            store_scheme(r->store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
+            store_scheme(store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
             so.retries, so.failures);
     if (r->rejected > MAX_REPORTED || r->errors > MAX_REPORTED)
         fprintf(stderr, "  (only the first %d rejects and rule errors were printed)\n", MAX_REPORTED);
@@ -212,10 +208,10 @@ int cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
     char *end;
     long v;
     switch (opt) {
-    case 1001: o->stream_field = arg; return 1;
-    case 1002: o->id_field = arg; return 1;
-    case 1003: o->ts_field = arg; return 1;
-    case 1004:
+    case CMD_OPT_STREAM_FIELD: o->stream_field = arg; return 1;
+    case CMD_OPT_ID_FIELD: o->id_field = arg; return 1;
+    case CMD_OPT_TS_FIELD: o->ts_field = arg; return 1;
+    case CMD_OPT_BUDGET:
         v = strtol(arg, &end, 10);
         if (*end || v <= 0) {
             fprintf(stderr, "warden: --budget wants a positive integer, got '%s'\n", arg);
@@ -223,7 +219,7 @@ int cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
         }
         o->instr_budget = v;
         return 1;
-    case 1005:
+    case CMD_OPT_MEM_MB:
         v = strtol(arg, &end, 10);
         if (*end || v <= 0 || v > 65536) {
             fprintf(stderr, "warden: --mem-mb wants an integer in 1..65536, got '%s'\n", arg);
@@ -231,7 +227,7 @@ int cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
         }
         o->mem_cap = (size_t)v << 20;
         return 1;
-    case 1009:
+    case CMD_OPT_TIME_LIMIT_MS:
         v = strtol(arg, &end, 10);
         if (*end || v < 0) {
             fprintf(stderr, "warden: --time-limit-ms wants an integer >= 0, got '%s'\n", arg);
@@ -247,19 +243,25 @@ int cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
 int cmd_eval(int argc, char **argv)
 {
     static const struct option lopts[] = {
-        { "out", required_argument, NULL, 'o' },         { "store", required_argument, NULL, 1010 },
-        { "run-id", required_argument, NULL, 1011 },     { "actions", required_argument, NULL, 1012 },
-        { "rejects", required_argument, NULL, 1013 },    { "strict", no_argument, NULL, 1014 },
-        { "state-in", required_argument, NULL, 1015 },   { "state-out", required_argument, NULL, 1016 },
-        { "state-max-mb", required_argument, NULL, 1017 },
-        { "check-fields", no_argument, NULL, 1018 },
-        CMD_ENGINE_LOPTS,                            { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },              { NULL, 0, NULL, 0 },
+        { "out", required_argument, NULL, 'o' },
+        { "store", required_argument, NULL, CMD_OPT_STORE },
+        { "run-id", required_argument, NULL, CMD_OPT_RUN_ID },
+        { "actions", required_argument, NULL, CMD_OPT_ACTIONS },
+        { "rejects", required_argument, NULL, CMD_OPT_REJECTS },
+        { "strict", no_argument, NULL, CMD_OPT_STRICT },
+        { "state-in", required_argument, NULL, CMD_OPT_STATE_IN },
+        { "state-out", required_argument, NULL, CMD_OPT_STATE_OUT },
+        { "state-max-mb", required_argument, NULL, CMD_OPT_STATE_MAX_MB },
+        { "check-fields", no_argument, NULL, CMD_OPT_CHECK_FIELDS },
+        CMD_ENGINE_LOPTS,
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     eng_opts_t opts;
     eng_opts_default(&opts);
     const char *out = NULL, *store_url = NULL, *actions = NULL, *rejects = NULL;
-    const char *run_id = "live", *state_in = NULL, *state_out = NULL;
+    const char *run_id = NULL, *state_in = NULL, *state_out = NULL;
     int strict = 0, quiet = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qh", lopts, NULL)) != -1) {
@@ -270,15 +272,15 @@ int cmd_eval(int argc, char **argv)
             continue;
         switch (c) {
         case 'o': out = optarg; break;
-        case 1010: store_url = optarg; break;
-        case 1011: run_id = optarg; break;
-        case 1012: actions = optarg; break;
-        case 1013: rejects = optarg; break;
-        case 1014: strict = 1; break;
-        case 1015: state_in = optarg; break;
-        case 1018: opts.strict_fields = 1; break;
-        case 1016: state_out = optarg; break;
-        case 1017: {
+        case CMD_OPT_STORE: store_url = optarg; break;
+        case CMD_OPT_RUN_ID: run_id = optarg; break;
+        case CMD_OPT_ACTIONS: actions = optarg; break;
+        case CMD_OPT_REJECTS: rejects = optarg; break;
+        case CMD_OPT_STRICT: strict = 1; break;
+        case CMD_OPT_STATE_IN: state_in = optarg; break;
+        case CMD_OPT_CHECK_FIELDS: opts.strict_fields = 1; break;
+        case CMD_OPT_STATE_OUT: state_out = optarg; break;
+        case CMD_OPT_STATE_MAX_MB: {
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*end || v <= 0) {
@@ -303,6 +305,18 @@ int cmd_eval(int argc, char **argv)
         return CMD_EXIT_USAGE;
     }
     const char *rules_dir = argv[optind++];
+    char idbuf[96];
+    if (run_id == NULL && store_url == NULL)
+        run_id = "live";   /* JSONL out: the output contract's example, diffable with run's */
+    else if (run_id == NULL) {
+        time_t t = time(NULL);
+        struct tm tm;
+        char ts[32];
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+        snprintf(idbuf, sizeof(idbuf), "eval-%s-%ld", ts, (long)getpid());
+        run_id = idbuf;
+    }
     if (strlen(run_id) == 0 || strlen(run_id) > 128) {
         fprintf(stderr, "warden eval: --run-id must be 1 to 128 bytes\n");
         return CMD_EXIT_USAGE;
@@ -311,51 +325,44 @@ int cmd_eval(int argc, char **argv)
     static char err[65536];
     eval_run_t r;
     memset(&r, 0, sizeof(r));
-    r.run_id = run_id;
     install_stop_signals();
-    r.eng = eng_engine_new(&opts, rules_dir, err, sizeof(err));
-    if (r.eng == NULL) {
+    r.ctx = cmd_ctx_new(&opts, rules_dir, err, sizeof(err));
+    if (r.ctx == NULL) {
         fprintf(stderr, "%s\nwarden eval: the rule pack failed to load\n", err);
         return CMD_EXIT_LOAD;
     }
+    r.eng = cmd_ctx_engine(r.ctx);
+    int status = CMD_EXIT_OK;
     if (state_in && state_load_file(eng_engine_state(r.eng), state_in, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: --state-in %s: %s\n", state_in, err);
-        eng_engine_destroy(r.eng);
-        return CMD_EXIT_LOAD;
+        status = CMD_EXIT_LOAD;
+        goto done;
     }
-    int status = CMD_EXIT_OK;
     char url[4200];
     if (store_url == NULL) {
         snprintf(url, sizeof(url), "jsonl:%s", out ? out : "-");
         store_url = url;
     }
-    if (store_open(&r.store, store_url, NULL, err, sizeof(err)) != 0) {
+    if (cmd_ctx_open_store(r.ctx, store_url, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: %s\n", err);
-        eng_engine_destroy(r.eng);
-        return CMD_EXIT_LOAD;   /* the sink failed, as a sink failing later */
+        status = CMD_EXIT_LOAD;   /* the sink failed, as a sink failing later */
+        goto done;
     }
-    if (rejects && (r.rejects = fopen(rejects, "w")) == NULL) {
-        perror(rejects);
+    if (cmd_ctx_open_outputs(r.ctx, actions, rejects, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         status = CMD_EXIT_USAGE;
         goto done;
     }
-    if (actions && (r.actions = fopen(actions, "w")) == NULL) {
-        perror(actions);
+    struct stat sst;
+    if (state_out && stat(state_out, &sst) == 0 && !S_ISREG(sst.st_mode)) {
+        /* A snapshot is written beside the path and renamed over it. */
+        fprintf(stderr, "warden eval: --state-out %s: not a regular file\n", state_out);
         status = CMD_EXIT_USAGE;
         goto done;
     }
-    const eng_rule_stats_t *st;
-    r.rows = calloc(eng_engine_rule_stats(r.eng, &st) + 1, sizeof(store_row_t));
-    if (r.rows == NULL)
-        abort();
     /* rule_runs and rule_versions: every result traces to its exact source. */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    store_run_t run = { .run_id = run_id, .kind = "eval",
-                        .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-                        .rules_sha256 = eng_engine_pack_hash(r.eng) };
     wd_buf_t params = WD_BUF_INIT;
-    wd_buf_adds(&params, "{\"rules\":");
+    wd_buf_adds(&params, "{\"command\":\"eval\",\"rules\":");
     wd_buf_json_str(&params, rules_dir, strlen(rules_dir));
     wd_buf_adds(&params, ",\"inputs\":[");
     for (int i = optind; i < argc; i++) {
@@ -364,25 +371,13 @@ int cmd_eval(int argc, char **argv)
         wd_buf_json_str(&params, argv[i], strlen(argv[i]));
     }
     wd_buf_adds(&params, "]}");
-    run.params = params.data;
-    if (store_begin_run(r.store, &run, err, sizeof(err)) != 0) {
+    cmd_run_info_t info = { .run_id = run_id, .kind = "eval", .params = params.data };
+    int brc = cmd_ctx_begin_run(r.ctx, &info, err, sizeof(err));
+    wd_buf_free(&params);
+    if (brc != 0) {
         fprintf(stderr, "warden eval: results store: %s\n", err);
-        wd_buf_free(&params);
         status = CMD_EXIT_LOAD;
         goto done;
-    }
-    rule_t *const *rules;
-    size_t nr = rule_pack_rules(eng_engine_pack(r.eng), &rules);
-    for (size_t i = 0; i < nr; i++) {
-        store_rule_version_t rv = { .name = rules[i]->name, .version = (int)rules[i]->version,
-                                    .sha256 = rules[i]->sha256, .source = rules[i]->source,
-                                    .source_len = rules[i]->source_len, .seen_ms = run.started_ms };
-        if (store_rule_version(r.store, &rv, err, sizeof(err)) != 0) {
-            fprintf(stderr, "warden eval: results store: %s\n", err);
-            wd_buf_free(&params);
-            status = CMD_EXIT_LOAD;
-            goto done;
-        }
     }
 
     uint64_t t0 = wd_now_ns();
@@ -406,23 +401,18 @@ int cmd_eval(int argc, char **argv)
             status = CMD_EXIT_USAGE;
         fclose(f);
     }
-    if (store_flush(r.store, err, sizeof(err)) != 0) {
+    if (store_flush(cmd_ctx_store(r.ctx), err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: results store: %s\n", err);
         r.failed = 1;
     }
     double secs = (double)(wd_now_ns() - t0) / 1e9;
-    clock_gettime(CLOCK_REALTIME, &now);
-    run.finished_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    run.status = r.failed ? "failed" : stop_signal ? "stopped" : "finished";
-    run.events = r.events;
-    run.hits = r.hits;
-    run.rejected = r.rejected;
-    run.errors = r.errors;
-    if (!r.failed && store_end_run(r.store, &run, err, sizeof(err)) != 0) {
+    cmd_run_counts_t counts = { .events = r.events, .hits = r.hits, .rejected = r.rejected,
+                                .errors = r.errors, .failed = r.failed,
+                                .stopped = stop_signal != 0 };
+    if (!r.failed && cmd_ctx_end_run(r.ctx, &counts, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: results store: %s\n", err);
         r.failed = 1;
     }
-    wd_buf_free(&params);
     if (state_out && !r.failed &&
         state_save_file(eng_engine_state(r.eng), state_out, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: --state-out %s: %s\n", state_out, err);
@@ -437,17 +427,11 @@ int cmd_eval(int argc, char **argv)
     else if (strict && status == CMD_EXIT_OK && (r.rejected || r.errors))
         status = CMD_EXIT_STRICT;
 done:
-    if (store_close(r.store, err, sizeof(err)) != 0) {
-        fprintf(stderr, "warden eval: results store: %s\n", err);
+    if (cmd_ctx_destroy(r.ctx, err, sizeof(err)) != 0) {
+        fprintf(stderr, "warden eval: %s\n", err);
         if (status == CMD_EXIT_OK)
             status = CMD_EXIT_LOAD;
     }
-    if (r.rejects)
-        fclose(r.rejects);
-    if (r.actions)
-        fclose(r.actions);
-    free(r.rows);
     wd_buf_free(&r.line);
-    eng_engine_destroy(r.eng);
     return status;
 }

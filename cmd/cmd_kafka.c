@@ -43,11 +43,33 @@ static int push_kv(char ***keys, char ***vals, size_t *n, const char *arg)
     return 0;
 }
 
-int cmd_parse_common(int argc, char **argv, const struct option *lopts, const char *cmd,
-                         cmd_args_t *a, void (*usage)(FILE *))
+/* The long options of run and split, and which command needs which:
+ * need 0 is shared, else the enum cmd_kafka_extra bit. */
+static const struct {
+    struct option o;
+    unsigned      need;
+} kafka_lopts[] = {
+    { { "config", required_argument, NULL, 'c' }, 0 },
+    { { "instance", required_argument, NULL, CMD_OPT_INSTANCE }, 0 },
+    { { "set", required_argument, NULL, CMD_OPT_SET }, 0 },
+    { { "help-config", no_argument, NULL, CMD_OPT_HELP_CONFIG }, 0 },
+    { { "max-events", required_argument, NULL, CMD_OPT_MAX_EVENTS }, CMD_KAFKA_MAX_EVENTS },
+    { { "stats-json", required_argument, NULL, CMD_OPT_STATS_JSON }, 0 },
+    { { "help", no_argument, NULL, 'h' }, 0 },
+};
+#define NKAFKA_LOPTS (sizeof kafka_lopts / sizeof kafka_lopts[0])
+
+int cmd_parse_common(int argc, char **argv, const char *cmd, unsigned extra, cmd_args_t *a,
+                     void (*usage)(FILE *))
 {
     memset(a, 0, sizeof(*a));
     a->cmd = cmd;
+    struct option lopts[NKAFKA_LOPTS + 1];
+    size_t nl = 0;
+    for (size_t i = 0; i < NKAFKA_LOPTS; i++)
+        if ((kafka_lopts[i].need & extra) == kafka_lopts[i].need)
+            lopts[nl++] = kafka_lopts[i].o;
+    lopts[nl] = (struct option){ NULL, 0, NULL, 0 };
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "c:X:h", lopts, NULL)) != -1) {
@@ -55,7 +77,7 @@ int cmd_parse_common(int argc, char **argv, const struct option *lopts, const ch
         case 'c':
             a->config = optarg;
             break;
-        case 1101:
+        case CMD_OPT_INSTANCE:
             a->instance = optarg;
             break;
         case 'X':
@@ -65,14 +87,14 @@ int cmd_parse_common(int argc, char **argv, const struct option *lopts, const ch
                 return CMD_EXIT_USAGE;
             }
             break;
-        case 1102:
+        case CMD_OPT_SET:
             if (push_kv(&a->skeys, &a->svals, &a->ns, optarg) != 0) {
                 fprintf(stderr, "warden %s: --set wants SECTION.KEY=VALUE, got \"%s\"\n", cmd, optarg);
                 cmd_args_free(a);
                 return CMD_EXIT_USAGE;
             }
             break;
-        case 1104: {
+        case CMD_OPT_MAX_EVENTS: {
             char *end;
             a->max_events = strtoull(optarg, &end, 10);
             if (*end || !*optarg) {
@@ -82,7 +104,10 @@ int cmd_parse_common(int argc, char **argv, const struct option *lopts, const ch
             }
             break;
         }
-        case 1103:
+        case CMD_OPT_STATS_JSON:
+            a->stats_json = optarg;
+            break;
+        case CMD_OPT_HELP_CONFIG:
             printf("# warden.lua settings\n");
             wd_config_describe(stdout);
             cmd_args_free(a);
@@ -133,7 +158,7 @@ wd_config_t *cmd_load_config(const cmd_args_t *a, char *err, size_t n)
 {
     wd_config_t *c = wd_config_load(a->config, 0, err, n);
     if (!c) {
-        fprintf(stderr, "warden %s: configuration errors:\n%s", a->cmd, err);
+        fprintf(stderr, "warden %s: configuration errors:\n%s\n", a->cmd, err);
         return NULL;
     }
     int bad = 0;
@@ -156,7 +181,7 @@ wd_config_t *cmd_load_config(const cmd_args_t *a, char *err, size_t n)
         }
     }
     if (!bad && wd_config_check(c, WD_CONFIG_NEED_KAFKA | WD_CONFIG_NEED_RULES, err, n) != 0) {
-        fprintf(stderr, "warden %s: configuration errors:\n%s", a->cmd, err);
+        fprintf(stderr, "warden %s: configuration errors:\n%s\n", a->cmd, err);
         bad = 1;
     }
     if (bad) {

@@ -15,7 +15,8 @@ typedef struct cmd_args {
     const char  *cmd;        /* "run" | "split" */
     const char  *config;
     const char  *instance;
-    unsigned long long max_events;   /* --max-events (1104), 0: none */
+    unsigned long long max_events;   /* --max-events, 0: none */
+    const char  *stats_json; /* --stats-json FILE, NULL: none */
     char       **xkeys;      /* -X KEY=VALUE */
     char       **xvals;
     size_t       nx;
@@ -24,11 +25,17 @@ typedef struct cmd_args {
     size_t       ns;
 } cmd_args_t;
 
-/* Parses argv with lopts (which must map -c to 'c', --instance to 1101,
- * --set to 1102, --help-config to 1103, --help to 'h'; -X is built in).
- * Returns -1 to go on, or the exit status to return now (help, usage). */
-int cmd_parse_common(int argc, char **argv, const struct option *lopts, const char *cmd,
-                         cmd_args_t *a, void (*usage)(FILE *));
+/* Options beyond the shared ones (-c/--config, -X, --instance, --set,
+ * --help-config, --help) that a command takes. */
+enum cmd_kafka_extra {
+    CMD_KAFKA_MAX_EVENTS = 1,   /* --max-events N (run) */
+};
+
+/* Parses argv with the one table of run/split options (cmd/cmd_kafka.c),
+ * those of extra (enum cmd_kafka_extra bits) included.  Returns -1 to go
+ * on, or the exit status to return now (help, usage). */
+int cmd_parse_common(int argc, char **argv, const char *cmd, unsigned extra, cmd_args_t *a,
+                     void (*usage)(FILE *));
 void cmd_args_free(cmd_args_t *a);
 
 /* Loads a->config, applies -X, --set and --instance, checks that Kafka and

@@ -1,4 +1,5 @@
 /* warden: a trust-and-safety rule engine.  Dispatches to subcommands. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ static const cmd_t cmds[] = {
     { "test", cmd_test, "run the tests inside each rule file" },
     { "run", cmd_run, "the enforcement service on Kafka: actions, results, dead letters, exactly once" },
     { "split", cmd_split, "split raw topics into pruned per-stream topics, exactly once" },
+    { "replay", cmd_replay, "replay a window (files or Kafka) through a candidate and a baseline pack, diff report" },
     { "check", cmd_check, "load and validate a rule pack without running it" },
     { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
     { NULL, NULL, NULL },
@@ -50,9 +52,21 @@ int main(int argc, char **argv)
         printf("warden %s\n", WARDEN_VERSION);
         return CMD_EXIT_OK;
     }
-    for (const cmd_t *c = cmds; c->name; c++)
-        if (strcmp(argv[1], c->name) == 0)
-            return c->fn(argc - 1, argv + 1);
+    for (const cmd_t *c = cmds; c->name; c++) {
+        if (strcmp(argv[1], c->name) == 0) {
+            int rc = c->fn(argc - 1, argv + 1);
+            /* Hits, reports and summaries on stdout: a failed write (a
+             * full disk, a closed pipe) is an error, not a silent exit 0. */
+            errno = 0;
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "warden %s: stdout: write failed: %s\n", c->name,
+                        strerror(errno ? errno : EIO));
+                if (rc == CMD_EXIT_OK)
+                    rc = CMD_EXIT_LOAD;
+            }
+            return rc;
+        }
+    }
     fprintf(stderr, "warden: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return CMD_EXIT_USAGE;

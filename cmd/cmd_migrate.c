@@ -15,7 +15,8 @@ static void migrate_usage(FILE *f)
             "Brings the results schema at URL (mysql://user@host:port/db, password in\n"
             "WARDEN_STORE_PASSWORD; StarRocks: its FE MySQL port with ?dialect=starrocks)\n"
             "to the version this binary writes (%d).  Idempotent; additive steps run\n"
-            "online; a destructive step is refused unless --force.\n"
+            "online; a destructive step is refused unless --force (or the database\n"
+            "had no schema yet).\n"
             "  --to N     stop at version N\n"
             "  --status   print the database's version and the required one; change nothing\n"
             "  --print    print the DDL of every migration for a dialect\n",

@@ -42,6 +42,7 @@ void cmd_outcome_decision(const eng_outcome_t *o, const char *run_id, store_deci
     d->event_id = o->event_id;
     d->stream = o->stream;
     d->entity = o->decision_entity;
+    d->entity_len = o->decision_entity_len;
     d->verdict = rule_verdict_name(o->decision);
     d->rules = (const char **)o->decision_rules;
     d->nrules = o->ndecision_rules;

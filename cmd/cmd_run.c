@@ -2,9 +2,11 @@
  * topics; every event through the engine with its partition's state;
  * enforce-mode decisions to the actions topic, hits to the results store,
  * bad events and rule errors to the dead-letter topic — exactly once, via
- * the transactional loop of kafka/kfk.h.  Partition state is
- * snapshotted to a compacted changelog topic at every commit and restored
- * on assignment.  SIGHUP reloads the rule pack between batches. */
+ * the transactional loop of kafka/kfk.h.  What a batch changed in a
+ * partition's state goes to a compacted changelog topic with the commit,
+ * one record per key (state_log_*), and is restored on assignment.  SIGHUP reloads the rule pack between batches.  The run
+ * (rule_runs) and the version of every rule loaded (rule_versions) are
+ * recorded at start and at every reload, through the run context. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,12 +14,14 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/cmd_ctx.h"
 #include "cmd/cmd_kafka.h"
 #include "base/wd_config.h"
 #include "engine/eng_engine.h"
 #include "kafka/kfk.h"
 #include "base/wd_log.h"
 #include "cmd/cmd_output.h"
+#include "cmd/cmd_stats.h"
 #include "state/state.h"
 #include "base/wd_util.h"
 #include "storage/store.h"
@@ -28,21 +32,45 @@ typedef struct rpart {
     struct rpart *prev, *next;
 } rpart_t;
 
+/* What a carry-over of state to changed counters kept and dropped:
+ * counters as of the last one (the same for every partition), keys summed. */
+typedef struct carry_tally {
+    uint64_t count;
+    size_t   counters_kept, counters_dropped;
+    uint64_t keys_kept, keys_dropped;
+} carry_tally_t;
+
+/* Events per input topic (a handful: a linear scan, pointer first). */
+typedef struct topic_count {
+    const char *name;      /* the config's topic name */
+    const char *seen;      /* rd_kafka_topic_name() last matched */
+    uint64_t    events;
+} topic_count_t;
+
 typedef struct run {
     wd_config_t *cfg;
     eng_opts_t    opts;
-    eng_engine_t *eng;
-    store_t      *store;
+    cmd_ctx_t    *ctx;         /* engine (swapped by reload), sink, run record */
     const char   *run_id;
     const char   *actions_topic;
     int           unknown_dlq;
     rpart_t      *parts;
-    store_row_t  *rows;
-    size_t        caprows;
     wd_buf_t     action;
     wd_buf_t     reason;
     uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
-    uint64_t      reloads, reload_failures, state_resets, snapshot_evictions, shed_commits;
+    uint64_t      reloads, reload_failures, state_resets;
+    uint64_t      records_skipped;  /* changelog records of counters gone or changed */
+    uint64_t      records_rejected; /* damaged changelog records */
+    wd_log_every_t shed_log;        /* rejected changelog records (repeats suppressed) */
+    wd_log_every_t rule_error_log;  /* rule errors (repeats suppressed) */
+    carry_tally_t restore_carry, reload_carry;
+    topic_count_t *topics;
+    size_t        ntopics;
+    const char   *stats_path;    /* --stats-json, NULL: none */
+    const char   *instance;
+    uint64_t      t0_ns;
+    uint64_t      stats_failures;
+    state_stats_t last_state;    /* summed over the partitions at the last write that had some */
     int           failed;
 } run_t;
 
@@ -59,6 +87,8 @@ static void run_usage(FILE *f)
         "  -X KEY=VALUE           a librdkafka property (overrides the config's kafka section)\n"
         "      --set KEY=VALUE    any other setting, e.g. --set run.batch_max=500\n"
         "      --max-events N     stop (commit, exit 0) after N events (tests, benchmarks)\n"
+        "      --stats-json FILE  the counters as JSON, rewritten after every commit, on\n"
+        "                         SIGUSR1 and at exit (docs/operations.md)\n"
         "      --help-config      every setting with its type and default\n"
         "  -h, --help             this help\n\n"
         "Signals: SIGTERM/SIGINT finish the batch, commit and exit 0; SIGHUP reloads the\n"
@@ -72,10 +102,10 @@ static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
     rpart_t *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->state = state_new_like(eng_engine_state(r->eng));
+    p->state = state_new_like(eng_engine_state(cmd_ctx_engine(r->ctx)));
     size_t n = (topic ? strlen(topic) : 1) + 16;
     p->name = malloc(n);
-    if (!p->state || !p->name) {
+    if (!p->state || !p->name || state_log_track(p->state, 1) != 0) {
         state_destroy(p->state);
         free(p->name);
         free(p);
@@ -89,16 +119,16 @@ static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
     return p;
 }
 
-static int h_assign(void *ud, const char *topic, int32_t partition, void **part)
+static kfk_rc_t h_assign(void *ud, const char *topic, int32_t partition, void **part)
 {
     run_t *r = ud;
     rpart_t *p = rpart_new(r, topic, partition);
     if (!p) {
         LOG_ERROR("partition=%s/%d msg=\"out of memory for its state\"", topic, (int)partition);
-        return -1;
+        return KFK_FATAL;
     }
     *part = p;
-    return 0;
+    return KFK_OK;
 }
 
 static void h_revoke(void *ud, void *part)
@@ -118,72 +148,129 @@ static void h_revoke(void *ud, void *part)
     free(p);
 }
 
-/* A partition whose state outgrows one changelog record sheds its least
- * recently used keys (live state and snapshot stay equal, so a restore
- * answers as the running service did) rather than stopping the service. */
-static int h_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t n)
+/* The per-key changelog: what the batch changed in the partition's state,
+ * one record per key or label (state_log_changes), into the transaction. */
+static int put_record(void *ud, const void *id, size_t idlen, const void *val, size_t vlen)
 {
-    run_t *r = ud;
-    rpart_t *p = part;
-    uint64_t evicted = 0;
-    int rc = state_save_buf_within(p->state, out, limit, &evicted);
-    if (rc != 0) {
-        snprintf(errstr, n, "%s", state_strerror(rc));
-        return -1;
-    }
-    if (evicted) {
-        r->snapshot_evictions += evicted;
-        /* A slot at the limit sheds at most commits: warn for the first 20,
-         * then every 1000th (the summary has the total). */
-        if (++r->shed_commits <= 20 || r->shed_commits % 1000 == 0)
-            LOG_WARN("partition=%s msg=\"state over the changelog record limit: least recently used keys "
-                     "evicted\" evicted=%" PRIu64 " limit_bytes=%zu hint=\"lower state_max_mb or add partitions\"",
-                     p->name, evicted, limit);
-    }
-    return 0;
+    kfk_rc_t rc = kfk_changelog_put(ud, id, idlen, val, vlen);
+    return rc == KFK_OK ? 0 : rc == KFK_REDO ? 1 : 2;
 }
 
-/* Replaces the partition's state with a snapshot, or with an empty state
- * (no snapshot yet).  A snapshot that does not load (a rule pack whose
- * counters changed since it was written, or a damaged record) is logged and
- * the partition starts empty: the service keeps running. */
-static int h_load(void *ud, void *part, const void *data, size_t len, char *errstr, size_t n)
+static kfk_rc_t h_changes(void *ud, void *part, kfk_changelog_t *cl, char *errstr, size_t n)
+{
+    (void)ud;
+    rpart_t *p = part;
+    int rc = state_log_changes(p->state, put_record, cl);
+    if (rc == 1)
+        return KFK_REDO;
+    if (rc != 0) {
+        snprintf(errstr, n, "%s", rc == 2 ? "producing a changelog record failed" : state_strerror(rc));
+        return KFK_FATAL;
+    }
+    return KFK_OK;
+}
+
+static void h_committed(void *ud, void *part)
+{
+    (void)ud;
+    state_log_commit(((rpart_t *)part)->state);
+}
+
+static kfk_rc_t h_rollback(void *ud, void *part, char *errstr, size_t n)
+{
+    (void)ud;
+    int rc = state_log_rollback(((rpart_t *)part)->state);
+    if (rc != 0) {
+        snprintf(errstr, n, "%s", state_strerror(rc));
+        return KFK_FATAL;
+    }
+    return KFK_OK;
+}
+
+/* One changelog record on restore.  A record of a counter the pack no
+ * longer has (or whose spec changed) is passed over; a damaged one is
+ * logged, counted and passed over: the key starts empty, the service runs. */
+static kfk_rc_t h_apply(void *ud, void *part, const void *id, size_t idlen, const void *val,
+                        size_t vlen, char *errstr, size_t n)
+{
+    (void)errstr;
+    (void)n;
+    run_t *r = ud;
+    rpart_t *p = part;
+    char err[512];
+    int rc = state_log_apply(p->state, id, idlen, val, vlen, err, sizeof err);
+    if (rc == 1) {
+        r->records_skipped++;
+    } else if (rc != 0) {
+        r->records_rejected++;
+        LOG_WARN_EVERY(&r->shed_log, "partition=%s msg=\"changelog record rejected, its key starts empty\" "
+                       "reason=\"%s\"", p->name, err);
+    }
+    return KFK_OK;
+}
+
+static kfk_rc_t h_restored(void *ud, void *part, char *errstr, size_t n)
+{
+    (void)ud;
+    (void)errstr;
+    (void)n;
+    state_log_restored(((rpart_t *)part)->state);
+    return KFK_OK;
+}
+
+/* An old whole-slot snapshot (the changelog format before per-key
+ * records): replaces the partition's state, whose entries then all go out
+ * per key at the next commit.  One that does not load (a rule pack whose
+ * counters changed since it was written, or a damaged record) is logged
+ * and the partition starts empty (state_resets): the service keeps
+ * running.  NULL (the snapshot's tombstone, written with the migration):
+ * nothing to do. */
+static kfk_rc_t h_load(void *ud, void *part, const void *data, size_t len, char *errstr, size_t n)
 {
     run_t *r = ud;
     rpart_t *p = part;
     char err[512];
     state_carry_t c;
-    if (data && state_load_buf_carry(p->state, data, len, &c, err, sizeof err) == 0) {
-        if (!c.exact)
+    if (!data)
+        return KFK_OK;
+    if (state_load_buf_carry(p->state, data, len, &c, err, sizeof err) == 0) {
+        if (!c.exact) {
+            r->restore_carry.count++;
+            r->restore_carry.counters_kept = c.kept;
+            r->restore_carry.counters_dropped = c.dropped;
+            r->restore_carry.keys_kept += c.records;
+            r->restore_carry.keys_dropped += c.records_dropped;
             LOG_WARN("partition=%s msg=\"state snapshot of other counters: unchanged ones carried over\" "
                      "counters_kept=%zu counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64,
                      p->name, c.kept, c.dropped, c.records, c.records_dropped);
-        return 0;
+        }
+        state_log_mark_all(p->state);
+        return KFK_OK;
     }
-    state_t *fresh = state_new_like(eng_engine_state(r->eng));
-    if (!fresh) {
+    state_t *fresh = state_new_like(eng_engine_state(cmd_ctx_engine(r->ctx)));
+    if (!fresh || state_log_track(fresh, 1) != 0) {
+        state_destroy(fresh);
         snprintf(errstr, n, "out of memory");
-        return -1;
+        return KFK_FATAL;
     }
-    if (data) {
-        r->state_resets++;
-        LOG_WARN("partition=%s msg=\"state snapshot rejected, starting empty\" reason=\"%s\"", p->name, err);
-    }
+    r->state_resets++;
+    LOG_WARN("partition=%s msg=\"state snapshot rejected, starting empty\" reason=\"%s\"", p->name, err);
     state_destroy(p->state);
     p->state = fresh;
-    return 0;
+    return KFK_OK;
 }
 
-static int h_precommit(void *ud, kfk_t *k)
+/* store_flush already retries what can be retried: a failure is final. */
+static kfk_rc_t h_precommit(void *ud, kfk_t *k)
 {
     (void)k;
     run_t *r = ud;
     char err[1024];
-    if (store_flush(r->store, err, sizeof err) != 0) {
+    if (store_flush(cmd_ctx_store(r->ctx), err, sizeof err) != 0) {
         LOG_ERROR("store flush failed: %s", err);
-        return -1;
+        return KFK_FATAL;
     }
-    return 0;
+    return KFK_OK;
 }
 
 /* The counters changed with a reload: every partition's state goes over
@@ -204,7 +291,9 @@ static int carry_state(run_t *r, eng_engine_t *neu)
         char err[512];
         ns[i] = state_new_like(eng_engine_state(neu));
         wd_buf_reset(&buf);
-        ok = ns[i] && state_save_buf(p->state, &buf) == 0 &&
+        /* tracked from here: the carried entries are the changelog's already
+         * (same counter names and specs, so the same record ids) */
+        ok = ns[i] && state_log_track(ns[i], 1) == 0 && state_save_buf(p->state, &buf) == 0 &&
              state_load_buf_carry(ns[i], buf.data, buf.len, &c, err, sizeof err) == 0;
         if (ok) {
             kept += c.records;
@@ -224,6 +313,11 @@ static int carry_state(run_t *r, eng_engine_t *neu)
         p->state = ns[i++];
     }
     free(ns);
+    r->reload_carry.count++;
+    r->reload_carry.counters_kept = c.kept;
+    r->reload_carry.counters_dropped = c.dropped;
+    r->reload_carry.keys_kept += kept;
+    r->reload_carry.keys_dropped += dropped;
     LOG_WARN("reload: the counters changed; state carried over to them msg=\"unchanged counters and labels "
              "keep their keys, new ones start empty, changed or removed ones are dropped\" counters_kept=%zu "
              "counters_dropped=%zu keys_kept=%" PRIu64 " keys_dropped=%" PRIu64 " partitions=%zu",
@@ -231,48 +325,177 @@ static int carry_state(run_t *r, eng_engine_t *neu)
     return 0;
 }
 
+/* SIGHUP: loads the pack again; when it loads and the state carries over,
+ * the run context records the new rule versions and swaps the engine. */
 static void reload(run_t *r)
 {
     char *err = malloc(65536);
     if (!err)
         return;
+    eng_engine_t *old = cmd_ctx_engine(r->ctx);
     const char *dir = wd_config_str(r->cfg, "rules");
     LOG_INFO("reload: loading the rule pack from %s", dir);
     eng_engine_t *neu = eng_engine_new(&r->opts, dir, err, 65536);
     if (!neu) {
         r->reload_failures++;
         LOG_ERROR("reload rejected: the rule pack in %s failed to load; the old pack (%s) keeps running",
-                  dir, eng_engine_pack_hash(r->eng));
+                  dir, eng_engine_pack_hash(old));
         char *save = NULL;
         for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
             LOG_ERROR("reload error: %s", line);
         free(err);
         return;
     }
-    free(err);
-    uint64_t fo = state_fingerprint(eng_engine_state(r->eng));
+    uint64_t fo = state_fingerprint(eng_engine_state(old));
     uint64_t fn = state_fingerprint(eng_engine_state(neu));
     if (fo != fn && carry_state(r, neu) != 0) {
         LOG_ERROR("reload rejected: the state could not be carried over to the new counters (out of "
-                  "memory); the old pack (%s) keeps running", eng_engine_pack_hash(r->eng));
+                  "memory); the old pack (%s) keeps running", eng_engine_pack_hash(old));
         r->reload_failures++;
         eng_engine_destroy(neu);
+        free(err);
         return;
     }
-    LOG_INFO("reload: rule pack %s replaces %s", eng_engine_pack_hash(neu), eng_engine_pack_hash(r->eng));
-    eng_engine_destroy(r->eng);
-    r->eng = neu;
+    LOG_INFO("reload: rule pack %s replaces %s", eng_engine_pack_hash(neu), eng_engine_pack_hash(old));
+    if (cmd_ctx_reload(r->ctx, neu, err, 65536) != 0) {
+        /* Only a failed sink refuses the versions: the next flush stops the
+         * service, and until then no hit names a version it has no row for. */
+        LOG_ERROR("reload rejected: recording the new rule versions failed: %s", err);
+        r->reload_failures++;
+        eng_engine_destroy(neu);
+        free(err);
+        return;
+    }
+    free(err);
     r->reloads++;
+}
+
+static json_t *carry_json(const carry_tally_t *t)
+{
+    json_t *o = json_object();
+    cmd_stats_u64(o, "count", t->count);
+    cmd_stats_u64(o, "counters_kept", t->counters_kept);
+    cmd_stats_u64(o, "counters_dropped", t->counters_dropped);
+    cmd_stats_u64(o, "keys_kept", t->keys_kept);
+    cmd_stats_u64(o, "keys_dropped", t->keys_dropped);
+    return o;
+}
+
+/* The --stats-json file (cmd/cmd_stats.h; fields in docs/operations.md).
+ * Once per commit: a few dozen counters, the state stats of every held
+ * partition, the store's.  error: the fatal error of a final write. */
+static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *error)
+{
+    if (!r->stats_path)
+        return;
+    json_t *o = cmd_stats_new("run", r->instance, final, (double)(wd_now_ns() - r->t0_ns) / 1e9);
+    if (o) {
+        cmd_stats_kafka(o, ks, final);
+        cmd_stats_u64(o, "events", r->events);
+        json_t *bt = json_object();
+        for (size_t i = 0; i < r->ntopics; i++)
+            cmd_stats_u64(bt, r->topics[i].name, r->topics[i].events);
+        json_object_set_new(o, "events_by_topic", bt);
+        cmd_stats_u64(o, "actions", r->actions);
+        cmd_stats_u64(o, "hits", r->hits);
+        cmd_stats_u64(o, "rejected", r->rejected);
+        cmd_stats_u64(o, "unknown_stream", r->unrouted);
+        cmd_stats_u64(o, "dropped", r->dropped);
+        cmd_stats_u64(o, "rule_errors", r->rule_errors);
+        json_t *dl = json_object();
+        cmd_stats_u64(dl, "malformed", r->rejected);
+        cmd_stats_u64(dl, "unknown_stream", r->unrouted - r->dropped);
+        cmd_stats_u64(dl, "rule_error", r->rule_errors);
+        json_object_set_new(o, "dead_letters_by_reason", dl);
+        cmd_stats_u64(o, "state_resets", r->state_resets);
+        cmd_stats_u64(o, "changelog_records_skipped", r->records_skipped);
+        cmd_stats_u64(o, "changelog_records_rejected", r->records_rejected);
+        cmd_stats_u64(o, "reloads", r->reloads);
+        cmd_stats_u64(o, "reload_failures", r->reload_failures);
+        json_object_set_new(o, "restore_carry", carry_json(&r->restore_carry));
+        json_object_set_new(o, "reload_carry", carry_json(&r->reload_carry));
+        eng_engine_t *eng = r->ctx ? cmd_ctx_engine(r->ctx) : NULL;
+        json_object_set_new(o, "pack", eng ? json_string(eng_engine_pack_hash(eng)) : json_null());
+        state_stats_t sum = { 0 }, one;
+        for (rpart_t *p = r->parts; p; p = p->next) {
+            state_stats(p->state, &one);
+            sum.keys += one.keys;
+            sum.labels += one.labels;
+            sum.bytes += one.bytes;
+            sum.evictions += one.evictions;
+            sum.expired += one.expired;
+            sum.late_skipped += one.late_skipped;
+        }
+        /* At exit the partitions are gone (revoked on leaving the group):
+         * the state as last written while they were held. */
+        if (r->parts)
+            r->last_state = sum;
+        else if (final)
+            sum = r->last_state;
+        json_t *st = json_object();
+        cmd_stats_u64(st, "keys", sum.keys);
+        cmd_stats_u64(st, "labels", sum.labels);
+        cmd_stats_u64(st, "bytes", sum.bytes);
+        cmd_stats_u64(st, "evictions", sum.evictions);
+        cmd_stats_u64(st, "expired", sum.expired);
+        cmd_stats_u64(st, "late_skipped", sum.late_skipped);
+        json_object_set_new(o, "state", st);
+        store_t *store = r->ctx ? cmd_ctx_store(r->ctx) : NULL;
+        if (store) {
+            store_stats_t so;
+            store_stats(store, &so);
+            json_t *sj = json_object();
+            json_object_set_new(sj, "scheme", json_string(store_scheme(store)));
+            cmd_stats_u64(sj, "rows_queued", so.rows_queued);
+            cmd_stats_u64(sj, "rows_written", so.rows_written);
+            cmd_stats_u64(sj, "batches", so.batches);
+            cmd_stats_u64(sj, "retries", so.retries);
+            cmd_stats_u64(sj, "failures", so.failures);
+            cmd_stats_u64(sj, "buffer_rows", so.buffer_rows);
+            json_object_set_new(sj, "batch_ms_max", json_real((double)so.batch_us_max / 1000.0));
+            json_object_set_new(sj, "healthy", json_boolean(so.healthy));
+            json_object_set_new(o, "store", sj);
+        }
+        if (final)
+            json_object_set_new(o, "error", error ? json_string(error) : json_null());
+    }
+    char err[512];
+    if (cmd_stats_write(r->stats_path, o, err, sizeof err) != 0 && r->stats_failures++ % 1000 == 0)
+        LOG_WARN("stats-json: %s (failures=%" PRIu64 ")", err, r->stats_failures);
+}
+
+static void h_report(void *ud, kfk_t *k)
+{
+    run_t *r = ud;
+    kfk_stats_t ks;
+    if (!r->stats_path)
+        return;
+    kfk_counters(k, &ks);
+    write_stats(r, &ks, 0, NULL);
 }
 
 static void h_between(void *ud, kfk_t *k, int flags)
 {
-    (void)k;
-    if (flags & KFK_IDLE_HUP)
+    if (flags & KFK_IDLE_HUP) {
         reload(ud);
+        h_report(ud, k);
+    }
 }
 
-static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+/* The counter of the message's topic. */
+static void count_topic(run_t *r, const char *topic)
+{
+    for (size_t i = 0; i < r->ntopics; i++) {
+        topic_count_t *t = &r->topics[i];
+        if (t->seen == topic || (!t->seen && strcmp(t->name, topic) == 0)) {
+            t->seen = topic;
+            t->events++;
+            return;
+        }
+    }
+}
+
+static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
 {
     run_t *r = ud;
     rpart_t *p = part;
@@ -286,15 +509,16 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         .msg_ts_ms = ts >= 0 ? ts : INT64_MIN,
     };
     r->events++;
+    count_topic(r, src.topic);
     if (!m->payload || m->len == 0) {
         r->rejected++;
         return kfk_dead_letter(k, m, "malformed: empty message", NULL);
     }
     const eng_outcome_t *o;
-    if (eng_engine_eval(r->eng, p->state, m->payload, m->len, &src, &o) != 0) {
+    if (eng_engine_eval(cmd_ctx_engine(r->ctx), p->state, m->payload, m->len, &src, &o) != 0) {
         LOG_ERROR("event=%s/%d/%lld msg=\"internal error evaluating the event (out of memory?)\"",
                   src.topic, (int)src.partition, (long long)src.offset);
-        return -1;
+        return KFK_FATAL;
     }
     if (o->status == ENG_EVENT_REJECTED) {
         r->rejected++;
@@ -308,7 +532,7 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         r->unrouted++;
         if (!r->unknown_dlq) {
             r->dropped++;
-            return 0;
+            return KFK_OK;
         }
         wd_buf_reset(&r->reason);
         wd_buf_printf(&r->reason, "unknown_stream: %s", o->stream ? o->stream : "");
@@ -319,57 +543,62 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         wd_buf_reset(&r->reason);
         wd_buf_printf(&r->reason, "rule_error: %s", o->errors[i].message);
         /* The DLQ has every one; the log the first few and then every 1000th. */
-        if (r->rule_errors <= 20 || r->rule_errors % 1000 == 0)
-            LOG_WARN("rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"", o->errors[i].rule, o->event_id,
-                     r->rule_errors, o->errors[i].message);
-        if (kfk_dead_letter(k, m, r->reason.data, o->errors[i].rule) != 0)
-            return -1;
+        LOG_WARN_EVERY(&r->rule_error_log, "rule=%s event=%s errors_so_far=%" PRIu64 " msg=\"%s\"",
+                       o->errors[i].rule, o->event_id, r->rule_errors, o->errors[i].message);
+        kfk_rc_t rc = kfk_dead_letter(k, m, r->reason.data, o->errors[i].rule);
+        if (rc != KFK_OK)
+            return rc;
     }
-    if (o->nhits) {
-        if (o->nhits > r->caprows) {
-            store_row_t *n = realloc(r->rows, o->nhits * sizeof(*n));
-            if (!n)
-                return -1;
-            r->rows = n;
-            r->caprows = o->nhits;
-        }
-        cmd_outcome_rows(o, r->run_id, &src, r->rows);
-        if (store_write(r->store, r->rows, o->nhits, err, sizeof err) != 0) {
-            LOG_ERROR("store write failed: %s", err);
-            return -1;
-        }
-        r->hits += o->nhits;
+    if (cmd_ctx_write_outcome(r->ctx, o, &src, err, sizeof err) != 0) {
+        LOG_ERROR("store write failed: %s", err);
+        return KFK_FATAL;
     }
+    r->hits += o->nhits;
     if (o->decision != RULE_VERDICT_NONE) {
-        store_decision_t d;
-        cmd_outcome_decision(o, r->run_id, &d);
-        if (store_write_decision(r->store, &d, err, sizeof err) != 0) {
-            LOG_ERROR("store write failed: %s", err);
-            return -1;
-        }
         wd_buf_reset(&r->action);
         cmd_action_json(&r->action, o, r->run_id);
-        if (kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
-                              o->decision_entity_len, r->action.data, r->action.len, 0, NULL) != 0)
-            return -1;
+        kfk_rc_t rc = kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
+                                  o->decision_entity_len, r->action.data, r->action.len, 0, NULL);
+        if (rc != KFK_OK)
+            return rc;
         r->actions++;
     }
-    return 0;
+    return KFK_OK;
+}
+
+/* The live run's row (kind "live", status running; params: command,
+ * group, instance, topics, pack directory) and its rule versions.  Every
+ * process of the group and every restart upserts the same run_id: the row
+ * says when the latest one started and with which pack.  The service has no
+ * end, so the row is never "finished". */
+static int begin_run(run_t *r, const char *const *topics, size_t ntopics, char *err, size_t n)
+{
+    wd_buf_t p = WD_BUF_INIT;
+    wd_buf_adds(&p, "{\"command\":\"run\",\"group\":");
+    const char *g = wd_config_str(r->cfg, "run.group"), *inst = wd_config_str(r->cfg, "run.instance");
+    const char *rules = wd_config_str(r->cfg, "rules");
+    wd_buf_json_str(&p, g, strlen(g));
+    wd_buf_adds(&p, ",\"instance\":");
+    wd_buf_json_str(&p, inst, strlen(inst));
+    wd_buf_adds(&p, ",\"topics\":[");
+    for (size_t i = 0; i < ntopics; i++) {
+        if (i)
+            wd_buf_addc(&p, ',');
+        wd_buf_json_str(&p, topics[i], strlen(topics[i]));
+    }
+    wd_buf_adds(&p, "],\"rules\":");
+    wd_buf_json_str(&p, rules, strlen(rules));
+    wd_buf_addc(&p, '}');
+    cmd_run_info_t info = { .run_id = r->run_id, .kind = "live", .params = p.data };
+    int rc = cmd_ctx_begin_run(r->ctx, &info, err, n);
+    wd_buf_free(&p);
+    return rc;
 }
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option lopts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "instance", required_argument, NULL, 1101 },
-        { "set", required_argument, NULL, 1102 },
-        { "help-config", no_argument, NULL, 1103 },
-        { "max-events", required_argument, NULL, 1104 },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     cmd_args_t a;
-    int rc = cmd_parse_common(argc, argv, lopts, "run", &a, run_usage);
+    int rc = cmd_parse_common(argc, argv, "run", CMD_KAFKA_MAX_EVENTS, &a, run_usage);
     if (rc >= 0)
         return rc;
 
@@ -385,8 +614,8 @@ int cmd_run(int argc, char **argv)
         goto done;
     cmd_engine_opts(r.cfg, &r.opts);
     const char *rules = wd_config_str(r.cfg, "rules");
-    r.eng = eng_engine_new(&r.opts, rules, err, 65536);
-    if (!r.eng) {
+    r.ctx = cmd_ctx_new(&r.opts, rules, err, 65536);
+    if (!r.ctx) {
         fprintf(stderr, "warden run: the rule pack in %s failed to load:\n%s", rules, err);
         goto done;
     }
@@ -400,13 +629,26 @@ int cmd_run(int argc, char **argv)
                 wd_config_path(r.cfg));
         goto done;
     }
-    if (store_open(&r.store, wd_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
+    r.topics = calloc(ntopics, sizeof(*r.topics));
+    if (!r.topics)
+        goto done;
+    for (size_t i = 0; i < ntopics; i++)
+        r.topics[i].name = topics[i];
+    r.ntopics = ntopics;
+    r.stats_path = a.stats_json;
+    r.instance = wd_config_str(r.cfg, "run.instance");
+    r.t0_ns = wd_now_ns();
+    if (cmd_ctx_open_store(r.ctx, wd_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
         fprintf(stderr, "warden run: %s\n", err);
         goto done;
     }
     char txn[512];
     snprintf(txn, sizeof txn, "%s.%s", wd_config_str(r.cfg, "run.group"),
              wd_config_str(r.cfg, "run.instance"));
+    if (begin_run(&r, topics, ntopics, err, 65536) != 0) {
+        fprintf(stderr, "warden run: results store: %s\n", err);
+        goto done;
+    }
     const char *create[2] = { r.actions_topic, wd_config_str(r.cfg, "run.dlq_topic") };
     kfk_opts_t ko = {
         .topics = topics,
@@ -422,7 +664,6 @@ int cmd_run(int argc, char **argv)
         .batch_ms = wd_config_int(r.cfg, "run.batch_ms"),
         .client_id = "warden-run",
         .align_ms = wd_config_int(r.cfg, "run.align_ms"),
-        .snapshot_max = (size_t)wd_config_int(r.cfg, "run.snapshot_max_kb") * 1024,
         .max_events = a.max_events,
     };
     kfk_handler_t h = {
@@ -431,9 +672,14 @@ int cmd_run(int argc, char **argv)
         .revoke = h_revoke,
         .message = h_message,
         .precommit = h_precommit,
-        .save = h_save,
+        .changes = h_changes,
+        .committed = h_committed,
+        .rollback = h_rollback,
+        .apply = h_apply,
         .load = h_load,
+        .restored = h_restored,
         .between = h_between,
+        .report = h_report,
     };
     kfk_install_signals();
     status = CMD_EXIT_FATAL;
@@ -442,9 +688,10 @@ int cmd_run(int argc, char **argv)
         LOG_ERROR("warden run: %s", err);
         goto done;
     }
+    h_report(&r, k);   /* the stats file exists once the service is up */
     LOG_INFO("warden run started group=%s instance=%s transactional_id=%s topics=%zu pack=%s store=%s",
-             ko.group, wd_config_str(r.cfg, "run.instance"), txn, ntopics, eng_engine_pack_hash(r.eng),
-             store_scheme(r.store));
+             ko.group, wd_config_str(r.cfg, "run.instance"), txn, ntopics,
+             eng_engine_pack_hash(cmd_ctx_engine(r.ctx)), store_scheme(cmd_ctx_store(r.ctx)));
     uint64_t t0 = wd_now_ns();
     int lrc = kfk_run(k, err, 65536);
     double secs = (double)(wd_now_ns() - t0) / 1e9;
@@ -456,26 +703,28 @@ int cmd_run(int argc, char **argv)
     LOG_INFO("summary events=%" PRIu64 " actions=%" PRIu64 " hits=%" PRIu64 " dead_letters=%" PRIu64
              " rejected=%" PRIu64 " unknown_stream=%" PRIu64 " dropped=%" PRIu64 " rule_errors=%" PRIu64
              " commits=%" PRIu64 " aborts=%" PRIu64 " producer_restarts=%" PRIu64
-             " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64 " restored=%" PRIu64 " misaligned=%" PRIu64
-             " state_resets=%" PRIu64 " snapshot_evictions=%" PRIu64
+             " snapshots=%" PRIu64 " snapshot_bytes=%" PRIu64 " restored=%" PRIu64
+             " restored_records=%" PRIu64 " restore_ms=%" PRIu64 " misaligned=%" PRIu64
+             " state_resets=%" PRIu64 " changelog_records_rejected=%" PRIu64
              " reloads=%" PRIu64 " reload_failures=%" PRIu64
              " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f"
              " busy_seconds=%.3f busy_events_per_s=%.0f",
              r.events, r.actions, r.hits, ks.dead_letters, r.rejected, r.unrouted, r.dropped, r.rule_errors,
              ks.commits, ks.aborts, ks.producer_restarts,
-             ks.snapshots, ks.snapshot_bytes, ks.restored, ks.misaligned,
-             r.state_resets, r.snapshot_evictions,
+             ks.snapshots, ks.snapshot_bytes, ks.restored, ks.restored_records, ks.restore_ms, ks.misaligned,
+             r.state_resets, r.records_rejected,
              r.reloads, r.reload_failures,
              ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
              busy, busy > 0 ? (double)r.events / busy : 0.0);
-    if (r.store) {
+    if (cmd_ctx_store(r.ctx)) {
         store_stats_t so;
-        store_stats(r.store, &so);
+        store_stats(cmd_ctx_store(r.ctx), &so);
         LOG_INFO("summary store=%s rows_written=%" PRIu64 " batches=%" PRIu64 " batch_ms_max=%.1f"
                  " retries=%" PRIu64 " failures=%" PRIu64 " buffer_rows=%zu",
-                 store_scheme(r.store), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
+                 store_scheme(cmd_ctx_store(r.ctx)), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
                  so.retries, so.failures, so.buffer_rows);
     }
+    write_stats(&r, &ks, 1, lrc != 0 ? err : NULL);
     if (lrc != 0) {
         LOG_ERROR("warden run: stopping on a fatal error: %s", err);
         goto done;
@@ -483,14 +732,13 @@ int cmd_run(int argc, char **argv)
     status = CMD_EXIT_OK;
 done:
     kfk_destroy(k);
-    if (r.store && store_close(r.store, err, 65536) != 0) {
+    if (cmd_ctx_destroy(r.ctx, err, 65536) != 0) {
         LOG_ERROR("warden run: closing the store: %s", err);
         status = CMD_EXIT_FATAL;
     }
-    eng_engine_destroy(r.eng);
     wd_config_destroy(r.cfg);
     cmd_args_free(&a);
-    free(r.rows);
+    free(r.topics);
     wd_buf_free(&r.action);
     wd_buf_free(&r.reason);
     free(err);

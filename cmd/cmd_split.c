@@ -19,15 +19,18 @@
 #include "base/wd_json.h"
 #include "kafka/kfk.h"
 #include "cmd/cmd_kafka.h"
+#include "cmd/cmd_stats.h"
 #include "base/wd_log.h"
 #include "base/wd_util.h"
 #include "rules/rule_counters.h"
+#include "rules/rule_prune.h"
 
 typedef struct sstream {
     char               *name;
     char               *topic;      /* PREFIX.NAME */
     const char *const  *fields;     /* sorted dotted paths (engine-owned) */
     size_t              nfields;
+    rule_prune_t       *prune;      /* keeps those fields, their bytes as they came */
     const char         *key;        /* counter key path, NULL: keep the input key */
     uint64_t            in, out, bytes_in, bytes_out;
 } sstream_t;
@@ -41,9 +44,12 @@ typedef struct split {
     sstream_t    *streams;
     size_t        nstreams;
     wd_buf_t     out;
-    wd_buf_t     path;
     wd_buf_t     reason;
     uint64_t      events, malformed, dropped, dropped_bytes;
+    const char   *stats_path;    /* --stats-json, NULL: none */
+    const char   *instance;
+    uint64_t      t0_ns;
+    uint64_t      stats_failures;
 } split_t;
 
 /* The stream's counter key path: the key of the first counter declared on
@@ -73,41 +79,12 @@ static void split_usage(FILE *f)
         "      --instance NAME    stable process name (transactional.id GROUP.NAME)\n"
         "  -X KEY=VALUE           a librdkafka property\n"
         "      --set KEY=VALUE    any other setting, e.g. --set split.prefix=s\n"
+        "      --stats-json FILE  the counters as JSON, rewritten after every commit, on\n"
+        "                         SIGUSR1 and at exit (docs/operations.md)\n"
         "      --help-config      every setting with its type and default\n"
         "  -h, --help             this help\n\n"
         "Exit status: 0 stopped by a signal, 1 configuration or rule pack error,\n"
         "2 usage error, 4 fatal Kafka error.\n");
-}
-
-static int field_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* 1 when path is a declared field (kept whole). */
-static int is_field(const sstream_t *s, const char *path)
-{
-    return bsearch(&path, s->fields, s->nfields, sizeof(char *), field_cmp) != NULL;
-}
-
-/* 1 when some declared field lies below path ("user" for "user.id"). */
-static int is_parent(const sstream_t *s, const char *path, size_t plen)
-{
-    size_t lo = 0, hi = s->nfields;
-    while (lo < hi) {   /* first field >= path */
-        size_t mid = (lo + hi) / 2;
-        if (strcmp(s->fields[mid], path) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t i = lo; i < s->nfields; i++) {
-        if (strncmp(s->fields[i], path, plen) != 0)
-            return 0;
-        if (s->fields[i][plen] == '.')
-            return 1;
-    }
-    return 0;
 }
 
 /* Appends v as JSON. */
@@ -115,6 +92,7 @@ static void write_value(wd_buf_t *b, wd_jval_t v)
 {
     size_t len;
     const char *s;
+    char nbuf[WD_JSON_NUMBUF];
     const char *key;
     size_t klen;
     wd_jval_t x;
@@ -131,7 +109,12 @@ static void write_value(wd_buf_t *b, wd_jval_t v)
         wd_buf_printf(b, "%" PRId64, wd_jval_int(v));
         break;
     case WD_JDOUBLE:
-        wd_buf_json_num(b, wd_jval_double(v));
+        /* An integer beyond int64 keeps its digits; as a double it
+         * would lose them (and merge ids downstream). */
+        if ((s = wd_jval_bigint(v, nbuf, &len)) != NULL)
+            wd_buf_add(b, s, len);
+        else
+            wd_buf_json_num(b, wd_jval_double(v));
         break;
     case WD_JSTRING:
         s = wd_jval_str(v, &len);
@@ -164,50 +147,6 @@ static void write_value(wd_buf_t *b, wd_jval_t v)
     }
 }
 
-/* Appends the members of object v that the stream keeps; path holds v's
- * dotted path (empty at the root) and is restored on return.  Returns how
- * many members were written. */
-static size_t write_pruned(split_t *sp, const sstream_t *s, wd_jval_t v, wd_buf_t *b)
-{
-    wd_jiter_t it;
-    const char *key;
-    size_t klen, n = 0;
-    wd_jval_t x;
-    size_t base = sp->path.len;
-    wd_jiter_begin(v, &it);
-    while (wd_jiter_next(&it, &key, &klen, &x)) {
-        sp->path.len = base;
-        if (base)
-            wd_buf_addc(&sp->path, '.');
-        wd_buf_add(&sp->path, key, klen);
-        wd_buf_addc(&sp->path, '\0');
-        sp->path.len--;
-        if (is_field(s, sp->path.data)) {
-            if (n++)
-                wd_buf_addc(b, ',');
-            wd_buf_json_str(b, key, klen);
-            wd_buf_addc(b, ':');
-            write_value(b, x);
-        } else if (wd_jval_type(x) == WD_JOBJECT && is_parent(s, sp->path.data, sp->path.len)) {
-            size_t mark = b->len;
-            if (n)
-                wd_buf_addc(b, ',');
-            wd_buf_json_str(b, key, klen);
-            wd_buf_adds(b, ":{");
-            if (write_pruned(sp, s, x, b) == 0) {
-                b->len = mark;     /* nothing kept below: drop the parent too */
-            } else {
-                wd_buf_addc(b, '}');
-                n++;
-            }
-        }
-    }
-    sp->path.len = base;
-    if (sp->path.data)
-        sp->path.data[base] = '\0';
-    return n;
-}
-
 static sstream_t *find_stream(split_t *sp, const char *name, size_t len)
 {
     for (size_t i = 0; i < sp->nstreams; i++)
@@ -216,7 +155,7 @@ static sstream_t *find_stream(split_t *sp, const char *name, size_t len)
     return NULL;
 }
 
-static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
 {
     (void)part;
     split_t *sp = ud;
@@ -247,15 +186,15 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         /* Pruning events: no rule or counter reads this stream. */
         sp->dropped++;
         sp->dropped_bytes += m->len;
-        return 0;
+        return KFK_OK;
     }
     s->in++;
     s->bytes_in += m->len;
     wd_buf_reset(&sp->out);
-    wd_buf_addc(&sp->out, '{');
-    wd_buf_reset(&sp->path);
-    write_pruned(sp, s, root, &sp->out);
-    wd_buf_addc(&sp->out, '}');
+    if (rule_prune_write(s->prune, root, m->payload, m->len, &sp->out) != 0) {
+        sp->malformed++;
+        return kfk_dead_letter(k, m, "malformed: the event text does not match its parse", NULL);
+    }
     const void *key = m->key;
     size_t keylen = m->key_len;
     if (s->key && wd_jval_path(root, s->key, &kv)) {
@@ -277,12 +216,62 @@ static int h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
     rd_kafka_header_add(hdrs, KFK_ORIGIN_HEADER, -1, origin, -1);
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
-    if (kfk_produce(k, s->topic, RD_KAFKA_PARTITION_UA, key, keylen, sp->out.data, sp->out.len,
-                          ts > 0 ? ts : 0, hdrs) != 0)
-        return -1;
+    kfk_rc_t rc = kfk_produce(k, s->topic, RD_KAFKA_PARTITION_UA, key, keylen, sp->out.data, sp->out.len,
+                              ts > 0 ? ts : 0, hdrs);
+    if (rc != KFK_OK)
+        return rc;
     s->out++;
     s->bytes_out += sp->out.len;
-    return 0;
+    return KFK_OK;
+}
+
+/* The --stats-json file (cmd/cmd_stats.h; fields in docs/operations.md). */
+static void write_stats(split_t *sp, const kfk_stats_t *ks, int final, const char *error)
+{
+    if (!sp->stats_path)
+        return;
+    json_t *o = cmd_stats_new("split", sp->instance, final, (double)(wd_now_ns() - sp->t0_ns) / 1e9);
+    if (o) {
+        cmd_stats_kafka(o, ks, final);
+        uint64_t out = 0, bin = 0, bout = 0;
+        json_t *streams = json_object();
+        for (size_t i = 0; i < sp->nstreams; i++) {
+            const sstream_t *s = &sp->streams[i];
+            json_t *j = json_object();
+            json_object_set_new(j, "topic", json_string(s->topic));
+            cmd_stats_u64(j, "in", s->in);
+            cmd_stats_u64(j, "out", s->out);
+            cmd_stats_u64(j, "bytes_in", s->bytes_in);
+            cmd_stats_u64(j, "bytes_out", s->bytes_out);
+            json_object_set_new(streams, s->name, j);
+            out += s->out;
+            bin += s->bytes_in;
+            bout += s->bytes_out;
+        }
+        json_object_set_new(o, "streams", streams);
+        cmd_stats_u64(o, "events", sp->events);
+        cmd_stats_u64(o, "out", out);
+        cmd_stats_u64(o, "dropped", sp->dropped);
+        cmd_stats_u64(o, "dropped_bytes", sp->dropped_bytes);
+        cmd_stats_u64(o, "malformed", sp->malformed);
+        cmd_stats_u64(o, "bytes_in", bin + sp->dropped_bytes);
+        cmd_stats_u64(o, "bytes_out", bout);
+        if (final)
+            json_object_set_new(o, "error", error ? json_string(error) : json_null());
+    }
+    char err[512];
+    if (cmd_stats_write(sp->stats_path, o, err, sizeof err) != 0 && sp->stats_failures++ % 1000 == 0)
+        LOG_WARN("stats-json: %s (failures=%" PRIu64 ")", err, sp->stats_failures);
+}
+
+static void h_report(void *ud, kfk_t *k)
+{
+    split_t *sp = ud;
+    kfk_stats_t ks;
+    if (!sp->stats_path)
+        return;
+    kfk_counters(k, &ks);
+    write_stats(sp, &ks, 0, NULL);
 }
 
 static void print_summary(const split_t *sp)
@@ -310,16 +299,8 @@ static void print_summary(const split_t *sp)
 
 int cmd_split(int argc, char **argv)
 {
-    static const struct option lopts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "instance", required_argument, NULL, 1101 },
-        { "set", required_argument, NULL, 1102 },
-        { "help-config", no_argument, NULL, 1103 },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     cmd_args_t a;
-    int rc = cmd_parse_common(argc, argv, lopts, "split", &a, split_usage);
+    int rc = cmd_parse_common(argc, argv, "split", 0, &a, split_usage);
     if (rc >= 0)
         return rc;
     split_t sp;
@@ -363,6 +344,8 @@ int cmd_split(int argc, char **argv)
             goto done;
         snprintf(s->topic, tl, "%s.%s", prefix, names[i]);
         s->nfields = eng_engine_stream_fields(sp.eng, names[i], &s->fields);
+        if ((s->prune = rule_prune_new(s->fields, s->nfields)) == NULL)
+            goto done;
         s->key = stream_key(sp.counters, names[i]);
         create[i] = s->topic;
         LOG_INFO("split stream=%s topic=%s fields=%zu key=%s", s->name, s->topic, s->nfields,
@@ -393,7 +376,10 @@ int cmd_split(int argc, char **argv)
         .batch_ms = wd_config_int(sp.cfg, "split.batch_ms"),
         .client_id = "warden-split",
     };
-    kfk_handler_t h = { .ud = &sp, .message = h_message };
+    kfk_handler_t h = { .ud = &sp, .message = h_message, .report = h_report };
+    sp.stats_path = a.stats_json;
+    sp.instance = wd_config_str(sp.cfg, "split.instance");
+    sp.t0_ns = wd_now_ns();
     kfk_install_signals();
     status = CMD_EXIT_FATAL;
     k = kfk_new(sp.cfg, &ko, &h, err, 65536);
@@ -401,6 +387,7 @@ int cmd_split(int argc, char **argv)
         LOG_ERROR("warden split: %s", err);
         goto done;
     }
+    h_report(&sp, k);   /* the stats file exists once the service is up */
     LOG_INFO("warden split started group=%s transactional_id=%s topics=%zu streams=%zu prefix=%s",
              ko.group, txn, ntopics, nn, prefix);
     uint64_t t0 = wd_now_ns();
@@ -412,6 +399,7 @@ int cmd_split(int argc, char **argv)
              " aborts=%" PRIu64 " seconds=%.2f events_per_s=%.0f", sp.events, sp.dropped, sp.malformed,
              ks.commits, ks.aborts, secs, secs > 0 ? (double)sp.events / secs : 0.0);
     print_summary(&sp);
+    write_stats(&sp, &ks, 1, lrc != 0 ? err : NULL);
     if (lrc != 0) {
         LOG_ERROR("warden split: stopping on a fatal error: %s", err);
         goto done;
@@ -422,6 +410,7 @@ done:
     for (size_t i = 0; sp.streams && i < sp.nstreams; i++) {
         free(sp.streams[i].name);
         free(sp.streams[i].topic);
+        rule_prune_destroy(sp.streams[i].prune);
     }
     free(sp.streams);
     free(create);
@@ -431,7 +420,6 @@ done:
     wd_config_destroy(sp.cfg);
     cmd_args_free(&a);
     wd_buf_free(&sp.out);
-    wd_buf_free(&sp.path);
     wd_buf_free(&sp.reason);
     free(err);
     return status;

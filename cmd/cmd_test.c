@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cmd/cmd.h"
+#include "cmd/cmd_ctx.h"
 #include "engine/eng_engine.h"
 #include "engine/eng_test.h"
 #include "rules/rule_pack.h"
@@ -98,12 +99,13 @@ int cmd_test(int argc, char **argv)
     }
     char *pack = is_dir ? strdup(argv[optind]) : pack_of(argv[optind]);
     static char err[65536];
-    eng_engine_t *e = eng_engine_new(&opts, pack, err, sizeof(err));
-    if (e == NULL) {
+    cmd_ctx_t *ctx = cmd_ctx_new(&opts, pack, err, sizeof(err));   /* no sink: tests record nothing */
+    if (ctx == NULL) {
         fprintf(stderr, "%s\nwarden test: the rule pack %s failed to load\n", err, pack);
         free(pack);
         return CMD_EXIT_LOAD;
     }
+    eng_engine_t *e = cmd_ctx_engine(ctx);
     rule_t *const *rules;
     size_t n = rule_pack_rules(eng_engine_pack(e), &rules);
     int untested = 0, matched_files = 0;
@@ -134,7 +136,7 @@ int cmd_test(int argc, char **argv)
         fprintf(stderr, "warden test: some files given are not rules of the pack %s\n", pack);
     printf("warden test: %d cases in %d rules: %d ok, %d FAILED%s\n", t.cases, t.rules, t.passed,
            t.failed, untested ? " (some rules have no tests)" : "");
-    eng_engine_destroy(e);
+    cmd_ctx_destroy(ctx, NULL, 0);
     free(pack);
     if (!is_dir && matched_files < argc - optind)
         return CMD_EXIT_USAGE;

@@ -5,6 +5,7 @@
  * strings go to an arena reset per event. */
 #include "engine/eng_engine.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "rules/rule_lists.h"
 #include "base/wd_log.h"
 #include "base/wd_lua.h"
+#include "base/wd_lua_src.h"
 #include "state/state.h"
 #include "base/wd_util.h"
 #include "rules/rule_counters.h"
@@ -37,12 +39,14 @@ typedef struct pending_label {
     const char *entity;
     size_t      elen;
     const char *label;
+    size_t      llen;
     int64_t     ttl_ms;
 } pending_label_t;
 
 /* Event times beyond ±10^15 ms (year ~33,600) are rejected: they would
- * overflow window arithmetic and are never real. */
-#define ENG_TS_LIMIT_MS 1000000000000000LL
+ * overflow window arithmetic and are never real (snapshots are held to the
+ * same bound). */
+#define ENG_TS_LIMIT_MS STATE_TS_LIMIT_MS
 
 struct eng_engine {
     eng_opts_t         opts;
@@ -184,48 +188,56 @@ static void build_streams(eng_engine_t *e)
 /* Prefix of labels set by shadow (and, under warden test, off) rules. */
 #define SHADOW_LABEL "\x01shadow:"
 
+/* Is s a C string (no NUL inside)?  Declared names never hold a NUL, so
+ * a name that does matches nothing (rather than its prefix). */
+static int plain(rule_str_t s) { return memchr(s.s, '\0', s.len) == NULL; }
+
 /* Finds counter `name` for a rule, with the right kind and a declared
- * window.  Returns its index, or -1 with a message. */
-static int resolve_counter(const eng_engine_t *e, const char *name, const char *window,
+ * window (window.s NULL: any).  Returns its index, or -1 with a message. */
+static int resolve_counter(const eng_engine_t *e, rule_str_t name, rule_str_t window,
                            int distinct, int64_t *window_ms, char *err, size_t errn)
 {
-    int i = rule_counters_find(e->counters, name);
+    char show[160], wshow[64];
+    int i = plain(name) ? rule_counters_find(e->counters, name.s) : -1;
     if (i < 0) {
-        snprintf(err, errn, "counter '%s' is not declared in counters.lua", name);
+        snprintf(err, errn, "counter '%s' is not declared in counters.lua",
+                 rule_str_show(name, show, sizeof(show)));
         return -1;
     }
+    rule_str_show(name, show, sizeof(show));
     const rule_counter_spec_t *c = rule_counters_get(e->counters, (size_t)i);
     if (distinct && c->distinct == NULL) {
-        snprintf(err, errn, "counter '%s' counts events, not distinct values: use ctx.count", name);
+        snprintf(err, errn, "counter '%s' counts events, not distinct values: use ctx.count", show);
         return -1;
     }
     if (!distinct && c->distinct != NULL) {
-        snprintf(err, errn, "counter '%s' counts distinct values: use ctx.distinct", name);
+        snprintf(err, errn, "counter '%s' counts distinct values: use ctx.distinct", show);
         return -1;
     }
-    if (window && (rule_parse_duration(window, window_ms) != 0 ||
-                   !rule_counter_has_window(c, *window_ms))) {
-        snprintf(err, errn, "window \"%s\" is not declared by counter '%s'", window, name);
+    if (window.s && (!plain(window) || rule_parse_duration(window.s, window_ms) != 0 ||
+                     !rule_counter_has_window(c, *window_ms))) {
+        snprintf(err, errn, "window \"%s\" is not declared by counter '%s'",
+                 rule_str_show(window, wshow, sizeof(wshow)), show);
         return -1;
     }
     return i;
 }
 
-static int op_count(void *ud, const char *counter, const char *key, size_t klen,
-                    const char *window, int distinct, int64_t *out, char *err, size_t errn)
+static int op_count(void *ud, rule_str_t counter, rule_str_t key, rule_str_t window, int distinct,
+                    int64_t *out, char *err, size_t errn)
 {
     eng_engine_t *e = ud;
     int64_t w;
     int i = resolve_counter(e, counter, window, distinct, &w, err, errn);
     if (i < 0)
         return -1;
-    if (key == NULL) {
+    if (key.s == NULL) {
         *out = 0;
         return 0;
     }
     uint64_t work = state_read_work(e->cur_state);
-    int64_t n = distinct ? state_distinct(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms)
-                         : state_count(e->cur_state, (size_t)i, key, klen, w, e->ctx.ts_ms);
+    int64_t n = distinct ? state_distinct(e->cur_state, (size_t)i, key.s, key.len, w, e->ctx.ts_ms)
+                         : state_count(e->cur_state, (size_t)i, key.s, key.len, w, e->ctx.ts_ms);
     e->ctx.work = state_read_work(e->cur_state) - work;
     if (n < 0) {
         snprintf(err, errn, "%s", state_strerror((int)n));
@@ -235,26 +247,44 @@ static int op_count(void *ud, const char *counter, const char *key, size_t klen,
     return 0;
 }
 
-static int op_has_label(void *ud, const char *entity, size_t elen, const char *label, int *out,
-                        char *err, size_t errn)
+/* Labels a rule names can never be internal ones: names starting with the
+ * first byte of SHADOW_LABEL are refused, so an enforce rule cannot read a
+ * shadow rule's labels by spelling the prefix. */
+static int label_reserved(rule_str_t label, char *err, size_t errn)
 {
-    (void)err;
-    (void)errn;
+    if (label.len == 0 || label.s[0] != SHADOW_LABEL[0])
+        return 0;
+    snprintf(err, errn, "label names must not start with byte 0x%02x (reserved for warden's own labels)",
+             (unsigned char)SHADOW_LABEL[0]);
+    return 1;
+}
+
+static int op_has_label(void *ud, rule_str_t entity, rule_str_t label, int *out, char *err,
+                        size_t errn)
+{
     eng_engine_t *e = ud;
-    *out = state_label_has(e->cur_state, entity, elen, label, strlen(label), e->ctx.ts_ms);
+    if (label_reserved(label, err, errn))
+        return -1;
+    *out = state_label_has(e->cur_state, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms);
     if (!*out && e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         char shadow[RULE_MAX_NAME_LEN + 16];
-        int n = snprintf(shadow, sizeof(shadow), SHADOW_LABEL "%s", label);
-        if (n > 0 && (size_t)n < sizeof(shadow))
-            *out = state_label_has(e->cur_state, entity, elen, shadow, (size_t)n, e->ctx.ts_ms);
+        size_t pl = strlen(SHADOW_LABEL);
+        if (pl + label.len <= sizeof(shadow)) {
+            memcpy(shadow, SHADOW_LABEL, pl);
+            memcpy(shadow + pl, label.s, label.len);
+            *out = state_label_has(e->cur_state, entity.s, entity.len, shadow, pl + label.len,
+                                   e->ctx.ts_ms);
+        }
     }
     return 0;
 }
 
-static int op_label(void *ud, const char *entity, size_t elen, const char *label, int64_t ttl_ms,
-                    char *err, size_t errn)
+static int op_label(void *ud, rule_str_t entity, rule_str_t label, int64_t ttl_ms, char *err,
+                    size_t errn)
 {
     eng_engine_t *e = ud;
+    if (label_reserved(label, err, errn))
+        return -1;
     if (ttl_ms <= 0) {
         snprintf(err, errn, "ttl must be positive");
         return -1;
@@ -269,37 +299,43 @@ static int op_label(void *ud, const char *entity, size_t elen, const char *label
         e->labels = l;
         e->labels_cap = cap;
     }
-    if (strlen(label) == 0 || strlen(label) > RULE_MAX_NAME_LEN) {
+    if (label.len == 0 || label.len > RULE_MAX_NAME_LEN) {
         snprintf(err, errn, "label must be 1 to %d bytes", RULE_MAX_NAME_LEN);
         return -1;
     }
     pending_label_t *l = &e->labels[e->nlabels++];
-    l->entity = wd_arena_strndup(e->arena, entity, elen);
-    l->elen = elen;
+    l->entity = wd_arena_strndup(e->arena, entity.s, entity.len);
+    l->elen = entity.len;
     if (e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         /* A shadow rule's labels are seen by shadow rules only: a rule on
          * trial never changes what enforcing rules decide. */
-        size_t n = strlen(SHADOW_LABEL) + strlen(label);
-        char *s = wd_arena_alloc(e->arena, n + 1);
-        snprintf(s, n + 1, SHADOW_LABEL "%s", label);
+        size_t pl = strlen(SHADOW_LABEL);
+        char *s = wd_arena_alloc(e->arena, pl + label.len + 1);
+        memcpy(s, SHADOW_LABEL, pl);
+        memcpy(s + pl, label.s, label.len);
+        s[pl + label.len] = '\0';
         l->label = s;
+        l->llen = pl + label.len;
     } else {
-        l->label = wd_arena_strndup(e->arena, label, strlen(label));
+        l->label = wd_arena_strndup(e->arena, label.s, label.len);
+        l->llen = label.len;
     }
     l->ttl_ms = ttl_ms;
     return 0;
 }
 
-static int op_in_list(void *ud, const char *list, const char *value, size_t vlen, int *out,
-                      char *err, size_t errn)
+static int op_in_list(void *ud, rule_str_t list, rule_str_t value, int *out, char *err,
+                      size_t errn)
 {
     eng_engine_t *e = ud;
-    const rule_list_t *l = rule_lists_get(e->lists, list);
+    const rule_list_t *l = plain(list) ? rule_lists_get(e->lists, list.s) : NULL;
     if (l == NULL) {
-        snprintf(err, errn, "no list '%s' (lists/%s.txt or lists/%s.cidr)", list, list, list);
+        char show[160];
+        rule_str_show(list, show, sizeof(show));
+        snprintf(err, errn, "no list '%s' (lists/%s.txt or lists/%s.cidr)", show, show, show);
         return -1;
     }
-    *out = rule_list_contains(l, value, vlen);
+    *out = rule_list_contains(l, value.s, value.len);
     return 0;
 }
 
@@ -330,8 +366,10 @@ static int literal_at(const char *p, const char **start)
 
 /* Static checks of literal references in rule sources: ctx.count("c", k,
  * "1h") must name a declared counter of the right kind and one of its
- * windows, ctx.in_list("l", v) an existing list.  Dynamic names are checked
- * when the rule runs. */
+ * windows, ctx.in_list("l", v) an existing list.  Only calls in code
+ * count: a mention in a comment or a string is not a call (the source is
+ * classified byte by byte first).  Dynamic names are checked when the rule
+ * runs. */
 static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
 {
     rule_t *const *rules;
@@ -341,19 +379,36 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
     errstr[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         const char *src = rules[i]->source;
+        size_t slen = rules[i]->source_len;
+        unsigned char *kind = malloc(slen ? slen : 1);
+        if (kind == NULL) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+        wd_lua_classify(src, slen, kind);
         static const char *const calls[] = { "ctx.count(", "ctx.distinct(", "ctx.in_list(" };
         for (int k = 0; k < 3; k++) {
-            for (const char *p = strstr(src, calls[k]); p; p = strstr(p + 1, calls[k])) {
-                const char *name, *q = p + strlen(calls[k]);
+            size_t cl = strlen(calls[k]);
+            for (const char *p = memmem(src, slen, calls[k], cl); p;
+                 p = memmem(p + 1, slen - (size_t)(p + 1 - src), calls[k], cl)) {
+                size_t at = (size_t)(p - src);
+                if (kind[at] != WD_LUA_CODE ||
+                    (at > 0 && (isalnum((unsigned char)src[at - 1]) || src[at - 1] == '_' ||
+                                src[at - 1] == '.' || src[at - 1] == ':')))
+                    continue;   /* a comment, a string, or some other `xctx` */
+                const char *name, *q = p + cl;
                 int nl = literal_at(q, &name);
                 if (nl < 0)
                     continue;
                 char cname[128], window[32] = "";
                 snprintf(cname, sizeof(cname), "%.*s", nl, name);
-                /* The window: the last argument, when it is a literal. */
+                /* The window: the last argument, when it is a literal.
+                 * Brackets and commas count in code only. */
                 int depth = 1;
                 const char *last = NULL, *r = q;
-                for (; *r && depth > 0; r++) {
+                for (; r < src + slen && depth > 0; r++) {
+                    if (kind[r - src] != WD_LUA_CODE)
+                        continue;
                     if (*r == '(' || *r == '{')
                         depth++;
                     else if (*r == ')' || *r == '}')
@@ -379,8 +434,9 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
                         snprintf(msg, sizeof(msg), "no list '%s' (lists/%s.txt or lists/%s.cidr)",
                                  cname, cname, cname);
                 } else {
-                    bad_ref = resolve_counter(e, cname, window[0] ? window : NULL, k == 1, &w, msg,
-                                              sizeof(msg)) < 0;
+                    rule_str_t cn = { cname, strlen(cname) };
+                    rule_str_t wn = { window[0] ? window : NULL, strlen(window) };
+                    bad_ref = resolve_counter(e, cn, wn, k == 1, &w, msg, sizeof(msg)) < 0;
                 }
                 if (bad_ref) {
                     int line = 1;
@@ -394,6 +450,7 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
                 }
             }
         }
+        free(kind);
     }
     return bad ? -1 : 0;
 }
@@ -500,12 +557,12 @@ static const char *fmt_event_id(eng_engine_t *e, wd_jval_t root)
             int n = snprintf(buf, sizeof(buf), "%" PRId64, wd_jval_int(v));
             return wd_arena_strndup(e->arena, buf, (size_t)n);
         } else if (wd_jval_type(v) == WD_JDOUBLE) {
-            /* Integers past int64 arrive as doubles: keep them as ids. */
-            double d = wd_jval_double(v);
-            if (d == floor(d) && fabs(d) < 1e20) {
-                int n = snprintf(buf, sizeof(buf), "%.0f", d);
-                return wd_arena_strndup(e->arena, buf, (size_t)n);
-            }
+            /* Integers past int64: their exact digits (as a double,
+             * 10000000000000000001 and ...002 were one id). */
+            size_t n;
+            const char *big = wd_jval_bigint(v, buf, &n);
+            if (big)
+                return wd_arena_strndup(e->arena, big, n);
         }
     }
     return NULL;
@@ -543,6 +600,56 @@ static int reject(eng_engine_t *e, const char *fmt, const char *arg)
     return 0;
 }
 
+int eng_event_time(const eng_opts_t *opts, wd_jval_t root, const eng_src_t *src,
+                   int64_t *ts_ms, const char **why)
+{
+    wd_jval_t v;
+    int64_t ts = INT64_MIN;
+    *ts_ms = INT64_MIN;
+    if (wd_jval_get(root, opts->ts_field, strlen(opts->ts_field), &v)) {
+        int t = wd_jval_type(v);
+        if (t == WD_JSTRING) {
+            size_t n;
+            const char *s = wd_jval_str(v, &n);
+            if (wd_parse_rfc3339(s, n, &ts) != 0) {
+                *why = "timestamp field '%s' is not RFC 3339";
+                return -1;
+            }
+        } else if (t == WD_JINT) {
+            ts = wd_jval_int(v);
+            if (ts <= -ENG_TS_LIMIT_MS || ts >= ENG_TS_LIMIT_MS) {
+                *why = "timestamp field '%s' is out of range";
+                return -1;
+            }
+        } else if (t == WD_JDOUBLE) {
+            double d = wd_jval_double(v);
+            if (!(d > -ENG_TS_LIMIT_MS && d < ENG_TS_LIMIT_MS)) {
+                *why = "timestamp field '%s' is out of range";
+                return -1;
+            }
+            ts = (int64_t)d;
+        } else if (t != WD_JNULL) {
+            *why = "timestamp field '%s' must be RFC 3339 or epoch milliseconds";
+            return -1;
+        }
+    }
+    if (ts == INT64_MIN && src && src->msg_ts_ms != INT64_MIN && src->topic)
+        ts = src->msg_ts_ms;
+    /* State time only moves forward: one event stamped far in the future
+     * would expire every key.  Against Kafka's own timestamp it is refused. */
+    if (ts != INT64_MIN && src && src->topic && src->msg_ts_ms != INT64_MIN &&
+        opts->max_future_ms > 0 && ts > src->msg_ts_ms + opts->max_future_ms) {
+        *why = "timestamp field '%s' is more than max_future ahead of the message time";
+        return -1;
+    }
+    if (ts == INT64_MIN) {
+        *why = "missing timestamp field '%s'";
+        return -1;
+    }
+    *ts_ms = ts;
+    return 0;
+}
+
 int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
                     const eng_src_t *src, const eng_outcome_t **out)
 {
@@ -568,6 +675,17 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
         o->event_id = src_event_id(e, src);
         return reject(e, "id field '%s' is longer than 512 bytes", e->opts.id_field);
     }
+    if (id && wd_jval_get(root, e->opts.id_field, strlen(e->opts.id_field), &v) &&
+        wd_jval_type(v) == WD_JSTRING) {
+        /* Ids are C strings everywhere downstream: "e1\0a" and "e1\0b"
+         * would both be "e1" (one results row for two events). */
+        size_t n;
+        const char *s = wd_jval_str(v, &n);
+        if (memchr(s, '\0', n) != NULL) {
+            o->event_id = src_event_id(e, src);
+            return reject(e, "id field '%s' contains a NUL byte", e->opts.id_field);
+        }
+    }
     if (wd_jval_type(root) != WD_JOBJECT)
         return reject(e, "%s", "event is not a JSON object");
 
@@ -578,43 +696,23 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     const char *stream = wd_jval_str(v, &slen);
     o->stream = wd_arena_strndup(e->arena, stream, slen);
 
-    if (wd_jval_get(root, e->opts.ts_field, strlen(e->opts.ts_field), &v)) {
-        int t = wd_jval_type(v);
-        if (t == WD_JSTRING) {
-            size_t n;
-            const char *s = wd_jval_str(v, &n);
-            if (wd_parse_rfc3339(s, n, &o->event_ts_ms) != 0)
-                return reject(e, "timestamp field '%s' is not RFC 3339", e->opts.ts_field);
-        } else if (t == WD_JINT) {
-            o->event_ts_ms = wd_jval_int(v);
-            if (o->event_ts_ms <= -ENG_TS_LIMIT_MS || o->event_ts_ms >= ENG_TS_LIMIT_MS)
-                return reject(e, "timestamp field '%s' is out of range", e->opts.ts_field);
-        } else if (t == WD_JDOUBLE) {
-            double d = wd_jval_double(v);
-            if (!(d > -ENG_TS_LIMIT_MS && d < ENG_TS_LIMIT_MS))
-                return reject(e, "timestamp field '%s' is out of range", e->opts.ts_field);
-            o->event_ts_ms = (int64_t)d;
-        } else if (t != WD_JNULL) {
-            return reject(e, "timestamp field '%s' must be RFC 3339 or epoch milliseconds",
-                          e->opts.ts_field);
-        }
-    }
-    if (o->event_ts_ms == INT64_MIN && src && src->msg_ts_ms != INT64_MIN && src->topic)
-        o->event_ts_ms = src->msg_ts_ms;
-    /* State time only moves forward: one event stamped far in the future
-     * would expire every key.  Against Kafka's own timestamp it is refused. */
-    if (o->event_ts_ms != INT64_MIN && src && src->topic && src->msg_ts_ms != INT64_MIN &&
-        e->opts.max_future_ms > 0 && o->event_ts_ms > src->msg_ts_ms + e->opts.max_future_ms)
-        return reject(e, "timestamp field '%s' is more than max_future ahead of the message time",
-                      e->opts.ts_field);
-    if (o->event_ts_ms == INT64_MIN)
-        return reject(e, "missing timestamp field '%s'", e->opts.ts_field);
+    const char *why;
+    if (eng_event_time(&e->opts, root, src, &o->event_ts_ms, &why) != 0)
+        return reject(e, why, e->opts.ts_field);
 
+    /* By length: the stream is event bytes and may hold a NUL. */
     const stream_info_t *si = NULL;
     for (size_t k = 0; k < e->nstreams && si == NULL; k++)
-        if (strncmp(e->streams[k].name, stream, slen) == 0 && e->streams[k].name[slen] == '\0')
+        if (strlen(e->streams[k].name) == slen && memcmp(e->streams[k].name, stream, slen) == 0)
             si = &e->streams[k];
     if (si == NULL) {
+        if (memchr(stream, '\0', slen) != NULL) {
+            /* Shown escaped (dead-letter reasons): as a C string
+             * "login\0…" would read as the known stream "login". */
+            char show[200];
+            rule_str_show((rule_str_t){ stream, slen }, show, sizeof(show));
+            o->stream = wd_arena_strndup(e->arena, show, strlen(show));
+        }
         o->status = ENG_EVENT_UNROUTED;
         return 0;
     }
@@ -645,6 +743,7 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     if (si->view && nrules) {
         lua_State *L = wd_lua_state(e->vm);
         e->ctx.gen++;
+        e->ctx.root = root;   /* pairs walks it, in document order */
         rule_view_fill(si->view, L, &e->ctx, root);
         lua_rawseti(L, LUA_REGISTRYINDEX, e->ctx.ev_ref);
     } else if (nrules) {
@@ -699,10 +798,14 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     /* Effects become visible from the next event on. */
     for (size_t k = 0; k < e->nlabels; k++) {
         const pending_label_t *l = &e->labels[k];
-        int rc = state_label_set(st, l->entity, l->elen, l->label, strlen(l->label),
+        int rc = state_label_set(st, l->entity, l->elen, l->label, l->llen,
                                      o->event_ts_ms + l->ttl_ms);
-        if (rc < 0)
-            LOG_WARN("label=%s event=%s msg=\"%s\"", l->label, o->event_id, state_strerror(rc));
+        if (rc < 0) {
+            char show[160];
+            LOG_WARN("label=%s event=%s msg=\"%s\"",
+                     rule_str_show((rule_str_t){ l->label, l->llen }, show, sizeof(show)),
+                     o->event_id, state_strerror(rc));
+        }
     }
     e->nlabels = 0;
     o->status = ENG_EVENT_OK;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/wd_json.h"
 #include "rules/rule_types.h"
 
 typedef struct eng_engine eng_engine_t;
@@ -102,6 +103,14 @@ state_t *eng_engine_state(eng_engine_t *e);
  * internal failure (out of memory); bad input is an outcome, not an error. */
 int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
                     const eng_src_t *src, const eng_outcome_t **out);
+
+/* The event time of a parsed event exactly as eng_engine_eval reads it: the
+ * ts field (RFC 3339 or epoch ms), else the Kafka message timestamp; refused
+ * past max_future_ms ahead of the message time.  Returns 0 with *ts_ms, or
+ * -1 with the reject reason in *why (static; one %s for the field name).
+ * Replay bounds a window with it before evaluating anything. */
+int eng_event_time(const eng_opts_t *opts, wd_jval_t root, const eng_src_t *src,
+                   int64_t *ts_ms, const char **why);
 
 /* Per-rule counters since creation, for summaries and metrics. */
 typedef struct eng_rule_stats {

@@ -24,11 +24,34 @@ typedef struct got_hit {
     int    event;        /* 1-based index in the case */
     int    verdict;
     int    mode;
-    char  *entity;
+    char  *entity;       /* may hold NUL bytes: compared by length */
+    size_t entity_len;
     char  *reason;
+    size_t reason_len;
     int    has_score;
     double score;
 } got_hit_t;
+
+typedef struct key_ref {
+    const char *s;
+    size_t      len;
+} key_ref_t;
+
+/* Byte order, a prefix first: "a" < "a\0b" < "ab". */
+static int key_cmp(const key_ref_t *a, const key_ref_t *b)
+{
+    int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* Is the Lua string at idx exactly s[0..n)?  By length: "a\0WRONG" is
+ * not "a\0REAL". */
+static int lua_str_is(lua_State *L, int idx, const char *s, size_t n)
+{
+    size_t l;
+    const char *v = lua_tolstring(L, idx, &l);
+    return v != NULL && l == n && memcmp(v, s, n) == 0;
+}
 
 /* t[k] without metamethods: test tables are read outside any protected
  * call, where a raising __index would abort the process. */
@@ -37,6 +60,11 @@ static int rawfield(lua_State *L, int t, const char *k)
     t = lua_absindex(L, t);
     lua_pushstring(L, k);
     return lua_rawget(L, t);
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return key_cmp(a, b);
 }
 
 /* Encodes the Lua value at idx as JSON.  Returns 0 or -1 with err. */
@@ -99,7 +127,7 @@ static int encode(lua_State *L, int idx, wd_buf_t *b, int depth, char *err, size
         return 0;
     }
     /* Objects: keys sorted so the encoding does not depend on table order. */
-    const char **keys = calloc(count ? count : 1, sizeof(char *));
+    key_ref_t *keys = calloc(count ? count : 1, sizeof(*keys));
     if (keys == NULL)
         abort();
     size_t k = 0;
@@ -112,22 +140,20 @@ static int encode(lua_State *L, int idx, wd_buf_t *b, int depth, char *err, size
             snprintf(err, errn, "test event tables must have string keys (or be lists)");
             return -1;
         }
-        keys[k++] = lua_tostring(L, -1);   /* anchored by the table */
+        keys[k].s = lua_tolstring(L, -1, &keys[k].len);   /* anchored by the table */
+        k++;
     }
-    for (size_t i = 1; i < k; i++)
-        for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
-            const char *t = keys[j];
-            keys[j] = keys[j - 1];
-            keys[j - 1] = t;
-        }
+    if (k > 1)
+        qsort(keys, k, sizeof(*keys), cmp_key);   /* O(n log n): events may have 100k keys */
     wd_buf_addc(b, '{');
     int rc = 0;
     for (size_t i = 0; i < k && rc == 0; i++) {
         if (i)
             wd_buf_addc(b, ',');
-        wd_buf_json_str(b, keys[i], strlen(keys[i]));
+        wd_buf_json_str(b, keys[i].s, keys[i].len);
         wd_buf_addc(b, ':');
-        rawfield(L, idx, keys[i]);
+        lua_pushlstring(L, keys[i].s, keys[i].len);
+        lua_rawget(L, idx);
         rc = encode(L, -1, b, depth + 1, err, errn);
         lua_pop(L, 1);
     }
@@ -187,10 +213,10 @@ static void describe_hit(wd_buf_t *b, const got_hit_t *h)
 {
     static const char *const v[] = { "none", "flag", "review", "block" };
     wd_buf_printf(b, "%s entity=", v[h->verdict]);
-    wd_buf_json_str(b, h->entity, strlen(h->entity));
+    wd_buf_json_str(b, h->entity, h->entity_len);
     if (h->reason) {
         wd_buf_adds(b, " reason=");
-        wd_buf_json_str(b, h->reason, strlen(h->reason));
+        wd_buf_json_str(b, h->reason, h->reason_len);
     }
     if (h->has_score)
         wd_buf_printf(b, " score=%g", h->score);
@@ -244,20 +270,28 @@ static int matches(lua_State *L, int idx, const got_hit_t *h)
     static const char *const v[] = { "none", "flag", "review", "block" };
     int ok = 1;
     rawfield(L, idx, "verdict");
-    if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), v[h->verdict])))
+    if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING ||
+                              !lua_str_is(L, -1, v[h->verdict], strlen(v[h->verdict]))))
         ok = 0;
     lua_pop(L, 1);
     rawfield(L, idx, "entity");
     if (!lua_isnil(L, -1)) {
-        const char *s = lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER
-                            ? lua_tostring(L, -1) : NULL;
-        if (s == NULL || strcmp(s, h->entity))
+        /* A number expected is compared as the text Lua gives it, which
+         * is what an entity given as a number becomes. */
+        int t = lua_type(L, -1);
+        if (t != LUA_TSTRING && t != LUA_TNUMBER) {
             ok = 0;
+        } else {
+            lua_pushvalue(L, -1);   /* lua_tolstring would turn the table's value into a string */
+            if (!lua_str_is(L, -1, h->entity, h->entity_len))
+                ok = 0;
+            lua_pop(L, 1);
+        }
     }
     lua_pop(L, 1);
     rawfield(L, idx, "reason");
     if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING || h->reason == NULL ||
-                              strcmp(lua_tostring(L, -1), h->reason)))
+                              !lua_str_is(L, -1, h->reason, h->reason_len)))
         ok = 0;
     lua_pop(L, 1);
     rawfield(L, idx, "score");
@@ -266,7 +300,8 @@ static int matches(lua_State *L, int idx, const got_hit_t *h)
     lua_pop(L, 1);
     rawfield(L, idx, "mode");
     if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING ||
-                              strcmp(lua_tostring(L, -1), rule_mode_name(h->mode))))
+                              !lua_str_is(L, -1, rule_mode_name(h->mode),
+                                          strlen(rule_mode_name(h->mode)))))
         ok = 0;
     lua_pop(L, 1);
     rawfield(L, idx, "event");
@@ -329,8 +364,18 @@ static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int 
             g->event = (int)j;
             g->verdict = h->verdict;
             g->mode = h->mode;
-            g->entity = strndup(h->entity, h->entity_len);
-            g->reason = h->reason ? strndup(h->reason, h->reason_len) : NULL;
+            g->entity = malloc(h->entity_len + 1);
+            g->reason = h->reason ? malloc(h->reason_len + 1) : NULL;
+            if (g->entity == NULL || (h->reason && g->reason == NULL))
+                abort();
+            memcpy(g->entity, h->entity, h->entity_len);
+            g->entity[h->entity_len] = '\0';
+            g->entity_len = h->entity_len;
+            if (g->reason) {
+                memcpy(g->reason, h->reason, h->reason_len);
+                g->reason[h->reason_len] = '\0';
+            }
+            g->reason_len = h->reason_len;
             g->has_score = h->has_score;
             g->score = h->score;
         }

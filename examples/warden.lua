@@ -34,7 +34,6 @@ return {
     dlq_topic = "warden.dlq",
   },
 
-  admin = {
-    listen = "127.0.0.1:9100",   -- token from WARDEN_ADMIN_TOKEN
-  },
+  -- admin = { listen = "127.0.0.1:9100" },   -- the admin API is not built yet:
+  --                                           -- setting it is refused
 }

@@ -15,7 +15,33 @@
 #include "base/wd_buf.h"
 
 typedef struct kfk kfk_t;
+/* A slot's changelog inside the open transaction (kfk_changelog_put). */
+typedef struct kfk_changelog kfk_changelog_t;
 typedef struct wd_config wd_config_t;
+
+/* What a handler callback, kfk_produce and kfk_dead_letter tell the loop
+ * to do next (the way rd_kafka_error_txn_requires_abort() and
+ * rd_kafka_error_is_fatal() classify librdkafka's errors).  The value is
+ * the whole contract: there are no side flags. */
+typedef enum kfk_rc {
+    /* Done; go on with the batch. */
+    KFK_OK = 0,
+    /* The open transaction cannot commit, but the service can go on: the
+     * loop aborts it (or, when the producer itself failed, e.g. fenced
+     * after a broker outage longer than transaction.timeout.ms, starts a
+     * new producer under the same transactional.id), seeks every partition
+     * of the batch back to its last committed offset, puts each touched
+     * slot's state back as of the last commit (rollback), and redoes the batch — this
+     * message included.  Outputs already produced in the batch are thrown
+     * away with the transaction; side effects outside Kafka (store rows)
+     * are written again, so they must be idempotent (upserts).  A REDO can
+     * still end as FATAL (a zombie producer, too many new producers in a
+     * row, an abort that fails). */
+    KFK_REDO = 1,
+    /* Stop the service: the transaction is aborted, kfk_run returns -1
+     * with the reason, and the command exits 4. */
+    KFK_FATAL = -1,
+} kfk_rc_t;
 
 /* What the command plugs into the loop.  Every callback runs on the loop's
  * thread.  `part` is the handler's per-partition object (from assign). */
@@ -25,27 +51,45 @@ typedef struct kfk_handler {
      * (topic NULL) when the inputs are co-partitioned (same partition
      * count: the range assignor gives partition N of each to one process),
      * else one topic's partition.  Returns the handler's object for it in
-     * *part (may stay NULL), or -1 (fatal). */
-    int (*assign)(void *ud, const char *topic, int32_t partition, void **part);
+     * *part (may stay NULL).  KFK_OK or KFK_FATAL (no batch is open: there
+     * is nothing to redo). */
+    kfk_rc_t (*assign)(void *ud, const char *topic, int32_t partition, void **part);
     /* The slot was revoked (its batch already committed): free part. */
     void (*revoke)(void *ud, void *part);
     /* One consumed message, inside the open transaction: produce through
-     * kfk_produce / kfk_dead_letter.  Returns 0, or -1 for a
-     * fatal error (the loop stops; exit non-zero). */
-    int (*message)(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part);
+     * kfk_produce / kfk_dead_letter and pass on what they return when it
+     * is not KFK_OK.  KFK_OK, KFK_REDO or KFK_FATAL (above). */
+    kfk_rc_t (*message)(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part);
     /* Before offsets commit: make side effects durable (store_flush).
-     * Returns 0 or -1 (fatal). May be NULL. */
-    int (*precommit)(void *ud, kfk_t *k);
-    /* State snapshots (NULL for a stateless handler: no changelog).
-     * save appends part's state to out, at most limit bytes (one changelog
-     * record): a bigger state must shrink to fit, or fail; load replaces
-     * it with data[0..len) (data NULL: empty state).  Both return 0 or -1
-     * with errstr. */
-    int (*save)(void *ud, void *part, size_t limit, wd_buf_t *out, char *errstr, size_t errstr_size);
-    int (*load)(void *ud, void *part, const void *data, size_t len, char *errstr, size_t errstr_size);
+     * KFK_OK, KFK_REDO (the batch again) or KFK_FATAL.  May be NULL. */
+    kfk_rc_t (*precommit)(void *ud, kfk_t *k);
+    /* The per-key changelog (all NULL for a stateless handler: no
+     * changelog).  Records of a slot are keyed "SLOT\0ID" (SLOT as in the
+     * logs, ID the handler's), so compaction keeps the newest per ID.
+     * changes: before the offsets, put what part's state changed in the
+     * open batch through kfk_changelog_put (one record per changed key).
+     * committed: the batch committed; part's changes are durable.
+     * rollback: the batch was aborted; put part back as of the last commit.
+     * Restore, on assignment, before the slot's first message: apply gets
+     * the slot's records oldest first (val NULL: a tombstone), load an old
+     * whole-slot snapshot (a record keyed "SLOT": the format before the
+     * per-key changelog; its entries are to be written per key at the next
+     * commit), restored the end.  KFK_OK, or KFK_FATAL with errstr (a state
+     * that cannot be saved or put back cannot be redone either). */
+    kfk_rc_t (*changes)(void *ud, void *part, kfk_changelog_t *cl, char *errstr, size_t errstr_size);
+    void (*committed)(void *ud, void *part);
+    kfk_rc_t (*rollback)(void *ud, void *part, char *errstr, size_t errstr_size);
+    kfk_rc_t (*apply)(void *ud, void *part, const void *id, size_t idlen, const void *val, size_t vlen,
+                      char *errstr, size_t errstr_size);
+    kfk_rc_t (*load)(void *ud, void *part, const void *data, size_t len, char *errstr, size_t errstr_size);
+    kfk_rc_t (*restored)(void *ud, void *part, char *errstr, size_t errstr_size);
     /* Between batches (no transaction open), e.g. to reload rules on SIGHUP.
      * flags: KFK_IDLE_HUP when SIGHUP arrived.  May be NULL. */
     void (*between)(void *ud, kfk_t *k, int flags);
+    /* The loop's counters moved: after every commit and every rebalance,
+     * and between batches after SIGUSR1.  For a stats file; keep it cheap.
+     * May be NULL. */
+    void (*report)(void *ud, kfk_t *k);
 } kfk_handler_t;
 
 enum { KFK_IDLE_HUP = 1 };
@@ -55,7 +99,7 @@ typedef struct kfk_opts {
     size_t             ntopics;
     const char        *group;
     const char        *txn_id;      /* transactional.id */
-    const char        *changelog;   /* changelog topic (handlers with save/load) */
+    const char        *changelog;   /* changelog topic (handlers with changes/apply) */
     const char        *dlq;         /* dead-letter topic */
     int                create_missing;  /* create missing output (and changelog) topics */
     const char *const *create;      /* output topics to create when missing (may be NULL) */
@@ -68,21 +112,28 @@ typedef struct kfk_opts {
     long               align_ms;    /* co-partitioned inputs: hand out messages of one
                                      * slot in Kafka-timestamp order, waiting at most
                                      * this long for a lagging topic (0: arrival order) */
-    size_t             snapshot_max;  /* largest snapshot record (0 or more than 16 MiB:
-                                       * 16 MiB, the producer's message.max.bytes) */
 } kfk_opts_t;
 
 /* Counters of the loop (read after kfk_run, or for metrics). */
 typedef struct kfk_stats {
     uint64_t consumed;       /* messages handed to the handler */
-    uint64_t produced;       /* records produced (outputs, dead letters, snapshots) */
+    uint64_t produced;       /* records produced (outputs, dead letters, changelog) */
     uint64_t dead_letters;
     uint64_t commits;
-    uint64_t aborts;
+    uint64_t aborts;         /* batches aborted and redone (KFK_REDO, abortable errors) */
     uint64_t producer_restarts;  /* new producers after a fatal producer error */
-    uint64_t snapshots;      /* changelog records written */
-    uint64_t snapshot_bytes;
-    uint64_t restored;       /* partitions restored from the changelog */
+    uint64_t snapshots;      /* changelog records written (per key, tombstones included) */
+    uint64_t snapshot_bytes; /* their keys' and values' bytes */
+    uint64_t tombstones;     /* of them, tombstones (entries evicted or expired) */
+    uint64_t restored;       /* slots restored from the changelog (with records) */
+    uint64_t restored_bytes; /* the bytes of the records they read */
+    uint64_t restored_records;
+    uint64_t restore_ms;     /* time spent restoring, in total */
+    uint64_t migrated;       /* slots restored from an old whole-slot snapshot */
+    uint64_t assigned;       /* topic-partitions assigned, in total */
+    uint64_t revoked;        /* topic-partitions revoked, in total */
+    uint64_t partitions;     /* topic-partitions held now */
+    uint64_t slots;          /* state slots held now */
     uint64_t misaligned;     /* events handed out before a lagging topic caught up */
     uint64_t lat_p50_us;     /* poll → commit of the message's transaction */
     uint64_t lat_p99_us;
@@ -103,7 +154,7 @@ void kfk_destroy(kfk_t *k);
  * or a fatal error (return -1 with the reason in errstr and logged). */
 int kfk_run(kfk_t *k, char *errstr, size_t errstr_size);
 
-/* Installs the SIGTERM/SIGINT/SIGHUP handlers the loop reacts to. */
+/* Installs the SIGTERM/SIGINT/SIGHUP/SIGUSR1 handlers the loop reacts to. */
 void kfk_install_signals(void);
 /* Asks every loop to stop after the current batch (as SIGTERM does). */
 void kfk_request_stop(void);
@@ -112,8 +163,12 @@ void kfk_stop(kfk_t *k);
 
 /* Produces one record inside the open transaction (bytes copied).
  * ts_ms: the record's timestamp (0: now).  headers: may be NULL; ownership
- * passes to the loop.  Returns 0 or -1. */
-int kfk_produce(kfk_t *k, const char *topic, int32_t partition,
+ * passes to the loop.  Waits (up to 60 s) while the producer's queue is
+ * full.  Returns KFK_OK; KFK_REDO when the transaction cannot commit any
+ * more (it is in its abortable-error state, or the producer failed
+ * fatally); KFK_FATAL for an error no redo can cure (unknown topic, record
+ * too large, a queue full for a minute), logged with the topic. */
+kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition,
                       const void *key, size_t keylen, const void *val, size_t vallen,
                       int64_t ts_ms, rd_kafka_headers_t *headers);
 
@@ -125,11 +180,23 @@ int kfk_produce(kfk_t *k, const char *topic, int32_t partition,
 
 /* Dead-letters m: its original key, bytes and headers, plus warden.reason,
  * warden.source ("topic/partition/offset") and warden.rule (when rule is
- * not NULL), to the DLQ topic inside the open transaction. */
-int kfk_dead_letter(kfk_t *k, const rd_kafka_message_t *m, const char *reason,
+ * not NULL), to the DLQ topic inside the open transaction.  Returns what
+ * kfk_produce does. */
+/* Puts one changelog record of cl's slot into the open transaction: key
+ * "SLOT\0" + id, value val (NULL: a tombstone).  Returns what kfk_produce
+ * does. */
+kfk_rc_t kfk_changelog_put(kfk_changelog_t *cl, const void *id, size_t idlen, const void *val,
+                           size_t vlen);
+
+kfk_rc_t kfk_dead_letter(kfk_t *k, const rd_kafka_message_t *m, const char *reason,
                           const char *rule);
 
+/* The counters with the latency percentiles (a sort of every sample: call
+ * it at the end, not per commit). */
 void kfk_stats(const kfk_t *k, kfk_stats_t *out);
+/* The counters without the latency percentiles (left 0): cheap, for a
+ * stats file rewritten at every commit. */
+void kfk_counters(const kfk_t *k, kfk_stats_t *out);
 
 /* The partition count of topic (metadata), or -1. */
 int kfk_partitions(kfk_t *k, const char *topic);

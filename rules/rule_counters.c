@@ -1,26 +1,27 @@
 /* counters.lua: parse, validate, match.  See rules/rule_counters.h.
  *
- * The file runs in its own throwaway lua_State: base (without load,
- * dofile, loadfile, pcall, xpcall, print, collectgarbage and the metatable
- * functions), string, table and math; text chunks only; an instruction
- * budget (a looping counters.lua fails with its line) and a memory cap.
- * The returned table is read with raw access only, so no Lua code runs
- * while we validate it.  Keys of each table are visited in sorted order so
+ * The file runs in a throwaway VM of the one sandbox (base/wd_lua.h), with
+ * the core base functions, string, table and math only (no pcall, no
+ * metatables, no utf8); text chunks only; an instruction budget (a looping
+ * counters.lua fails with its line), a wall-clock limit and a memory cap.  Without
+ * setmetatable no table can have metamethods, so reading the returned table
+ * runs no Lua code.  Keys of each table are visited in sorted order so
  * that messages come out in the same order on every run. */
 #include "rules/rule_counters.h"
 
 #include <errno.h>
 #include <lauxlib.h>
-#include <lualib.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_lua.h"
+#include "base/wd_util.h"
+
 #define CTR_MEM_CAP   (16u << 20)
 #define CTR_BUDGET    10000000L
-#define CTR_HOOK_STEP 1000
+#define CTR_TIME_MS   2000L        /* wall-clock, C library calls included */
 #define CHUNK         "counters.lua"
 
 struct rule_counters {
@@ -53,105 +54,6 @@ int rule_parse_duration(const char *s, int64_t *ms)
         return -1;
     *ms = n * unit;
     return 0;
-}
-
-/* ---- errors ---- */
-
-typedef struct errs {
-    char  *buf;
-    size_t size, len;
-    int    count;
-} errs_t;
-
-static void err_add(errs_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void err_add(errs_t *e, const char *fmt, ...)
-{
-    e->count++;
-    if (e->size == 0 || e->len + 1 >= e->size)
-        return;
-    if (e->len) {
-        e->buf[e->len++] = '\n';
-        e->buf[e->len] = '\0';
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(e->buf + e->len, e->size - e->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        e->len = e->len + (size_t)n < e->size ? e->len + (size_t)n : e->size - 1;
-}
-
-/* ---- the sandbox ---- */
-
-typedef struct sandbox {
-    size_t mem, cap;
-    long   used;
-} sandbox_t;
-
-static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    sandbox_t *sb = ud;
-    if (ptr == NULL)
-        osize = 0;
-    if (nsize == 0) {
-        free(ptr);
-        sb->mem -= osize;
-        return NULL;
-    }
-    if (nsize > osize && sb->mem + (nsize - osize) > sb->cap)
-        return NULL;
-    void *p = realloc(ptr, nsize);
-    if (p)
-        sb->mem = sb->mem - osize + nsize;
-    return p;
-}
-
-/* Kills a looping counters.lua; re-arms at every step so nothing can catch
- * it for long (pcall is not even available). */
-static void sb_hook(lua_State *L, lua_Debug *ar)
-{
-    (void)ar;
-    sandbox_t *sb = *(sandbox_t **)lua_getextraspace(L);
-    sb->used += CTR_HOOK_STEP;
-    if (sb->used <= CTR_BUDGET)
-        return;
-    lua_Debug d;
-    if (lua_getstack(L, 0, &d) && lua_getinfo(L, "Sl", &d) && d.currentline > 0)
-        lua_pushfstring(L, "%s:%d: instruction budget of %d exceeded (an endless loop?)", d.short_src,
-                        d.currentline, (int)CTR_BUDGET);
-    else
-        lua_pushfstring(L, "instruction budget of %d exceeded (an endless loop?)", (int)CTR_BUDGET);
-    lua_error(L);
-}
-
-static const char *const drop_base[] = {
-    "dofile", "loadfile", "load", "require", "collectgarbage", "print", "pcall", "xpcall",
-    "setmetatable", "getmetatable", "warn", NULL
-};
-
-static lua_State *sandbox_new(sandbox_t *sb)
-{
-    sb->mem = 0;
-    sb->cap = CTR_MEM_CAP;
-    sb->used = 0;
-    lua_State *L = lua_newstate(sb_alloc, sb);
-    if (L == NULL)
-        return NULL;
-    *(sandbox_t **)lua_getextraspace(L) = sb;
-    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
-    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
-    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
-    lua_pop(L, 4);
-    for (int i = 0; drop_base[i]; i++) {
-        lua_pushnil(L);
-        lua_setglobal(L, drop_base[i]);
-    }
-    lua_getglobal(L, LUA_STRLIBNAME);
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
-    lua_pop(L, 1);
-    return L;
 }
 
 /* ---- validation helpers ---- */
@@ -264,7 +166,7 @@ static int cmp_where(const void *a, const void *b)
  * to e prefixed with "path: counter #i (name): " (or with path:line: when
  * the name's line is known). */
 static void check_counter(lua_State *L, const char *path, const char *src, size_t srclen,
-                          size_t i, spec_b *b, errs_t *e, int *oom)
+                          size_t i, spec_b *b, wd_errs_t *e, int *oom)
 {
     int t = lua_gettop(L);
     char where_s[300];
@@ -282,9 +184,9 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
     } else {
         snprintf(where_s, sizeof(where_s), "%s: counter #%zu", path, i);
         if (name == NULL)
-            err_add(e, "%s: 'name' must be a string, got %s", where_s, luaL_typename(L, -1));
+            wd_errs_add(e, "%s: 'name' must be a string, got %s", where_s, luaL_typename(L, -1));
         else
-            err_add(e, "%s: name \"%s\" must match [a-z0-9_]+", where_s, name);
+            wd_errs_add(e, "%s: name \"%s\" must match [a-z0-9_]+", where_s, name);
     }
     lua_pop(L, 1);
     if (name && b->name == NULL && valid_name(name, nl) && strlen(name) == nl) {
@@ -299,13 +201,13 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
         return;
     }
     if (bad)
-        err_add(e, "%s: unexpected %s key (fields are name, stream, key, distinct, where, windows)",
+        wd_errs_add(e, "%s: unexpected %s key (fields are name, stream, key, distinct, where, windows)",
                 where_s, bad);
     for (size_t k = 0; k < kl.n; k++) {
         const char *f = kl.k[k];
         if (strcmp(f, "name") && strcmp(f, "stream") && strcmp(f, "key") && strcmp(f, "distinct") &&
             strcmp(f, "where") && strcmp(f, "windows"))
-            err_add(e, "%s: unknown key \"%s\" (fields are name, stream, key, distinct, where, windows)",
+            wd_errs_add(e, "%s: unknown key \"%s\" (fields are name, stream, key, distinct, where, windows)",
                     where_s, f);
     }
     free(kl.k);
@@ -320,12 +222,12 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
         if (ty == LUA_TNIL && f == 2) {
             /* plain counter */
         } else if (ty != LUA_TSTRING) {
-            err_add(e, "%s: '%s' must be a %s, got %s", where_s, strf[f],
+            wd_errs_add(e, "%s: '%s' must be a %s, got %s", where_s, strf[f],
                     f == 0 ? "stream name (string)" : "field path (string)", luaL_typename(L, -1));
         } else {
             const char *s = lua_tolstring(L, -1, &sl);
             if (f == 0 ? (sl == 0 || strlen(s) != sl) : (!valid_path(s, sl) || strlen(s) != sl)) {
-                err_add(e, "%s: '%s' \"%s\" is not a %s", where_s, strf[f], s,
+                wd_errs_add(e, "%s: '%s' \"%s\" is not a %s", where_s, strf[f], s,
                         f == 0 ? "stream name" : "field path such as \"user.id\"");
             } else if ((*dst[f] = xstrndup(s, sl)) == NULL) {
                 *oom = 1;
@@ -337,7 +239,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
     /* windows */
     lua_getfield(L, t, "windows");
     if (lua_type(L, -1) != LUA_TTABLE) {
-        err_add(e, "%s: 'windows' must be a list of durations such as { \"1h\", \"1d\" }, got %s",
+        wd_errs_add(e, "%s: 'windows' must be a list of durations such as { \"1h\", \"1d\" }, got %s",
                 where_s, luaL_typename(L, -1));
     } else {
         int wt = lua_gettop(L);
@@ -349,7 +251,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
             lua_pop(L, 1);
         }
         if (n == 0 || entries != n) {
-            err_add(e, "%s: 'windows' must be a non-empty list of durations such as { \"1h\", \"1d\" }",
+            wd_errs_add(e, "%s: 'windows' must be a non-empty list of durations such as { \"1h\", \"1d\" }",
                     where_s);
         } else if ((b->windows = calloc(n, sizeof(*b->windows))) == NULL) {
             *oom = 1;
@@ -359,21 +261,21 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
                 int64_t ms = 0;
                 const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
                 if (s == NULL) {
-                    err_add(e, "%s: window #%zu must be a duration string such as \"1h\", got %s",
+                    wd_errs_add(e, "%s: window #%zu must be a duration string such as \"1h\", got %s",
                             where_s, w + 1, luaL_typename(L, -1));
                 } else if (rule_parse_duration(s, &ms) != 0) {
-                    err_add(e, "%s: window \"%s\" is not a duration (a number and s, m, h, d or w)",
+                    wd_errs_add(e, "%s: window \"%s\" is not a duration (a number and s, m, h, d or w)",
                             where_s, s);
                 } else if (ms % RULE_WINDOW_MIN != 0) {
-                    err_add(e, "%s: window \"%s\" is not a whole number of minutes", where_s, s);
+                    wd_errs_add(e, "%s: window \"%s\" is not a whole number of minutes", where_s, s);
                 } else if (ms < RULE_WINDOW_MIN || ms > RULE_WINDOW_MAX) {
-                    err_add(e, "%s: window \"%s\" is out of range (1m to 30d)", where_s, s);
+                    wd_errs_add(e, "%s: window \"%s\" is out of range (1m to 30d)", where_s, s);
                 } else {
                     int dup = 0;
                     for (size_t v = 0; v < b->nwindows; v++)
                         dup |= b->windows[v] == ms;
                     if (dup)
-                        err_add(e, "%s: window \"%s\" is declared twice", where_s, s);
+                        wd_errs_add(e, "%s: window \"%s\" is declared twice", where_s, s);
                     else
                         b->windows[b->nwindows++] = ms;
                 }
@@ -387,7 +289,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
     lua_getfield(L, t, "where");
     int ty = lua_type(L, -1);
     if (ty != LUA_TNIL && ty != LUA_TTABLE) {
-        err_add(e, "%s: 'where' must be a table of field path = value, got %s", where_s,
+        wd_errs_add(e, "%s: 'where' must be a table of field path = value, got %s", where_s,
                 luaL_typename(L, -1));
     } else if (ty == LUA_TTABLE) {
         int wt = lua_gettop(L);
@@ -395,13 +297,13 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
             *oom = 1;
         } else {
             if (bad)
-                err_add(e, "%s: 'where' keys must be field paths (strings), got a %s", where_s, bad);
+                wd_errs_add(e, "%s: 'where' keys must be field paths (strings), got a %s", where_s, bad);
             if (kl.n && (b->where = calloc(kl.n, sizeof(*b->where))) == NULL)
                 *oom = 1;
             for (size_t k = 0; b->where && k < kl.n; k++) {
                 const char *p = kl.k[k];
                 if (!valid_path(p, strlen(p))) {
-                    err_add(e, "%s: where key \"%s\" is not a field path such as \"user.id\"",
+                    wd_errs_add(e, "%s: where key \"%s\" is not a field path such as \"user.id\"",
                             where_s, p);
                     continue;
                 }
@@ -422,7 +324,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
                     wc.kind = RULE_WHERE_NUMBER;
                     wc.num = lua_tonumber(L, -1);
                     if (!isfinite(wc.num)) {
-                        err_add(e, "%s: where \"%s\" must be a finite number", where_s, p);
+                        wd_errs_add(e, "%s: where \"%s\" must be a finite number", where_s, p);
                         wc.kind = -1;
                     }
                     break;
@@ -430,7 +332,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
                     wc.kind = lua_toboolean(L, -1) ? RULE_WHERE_PRESENT : RULE_WHERE_FALSE;
                     break;
                 default:
-                    err_add(e, "%s: where \"%s\" must be a string, number or boolean "
+                    wd_errs_add(e, "%s: where \"%s\" must be a string, number or boolean "
                                "(true: present and not null), got %s",
                             where_s, p, luaL_typename(L, -1));
                     wc.kind = -1;
@@ -484,10 +386,10 @@ void rule_counters_destroy(rule_counters_t *cs)
 
 /* Validates the list at the top of L (the chunk's result). */
 static rule_counters_t *check_list(lua_State *L, const char *path, const char *src, size_t len,
-                                   errs_t *e)
+                                   wd_errs_t *e)
 {
     if (lua_type(L, -1) != LUA_TTABLE) {
-        err_add(e, "%s: must return a list of counters { { name = ..., stream = ..., key = ..., "
+        wd_errs_add(e, "%s: must return a list of counters { { name = ..., stream = ..., key = ..., "
                    "windows = { ... } }, ... }, got %s",
                 path, luaL_typename(L, -1));
         return NULL;
@@ -500,7 +402,7 @@ static rule_counters_t *check_list(lua_State *L, const char *path, const char *s
         lua_pop(L, 1);
     }
     if (entries != n) {
-        err_add(e, "%s: must return a list (a table with keys 1..n only) of counters", path);
+        wd_errs_add(e, "%s: must return a list (a table with keys 1..n only) of counters", path);
         return NULL;
     }
     spec_b *bs = calloc(n ? n : 1, sizeof(*bs));
@@ -509,19 +411,19 @@ static rule_counters_t *check_list(lua_State *L, const char *path, const char *s
     for (size_t i = 0; !oom && i < n; i++) {
         lua_rawgeti(L, lt, (lua_Integer)i + 1);
         if (lua_type(L, -1) != LUA_TTABLE)
-            err_add(e, "%s: counter #%zu must be a table, got %s", path, i + 1, luaL_typename(L, -1));
+            wd_errs_add(e, "%s: counter #%zu must be a table, got %s", path, i + 1, luaL_typename(L, -1));
         else
             check_counter(L, path, src, len, i + 1, &bs[i], e, &oom);
         lua_pop(L, 1);
         for (size_t j = 0; bs[i].name && j < i; j++)
             if (bs[j].name && strcmp(bs[j].name, bs[i].name) == 0) {
-                err_add(e, "%s: counter #%zu (%s): name is already used by counter #%zu", path, i + 1,
+                wd_errs_add(e, "%s: counter #%zu (%s): name is already used by counter #%zu", path, i + 1,
                         bs[i].name, j + 1);
                 break;
             }
     }
     if (oom)
-        err_add(e, "%s: out of memory", path);
+        wd_errs_add(e, "%s: out of memory", path);
     if (e->count || oom) {
         for (size_t i = 0; bs && i < n; i++)
             spec_free(&bs[i]);
@@ -532,7 +434,7 @@ static rule_counters_t *check_list(lua_State *L, const char *path, const char *s
     cs->v = calloc(n ? n : 1, sizeof(*cs->v));
     cs->defs = calloc(n ? n : 1, sizeof(*cs->defs));
     if (cs->v == NULL || cs->defs == NULL) {
-        err_add(e, "%s: out of memory", path);
+        wd_errs_add(e, "%s: out of memory", path);
         for (size_t i = 0; i < n; i++)
             spec_free(&bs[i]);
         free(bs);
@@ -556,7 +458,7 @@ static rule_counters_t *check_list(lua_State *L, const char *path, const char *s
 typedef struct parse_args {
     const char      *path, *src;
     size_t           len;
-    errs_t          *e;
+    wd_errs_t          *e;
     rule_counters_t *out;
 } parse_args_t;
 
@@ -573,46 +475,50 @@ static int check_protected(lua_State *L)
 int rule_counters_parse(const char *src, size_t len, const char *path, rule_counters_t **out,
                         char *errstr, size_t errstr_size)
 {
-    errs_t e = { errstr, errstr_size, 0, 0 };
+    wd_errs_t e = { errstr, errstr_size, 0, 0 };
     if (errstr_size)
         errstr[0] = '\0';
     *out = NULL;
-    sandbox_t sb;
-    lua_State *L = sandbox_new(&sb);
-    if (L == NULL) {
-        err_add(&e, "%s: cannot create a Lua state (out of memory)", path);
+    static const wd_lua_opts_t opts = { CTR_MEM_CAP, CTR_BUDGET, 0 };
+    char msg[256];
+    wd_lua_t *vm = wd_lua_new_opts(&opts, msg, sizeof msg);
+    if (vm == NULL) {
+        wd_errs_add(&e, "%s: cannot create a Lua state (%s)", path, msg);
         return -1;
     }
+    wd_lua_set_time_limit(vm, CTR_TIME_MS);
+    lua_State *L = wd_lua_state(vm);
     /* A short chunk name, so Lua never truncates it; messages get the real
      * path back below. */
-    int rc = luaL_loadbufferx(L, src, len, "=" CHUNK, "t");
-    if (rc == LUA_OK) {
-        lua_sethook(L, sb_hook, LUA_MASKCOUNT, CTR_HOOK_STEP);
-        rc = lua_pcall(L, 0, 1, 0);
-        lua_sethook(L, NULL, 0, 0);
-    }
-    if (rc != LUA_OK) {
-        const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int st = WD_LUA_ERROR;
+    if (wd_lua_load_sandboxed(vm, src, len, "=" CHUNK, msg, sizeof msg) != 0)
+        lua_pushstring(L, msg);
+    else
+        st = wd_lua_pcall(vm, 0, 1);
+    if (st != WD_LUA_OK) {
+        const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         size_t cl = strlen(CHUNK);
-        if (rc == LUA_ERRMEM)
-            err_add(&e, "%s: out of memory (counters.lua may use %u MiB)", path, CTR_MEM_CAP >> 20);
-        else if (msg && strncmp(msg, CHUNK, cl) == 0 && msg[cl] == ':')
-            err_add(&e, "%s%s", path, msg + cl);
+        if (st == WD_LUA_OOM)
+            wd_errs_add(&e, "%s: out of memory (counters.lua may use %u MiB)", path, CTR_MEM_CAP >> 20);
+        else if (m && strncmp(m, CHUNK, cl) == 0 && m[cl] == ':')
+            wd_errs_add(&e, "%s%s%s", path, m + cl, st == WD_LUA_TIMEOUT ? " (an endless loop?)" : "");
         else
-            err_add(&e, "%s: %s", path, msg ? msg : "error object is not a string");
-        lua_close(L);
+            wd_errs_add(&e, "%s: %s", path, m ? m : "error object is not a string");
+        wd_lua_destroy(vm);
         return -1;
     }
+    /* Validation runs protected and under the cap too: reading the result
+     * can still raise "not enough memory". */
     parse_args_t a = { path, src, len, &e, NULL };
     lua_pushcfunction(L, check_protected);
     lua_pushlightuserdata(L, &a);
     lua_pushvalue(L, -3);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-        err_add(&e, "%s: out of memory while reading the counters", path);
+    if (wd_lua_pcall(vm, 2, 0) != WD_LUA_OK) {
+        wd_errs_add(&e, "%s: out of memory while reading the counters", path);
         rule_counters_destroy(a.out);
         a.out = NULL;
     }
-    lua_close(L);
+    wd_lua_destroy(vm);
     if (a.out == NULL)
         return -1;
     *out = a.out;
@@ -632,47 +538,31 @@ int rule_counters_load(const char *pack_dir, rule_counters_t **out, char *errstr
     }
     memcpy(path, pack_dir, dl);
     memcpy(path + dl, "/counters.lua", sizeof("/counters.lua"));
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        int err = errno;
-        if (err == ENOENT) {
-            free(path);
-            *out = calloc(1, sizeof(**out));
-            if (*out == NULL) {
-                snprintf(errstr, errstr_size, "%s: out of memory", pack_dir);
-                return -1;
-            }
-            return 0;
-        }
-        snprintf(errstr, errstr_size, "%s: %s", path, strerror(err));
+    /* A link out of the pack would read another file as counters.lua. */
+    char *root = realpath(pack_dir, NULL), *to = NULL;
+    int in = root ? wd_path_within(root, path, &to) : 1;
+    if (in == 0)
+        snprintf(errstr, errstr_size, "%s: symbolic link to %s points outside the rule pack", path, to);
+    free(root);
+    free(to);
+    if (in == 0) {
         free(path);
         return -1;
     }
     char *src = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     int rc = -1;
-    for (;;) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 16384;
-            char *ns = realloc(src, cap);
-            if (ns == NULL) {
-                snprintf(errstr, errstr_size, "%s: out of memory", path);
-                goto done;
-            }
-            src = ns;
+    if (wd_read_file(path, &src, &len, errstr, errstr_size) != 0) {
+        if (errno == ENOENT) {   /* no counters.lua: no counters */
+            *out = calloc(1, sizeof(**out));
+            if (*out != NULL)
+                rc = 0;
+            else
+                snprintf(errstr, errstr_size, "%s: out of memory", pack_dir);
         }
-        size_t got = fread(src + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
+    } else {
+        rc = rule_counters_parse(src, len, path, out, errstr, errstr_size);
     }
-    if (ferror(f)) {
-        snprintf(errstr, errstr_size, "%s: read error", path);
-        goto done;
-    }
-    rc = rule_counters_parse(src, len, path, out, errstr, errstr_size);
-done:
-    fclose(f);
     free(src);
     free(path);
     return rc;
@@ -733,8 +623,12 @@ static int scalar_text(wd_jval_t root, const char *path, const char **out, size_
     case WD_JSTRING:
         *out = wd_jval_str(v, len);
         return *len > 0;
-    case WD_JINT:
     case WD_JDOUBLE:
+        /* Beyond int64: the exact digits, which is what rules read too. */
+        if ((*out = wd_jval_bigint(v, buf, len)) != NULL)
+            return 1;
+        /* fallthrough */
+    case WD_JINT:
         *len = lua_number_text(v, buf);
         *out = buf;
         return *len > 0;

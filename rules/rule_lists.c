@@ -325,43 +325,6 @@ static void c_merge(rule_list_t *l)
 
 /* ---- loading ---- */
 
-static int read_all(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return -1;
-    char *d = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 4096) {
-            size_t nc = cap ? cap * 2 : 16384;
-            char *nd = realloc(d, nc);
-            if (nd == NULL) {
-                free(d);
-                fclose(f);
-                errno = ENOMEM;
-                return -1;
-            }
-            d = nd;
-            cap = nc;
-        }
-        size_t got = fread(d + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(d);
-        errno = EIO;
-        return -1;
-    }
-    *out = d;
-    *len = n;
-    return 0;
-}
-
 static int cmp_list(const void *a, const void *b)
 {
     return strcmp((*(rule_list_t *const *)a)->name, (*(rule_list_t *const *)b)->name);
@@ -423,6 +386,7 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
     closedir(d);
     if (nn)
         qsort(names, nn, sizeof(*names), cmp_cstr);
+    char *root = realpath(pack_dir, NULL);
     ls->v = calloc(nn ? nn : 1, sizeof(*ls->v));
     if (ls->v == NULL)
         wd_errs_add(&e, "%s: out of memory", dir);
@@ -432,6 +396,19 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
         struct stat sb;
         if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
             continue;
+        /* A list is part of the pack: a link out of it (to /etc/passwd)
+         * would read the machine into a list. */
+        char *to = NULL;
+        int in = root ? wd_path_within(root, path, &to) : -1;
+        if (in <= 0) {
+            if (in == 0)
+                wd_errs_add(&e, "%s: symbolic link to %s points outside the rule pack", path, to);
+            else
+                wd_errs_add(&e, "%s: cannot resolve: %s", path, strerror(errno));
+            free(to);
+            continue;
+        }
+        free(to);
         size_t l = strlen(names[i]);
         int cidr = names[i][l - 1] == 'r';
         size_t stem = l - (cidr ? 5 : 4);
@@ -454,8 +431,9 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
             }
         if (li == NULL)
             continue;
-        if (read_all(path, &buf, &len) != 0) {
-            wd_errs_add(&e, "%s: %s", path, strerror(errno));
+        char msg[512];
+        if (wd_read_file(path, &buf, &len, msg, sizeof msg) != 0) {
+            wd_errs_add(&e, "%s", msg);
             list_free(li);
             continue;
         }
@@ -484,6 +462,7 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
     for (size_t i = 0; i < nn; i++)
         free(names[i]);
     free(names);
+    free(root);
     if (e.count) {
         rule_lists_destroy(ls);
         return NULL;

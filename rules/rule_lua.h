@@ -14,18 +14,30 @@
 #include "rules/rule_pack.h"
 
 /* State behind ctx.count/distinct/has_label/label/in_list, provided by the
- * engine.  Each returns 0, or -1 with a message (the rule then errors). */
+ * engine.  Each returns 0, or -1 with a message (the rule then errors).
+ * Every string comes with its length and may hold NUL bytes (Lua strings
+ * do): names are compared by length, so "a\0b" is never "a". */
+typedef struct rule_str {
+    const char *s;
+    size_t      len;
+} rule_str_t;
+
 typedef struct rule_state_ops {
-    int (*count)(void *ud, const char *counter, const char *key, size_t klen, const char *window,
-                 int distinct, int64_t *out, char *err, size_t errn);
-    int (*has_label)(void *ud, const char *entity, size_t elen, const char *label, int *out,
-                     char *err, size_t errn);
+    /* key.s NULL: nil key (counts 0, but the counter is still checked). */
+    int (*count)(void *ud, rule_str_t counter, rule_str_t key, rule_str_t window, int distinct,
+                 int64_t *out, char *err, size_t errn);
+    int (*has_label)(void *ud, rule_str_t entity, rule_str_t label, int *out, char *err,
+                     size_t errn);
     /* Buffered by the engine: visible from the next event on. */
-    int (*label)(void *ud, const char *entity, size_t elen, const char *label, int64_t ttl_ms,
-                 char *err, size_t errn);
-    int (*in_list)(void *ud, const char *list, const char *value, size_t vlen, int *out,
-                   char *err, size_t errn);
+    int (*label)(void *ud, rule_str_t entity, rule_str_t label, int64_t ttl_ms, char *err,
+                 size_t errn);
+    int (*in_list)(void *ud, rule_str_t list, rule_str_t value, int *out, char *err,
+                   size_t errn);
 } rule_state_ops_t;
+
+/* Writes s to buf as printable text for messages, non-printable bytes (NUL
+ * included) as \xNN, cut with "..." when it does not fit.  Returns buf. */
+const char *rule_str_show(rule_str_t s, char *buf, size_t size);
 
 /* One rule's verdict; strings live in the arena given to rule_lua_call. */
 typedef struct rule_verdict {
@@ -71,12 +83,25 @@ enum rule_call_status { RULE_CALL_OK = 0, RULE_CALL_ERROR, RULE_CALL_TIMEOUT, RU
 int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *arena,
                   rule_verdict_t *out, char *errstr, size_t errstr_size);
 
+/* Internal to rules/: a rule's own math.random/math.randomseed, installed
+ * into the math table of the environment at env; *ref anchors the state in
+ * the registry (luaL_unref it with the rule).  rule_rng_seed makes its
+ * numbers a function of the rule name and event id alone. */
+rule_rng_t *rule_rng_install(lua_State *L, int env, int *ref);
+void rule_rng_seed(rule_rng_t *g, const char *rule, const char *event_id);
+/* Internal to rules/: pairs in a fixed order over the rule's own tables
+ * (rules/rule_lua_pairs.c), set in the environment at env. */
+void rule_pairs_install(lua_State *L, int env);
+
 /* Internal to rules/: the event metatable, and pushing a JSON value as Lua. */
 void rule_lua_event_init(lua_State *L);
 void rule_lua_push_event(lua_State *L, rule_ctx_t *c, wd_jval_t root);
 /* Pushes v as the lazy view does, with everything below it readable:
  * scalars as Lua values, null as nil, objects and arrays as views. */
 void rule_lua_push_json(lua_State *L, rule_ctx_t *c, wd_jval_t v);
+/* Pushes a JSON scalar as Lua (bool, integer, float, string; null as nil)
+ * and returns 1; returns 0 and pushes nothing for an array or object. */
+int rule_lua_push_scalar(lua_State *L, wd_jval_t v);
 /* luaL_error with the position of the rule line that called into C
  * (level 1: the Lua function that called the running C function). */
 int rule_lua_error(lua_State *L, const char *fmt, ...);

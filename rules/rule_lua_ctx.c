@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rules/rule_types.h"
+#include "base/wd_buf.h"
 #include "base/wd_log.h"
 #include "rules/rule_counters.h"
 #include "rules/rule_lua.h"
@@ -38,14 +39,52 @@ static const char *key_arg(lua_State *L, int i, size_t *len, const char *fn, con
         return NULL;
     if (t != LUA_TSTRING && t != LUA_TNUMBER)
         rule_lua_error(L, "%s: %s must be a string or number, got %s", fn, what, luaL_typename(L, i));
+    if (t == LUA_TNUMBER && !lua_isinteger(L, i) && !isfinite(lua_tonumber(L, i)))
+        rule_lua_error(L, "%s: %s must be a finite number, got %s", fn, what,
+                       lua_tostring(L, i));   /* "nan" on one libc, "-nan" on another */
     return lua_tolstring(L, i, len);
 }
 
-static const char *str_arg(lua_State *L, int i, const char *fn, const char *what)
+static rule_str_t str_arg(lua_State *L, int i, const char *fn, const char *what)
 {
+    rule_str_t r;
     if (lua_type(L, i) != LUA_TSTRING)
         rule_lua_error(L, "%s: %s must be a string, got %s", fn, what, luaL_typename(L, i));
-    return lua_tostring(L, i);
+    r.s = lua_tolstring(L, i, &r.len);
+    return r;
+}
+
+const char *rule_str_show(rule_str_t s, char *buf, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (size == 0)
+        return buf;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.s[i];
+        size_t need = c >= 0x20 && c < 0x7f ? 1 : 4;
+        if (o + need + 4 > size) {   /* room for "..." and the NUL */
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (need == 1) {
+            buf[o++] = (char)c;
+        } else {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[c >> 4];
+            buf[o++] = hex[c & 15];
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* A duration ("30m") held by a Lua string that may contain NUL bytes. */
+static int parse_duration_n(rule_str_t d, int64_t *ms)
+{
+    return strlen(d.s) == d.len ? rule_parse_duration(d.s, ms) : -1;
 }
 
 static const char *const verdict_names[] = { "none", "flag", "review", "block" };
@@ -62,11 +101,15 @@ static int ctx_verdict(lua_State *L)
     lua_pushnil(L);
     while (lua_next(L, 1)) {
         lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        if (k == NULL || (strcmp(k, "entity") && strcmp(k, "reason") && strcmp(k, "score") &&
-                          strcmp(k, "ttl")))
+        size_t kl = 0;
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &kl) : NULL;
+        if (k == NULL || strlen(k) != kl ||
+            (strcmp(k, "entity") && strcmp(k, "reason") && strcmp(k, "score") && strcmp(k, "ttl"))) {
+            char show[64];
             return rule_lua_error(L, "%s: unknown field '%s' (entity, reason, score, ttl)", fn,
-                                  k ? k : luaL_typename(L, -1));
+                                  k ? rule_str_show((rule_str_t){ k, kl }, show, sizeof(show))
+                                    : luaL_typename(L, -1));
+        }
     }
     lua_createtable(L, 0, 5);
     int v = lua_gettop(L);
@@ -79,15 +122,41 @@ static int ctx_verdict(lua_State *L)
         return rule_lua_error(L, "%s: 'entity' is required", fn);
     if (t != LUA_TSTRING && t != LUA_TNUMBER)
         return rule_lua_error(L, "%s: 'entity' must be a string or number, got %s", fn, luaL_typename(L, -1));
-    lua_tolstring(L, -1, NULL);
-    if (lua_rawlen(L, -1) == 0)
+    if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1)))
+        return rule_lua_error(L, "%s: 'entity' must be a finite number, got %s", fn,
+                              lua_tostring(L, -1));
+    size_t elen;
+    const char *ent = lua_tolstring(L, -1, &elen);
+    if (elen == 0)
         return rule_lua_error(L, "%s: 'entity' is empty", fn);
+    if (elen > RULE_MAX_ENTITY_LEN)
+        return rule_lua_error(L, "%s: 'entity' is %d bytes, longer than %d", fn, (int)elen,
+                              RULE_MAX_ENTITY_LEN);
+    /* JSON outputs would replace invalid bytes with U+FFFD and so merge
+     * entities that differ only there: refused, as a rule error. */
+    size_t good = wd_utf8_valid_prefix(ent, elen);
+    if (good != elen)
+        return rule_lua_error(L, "%s: 'entity' is not valid UTF-8 (byte %d)", fn, (int)good + 1);
     lua_setfield(L, v, "entity");
 
     lua_getfield(L, 1, "reason");
     t = lua_type(L, -1);
     if (t != LUA_TNIL && t != LUA_TSTRING)
         return rule_lua_error(L, "%s: 'reason' must be a string, got %s", fn, luaL_typename(L, -1));
+    size_t rlen;
+    const char *reason = t == LUA_TSTRING ? lua_tolstring(L, -1, &rlen) : NULL;
+    if (reason && rlen > RULE_MAX_REASON_LEN) {
+        /* Cut within the limit, before a UTF-8 continuation byte, marked. */
+        size_t ml = strlen(RULE_TRUNCATED), cut = RULE_MAX_REASON_LEN - ml;
+        for (int k = 0; k < 3 && cut > 0 && ((unsigned char)reason[cut] & 0xC0) == 0x80; k++)
+            cut--;
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        luaL_addlstring(&b, reason, cut);
+        luaL_addlstring(&b, RULE_TRUNCATED, ml);
+        luaL_pushresult(&b);
+        lua_remove(L, -2);
+    }
     lua_setfield(L, v, "reason");
 
     lua_getfield(L, 1, "score");
@@ -100,9 +169,15 @@ static int ctx_verdict(lua_State *L)
     lua_getfield(L, 1, "ttl");
     t = lua_type(L, -1);
     int64_t ms;
-    if (t != LUA_TNIL && (t != LUA_TSTRING || rule_parse_duration(lua_tostring(L, -1), &ms) != 0))
+    rule_str_t ttl = { NULL, 0 };
+    if (t == LUA_TSTRING)
+        ttl.s = lua_tolstring(L, -1, &ttl.len);
+    if (t != LUA_TNIL && (t != LUA_TSTRING || parse_duration_n(ttl, &ms) != 0)) {
+        char show[64];
         return rule_lua_error(L, "%s: 'ttl' must be a duration such as \"30m\" or \"1d\", got %s", fn,
-                              t == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+                              t == LUA_TSTRING ? rule_str_show(ttl, show, sizeof(show))
+                                               : luaL_typename(L, -1));
+    }
     lua_setfield(L, v, "ttl");
 
     /* The validated table hides behind a userdata: a table's existing keys
@@ -118,23 +193,22 @@ static int ctx_count_common(lua_State *L, int distinct)
 {
     rule_ctx_t *c = get_ctx(L);
     const char *fn = distinct ? "ctx.distinct" : "ctx.count";
-    const char *counter = str_arg(L, 1, fn, "counter name");
-    size_t klen = 0;
-    const char *key = key_arg(L, 2, &klen, fn, "key");
-    const char *window = str_arg(L, 3, fn, "window");
+    rule_str_t counter = str_arg(L, 1, fn, "counter name"), key = { NULL, 0 };
+    key.s = key_arg(L, 2, &key.len, fn, "key");
+    rule_str_t window = str_arg(L, 3, fn, "window");
     if (c->ops == NULL || c->ops->count == NULL)
         return rule_lua_error(L, "%s: no counters are available here", fn);
     int64_t n = 0;
     char err[256];
     c->work = 0;
-    if (c->ops->count(c->ops_ud, counter, key, klen, window, distinct, &n, err, sizeof(err)) != 0)
+    if (c->ops->count(c->ops_ud, counter, key, window, distinct, &n, err, sizeof(err)) != 0)
         return rule_lua_error(L, "%s: %s", fn, err);
     /* A read over a long window (a month of buckets, sketches to merge)
      * costs the rule in proportion: a loop of them meets the budget and
      * the time limit.  Cheap reads skip the clock. */
     if (c->work >= 64)
         wd_lua_charge(L, c->work > (uint64_t)1 << 40 ? 1L << 40 : (long)c->work);
-    lua_pushinteger(L, key ? (lua_Integer)n : 0);
+    lua_pushinteger(L, key.s ? (lua_Integer)n : 0);
     return 1;
 }
 
@@ -144,13 +218,13 @@ static int ctx_distinct(lua_State *L) { return ctx_count_common(L, 1); }
 static int ctx_has_label(lua_State *L)
 {
     rule_ctx_t *c = get_ctx(L);
-    size_t elen = 0;
-    const char *entity = key_arg(L, 1, &elen, "ctx.has_label", "entity");
-    const char *label = str_arg(L, 2, "ctx.has_label", "label");
+    rule_str_t entity;
+    entity.s = key_arg(L, 1, &entity.len, "ctx.has_label", "entity");
+    rule_str_t label = str_arg(L, 2, "ctx.has_label", "label");
     int has = 0;
     char err[256];
-    if (entity && c->ops && c->ops->has_label &&
-        c->ops->has_label(c->ops_ud, entity, elen, label, &has, err, sizeof(err)) != 0)
+    if (entity.s && c->ops && c->ops->has_label &&
+        c->ops->has_label(c->ops_ud, entity, label, &has, err, sizeof(err)) != 0)
         return rule_lua_error(L, "ctx.has_label: %s", err);
     lua_pushboolean(L, has);
     return 1;
@@ -159,20 +233,23 @@ static int ctx_has_label(lua_State *L)
 static int ctx_label(lua_State *L)
 {
     rule_ctx_t *c = get_ctx(L);
-    size_t elen = 0;
-    const char *entity = key_arg(L, 1, &elen, "ctx.label", "entity");
-    if (entity == NULL || elen == 0)
+    rule_str_t entity;
+    entity.s = key_arg(L, 1, &entity.len, "ctx.label", "entity");
+    if (entity.s == NULL || entity.len == 0)
         return rule_lua_error(L, "ctx.label: entity is required");
-    const char *label = str_arg(L, 2, "ctx.label", "label");
-    const char *ttl = lua_tostring(L, 3);
+    rule_str_t label = str_arg(L, 2, "ctx.label", "label"), ttl = { NULL, 0 };
+    if (lua_type(L, 3) == LUA_TSTRING)
+        ttl.s = lua_tolstring(L, 3, &ttl.len);
     int64_t ms;
-    if (lua_type(L, 3) != LUA_TSTRING || rule_parse_duration(ttl, &ms) != 0)
+    if (ttl.s == NULL || parse_duration_n(ttl, &ms) != 0) {
+        char show[64];
         return rule_lua_error(L, "ctx.label: ttl must be a duration such as \"30m\" or \"1d\", got %s",
-                              lua_type(L, 3) == LUA_TSTRING ? ttl : luaL_typename(L, 3));
+                              ttl.s ? rule_str_show(ttl, show, sizeof(show)) : luaL_typename(L, 3));
+    }
     char err[256];
     if (c->ops == NULL || c->ops->label == NULL)
         return rule_lua_error(L, "ctx.label: labels are not available here");
-    if (c->ops->label(c->ops_ud, entity, elen, label, ms, err, sizeof(err)) != 0)
+    if (c->ops->label(c->ops_ud, entity, label, ms, err, sizeof(err)) != 0)
         return rule_lua_error(L, "ctx.label: %s", err);
     return 0;
 }
@@ -180,18 +257,17 @@ static int ctx_label(lua_State *L)
 static int ctx_in_list(lua_State *L)
 {
     rule_ctx_t *c = get_ctx(L);
-    const char *list = str_arg(L, 1, "ctx.in_list", "list name");
-    size_t vlen = 0;
-    const char *value = key_arg(L, 2, &vlen, "ctx.in_list", "value");
+    rule_str_t list = str_arg(L, 1, "ctx.in_list", "list name"), value;
+    value.s = key_arg(L, 2, &value.len, "ctx.in_list", "value");
     int found = 0;
     char err[256];
     if (c->ops == NULL || c->ops->in_list == NULL)
         return rule_lua_error(L, "ctx.in_list: lists are not available here");
     /* Asked even for nil so that an unknown list name always errors. */
-    if (c->ops->in_list(c->ops_ud, list, value ? value : "", value ? vlen : 0, &found, err,
-                        sizeof(err)) != 0)
+    rule_str_t asked = value.s ? value : (rule_str_t){ "", 0 };
+    if (c->ops->in_list(c->ops_ud, list, asked, &found, err, sizeof(err)) != 0)
         return rule_lua_error(L, "ctx.in_list: %s", err);
-    lua_pushboolean(L, value != NULL && found);
+    lua_pushboolean(L, value.s != NULL && found);
     return 1;
 }
 
@@ -334,6 +410,8 @@ int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *aren
     lua_State *L = wd_lua_state(vm);
     memset(out, 0, sizeof(*out));
     c->rule = r;
+    if (r->rng)
+        rule_rng_seed(r->rng, r->name, c->event_id);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->eval_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ev_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ctx_ref);

@@ -55,29 +55,8 @@ static void push_box(lua_State *L, rule_ctx_t *c, wd_jval_t v, const rule_field_
  * views.  node: the declared fields below v (NULL: everything). */
 static void push_value(lua_State *L, rule_ctx_t *c, wd_jval_t v, const rule_field_t *node)
 {
-    switch (wd_jval_type(v)) {
-    case WD_JBOOL:
-        lua_pushboolean(L, wd_jval_bool(v));
-        break;
-    case WD_JINT:
-        lua_pushinteger(L, (lua_Integer)wd_jval_int(v));
-        break;
-    case WD_JDOUBLE:
-        lua_pushnumber(L, wd_jval_double(v));
-        break;
-    case WD_JSTRING: {
-        size_t n;
-        const char *s = wd_jval_str(v, &n);
-        lua_pushlstring(L, s, n);
-        break;
-    }
-    case WD_JARRAY:
-    case WD_JOBJECT:
+    if (!rule_lua_push_scalar(L, v))
         push_box(L, c, v, node, 0);
-        break;
-    default:
-        lua_pushnil(L);
-    }
 }
 
 /* The declared-field node for key under node; raises for an undeclared
@@ -89,8 +68,10 @@ static const rule_field_t *descend(lua_State *L, const ev_box_t *b, const rule_f
         return NULL;
     const rule_field_t *child = rule_field_child(node, k, kl);
     if (child == NULL) {
+        char show[160];
         rule_lua_error(L, "field '%s%s%s' is not declared in 'fields' of rule %s", node->path,
-                       *node->path ? "." : "", k, b->c->rule ? b->c->rule->name : "?");
+                       *node->path ? "." : "", rule_str_show((rule_str_t){ k, kl }, show, sizeof(show)),
+                       b->c->rule ? b->c->rule->name : "?");
         return NULL;   /* not reached: rule_lua_error raises */
     }
     return child->whole ? NULL : child;
@@ -144,6 +125,10 @@ static int ev_len(lua_State *L)
     return 1;
 }
 
+/* The iterator of pairs(): upvalue 1 the ev_iter_t, upvalue 2 (objects)
+ * a table of the keys returned so far, so a repeated key is skipped in
+ * O(1) rather than by a lookup from the object's start (O(n^2) over
+ * 100k keys). */
 static int ev_next(lua_State *L)
 {
     ev_iter_t *it = lua_touserdata(L, lua_upvalueindex(1));
@@ -164,9 +149,7 @@ static int ev_next(lua_State *L)
             push_value(L, b->c, v, it->node && it->node->whole ? NULL : it->node);
             return 2;
         }
-        wd_jval_t first;
-        if (wd_jval_type(v) == WD_JNULL ||
-            (wd_jval_get(b->val, k, kl, &first) && first.idx != v.idx))
+        if (wd_jval_type(v) == WD_JNULL)
             continue;
         const rule_field_t *child = NULL;
         if (it->node && !it->node->whole) {
@@ -176,6 +159,15 @@ static int ev_next(lua_State *L)
             if (child->whole)
                 child = NULL;
         }
+        lua_pushlstring(L, k, kl);
+        if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;       /* a repeated key: the first one was returned */
+        }
+        lua_pop(L, 1);
+        lua_pushlstring(L, k, kl);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, lua_upvalueindex(2));
         lua_pushlstring(L, k, kl);
         push_value(L, b->c, v, child);
         return 2;
@@ -193,7 +185,8 @@ static int ev_pairs(lua_State *L)
     it->array = wd_jval_type(b->val) == WD_JARRAY;
     it->node = box_node(b);
     wd_jiter_begin(b->val, &it->it);
-    lua_pushcclosure(L, ev_next, 1);
+    lua_newtable(L);   /* grows with the iteration, not with the object */
+    lua_pushcclosure(L, ev_next, 2);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;

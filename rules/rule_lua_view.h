@@ -1,9 +1,12 @@
 /* rules/rule_lua_view.h — the production `ev`: plain Lua tables holding the
  * fields a stream's rules and counters declare, behind read-only proxies.
  * One view per stream is built when the pack loads; each event refills the
- * same tables (no allocation but for strings, and one lazy view per declared
- * field holding an object or array), so rules read fields at table speed and
- * an event's cost before the rules run is bounded by what they declare.  Fields nobody declared read as nil,
+ * same tables (no allocation but for strings, the tables of declared
+ * objects inside arrays and one lazy view per declared field holding an
+ * object or array, built when a rule reads them), so rules read fields at
+ * table speed and an event's cost before the rules run is bounded by what
+ * they declare.  Arrays are transparent to paths: `items.sku` shows `sku`
+ * in every element of `items`.  Fields nobody declared read as nil,
  * exactly as they would after `warden split` pruned them.  `warden test`
  * uses the lazy, checking view of rule_lua_event.c instead. */
 #ifndef WARDEN_RULES_RULE_LUA_VIEW_H

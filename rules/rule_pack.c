@@ -1,5 +1,5 @@
 /* Rule pack loader: finds rule files, runs each in its own sandbox, checks
- * the returned table against the rule contract (DESIGN.md) and reports every
+ * the returned table against the rule contract (docs/rules.md) and reports every
  * problem as "file:line: message". */
 #include "rules/rule_pack.h"
 
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "rules/rule_lua.h"
 #include "rules/rule_types.h"
 #include "base/wd_lua_src.h"
 #include "base/wd_util.h"
@@ -70,36 +71,106 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every regular file below dir (hidden ones skipped), recursively. */
-static void walk(const char *dir, pathlist_t *out)
+/* The pack walk.  A rule pack is a tree of its own: a symbolic link may
+ * point at a file or directory inside the pack, never outside it (a link
+ * to "/" would read the machine), a directory is entered once (two links
+ * to "." would walk forever) and the tree is at most PACK_MAX_DEPTH deep.
+ * Each breach is a load error naming the path. */
+#define PACK_MAX_DEPTH 32
+
+typedef struct dir_id {
+    dev_t dev;
+    ino_t ino;
+} dir_id_t;
+
+typedef struct walker {
+    const char *root;     /* realpath() of the pack directory */
+    dir_id_t   *seen;     /* directories entered so far */
+    size_t      nseen, cap;
+    wd_errs_t  *e;
+    pathlist_t *out;
+} walker_t;
+
+/* Marks directory st as entered; 0, or -1 when it was already. */
+static int enter_dir(walker_t *w, const struct stat *st)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL)
+    for (size_t i = 0; i < w->nseen; i++)
+        if (w->seen[i].dev == st->st_dev && w->seen[i].ino == st->st_ino)
+            return -1;
+    if (w->nseen == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 16;
+        w->seen = realloc(w->seen, w->cap * sizeof(*w->seen));
+        if (w->seen == NULL)
+            abort();
+    }
+    w->seen[w->nseen].dev = st->st_dev;
+    w->seen[w->nseen++].ino = st->st_ino;
+    return 0;
+}
+
+/* Every regular file below dir (hidden ones skipped), recursively, in
+ * name order. */
+static void walk(walker_t *w, const char *dir, int depth)
+{
+    if (depth > PACK_MAX_DEPTH) {
+        wd_errs_add(w->e, "%s: directories nested deeper than %d levels in the rule pack", dir,
+                    PACK_MAX_DEPTH);
         return;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        wd_errs_add(w->e, "%s: cannot read directory: %s", dir, strerror(errno));
+        return;
+    }
+    pathlist_t names = { 0 };
     struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        size_t n = strlen(dir) + strlen(de->d_name) + 2;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            pl_add(&names, xstrdup(de->d_name));
+    closedir(d);
+    if (names.n)
+        qsort(names.v, names.n, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < names.n; i++) {
+        size_t n = strlen(dir) + strlen(names.v[i]) + 2;
         char *p = malloc(n);
         if (p == NULL)
             abort();
-        snprintf(p, n, "%s/%s", dir, de->d_name);
+        snprintf(p, n, "%s/%s", dir, names.v[i]);
+        free(names.v[i]);
         struct stat st;
-        if (stat(p, &st) != 0) {
+        if (lstat(p, &st) != 0) {
             free(p);
             continue;
         }
+        int link = S_ISLNK(st.st_mode);
+        if (link) {
+            char *to = NULL;
+            int in = wd_path_within(w->root, p, &to);
+            if (in < 0)
+                wd_errs_add(w->e, "%s: symbolic link cannot be resolved: %s", p, strerror(errno));
+            else if (in == 0)
+                wd_errs_add(w->e, "%s: symbolic link to %s points outside the rule pack", p, to);
+            if (in <= 0 || stat(p, &st) != 0) {
+                free(to);
+                free(p);
+                continue;
+            }
+            free(to);
+        }
         if (S_ISDIR(st.st_mode)) {
-            walk(p, out);
+            if (enter_dir(w, &st) != 0)
+                wd_errs_add(w->e, "%s: %s a directory already in the rule pack (a loop, or a second copy)", p,
+                            link ? "symbolic link to" : "is");
+            else
+                walk(w, p, depth + 1);
             free(p);
         } else if (S_ISREG(st.st_mode)) {
-            pl_add(out, p);
+            pl_add(w->out, p);
         } else {
             free(p);
         }
     }
-    closedir(d);
+    free(names.v);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -203,7 +274,7 @@ const rule_field_t *rule_field_child(const rule_field_t *f, const char *seg, siz
 {
     for (size_t i = 0; i < f->nkids; i++) {
         const rule_field_t *k = f->kids[i];
-        if (strncmp(k->name, seg, len) == 0 && k->name[len] == '\0')
+        if (strlen(k->name) == len && memcmp(k->name, seg, len) == 0)
             return k;
     }
     return NULL;
@@ -254,6 +325,7 @@ static void rule_free(lua_State *L, rule_t *r)
     if (L) {
         luaL_unref(L, LUA_REGISTRYINDEX, r->eval_ref);
         luaL_unref(L, LUA_REGISTRYINDEX, r->tests_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, r->rng_ref);
     }
     free(r);
 }
@@ -266,6 +338,18 @@ static int rawfield(lua_State *L, int t, const char *k)
     t = lua_absindex(L, t);
     lua_pushstring(L, k);
     return lua_rawget(L, t);
+}
+
+/* The string at idx, or NULL when it is not a string or holds a NUL byte:
+ * every name, mode and path of the rule contract is a C string, and
+ * "enforce\0x" must not read as "enforce". */
+static const char *cstr_at(lua_State *L, int idx)
+{
+    size_t n;
+    if (lua_type(L, idx) != LUA_TSTRING)
+        return NULL;
+    const char *s = lua_tolstring(L, idx, &n);
+    return strlen(s) == n ? s : NULL;
 }
 
 /* Reads a list of strings at t[key] into *out; reports problems.  Returns
@@ -293,7 +377,7 @@ static long string_list(lua_State *L, int t, const char *key, char ***out, wd_er
         if (lua_type(L, -1) != LUA_TSTRING) {
             wd_errs_add(e, "%s:%d: '%s' entry %zu must be a string, got %s", file, line_of(src, key),
                     key, i, luaL_typename(L, -1));
-        } else if (!ok(lua_tostring(L, -1))) {
+        } else if (cstr_at(L, -1) == NULL || !ok(lua_tostring(L, -1))) {
             wd_errs_add(e, "%s:%d: '%s' entry %zu: invalid %s \"%s\"", file, line_of(src, key), key, i,
                     what, lua_tostring(L, -1));
         } else {
@@ -396,7 +480,8 @@ static size_t check_tests(lua_State *L, wd_errs_t *e, const char *file, const ch
                 } else {
                     int vt = rawfield(L, -1, "verdict");
                     const char *v = vt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-                    if (v && strcmp(v, "block") && strcmp(v, "review") && strcmp(v, "flag"))
+                    if (v && (cstr_at(L, -1) == NULL ||
+                              (strcmp(v, "block") && strcmp(v, "review") && strcmp(v, "flag"))))
                         wd_errs_add(e, "%s:%d: %s: expect #%zu: verdict \"%s\" is not block, review or flag",
                                 file, line, label, j, v);
                     else if (vt != LUA_TNIL && vt != LUA_TSTRING)
@@ -460,8 +545,16 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
         free(src);
         return NULL;
     }
+    /* The rule's own math.random and a pairs in a fixed order, before its
+     * top level runs. */
+    int rng_ref;
+    lua_getupvalue(L, -1, 1);
+    rule_rng_t *rng = rule_rng_install(L, -1, &rng_ref);
+    rule_pairs_install(L, -1);
+    lua_pop(L, 1);
     int rc = wd_lua_pcall(vm, 0, 1);
     if (rc != WD_LUA_OK) {
+        luaL_unref(L, LUA_REGISTRYINDEX, rng_ref);
         if (lua_type(L, -1) == LUA_TSTRING)
             err_add_at(e, file, return_line(src), lua_tostring(L, -1));
         else
@@ -475,11 +568,14 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
         wd_errs_add(e, "%s:%d: a rule file must return a table, got %s", file, return_line(src),
                 luaL_typename(L, -1));
         lua_pop(L, 1);
+        luaL_unref(L, LUA_REGISTRYINDEX, rng_ref);
         free(src);
         return NULL;
     }
     int t = lua_gettop(L);
     rule_t *r = xcalloc(1, sizeof(*r));
+    r->rng = rng;
+    r->rng_ref = rng_ref;
     r->file = xstrdup(file);
     r->source = src;
     r->source_len = len;
@@ -491,13 +587,16 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        const char *k = cstr_at(L, -1);
         int known = 0;
         for (const char *const *p = rule_keys; k && *p; p++)
             known |= strcmp(*p, k) == 0;
         if (!known) {
             if (k)
                 wd_errs_add(e, "%s:%d: unknown key '%s' in rule table", file, line_of(src, k), k);
+            else if (lua_type(L, -1) == LUA_TSTRING)
+                wd_errs_add(e, "%s:%d: unknown key '%s' (with a NUL byte) in rule table", file,
+                            return_line(src), lua_tostring(L, -1));
             else
                 wd_errs_add(e, "%s:%d: rule table has a non-string key", file, return_line(src));
         }
@@ -507,7 +606,7 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
     if (lua_type(L, -1) != LUA_TSTRING)
         wd_errs_add(e, "%s:%d: 'name' %s", file, line_of(src, "name"),
                 lua_isnil(L, -1) ? "is missing (a string of [a-z0-9_.])" : "must be a string");
-    else if (!valid_name(lua_tostring(L, -1)))
+    else if (cstr_at(L, -1) == NULL || !valid_name(lua_tostring(L, -1)))
         wd_errs_add(e, "%s:%d: name \"%s\" has characters outside [a-z0-9_.] or is longer than 128", file,
                 line_of(src, "name"), lua_tostring(L, -1));
     else
@@ -532,7 +631,10 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
 
     rawfield(L, t, "mode");
     const char *mode = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    if (mode && strcmp(mode, "enforce") == 0)
+    if (mode && cstr_at(L, -1) == NULL)
+        wd_errs_add(e, "%s:%d: mode \"%s\" (with a NUL byte) is not one of enforce, shadow, off",
+                file, line_of(src, "mode"), mode);
+    else if (mode && strcmp(mode, "enforce") == 0)
         r->mode = RULE_MODE_ENFORCE;
     else if (mode && strcmp(mode, "shadow") == 0)
         r->mode = RULE_MODE_SHADOW;
@@ -659,7 +761,17 @@ rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, s
         p->dir = xstrdup(rules_dir);
         while (dl > 1 && p->dir[dl - 1] == '/')
             p->dir[--dl] = '\0';
-        walk(p->dir, &files);
+        walker_t w = { NULL, NULL, 0, 0, &e, &files };
+        char *root = realpath(p->dir, NULL);
+        if (root == NULL) {
+            wd_errs_add(&e, "%s: cannot resolve the rule pack directory: %s", p->dir, strerror(errno));
+        } else {
+            w.root = root;
+            enter_dir(&w, &st);
+            walk(&w, p->dir, 0);
+        }
+        free(root);
+        free(w.seen);
     } else {
         char *d = xstrdup(rules_dir);
         char *slash = strrchr(d, '/');
@@ -748,7 +860,7 @@ size_t rule_pack_stream_rules(const rule_pack_t *p, const char *stream, size_t l
 {
     for (size_t i = 0; i < p->nstreams; i++) {
         const char *n = p->streams[i].name;
-        if (strncmp(n, stream, len) == 0 && n[len] == '\0') {
+        if (strlen(n) == len && memcmp(n, stream, len) == 0) {
             *out = p->streams[i].rules;
             return p->streams[i].nrules;
         }

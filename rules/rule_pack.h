@@ -22,6 +22,9 @@ typedef struct rule_field {
     size_t              nkids;
 } rule_field_t;
 
+/* A rule's own math.random state (rules/rule_lua_random.c). */
+typedef struct rule_rng rule_rng_t;
+
 /* One loaded rule.  Owned by the pack; read-only for everyone else. */
 typedef struct rule {
     char          *name;
@@ -42,6 +45,8 @@ typedef struct rule {
     size_t         index;           /* position in rule_pack_rules() */
     char          *source;          /* the file's text */
     size_t         source_len;
+    rule_rng_t    *rng;             /* behind its math.random; anchored by rng_ref */
+    int            rng_ref;
 } rule_t;
 
 /* Loads rules_dir (a directory, or a single .lua rule file) into vm.

@@ -11,6 +11,15 @@
 #define RULE_MAX_ID_LEN   512
 #define RULE_MAX_NAME_LEN 128
 
+/* A verdict's entity: longer is a rule error naming the rule (it keys
+ * decisions and labels; a cut one would merge entities).  A reason longer
+ * than RULE_MAX_REASON_LEN is cut at a UTF-8 boundary and ends with
+ * RULE_TRUNCATED, the whole within the limit.  Both fit every store's
+ * columns (storage/schema: MEDIUMBLOB, StarRocks VARCHAR(1048576)). */
+#define RULE_MAX_ENTITY_LEN 1024
+#define RULE_MAX_REASON_LEN 4096
+#define RULE_TRUNCATED      "\xe2\x80\xa6[truncated]"   /* "…[truncated]" */
+
 /* Verdicts in severity order: a larger value wins an event's decision. */
 enum rule_verdict_code { RULE_VERDICT_NONE = 0, RULE_VERDICT_FLAG, RULE_VERDICT_REVIEW, RULE_VERDICT_BLOCK };
 enum rule_mode { RULE_MODE_OFF = 0, RULE_MODE_SHADOW, RULE_MODE_ENFORCE };

@@ -335,6 +335,8 @@ st_rec_t *st_insert(state_t *st, st_tab_t *t, const char *k, uint32_t klen, uint
 void st_remove(state_t *st, st_tab_t *t, uint32_t idx)
 {
     st_rec_t *r = st_rec(t, idx);
+    if (st->j)
+        (void)st_jnote(st, t, st_rec_key(r), r->klen, r, idx);   /* failure: the log is broken */
     st->bytes -= st_rec_bytes(st, t, idx);
     if (t->id < st->nctr && st->ctr[t->id].distinct) {
         st_dset_t **sets = st_pay(t, idx);
@@ -775,6 +777,7 @@ void state_destroy(state_t *st)
     if (st == NULL)
         return;
     st_free_content(st);
+    st_journal_free(st);
     free(st);
 }
 
@@ -840,6 +843,8 @@ static inline st_rec_t *add_record(state_t *st, st_counter_t *c, const char *key
     uint64_t h = 0;
     st_rec_t *r = st_lookup(t, key, klen, &h, idx);
     if (queue_reserve(st, t) != 0)
+        return NULL;
+    if (st->j && st_jnote(st, t, key, klen, r, *idx) != 0)
         return NULL;
     *created = 0;
     if (r) {
@@ -1284,6 +1289,8 @@ int state_label_set(state_t *st, const char *entity, size_t elen, const char *la
     uint64_t h = 0;
     st_rec_t *r = st_lookup(t, k, klen, &h, &idx);
     if (queue_reserve(st, t) != 0)
+        return STATE_ENOMEM;
+    if (st->j && st_jnote(st, t, k, klen, r, idx) != 0)
         return STATE_ENOMEM;
     if (r && st_rec_expired(st, t, r)) {
         st_remove(st, t, idx);

@@ -39,6 +39,10 @@ enum state_rc {
     STATE_ETOOBIG    = -6,  /* a snapshot size limit below an empty snapshot */
 };
 #define STATE_MAX_KEY (1u << 20)
+/* Event times are within ±STATE_TS_LIMIT_MS (10^15 ms, year ~33,600): the
+ * engine refuses events beyond, and a snapshot or changelog record whose
+ * clock lies beyond cannot have come from real events and is refused. */
+#define STATE_TS_LIMIT_MS 1000000000000000LL
 
 /* "window is not declared by the counter", … (static strings). */
 const char *state_strerror(int rc);
@@ -163,19 +167,52 @@ int state_save_file(const state_t *st, const char *path, char *errstr,
                         size_t errstr_size);
 int state_load_file(state_t *st, const char *path, char *errstr, size_t errstr_size);
 
-/* One entry as a self-contained record, for a changelog that carries only
- * what changed: counter i's key (i < ncounters), or with i ==
- * STATE_LABELS the label (entity, label) — give entity as key and the
- * label as val.  An absent or expired entry encodes as a tombstone.
- * Appends to out; returns 0 or a negative rc. */
-#define STATE_LABELS ((size_t)-1)
-int state_entry_save(const state_t *st, size_t i, const char *key, size_t klen,
-                         const char *val, size_t vlen, wd_buf_t *out);
-/* Applies a record from state_entry_save (replaces the entry, or removes
- * it for a tombstone); the clock moves to the record's clock if later.
- * Returns 0, or -1 with a message (state untouched). */
-int state_entry_load(state_t *st, const void *buf, size_t len, char *errstr,
-                         size_t errstr_size);
+/* The per-key changelog (docs/state.md).  With tracking on, the state
+ * keeps, for every entry (a counter's key, or a label) that changed since
+ * the last state_log_commit — counted, set, evicted or expired — its value
+ * before the first change (an undo log).  state_log_changes hands each one
+ * out as one self-contained record: an id (counter name and key, or the
+ * label; unique per entry, so a compacted topic keyed by it keeps the
+ * newest) and a value (the entry: every window of the key together), or
+ * no value (a tombstone) for an entry that is gone; plus a clock record
+ * when the clock moved.  state_log_apply puts such records back, oldest
+ * first; state_log_rollback puts the state back as of the last commit at
+ * the cost of the entries changed since, not of the whole state.
+ * Records are versioned ("WRDE", version 2) and checksummed; a record of a
+ * counter that is gone or whose spec changed is passed over on apply. */
+/* Turns tracking on (and empties the log: the state as it is counts as
+ * committed) or off.  Returns 0 or STATE_ENOMEM. */
+int state_log_track(state_t *st, int on);
+/* One record: val NULL (vlen 0) is a tombstone.  Return 0 to go on;
+ * anything else stops state_log_changes, which returns it. */
+typedef int (*state_log_emit_fn)(void *ud, const void *id, size_t idlen, const void *val,
+                                 size_t vlen);
+/* Emits a record per entry changed since the last commit (or, after
+ * state_log_mark_all, per live entry and per entry gone).  Leaves the log
+ * as it is (commit or rollback decide).  Returns 0, what emit returned, or
+ * STATE_ENOMEM (tracking could not keep up: the log is incomplete). */
+int state_log_changes(state_t *st, state_log_emit_fn emit, void *ud);
+/* The changes were made durable: the log starts over. */
+void state_log_commit(state_t *st);
+/* Puts every entry changed since the last commit back as it was then,
+ * and the clock.  Returns 0, or STATE_ENOMEM (the state is then not
+ * usable: a fatal error for the caller). */
+int state_log_rollback(state_t *st);
+/* Entries changed since the last commit. */
+size_t state_log_pending(const state_t *st);
+/* Makes the next state_log_changes emit every live entry (migration from
+ * a whole-state snapshot, whose entries the changelog does not hold yet). */
+void state_log_mark_all(state_t *st);
+/* Applies one record from state_log_changes (restore): replaces the entry,
+ * removes it (tombstone), or moves the clock forward.  Not logged as a
+ * change, but evictions it causes (the byte ceiling) are.  Returns 0,
+ * 1 when the record was passed over (a counter gone or changed), or -1
+ * with a message (state untouched). */
+int state_log_apply(state_t *st, const void *id, size_t idlen, const void *val, size_t vlen,
+                    char *errstr, size_t errstr_size);
+/* After the last apply: drops what expired at the restored clock (as a
+ * logged change) and enforces the byte ceiling. */
+void state_log_restored(state_t *st);
 
 /* Test hook: the n-th allocation from now on fails (n >= 1), then all
  * succeed again; n = 0 turns it off. */

@@ -10,6 +10,7 @@
 
 #include "state/state_hll.h"
 #include "state/state.h"
+#include "base/wd_buf.h"
 
 #define ST_MINUTE   60000LL
 #define ST_HOUR     3600000LL
@@ -112,6 +113,31 @@ typedef struct st_counter {
     st_tab_t   tab;
 } st_counter_t;
 
+/* The changelog's undo log (state_log_*): one entry per table entry
+ * changed since the last commit, found again through a hash index. */
+typedef struct st_jent {
+    uint64_t h;         /* key hash mixed with the table */
+    uint64_t key_off;   /* the key in data */
+    uint64_t pre_off;   /* the value before the first change (rec_write, no
+                           table), in data */
+    uint32_t pre_len;   /* 0: the entry did not exist */
+    uint32_t klen;
+    uint32_t tab;
+} st_jent_t;
+
+typedef struct st_journal {
+    st_jent_t *e;
+    size_t     n, cap;
+    uint32_t  *index;     /* entry + 1; open addressing */
+    uint32_t   mask;      /* index size - 1; 0 before the first entry */
+    wd_buf_t   data;
+    int64_t    clock0;    /* the clock at the last commit */
+    int        all;       /* state_log_mark_all: emit every live entry */
+    int        quiet;     /* applying a record or rolling back: not a change */
+    int        broken;    /* an allocation failed: the log is incomplete */
+    void      *w;         /* a writer for the undo values (state_snap.c) */
+} st_journal_t;
+
 struct state {
     uint64_t      read_work;    /* state_read_work() */
     st_counter_t *ctr;
@@ -132,6 +158,7 @@ struct state {
     char         *kbuf;
     size_t        kbuf_cap;
     long          fail_after;   /* test hook: countdown to a failing allocation */
+    st_journal_t *j;            /* changelog tracking; NULL when off */
 };
 
 /* ---- shared between state.c and state_snap.c ---- */
@@ -214,5 +241,12 @@ void st_set_clock(state_t *st, int64_t ts);
 int st_init(state_t *st, const state_counter_def_t *defs, size_t n, char *errstr,
             size_t errstr_size);
 void st_free_content(state_t *st);
+/* Changelog tracking (st->j set): notes table t's entry k (record r at idx,
+ * or r NULL when absent) as changed, keeping its value first if this is its
+ * first change since the commit.  Call before changing it.  0, or -1 when
+ * out of memory (then nothing changed, and the log is marked broken). */
+int st_jnote(state_t *st, st_tab_t *t, const char *k, uint32_t klen, const st_rec_t *r,
+             uint32_t idx);
+void st_journal_free(state_t *st);
 
 #endif

@@ -17,23 +17,24 @@
  * Ring slots are stored by position: ring sizes follow from the specs,
  * which the fingerprint pins.
  *
- * A changelog entry record = "WRDE" | u8 version | u64 fingerprint |
- * i64 clock | u8 kind (1 entry, 2 tombstone) | the record as above (a
- * tombstone stops after the key) | u32 CRC-32 of everything before it. */
+ * Changelog records (one per entry, state_log_*): below, before
+ * state_log_changes. */
 #include "state/state_int.h"
+#include "base/wd_util.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SNAP_MAGIC   "WRDNSTAT"
 #define SNAP_VERSION 2u      /* 1: no per-counter table; still read */
 #define SNAP_HDR     40
 #define ENTRY_MAGIC  "WRDE"
-#define ENTRY_VERSION 1u
+#define ENTRY_VERSION 2u      /* 1: whole-state fingerprint, never written to Kafka */
 #define MAX_RING     512      /* the largest ring: 366d + slack, rounded up */
 
 /* ---- CRC-32 (IEEE 802.3), slicing by 8 ---- */
@@ -255,13 +256,38 @@ static void rec_write(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *
     }
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Does v[0..n) (n <= ST_EXACT_MAX) hold a value twice? */
+static int has_repeat(const uint64_t *v, uint32_t n)
+{
+    uint64_t s[ST_EXACT_MAX];
+    memcpy(s, v, n * sizeof(*s));
+    qsort(s, n, sizeof(*s), cmp_u64);
+    for (uint32_t i = 1; i < n; i++)
+        if (s[i] == s[i - 1])
+            return 1;
+    return 0;
+}
+
+/* Is ts a clock some run of accepted events could have left (INT64_MIN:
+ * no event yet)? */
+static int clock_ok(int64_t ts)
+{
+    return ts == INT64_MIN || (ts > -STATE_TS_LIMIT_MS && ts < STATE_TS_LIMIT_MS);
+}
+
 /* Decodes one record's key, head and body from rd into st (table given or
  * read), replacing an existing entry when replace, else refusing a
  * duplicate.  whole: the record must end where rd ends.  Everything is
  * allocated before st changes, so a failure leaves st as it was.  Returns
  * 0, or -1 with rd->err. */
 static int rec_read(state_t *st, rd_t *rd, int64_t table, int replace, int tombstone,
-                    int whole)
+                    int whole, int64_t clock)
 {
     uint64_t id = 0, klen, head = 0, nz = 0;
     const unsigned char *key;
@@ -306,6 +332,13 @@ static int rec_read(state_t *st, rd_t *rd, int64_t table, int replace, int tombs
     }
     if (rd_u64(rd, &head) != 0)
         return -1;
+    /* A counter's head is an event it counted: never after the clock (the
+     * newest event time), never beyond what the engine accepts. */
+    if (id < st->nctr && (clock == INT64_MIN || (int64_t)head > clock ||
+                          (int64_t)head <= -STATE_TS_LIMIT_MS)) {
+        rd->err = "record newer than the state's clock";
+        return -1;
+    }
 
     const st_counter_t *c = id < st->nctr ? &st->ctr[id] : NULL;
     uint32_t counts[MAX_RING * 3];
@@ -378,6 +411,10 @@ static int rec_read(state_t *st, rd_t *rd, int64_t table, int replace, int tombs
             for (uint64_t j = 0; j < v; j++)
                 s->v[j] = get_le(data + 8 * j, 8);
             sets[slot] = s;
+            if (has_repeat(s->v, s->n)) {
+                rd->err = "distinct set holds a value twice";
+                goto fail;
+            }
         } else {
             rd->err = "bad distinct set kind";
             goto fail;
@@ -632,6 +669,13 @@ int state_save_file(const state_t *st, const char *path, char *errstr,
     }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        /* The rename below would replace a device or a FIFO (as root,
+         * /dev/full itself) with a regular file and report success. */
+        snprintf(errstr, errstr_size, "%s: not a regular file", path);
+        goto done;
+    }
     w->f = fopen(tmp, "wb");
     if (w->f == NULL) {
         snprintf(errstr, errstr_size, "%s: %s", tmp, strerror(errno));
@@ -666,19 +710,29 @@ done:
     return rc;
 }
 
+static void journal_reset(state_t *st);
+
 /* Swaps the loaded content into st; st keeps its ceiling, its process
  * counters (stats) and the test hook. */
 static void adopt(state_t *st, state_t *tmp)
 {
     state_t old = *st;
     *st = *tmp;
+    st->j = old.j;   /* tracking stays on: reset below */
+    old.j = NULL;
     st->max_bytes = old.max_bytes;
     st->late_skipped = old.late_skipped;
     st->evictions = old.evictions;
     st->expired = old.expired;
     *tmp = old;
     state_destroy(tmp);
+    if (st->j)
+        st->j->quiet++;
     st_enforce_ceiling(st, UINT32_MAX, 0);
+    if (st->j) {
+        st->j->quiet--;
+        journal_reset(st);   /* the loaded state is the committed one */
+    }
 }
 
 /* The loader of both load_buf calls.  carry NULL: the snapshot must be of
@@ -704,6 +758,11 @@ static int load_buf(state_t *st, const void *buf, size_t len, state_carry_t *car
         snprintf(errstr, errstr_size,
                  "snapshot format version %u is not supported (this build reads versions 1 to %u)",
                  version, SNAP_VERSION);
+        return -1;
+    }
+    uint32_t flags = (uint32_t)get_le(b + 12, 4);
+    if (flags != 0) {
+        snprintf(errstr, errstr_size, "snapshot has unknown flags 0x%08x (this build knows none)", flags);
         return -1;
     }
     uint64_t fp = get_le(b + 16, 8), plen = get_le(b + 24, 8);
@@ -738,6 +797,11 @@ static int load_buf(state_t *st, const void *buf, size_t len, state_carry_t *car
     state_carry_t c = { same, 0, 0, 0, 0 };
     if (rd_u64(&rd, &clock) != 0 || rd_varint(&rd, &nctr) != 0)
         goto bad;
+    if (!clock_ok((int64_t)clock)) {
+        rd.err = "impossible clock (beyond the event times the engine accepts)";
+        rd.p = b + SNAP_HDR;
+        goto bad;
+    }
     if (same && nctr != st->nctr) {
         rd.err = "counter count differs";
         goto bad;
@@ -762,8 +826,16 @@ static int load_buf(state_t *st, const void *buf, size_t len, state_carry_t *car
             rd_bytes(&rd, &d, 1) != 0)
             goto bad;
         odist[i] = *d != 0;
-        if (same)
+        if (same) {
+            /* The fingerprint says these are st's counters: so must the table. */
+            const st_counter_t *sc = &st->ctr[i];
+            if (strlen(sc->name) != nl || memcmp(sc->name, name, nl) != 0 || sc->fp != cfp ||
+                (sc->distinct != 0) != odist[i]) {
+                rd.err = "counter table does not match the spec fingerprint";
+                goto bad;
+            }
             continue;
+        }
         for (size_t j = 0; j < st->nctr; j++)
             if (strlen(st->ctr[j].name) == nl && memcmp(st->ctr[j].name, name, nl) == 0 &&
                 st->ctr[j].fp == cfp && st->ctr[j].distinct == odist[i])
@@ -792,7 +864,7 @@ static int load_buf(state_t *st, const void *buf, size_t len, state_carry_t *car
             c.records_dropped++;
             continue;
         }
-        if (rec_read(tmp, &rd, map[id], 0, 0, 0) != 0)
+        if (rec_read(tmp, &rd, map[id], 0, 0, 0, (int64_t)clock) != 0)
             goto bad;
         c.records++;
     }
@@ -833,145 +905,504 @@ int state_load_buf_carry(state_t *st, const void *buf, size_t len, state_carry_t
 
 int state_load_file(state_t *st, const char *path, char *errstr, size_t errstr_size)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
-        return -1;
-    }
     char *data = NULL;
-    size_t len = 0, cap = 0;
-    int rc = -1;
-    for (;;) {
-        if (cap - len < 65536) {
-            size_t ncap = cap ? cap * 2 : 1 << 20;
-            char *nd = realloc(data, ncap);
-            if (nd == NULL) {
-                snprintf(errstr, errstr_size, "%s: out of memory", path);
-                goto done;
-            }
-            data = nd;
-            cap = ncap;
-        }
-        size_t got = fread(data + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        snprintf(errstr, errstr_size, "%s: read error", path);
-        goto done;
-    }
+    size_t len = 0;
+    if (wd_read_file(path, &data, &len, errstr, errstr_size) != 0)
+        return -1;
     char err[400];
+    int rc = 0;
     if (state_load_buf(st, data, len, err, sizeof(err)) != 0) {
         snprintf(errstr, errstr_size, "%s: %s", path, err);
-        goto done;
+        rc = -1;
     }
-    rc = 0;
-done:
-    fclose(f);
     free(data);
     return rc;
 }
 
-/* ---- changelog entries ---- */
+/* ---- the per-key changelog ---- */
 
-int state_entry_save(const state_t *st, size_t i, const char *key, size_t klen,
-                         const char *val, size_t vlen, wd_buf_t *out)
+/* Record id: u8 kind, then
+ *   'C' counter entry: varint name length | counter name | key
+ *   'L' label:         the label's table key (u32 entity length | entity | label)
+ *   'K' the clock:     nothing
+ * Record value: "WRDE" | u8 version | u8 kind (as the id) | u64 spec
+ * fingerprint of the counter (0 for labels and the clock) | i64 clock |
+ * the record as in a snapshot without its table and key (i64 head | body;
+ * nothing for the clock; the key is the id's) | u32 CRC-32 of everything
+ * before. */
+#define LOG_HDR 22
+
+static st_journal_t *journal_new(void)
 {
-    uint32_t id;
-    char stackbuf[256];
-    char *kb = NULL;
-    const char *k = key;
-    size_t kl = klen;
-    if (i == STATE_LABELS) {
-        id = (uint32_t)st->nctr;
-        if (klen > STATE_MAX_KEY || vlen > STATE_MAX_KEY)
-            return STATE_EKEY;
-        kl = 4 + klen + vlen;
-        kb = kl <= sizeof(stackbuf) ? stackbuf : malloc(kl);
-        if (kb == NULL)
-            return STATE_ENOMEM;
-        put_le((unsigned char *)kb, klen, 4);
-        memcpy(kb + 4, key, klen);
-        memcpy(kb + 4 + klen, val, vlen);
-        k = kb;
-    } else if (i < st->nctr) {
-        id = (uint32_t)i;
-        if (klen > STATE_MAX_KEY)
-            return STATE_EKEY;
-    } else {
-        return STATE_ENOCOUNTER;
+    st_journal_t *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return NULL;
+    j->w = calloc(1, sizeof(wr_t));
+    if (j->w == NULL) {
+        free(j);
+        return NULL;
     }
-    st_tab_t *t = id < st->nctr ? &st->ctr[id].tab : (st_tab_t *)&st->labels;
-    uint32_t idx;
-    const st_rec_t *r = st_find(t, k, (uint32_t)kl, st_key_hash(k, kl), &idx);
-    if (r && st_rec_expired(st, t, r))
-        r = NULL;
-    wr_t *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        if (kb != stackbuf)
-            free(kb);
+    j->clock0 = INT64_MIN;
+    return j;
+}
+
+static void journal_reset(state_t *st)
+{
+    st_journal_t *j = st->j;
+    j->n = 0;
+    if (j->mask)
+        memset(j->index, 0, ((size_t)j->mask + 1) * sizeof(*j->index));
+    /* a migration or a big batch leaves big buffers: let them go */
+    if (j->data.cap > (64u << 20)) {
+        wd_buf_free(&j->data);
+        free(j->index);
+        j->index = NULL;
+        j->mask = 0;
+        free(j->e);
+        j->e = NULL;
+        j->cap = 0;
+    }
+    wd_buf_reset(&j->data);
+    j->clock0 = st->clock;
+    j->broken = 0;
+}
+
+void st_journal_free(state_t *st)
+{
+    st_journal_t *j = st->j;
+    if (j == NULL)
+        return;
+    free(j->e);
+    free(j->index);
+    wd_buf_free(&j->data);
+    free(j->w);
+    free(j);
+    st->j = NULL;
+}
+
+int state_log_track(state_t *st, int on)
+{
+    if (!on) {
+        st_journal_free(st);
+        return 0;
+    }
+    if (st->j == NULL && (st->j = journal_new()) == NULL)
         return STATE_ENOMEM;
-    }
-    w->buf = out;
-    unsigned char hdr[22];
-    memcpy(hdr, ENTRY_MAGIC, 4);
-    hdr[4] = ENTRY_VERSION;
-    put_le(hdr + 5, st->fingerprint, 8);
-    put_le(hdr + 13, (uint64_t)st->clock, 8);
-    hdr[21] = r ? 1 : 2;
-    wr_bytes(w, hdr, sizeof(hdr));
-    wr_varint(w, id);
-    if (r) {
-        rec_write(st, t, idx, w, 0);
-    } else {
-        wr_varint(w, kl);
-        wr_bytes(w, k, kl);
-    }
-    unsigned char c[4];
-    put_le(c, w->crc, 4);
-    wd_buf_add(out, c, 4);
-    free(w);
-    if (kb != stackbuf)
-        free(kb);
+    journal_reset(st);
+    st->j->all = 0;
     return 0;
 }
 
-int state_entry_load(state_t *st, const void *buf, size_t len, char *errstr,
-                         size_t errstr_size)
+static uint64_t jhash(uint32_t tab, const char *k, uint32_t klen)
 {
-    const unsigned char *b = buf;
-    if (len < 26 || memcmp(b, ENTRY_MAGIC, 4) != 0) {
-        snprintf(errstr, errstr_size, "not a warden state entry");
+    return st_key_hash(k, klen) ^ ((uint64_t)tab + 1) * 0x9e3779b97f4a7c15ull;
+}
+
+static st_jent_t *jfind(const st_journal_t *j, uint32_t tab, const char *k, uint32_t klen,
+                        uint64_t h, uint32_t *slot)
+{
+    if (j->mask == 0)
+        return NULL;
+    uint32_t i = (uint32_t)h & j->mask;
+    for (; j->index[i]; i = (i + 1) & j->mask) {
+        st_jent_t *e = &j->e[j->index[i] - 1];
+        if (e->h == h && e->tab == tab && e->klen == klen &&
+            memcmp(j->data.data + e->key_off, k, klen) == 0)
+            return e;
+    }
+    *slot = i;
+    return NULL;
+}
+
+static int jgrow(state_t *st)
+{
+    st_journal_t *j = st->j;
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 256;
+        if (cap > UINT32_MAX / 2)
+            return -1;
+        st_jent_t *e = st_realloc(st, j->e, cap * sizeof(*e));
+        if (e == NULL)
+            return -1;
+        j->e = e;
+        j->cap = cap;
+    }
+    if ((uint64_t)(j->n + 1) * 2 > (uint64_t)j->mask + 1 || j->mask == 0) {
+        uint32_t size = j->mask ? (j->mask + 1) * 2 : 512;
+        uint32_t *ix = st_calloc(st, size, sizeof(*ix));
+        if (ix == NULL)
+            return -1;
+        for (size_t n = 0; n < j->n; n++) {
+            uint32_t i = (uint32_t)j->e[n].h & (size - 1);
+            while (ix[i])
+                i = (i + 1) & (size - 1);
+            ix[i] = (uint32_t)n + 1;
+        }
+        free(j->index);
+        j->index = ix;
+        j->mask = size - 1;
+    }
+    return 0;
+}
+
+int st_jnote(state_t *st, st_tab_t *t, const char *k, uint32_t klen, const st_rec_t *r,
+             uint32_t idx)
+{
+    st_journal_t *j = st->j;
+    if (j->quiet)
+        return 0;
+    uint64_t h = jhash(t->id, k, klen);
+    uint32_t slot = 0;
+    if (jfind(j, t->id, k, klen, h, &slot))
+        return 0;
+    if (jgrow(st) != 0) {
+        j->broken = 1;
         return -1;
     }
-    if (crc32_update(0, b, len - 4) != (uint32_t)get_le(b + len - 4, 4)) {
-        snprintf(errstr, errstr_size, "state entry checksum mismatch (corrupt record)");
+    if (jfind(j, t->id, k, klen, h, &slot) != NULL)
+        return 0;   /* not reached: the index only grew */
+    st_jent_t *e = &j->e[j->n];
+    e->h = h;
+    e->tab = t->id;
+    e->klen = klen;
+    e->key_off = j->data.len;
+    wd_buf_add(&j->data, k, klen);
+    e->pre_off = j->data.len;
+    e->pre_len = 0;
+    if (r) {
+        wr_t *w = j->w;
+        w->buf = &j->data;
+        w->len = 0;
+        rec_write(st, t, idx, w, 0);
+        e->pre_len = (uint32_t)w->len;
+    }
+    j->index[slot] = (uint32_t)++j->n;
+    return 0;
+}
+
+size_t state_log_pending(const state_t *st) { return st->j ? st->j->n : 0; }
+
+void state_log_mark_all(state_t *st)
+{
+    if (st->j)
+        st->j->all = 1;
+}
+
+void state_log_commit(state_t *st)
+{
+    if (st->j == NULL)
+        return;
+    journal_reset(st);
+    st->j->all = 0;
+}
+
+/* Writes the record id of table t's key k to out. */
+static void log_id(const state_t *st, uint32_t tab, const char *k, uint32_t klen, wd_buf_t *out)
+{
+    wd_buf_reset(out);
+    if (tab < st->nctr) {
+        const char *name = st->ctr[tab].name;
+        size_t nl = strlen(name);
+        unsigned char v[10];
+        size_t n = 0;
+        uint64_t x = nl;
+        while (x >= 0x80) {
+            v[n++] = (unsigned char)(x | 0x80);
+            x >>= 7;
+        }
+        v[n++] = (unsigned char)x;
+        wd_buf_addc(out, 'C');
+        wd_buf_add(out, v, n);
+        wd_buf_add(out, name, nl);
+    } else {
+        wd_buf_addc(out, 'L');
+    }
+    wd_buf_add(out, k, klen);
+}
+
+/* Writes the record value of table t's record idx (or the clock, t NULL). */
+static void log_value(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *w)
+{
+    unsigned char hdr[LOG_HDR];
+    memcpy(hdr, ENTRY_MAGIC, 4);
+    hdr[4] = ENTRY_VERSION;
+    hdr[5] = t == NULL ? 'K' : t->id < st->nctr ? 'C' : 'L';
+    put_le(hdr + 6, t && t->id < st->nctr ? st->ctr[t->id].fp : 0, 8);
+    put_le(hdr + 14, (uint64_t)st->clock, 8);
+    size_t start = w->buf->len;
+    w->len = 0;
+    wr_bytes(w, hdr, sizeof(hdr));
+    if (t) {
+        /* the record without its key (the id has it) */
+        rec_write(st, t, idx, w, 0);
+        const st_rec_t *r = st_rec(t, idx);
+        size_t kl = 1, at = start + LOG_HDR;
+        for (uint64_t x = r->klen; x >= 0x80; x >>= 7)
+            kl++;
+        kl += r->klen;
+        memmove(w->buf->data + at, w->buf->data + at + kl, w->buf->len - at - kl);
+        w->buf->len -= kl;
+    }
+    unsigned char c[4];
+    put_le(c, crc32_update(0, w->buf->data + start, w->buf->len - start), 4);
+    wd_buf_add(w->buf, c, 4);
+}
+
+typedef struct log_out {
+    wd_buf_t id, val;
+    wr_t    *w;
+} log_out_t;
+
+static int emit_entry(state_t *st, st_tab_t *t, const char *k, uint32_t klen, log_out_t *o,
+                      int pre_exists, state_log_emit_fn emit, void *ud)
+{
+    uint32_t idx;
+    const st_rec_t *r = st_find(t, k, klen, st_key_hash(k, klen), &idx);
+    if (r && st_rec_expired(st, t, r))
+        r = NULL;
+    if (r == NULL && !pre_exists)
+        return 0;   /* came and went in the batch: the changelog never had it */
+    log_id(st, t->id, k, klen, &o->id);
+    if (r == NULL)
+        return emit(ud, o->id.data, o->id.len, NULL, 0);
+    wd_buf_reset(&o->val);
+    o->w->buf = &o->val;
+    log_value(st, t, idx, o->w);
+    return emit(ud, o->id.data, o->id.len, o->val.data, o->val.len);
+}
+
+int state_log_changes(state_t *st, state_log_emit_fn emit, void *ud)
+{
+    st_journal_t *j = st->j;
+    if (j == NULL || j->broken)
+        return STATE_ENOMEM;
+    log_out_t o = { { 0 }, { 0 }, calloc(1, sizeof(wr_t)) };
+    if (o.w == NULL)
+        return STATE_ENOMEM;
+    int rc = 0;
+    if (j->all) {
+        /* every live entry, then the entries gone that the changelog had */
+        for (size_t i = 0; rc == 0 && i <= st->nctr; i++) {
+            st_tab_t *t = st_table(st, (uint32_t)i);
+            for (uint32_t x = 0; rc == 0 && x < t->nrec; x++) {
+                const st_rec_t *r = st_rec(t, x);
+                if (r->klen == ST_FREE || st_rec_expired(st, t, r))
+                    continue;
+                rc = emit_entry(st, t, st_rec_key(r), r->klen, &o, 1, emit, ud);
+            }
+        }
+        for (size_t i = 0; rc == 0 && i < j->n; i++) {
+            const st_jent_t *e = &j->e[i];
+            st_tab_t *t = st_table(st, e->tab);
+            const char *k = j->data.data + e->key_off;
+            uint32_t idx;
+            const st_rec_t *r = st_find(t, k, e->klen, st_key_hash(k, e->klen), &idx);
+            if (r == NULL || st_rec_expired(st, t, r))
+                rc = emit_entry(st, t, k, e->klen, &o, e->pre_len != 0, emit, ud);
+        }
+    } else {
+        for (size_t i = 0; rc == 0 && i < j->n; i++) {
+            const st_jent_t *e = &j->e[i];
+            rc = emit_entry(st, st_table(st, e->tab), j->data.data + e->key_off, e->klen, &o,
+                            e->pre_len != 0, emit, ud);
+        }
+    }
+    if (rc == 0 && (st->clock != j->clock0 || j->all)) {
+        wd_buf_reset(&o.val);
+        o.w->buf = &o.val;
+        log_value(st, NULL, 0, o.w);
+        rc = emit(ud, "K", 1, o.val.data, o.val.len);
+    }
+    wd_buf_free(&o.id);
+    wd_buf_free(&o.val);
+    free(o.w);
+    return rc;
+}
+
+int state_log_rollback(state_t *st)
+{
+    st_journal_t *j = st->j;
+    if (j == NULL)
+        return 0;
+    if (j->broken)
+        return STATE_ENOMEM;
+    j->quiet = 1;
+    /* First out with every changed entry (so the bytes never exceed what
+     * they were at the commit), then the old values back in. */
+    for (size_t i = 0; i < j->n; i++) {
+        const st_jent_t *e = &j->e[i];
+        st_tab_t *t = st_table(st, e->tab);
+        const char *k = j->data.data + e->key_off;
+        uint32_t idx;
+        if (st_find(t, k, e->klen, st_key_hash(k, e->klen), &idx))
+            st_remove(st, t, idx);
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < j->n; i++) {
+        const st_jent_t *e = &j->e[i];
+        if (e->pre_len == 0)
+            continue;
+        const unsigned char *p = (const unsigned char *)j->data.data + e->pre_off;
+        rd_t rd = { p, p + e->pre_len, NULL };
+        if (rec_read(st, &rd, e->tab, 1, 0, 1, INT64_MAX) != 0)   /* our own pre-image */
+            rc = STATE_ENOMEM;
+    }
+    st_set_clock(st, j->clock0);
+    j->quiet = 0;
+    if (rc != 0)
+        return rc;
+    int all = j->all;
+    journal_reset(st);
+    j->all = all;
+    return 0;
+}
+
+/* A record applied on restore for an entry already in the log (an
+ * eviction earlier in the restore): the committed value is the applied
+ * one now. */
+static void jrefresh(state_t *st, st_tab_t *t, const char *k, uint32_t klen)
+{
+    st_journal_t *j = st->j;
+    uint32_t slot;
+    st_jent_t *e = j ? jfind(j, t->id, k, klen, jhash(t->id, k, klen), &slot) : NULL;
+    if (e == NULL)
+        return;
+    uint32_t idx;
+    const st_rec_t *r = st_find(t, k, klen, st_key_hash(k, klen), &idx);
+    e->pre_len = 0;
+    if (r) {
+        wr_t *w = j->w;
+        w->buf = &j->data;
+        w->len = 0;
+        e->pre_off = j->data.len;
+        rec_write(st, t, idx, w, 0);
+        e->pre_len = (uint32_t)w->len;
+    }
+}
+
+int state_log_apply(state_t *st, const void *idp, size_t idlen, const void *val, size_t vlen,
+                    char *errstr, size_t errstr_size)
+{
+    const unsigned char *id = idp;
+    if (idlen < 1 || (id[0] != 'C' && id[0] != 'L' && id[0] != 'K')) {
+        snprintf(errstr, errstr_size, "not a warden changelog record id");
+        return -1;
+    }
+    int kind = id[0];
+    uint32_t tab = (uint32_t)st->nctr;
+    const unsigned char *key = id + 1;
+    size_t klen = idlen - 1;
+    if (kind == 'C') {
+        rd_t r = { id + 1, id + idlen, NULL };
+        uint64_t nl;
+        const unsigned char *name;
+        if (rd_varint(&r, &nl) != 0 || rd_bytes(&r, &name, nl) != 0) {
+            snprintf(errstr, errstr_size, "changelog record id: %s", r.err);
+            return -1;
+        }
+        size_t i = 0;
+        for (; i < st->nctr; i++)
+            if (strlen(st->ctr[i].name) == nl && memcmp(st->ctr[i].name, name, nl) == 0)
+                break;
+        if (i == st->nctr)
+            return 1;   /* a counter this pack does not have */
+        tab = (uint32_t)i;
+        key = r.p;
+        klen = (size_t)(r.end - r.p);
+    }
+    if (kind != 'K' && klen > 2 * (size_t)STATE_MAX_KEY + 4) {
+        snprintf(errstr, errstr_size, "changelog record id: key too long");
+        return -1;
+    }
+    if (val == NULL) {
+        if (kind != 'K') {
+            st_tab_t *t = st_table(st, tab);
+            uint32_t idx;
+            if (st_find(t, (const char *)key, (uint32_t)klen, st_key_hash((const char *)key, klen),
+                        &idx)) {
+                if (st->j)
+                    st->j->quiet++;
+                st_remove(st, t, idx);
+                if (st->j)
+                    st->j->quiet--;
+            }
+            jrefresh(st, t, (const char *)key, (uint32_t)klen);
+        }
+        return 0;
+    }
+    const unsigned char *b = val;
+    if (vlen < LOG_HDR + 4 || memcmp(b, ENTRY_MAGIC, 4) != 0) {
+        snprintf(errstr, errstr_size, "not a warden changelog record");
+        return -1;
+    }
+    if (crc32_update(0, b, vlen - 4) != (uint32_t)get_le(b + vlen - 4, 4)) {
+        snprintf(errstr, errstr_size, "changelog record checksum mismatch (corrupt record)");
         return -1;
     }
     if (b[4] != ENTRY_VERSION) {
-        snprintf(errstr, errstr_size, "state entry version %u is not supported (this build reads %u)",
-                 b[4], ENTRY_VERSION);
+        snprintf(errstr, errstr_size,
+                 "changelog record version %u is not supported (this build reads %u)", b[4],
+                 ENTRY_VERSION);
         return -1;
     }
-    if (get_le(b + 5, 8) != st->fingerprint) {
-        snprintf(errstr, errstr_size, "state entry was written for other counters");
+    if (b[5] != kind) {
+        snprintf(errstr, errstr_size, "changelog record kind does not match its id");
         return -1;
     }
-    int kind = b[21];
-    if (kind != 1 && kind != 2) {
-        snprintf(errstr, errstr_size, "state entry has a bad kind");
+    if (kind == 'C' && get_le(b + 6, 8) != st->ctr[tab].fp)
+        return 1;   /* the counter's spec changed: its old entries do not apply */
+    int64_t clock = (int64_t)get_le(b + 14, 8);
+    if (!clock_ok(clock)) {
+        snprintf(errstr, errstr_size, "changelog record rejected: impossible clock (beyond the "
+                 "event times the engine accepts)");
         return -1;
     }
-    rd_t rd = { b + 22, b + len - 4, NULL };
-    uint64_t id;
-    if (rd_varint(&rd, &id) != 0 || rec_read(st, &rd, (int64_t)id, 1, kind == 2, 1) != 0) {
-        snprintf(errstr, errstr_size, "state entry rejected: %s",
-                 rd.err ? rd.err : "bad record");
+    rd_t rd = { b + LOG_HDR, b + vlen - 4, NULL };
+    if (kind != 'K') {
+        /* the record as rec_read takes it: the id's key, then the value's body */
+        wd_buf_t rb = WD_BUF_INIT;
+        unsigned char v[10];
+        size_t nv = 0;
+        for (uint64_t x = klen;; x >>= 7) {
+            v[nv++] = (unsigned char)(x >= 0x80 ? (x & 0x7f) | 0x80 : x);
+            if (x < 0x80)
+                break;
+        }
+        wd_buf_add(&rb, v, nv);
+        wd_buf_add(&rb, key, klen);
+        wd_buf_add(&rb, rd.p, (size_t)(rd.end - rd.p));
+        rd = (rd_t){ (const unsigned char *)rb.data, (const unsigned char *)rb.data + rb.len, NULL };
+        if (st->j)
+            st->j->quiet++;
+        int rc = rec_read(st, &rd, tab, 1, 0, 1, clock);
+        if (st->j)
+            st->j->quiet--;
+        wd_buf_free(&rb);
+        if (rc != 0) {
+            snprintf(errstr, errstr_size, "changelog record rejected: %s",
+                     rd.err ? rd.err : "bad record");
+            return -1;
+        }
+        jrefresh(st, st_table(st, tab), (const char *)key, (uint32_t)klen);
+    } else if (rd.p != rd.end) {
+        snprintf(errstr, errstr_size, "changelog clock record has trailing bytes");
         return -1;
     }
-    state_advance(st, (int64_t)get_le(b + 13, 8));
+    if (clock > st->clock)
+        st_set_clock(st, clock);
     if (st->max_bytes && st->bytes > st->max_bytes)
         st_enforce_ceiling(st, UINT32_MAX, 0);
     return 0;
+}
+
+void state_log_restored(state_t *st)
+{
+    state_expire(st);
+    if (st->max_bytes && st->bytes > st->max_bytes)
+        st_enforce_ceiling(st, UINT32_MAX, 0);
+    if (st->j) {
+        /* the restored state is the committed one; what expiry and the
+         * ceiling removed goes out as tombstones with the next commit */
+        st->j->clock0 = st->clock;
+    }
 }

@@ -1,6 +1,6 @@
 /* storage/store.c — the sink registry: a URL's scheme picks a backend from a
  * static table, and every store_* call goes through that backend's vtable.
- * Also the DESIGN.md JSON form of a hit row, shared by jsonl and Stream Load. */
+ * Also the contract JSON form of a hit row, shared by jsonl and Stream Load. */
 #include "storage/store.h"
 #include "storage/store_int.h"
 
@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct store {
     const store_backend_t *be;
@@ -31,13 +30,6 @@ int store_seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
         va_end(ap);
     }
     return -1;
-}
-
-uint64_t store_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 void store_opts_fill(store_opts_t *o, size_t batch_rows, int batch_ms, size_t max_buffer_rows)

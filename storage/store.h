@@ -12,7 +12,7 @@
 
 typedef struct store store_t;
 
-/* One hit: one rule's verdict on one event (DESIGN.md, output contract).
+/* One hit: one rule's verdict on one event (the output contract, docs/architecture.md).
  * All strings are borrowed for the duration of the call that receives the
  * row; sinks copy what they keep.  Strings are NUL-terminated but may carry
  * arbitrary bytes (invalid UTF-8 included); *_len gives their length when a
@@ -38,7 +38,7 @@ typedef struct store_row {
     const char *rule_sha256;   /* hex sha256 of the rule's source file (as in
                                 * rule_versions.sha256); may be NULL.  Stored in
                                 * rule_results.rule_sha256 (schema v4); not part
-                                * of the DESIGN.md JSON object. */
+                                * of the contract JSON object. */
 } store_row_t;
 
 /* The decision for one event: most severe enforce-mode verdict and the rules
@@ -48,6 +48,7 @@ typedef struct store_decision {
     const char  *event_id;
     const char  *stream;
     const char  *entity;
+    size_t       entity_len;   /* 0: strlen(entity); entities may hold NUL bytes */
     const char  *verdict;
     const char **rules;
     size_t       nrules;
@@ -82,7 +83,7 @@ int store_flush(store_t *s, char *errstr, size_t errstr_size);
  * final flush failed. */
 int store_close(store_t *s, char *errstr, size_t errstr_size);
 
-/* Writes one hit row as the DESIGN.md JSON object (no newline) into buf.
+/* Writes one hit row as the contract JSON object (no newline) into buf.
  * Returns the length it needs; writes at most size bytes (NUL-terminated when
  * size > 0, like snprintf). */
 size_t store_row_json(const store_row_t *r, char *buf, size_t size);

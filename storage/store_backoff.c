@@ -2,14 +2,13 @@
  * (storage/store_backoff.h). */
 #include "storage/store_backoff.h"
 
-#include <time.h>
+#include "base/wd_util.h"
 
 void store_backoff_init(store_backoff_t *b, uint32_t base_ms, uint32_t max_ms, uint64_t seed)
 {
     if (seed == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        seed = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)b;
+        uint64_t ns = wd_now_ns();
+        seed = ns * 0x9E3779B97F4A7C15ull ^ (ns >> 30) ^ (uint64_t)(uintptr_t)b;
     }
     b->base_ms = base_ms ? base_ms : 1;
     b->max_ms = max_ms < b->base_ms ? b->base_ms : max_ms;

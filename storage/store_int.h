@@ -38,8 +38,12 @@ extern const store_backend_t store_starrocks_backend;
 int store_seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Monotonic clock in microseconds. */
-uint64_t store_now_us(void);
+/* storage/store_starrocks.c: judges a Stream Load answer (body, len bytes)
+ * for a batch of n rows with this label: 0 loaded (or already loaded under
+ * the label), 1 retry (overload, a job still running), -1 never (rejected
+ * rows, refused request); a message in err for 1 and -1.  Any bytes are a
+ * valid input (the fuzz target feeds it garbage). */
+int store_sr_judge(const char *label, size_t n, const char *body, size_t len, char *err, size_t errsz);
 
 /* Fills the defaults for unset options. */
 void store_opts_fill(store_opts_t *o, size_t batch_rows, int batch_ms, size_t max_buffer_rows);

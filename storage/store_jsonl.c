@@ -1,10 +1,11 @@
-/* storage/store_jsonl.c — the embedded sink: one DESIGN.md JSON object per
+/* storage/store_jsonl.c — the embedded sink: one contract JSON object per
  * hit and line, to a file (truncated at open) or to stdout ("jsonl:-").
  * Lines are formatted into one large buffer and written with fwrite when it
  * fills, at store_flush and at close; flush also fsyncs a regular file.
  * Decisions, runs and rule versions are not kept.  Also the "null:" sink,
  * which counts rows and drops them (benchmarks of the engine alone). */
 #include "storage/store_int.h"
+#include "base/wd_util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -65,7 +66,7 @@ static int jsonl_drain(jsonl_t *j, int sync, char *errstr, size_t errstr_size)
 {
     if (j->failed)
         return store_seterr(errstr, errstr_size, "%s", j->lasterr);
-    uint64_t t0 = store_now_us();
+    uint64_t t0 = wd_now_ns() / 1000u;
     if (j->buf.len && fwrite(j->buf.data, 1, j->buf.len, j->fp) != j->buf.len)
         goto fail;
     wd_buf_reset(&j->buf);
@@ -78,7 +79,7 @@ static int jsonl_drain(jsonl_t *j, int sync, char *errstr, size_t errstr_size)
             goto fail;
     }
     if (j->rows_buffered) {
-        uint64_t us = store_now_us() - t0;
+        uint64_t us = wd_now_ns() / 1000u - t0;
         j->rows_written += j->rows_buffered;
         j->rows_buffered = 0;
         j->batches++;
@@ -91,7 +92,7 @@ static int jsonl_drain(jsonl_t *j, int sync, char *errstr, size_t errstr_size)
 fail:
     j->failed = 1;
     snprintf(j->lasterr, sizeof(j->lasterr), "store: jsonl: write to %s failed: %s",
-             j->path, strerror(errno));
+             j->is_stdout ? "stdout" : j->path, strerror(errno));
     return store_seterr(errstr, errstr_size, "%s", j->lasterr);
 }
 

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 /* ---- embedded schema (generated from storage/schema/) ------------------- */
 
@@ -92,11 +94,17 @@ static const char *const mariadb_v4[] = {
     NULL,
 };
 
+static const char *const mariadb_v5[] = {
+        "DO 0",
+    NULL,
+};
+
 static const store_migration_t mariadb_migrations[] = {
-    { 1, "initial", 0, mariadb_v1 },
-    { 2, "decisions and indexes", 0, mariadb_v2 },
-    { 3, "run binary version", 0, mariadb_v3 },
-    { 4, "rule source hash", 0, mariadb_v4 },
+    { 1, "initial", 0, mariadb_v1, NULL },
+    { 2, "decisions and indexes", 0, mariadb_v2, NULL },
+    { 3, "run binary version", 0, mariadb_v3, NULL },
+    { 4, "rule source hash", 0, mariadb_v4, NULL },
+    { 5, "digest keys", 0, mariadb_v5, NULL },
 };
 
 static const char *const starrocks_v1[] = {
@@ -180,11 +188,100 @@ static const char *const starrocks_v4[] = {
     NULL,
 };
 
+static const char *const starrocks_v5[] = {
+        "CREATE TABLE IF NOT EXISTS rule_results_k (\n"
+        "  event_day       DATE NOT NULL,\n"
+        "  row_key         VARCHAR(32) NOT NULL,\n"
+        "  run_id          VARCHAR(128) NOT NULL,\n"
+        "  event_id        VARCHAR(512) NOT NULL,\n"
+        "  rule            VARCHAR(128) NOT NULL,\n"
+        "  stream          VARCHAR(128) NOT NULL,\n"
+        "  version         INT NOT NULL,\n"
+        "  mode            VARCHAR(16) NOT NULL,\n"
+        "  verdict         VARCHAR(16) NOT NULL,\n"
+        "  entity          VARCHAR(1048576) NOT NULL,\n"
+        "  reason          VARCHAR(1048576) NULL,\n"
+        "  score           DOUBLE NULL,\n"
+        "  event_ts        DATETIME NULL,\n"
+        "  topic           VARCHAR(255) NULL,\n"
+        "  kafka_partition INT NULL,\n"
+        "  kafka_offset    BIGINT NULL,\n"
+        "  written_at      DATETIME NULL,\n"
+        "  rule_sha256     VARCHAR(64) NULL\n"
+        ") PRIMARY KEY (event_day, row_key)\n"
+        "PARTITION BY date_trunc('day', event_day)\n"
+        "DISTRIBUTED BY HASH(row_key)\n"
+        "ORDER BY (rule, event_ts)",
+        "INSERT INTO rule_results_k (event_day, row_key, run_id, event_id, rule, stream, version, mode,\n"
+        "  verdict, entity, reason, score, event_ts, topic, kafka_partition, kafka_offset, written_at,\n"
+        "  rule_sha256)\n"
+        "SELECT event_day,\n"
+        "  left(sha2(concat(cast(length(run_id) AS VARCHAR), ':', run_id,\n"
+        "                   cast(length(event_id) AS VARCHAR), ':', event_id, rule), 256), 32),\n"
+        "  run_id, event_id, rule, stream, version, mode, verdict, entity, reason, score, event_ts,\n"
+        "  topic, kafka_partition, kafka_offset, written_at, rule_sha256\n"
+        "FROM rule_results",
+        "ALTER TABLE rule_results RENAME rule_results_v4",
+        "ALTER TABLE rule_results_k RENAME rule_results",
+        "CREATE TABLE IF NOT EXISTS decisions_k (\n"
+        "  event_day  DATE NOT NULL,\n"
+        "  row_key    VARCHAR(32) NOT NULL,\n"
+        "  run_id     VARCHAR(128) NOT NULL,\n"
+        "  event_id   VARCHAR(512) NOT NULL,\n"
+        "  stream     VARCHAR(128) NOT NULL,\n"
+        "  entity     VARCHAR(1048576) NOT NULL,\n"
+        "  verdict    VARCHAR(16) NOT NULL,\n"
+        "  rules      VARCHAR(65533) NOT NULL,\n"
+        "  event_ts   DATETIME NULL,\n"
+        "  written_at DATETIME NULL\n"
+        ") PRIMARY KEY (event_day, row_key)\n"
+        "PARTITION BY date_trunc('day', event_day)\n"
+        "DISTRIBUTED BY HASH(row_key)\n"
+        "ORDER BY (verdict, event_ts)",
+        "INSERT INTO decisions_k (event_day, row_key, run_id, event_id, stream, entity, verdict, rules,\n"
+        "  event_ts, written_at)\n"
+        "SELECT event_day,\n"
+        "  left(sha2(concat(cast(length(run_id) AS VARCHAR), ':', run_id,\n"
+        "                   cast(length(event_id) AS VARCHAR), ':', event_id), 256), 32),\n"
+        "  run_id, event_id, stream, entity, verdict, rules, event_ts, written_at\n"
+        "FROM decisions",
+        "ALTER TABLE decisions RENAME decisions_v4",
+        "ALTER TABLE decisions_k RENAME decisions",
+        "CREATE TABLE IF NOT EXISTS rule_versions_k (\n"
+        "  row_key    VARCHAR(32) NOT NULL,\n"
+        "  name       VARCHAR(128) NOT NULL,\n"
+        "  version    INT NOT NULL,\n"
+        "  sha256     VARCHAR(64) NOT NULL,\n"
+        "  source     VARCHAR(1048576) NOT NULL,\n"
+        "  first_seen DATETIME NOT NULL\n"
+        ") PRIMARY KEY (row_key)\n"
+        "DISTRIBUTED BY HASH(row_key) BUCKETS 1",
+        "INSERT INTO rule_versions_k (row_key, name, version, sha256, source, first_seen)\n"
+        "SELECT left(sha2(concat(cast(length(name) AS VARCHAR), ':', name,\n"
+        "                        cast(length(cast(version AS VARCHAR)) AS VARCHAR), ':',\n"
+        "                        cast(version AS VARCHAR), sha256), 256), 32),\n"
+        "  name, version, sha256, source, first_seen\n"
+        "FROM rule_versions",
+        "ALTER TABLE rule_versions RENAME rule_versions_v4",
+        "ALTER TABLE rule_versions_k RENAME rule_versions",
+    NULL,
+};
+
+/* Run only when the migration run began on an empty database: the *_v4
+ * tables v5 leaves behind were made (empty) by the same run. */
+static const char *const starrocks_v5_fresh[] = {
+    "DROP TABLE IF EXISTS rule_results_v4",
+    "DROP TABLE IF EXISTS decisions_v4",
+    "DROP TABLE IF EXISTS rule_versions_v4",
+    NULL,
+};
+
 static const store_migration_t starrocks_migrations[] = {
-    { 1, "initial", 0, starrocks_v1 },
-    { 2, "decisions and indexes", 0, starrocks_v2 },
-    { 3, "run binary version", 0, starrocks_v3 },
-    { 4, "rule source hash", 0, starrocks_v4 },
+    { 1, "initial", 0, starrocks_v1, NULL },
+    { 2, "decisions and indexes", 0, starrocks_v2, NULL },
+    { 3, "run binary version", 0, starrocks_v3, NULL },
+    { 4, "rule source hash", 0, starrocks_v4, NULL },
+    { 5, "digest keys", 1, starrocks_v5, starrocks_v5_fresh },
 };
 
 
@@ -248,17 +345,93 @@ static char *dialect_stmt(const char *s, int dialect)
     return out;
 }
 
-static int already_applied(unsigned err)
-{
-    return err == ER_DUP_KEYNAME || err == ER_DUP_FIELDNAME || err == ER_TABLE_EXISTS_ERROR;
-}
-
 typedef struct conn {
     store_url_t url;
     char       *redacted;
     MYSQL      *m;
     int         dialect;
 } conn_t;
+
+/* 1 when stmt failed only because it already took effect: MySQL's and
+ * MariaDB's duplicate codes; StarRocks answers a generic code with "already
+ * exists" text ("Can not add column which already exists …", "Table 'x'
+ * already exists"), taken as applied for CREATE and ADD COLUMN only (a
+ * RENAME onto an existing name is a real conflict). */
+static int already_applied(const conn_t *c, const char *stmt)
+{
+    unsigned err = mysql_errno(c->m);
+    if (err == ER_DUP_KEYNAME || err == ER_DUP_FIELDNAME || err == ER_TABLE_EXISTS_ERROR)
+        return 1;
+    if (c->dialect != STORE_DIALECT_STARROCKS || !strcasestr(mysql_error(c->m), "already exists"))
+        return 0;
+    return strncasecmp(stmt, "CREATE", 6) == 0 || strcasestr(stmt, "ADD COLUMN") != NULL;
+}
+
+/* The table an "ALTER TABLE t ADD COLUMN …" changes, into out; 0 if stmt is
+ * not one. */
+static int add_column_table(const char *stmt, char *out, size_t size)
+{
+    if (strncasecmp(stmt, "ALTER TABLE ", 12) != 0 || !strcasestr(stmt, " ADD COLUMN "))
+        return 0;
+    const char *p = stmt + 12;
+    size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    if (n == 0 || n >= size)
+        return 0;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 1;
+}
+
+/* StarRocks runs ADD COLUMN on a Primary Key table as an asynchronous
+ * schema-change job: waits (polling once a second, at most timeout_s) until
+ * the newest job of table is FINISHED.  No job listed means the change was
+ * applied at once (fast schema evolution).  Returns 0, or -1 with a message
+ * (CANCELLED with StarRocks' reason, or still running at the timeout). */
+static int wait_alter_job(conn_t *c, const char *table, int timeout_s, char *err, size_t errsz)
+{
+    char q[256];
+    snprintf(q, sizeof(q),
+             "SHOW ALTER TABLE COLUMN WHERE TableName = '%s' ORDER BY CreateTime DESC LIMIT 1", table);
+    for (int waited = 0;; waited++) {
+        if (mysql_query(c->m, q) != 0) {
+            snprintf(err, errsz, "SHOW ALTER TABLE COLUMN for %s: %s", table, mysql_error(c->m));
+            return -1;
+        }
+        MYSQL_RES *r = mysql_store_result(c->m);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        if (!row) {
+            mysql_free_result(r);
+            return 0;
+        }
+        const char *state = NULL, *msg = "";
+        unsigned nf = mysql_num_fields(r);
+        MYSQL_FIELD *f = mysql_fetch_fields(r);
+        for (unsigned i = 0; i < nf; i++) {
+            if (strcasecmp(f[i].name, "State") == 0 && row[i])
+                state = row[i];
+            else if (strcasecmp(f[i].name, "Msg") == 0 && row[i])
+                msg = row[i];
+        }
+        int done = state && strcasecmp(state, "FINISHED") == 0;
+        int cancelled = state && strcasecmp(state, "CANCELLED") == 0;
+        if (cancelled)
+            snprintf(err, errsz, "schema change of %s was cancelled: %s", table, msg);
+        mysql_free_result(r);
+        if (done)
+            return 0;
+        if (cancelled)
+            return -1;
+        if (waited >= timeout_s) {
+            snprintf(err, errsz,
+                     "schema change of %s still %s after %d s; rerun warden migrate once "
+                     "SHOW ALTER TABLE COLUMN says FINISHED", table, state ? state : "running",
+                     timeout_s);
+            return -1;
+        }
+        struct timespec ts = { 1, 0 };
+        nanosleep(&ts, NULL);
+    }
+}
 
 static void conn_close(conn_t *c)
 {
@@ -352,11 +525,12 @@ int store_migrate(const char *url, const store_migration_t *list, size_t n, int 
         rc = 0;
         goto done;
     }
+    int fresh = have == 0;   /* nothing to lose: destructive steps need no --force */
     for (size_t i = 0; i < n; i++) {
         const store_migration_t *mg = &list[i];
         if (mg->version <= have || mg->version > target)
             continue;
-        if (store_migration_is_destructive(mg) && !force) {
+        if (store_migration_is_destructive(mg) && !force && !fresh) {
             store_seterr(errstr, errstr_size,
                          "migrate: %s: migration %d (%s) is destructive (drops or rewrites data); "
                          "schema stays at version %d: back up, then rerun with --force",
@@ -370,17 +544,35 @@ int store_migrate(const char *url, const store_migration_t *list, size_t n, int 
                 store_seterr(errstr, errstr_size, "migrate: out of memory");
                 goto done;
             }
-            int bad = mysql_query(c.m, q) != 0 && !already_applied(mysql_errno(c.m));
+            int bad = mysql_query(c.m, q) != 0 && !already_applied(&c, q);
             if (!bad)
                 mysql_free_result(mysql_store_result(c.m));
-            free(q);
             if (bad) {
                 store_seterr(errstr, errstr_size,
                              "migrate: %s: migration %d (%s), statement %zu: %s (error %u); "
                              "schema stays at version %d", c.redacted, mg->version,
                              mg->description, k + 1, mysql_error(c.m), mysql_errno(c.m), have);
+                free(q);
                 goto done;
             }
+            char table[130];
+            if (c.dialect == STORE_DIALECT_STARROCKS && add_column_table(q, table, sizeof(table)) &&
+                wait_alter_job(&c, table, 600, err, sizeof(err)) != 0) {
+                store_seterr(errstr, errstr_size,
+                             "migrate: %s: migration %d (%s), statement %zu: %s; schema stays at "
+                             "version %d", c.redacted, mg->version, mg->description, k + 1, err, have);
+                free(q);
+                goto done;
+            }
+            free(q);
+        }
+        for (size_t f = 0; fresh && mg->fresh_stmts && mg->fresh_stmts[f]; f++) {
+            if (mysql_query(c.m, mg->fresh_stmts[f]) != 0) {
+                store_seterr(errstr, errstr_size, "migrate: %s: migration %d (%s), clean-up: %s",
+                             c.redacted, mg->version, mg->description, mysql_error(c.m));
+                goto done;
+            }
+            mysql_free_result(mysql_store_result(c.m));
         }
         char ins[512];
         snprintf(ins, sizeof(ins),

@@ -11,6 +11,10 @@ typedef struct store_migration {
     const char        *description;
     int                destructive;  /* drops or rewrites data: needs --force */
     const char *const *stmts;        /* NULL-terminated */
+    const char *const *fresh_stmts;  /* NULL, or run after stmts only when this
+                                      * migration run began on an empty database
+                                      * (clean-up of what earlier steps of the
+                                      * same run made and this one replaced) */
 } store_migration_t;
 
 /* The schema version this binary writes; store_open of a mysql:// sink
@@ -29,7 +33,11 @@ int store_migration_is_destructive(const store_migration_t *m);
  * NULL: the built-in migrations of the server's dialect).  Applies each
  * missing migration in order and records it in schema_version; additive
  * steps run online; a destructive step is refused (nothing after it is
- * applied) unless force.  Idempotent.  Progress lines go to stderr unless
+ * applied) unless force, or unless the database had no schema when the run
+ * began (nothing to lose).  On StarRocks an ADD COLUMN may run as a
+ * background schema-change job: each is waited for (SHOW ALTER TABLE COLUMN)
+ * until FINISHED, and a column or table that already exists counts as
+ * applied, so a rerun after an interruption completes.  Idempotent.  Progress lines go to stderr unless
  * quiet.  Returns 0, or -1 with a message in errstr. */
 int store_migrate(const char *url, const store_migration_t *list, size_t n, int target,
                   int force, int quiet, char *errstr, size_t errstr_size);

@@ -411,10 +411,9 @@ static int my_exec(void *ctx, const sq_batch_t *b, char *err, size_t errsz)
     return m->bulk ? exec_bulk(m, b, err, errsz) : exec_text(m, b, err, errsz);
 }
 
-static const sq_ops_t my_ops = { my_exec, my_disconnect };
-
-static void my_free(my_t *m)
+static void my_free(void *ctx)
 {
+    my_t *m = ctx;
     my_disconnect(m);
     wd_buf_free(&m->sql);
     free(m->redacted);
@@ -422,18 +421,13 @@ static void my_free(my_t *m)
     free(m);
 }
 
+static const sq_ops_t my_ops = { my_exec, my_disconnect, my_free };
+
 int store_my_check_params(const store_url_t *u, char *errstr, size_t errstr_size)
 {
     static const char *const extra[] = { "dialect", "socket", "connect_timeout", "timeout", "bulk",
                                          "check_schema", NULL };
-    const char *known[32];
-    size_t nk = 0;
-    for (size_t i = 0; extra[i]; i++)
-        known[nk++] = extra[i];
-    for (size_t i = 0; store_queue_params[i]; i++)
-        known[nk++] = store_queue_params[i];
-    known[nk] = NULL;
-    return store_url_check_params(u, known, errstr, errstr_size);
+    return store_queue_check_params(u, extra, errstr, errstr_size);
 }
 
 static int my_open(void **impl, const char *url, const store_opts_t *opts,
@@ -520,24 +514,4 @@ fail:
     return -1;
 }
 
-static int my_close(void *impl, char *errstr, size_t errstr_size)
-{
-    my_t *m = impl;
-    int rc = store_queue_close(m->q, errstr, errstr_size);
-    my_free(m);
-    return rc;
-}
-
-const store_backend_t store_mysql_backend = {
-    .scheme = "mysql",
-    .open = my_open,
-    .write = store_queue_be_write,
-    .write_decision = store_queue_be_write_decision,
-    .begin_run = store_queue_be_begin_run,
-    .end_run = store_queue_be_end_run,
-    .rule_version = store_queue_be_rule_version,
-    .flush = store_queue_be_flush,
-    .close = my_close,
-    .stats = store_queue_be_stats,
-    .health = store_queue_be_health,
-};
+const store_backend_t store_mysql_backend = STORE_QUEUE_BACKEND("mysql", my_open);

@@ -17,7 +17,9 @@
 #include "storage/store_queue.h"
 #include "storage/store_backoff.h"
 #include "storage/store_int.h"
+#include "base/wd_util.h"
 #include "base/wd_log.h"
+#include "base/wd_util.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -38,12 +40,12 @@ static const sq_col_t results_cols[] = {
     { "mode", SQ_CT_STR, 0 }, { "verdict", SQ_CT_STR, 0 }, { "entity", SQ_CT_STR, 0 },
     { "reason", SQ_CT_STR, 0 }, { "score", SQ_CT_DBL, 0 }, { "event_ts", SQ_CT_STR, 0 },
     { "topic", SQ_CT_STR, 0 }, { "kafka_partition", SQ_CT_INT, 0 }, { "kafka_offset", SQ_CT_INT, 0 },
-    { "rule_sha256", SQ_CT_STR, 0 },
+    { "rule_sha256", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 },
 };
 static const sq_col_t decisions_cols[] = {
     { "event_day", SQ_CT_STR, 1 }, { "run_id", SQ_CT_STR, 0 }, { "event_id", SQ_CT_STR, 0 },
     { "stream", SQ_CT_STR, 0 }, { "entity", SQ_CT_STR, 0 }, { "verdict", SQ_CT_STR, 0 },
-    { "rules", SQ_CT_STR, 0 }, { "event_ts", SQ_CT_STR, 0 },
+    { "rules", SQ_CT_STR, 0 }, { "event_ts", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 },
 };
 static const sq_col_t run_begin_cols[] = {
     { "run_id", SQ_CT_STR, 0 }, { "kind", SQ_CT_STR, 0 }, { "status", SQ_CT_STR, 0 },
@@ -58,7 +60,7 @@ static const sq_col_t run_end_cols[] = {
 };
 static const sq_col_t versions_cols[] = {
     { "name", SQ_CT_STR, 0 }, { "version", SQ_CT_INT, 0 }, { "sha256", SQ_CT_STR, 0 },
-    { "source", SQ_CT_STR, 0 }, { "first_seen", SQ_CT_STR, 0 },
+    { "source", SQ_CT_STR, 0 }, { "first_seen", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 },
 };
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -134,6 +136,19 @@ const char *const store_queue_params[] = {
     "batch_rows", "batch_ms", "buffer_rows", "buffer_mb", "backoff_ms", "backoff_max_ms", NULL,
 };
 
+int store_queue_check_params(const store_url_t *u, const char *const *extra, char *errstr,
+                             size_t errstr_size)
+{
+    const char *known[32];
+    size_t nk = 0;
+    for (size_t i = 0; extra[i] && nk < 16; i++)
+        known[nk++] = extra[i];
+    for (size_t i = 0; store_queue_params[i] && nk < 31; i++)
+        known[nk++] = store_queue_params[i];
+    known[nk] = NULL;
+    return store_url_check_params(u, known, errstr, errstr_size);
+}
+
 int store_queue_conf(sq_conf_t *c, const store_url_t *u, const store_opts_t *opts,
                      char *errstr, size_t errstr_size)
 {
@@ -175,9 +190,28 @@ static size_t batch_cost(const sq_batch_t *b)
     return b->arena.len + b->nrows * (size_t)sq_tables[b->table].ncols * sizeof(sq_cell_t);
 }
 
-/* The open batch of table t (started when there is none); lock held. */
+static void seal_all(store_queue_t *q);
+
+/* Runs and rule versions explain the hits queued after them: a hit must not
+ * be durable before its rule version's row (nor a run's end before its
+ * hits).  Batches of one table are sealed together, in table order, so a
+ * run or version row never shares a seal with rows of another table: the
+ * FIFO then writes every kind in the order it was queued.  Hits and
+ * decisions need no order between them and keep batching together. */
+static int is_meta(int t)
+{
+    return t == SQ_RUN_BEGIN || t == SQ_RUN_END || t == SQ_VERSIONS;
+}
+
+/* The open batch of table t (started when there is none); lock held.
+ * Seals the other tables' open batches first when order requires it. */
 static sq_batch_t *batch_open(store_queue_t *q, int t)
 {
+    for (int u = 0; u < SQ_NTABLES; u++)
+        if (u != t && q->open[u] && (is_meta(u) || is_meta(t))) {
+            seal_all(q);
+            break;
+        }
     sq_batch_t *b = q->open[t];
     if (b)
         return b;
@@ -189,7 +223,7 @@ static sq_batch_t *batch_open(store_queue_t *q, int t)
     b->cells = malloc(b->cap * (size_t)sq_tables[t].ncols * sizeof(sq_cell_t));
     if (!b->cells)
         abort();
-    b->opened_us = store_now_us();
+    b->opened_us = wd_now_ns() / 1000u;
     q->open[t] = b;
     /* The writer sleeps without a deadline while nothing is open. */
     pthread_cond_signal(&q->wake_writer);
@@ -260,6 +294,43 @@ static void cell_day(store_queue_t *q, sq_batch_t *b, sq_cell_t *c, int64_t ms)
     char tmp[40];
     size_t n = store_sql_datetime(ms, tmp, sizeof(tmp));
     cell_str(b, c, n ? tmp : "1970-01-01", 10);
+}
+
+/* StarRocks primary key of a row: the first 32 hex digits of sha256 over
+ * the length-prefixed natural key "LEN:run_idLEN:event_id[rule]", a fixed
+ * 32 bytes whatever the ids' lengths (StarRocks refuses a load whose key
+ * encodes to more than primary_key_limit_size, 128 bytes by default).
+ * rule_versions uses it too, over (name, version digits, sha256).  The
+ * schema's v5 migration computes the same digest in SQL for rows already
+ * there.  Exposed for its test. */
+void store_row_key(const char *run_id, const char *event_id, const char *rule, char out[33])
+{
+    wd_sha256_t *h = wd_sha256_new();
+    char len[24];
+    int n = snprintf(len, sizeof(len), "%zu:", strlen(run_id));
+    wd_sha256_update(h, len, (size_t)n);
+    wd_sha256_update(h, run_id, strlen(run_id));
+    n = snprintf(len, sizeof(len), "%zu:", strlen(event_id));
+    wd_sha256_update(h, len, (size_t)n);
+    wd_sha256_update(h, event_id, strlen(event_id));
+    if (rule)
+        wd_sha256_update(h, rule, strlen(rule));
+    char hex[65];
+    wd_sha256_final(h, hex);
+    memcpy(out, hex, 32);
+    out[32] = '\0';
+}
+
+static void cell_row_key(store_queue_t *q, sq_batch_t *b, sq_cell_t *c, const char *run_id,
+                         const char *event_id, const char *rule)
+{
+    if (!q->c.event_day) {
+        c->t = SQ_NULL;
+        return;
+    }
+    char key[33];
+    store_row_key(run_id ? run_id : "", event_id ? event_id : "", rule, key);
+    cell_str(b, c, key, 32);
 }
 
 /* Moves every open batch to the FIFO; lock held. */
@@ -339,6 +410,7 @@ int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
             c[13].t = c[14].t = SQ_NULL;
         }
         cell_strz(b, &c[15], r->rule_sha256);
+        cell_row_key(q, b, &c[16], r->run_id, r->event_id, r->rule ? r->rule : "");
         q->rows_queued++;
         account(q, b, before);
     }
@@ -361,7 +433,7 @@ int store_queue_decision(store_queue_t *q, const store_decision_t *d,
     cell_strz(b, &c[1], d->run_id);
     cell_strz(b, &c[2], d->event_id);
     cell_strz(b, &c[3], d->stream);
-    cell_strz(b, &c[4], d->entity ? d->entity : "");
+    cell_strn(b, &c[4], d->entity ? d->entity : "", d->entity ? d->entity_len : 0);
     cell_strz(b, &c[5], d->verdict);
     /* Rule names are [a-z0-9_.]+: a comma list is unambiguous (FIND_IN_SET). */
     c[6].t = SQ_STR;
@@ -373,6 +445,7 @@ int store_queue_decision(store_queue_t *q, const store_decision_t *d,
     }
     c[6].v.s.len = b->arena.len - c[6].v.s.off;
     cell_ts(b, &c[7], d->event_ts_ms);
+    cell_row_key(q, b, &c[8], d->run_id, d->event_id, NULL);
     account(q, b, before);
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -432,6 +505,9 @@ int store_queue_rule_version(store_queue_t *q, const store_rule_version_t *rv,
     cell_ts(b, &c[4], rv->seen_ms);
     if (c[4].t == SQ_NULL)
         cell_str(b, &c[4], "1970-01-01 00:00:00.000", 23);
+    char ver[24];
+    snprintf(ver, sizeof(ver), "%d", rv->version);
+    cell_row_key(q, b, &c[5], rv->name, ver, rv->sha256);
     account(q, b, before);
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -450,11 +526,11 @@ static int write_batch(store_queue_t *q, sq_batch_t *b)
 {
     char err[1024];
     for (;;) {
-        uint64_t t0 = store_now_us();
+        uint64_t t0 = wd_now_ns() / 1000u;
         err[0] = '\0';
         int rc = q->ops->exec(q->ctx, b, err, sizeof(err));
         if (rc == 0) {
-            uint64_t us = store_now_us() - t0;
+            uint64_t us = wd_now_ns() / 1000u - t0;
             pthread_mutex_lock(&q->lock);
             if (!q->healthy)
                 LOG_INFO("store=%s msg=\"writing again\"", q->name);
@@ -502,7 +578,7 @@ static void *writer_main(void *arg)
                     oldest = q->open[t]->opened_us;
             if (oldest != UINT64_MAX) {
                 uint64_t due = oldest + (uint64_t)q->c.batch_ms * 1000u;
-                uint64_t now = store_now_us();
+                uint64_t now = wd_now_ns() / 1000u;
                 if (now >= due || q->closing) {
                     seal_all(q);
                     continue;
@@ -698,4 +774,13 @@ void store_queue_be_stats(void *impl, store_stats_t *out)
 int store_queue_be_health(void *impl, char *errstr, size_t errstr_size)
 {
     return store_queue_health(impl_queue(impl), errstr, errstr_size);
+}
+
+int store_queue_be_close(void *impl, char *errstr, size_t errstr_size)
+{
+    store_queue_t *q = impl_queue(impl);
+    void (*destroy)(void *) = q->ops->destroy;
+    int rc = store_queue_close(q, errstr, errstr_size);
+    destroy(impl);
+    return rc;
 }

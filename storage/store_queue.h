@@ -16,7 +16,7 @@ enum { SQ_NULL, SQ_STR, SQ_INT, SQ_DBL };        /* cell values */
 typedef struct sq_col {
     const char *name;
     int         type;
-    int         sr_only;   /* StarRocks only (event_day partition column) */
+    int         sr_only;   /* StarRocks only (event_day partition column, row_key) */
 } sq_col_t;
 
 typedef struct sq_table {
@@ -67,6 +67,8 @@ typedef struct sq_ops {
     int  (*exec)(void *ctx, const sq_batch_t *b, char *err, size_t errsz);
     /* After a retriable failure, before the backoff: drop connections. */
     void (*reset)(void *ctx);
+    /* Frees the sink (ctx) once its queue is closed: store_queue_be_close. */
+    void (*destroy)(void *ctx);
 } sq_ops_t;
 
 typedef struct sq_conf {
@@ -89,10 +91,18 @@ int store_queue_conf(sq_conf_t *c, const store_url_t *u, const store_opts_t *opt
                      char *errstr, size_t errstr_size);
 /* The URL parameters store_queue_conf reads (NULL-terminated). */
 extern const char *const store_queue_params[];
+/* Checks u's parameters against a sink's own (extra, NULL-terminated) and
+ * the queue's (store_queue_params).  Returns 0, or -1 naming the unknown one. */
+int store_queue_check_params(const store_url_t *u, const char *const *extra, char *errstr,
+                             size_t errstr_size);
 
 /* Starts the writer thread.  ops/ctx are borrowed until store_queue_close. */
 int store_queue_new(store_queue_t **out, const sq_conf_t *c, const sq_ops_t *ops, void *ctx,
                     char *errstr, size_t errstr_size);
+
+/* The StarRocks primary key digest of a result (rule set) or decision
+ * (rule NULL): 32 lowercase hex digits and a NUL into out. */
+void store_row_key(const char *run_id, const char *event_id, const char *rule, char out[33]);
 
 int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
                      char *errstr, size_t errstr_size);
@@ -109,8 +119,8 @@ int store_queue_close(store_queue_t *q, char *errstr, size_t errstr_size);
 void store_queue_stats(store_queue_t *q, store_stats_t *out);
 
 /* store_backend_t entries for a sink whose impl struct starts with its
- * store_queue_t pointer (mysql, starrocks): everything but open and close
- * is the queue's business. */
+ * store_queue_t pointer (mysql, starrocks): everything but open is the
+ * queue's business. */
 int store_queue_be_write(void *impl, const store_row_t *rows, size_t n, char *errstr, size_t errstr_size);
 int store_queue_be_write_decision(void *impl, const store_decision_t *d, char *errstr, size_t errstr_size);
 int store_queue_be_begin_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size);
@@ -120,6 +130,20 @@ int store_queue_be_rule_version(void *impl, const store_rule_version_t *rv, char
 int store_queue_be_flush(void *impl, char *errstr, size_t errstr_size);
 void store_queue_be_stats(void *impl, store_stats_t *out);
 int store_queue_be_health(void *impl, char *errstr, size_t errstr_size);
+/* Closes the queue, then ops->destroy(impl). */
+int store_queue_be_close(void *impl, char *errstr, size_t errstr_size);
+
+/* The whole store_backend_t of such a sink: one table for mysql and
+ * starrocks, which differ only in their scheme and open. */
+#define STORE_QUEUE_BACKEND(scheme_, open_)                                   \
+    {                                                                         \
+        .scheme = (scheme_), .open = (open_), .write = store_queue_be_write,  \
+        .write_decision = store_queue_be_write_decision,                      \
+        .begin_run = store_queue_be_begin_run, .end_run = store_queue_be_end_run, \
+        .rule_version = store_queue_be_rule_version, .flush = store_queue_be_flush, \
+        .close = store_queue_be_close, .stats = store_queue_be_stats,         \
+        .health = store_queue_be_health,                                      \
+    }
 int store_queue_health(store_queue_t *q, char *errstr, size_t errstr_size);
 
 /* "YYYY-MM-DD HH:MM:SS.mmm" UTC of ms into out (>= 24 bytes); returns the

@@ -154,14 +154,15 @@ static int transient(const char *msg)
     return 0;
 }
 
-/* Interprets a Stream Load answer for a batch of n rows: 0, 1 or -1. */
-static int judge(const char *label, size_t n, const char *body, size_t len, char *err, size_t errsz)
+/* Interprets a Stream Load answer (storage/store_int.h). */
+int store_sr_judge(const char *label, size_t n, const char *body, size_t len, char *err, size_t errsz)
 {
     json_error_t je;
     json_t *o = json_loadb(body, len, 0, &je);
     if (!json_is_object(o)) {
         json_decref(o);
-        snprintf(err, errsz, "label %s: answer is not a JSON object: %.200s", label, body);
+        snprintf(err, errsz, "label %s: answer is not a JSON object: %.*s", label,
+                 (int)(len < 200 ? len : 200), body);
         return 1;
     }
     int rc;
@@ -268,16 +269,15 @@ static int sr_exec(void *ctx, const sq_batch_t *b, char *err, size_t errsz)
         snprintf(err, errsz, "label %s: HTTP %ld from %s: %.200s", label, code, url, resp);
         return -1;
     }
-    int rc = judge(label, b->nrows, resp, s->resp.len, err, errsz);
+    int rc = store_sr_judge(label, b->nrows, resp, s->resp.len, err, errsz);
     if (s->body.cap > (64u << 20))
         wd_buf_free(&s->body);
     return rc;
 }
 
-static const sq_ops_t sr_ops = { sr_exec, sr_reset };
-
-static void sr_free(sr_t *s)
+static void sr_free(void *ctx)
 {
+    sr_t *s = ctx;
     sr_reset(s);
     wd_buf_free(&s->body);
     wd_buf_free(&s->resp);
@@ -288,17 +288,12 @@ static void sr_free(sr_t *s)
     free(s);
 }
 
+static const sq_ops_t sr_ops = { sr_exec, sr_reset, sr_free };
+
 static int sr_open(void **impl, const char *url, const store_opts_t *opts,
                    char *errstr, size_t errstr_size)
 {
     static const char *const extra[] = { "timeout", "connect_timeout", "label_prefix", "tls", NULL };
-    const char *known[32];
-    size_t nk = 0;
-    for (size_t i = 0; extra[i]; i++)
-        known[nk++] = extra[i];
-    for (size_t i = 0; store_queue_params[i]; i++)
-        known[nk++] = store_queue_params[i];
-    known[nk] = NULL;
     pthread_once(&curl_once, curl_init_once);
 
     sr_t *s = calloc(1, sizeof(*s));
@@ -320,7 +315,7 @@ static int sr_open(void **impl, const char *url, const store_opts_t *opts,
                      "(starrocks://user@fe-host:8030/db)", s->redacted);
         goto fail;
     }
-    if (store_url_check_params(&s->url, known, errstr, errstr_size) != 0 ||
+    if (store_queue_check_params(&s->url, extra, errstr, errstr_size) != 0 ||
         store_url_param_long(&s->url, "timeout", 1, 86400, &s->timeout_s, errstr, errstr_size) != 0 ||
         store_url_param_long(&s->url, "connect_timeout", 1, 3600, &s->connect_timeout_s, errstr, errstr_size) != 0 ||
         store_url_param_long(&s->url, "tls", 0, 1, &tls, errstr, errstr_size) != 0 ||
@@ -354,24 +349,4 @@ fail:
     return -1;
 }
 
-static int sr_close(void *impl, char *errstr, size_t errstr_size)
-{
-    sr_t *s = impl;
-    int rc = store_queue_close(s->q, errstr, errstr_size);
-    sr_free(s);
-    return rc;
-}
-
-const store_backend_t store_starrocks_backend = {
-    .scheme = "starrocks",
-    .open = sr_open,
-    .write = store_queue_be_write,
-    .write_decision = store_queue_be_write_decision,
-    .begin_run = store_queue_be_begin_run,
-    .end_run = store_queue_be_end_run,
-    .rule_version = store_queue_be_rule_version,
-    .flush = store_queue_be_flush,
-    .close = sr_close,
-    .stats = store_queue_be_stats,
-    .health = store_queue_be_health,
-};
+const store_backend_t store_starrocks_backend = STORE_QUEUE_BACKEND("starrocks", sr_open);

@@ -79,7 +79,7 @@ static void test_defaults_without_a_file(void **st)
     assert_string_equal(wd_config_str(c, "run.unknown_stream"), "dlq");
     assert_string_equal(wd_config_str(c, "streams.field"), "type");
     assert_string_equal(wd_config_str(c, "split.prefix"), "warden.stream");
-    assert_int_equal(wd_config_int(c, "run.batch_max"), 2000);
+    assert_int_equal(wd_config_int(c, "run.batch_max"), 10000);
     assert_true(wd_config_bool(c, "run.create_topics"));
     assert_false(wd_config_is_set(c, "run.group"));
     const char *const *k, *const *v;
@@ -252,6 +252,32 @@ static void test_bad_store_scheme_and_password_in_url_are_errors(void **st)
     assert_null(strstr(e, "hunter2"));
 }
 
+/* The admin API is not built: its settings are refused at the line that
+ * sets them (or from --set), never accepted and ignored; "" (off) passes. */
+static void test_admin_settings_are_refused_until_the_admin_api_exists(void **st)
+{
+    fx_t *f = *st;
+    const char *e = load_err(f,
+        "return {\n"
+        "  admin = {\n"
+        "    listen = '127.0.0.1:9100',\n"
+        "    token_file = 'token',\n"
+        "  },\n"
+        "}\n", 0);
+    assert_contains(e, "warden.lua:3: admin.listen: not supported yet (the admin API is not built)");
+    assert_contains(e, "warden.lua:4: admin.token_file: not supported yet (the admin API is not built)");
+
+    char err[1024];
+    write_cfg(f, "return { admin = { listen = '' } }\n");
+    wd_config_t *c = wd_config_load(f->path, 0, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(wd_config_check(c, 0, err, sizeof err), 0);
+    assert_int_equal(wd_config_set(c, "admin.listen", "0.0.0.0:9100", err, sizeof err), 0);
+    assert_int_equal(wd_config_check(c, 0, err, sizeof err), -1);
+    assert_contains(err, "warden.lua: admin.listen: not supported yet (the admin API is not built)");
+    wd_config_destroy(c);
+}
+
 static void test_secrets_come_only_from_the_environment(void **st)
 {
     fx_t *f = *st;
@@ -314,7 +340,7 @@ static void test_describe_lists_every_section(void **st)
     FILE *m = open_memstream(&buf, &len);
     wd_config_describe(m);
     fclose(m);
-    assert_contains(buf, "| `batch_max` | integer | `2000` |");
+    assert_contains(buf, "| `batch_max` | integer | `10000` |");
     assert_contains(buf, "### kafka");
     free(buf);
 }
@@ -331,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_librdkafka_rejects_bad_properties_with_its_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_rule_pack_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_store_scheme_and_password_in_url_are_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_settings_are_refused_until_the_admin_api_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_come_only_from_the_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_runs_sandboxed_and_bounded, setup, teardown),
         cmocka_unit_test(test_missing_file_is_an_error),

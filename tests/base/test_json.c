@@ -316,6 +316,53 @@ static void test_30_digit_integers_read_as_doubles_and_strings_stay_intact(void 
     assert_str(path(r, "after"), "x", 1);
 }
 
+static void assert_bigint(wd_jval_t v, const char *want) {
+    char buf[WD_JSON_NUMBUF];
+    size_t n = 0;
+    const char *t = wd_jval_bigint(v, buf, &n);
+    if (want == NULL) {
+        if (t != NULL) fail_msg("bigint text %.*s, want none", (int)n, t);
+        return;
+    }
+    if (t == NULL) fail_msg("no bigint text, want %s", want);
+    if (n != strlen(want) || memcmp(t, want, n) != 0)
+        fail_msg("bigint text %.*s, want %s", (int)n, t, want);
+}
+
+/* Integers beyond int64 keep their exact digits (as doubles two ids
+ * ...001 and ...002 are the same number), aligned with the right values
+ * when big and small numbers interleave, and forgotten by the next parse. */
+static void test_integers_beyond_int64_keep_their_exact_digits(void **state) {
+    fix_t *f = *state;
+    wd_jval_t r = parse_ok(f, "{\"a\":10000000000000000001,\"b\":10000000000000000002,"
+                              "\"c\":18446744073709551615,\"d\":-9223372036854775809,\"e\":1.5,"
+                              "\"f\":[1,123456789012345678901234567890,2.5e3,-99999999999999999999999],"
+                              "\"g\":9223372036854775807,\"h\":\"18446744073709551616\",\"i\":1e30,"
+                              "\"j\":18446744073709551616}");
+    assert_bigint(path(r, "a"), "10000000000000000001");
+    assert_bigint(path(r, "b"), "10000000000000000002");
+    assert_bigint(path(r, "c"), "18446744073709551615");
+    assert_bigint(path(r, "d"), "-9223372036854775809");
+    assert_bigint(path(r, "e"), NULL);
+    assert_bigint(path(r, "g"), NULL);
+    assert_bigint(path(r, "h"), NULL);
+    assert_bigint(path(r, "i"), NULL);
+    assert_bigint(path(r, "j"), "18446744073709551616");
+    wd_jval_t a = path(r, "f"), e;
+    const char *want[] = { NULL, "123456789012345678901234567890", NULL, "-99999999999999999999999" };
+    for (size_t i = 0; i < 4; i++) {
+        assert_true(wd_jval_at(a, i, &e));
+        assert_bigint(e, want[i]);
+    }
+    /* Without a literal beyond 64 bits (the hot path) and after it. */
+    r = parse_ok(f, "{\"a\":18446744073709551615,\"b\":1.5}");
+    assert_bigint(path(r, "a"), "18446744073709551615");
+    assert_bigint(path(r, "b"), NULL);
+    r = parse_ok(f, "[1.5,2.5]");
+    assert_true(wd_jval_at(r, 0, &e));
+    assert_bigint(e, NULL);
+}
+
 static void test_big_integer_retry_still_reports_other_errors(void **state) {
     fix_t *f = *state;
     const char *in = "[123456789012345678901234567890,tru]";
@@ -583,6 +630,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_invalid_utf8_is_rejected_at_the_bad_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_int64_limits_are_exact_and_beyond_are_doubles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_30_digit_integers_read_as_doubles_and_strings_stay_intact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_integers_beyond_int64_keep_their_exact_digits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_integer_retry_still_reports_other_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_range_doubles_are_rejected_tiny_ones_round_to_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth_limit_accepts_exactly_max_and_rejects_one_more, setup, teardown),

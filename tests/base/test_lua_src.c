@@ -112,12 +112,46 @@ static void test_code_built_and_broken_text(void **s)
     assert_int_equal(at(deep, "x", NULL), 0);
 }
 
+/* The classes of src as a string: c(ode), k (comment), s(tring). */
+static const char *classes(const char *src)
+{
+    static char out[512];
+    size_t n = strlen(src);
+    unsigned char k[512];
+    memset(k, 9, sizeof k);
+    wd_lua_classify(src, n, k);
+    for (size_t i = 0; i < n; i++)
+        out[i] = k[i] == WD_LUA_CODE ? 'c' : k[i] == WD_LUA_COMMENT ? 'k' : k[i] == WD_LUA_STRING ? 's' : '?';
+    out[n] = '\0';
+    assert_int_equal(k[n], 9);   /* nothing written past len */
+    return out;
+}
+
+static void test_classify_comments_strings_and_code(void **s)
+{
+    (void)s;
+    assert_string_equal(classes("a -- b\nc"), "cckkkkcc");
+    assert_string_equal(classes("x'a\\'b'y"), "cssssssc");
+    assert_string_equal(classes("\"a\\\"\"z"), "sssssc");
+    assert_string_equal(classes("[[a]]b"), "sssssc");
+    assert_string_equal(classes("[==[ ]] ]==]c"), "ssssssssssssc");
+    assert_string_equal(classes("--[[x\n]]c"), "kkkkkkkkc");
+    assert_string_equal(classes("--[=[ ]] ]=]c"), "kkkkkkkkkkkkc");
+    assert_string_equal(classes("t[1]"), "cccc");        /* an index is code */
+    assert_string_equal(classes("a - -b"), "cccccc");    /* two minus signs are not a comment */
+    assert_string_equal(classes("'--'x"), "ssssc");     /* a comment mark inside a string */
+    assert_string_equal(classes("--'x'\ny"), "kkkkkcc");
+    assert_string_equal(classes("[[open"), "ssssss");    /* unfinished: to the end */
+    assert_string_equal(classes("'ab\\"), "ssss");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nesting_decides),
         cmocka_unit_test(test_comments_and_strings_are_not_fields),
         cmocka_unit_test(test_code_built_and_broken_text),
+        cmocka_unit_test(test_classify_comments_strings_and_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

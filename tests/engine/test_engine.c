@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include "tests/rules/testutil.h"
+#include "engine/eng_test.h"
+#include "rules/rule_pack.h"
 
 /* A pack with one rule "r" on stream "s" flagging every event with its
  * ctx.now() as the entity; the caller frees p and destroys the engine. */
@@ -396,6 +398,75 @@ static void test_shadow_labels_never_reach_enforcing_rules(void **st)
     tu_pack_free(&p);
 }
 
+/* Shadow labels live under an internal prefix; an enforce rule naming
+ * that prefix got them ("\1shadow:x" read the shadow rule's "x").  Names
+ * starting with the prefix byte are refused in has_label and label. */
+static void test_enforce_rule_cannot_read_shadow_labels_by_their_prefix(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.shadow_set", "shadow", NULL, "ctx.label('u1', 'x', '1h')");
+    tu_rule(&p, "b.enforce_peek", NULL, NULL,
+            "if ctx.has_label('u1', '\\1shadow:x') then return ctx.block{ entity = 'u1' } end");
+    tu_rule(&p, "c.enforce_forge", NULL, NULL, "ctx.label('u3', '\\1shadow:z', '1h')");
+    tu_rule(&p, "d.shadow_read_forged", "shadow", NULL,
+            "if ctx.has_label('u3', 'z') then return ctx.flag{ entity = 'u3' } end");
+    eng_opts_t o = tu_opts();
+    eng_engine_t *e = tu_engine(&p, &o);
+    const eng_outcome_t *out = tu_evalf(e, "\"n\":1");
+    tu_assert_error(out, "b.enforce_peek", "label names must not start with byte 0x01");
+    tu_assert_error(out, "c.enforce_forge", "label names must not start with byte 0x01");
+    out = tu_evalf(e, "\"n\":2");
+    assert_null(tu_hit(out, "b.enforce_peek"));
+    tu_assert_error(out, "b.enforce_peek", "reserved");
+    assert_null(tu_hit(out, "d.shadow_read_forged"));   /* an enforce rule cannot plant one either */
+    assert_int_equal(out->decision, RULE_VERDICT_NONE);
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+/* The test runner encodes each test event to JSON with its keys sorted;
+ * an insertion sort made a 100k-key event take minutes.  Now n log n, and
+ * the case (through the strict view's pairs) runs well within 2 s. */
+static void test_test_runner_handles_a_100k_key_event_quickly(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "r.lua",
+             "local big = {}\n"
+             "for i = 1, 100000 do big['k' .. i] = i end\n"
+             "return { name = \"r\", version = 1, streams = { \"s\" }, mode = \"enforce\",\n"
+             "  fields = { \"big\" },\n"
+             "  evaluate = function(ev, ctx)\n"
+             "    local n = 0\n"
+             "    for k in pairs(ev.big) do n = n + 1 end\n"
+             "    return ctx.flag{ entity = 'n' .. n }\n"
+             "  end,\n"
+             "  tests = { { name = \"big\", events = { { big = big } }, expect = { { entity = \"n100000\" } } } },\n"
+             "}\n");
+    eng_opts_t o = tu_opts();
+    o.strict_fields = 1;
+    o.instr_budget = 100000000;
+    eng_engine_t *e = tu_engine(&p, &o);
+    rule_t *const *rules;
+    assert_int_equal(rule_pack_rules(eng_engine_pack(e), &rules), 1);
+    eng_test_totals_t t = { 0 };
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    eng_test_rule(e, &o, rules[0], &t);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    print_message("a test case with a 100k-key event: %.3f s\n", secs);
+    assert_int_equal(t.cases, 1);
+    assert_int_equal(t.passed, 1);
+    if (secs > 2.0)
+        fail_msg("the test case took %.1f s", secs);
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
 /* ---- custom field names ------------------------------------------------ */
 
 static void test_custom_stream_id_and_ts_fields(void **st)
@@ -589,6 +660,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kafka_event_far_ahead_of_its_message_time_is_rejected),
         cmocka_unit_test(test_labels_of_a_failing_evaluation_are_discarded),
         cmocka_unit_test(test_shadow_labels_never_reach_enforcing_rules),
+        cmocka_unit_test(test_enforce_rule_cannot_read_shadow_labels_by_their_prefix),
+        cmocka_unit_test(test_test_runner_handles_a_100k_key_event_quickly),
         cmocka_unit_test(test_custom_stream_id_and_ts_fields),
         cmocka_unit_test(test_streams_and_their_fields),
         cmocka_unit_test(test_stream_fields_use_the_custom_field_names),

@@ -30,7 +30,23 @@ static size_t walk(wd_jval_t v, unsigned depth) {
         if (s[len] != '\0') abort();
         break;
     case WD_JINT: n += (size_t)wd_jval_int(v); break;
-    case WD_JDOUBLE: n += wd_jval_double(v) > 0; break;
+    case WD_JDOUBLE: {
+        n += wd_jval_double(v) > 0;
+        /* An integer beyond int64: its exact digits, which read as this double. */
+        char nb[WD_JSON_NUMBUF], tmp[512];
+        s = wd_jval_bigint(v, nb, &len);
+        if (s) {
+            if (len == 0) abort();
+            for (size_t i = 0; i < len; i++)
+                if (!(i == 0 && s[i] == '-') && (s[i] < '0' || s[i] > '9')) abort();
+            if (len < sizeof tmp) {
+                memcpy(tmp, s, len);
+                tmp[len] = '\0';
+                if (strtod(tmp, NULL) != wd_jval_double(v)) abort();
+            }
+        }
+        break;
+    }
     case WD_JBOOL: n += (size_t)wd_jval_bool(v); break;
     case WD_JARRAY: case WD_JOBJECT: {
         size_t i = 0, klen;

@@ -28,6 +28,14 @@ n=$(wc -l <"$T/actions.jsonl")
 grep -q '"verdict":"block","rules":\["' "$T/actions.jsonl" || fail "--actions lines lack verdict/rules"
 ok "--actions ($n actions)"
 
+# An actions or rejects file that cannot be written is a failure, not a
+# silent loss: exit 1 naming the file.
+for opt in --actions --rejects; do
+    rc=0; "$W" eval -q $opt /dev/full examples/rules "$S" - >/dev/null 2>"$T/full.err" <<<'not json' || rc=$?
+    [ "$rc" = 1 ] && grep -q "/dev/full: write error" "$T/full.err" || { cat "$T/full.err"; fail "$opt /dev/full: exit $rc, want 1"; }
+done
+ok "--actions/--rejects write errors exit 1"
+
 # Bad lines: file:line: reason on stderr, kept verbatim in --rejects, the run goes on.
 { head -3 "$S"; echo '{"type":"pin_create",'; echo 'not json'; echo '{"id":"x","ts":1}'; tail -2 "$S"; } >"$T/mixed.jsonl"
 "$W" eval --rejects "$T/rej.jsonl" examples/rules "$T/mixed.jsonl" >"$T/h" 2>"$T/err"; rc=$?
@@ -98,3 +106,13 @@ ok "--state-out/--state-in continue exactly; a corrupt snapshot is refused"
 "$W" eval --state-max-mb 1 examples/rules "$T/big.jsonl" >/dev/null 2>"$T/mm.err"
 grep -Eq "[1-9][0-9]* evicted" "$T/mm.err" || fail "no evictions reported under --state-max-mb 1: $(grep state: "$T/mm.err")"
 ok "--state-max-mb: $(grep -o '[0-9]* evicted' "$T/mm.err")"
+
+# --store never defaults to the live run id (a test run must not overwrite
+# the live service's rows); JSONL on stdout keeps "live", the contract's example.
+"$W" eval -q --store "jsonl:$T/st.jsonl" examples/rules "$S"
+ids=$(python3 -c "import json; print(' '.join(sorted({json.loads(l)['run_id'] for l in open('$T/st.jsonl')})))")
+case "$ids" in eval-*) ;; *) fail "eval --store wrote run_id '$ids', want eval-<time>-<pid>" ;; esac
+[ "$ids" != live ] && [ "$(echo "$ids" | wc -w)" = 1 ] || fail "eval --store run ids: $ids"
+"$W" eval -q --store "jsonl:$T/st2.jsonl" --run-id mine examples/rules "$S"
+grep -q '"run_id":"mine"' "$T/st2.jsonl" || fail "--run-id is not used with --store"
+ok "eval --store defaults to run_id $ids, not live"

@@ -11,17 +11,18 @@ kt_init crash
 kt_sample 150 50
 for round in 1 2; do
     kt_warden "$KT/run$round.log" run -c "$KT/warden.lua" --instance a --set store="jsonl:$KT/hits$round.jsonl"
-    kt_wait_log "$KT/run$round.log" "kafka commit" $((round * 5)) 60
+    kt_wait_stat "$KT/run$round.log" commits $((round * 5)) 60
     kill -KILL "$KT_PID" 2>/dev/null || :; wait "$KT_PID" 2>/dev/null || :
-    echo "round $round: killed after $(grep -c 'kafka commit' "$KT/run$round.log") commits"
+    echo "round $round: killed after $(kt_stat "$KT/run$round.log" commits) commits (as last written)"
 done
-grep -q "restored slot=\*/0" "$KT/run2.log" || kt_fail "the second run did not restore state from the changelog"
+[ "$(kt_stat "$KT/run2.log" restored)" = 1 ] || kt_fail "the second run did not restore state from the changelog"
 kt_warden "$KT/run3.log" run -c "$KT/warden.lua" --instance a --set store="jsonl:$KT/hits3.jsonl"
 kt_wait_count "actions.$KID" "$want" 60
-kt_wait_log "$KT/run3.log" "kafka commit" 1 10
+kt_wait_stat "$KT/run3.log" commits 1 10
 sleep 1
 kt_stop "$KT_PID" || kt_fail "warden run exited non-zero"
-grep -q "restored slot=\*/0" "$KT/run3.log" || kt_fail "the third run did not restore state"
+kt_final "$KT/run3.log"
+[ "$(kt_stat "$KT/run3.log" restored)" = 1 ] || kt_fail "the third run did not restore state"
 
 kt_read "actions.$KID" | sort >"$KT/actions.sorted"
 sort "$KT/eval_actions.jsonl" >"$KT/eval.sorted"

@@ -18,11 +18,10 @@ eval "$(tests/kafka/broker.sh env)"
 # Many small transactions, so each outage lands mid-stream.
 kt_sample 50 20
 kt_warden "$KT/run.log" run -c "$KT/warden.lua" --instance a --set store=null:
-commits() { grep -c 'kafka commit' "$KT/run.log" || :; }
-kt_wait_log "$KT/run.log" "kafka commit" 20 60
+kt_wait_stat "$KT/run.log" commits 20 60
 tests/kafka/broker.sh restart 5 term 2>>"$KT/broker.log" || kt_fail "broker restart failed"
-before=$(commits)
-kt_wait_log "$KT/run.log" "kafka commit" $((before + 20)) 90
+before=$(kt_stat "$KT/run.log" commits)
+kt_wait_stat "$KT/run.log" commits $((before + 20)) 90
 kill -0 "$KT_PID" 2>/dev/null || { tail -20 "$KT/run.log"; kt_fail "warden run died in the first outage"; }
 tests/kafka/broker.sh restart 12 kill 2>>"$KT/broker.log" || kt_fail "broker restart (after kill -9) failed"
 kt_wait_count "actions.$KID" "$want" 180
@@ -32,6 +31,7 @@ kt_stop "$KT_PID" 60 || { tail -20 "$KT/run.log"; kt_fail "warden run exited non
 kt_read "actions.$KID" | sort >"$KT/actions.sorted"
 sort "$KT/eval_actions.jsonl" >"$KT/eval.sorted"
 diff "$KT/eval.sorted" "$KT/actions.sorted" >"$KT/diff" || { head "$KT/diff"; kt_fail "actions after the outages differ from eval (lost or duplicated)"; }
-field() { grep ' summary events=' "$KT/run.log" | grep -o " $1=[0-9]*" | cut -d= -f2; }
+kt_final "$KT/run.log"
+field() { kt_stat "$KT/run.log" "$1"; }
 echo "ok: $want actions exactly once across a 5 s broker stop and a 12 s broker crash" \
      "($(field aborts) batches redone, $(field producer_restarts) new producers)"

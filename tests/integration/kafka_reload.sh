@@ -27,6 +27,13 @@ kt_config "$KT/warden.lua" "
 ev e1 u1 >"$KT/b1"; send "$KT/b1"
 kt_warden "$KT/run.log" run -c "$KT/warden.lua" --instance a
 kt_wait_count "actions.$KID" 1 30
+# Idle now: SIGUSR1 rewrites the stats file (a running one: not final).
+w0=$(kt_stat "$KT/run.log" written_ms)
+[ "$(kt_stat "$KT/run.log" final)" = false ] || kt_fail "the stats file of a running process says final"
+sleep 0.1; kill -USR1 "$KT_PID"
+for _ in $(seq 1 50); do [ "$(kt_stat "$KT/run.log" written_ms)" != "$w0" ] && break; sleep 0.1; done
+[ "$(kt_stat "$KT/run.log" written_ms)" != "$w0" ] || kt_fail "SIGUSR1 did not rewrite the stats file"
+kill -0 "$KT_PID" || kt_fail "SIGUSR1 stopped warden"
 
 # A broken pack: rejected, the old rule keeps deciding.
 echo 'return { name = "t.new", version = 1, streams = { "t" }, mode = "enforce", fields = { "user" },' \
@@ -34,7 +41,7 @@ echo 'return { name = "t.new", version = 1, streams = { "t" }, mode = "enforce",
 cp "$KT/pack/old.lua" "$KT/old.lua.good"
 mv "$KT/pack/old.lua.broken" "$KT/pack/old.lua"
 kill -HUP "$KT_PID"
-kt_wait_log "$KT/run.log" "reload rejected" 1 20
+kt_wait_stat "$KT/run.log" reload_failures 1 20
 grep -q "reload error: .*old.lua" "$KT/run.log" || kt_fail "the pack's load error was not logged"
 ev e2 u2 >"$KT/b2"; send "$KT/b2"
 kt_wait_count "actions.$KID" 2 30
@@ -48,7 +55,7 @@ return {
 }
 LUA
 kill -HUP "$KT_PID"
-kt_wait_log "$KT/run.log" "reload: rule pack .* replaces" 1 20
+kt_wait_stat "$KT/run.log" reloads 1 20
 ev e3 u3 >"$KT/b3"; send "$KT/b3"
 kt_wait_count "actions.$KID" 3 30
 kt_read "actions.$KID" | grep '"event_id":"e3"' | grep '"verdict":"review"' | grep -q '"rules":\["t.new"\]' \
@@ -70,14 +77,16 @@ return {
 }
 LUA
 kill -HUP "$KT_PID"
-kt_wait_log "$KT/run.log" "reload: rule pack .* replaces" 2 20
-grep -q "state carried over to them.*counters_kept=1 counters_dropped=0" "$KT/run.log" \
-    || kt_fail "the reload did not carry the state over"
+kt_wait_stat "$KT/run.log" reloads 2 20
+[ "$(kt_stat "$KT/run.log" reload_carry/count)" = 1 ] && [ "$(kt_stat "$KT/run.log" reload_carry/counters_kept)" = 1 ] \
+    && [ "$(kt_stat "$KT/run.log" reload_carry/counters_dropped)" = 0 ] \
+    || { kt_stat "$KT/run.log" reload_carry; kt_fail "the reload did not carry the state over"; }
 ev e4 u1 >"$KT/b4"; send "$KT/b4"
 kt_wait_count "actions.$KID" 4 30
 grep '"event_id":"e4"' "$KT/hits.jsonl" | grep -q 'per_user=2 added=1' \
     || { cat "$KT/hits.jsonl"; kt_fail "e4: the kept counter did not keep counting (want per_user=2 added=1)"; }
 kill -0 "$KT_PID" || kt_fail "warden died"
 kt_stop "$KT_PID" || kt_fail "warden run exited non-zero"
-grep -q "reloads=2 reload_failures=1" "$KT/run.log" || kt_fail "reload counts wrong"
+kt_final "$KT/run.log"
+[ "$(kt_stat "$KT/run.log" reloads)" = 2 ] && [ "$(kt_stat "$KT/run.log" reload_failures)" = 1 ] || kt_fail "reload counts wrong"
 echo "ok: broken pack rejected (old kept), good pack switched, changed counters carried over"

@@ -22,11 +22,16 @@ kt_config "$KT/warden.lua" "
   run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID', batch_max = 1000 },"
 kt_warden "$KT/run.log" run -c "$KT/warden.lua" --instance a
 kt_wait_count "actions.$KID" "$want" 60
-kt_wait_log "$KT/run.log" "kafka commit" 1 10
+kt_wait_stat "$KT/run.log" commits 1 10
 sleep 1   # anything extra (a duplicate) would show up now
 rc=0; kt_stop "$KT_PID" || rc=$?
 [ "$rc" = 0 ] || { tail -20 "$KT/run.log"; kt_fail "warden run exited $rc after SIGTERM"; }
-grep -q "summary events=12000 " "$KT/run.log" || { grep summary "$KT/run.log"; kt_fail "not every event was evaluated"; }
+kt_final "$KT/run.log"
+[ "$(kt_stat "$KT/run.log" events)" = 12000 ] || { cat "$(kt_stats_file "$KT/run.log")"; kt_fail "not every event was evaluated"; }
+[ "$(kt_stat "$KT/run.log" "events_by_topic/$RAW")" = 12000 ] || kt_fail "events_by_topic/$RAW is not 12000"
+[ "$(kt_stat "$KT/run.log" actions)" = "$want" ] || kt_fail "stats say $(kt_stat "$KT/run.log" actions) actions, want $want"
+[ "$(kt_stat "$KT/run.log" hits)" = "$(wc -l <"$KT/eval_hits.jsonl")" ] || kt_fail "stats hits differ from eval's"
+[ "$(kt_stat "$KT/run.log" error)" = null ] || kt_fail "a clean stop reports an error"
 
 kt_read "actions.$KID" | sort >"$KT/actions.sorted"
 sort "$KT/eval_actions.jsonl" >"$KT/eval_actions.sorted"

@@ -21,8 +21,9 @@ kt_config "$KT/split.lua" "
   rules = '$PWD/examples/rules',
   split = { group = 'split.$KID', dlq_topic = 'dlq.$KID', partitions = 1 },"
 kt_warden "$KT/split.log" split -c "$KT/split.lua" --instance a
-kt_wait_log "$KT/split.log" "kafka commit" 1 30
-topics=$(sed -n 's/.*split stream=[^ ]* topic=\([^ ]*\) .*/\1/p' "$KT/split.log" | sort)
+kt_wait_stat "$KT/split.log" commits 1 30
+topics=$(python3 -c 'import json, sys; print("\n".join(sorted(s["topic"] for s in json.load(open(sys.argv[1]))["streams"].values())))' \
+    "$(kt_stats_file "$KT/split.log")")
 [ -n "$topics" ] || kt_fail "split named no output topics"
 # Drained when the output counts stop moving.
 prev=-1
@@ -33,8 +34,10 @@ for i in $(seq 1 60); do
 done
 kt_stop "$KT_PID" || kt_fail "warden split exited non-zero"
 sed -n '/^stream /,/^total/p' "$KT/split.log"
-grep -q "summary events=12001 dropped=1 " "$KT/split.log" || kt_fail "split did not read every event"
-total=$(awk '/^total/ {print $3}' "$KT/split.log")
+kt_final "$KT/split.log"
+[ "$(kt_stat "$KT/split.log" events)" = 12001 ] && [ "$(kt_stat "$KT/split.log" dropped)" = 1 ] \
+    || { cat "$(kt_stats_file "$KT/split.log")"; kt_fail "split did not read every event"; }
+total=$(kt_stat "$KT/split.log" out)
 [ "$total" = "$n" ] || kt_fail "split says $total out, topics hold $n"
 # Only declared fields survive (post text is not read by any rule).
 t1=$(echo "$topics" | head -1)
@@ -48,10 +51,11 @@ kt_config "$KT/run.lua" "
   run = { group = 'run.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID' },"
 kt_warden "$KT/run.log" run -c "$KT/run.lua" --instance a
 kt_wait_count "actions.$KID" "$want" 60
-kt_wait_log "$KT/run.log" "kafka commit" 1 10
+kt_wait_stat "$KT/run.log" commits 1 10
 sleep 1
 kt_stop "$KT_PID" || kt_fail "warden run exited non-zero"
-grep -q " misaligned=0 " "$KT/run.log" || { grep summary "$KT/run.log"; kt_fail "alignment gave up waiting"; }
+kt_final "$KT/run.log"
+[ "$(kt_stat "$KT/run.log" misaligned)" = 0 ] || { cat "$(kt_stats_file "$KT/run.log")"; kt_fail "alignment gave up waiting"; }
 kt_read "actions.$KID" | sort >"$KT/split_actions.sorted"
 sort "$KT/eval_actions.jsonl" >"$KT/eval.sorted"
 diff "$KT/eval.sorted" "$KT/split_actions.sorted" >"$KT/diff" || {

@@ -4,11 +4,17 @@
 #
 #   kt_init NAME          work dir $KT, id $KID (use in topic and group names)
 #   kt_config FILE BODY   a warden.lua with kafka bootstrap + BODY (Lua table fields)
-#   kt_warden LOG ARGS…   start $WARDEN ARGS… in the background; pid in $KT_PID
+#   kt_warden LOG ARGS…   start $WARDEN ARGS… in the background; pid in $KT_PID;
+#                         run and split get --stats-json LOG's .json (kt_stats_file)
 #   kt_stop PID [SECS]    SIGTERM, wait (default 30 s); returns warden's exit status
 #   kt_count TOPIC        records in TOPIC visible to read_committed
 #   kt_read TOPIC [FMT]   dump TOPIC (read_committed), one record a line
 #   kt_wait_count TOPIC N SECS   until kt_count TOPIC >= N, else fail
+#   kt_stats_file LOG     the --stats-json file of the process logging to LOG
+#   kt_stat LOG FIELD     a field of that file (path with /: store/retries,
+#                         events_by_topic/TOPIC); empty when absent
+#   kt_wait_stat LOG FIELD N SECS   until kt_stat LOG FIELD >= N, else fail
+#   kt_final LOG          fail unless the file is the final one (clean exit)
 #   kt_wait_log LOG PATTERN N SECS  until PATTERN occurs N times in LOG
 #   kt_sample BATCH_MAX BATCH_MS [FIELDS]  the sample events on topic $RAW,
 #                         eval's actions/hits in $KT/eval_actions.jsonl and
@@ -51,9 +57,14 @@ $body
 EOF
 }
 
+kt_stats_file() { echo "${1%.log}.json"; }
+
 kt_warden() {
     local log=$1; shift
-    WARDEN_LOG=${WARDEN_LOG:-debug} "$WARDEN" "$@" >"$log" 2>&1 &
+    case "${1:-}" in
+        run|split) set -- "$1" --stats-json "$(kt_stats_file "$log")" "${@:2}" ;;
+    esac
+    WARDEN_LOG=${WARDEN_LOG:-info} "$WARDEN" "$@" >"$log" 2>&1 &
     KT_PID=$!
     KT_PIDS+=("$KT_PID")
 }
@@ -91,6 +102,36 @@ kt_wait_count() {
         [ $(( $(date +%s) - t0 )) -ge "$secs" ] && kt_fail "$topic has $c records, want $n (after ${secs}s)"
         sleep 0.5
     done
+}
+
+kt_stat() {
+    python3 -c '
+import json, sys
+try:
+    v = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    sys.exit(0)
+for part in sys.argv[2].split("/"):
+    if not isinstance(v, dict) or part not in v:
+        sys.exit(0)
+    v = v[part]
+print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)
+' "$(kt_stats_file "$1")" "$2" 2>/dev/null || :
+}
+
+kt_wait_stat() {
+    local log=$1 field=$2 n=$3 secs=$4 t0 v
+    t0=$(date +%s)
+    while :; do
+        v=$(kt_stat "$log" "$field")
+        [ -n "$v" ] && [ "$v" -ge "$n" ] 2>/dev/null && return 0
+        [ $(( $(date +%s) - t0 )) -ge "$secs" ] && { tail -20 "$log" >&2; kt_fail "$field is ${v:-absent} in $(kt_stats_file "$log"), want >= $n (after ${secs}s)"; }
+        sleep 0.2
+    done
+}
+
+kt_final() {
+    [ "$(kt_stat "$1" final)" = true ] || { tail -5 "$1" >&2; kt_fail "$(kt_stats_file "$1") is not the final stats (did the process exit cleanly?)"; }
 }
 
 kt_wait_log() {

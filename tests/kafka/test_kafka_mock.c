@@ -1,12 +1,12 @@
 /* tests/kafka/test_kafka_mock.c — error paths of the exactly-once loop
  * (kafka/kfk.h) against librdkafka's mock cluster with injected
  * broker errors: an abortable error aborts, rewinds the partition and
- * reloads the last committed state, so every event counts once in the
+ * rolls its state back to the last commit, so every event counts once in the
  * state though some are handed out twice; a producer fenced in a young
  * transaction (a zombie) stops the loop with a clear message, one fenced in
  * a transaction older than its timeout (a broker outage) is replaced and
  * the batch redone, three times at most; retriable coordinator errors are
- * retried.  (The mock
+ * retried; a handler's KFK_REDO redoes the batch.  (The mock
  * cannot prove exactly-once on the broker side: tests/integration/kafka_*
  * do that against a real broker.) */
 #include <setjmp.h>
@@ -30,24 +30,35 @@ enum { API_PRODUCE = 0, API_END_TXN = 26 };
 #define N_EVENTS 300
 
 typedef struct th {
-    long state;        /* events counted: saved and reloaded as a snapshot */
+    long state;        /* events counted: a changelog record, rolled back on redo */
+    long committed;    /* state as of the last commit */
     long calls;        /* message callbacks, redeliveries included */
-    long loads, null_loads, saves;
+    long rollbacks, restores, saves;
+    long redo_at;      /* message callback number that answers KFK_REDO once (0: none) */
+    long redos;
+    long reports;      /* report hook calls */
 } th_t;
 
-static int t_assign(void *ud, const char *topic, int32_t partition, void **part)
+static kfk_rc_t t_assign(void *ud, const char *topic, int32_t partition, void **part)
 {
     (void)topic;
     (void)partition;
     *part = ud;
-    return 0;
+    return KFK_OK;
+}
+
+static void t_report(void *ud, kfk_t *k)
+{
+    (void)k;
+    th_t *t = ud;
+    t->reports++;
 }
 
 /* The first slow_calls messages take 25 ms each: a batch of 50 then lasts
  * longer than a 1 s transaction.timeout.ms. */
 static long slow_calls;
 
-static int t_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
+static kfk_rc_t t_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
 {
     (void)ud;
     th_t *t = part;
@@ -55,41 +66,71 @@ static int t_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part
         usleep(25000);
     t->calls++;
     t->state++;
-    if (kfk_produce(k, "out", RD_KAFKA_PARTITION_UA, NULL, 0, m->payload, m->len, 0, NULL) != 0)
-        return -1;
+    if (t->redo_at && t->calls == t->redo_at) {
+        t->redos++;
+        return KFK_REDO;   /* after changing the state: the rewind must undo it */
+    }
+    kfk_rc_t rc = kfk_produce(k, "out", RD_KAFKA_PARTITION_UA, NULL, 0, m->payload, m->len, 0, NULL);
+    if (rc != KFK_OK)
+        return rc;
     if (t->state == N_EVENTS)
         kfk_stop(k);
-    return 0;
+    return KFK_OK;
 }
 
-static int t_save(void *ud, void *part, size_t limit, wd_buf_t *out, char *err, size_t n)
+static kfk_rc_t t_changes(void *ud, void *part, kfk_changelog_t *cl, char *err, size_t n)
 {
     (void)ud;
-    (void)limit;
     (void)err;
     (void)n;
     th_t *t = part;
     t->saves++;
-    wd_buf_printf(out, "%ld", t->state);
-    return 0;
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, "%ld", t->state);
+    return kfk_changelog_put(cl, "n", 1, buf, (size_t)len);
 }
 
-static int t_load(void *ud, void *part, const void *data, size_t len, char *err, size_t n)
+static void t_committed(void *ud, void *part)
+{
+    (void)ud;
+    th_t *t = part;
+    t->committed = t->state;
+}
+
+static kfk_rc_t t_rollback(void *ud, void *part, char *err, size_t n)
 {
     (void)ud;
     (void)err;
     (void)n;
     th_t *t = part;
-    t->loads++;
-    if (!data) {
-        t->null_loads++;
-        t->state = 0;
-        return 0;
-    }
+    t->rollbacks++;
+    t->state = t->committed;
+    return KFK_OK;
+}
+
+static kfk_rc_t t_apply(void *ud, void *part, const void *id, size_t idlen, const void *val,
+                        size_t vlen, char *err, size_t n)
+{
+    (void)ud;
+    (void)id;
+    (void)idlen;
+    (void)err;
+    (void)n;
+    th_t *t = part;
     char buf[32];
-    snprintf(buf, sizeof buf, "%.*s", (int)len, (const char *)data);
-    t->state = atol(buf);
-    return 0;
+    snprintf(buf, sizeof buf, "%.*s", (int)vlen, val ? (const char *)val : "0");
+    t->state = t->committed = atol(buf);
+    return KFK_OK;
+}
+
+static kfk_rc_t t_restored(void *ud, void *part, char *err, size_t n)
+{
+    (void)ud;
+    (void)err;
+    (void)n;
+    th_t *t = part;
+    t->restores++;
+    return KFK_OK;
 }
 
 typedef struct fx {
@@ -157,7 +198,9 @@ static int run_loop_b(fx_t *f, const char *txn, long batch_max, long batch_ms, k
         .batch_max = batch_max, .batch_ms = batch_ms, .client_id = "test",
     };
     kfk_handler_t h = {
-        .ud = &f->th, .assign = t_assign, .message = t_message, .save = t_save, .load = t_load,
+        .ud = &f->th, .assign = t_assign, .message = t_message, .changes = t_changes, .committed = t_committed,
+        .rollback = t_rollback, .apply = t_apply, .restored = t_restored,
+        .report = t_report,
     };
     kfk_t *k = kfk_new(f->cfg, &o, &h, err, n);
     if (!k)
@@ -185,7 +228,8 @@ static void test_abortable_error_rewinds_state_and_redelivers(void **st)
     assert_true(s.aborts >= 1);
     assert_true(f->th.calls > N_EVENTS);          /* some events came twice … */
     assert_int_equal(f->th.state, N_EVENTS);      /* … but counted once: state rewound */
-    assert_true(f->th.loads >= 2);                /* restore on assign + rewind */
+    assert_true(f->th.restores >= 1);             /* restore on assign */
+    assert_true(f->th.rollbacks >= 1);            /* rollback on the rewind */
     assert_true(s.commits >= 1);
 }
 
@@ -259,6 +303,39 @@ static void test_retriable_commit_errors_are_retried(void **st)
     assert_int_equal(f->th.calls, N_EVENTS);
 }
 
+/* A handler answering KFK_REDO (mid-batch, after touching its state):
+ * the transaction is aborted, the partition rewound and its state reloaded
+ * from the last commit, and the batch comes again — the loop goes on. */
+static void test_handler_redo_aborts_rewinds_and_goes_on(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    f->th.redo_at = 75;   /* inside the second batch of 50 */
+    int rc = run_loop(f, "t.redo", &s, err, sizeof err);
+    if (rc != 0)
+        fail_msg("the loop stopped: %s", err);
+    assert_int_equal(f->th.redos, 1);
+    assert_int_equal(s.aborts, 1);
+    assert_int_equal(s.producer_restarts, 0);
+    assert_true(f->th.calls >= N_EVENTS + 25);    /* the second batch came again … */
+    assert_int_equal(f->th.state, N_EVENTS);      /* … from the committed state */
+    assert_true(f->th.restores >= 1);             /* restore on assign */
+    assert_true(f->th.rollbacks >= 1);            /* rollback on the rewind */
+}
+
+/* The report hook runs after every commit (and on rebalances). */
+static void test_report_after_every_commit(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    assert_int_equal(run_loop(f, "t.report", &s, err, sizeof err), 0);
+    assert_true(s.commits >= N_EVENTS / 50);
+    assert_true(f->th.reports >= (long)s.commits);
+    assert_int_equal(s.assigned, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +344,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fenced_old_transaction_gets_a_new_producer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fenced_again_and_again_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retriable_commit_errors_are_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handler_redo_aborts_rewinds_and_goes_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_after_every_commit, setup, teardown),
     };
     return cmocka_run_group_tests_name("kafka loop on the mock cluster", tests, NULL, NULL);
 }

@@ -290,6 +290,54 @@ static void test_pack_without_counters_lua_is_empty(void **s)
     rmdir(dir);
 }
 
+/* counters.lua runs in the rules' sandbox (base/wd_lua.c) with its own
+ * options: none of the escape hatches, neither as globals nor through _G,
+ * and an endless loop (also one called back from C) is a load error that
+ * names the file and line. */
+static void test_counters_lua_cannot_escape_the_one_sandbox(void **s)
+{
+    (void)s;
+    static const char *const names[] = { "io", "os", "require", "load", "debug",
+                                         "collectgarbage", "dofile", "loadfile",
+                                         "package", "coroutine", NULL };
+    for (int i = 0; names[i]; i++) {
+        char src[128], want[64];
+        snprintf(src, sizeof src, "return %s.x", names[i]);
+        snprintf(want, sizeof want, "(global '%s')", names[i]);
+        parse_err(src, want);
+        snprintf(src, sizeof src, "return _G.%s.x", names[i]);
+        snprintf(want, sizeof want, "(field '%s')", names[i]);
+        parse_err(src, want);
+    }
+    parse_err("return string.dump(tostring)", "(field 'dump')");
+    parse_err("return ('x').dump(tostring)", "(field 'dump')");
+    parse_err("return getmetatable('').__index", "(global 'getmetatable')");
+    parse_err("return utf8.char(65)", "(global 'utf8')");
+
+    char dir[] = "/tmp/test_counters.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], err[512], want[160];
+    snprintf(path, sizeof path, "%s/counters.lua", dir);
+    static const char *const loops[] = {
+        "local n = 0\nwhile true do n = n + 1 end\n",
+        "local s = ('x'):rep(10)\nreturn s:gsub('.', function() while true do end end)\n",
+    };
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(loops[i], f);
+        fclose(f);
+        rule_counters_t *cs = (rule_counters_t *)1;
+        assert_int_equal(rule_counters_load(dir, &cs, err, sizeof err), -1);
+        assert_null(cs);
+        snprintf(want, sizeof want, "%s:2: instruction budget", path);
+        if (strstr(err, want) == NULL)
+            fail_msg("error \"%s\" does not contain \"%s\"", err, want);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ---- matching ---- */
 
 typedef struct mfx {
@@ -424,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_validation_messages),
         cmocka_unit_test(test_every_error_reported_in_stable_order),
         cmocka_unit_test(test_pack_without_counters_lua_is_empty),
+        cmocka_unit_test(test_counters_lua_cannot_escape_the_one_sandbox),
         cmocka_unit_test_setup_teardown(test_match_keys_as_lua_tostring, m_setup, m_teardown),
         cmocka_unit_test_setup_teardown(test_match_where_clauses, m_setup, m_teardown),
     };

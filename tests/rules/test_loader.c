@@ -257,6 +257,49 @@ static void test_literal_reference_to_an_unknown_list_is_a_load_error(void **st)
     expect_ref_error("local b = ctx.in_list(\"nolist\", ev.user.id)", "no list 'nolist'");
 }
 
+/* Comments and strings that mention calls are not calls: a valid pack
+ * whose comments and strings name an undeclared counter, window or list
+ * loads, and a string argument holding ")" or "," does not hide the real
+ * window from the check. */
+static void test_references_in_comments_and_strings_are_not_checked(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "counters.lua",
+             "return { { name = \"c\", stream = \"s\", key = \"user.id\", windows = { \"1h\" } } }\n");
+    tu_write(&p, "lists/ok.txt", "x\n");
+    tu_write(&p, "r.lua",
+             "-- ctx.count(\"gone\", ev.user.id, \"1h\") was the old counter\n"
+             "--[[ ctx.in_list(\"nolist\", v)\n"
+             "     ctx.distinct(\"nope\", k, \"1d\") ]]\n"
+             "--[==[ ctx.count(\"x\", k, \"1h\") ]] still a comment ]==]\n"
+             "local doc = \"call ctx.count(\\\"nope\\\", k, \\\"1h\\\") to count\"\n"
+             "local doc2 = 'ctx.in_list(\"nolist\", v)'\n"
+             "local doc3 = [[ctx.count(\"nope\", k, \"1h\")]]\n"
+             "local doc4 = [=[ ]] ctx.count(\"nope\", k, \"7d\") ]=]\n"
+             "return { name = \"r\", version = 1, streams = { \"s\" }, mode = \"enforce\",\n"
+             "  fields = { \"user.id\" },\n"
+             "  evaluate = function(ev, ctx)\n"
+             "    local n = ctx.count(\"c\", ev.user.id .. \"),\", \"1h\") -- ctx.count(\"nope\")\n"
+             "    local m = ctx.in_list(\"ok\", \"ctx.in_list('nolist', v)\")\n"
+             "  end }\n");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    eng_engine_destroy(e);
+    /* The same call in code is still refused. */
+    tu_write(&p, "r.lua",
+             "-- fine\n"
+             "return { name = \"r\", version = 1, streams = { \"s\" }, mode = \"enforce\",\n"
+             "  fields = { \"user.id\" },\n"
+             "  evaluate = function(ev, ctx) local s = '--' return ctx.count(\"nope\", ev.user.id, \"1h\") end }\n");
+    char want[256];
+    snprintf(want, sizeof want, "%s/r.lua:4: counter 'nope' is not declared", p.dir);
+    const char *err = tu_load_err(&p);
+    if (strstr(err, want) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", err, want);
+    tu_pack_free(&p);
+}
+
 static void test_name_empty(void **st)
 {
     (void)st;
@@ -603,6 +646,139 @@ static void test_streams_list_with_metatable_is_read_raw(void **st)
                L_MODE L_EVAL L_END, 4, "'streams' is empty");
 }
 
+/* ---- the pack walk: symbolic links, loops, depth ----------------------- */
+
+#define GOOD_RULE L_RETURN L_NAME L_VERSION L_STREAMS L_MODE L_EVAL L_END
+
+static void link_in(const tu_pack_t *p, const char *target, const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", p->dir, rel);
+    assert_int_equal(symlink(target, path), 0);
+}
+
+static void assert_has(const char *err, const char *want)
+{
+    if (strstr(err, want) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", err, want);
+}
+
+/* Two links to "." made the walk branch forever; one to "/" read the
+ * machine.  Both are load errors naming the link, found at once. */
+static void test_symlink_loops_and_links_out_of_the_pack_are_load_errors(void **st)
+{
+    (void)st;
+    alarm(20);   /* before the fix: an endless walk */
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "r.lua", GOOD_RULE);
+    link_in(&p, ".", "a");
+    link_in(&p, ".", "b");
+    link_in(&p, "/", "root");
+    const char *err = tu_load_err(&p);
+    char want[1200];
+    snprintf(want, sizeof want, "%s/a: symbolic link to a directory already in the rule pack", p.dir);
+    assert_has(err, want);
+    snprintf(want, sizeof want, "%s/b: symbolic link to a directory already in the rule pack", p.dir);
+    assert_has(err, want);
+    snprintf(want, sizeof want, "%s/root: symbolic link to / points outside the rule pack", p.dir);
+    assert_has(err, want);
+    assert_int_equal(count_lines(err), 3);
+    alarm(0);
+    tu_pack_free(&p);
+}
+
+static void test_symlink_to_a_parent_directory_is_a_loop(void **st)
+{
+    (void)st;
+    alarm(20);
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "x/y/r.lua", GOOD_RULE);
+    link_in(&p, "../..", "x/y/up");
+    char want[1200];
+    snprintf(want, sizeof want, "%s/x/y/up: symbolic link to a directory already in the rule pack", p.dir);
+    assert_has(tu_load_err(&p), want);
+    alarm(0);
+    tu_pack_free(&p);
+}
+
+/* Links that stay inside the pack are followed (a rule kept in a hidden
+ * directory and linked in loads once). */
+static void test_symlink_inside_the_pack_is_followed(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, ".store/r1.lua", GOOD_RULE);
+    link_in(&p, ".store/r1.lua", "r.lua");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_rule_stats_t *rs;
+    assert_int_equal(eng_engine_rule_stats(e, &rs), 1);
+    assert_string_equal(rs[0].rule, "r.one");
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_symlinked_rule_file_outside_the_pack_is_refused(void **st)
+{
+    (void)st;
+    tu_pack_t p, q;
+    tu_pack_init(&p);
+    tu_pack_init(&q);
+    const char *out = tu_write(&q, "r.lua", GOOD_RULE);
+    link_in(&p, out, "r.lua");
+    char want[1200];
+    snprintf(want, sizeof want, "%s/r.lua: symbolic link to %s points outside the rule pack", p.dir, out);
+    const char *err = tu_load_err(&p);
+    assert_has(err, want);
+    link_in(&p, "nowhere", "dangling.lua");
+    snprintf(want, sizeof want, "%s/dangling.lua: symbolic link cannot be resolved", p.dir);
+    assert_has(tu_load_err(&p), want);
+    tu_pack_free(&p);
+    tu_pack_free(&q);
+}
+
+static void test_list_or_counters_linked_out_of_the_pack_are_refused(void **st)
+{
+    (void)st;
+    tu_pack_t p, q;
+    tu_pack_init(&p);
+    tu_pack_init(&q);
+    tu_write(&p, "r.lua", GOOD_RULE);
+    tu_write(&p, "lists/ok.txt", "a\n");
+    const char *secret = tu_write(&q, "secret.txt", "hunter2\n");
+    link_in(&p, secret, "lists/evil.txt");
+    char want[1200];
+    snprintf(want, sizeof want, "%s/lists/evil.txt: symbolic link to %s points outside the rule pack",
+             p.dir, secret);
+    assert_has(tu_load_err(&p), want);
+    char path[512];
+    snprintf(path, sizeof path, "%s/lists/evil.txt", p.dir);
+    assert_int_equal(unlink(path), 0);
+    const char *ctr = tu_write(&q, "counters.lua", "return {}\n");
+    link_in(&p, ctr, "counters.lua");
+    snprintf(want, sizeof want, "%s/counters.lua: symbolic link to %s points outside the rule pack", p.dir,
+             ctr);
+    assert_has(tu_load_err(&p), want);
+    tu_pack_free(&p);
+    tu_pack_free(&q);
+}
+
+static void test_pack_nested_too_deep_is_a_load_error(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    char rel[128] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(rel, "d/");
+    strcat(rel, "r.lua");
+    tu_write(&p, rel, GOOD_RULE);
+    assert_has(tu_load_err(&p), "directories nested deeper than 32 levels");
+    tu_pack_free(&p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -666,6 +842,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rule_table_with_raising_metatable_does_not_crash),
         cmocka_unit_test(test_rule_table_with_looping_metatable_does_not_hang),
         cmocka_unit_test(test_streams_list_with_metatable_is_read_raw),
+        cmocka_unit_test(test_references_in_comments_and_strings_are_not_checked),
+        cmocka_unit_test(test_symlink_loops_and_links_out_of_the_pack_are_load_errors),
+        cmocka_unit_test(test_symlink_to_a_parent_directory_is_a_loop),
+        cmocka_unit_test(test_symlink_inside_the_pack_is_followed),
+        cmocka_unit_test(test_symlinked_rule_file_outside_the_pack_is_refused),
+        cmocka_unit_test(test_list_or_counters_linked_out_of_the_pack_are_refused),
+        cmocka_unit_test(test_pack_nested_too_deep_is_a_load_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,8 +4,9 @@
  * trailing bytes, a wrong version or other counters are refused with a
  * clear message and leave the target state exactly as it was; payloads
  * re-checksummed after mutation never crash or half-load; allocation
- * failures while loading change nothing; per-entry records (and
- * tombstones) carry single keys and labels; a snapshot over its size
+ * failures while loading change nothing; the per-key changelog (records
+ * per changed key and label, tombstones, restore, rollback, migration
+ * from a snapshot) gives the live state back; a snapshot over its size
  * limit sheds least recently used keys until it fits; a snapshot of
  * changed counters carries over the unchanged ones. */
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -407,75 +409,243 @@ static void test_snapshot_load_alloc_failures_leave_state_unchanged(void **s)
     state_destroy(t);
 }
 
-/* Changelog entries carry one key (or label) each; absent entries are
- * tombstones; a corrupt or foreign entry is refused. */
-static void test_entry_records_carry_single_keys_and_tombstones(void **s)
+/* ---- the per-key changelog ---- */
+
+typedef struct rec_log {
+    wd_buf_t data;     /* u32 idlen | id | u32 vlen+1 (0: tombstone) | value ... */
+    size_t   n, tombstones, batch_start;
+    int      dup;      /* an id emitted twice in one batch */
+} rec_log_t;
+
+static int log_emit(void *ud, const void *id, size_t idlen, const void *val, size_t vlen)
+{
+    rec_log_t *l = ud;
+    /* ids are unique within one batch's records */
+    size_t off = l->batch_start;
+    while (off < l->data.len) {
+        uint32_t il, vl;
+        memcpy(&il, l->data.data + off, 4);
+        if (il == idlen && memcmp(l->data.data + off + 4, id, idlen) == 0)
+            l->dup = 1;
+        memcpy(&vl, l->data.data + off + 4 + il, 4);
+        off += 8 + il + (vl ? vl - 1 : 0);
+    }
+    uint32_t il = (uint32_t)idlen, vl = val ? (uint32_t)vlen + 1 : 0;
+    wd_buf_add(&l->data, &il, 4);
+    wd_buf_add(&l->data, id, idlen);
+    wd_buf_add(&l->data, &vl, 4);
+    if (val)
+        wd_buf_add(&l->data, val, vlen);
+    l->n++;
+    l->tombstones += val == NULL;
+    return 0;
+}
+
+static void log_batch(state_t *st, rec_log_t *l)
+{
+    l->batch_start = l->data.len;
+    assert_int_equal(state_log_changes(st, log_emit, l), 0);
+    state_log_commit(st);
+    assert_int_equal(state_log_pending(st), 0);
+}
+
+/* Applies every record of l to st, oldest first; returns how many were
+ * passed over. */
+static size_t log_replay(state_t *st, const rec_log_t *l)
+{
+    char err[400];
+    size_t off = 0, skipped = 0;
+    while (off < l->data.len) {
+        uint32_t il, vl;
+        memcpy(&il, l->data.data + off, 4);
+        const char *id = l->data.data + off + 4;
+        memcpy(&vl, id + il, 4);
+        const char *v = vl ? id + il + 4 : NULL;
+        int rc = state_log_apply(st, id, il, v, vl ? vl - 1 : 0, err, sizeof err);
+        if (rc < 0)
+            fail_msg("apply: %s", err);
+        skipped += rc == 1;
+        off += 8 + il + (vl ? vl - 1 : 0);
+    }
+    state_log_restored(st);
+    return skipped;
+}
+
+/* A tracked state's records, batch after batch (one record per changed
+ * key and label, ids unique in a batch, evictions and expiry as
+ * tombstones), put back into an empty state answer as the live one does;
+ * with a byte ceiling too. */
+static void log_round_trip(size_t max_bytes)
+{
+    state_t *a = mk(max_bytes), *b = mk(max_bytes);
+    assert_int_equal(state_log_track(a, 1), 0);
+    rec_log_t l = { WD_BUF_INIT, 0, 0, 0, 0 };
+    size_t per_batch_max = 0;
+    for (int i = 0; i < 6000; i++) {
+        feed(a, event_ts(i), event_r(i));
+        if (i % 250 == 249) {
+            size_t before = l.n;
+            log_batch(a, &l);
+            if (l.n - before > per_batch_max)
+                per_batch_max = l.n - before;
+        }
+    }
+    log_batch(a, &l);
+    assert_false(l.dup);
+    /* a batch of 250 events changes far fewer entries than a whole state holds */
+    state_stats_t sa;
+    state_stats(a, &sa);
+    assert_true(per_batch_max < 250 * 4 + 1);
+    assert_true(l.tombstones > 0);   /* expiry (and the ceiling) removed keys */
+    assert_int_equal(log_replay(b, &l), 0);
+    state_expire(a);
+    assert_true(state_clock(b) == state_clock(a));
+    assert_same_answers(a, b, event_ts(5999));
+    /* and both go on alike */
+    for (int i = 6000; i < 7000; i++) {
+        feed(a, event_ts(i), event_r(i));
+        feed(b, event_ts(i), event_r(i));
+    }
+    assert_same_answers(a, b, event_ts(6999));
+    wd_buf_free(&l.data);
+    state_destroy(a);
+    state_destroy(b);
+}
+
+static void test_log_records_restore_the_live_state(void **s)
+{
+    (void)s;
+    log_round_trip(0);
+}
+
+static void test_log_records_restore_under_a_ceiling(void **s)
+{
+    (void)s;
+    log_round_trip(64 * 1024);
+}
+
+/* A rollback puts back exactly the state of the last commit (keys
+ * changed, created, evicted and expired in the batch, labels, the clock),
+ * so the batch done again answers as if it had never been done. */
+static void test_log_rollback_restores_the_last_commit(void **s)
+{
+    (void)s;
+    for (int ceiling = 0; ceiling < 2; ceiling++) {
+        size_t mb = ceiling ? 64 * 1024 : 0;
+        state_t *a = mk(mb), *c = mk(mb);
+        assert_int_equal(state_log_track(a, 1), 0);
+        for (int i = 0; i < 3000; i++)
+            feed(a, event_ts(i), event_r(i));
+        state_log_commit(a);
+        wd_buf_t snap = WD_BUF_INIT;
+        char err[400];
+        assert_int_equal(state_save_buf(a, &snap), 0);
+        assert_int_equal(state_load_buf(c, snap.data, snap.len, err, sizeof err), 0);
+        int64_t clock = state_clock(a);
+        /* a batch that moves the clock an hour on (expiry) and adds keys */
+        for (int i = 3000; i < 5000; i++)
+            feed(a, event_ts(i), event_r(i));
+        assert_true(state_log_pending(a) > 0);
+        assert_int_equal(state_log_rollback(a), 0);
+        assert_true(state_clock(a) == clock);
+        assert_int_equal(state_log_pending(a), 0);
+        assert_same_answers(a, c, event_ts(2999));
+        for (int i = 3000; i < 5000; i++) {
+            feed(a, event_ts(i), event_r(i));
+            feed(c, event_ts(i), event_r(i));
+        }
+        assert_same_answers(a, c, event_ts(4999));
+        wd_buf_free(&snap);
+        state_destroy(a);
+        state_destroy(c);
+    }
+}
+
+/* After loading a whole-state snapshot (the old changelog format),
+ * mark_all has the next records carry every live entry. */
+static void test_log_mark_all_emits_every_entry(void **s)
+{
+    (void)s;
+    state_t *a = mk(0), *b = mk(0), *c = mk(0);
+    for (int i = 0; i < 3000; i++)
+        feed(a, event_ts(i), event_r(i));
+    wd_buf_t snap = WD_BUF_INIT;
+    char err[400];
+    assert_int_equal(state_save_buf(a, &snap), 0);
+    assert_int_equal(state_log_track(b, 1), 0);
+    assert_int_equal(state_load_buf(b, snap.data, snap.len, err, sizeof err), 0);
+    state_expire(b);   /* stats count live entries only */
+    state_log_mark_all(b);
+    rec_log_t l = { WD_BUF_INIT, 0, 0, 0, 0 };
+    log_batch(b, &l);
+    state_stats_t sb;
+    state_stats(b, &sb);
+    assert_true(l.n >= sb.keys + sb.labels);
+    log_replay(c, &l);
+    state_expire(a);
+    assert_same_answers(a, c, event_ts(2999));
+    wd_buf_free(&l.data);
+    wd_buf_free(&snap);
+    state_destroy(a);
+    state_destroy(b);
+    state_destroy(c);
+}
+
+/* A corrupt record is refused and changes nothing; a record of a counter
+ * that is gone or whose spec changed is passed over (1). */
+static void test_log_bad_records_refused_foreign_passed_over(void **s)
 {
     (void)s;
     state_t *a = mk(0), *b = mk(0);
-    for (int i = 0; i < 2000; i++)
-        feed(a, event_ts(i), event_r(i));
-    int64_t now = event_ts(1999);
+    assert_int_equal(state_log_track(a, 1), 0);
+    state_add(a, 0, "u1", 2, D0);
+    state_add(a, 0, "u1", 2, D0 + MIN);
+    rec_log_t l = { WD_BUF_INIT, 0, 0, 0, 0 };
+    log_batch(a, &l);
+    assert_int_equal(l.n, 2);   /* the key and the clock */
+    uint32_t il, vl;
+    memcpy(&il, l.data.data, 4);
+    char *id = l.data.data + 4;
+    memcpy(&vl, id + il, 4);
+    char *v = id + il + 4;
+    size_t vlen = vl - 1;
     char err[400];
-    wd_buf_t rec = WD_BUF_INIT;
-    /* ship every key of counters 0 and 1 and every label, one record each */
-    char k[64];
-    for (int key = 0; key < 200; key++) {
-        key_of(k, sizeof k, key);
-        for (size_t c = 0; c < 2; c++) {
-            wd_buf_reset(&rec);
-            assert_int_equal(state_entry_save(a, c, k, strlen(k), NULL, 0, &rec), 0);
-            if (state_entry_load(b, rec.data, rec.len, err, sizeof err) != 0)
-                fail_msg("entry: %s", err);
-        }
-        wd_buf_reset(&rec);
-        assert_int_equal(state_entry_save(a, STATE_LABELS, k, strlen(k), "suspect", 7, &rec), 0);
-        assert_int_equal(state_entry_load(b, rec.data, rec.len, err, sizeof err), 0);
-    }
-    assert_true(state_clock(b) == state_clock(a));
-    for (int key = 0; key < 200; key++) {
-        key_of(k, sizeof k, key);
-        for (size_t w = 0; w < 4; w++)
-            assert_int_equal(state_count(b, 0, k, strlen(k), w4[w], now),
-                             state_count(a, 0, k, strlen(k), w4[w], now));
-        for (size_t w = 0; w < 2; w++)
-            assert_int_equal(state_distinct(b, 1, k, strlen(k), w2[w], now),
-                             state_distinct(a, 1, k, strlen(k), w2[w], now));
-        assert_int_equal(state_label_has(b, k, strlen(k), "suspect", 7, now),
-                         state_label_has(a, k, strlen(k), "suspect", 7, now));
-    }
-    /* a tombstone for a key a does not have removes it from b */
-    state_add(b, 0, "only-in-b", 9, now);
-    assert_int_equal(state_count(b, 0, "only-in-b", 9, HOUR, now), 1);
-    wd_buf_reset(&rec);
-    assert_int_equal(state_entry_save(a, 0, "only-in-b", 9, NULL, 0, &rec), 0);
-    assert_int_equal(state_entry_load(b, rec.data, rec.len, err, sizeof err), 0);
-    assert_int_equal(state_count(b, 0, "only-in-b", 9, HOUR, now), 0);
-    /* an update overwrites */
-    state_add(a, 0, "u1", 2, now);
-    wd_buf_reset(&rec);
-    assert_int_equal(state_entry_save(a, 0, "u1", 2, NULL, 0, &rec), 0);
-    assert_int_equal(state_entry_load(b, rec.data, rec.len, err, sizeof err), 0);
-    assert_int_equal(state_count(b, 0, "u1", 2, DAY, now), state_count(a, 0, "u1", 2, DAY, now));
-    /* corrupt, truncated, foreign */
-    int64_t before = state_count(b, 0, "u1", 2, DAY, now);
-    unsigned char *x = malloc(rec.len);
-    for (size_t pos = 0; pos < rec.len; pos++) {
-        memcpy(x, rec.data, rec.len);
+    unsigned char *x = malloc(vlen);
+    for (size_t pos = 0; pos < vlen; pos++) {
+        memcpy(x, v, vlen);
         x[pos] ^= 0x10;
-        assert_int_equal(state_entry_load(b, x, rec.len, err, sizeof err), -1);
+        assert_int_equal(state_log_apply(b, id, il, x, vlen, err, sizeof err), -1);
     }
-    assert_int_equal(state_entry_load(b, rec.data, rec.len - 1, err, sizeof err), -1);
-    assert_int_equal(state_count(b, 0, "u1", 2, DAY, now), before);
+    assert_int_equal(state_log_apply(b, id, il, v, vlen - 1, err, sizeof err), -1);
+    assert_int_equal(state_log_apply(b, "Zx", 2, v, vlen, err, sizeof err), -1);
+    /* the key is the id's (the value does not repeat it) */
+    char *id2 = malloc(il);
+    memcpy(id2, id, il);
+    id2[il - 1] = '9';
+    assert_int_equal(state_log_apply(b, id2, il, v, vlen, err, sizeof err), 0);
+    assert_int_equal(state_count(b, 0, "u9", 2, HOUR, D0 + MIN), 2);
+    assert_int_equal(state_log_apply(b, id2, il, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(state_count(b, 0, "u9", 2, HOUR, D0 + MIN), 0);
+    assert_int_equal(state_count(b, 0, "u1", 2, HOUR, D0 + MIN), 0);
+    assert_int_equal(state_log_apply(b, id, il, v, vlen, err, sizeof err), 0);
+    assert_int_equal(state_count(b, 0, "u1", 2, HOUR, D0 + MIN), 2);
+    /* a pack whose pins_by_user has other windows, or none at all */
     int64_t w[] = { HOUR };
-    state_counter_def_t other = { "x", "s", "k", NULL, w, 1 };
-    state_t *o = state_new(&other, 1, 0, err, sizeof err);
-    assert_int_equal(state_entry_load(o, rec.data, rec.len, err, sizeof err), -1);
-    assert_non_null(strstr(err, "other counters"));
-    assert_int_equal(state_entry_save(a, 9, "u1", 2, NULL, 0, &rec), STATE_ENOCOUNTER);
+    state_counter_def_t changed = { "pins_by_user", "pin_create", "user.id", NULL, w, 1 };
+    state_counter_def_t gone = { "x", "s", "k", NULL, w, 1 };
+    state_t *o1 = state_new(&changed, 1, 0, err, sizeof err);
+    state_t *o2 = state_new(&gone, 1, 0, err, sizeof err);
+    assert_int_equal(state_log_apply(o1, id, il, v, vlen, err, sizeof err), 1);
+    assert_int_equal(state_log_apply(o2, id, il, v, vlen, err, sizeof err), 1);
+    assert_int_equal(state_count(o1, 0, "u1", 2, HOUR, D0 + MIN), 0);
+    /* a tombstone removes */
+    assert_int_equal(state_log_apply(b, id, il, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(state_count(b, 0, "u1", 2, HOUR, D0 + MIN), 0);
     free(x);
-    state_destroy(o);
-    wd_buf_free(&rec);
+    free(id2);
+    wd_buf_free(&l.data);
+    state_destroy(o1);
+    state_destroy(o2);
     state_destroy(a);
     state_destroy(b);
 }
@@ -657,17 +827,200 @@ static void test_carry_over_to_changed_counters(void **s)
     state_destroy(b);
 }
 
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* CRC-valid snapshots that no run of events could have written: a clock
+ * beyond the event times the engine accepts (every later event would be
+ * "late": the state froze), unknown flag bits, a counter record newer than
+ * the clock, a counter table at odds with the fingerprint.  Each is refused
+ * like a checksum failure and the target is left as it was. */
+static void test_snapshot_with_impossible_clock_or_flags_is_refused(void **s)
+{
+    (void)s;
+    state_t *a = mk(0);
+    for (int i = 0; i < 300; i++)
+        feed(a, event_ts(i), event_r(i));
+    wd_buf_t buf = WD_BUF_INIT;
+    assert_int_equal(state_save_buf(a, &buf), 0);
+    size_t len = buf.len;
+    unsigned char *b = malloc(len);
+    state_t *t = target();
+    int64_t before = sum_answers(t, event_ts(50499));
+
+    const int64_t clocks[] = { STATE_TS_LIMIT_MS, INT64_MAX, INT64_MAX / 2, -STATE_TS_LIMIT_MS,
+                               INT64_MIN + 1 };
+    for (size_t i = 0; i < sizeof clocks / sizeof clocks[0]; i++) {
+        memcpy(b, buf.data, len);
+        put64(b + 40, (uint64_t)clocks[i]);
+        reseal(b, len);
+        expect_refused(t, before, b, len, "impossible clock");
+        state_carry_t c;
+        char err[400];
+        assert_int_equal(state_load_buf_carry(t, b, len, &c, err, sizeof err), -1);
+    }
+    /* a clock before the newest event counted */
+    memcpy(b, buf.data, len);
+    put64(b + 40, (uint64_t)(event_ts(299) - DAY));
+    reseal(b, len);
+    expect_refused(t, before, b, len, "record newer than the state's clock");
+    /* flags: none are defined */
+    for (int bit = 0; bit < 32; bit += 7) {
+        memcpy(b, buf.data, len);
+        put32(b + 12, 1u << bit);
+        reseal(b, len);
+        expect_refused(t, before, b, len, "unknown flags");
+    }
+    /* the same fingerprint, but the table says pins_by_user is distinct
+     * (payload: clock 8, nctr 1, name length 1, name 12, fingerprint 8) */
+    memcpy(b, buf.data, len);
+    assert_int_equal(b[40 + 8 + 1 + 1 + 12 + 8], 0);
+    b[40 + 8 + 1 + 1 + 12 + 8] = 1;
+    reseal(b, len);
+    expect_refused(t, before, b, len, "counter table does not match");
+    /* the untouched snapshot still loads */
+    char err[400];
+    assert_int_equal(state_load_buf(t, buf.data, len, err, sizeof err), 0);
+    assert_same_answers(a, t, event_ts(299));
+    free(b);
+    wd_buf_free(&buf);
+    state_destroy(a);
+    state_destroy(t);
+}
+
+/* An exact distinct set that holds one value twice would count it twice. */
+static void test_snapshot_with_repeated_distinct_value_is_refused(void **s)
+{
+    (void)s;
+    int64_t w[] = { HOUR };
+    state_counter_def_t d = { "d", "s", "k", "v", w, 1 };
+    char err[400];
+    state_t *a = state_new(&d, 1, 0, err, sizeof err);
+    assert_non_null(a);
+    assert_int_equal(state_add_distinct(a, 0, "k", 1, "x", 1, D0), STATE_OK);
+    wd_buf_t buf = WD_BUF_INIT;
+    assert_int_equal(state_save_buf(a, &buf), 0);
+    /* The one record ends with: u8 kind 1, varint 1, u64 hash. */
+    size_t len = buf.len;
+    unsigned char *b = malloc(len + 8);
+    memcpy(b, buf.data, len);
+    assert_int_equal(b[len - 10], 1);
+    assert_int_equal(b[len - 9], 1);
+    b[len - 9] = 2;
+    memcpy(b + len, b + len - 8, 8);
+    put64(b + 24, len + 8 - 40);
+    reseal(b, len + 8);
+    state_t *t = state_new(&d, 1, 0, err, sizeof err);
+    assert_int_equal(state_load_buf(t, b, len + 8, err, sizeof err), -1);
+    assert_non_null(strstr(err, "distinct set holds a value twice"));
+    assert_int_equal(state_distinct(t, 0, "k", 1, HOUR, D0), 0);
+    assert_int_equal(state_load_buf(t, buf.data, len, err, sizeof err), 0);
+    assert_int_equal(state_distinct(t, 0, "k", 1, HOUR, D0), 1);
+    free(b);
+    wd_buf_free(&buf);
+    state_destroy(a);
+    state_destroy(t);
+}
+
+/* The first counter record a batch emits ('C' at byte 5 of the value). */
+typedef struct first_rec {
+    wd_buf_t id, val;
+} first_rec_t;
+
+static int first_counter_rec(void *ud, const void *id, size_t idlen, const void *val, size_t vlen)
+{
+    first_rec_t *f = ud;
+    if (f->val.len == 0 && val && vlen > 6 && ((const char *)val)[5] == 'C') {
+        wd_buf_add(&f->id, id, idlen);
+        wd_buf_add(&f->val, val, vlen);
+    }
+    return 0;
+}
+
+/* A changelog record carries the clock too: an impossible one is refused
+ * and the state's clock does not move; so is a counter head after the
+ * record's own clock. */
+static void test_entry_with_impossible_clock_is_refused(void **s)
+{
+    (void)s;
+    state_t *a = mk(0), *b = mk(0);
+    assert_int_equal(state_log_track(a, 1), 0);
+    feed(a, D0, event_r(1));
+    feed(b, D0, event_r(2));
+    first_rec_t f = { WD_BUF_INIT, WD_BUF_INIT };
+    assert_int_equal(state_log_changes(a, first_counter_rec, &f), 0);
+    assert_true(f.val.len > 26);
+    char err[400];
+    size_t len = f.val.len;
+    unsigned char *r = malloc(len);
+    const int64_t clocks[] = { STATE_TS_LIMIT_MS, INT64_MAX - 1, -STATE_TS_LIMIT_MS };
+    for (size_t i = 0; i < sizeof clocks / sizeof clocks[0]; i++) {
+        memcpy(r, f.val.data, len);
+        put64(r + 14, (uint64_t)clocks[i]);
+        put32(r + len - 4, crc32_ref(r, len - 4));
+        int64_t clock = state_clock(b);
+        assert_int_equal(state_log_apply(b, f.id.data, f.id.len, r, len, err, sizeof err), -1);
+        assert_non_null(strstr(err, "impossible clock"));
+        assert_int_equal(state_clock(b), clock);
+        assert_int_equal(state_add(b, 0, "z", 1, clock + MIN), STATE_OK);   /* not frozen */
+    }
+    /* a head after the record's own clock */
+    memcpy(r, f.val.data, len);
+    put64(r + 14, (uint64_t)(D0 - HOUR));
+    put32(r + len - 4, crc32_ref(r, len - 4));
+    assert_int_equal(state_log_apply(b, f.id.data, f.id.len, r, len, err, sizeof err), -1);
+    assert_non_null(strstr(err, "record newer than the state's clock"));
+    assert_int_equal(state_log_apply(b, f.id.data, f.id.len, f.val.data, len, err, sizeof err), 0);
+    free(r);
+    wd_buf_free(&f.id);
+    wd_buf_free(&f.val);
+    state_destroy(a);
+    state_destroy(b);
+}
+
+/* Saving over a device or FIFO is refused: the snapshot is renamed over
+ * its path, which used to replace the node with a regular file (as root,
+ * /dev/full itself) and report success. */
+static void test_snapshot_file_refuses_a_path_that_is_not_a_regular_file(void **s)
+{
+    (void)s;
+    state_t *st = mk(0);
+    char dir[] = "/tmp/warden_snap.XXXXXX", fifo[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(state_save_file(st, fifo, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    struct stat sb;
+    assert_int_equal(stat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    unlink(fifo);
+    rmdir(dir);
+    state_destroy(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_round_trip_answers_identical),
         cmocka_unit_test(test_snapshot_file_round_trip),
+        cmocka_unit_test(test_snapshot_file_refuses_a_path_that_is_not_a_regular_file),
         cmocka_unit_test(test_snapshot_corruption_refused_state_unchanged),
         cmocka_unit_test(test_snapshot_load_alloc_failures_leave_state_unchanged),
-        cmocka_unit_test(test_entry_records_carry_single_keys_and_tombstones),
+        cmocka_unit_test(test_log_records_restore_the_live_state),
+        cmocka_unit_test(test_log_records_restore_under_a_ceiling),
+        cmocka_unit_test(test_log_rollback_restores_the_last_commit),
+        cmocka_unit_test(test_log_mark_all_emits_every_entry),
+        cmocka_unit_test(test_log_bad_records_refused_foreign_passed_over),
         cmocka_unit_test(test_snapshot_within_limit_evicts_lru),
         cmocka_unit_test(test_snapshot_within_keeps_the_ceiling),
         cmocka_unit_test(test_carry_over_to_changed_counters),
+        cmocka_unit_test(test_snapshot_with_impossible_clock_or_flags_is_refused),
+        cmocka_unit_test(test_snapshot_with_repeated_distinct_value_is_refused),
+        cmocka_unit_test(test_entry_with_impossible_clock_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,12 +22,31 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Primary keys of the schema at its current version (storage/schema/starrocks,
+# v5: digest keys).  A load whose row key encodes to more than
+# PRIMARY_KEY_LIMIT bytes fails whole, as StarRocks' primary_key_limit_size
+# (default 128) makes it; a key column missing from a row fails it too.
 KEYS = {
-    "rule_results": ("event_day", "run_id", "event_id", "rule"),
-    "decisions": ("event_day", "run_id", "event_id"),
+    "rule_results": ("event_day", "row_key"),
+    "decisions": ("event_day", "row_key"),
     "rule_runs": ("run_id",),
-    "rule_versions": ("name", "version", "sha256"),
+    "rule_versions": ("row_key",),
 }
+PRIMARY_KEY_LIMIT = 128
+
+
+def key_size(table, row):
+    """Encoded primary key bytes: DATE 4, INT 4, strings their UTF-8 length."""
+    n = 0
+    for col in KEYS.get(table, ()):
+        v = row.get(col)
+        if col == "event_day":
+            n += 4
+        elif isinstance(v, int):
+            n += 4
+        elif isinstance(v, str):
+            n += len(v.encode())
+    return n
 
 lock = threading.Lock()
 state = {}
@@ -156,6 +175,18 @@ class Handler(BaseHTTPRequestHandler):
                 self.answer(200, {"Status": "Fail", "Label": label, "NumberLoadedRows": 0,
                                   "NumberFilteredRows": 0,
                                   "Message": "Too many versions. tablet_id: 10086, version_count: 1001"})
+                return
+            key = KEYS.get(table, ())
+            missing = [r for r in rows if any(r.get(k) is None for k in key)]
+            big = [r for r in rows if key_size(table, r) > PRIMARY_KEY_LIMIT]
+            if missing or big:
+                c["rejected"] += 1
+                why = ("primary key column is null" if missing else
+                       f"primary key size exceed the limit: {key_size(table, big[0])} > "
+                       f"{PRIMARY_KEY_LIMIT}")
+                self.answer(200, {"Status": "Fail", "Label": label, "NumberTotalRows": len(rows),
+                                  "NumberLoadedRows": 0, "NumberFilteredRows": 0,
+                                  "Message": f"cancelled: {why}"})
                 return
             bad = [r for r in rows if ctl["reject_entity"] is not None
                    and r.get("entity") == ctl["reject_entity"]]

@@ -1,4 +1,4 @@
-/* tests/storage/test_store_json.c — the DESIGN.md JSON form of a hit row
+/* tests/storage/test_store_json.c — the contract JSON form of a hit row
  * (store_row_json) and the wd_buf formatting beneath it: every escape
  * case, invalid UTF-8, numbers, timestamps, nulls, truncation. */
 #include <setjmp.h>

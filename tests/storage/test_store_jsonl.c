@@ -1,4 +1,4 @@
-/* tests/storage/test_store_jsonl.c — the jsonl: sink: one DESIGN.md object
+/* tests/storage/test_store_jsonl.c — the jsonl: sink: one contract object
  * per line in write order, buffered until flush, errors surfaced. */
 #include <setjmp.h>
 #include <stdarg.h>

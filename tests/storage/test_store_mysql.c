@@ -166,7 +166,10 @@ static void test_open_refuses_a_database_without_schema(void **st)
     store_t *s;
     char err[1024];
     assert_int_equal(store_open(&s, url, NULL, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "schema version 0 < required 4: run warden migrate mysql://"));
+    char want[80];
+    snprintf(want, sizeof(want), "schema version 0 < required %d: run warden migrate mysql://",
+             store_schema_required());
+    assert_non_null(strstr(err, want));
 }
 
 static void test_migrate_from_empty_is_idempotent(void **st)
@@ -178,7 +181,7 @@ static void test_migrate_from_empty_is_idempotent(void **st)
     assert_int_equal(store_schema_current(url, &v, err, sizeof(err)), 0);
     assert_int_equal(v, store_schema_required());
     assert_int_equal(store_migrate(url, NULL, 0, 0, 0, 1, err, sizeof(err)), 0);
-    assert_int_equal(scalar("SELECT COUNT(*) FROM schema_version"), 4);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM schema_version"), store_schema_required());
     assert_int_equal(scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='%s'", db), 5);
     assert_int_equal(scalar("SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics "
                             "WHERE table_schema='%s' AND table_name='rule_results'", db), 4);
@@ -242,8 +245,10 @@ static void test_destructive_migration_needs_force(void **st)
     const store_migration_t *builtin = store_migrations("mariadb", &n);
     store_migration_t list[16];
     memcpy(list, builtin, n * sizeof(*list));
-    list[n] = (store_migration_t){ (int)n + 1, "drop topic", 0, drop_topic };
+    list[n] = (store_migration_t){ (int)n + 1, "drop topic", 0, drop_topic, NULL };
     char err[1024];
+    /* a database that already holds a schema (version n): data to lose */
+    assert_int_equal(store_migrate(url, list, n, 0, 0, 1, err, sizeof(err)), 0);
     assert_int_equal(store_migrate(url, list, n + 1, 0, 0, 1, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "destructive"));
     assert_non_null(strstr(err, "--force"));
@@ -257,6 +262,38 @@ static void test_destructive_migration_needs_force(void **st)
     assert_int_equal(v, (int)n + 1);
     assert_int_equal(scalar("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema='%s' "
                             "AND table_name='rule_results' AND column_name='topic'", db), 0);
+}
+
+/* Run after a step only on a database the run created. */
+static const char *const fresh_mark[] = { "CREATE TABLE fresh_mark (x INT)", NULL };
+
+/* From an empty database nothing can be lost: the whole chain, destructive
+ * steps included, runs without --force, and a step's fresh-only clean-up
+ * runs; on a database that held a schema the clean-up does not. */
+static void test_destructive_migration_on_a_new_database_needs_no_force(void **st)
+{
+    (void)st;
+    size_t n;
+    const store_migration_t *builtin = store_migrations("mariadb", &n);
+    store_migration_t list[16];
+    memcpy(list, builtin, n * sizeof(*list));
+    list[n] = (store_migration_t){ (int)n + 1, "drop topic", 0, drop_topic, fresh_mark };
+    char err[1024];
+    assert_int_equal(store_migrate(url, list, n + 1, 0, 0, 1, err, sizeof(err)), 0);
+    int v;
+    assert_int_equal(store_schema_current(url, &v, err, sizeof(err)), 0);
+    assert_int_equal(v, (int)n + 1);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema='%s' "
+                            "AND table_name='rule_results' AND column_name='topic'", db), 0);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='%s' "
+                            "AND table_name='fresh_mark'", db), 1);
+    /* one more step with a clean-up, from version n + 1: not fresh */
+    static const char *const noop[] = { "DO 0", NULL };
+    static const char *const fresh_mark2[] = { "CREATE TABLE fresh_mark2 (x INT)", NULL };
+    list[n + 1] = (store_migration_t){ (int)n + 2, "noop", 0, noop, fresh_mark2 };
+    assert_int_equal(store_migrate(url, list, n + 2, 0, 0, 1, err, sizeof(err)), 0);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='%s' "
+                            "AND table_name='fresh_mark2'", db), 0);
 }
 
 static void test_newer_schema_is_accepted(void **st)
@@ -443,6 +480,27 @@ static void test_runs_versions_and_decisions(void **st)
     assert_int_equal(scalar("SELECT COUNT(*) FROM decisions WHERE FIND_IN_SET('spam.b', rules)"), 1);
 }
 
+/* Decision entities keep NUL bytes: "u\0a" and "u\0b" are two entities
+ * (as C strings both were "u"). */
+static void test_decision_entities_keep_their_nul_bytes(void **st)
+{
+    (void)st;
+    migrate_latest();
+    char err[1024];
+    store_t *s = open_sink(NULL);
+    const char *rules[] = { "r" };
+    store_decision_t d = { .run_id = "live", .event_id = "e1", .stream = "s", .entity = "u\0a",
+                           .entity_len = 3, .verdict = "block", .rules = rules, .nrules = 1,
+                           .event_ts_ms = 1795168800000LL };
+    assert_int_equal(store_write_decision(s, &d, err, sizeof(err)), 0);
+    d.event_id = "e2";
+    d.entity = "u\0b";
+    assert_int_equal(store_write_decision(s, &d, err, sizeof(err)), 0);
+    assert_int_equal(store_close(s, err, sizeof(err)), 0);
+    assert_int_equal(scalar("SELECT COUNT(DISTINCT entity) FROM decisions WHERE LENGTH(entity)=3"), 2);
+    assert_int_equal(scalar("SELECT COUNT(*) FROM decisions WHERE entity=X'750062'"), 1);
+}
+
 static void test_a_row_the_server_rejects_fails_the_sink(void **st)
 {
     (void)st;
@@ -592,12 +650,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_empty_is_idempotent, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_migrate_from_each_older_version, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_destructive_migration_needs_force, setup_db, drop_db),
+        cmocka_unit_test_setup_teardown(test_destructive_migration_on_a_new_database_needs_no_force, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_newer_schema_is_accepted, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_same_batch_twice_gives_the_same_rows_bulk, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_same_batch_twice_gives_the_same_rows_text, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_hostile_strings_round_trip_byte_exact_bulk, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_hostile_strings_round_trip_byte_exact_text, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_runs_versions_and_decisions, setup_db, drop_db),
+        cmocka_unit_test_setup_teardown(test_decision_entities_keep_their_nul_bytes, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_a_row_the_server_rejects_fails_the_sink, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_batches_by_rows_and_time, setup_db, drop_db),
         cmocka_unit_test_setup_teardown(test_backpressure_blocks_writes_while_the_server_stalls, setup_db, drop_db),

@@ -100,8 +100,11 @@ static void check_dialect(const char *dialect)
                          m[i].stmts[j]);
             free(st[j]);
         }
-        /* The shipped steps are additive: none needs --force. */
-        assert_false(store_migration_is_destructive(&m[i]));
+        /* The shipped steps are additive, but for StarRocks v5, which
+         * rebuilds three tables under digest keys: it needs --force on a
+         * database that already held a schema. */
+        int rebuild = strcmp(dialect, "starrocks") == 0 && m[i].version == 5;
+        assert_int_equal(store_migration_is_destructive(&m[i]), rebuild);
     }
     globfree(&g);
 }
@@ -136,7 +139,7 @@ static void test_destructive_statements_are_recognised(void **st)
     static const char *const rename[] = { "RENAME TABLE a TO b", NULL };
     static const char *const add[] = { "ALTER TABLE t ADD COLUMN dropped_at DATETIME NULL",
                                        "CREATE INDEX changes_idx ON t (changed)", NULL };
-    store_migration_t m = { 9, "x", 0, drop };
+    store_migration_t m = { 9, "x", 0, drop, NULL };
     assert_true(store_migration_is_destructive(&m));
     m.stmts = modify;
     assert_true(store_migration_is_destructive(&m));

@@ -1,0 +1,148 @@
+/* kafka/kfk_int.h — private to kafka/: the loop's struct and the functions
+ * its files share.  One concern per file:
+ *   kfk.c        lifecycle (kfk_new/kfk_destroy), topics, stats, fatal errors
+ *   kfk_conf.c   client configuration (warden's defaults and forced settings)
+ *   kfk_slots.c  partitions and state slots: rebalance, restore from the changelog
+ *   kfk_txn.c    transactions: begin/commit/abort+rewind, new producers, produce
+ *   kfk_align.c  event-time alignment of co-partitioned inputs
+ *   kfk_loop.c   signals and the poll → process loop
+ * Nothing here is API: commands include kafka/kfk.h only. */
+#ifndef WARDEN_KAFKA_KFK_INT_H
+#define WARDEN_KAFKA_KFK_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "base/wd_buf.h"
+#include "base/wd_log.h"
+#include "kafka/kfk.h"
+
+#define KFK_RESTORE_STALL_S    120      /* a restore that reads nothing this long fails */
+#define KFK_PRODUCER_RESTARTS  3        /* new producers in a row without a commit */
+#define KFK_PRODUCER_INIT_MAX_S 300     /* a new producer waits this long for its coordinator */
+#define KFK_LAT_MAX_SAMPLES    (4u << 20)
+#define KFK_ALIGN_MAX_HELD     200000   /* past this, messages go out without waiting */
+
+/* A state slot: partition N of every input topic (co-partitioned inputs)
+ * or of one topic.  It owns the handler's object. */
+typedef struct kslot {
+    char      *topic;          /* NULL: co-partitioned, all input topics */
+    int32_t    partition;
+    int32_t    cl_part;        /* changelog partition */
+    char      *key;            /* changelog key: "TOPIC/N", or "* /N" without the space */
+    void      *user;
+    int        refs;           /* assigned topic-partitions using it */
+    int        dirty;          /* touched in the open batch */
+    int        migrate;        /* restored from an old whole-slot snapshot: its
+                                  record gets a tombstone at the next commit */
+} kslot_t;
+
+struct kfk_changelog {
+    kfk_t    *k;
+    kslot_t  *slot;
+    wd_buf_t  key;             /* scratch: "SLOT\0ID" */
+};
+
+/* One assigned input topic-partition. */
+typedef struct ktp {
+    char                 *topic;
+    int32_t               partition;
+    kslot_t              *slot;
+    int                   dirty;        /* consumed in the open batch */
+    int64_t               batch_first;  /* offset of its first message in the batch */
+    int64_t               next;         /* offset after its last message handed out */
+    int                   eof;          /* caught up (no message fetched since EOF) */
+    int64_t               polled_next;  /* offset after the last message polled, -1 before */
+    rd_kafka_message_t  **q;            /* held for event-time alignment */
+    uint64_t             *q_ns;         /* when each was polled */
+    size_t                qhead, qlen, qcap;
+} ktp_t;
+
+struct kfk {
+    const wd_config_t   *cfg;
+    kfk_opts_t           o;
+    kfk_handler_t        h;
+    rd_kafka_t          *c;
+    rd_kafka_t          *p;
+    rd_kafka_t          *restorer;
+    kslot_t            **slots;
+    size_t               nslots, capslots;
+    ktp_t              **tps;
+    size_t               ntps, captps;
+    int                  copart;         /* slots span all input topics */
+    int                  align;          /* hold messages for event-time order */
+    wd_log_every_t       misaligned_log; /* alignment give-ups (repeats suppressed) */
+    size_t               held;           /* messages held, all partitions */
+    int                  open;           /* a transaction is open */
+    int                  stopping;       /* finish the batch and return (max_events) */
+    size_t               nbatch;
+    uint64_t             batch_start_ns;
+    uint64_t            *poll_ns;        /* per message of the batch */
+    uint32_t            *lat;            /* µs samples */
+    size_t               nlat, caplat;
+    int                  fatal;
+    char                 fatal_msg[512];
+    rd_kafka_conf_t     *pconf;          /* the producer's config, for a new producer */
+    int                  prestarts;      /* new producers since the last commit */
+    long                 txn_timeout_ms; /* the producer's transaction.timeout.ms */
+    int32_t              cl_parts;       /* changelog partition count */
+    char               **tp_names;       /* input topics, sorted, with */
+    int32_t             *tp_base;        /* their first changelog partition */
+    size_t               ntp;
+    kfk_stats_t          st;
+};
+
+/* kfk.c */
+/* Records the first fatal error (later ones are dropped) and logs it; the
+ * loop stops at its next check. */
+void kfk_fatal(kfk_t *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Calls the handler's report hook, if any. */
+void kfk_report(kfk_t *k);
+
+/* kfk_conf.c: the three clients' configs.  Return NULL with errstr. */
+rd_kafka_conf_t *kfk_conf_producer(kfk_t *k, char *errstr, size_t n);
+rd_kafka_conf_t *kfk_conf_consumer(kfk_t *k, char *errstr, size_t n);
+rd_kafka_conf_t *kfk_conf_restorer(kfk_t *k, char *errstr, size_t n);
+
+/* kfk_slots.c */
+ktp_t *kfk_tp_find(kfk_t *k, const char *topic, int32_t partition);
+/* Frees t, its held messages and (last reference) its slot. */
+void kfk_tp_free(kfk_t *k, ktp_t *t);
+/* The consumer's rebalance callback (opaque: the kfk_t). */
+void kfk_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                      void *opaque);
+
+/* kfk_txn.c.  Internally KFK_REDO means "aborted and rewound: the batch
+ * comes again from the consumer", i.e. the redo is already under way. */
+/* init_transactions, retried while the coordinator is not there yet, for
+ * at most max_s seconds (0: no limit) and not after a stop signal.
+ * Returns 0, or -1 with errstr. */
+int kfk_txn_init(kfk_t *k, int max_s, char *errstr, size_t n);
+/* Opens the batch's transaction.  KFK_OK or KFK_FATAL. */
+kfk_rc_t kfk_txn_begin(kfk_t *k);
+/* Commits the open batch: precommit, changelog records, offsets, commit.
+ * KFK_OK, KFK_REDO (rewound; the loop goes on) or KFK_FATAL. */
+kfk_rc_t kfk_txn_commit(kfk_t *k);
+/* Acts on a KFK_REDO from a handler or a produce: a new producer when the
+ * producer failed fatally, else an abort; then the rewind.  KFK_REDO or
+ * KFK_FATAL. */
+kfk_rc_t kfk_txn_redo(kfk_t *k, const char *why);
+
+/* kfk_align.c */
+void kfk_q_clear(kfk_t *k, ktp_t *t);
+/* Holds m (polled at ns) on t's queue.  0, or -1 out of memory. */
+int kfk_q_push(ktp_t *t, rd_kafka_message_t *m, uint64_t ns);
+/* Hands out held messages in event-time order (force: without waiting for
+ * lagging topics).  KFK_OK or KFK_FATAL. */
+kfk_rc_t kfk_align_release(kfk_t *k, int force);
+
+/* kfk_loop.c */
+/* Hands m to the handler in the open batch (opening it), commits when the
+ * batch is full.  Takes ownership of m.  KFK_OK or KFK_FATAL. */
+kfk_rc_t kfk_process(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t polled_ns);
+/* 1 once SIGTERM/SIGINT arrived (or kfk_request_stop). */
+int kfk_stop_requested(void);
+
+#endif

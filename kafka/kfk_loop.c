@@ -1,0 +1,195 @@
+/* kafka/kfk_loop.c — the service loop: poll the consumer, hand each
+ * message to the handler inside the open batch (or hold it for event-time
+ * alignment), commit at batch_max messages or batch_ms, and act on what the
+ * handler returns (kfk.h: KFK_OK, KFK_REDO, KFK_FATAL).  SIGTERM/SIGINT
+ * finish the batch and leave the group; SIGHUP (between) and SIGUSR1
+ * (report) reach the handler between batches. */
+#include "kafka/kfk_int.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/wd_log.h"
+#include "base/wd_lua.h"
+#include "base/wd_util.h"
+
+/* Signals are process-wide by nature: the only file-level state. */
+static volatile sig_atomic_t sig_stop;
+static volatile sig_atomic_t sig_hup;
+static volatile sig_atomic_t sig_usr1;
+
+/* SIGTERM/SIGINT: finish the batch and stop.  A rule evaluation still
+ * running a second after (a normal one takes microseconds; one stuck in a
+ * C call or under a disabled time limit does not end) is cut short; a
+ * second signal cuts it at once (base/wd_lua.h). */
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP) {
+        sig_hup = 1;
+        return;
+    }
+    if (sig == SIGUSR1) {
+        sig_usr1 = 1;
+        return;
+    }
+    wd_lua_interrupt_in(sig_stop ? 0 : 1000);
+    sig_stop = 1;
+}
+
+void kfk_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+void kfk_request_stop(void) { sig_stop = 1; }
+
+int kfk_stop_requested(void) { return sig_stop != 0; }
+
+void kfk_stop(kfk_t *k) { k->stopping = 1; }
+
+kfk_rc_t kfk_process(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t polled_ns)
+{
+    if (!k->open && kfk_txn_begin(k) != KFK_OK) {
+        rd_kafka_message_destroy(m);
+        return KFK_FATAL;
+    }
+    if (!t->dirty) {
+        t->dirty = 1;
+        t->batch_first = m->offset;
+    }
+    t->slot->dirty = 1;
+    k->poll_ns[k->nbatch++] = polled_ns;
+    if (!k->st.first_ns)
+        k->st.first_ns = polled_ns;
+    kfk_rc_t rc = k->h.message(k->h.ud, k, m, t->slot->user);
+    t->next = m->offset + 1;
+    k->st.consumed++;
+    if (rc == KFK_REDO && !k->fatal) {
+        /* The batch (this message included) again from the last commit. */
+        char why[512];
+        snprintf(why, sizeof why, "the handler asked for a redo at %s [%d] offset %lld", t->topic,
+                 (int)t->partition, (long long)m->offset);
+        rd_kafka_message_destroy(m);
+        return kfk_txn_redo(k, why) == KFK_FATAL ? KFK_FATAL : KFK_OK;
+    }
+    if (rc != KFK_OK)
+        kfk_fatal(k, "the handler failed on %s [%d] offset %lld", t->topic, (int)t->partition,
+                  (long long)m->offset);
+    rd_kafka_message_destroy(m);
+    if (rc != KFK_OK)
+        return KFK_FATAL;
+    if (k->o.max_events && k->st.consumed >= k->o.max_events)
+        k->stopping = 1;   /* --max-events: finish like SIGTERM */
+    if ((long)k->nbatch >= k->o.batch_max && kfk_txn_commit(k) == KFK_FATAL)
+        return KFK_FATAL;
+    return KFK_OK;
+}
+
+int kfk_run(kfk_t *k, char *errstr, size_t n)
+{
+    uint64_t batch_ns = (uint64_t)k->o.batch_ms * 1000000ull;
+    uint64_t polls = 0;
+    while (!k->fatal) {
+        if (!k->open) {
+            if (sig_stop || k->stopping)
+                break;
+            if (k->h.between) {
+                int flags = 0;
+                if (sig_hup) {
+                    sig_hup = 0;
+                    flags |= KFK_IDLE_HUP;
+                }
+                k->h.between(k->h.ud, k, flags);
+            }
+            if (sig_usr1) {
+                sig_usr1 = 0;
+                kfk_report(k);
+            }
+        }
+        int timeout = 100;
+        if (k->open) {
+            uint64_t el = wd_now_ns() - k->batch_start_ns;
+            timeout = el >= batch_ns ? 0 : (int)((batch_ns - el) / 1000000ull);
+            if (timeout > 100)
+                timeout = 100;
+        }
+        if (k->align && k->held > 0 && timeout > 10)
+            timeout = 10;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->c, timeout);
+        if (k->fatal) {   /* e.g. from a rebalance callback inside the poll */
+            if (m)
+                rd_kafka_message_destroy(m);
+            break;
+        }
+        uint64_t now = wd_now_ns();
+        if (m && m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                ktp_t *t = m->rkt ? kfk_tp_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
+                if (t)
+                    t->eof = 1;
+            } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                char msg[512];
+                rd_kafka_fatal_error(k->c, msg, sizeof msg);
+                kfk_fatal(k, "consumer: %s", msg);
+            } else {
+                LOG_WARN("consume err=%s topic=%s msg=\"%s\"", rd_kafka_err2name(m->err),
+                         m->rkt ? rd_kafka_topic_name(m->rkt) : "-", rd_kafka_message_errstr(m));
+            }
+            rd_kafka_message_destroy(m);
+            m = NULL;
+        }
+        if (m) {
+            ktp_t *t = kfk_tp_find(k, rd_kafka_topic_name(m->rkt), m->partition);
+            if (!t) {
+                /* Not assigned (any more): a stale message; skip it. */
+                rd_kafka_message_destroy(m);
+            } else if (k->align) {
+                t->eof = 0;
+                t->polled_next = m->offset + 1;
+                if (kfk_q_push(t, m, now) != 0) {
+                    rd_kafka_message_destroy(m);
+                    kfk_fatal(k, "out of memory holding messages for alignment");
+                    break;
+                }
+                k->held++;
+            } else if (kfk_process(k, t, m, now) != KFK_OK) {
+                break;
+            }
+            if ((++polls & 1023) == 0)
+                rd_kafka_poll(k->p, 0);
+        }
+        if (k->align && k->held > 0 && kfk_align_release(k, 0) != KFK_OK)
+            break;
+        if (k->open && (wd_now_ns() - k->batch_start_ns >= batch_ns || sig_stop || k->stopping)) {
+            if (kfk_txn_commit(k) == KFK_FATAL)
+                break;
+        }
+    }
+    if (!k->fatal && k->open)
+        kfk_txn_commit(k);
+    if (k->fatal) {
+        snprintf(errstr, n, "%s", k->fatal_msg);
+        return -1;
+    }
+    /* Leave the group now (revoke callback, no open batch); messages still
+     * held were not processed and come again to the next owner. */
+    for (size_t i = 0; i < k->ntps; i++)
+        kfk_q_clear(k, k->tps[i]);
+    rd_kafka_consumer_close(k->c);
+    rd_kafka_destroy(k->c);
+    k->c = NULL;
+    if (k->fatal) {
+        snprintf(errstr, n, "%s", k->fatal_msg);
+        return -1;
+    }
+    return 0;
+}
+

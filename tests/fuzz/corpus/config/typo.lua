@@ -1,0 +1,1 @@
+return { run = { batch_mx = 1 } }

@@ -1,0 +1,1 @@
+return { { name = "x", stream = "s", key = "a", windows = { "25h" } } }
