@@ -30,6 +30,7 @@
 
 #define CFG_MEM_CAP  (16u << 20)   /* the config VM may hold 16 MiB */
 #define CFG_BUDGET   10000000L     /* and run 10M instructions */
+#define CFG_TIME_MS  2000L         /* for 2 s at most, C library calls included */
 
 /* ---- the maps ------------------------------------------------------------ */
 
@@ -89,6 +90,10 @@ static const wd_config_key_t split_keys[] = {
 static const wd_config_key_t engine_keys[] = {
     { "instr_budget", WD_CFG_INT, "1000000", "Lua instructions per rule evaluation", NULL, 1000, LONG_MAX },
     { "mem_cap_mb", WD_CFG_INT, "64", "MiB the rules' Lua VM may hold", NULL, 1, 65536 },
+    { "time_limit_ms", WD_CFG_INT, "50", "wall-clock milliseconds per rule evaluation, C library "
+      "calls and ctx reads included (0: none)", NULL, 0, 3600000 },
+    { "load_time_limit_ms", WD_CFG_INT, "1000", "wall-clock milliseconds per rule file "
+      "chunk when the pack loads (0: none)", NULL, 0, 3600000 },
     { "state_max_mb", WD_CFG_INT, "0", "ceiling for counter/label state in MiB (0: none)", NULL, 0, 1048576 },
     { "max_future_ms", WD_CFG_INT, "3600000", "Kafka input: an event time further than this ahead of the "
       "message timestamp is rejected (dead-lettered), so one bad clock cannot expire all state (0: off)",
@@ -961,6 +966,7 @@ wd_config_t *wd_config_load(const char *path, int flags, char *errstr, size_t er
             err_add(&e, "%s", msg);
             goto done;
         }
+        wd_lua_set_time_limit(vm, CFG_TIME_MS);
         lua_State *L = wd_lua_state(vm);
         char chunk[1024];
         snprintf(chunk, sizeof chunk, "@%s", path);
@@ -972,7 +978,8 @@ wd_config_t *wd_config_load(const char *path, int flags, char *errstr, size_t er
         if (st != WD_LUA_OK) {
             const char *m = lua_tostring(L, -1);
             if (st == WD_LUA_TIMEOUT)
-                err_add(&e, "the config ran too long (more than %ld Lua instructions)", CFG_BUDGET);
+                err_add(&e, "the config ran too long (more than %ld Lua instructions or %ld ms): %s",
+                        CFG_BUDGET, CFG_TIME_MS, m ? m : "killed");
             else if (st == WD_LUA_OOM)
                 err_add(&e, "the config used more than %u MiB of memory", CFG_MEM_CAP >> 20);
             else

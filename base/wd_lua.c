@@ -2,9 +2,17 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/wd_lua_int.h"
+#include "base/wd_util.h"
+
+/* When calls start failing (monotonic ns; 0: never), set from a signal
+ * handler by wd_lua_interrupt_in: process-wide by nature, lock-free. */
+static _Atomic uint64_t interrupt_at;
 
 struct wd_lua {
     lua_State *L;
@@ -19,8 +27,10 @@ struct wd_lua {
     long       budget;      /* instructions per pcall */
     long       step;        /* hook granularity */
     long       used;        /* instructions counted in this call */
-    int        timed_out;
+    int        timed_out;   /* a limit fired in this call: enum kill_reason */
     int        in_call;
+    long       time_ms;     /* wall-clock limit per call (0: none) */
+    uint64_t   deadline_ns; /* of the running call (0: none) */
     void      *user;
     int        libs_ref;    /* registry ref: table of the pristine libraries */
     unsigned   allow;       /* enum wd_lua_allow */
@@ -68,27 +78,103 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
+enum kill_reason { KILL_NONE = 0, KILL_BUDGET, KILL_TIME, KILL_SIGNAL };
+
+/* Which limit the running call is over, if any.  The clock is read at most
+ * once per hook step or charge (a vDSO call, some 20 ns). */
+static int over_limit(wd_lua_t *vm)
+{
+    if (vm->budget > 0 && vm->used > vm->budget)
+        return KILL_BUDGET;
+    uint64_t at = atomic_load_explicit(&interrupt_at, memory_order_relaxed);
+    if (!vm->deadline_ns && !at)
+        return KILL_NONE;
+    uint64_t now = wd_now_ns();
+    if (at && now >= at)
+        return KILL_SIGNAL;
+    if (vm->deadline_ns && now >= vm->deadline_ns)
+        return KILL_TIME;
+    return KILL_NONE;
+}
+
+static void push_kill_message(lua_State *L, const wd_lua_t *vm)
+{
+    /* lua_pushfstring knows no %ld. */
+    if (vm->timed_out == KILL_BUDGET)
+        lua_pushfstring(L, "instruction budget of %I exceeded", (lua_Integer)vm->budget);
+    else if (vm->timed_out == KILL_TIME)
+        lua_pushfstring(L, "time limit of %I ms exceeded", (lua_Integer)vm->time_ms);
+    else
+        lua_pushliteral(L, "interrupted by a stop signal");
+}
+
+/* Raises the kill of the running call.  level: as for luaL_where. */
+static void kill_call(lua_State *L, wd_lua_t *vm, int level)
+{
+    /* From now on fire at every instruction: a pcall in the rule that
+     * caught this error is killed at the first instruction after it.
+     * (Re-arming every 64 let `while true do pcall(loop) end` live
+     * forever: after each kill the next 64 counted instructions fell
+     * mostly inside the next pcall, so the kill was always caught.) */
+    lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
+    luaL_where(L, level);
+    push_kill_message(L, vm);
+    lua_concat(L, 2);
+    lua_error(L);
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     wd_lua_t *vm = wd_lua_from(L);
     vm->used += vm->step;
-    if (vm->timed_out || vm->used > vm->budget) {
-        vm->timed_out = 1;
-        /* From now on fire at every instruction: a pcall in the rule that
-         * caught this error is killed at the first instruction after it.
-         * (Re-arming every 64 let `while true do pcall(loop) end` live
-         * forever: after each kill the next 64 counted instructions fell
-         * mostly inside the next pcall, so the kill was always caught.) */
-        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-        /* In a hook, level 0 is the Lua function that was running (level 1,
-         * luaL_error's, is its caller: nothing for evaluate or a chunk).
-         * lua_pushfstring knows no %ld. */
-        luaL_where(L, 0);
-        lua_pushfstring(L, "instruction budget of %I exceeded", (lua_Integer)vm->budget);
-        lua_concat(L, 2);
-        lua_error(L);
-    }
+    if (!vm->timed_out)
+        vm->timed_out = over_limit(vm);
+    /* In a hook, level 0 is the Lua function that was running (level 1,
+     * luaL_error's, is its caller: nothing for evaluate or a chunk). */
+    if (vm->timed_out)
+        kill_call(L, vm, 0);
+}
+
+void wd_lua_charge(lua_State *L, long n)
+{
+    wd_lua_t *vm = wd_lua_from(L);
+    if (!vm->in_call)
+        return;
+    vm->used += n > 0 ? n : 0;
+    if (!vm->timed_out)
+        vm->timed_out = over_limit(vm);
+    if (vm->timed_out)
+        kill_call(L, vm, 1);   /* level 1: the Lua code that called the C function */
+}
+
+void wd_lua_interrupt_in(long ms)
+{
+    /* clock_gettime is async-signal-safe; so is a lock-free atomic. */
+    uint64_t at = wd_now_ns() + (uint64_t)(ms > 0 ? ms : 0) * 1000000u;
+    uint64_t cur = atomic_load(&interrupt_at);
+    while ((cur == 0 || at < cur) && !atomic_compare_exchange_weak(&interrupt_at, &cur, at))
+        ;
+}
+
+void wd_lua_interrupt(void) { wd_lua_interrupt_in(0); }
+
+int wd_lua_interrupted(void)
+{
+    uint64_t at = atomic_load(&interrupt_at);
+    return at != 0 && wd_now_ns() >= at;
+}
+void wd_lua_set_time_limit(wd_lua_t *vm, long ms) { vm->time_ms = ms > 0 ? ms : 0; }
+long wd_lua_time_limit(const wd_lua_t *vm) { return vm->time_ms; }
+size_t wd_lua_mem_cap(const wd_lua_t *vm) { return vm->mem_cap; }
+
+uint64_t wd_lua_ns_left(lua_State *L)
+{
+    const wd_lua_t *vm = wd_lua_from(L);
+    if (!vm->in_call || vm->deadline_ns == 0)
+        return UINT64_MAX;
+    uint64_t now = wd_now_ns();
+    return now >= vm->deadline_ns ? 0 : vm->deadline_ns - now;
 }
 
 wd_lua_t *wd_lua_from(lua_State *L)
@@ -214,6 +300,9 @@ wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr
     vm->budget = budget;
     vm->allow = opts->allow;
     vm->step = budget > 0 ? (budget / 16 > 1000 ? budget / 16 : (budget < 1000 ? budget : 1000)) : 0;
+    /* The clock is read once per step: keep a step well under a millisecond. */
+    if (vm->step == 0 || vm->step > WD_LUA_MAX_STEP)
+        vm->step = WD_LUA_MAX_STEP;
     vm->L = lua_newstate(lua_alloc, vm);
     if (vm->L == NULL) {
         free(vm);
@@ -262,6 +351,7 @@ wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    wd_lua_bound_libs(L, lua_gettop(L));
     vm->libs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     /* Strings index the pristine string table, but nobody can reach it or
@@ -349,21 +439,26 @@ int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults)
 {
     lua_State *L = vm->L;
     vm->used = 0;
-    vm->timed_out = 0;
+    vm->timed_out = wd_lua_interrupted() ? KILL_SIGNAL : KILL_NONE;
     vm->mem_hit = 0;
     vm->refused = 0;
     vm->in_call = 1;
-    if (vm->budget > 0)
-        lua_sethook(L, count_hook, LUA_MASKCOUNT, (int)vm->step);
+    vm->deadline_ns = vm->time_ms > 0 ? wd_now_ns() + (uint64_t)vm->time_ms * 1000000u : 0;
+    /* The hook runs even without an instruction budget: it watches the
+     * clock and the stop signal.  Interrupted: fire at once. */
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, vm->timed_out ? 1 : (int)vm->step);
     int rc = lua_pcall(L, nargs, nresults, 0);
     lua_sethook(L, NULL, 0, 0);
     vm->in_call = 0;
+    vm->deadline_ns = 0;
     if (vm->timed_out || vm->mem_hit) {
         if (rc == LUA_OK) {
             /* The rule swallowed the error and returned: its result is void. */
             lua_pop(L, nresults == LUA_MULTRET ? 0 : nresults);
-            lua_pushstring(L, vm->timed_out ? "instruction budget exceeded"
-                                            : "memory cap exceeded");
+            if (vm->timed_out)
+                push_kill_message(L, vm);
+            else
+                lua_pushstring(L, "memory cap exceeded");
         } else if (vm->mem_hit && !vm->timed_out) {
             lua_pop(L, 1);
             lua_pushfstring(L, "memory cap of %d KiB exceeded", (int)(vm->mem_cap / 1024));

@@ -1,11 +1,14 @@
 /* base/wd_lua.h — the one Lua sandbox: a lua_State with an accounting
- * allocator (memory cap), an instruction budget per protected call, and the
- * sandboxed environment each chunk gets as its own _ENV.  Rules, counters.lua
- * and warden.lua all run in it, each with its own wd_lua_opts_t. */
+ * allocator (memory cap), an instruction budget and a wall-clock limit per
+ * protected call, and the sandboxed environment each chunk gets as its own
+ * _ENV (with bounded versions of the library functions that loop in C).
+ * Rules, counters.lua and warden.lua all run in it, each with its own
+ * wd_lua_opts_t. */
 #ifndef WARDEN_BASE_WD_LUA_H
 #define WARDEN_BASE_WD_LUA_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <lua.h>
 
 typedef struct wd_lua wd_lua_t;
@@ -43,10 +46,36 @@ void *wd_lua_user(lua_State *L);
 
 enum wd_lua_status { WD_LUA_OK = 0, WD_LUA_ERROR, WD_LUA_TIMEOUT, WD_LUA_OOM };
 
-/* lua_pcall under the instruction budget and the memory cap.  The budget
- * re-arms after it fires, so a pcall inside Lua code cannot swallow the
- * kill.  On failure the error message is left on the stack (as lua_pcall). */
+/* Wall-clock milliseconds each wd_lua_pcall may run (0, the default: no
+ * limit).  Checked with the instruction budget in the count hook, and by
+ * the bounded library functions and wd_lua_charge inside C calls. */
+void wd_lua_set_time_limit(wd_lua_t *vm, long ms);
+long wd_lua_time_limit(const wd_lua_t *vm);
+
+/* lua_pcall under the instruction budget, the time limit and the memory
+ * cap.  A limit re-arms after it fires, so a pcall inside Lua code cannot
+ * swallow the kill.  Returns enum wd_lua_status (WD_LUA_TIMEOUT for the
+ * budget, the time limit and an interrupt: the message says which).  On
+ * failure the error message is left on the stack (as lua_pcall). */
 int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults);
+
+/* For C functions called from Lua: charges n instructions' worth of work
+ * done in C to the running call, and raises the budget's, the time limit's
+ * or the interrupt's error ("file:line: ...") when the call is over one.
+ * It may longjmp: call it only where no C memory is held.  A no-op outside
+ * wd_lua_pcall. */
+void wd_lua_charge(lua_State *L, long n);
+/* Nanoseconds left before the running call's time limit (UINT64_MAX: none). */
+uint64_t wd_lua_ns_left(lua_State *L);
+
+/* Async-signal-safe: every running and later wd_lua_pcall of the process
+ * fails at its next hook or charge with "interrupted by a stop signal",
+ * from now on (wd_lua_interrupt) or from ms milliseconds on (an earlier
+ * time wins).  For stop signals: the process is about to exit.
+ * wd_lua_interrupted() says whether that time has come. */
+void wd_lua_interrupt(void);
+void wd_lua_interrupt_in(long ms);
+int wd_lua_interrupted(void);
 
 /* Pushes a new sandbox environment: the safe base functions and private
  * copies of the libraries the VM's opts allow (so no chunk can change what
@@ -64,5 +93,6 @@ size_t wd_lua_mem_used(const wd_lua_t *vm);
 /* Instructions the budget hook counted in the last wd_lua_pcall (in steps
  * of the hook's granularity: 0 for a call shorter than one step). */
 long wd_lua_instructions(const wd_lua_t *vm);
+size_t wd_lua_mem_cap(const wd_lua_t *vm);
 
 #endif

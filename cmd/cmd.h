@@ -25,6 +25,7 @@ enum cmd_opt {
     CMD_OPT_TS_FIELD,
     CMD_OPT_BUDGET,
     CMD_OPT_MEM_MB,
+    CMD_OPT_TIME_LIMIT_MS,
     /* eval */
     CMD_OPT_STORE = 1010,
     CMD_OPT_RUN_ID,
@@ -45,15 +46,16 @@ enum cmd_opt {
 
 struct eng_opts;
 /* The engine options (--stream-field, --id-field, --ts-field, --budget,
- * --mem-mb).  Returns 1 if opt was one (applied to o), 0 if not, -1 on a
- * bad value (message printed). */
+ * --mem-mb, --time-limit-ms).  Returns 1 if opt was one (applied to o), 0
+ * if not, -1 on a bad value (message printed). */
 int cmd_engine_opt(int opt, const char *arg, struct eng_opts *o);
 #define CMD_ENGINE_LOPTS                                                   \
     { "stream-field", required_argument, NULL, CMD_OPT_STREAM_FIELD },     \
     { "id-field", required_argument, NULL, CMD_OPT_ID_FIELD },             \
     { "ts-field", required_argument, NULL, CMD_OPT_TS_FIELD },             \
     { "budget", required_argument, NULL, CMD_OPT_BUDGET },                 \
-    { "mem-mb", required_argument, NULL, CMD_OPT_MEM_MB }
+    { "mem-mb", required_argument, NULL, CMD_OPT_MEM_MB },                 \
+    { "time-limit-ms", required_argument, NULL, CMD_OPT_TIME_LIMIT_MS }
 
 int cmd_eval(int argc, char **argv);
 int cmd_check(int argc, char **argv);

@@ -158,7 +158,9 @@ int cmd_ctx_end_run(cmd_ctx_t *c, const cmd_run_counts_t *n, char *errstr, size_
         return 0;
     store_run_t run = { .run_id = c->run_id, .kind = c->kind, .started_ms = c->started_ms,
                         .finished_ms = now_ms(), .rules_sha256 = eng_engine_pack_hash(c->eng),
-                        .params = c->params, .status = n->failed ? "failed" : "finished",
+                        .params = c->params, .status = n->failed    ? "failed"
+                                  : n->stopped ? "stopped"
+                                               : "finished",
                         .events = n->events, .hits = n->hits, .rejected = n->rejected,
                         .errors = n->errors };
     return store_end_run(c->store, &run, errstr, errstr_size);

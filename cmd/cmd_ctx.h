@@ -52,6 +52,7 @@ int cmd_ctx_reload(cmd_ctx_t *c, eng_engine_t *neu, char *errstr, size_t errstr_
 typedef struct cmd_run_counts {
     uint64_t events, hits, rejected, errors;
     int      failed;      /* status "failed" instead of "finished" */
+    int      stopped;     /* status "stopped" (by a signal) instead of "finished" */
 } cmd_run_counts_t;
 
 /* Records the run's end (now) with counts (a no-op without a sink).  0 or

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,36 @@
 #include "engine/eng_engine.h"
 #include "base/wd_jsonl.h"
 #include "base/wd_log.h"
+#include "base/wd_lua.h"
 #include "cmd/cmd_output.h"
 #include "state/state.h"
 #include "base/wd_util.h"
 #include "storage/store.h"
 
 #define MAX_REPORTED 100   /* per kind of problem, then only counted */
+
+/* The stop signal, if one came: process-wide by nature. */
+static volatile sig_atomic_t stop_signal;
+
+/* SIGTERM/SIGINT: the rule evaluation in progress (even one stuck in a C
+ * call) fails at once, the event it belonged to is dropped, and eval
+ * stops after flushing what it wrote (exit 128 + the signal).  No
+ * SA_RESTART: a read of stdin waiting for input returns. */
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+    wd_lua_interrupt();
+}
+
+static void install_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
 
 static void eval_usage(FILE *f)
 {
@@ -43,6 +68,8 @@ static void eval_usage(FILE *f)
         "      --ts-field F        event time field, RFC 3339 or epoch ms (default \"ts\")\n"
         "      --budget N          Lua instructions per rule evaluation (default 1000000)\n"
         "      --mem-mb N          memory cap of the rules' Lua VM in MiB (default 64)\n"
+        "      --time-limit-ms N   wall-clock milliseconds per rule evaluation, C calls\n"
+        "                          included (default 50; 0: none)\n"
         "      --state-in FILE     start from the counter/label state in FILE (a snapshot)\n"
         "      --state-out FILE    write the final counter/label state to FILE\n"
         "      --state-max-mb N    memory ceiling of the state; LRU keys are evicted past it\n"
@@ -53,7 +80,8 @@ static void eval_usage(FILE *f)
         "  -h, --help              this help\n\n"
         "Exit status: 0 ok, 1 the rule pack failed to load or an output failed\n"
         "(results store, --actions, --rejects, --state-out, stdout), 2 usage error,\n"
-        "3 (--strict) rejected lines or rule errors.\n");
+        "3 (--strict) rejected lines or rule errors; 128+N stopped by signal N (SIGTERM,\n"
+        "SIGINT: the event being evaluated is dropped, what was written is flushed).\n");
 }
 
 typedef struct eval_run {
@@ -73,6 +101,10 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
     if (eng_engine_eval(r->eng, NULL, buf, len, &src, &o) != 0) {
         LOG_ERROR("file=%s line=%ld msg=\"internal error evaluating event\"", file, lineno);
         r->failed = 1;
+        return;
+    }
+    if (stop_signal) {   /* its rules were cut short: not an answer */
+        r->events--;
         return;
     }
     if (o->status == ENG_EVENT_REJECTED) {
@@ -121,13 +153,16 @@ static int eval_line(void *ud, const char *line, size_t len, long lineno)
 {
     eval_file_t *f = ud;
     process(f->r, line, len, f->name, lineno);
-    return f->r->failed;
+    return f->r->failed || stop_signal;
 }
 
 static int eval_stream(eval_run_t *r, FILE *in, const char *name)
 {
     eval_file_t f = { r, name };
-    if (wd_jsonl_each(in, eval_line, &f) < 0) {
+    if (stop_signal)
+        return 0;
+    /* A stop signal interrupts a blocking read (no SA_RESTART): not an error. */
+    if (wd_jsonl_each(in, eval_line, &f) < 0 && !stop_signal) {
         fprintf(stderr, "warden eval: %s: read error\n", name);
         return -1;
     }
@@ -191,6 +226,14 @@ int cmd_engine_opt(int opt, const char *arg, eng_opts_t *o)
             return -1;
         }
         o->mem_cap = (size_t)v << 20;
+        return 1;
+    case CMD_OPT_TIME_LIMIT_MS:
+        v = strtol(arg, &end, 10);
+        if (*end || v < 0) {
+            fprintf(stderr, "warden: --time-limit-ms wants an integer >= 0, got '%s'\n", arg);
+            return -1;
+        }
+        o->time_limit_ms = v;
         return 1;
     default:
         return 0;
@@ -282,6 +325,7 @@ int cmd_eval(int argc, char **argv)
     static char err[65536];
     eval_run_t r;
     memset(&r, 0, sizeof(r));
+    install_stop_signals();
     r.ctx = cmd_ctx_new(&opts, rules_dir, err, sizeof(err));
     if (r.ctx == NULL) {
         fprintf(stderr, "%s\nwarden eval: the rule pack failed to load\n", err);
@@ -341,7 +385,7 @@ int cmd_eval(int argc, char **argv)
         if (eval_stream(&r, stdin, "stdin") != 0)
             status = CMD_EXIT_USAGE;
     }
-    for (int i = optind; i < argc && !r.failed; i++) {
+    for (int i = optind; i < argc && !r.failed && !stop_signal; i++) {
         if (strcmp(argv[i], "-") == 0) {
             if (eval_stream(&r, stdin, "stdin") != 0)
                 status = CMD_EXIT_USAGE;
@@ -363,7 +407,8 @@ int cmd_eval(int argc, char **argv)
     }
     double secs = (double)(wd_now_ns() - t0) / 1e9;
     cmd_run_counts_t counts = { .events = r.events, .hits = r.hits, .rejected = r.rejected,
-                                .errors = r.errors, .failed = r.failed };
+                                .errors = r.errors, .failed = r.failed,
+                                .stopped = stop_signal != 0 };
     if (!r.failed && cmd_ctx_end_run(r.ctx, &counts, err, sizeof(err)) != 0) {
         fprintf(stderr, "warden eval: results store: %s\n", err);
         r.failed = 1;
@@ -377,6 +422,8 @@ int cmd_eval(int argc, char **argv)
         summary(&r, secs);
     if (r.failed)
         status = CMD_EXIT_LOAD;
+    else if (stop_signal)
+        status = 128 + stop_signal;
     else if (strict && status == CMD_EXIT_OK && (r.rejected || r.errors))
         status = CMD_EXIT_STRICT;
 done:

@@ -204,6 +204,8 @@ void cmd_engine_opts(const wd_config_t *c, eng_opts_t *o)
     o->ts_field = wd_config_str(c, "streams.ts_field");
     o->instr_budget = wd_config_int(c, "engine.instr_budget");
     o->mem_cap = (size_t)wd_config_int(c, "engine.mem_cap_mb") << 20;
+    o->time_limit_ms = wd_config_int(c, "engine.time_limit_ms");
+    o->load_time_limit_ms = wd_config_int(c, "engine.load_time_limit_ms");
     o->state_max_mb = (size_t)wd_config_int(c, "engine.state_max_mb");
     o->max_future_ms = wd_config_int(c, "engine.max_future_ms");
 }

@@ -17,6 +17,7 @@
 #include "base/wd_buf.h"
 #include "base/wd_config.h"
 #include "base/wd_jsonl.h"
+#include "base/wd_lua.h"
 #include "base/wd_util.h"
 #include "cmd/cmd.h"
 #include "cmd/cmd_kafka.h"
@@ -56,6 +57,7 @@ static void replay_usage(FILE *f)
         "                          kind \"replay\"): jsonl:PATH, mysql://…, starrocks://…\n"
         "      --samples N         differing events kept per rule (default 10)\n"
         "      --stream-field F    --id-field F  --ts-field F  --budget N  --mem-mb N\n"
+        "      --time-limit-ms N\n"
         "                          as for warden eval (Kafka: the config's streams settings)\n"
         "  -q, --quiet             no summary or progress on stderr\n"
         "  -h, --help              this help\n\n"
@@ -65,10 +67,14 @@ static void replay_usage(FILE *f)
         "5 stopped by a signal (partial report).\n");
 }
 
+/* SIGINT/SIGTERM: stop after the event in progress.  A rule evaluation
+ * still running a second after is cut short; a second signal cuts it at
+ * once (base/wd_lua.h), as for warden run. */
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig)
 {
     (void)sig;
+    wd_lua_interrupt_in(g_stop ? 0 : 1000);
     g_stop = 1;
 }
 

@@ -81,6 +81,8 @@ void eng_opts_default(eng_opts_t *o)
     o->ts_field = "ts";
     o->instr_budget = 1000000;
     o->mem_cap = 64u << 20;
+    o->time_limit_ms = 50;
+    o->load_time_limit_ms = 1000;
     o->max_future_ms = 3600 * 1000;
 }
 
@@ -233,8 +235,10 @@ static int op_count(void *ud, rule_str_t counter, rule_str_t key, rule_str_t win
         *out = 0;
         return 0;
     }
+    uint64_t work = state_read_work(e->cur_state);
     int64_t n = distinct ? state_distinct(e->cur_state, (size_t)i, key.s, key.len, w, e->ctx.ts_ms)
                          : state_count(e->cur_state, (size_t)i, key.s, key.len, w, e->ctx.ts_ms);
+    e->ctx.work = state_read_work(e->cur_state) - work;
     if (n < 0) {
         snprintf(err, errn, "%s", state_strerror((int)n));
         return -1;
@@ -468,9 +472,12 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
         goto fail;
     rule_lua_init(e->vm, &e->ctx);
     e->ctx.strict = e->opts.strict_fields;
+    /* Loading runs each rule file's chunk: bounded in time as well. */
+    wd_lua_set_time_limit(e->vm, e->opts.load_time_limit_ms);
     e->pack = rule_pack_load(e->vm, rules_dir, errstr, errstr_size);
     if (e->pack == NULL)
         goto fail;
+    wd_lua_set_time_limit(e->vm, e->opts.time_limit_ms);
     if (e->opts.run_off_rules)
         rule_pack_run_off_rules(e->pack);
     if (rule_counters_load(rule_pack_dir(e->pack), &e->counters, errstr, errstr_size) != 0)
@@ -739,7 +746,7 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
         lua_State *L = wd_lua_state(e->vm);
         e->ctx.gen++;
         e->ctx.root = root;   /* pairs walks it, in document order */
-        rule_view_fill(si->view, L, root);
+        rule_view_fill(si->view, L, &e->ctx, root);
         lua_rawseti(L, LUA_REGISTRYINDEX, e->ctx.ev_ref);
     } else if (nrules) {
         rule_lua_begin_event(e->vm, &e->ctx, root);

@@ -21,6 +21,8 @@ typedef struct eng_opts {
     const char *ts_field;       /* default "ts" (RFC 3339 or epoch ms) */
     long        instr_budget;   /* Lua instructions per rule evaluation (default 1e6) */
     size_t      mem_cap;        /* bytes the rules' Lua VM may hold (default 64 MiB) */
+    long        time_limit_ms;  /* wall-clock ms per rule evaluation (default 50; 0: none) */
+    long        load_time_limit_ms; /* per rule file chunk at load (default 1000; 0: none) */
     int         strict_fields;  /* reading an undeclared field is a rule error (warden test) */
     int         run_off_rules;  /* evaluate mode "off" rules too (warden test) */
     size_t      state_max_mb;   /* ceiling for counter/label state (0: none) */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/wd_log.h"
+#include "base/wd_lua.h"
 #include "base/wd_util.h"
 
 /* Signals are process-wide by nature: the only file-level state. */
@@ -18,14 +19,22 @@ static volatile sig_atomic_t sig_stop;
 static volatile sig_atomic_t sig_hup;
 static volatile sig_atomic_t sig_usr1;
 
+/* SIGTERM/SIGINT: finish the batch and stop.  A rule evaluation still
+ * running a second after (a normal one takes microseconds; one stuck in a
+ * C call or under a disabled time limit does not end) is cut short; a
+ * second signal cuts it at once (base/wd_lua.h). */
 static void on_signal(int sig)
 {
-    if (sig == SIGHUP)
+    if (sig == SIGHUP) {
         sig_hup = 1;
-    else if (sig == SIGUSR1)
+        return;
+    }
+    if (sig == SIGUSR1) {
         sig_usr1 = 1;
-    else
-        sig_stop = 1;
+        return;
+    }
+    wd_lua_interrupt_in(sig_stop ? 0 : 1000);
+    sig_stop = 1;
 }
 
 void kfk_install_signals(void)

@@ -3,7 +3,7 @@
  * The file runs in a throwaway VM of the one sandbox (base/wd_lua.h), with
  * the core base functions, string, table and math only (no pcall, no
  * metatables, no utf8); text chunks only; an instruction budget (a looping
- * counters.lua fails with its line) and a memory cap.  Without
+ * counters.lua fails with its line), a wall-clock limit and a memory cap.  Without
  * setmetatable no table can have metamethods, so reading the returned table
  * runs no Lua code.  Keys of each table are visited in sorted order so
  * that messages come out in the same order on every run. */
@@ -21,6 +21,7 @@
 
 #define CTR_MEM_CAP   (16u << 20)
 #define CTR_BUDGET    10000000L
+#define CTR_TIME_MS   2000L        /* wall-clock, C library calls included */
 #define CHUNK         "counters.lua"
 
 struct rule_counters {
@@ -485,6 +486,7 @@ int rule_counters_parse(const char *src, size_t len, const char *path, rule_coun
         wd_errs_add(&e, "%s: cannot create a Lua state (%s)", path, msg);
         return -1;
     }
+    wd_lua_set_time_limit(vm, CTR_TIME_MS);
     lua_State *L = wd_lua_state(vm);
     /* A short chunk name, so Lua never truncates it; messages get the real
      * path back below. */

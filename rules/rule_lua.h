@@ -62,6 +62,8 @@ typedef struct rule_ctx {
     const rule_t           *rule;       /* the rule running now */
     const rule_state_ops_t *ops;
     void                   *ops_ud;
+    uint64_t                work;       /* set by ops->count: the read's cost, in
+                                         * instructions (charged to the rule) */
     int                     ev_ref;     /* registry slot of this event's `ev` */
     int                     ctx_ref;    /* registry slot of the `ctx` object */
 } rule_ctx_t;
@@ -94,6 +96,9 @@ void rule_pairs_install(lua_State *L, int env);
 /* Internal to rules/: the event metatable, and pushing a JSON value as Lua. */
 void rule_lua_event_init(lua_State *L);
 void rule_lua_push_event(lua_State *L, rule_ctx_t *c, wd_jval_t root);
+/* Pushes v as the lazy view does, with everything below it readable:
+ * scalars as Lua values, null as nil, objects and arrays as views. */
+void rule_lua_push_json(lua_State *L, rule_ctx_t *c, wd_jval_t v);
 /* Pushes a JSON scalar as Lua (bool, integer, float, string; null as nil)
  * and returns 1; returns 0 and pushes nothing for an array or object. */
 int rule_lua_push_scalar(lua_State *L, wd_jval_t v);

@@ -227,6 +227,11 @@ void rule_lua_event_init(lua_State *L)
     lua_pop(L, 1);
 }
 
+void rule_lua_push_json(lua_State *L, rule_ctx_t *c, wd_jval_t v)
+{
+    push_value(L, c, v, NULL);
+}
+
 void rule_lua_push_event(lua_State *L, rule_ctx_t *c, wd_jval_t root)
 {
     push_box(L, c, root, NULL, 1);

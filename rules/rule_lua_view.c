@@ -42,15 +42,8 @@ static void push_data(lua_State *L, int idx)
     lua_remove(L, -2);
 }
 
-/* Private metatable key holding a JSON array's length: its nulls are nils
- * in the data table, where rawlen would see a border before them. */
-static const char array_len_key = 0;
-
 static int ro_len(lua_State *L)
 {
-    lua_getmetatable(L, 1);
-    if (lua_rawgetp(L, -1, &array_len_key) == LUA_TNUMBER)
-        return 1;
     push_data(L, 1);
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
     return 1;
@@ -215,48 +208,6 @@ int rule_lua_push_scalar(lua_State *L, wd_jval_t v)
     }
 }
 
-void rule_view_push_deep(lua_State *L, wd_jval_t v, int depth)
-{
-    if (rule_lua_push_scalar(L, v))
-        return;
-    /* The parser bounds nesting; depth only guards the C stack. */
-    luaL_checkstack(L, 8, "event nested too deeply");
-    int arr = wd_jval_type(v) == WD_JARRAY;
-    size_t n = wd_jval_count(v);
-    lua_createtable(L, arr ? (int)n : 0, arr ? 0 : (int)n);
-    wd_jiter_t it;
-    const char *k;
-    size_t kl;
-    wd_jval_t c;
-    lua_Integer i = 1;
-    wd_jiter_begin(v, &it);
-    while (wd_jiter_next(&it, &k, &kl, &c)) {
-        if (arr) {
-            rule_view_push_deep(L, c, depth + 1);
-            lua_rawseti(L, -2, i++);
-        } else {
-            lua_pushlstring(L, k, kl);
-            lua_rawget(L, -2);
-            int dup = !lua_isnil(L, -1);   /* first of duplicate keys wins, as wd_jval_get */
-            lua_pop(L, 1);
-            if (dup)
-                continue;
-            lua_pushlstring(L, k, kl);
-            rule_view_push_deep(L, c, depth + 1);
-            lua_rawset(L, -3);
-        }
-    }
-    make_proxy(L);
-    if (arr) {
-        lua_getmetatable(L, -1);
-        lua_pushinteger(L, (lua_Integer)n);
-        lua_rawsetp(L, -2, &array_len_key);
-        lua_pop(L, 1);
-    } else {
-        set_origin(L, -1, v);
-    }
-}
-
 static vnode_t *child(vnode_t *n, const char *seg, size_t len)
 {
     for (size_t i = 0; i < n->nkids; i++)
@@ -355,60 +306,199 @@ void rule_view_destroy(rule_view_t *v, lua_State *L)
     free(v);
 }
 
+/* A declared path through an array (`items.sku`): the production `ev`
+ * holds the array as a lazy view, not tables built before the rules run
+ * (a padded array of a million objects would be a million tables outside
+ * every budget).  Element i is built through the path's node when a rule
+ * first reads it, inside that rule's budgets, and kept for the event
+ * (user value 1: a table i → element) so ev.items[1] == ev.items[1]. */
+#define RULE_VIEW_ARRAY_MT "warden.view.array"
+
+typedef struct parr {
+    uint64_t       gen;
+    wd_jval_t      arr;
+    const vnode_t *n;
+} parr_t;
+
+static void push_pruned(lua_State *L, rule_ctx_t *c, const vnode_t *n, wd_jval_t v);
+
+static parr_t *check_parr(lua_State *L, int i)
+{
+    parr_t *a = luaL_checkudata(L, i, RULE_VIEW_ARRAY_MT);
+    const rule_ctx_t *c = wd_lua_user(L);
+    if (c == NULL || a->gen != c->gen)
+        rule_lua_error(L, "event expired: `ev` is only valid during the evaluation it was passed to");
+    return a;
+}
+
+/* Pushes element i (1-based) of the array at idx, el its JSON value:
+ * the one built before, or a new one (remembered). */
+static void parr_push_elem(lua_State *L, int idx, const parr_t *a, lua_Integer i, wd_jval_t el)
+{
+    idx = lua_absindex(L, idx);
+    lua_getiuservalue(L, idx, 1);
+    if (lua_rawgeti(L, -1, i) != LUA_TNIL) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 1);
+    push_pruned(L, wd_lua_user(L), a->n, el);
+    if (!lua_isnil(L, -1)) {
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, i);
+    }
+    lua_remove(L, -2);
+}
+
+static int parr_index(lua_State *L)
+{
+    parr_t *a = check_parr(L, 1);
+    int isint = 0;
+    /* Numbers only ("1" is not an index), but 2.0 is 2, as for a table. */
+    lua_Integer i = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
+    wd_jval_t el;
+    if (isint && i >= 1 && wd_jval_at(a->arr, (size_t)(i - 1), &el))
+        parr_push_elem(L, 1, a, i, el);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int parr_len(lua_State *L)
+{
+    parr_t *a = check_parr(L, 1);
+    lua_pushinteger(L, (lua_Integer)wd_jval_count(a->arr));
+    return 1;
+}
+
+typedef struct parr_iter {
+    uint64_t    gen;
+    wd_jiter_t  it;
+    lua_Integer index;
+} parr_iter_t;
+
+/* pairs: 1..n in order, no entry for a null (as pairs over a table). */
+static int parr_next(lua_State *L)
+{
+    parr_t *a = check_parr(L, 1);
+    parr_iter_t *it = lua_touserdata(L, lua_upvalueindex(1));
+    if (it->gen != a->gen)
+        return rule_lua_error(L, "event expired during iteration");
+    const char *k;
+    size_t kl;
+    wd_jval_t el;
+    while (wd_jiter_next(&it->it, &k, &kl, &el)) {
+        lua_Integer i = it->index++;
+        if (wd_jval_type(el) == WD_JNULL)
+            continue;
+        lua_pushinteger(L, i);
+        parr_push_elem(L, 1, a, i, el);
+        return 2;
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+static int parr_pairs(lua_State *L)
+{
+    parr_t *a = check_parr(L, 1);
+    parr_iter_t *it = lua_newuserdatauv(L, sizeof(*it), 0);
+    it->gen = a->gen;
+    it->index = 1;
+    wd_jiter_begin(a->arr, &it->it);
+    lua_pushcclosure(L, parr_next, 1);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+static int parr_newindex(lua_State *L)
+{
+    check_parr(L, 1);
+    return ro_newindex(L);
+}
+
+static int parr_eq(lua_State *L)
+{
+    const parr_t *a = check_parr(L, 1), *b = check_parr(L, 2);
+    lua_pushboolean(L, a->arr.doc == b->arr.doc && a->arr.idx == b->arr.idx && a->n == b->n);
+    return 1;
+}
+
+static int parr_tostring(lua_State *L)
+{
+    check_parr(L, 1);
+    const rule_ctx_t *c = wd_lua_user(L);
+    lua_pushfstring(L, "event array (%s)", c->event_id ? c->event_id : "?");
+    return 1;
+}
+
+static void push_parr(lua_State *L, rule_ctx_t *c, const vnode_t *n, wd_jval_t arr)
+{
+    parr_t *a = lua_newuserdatauv(L, sizeof(*a), 1);
+    a->gen = c->gen;
+    a->arr = arr;
+    a->n = n;
+    lua_createtable(L, 0, 0);   /* the elements built so far */
+    lua_setiuservalue(L, -2, 1);
+    if (luaL_newmetatable(L, RULE_VIEW_ARRAY_MT)) {   /* once per VM */
+        static const luaL_Reg mt[] = {
+            { "__index", parr_index }, { "__newindex", parr_newindex }, { "__len", parr_len },
+            { "__pairs", parr_pairs }, { "__eq", parr_eq },             { "__tostring", parr_tostring },
+            { NULL, NULL },
+        };
+        luaL_setfuncs(L, mt, 0);
+        /* type() in the sandbox says "table", as for the checking view. */
+        lua_pushliteral(L, "table");
+        lua_setfield(L, -2, "__type");
+        lua_pushliteral(L, "locked");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_setmetatable(L, -2);
+}
+
 /* Pushes v as seen through node n (a node with kids: some fields below it
- * are declared).  An object shows only the declared fields; an array is
- * transparent — each element is seen through n, so `items.sku` declares
- * `sku` in every element of `items`; a scalar shows as itself.  Fresh
- * tables: an array can hold any number of objects. */
-static void push_pruned(lua_State *L, const vnode_t *n, wd_jval_t v)
+ * are declared).  An object shows only the declared fields (a fresh
+ * table); an array is transparent — each element is seen through n, so
+ * `items.sku` declares `sku` in every element of `items` — and lazy; a
+ * declared leaf holding an object or array is a lazy view of it; a scalar
+ * shows as itself. */
+static void push_pruned(lua_State *L, rule_ctx_t *c, const vnode_t *n, wd_jval_t v)
 {
     int t = wd_jval_type(v);
-    if (t != WD_JOBJECT && t != WD_JARRAY) {
-        rule_view_push_deep(L, v, 1);
+    if (t == WD_JARRAY) {
+        push_parr(L, c, n, v);
+        return;
+    }
+    if (t != WD_JOBJECT) {
+        rule_lua_push_json(L, c, v);
         return;
     }
     luaL_checkstack(L, 8, "event nested too deeply");
-    size_t len = wd_jval_count(v);
-    if (t == WD_JARRAY) {
-        lua_createtable(L, (int)len, 0);
-        wd_jiter_t it;
-        const char *k;
-        size_t kl;
-        wd_jval_t c;
-        lua_Integer i = 1;
-        wd_jiter_begin(v, &it);
-        while (wd_jiter_next(&it, &k, &kl, &c)) {
-            push_pruned(L, n, c);
-            lua_rawseti(L, -2, i++);
-        }
-    } else {
-        lua_createtable(L, 0, (int)n->nkids);
-        for (size_t i = 0; i < n->nkids; i++) {
-            const vnode_t *k = n->kids[i];
-            wd_jval_t c;
-            if (!wd_jval_get(v, k->name, k->nlen, &c))
-                continue;
-            lua_rawgeti(L, LUA_REGISTRYINDEX, k->key_ref);
-            if (k->nkids)
-                push_pruned(L, k, c);
-            else
-                rule_view_push_deep(L, c, 1);
-            lua_rawset(L, -3);
-        }
+    lua_createtable(L, 0, (int)n->nkids);
+    for (size_t i = 0; i < n->nkids; i++) {
+        const vnode_t *k = n->kids[i];
+        wd_jval_t e;
+        if (!wd_jval_get(v, k->name, k->nlen, &e))
+            continue;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, k->key_ref);
+        if (k->nkids)
+            push_pruned(L, c, k, e);
+        else
+            rule_lua_push_json(L, c, e);
+        lua_rawset(L, -3);
     }
     make_proxy(L);
-    if (t == WD_JOBJECT)
-        set_origin(L, -1, v);
-    if (t == WD_JARRAY) {
-        lua_getmetatable(L, -1);
-        lua_pushinteger(L, (lua_Integer)len);
-        lua_rawsetp(L, -2, &array_len_key);
-        lua_pop(L, 1);
-    }
+    set_origin(L, -1, v);
 }
 
-/* Refills node n (an object node with kids) from obj. */
-static void fill(lua_State *L, const vnode_t *n, wd_jval_t obj)
+/* Refills node n (an object node with kids) from obj.  A declared field
+ * holding an object or an array becomes a lazy view of it (rule_lua_event.c,
+ * or the array view above on the way to declared fields) rather than
+ * tables: its contents are decoded only when a rule reads them, inside
+ * that rule's budgets, so padding an event with a huge declared subtree
+ * costs nothing to the rules that do not read it. */
+static void fill(lua_State *L, rule_ctx_t *c, const vnode_t *n, wd_jval_t obj)
 {
     lua_rawgeti(L, LUA_REGISTRYINDEX, n->data_ref);
     int data = lua_gettop(L);
@@ -419,23 +509,23 @@ static void fill(lua_State *L, const vnode_t *n, wd_jval_t obj)
         if (!wd_jval_get(obj, k->name, k->nlen, &v)) {
             lua_pushnil(L);
         } else if (k->nkids && wd_jval_type(v) == WD_JOBJECT) {
-            fill(L, k, v);
+            fill(L, c, k, v);
             lua_rawgeti(L, LUA_REGISTRYINDEX, k->proxy_ref);
             set_origin(L, -1, v);
         } else if (k->nkids && wd_jval_type(v) == WD_JARRAY) {
-            push_pruned(L, k, v);
+            push_parr(L, c, k, v);
         } else {
-            rule_view_push_deep(L, v, 1);
+            rule_lua_push_json(L, c, v);
         }
         lua_rawset(L, data);
     }
     lua_settop(L, data - 1);
 }
 
-void rule_view_fill(rule_view_t *v, lua_State *L, wd_jval_t root)
+void rule_view_fill(rule_view_t *v, lua_State *L, rule_ctx_t *c, wd_jval_t root)
 {
     if (v->root.nkids)
-        fill(L, &v->root, root);
+        fill(L, c, &v->root, root);
     lua_rawgeti(L, LUA_REGISTRYINDEX, v->root.proxy_ref);
     if (v->root.nkids)
         set_origin(L, -1, root);

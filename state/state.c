@@ -1124,6 +1124,8 @@ static inline int read_begin(state_t *st, size_t i, int distinct, const char *ke
     return 0;
 }
 
+uint64_t state_read_work(const state_t *st) { return st->read_work; }
+
 int64_t state_count(state_t *st, size_t i, const char *key, size_t klen, int64_t window,
                         int64_t now)
 {
@@ -1146,6 +1148,7 @@ int64_t state_count(state_t *st, size_t i, const char *key, size_t klen, int64_t
     const uint32_t *ring = (const uint32_t *)pay + c->base + c->lv[L].off;
     uint32_t s = st_slot(lo, n), cnt = (uint32_t)(hi - lo + 1);
     uint32_t first = cnt < n - s ? cnt : n - s;
+    st->read_work += cnt;
     for (uint32_t k = 0; k < first; k++)
         sum += ring[s + k];
     for (uint32_t k = 0; k < cnt - first; k++)
@@ -1217,21 +1220,27 @@ int64_t state_distinct(state_t *st, size_t i, const char *key, size_t klen,
         else
             total += s->n;
     }
+    st->read_work += (uint64_t)(hi - lo + 1);
     if (nsets == 0)
         return 0;
     if (!sketch) {
         if (nsets == 1)
             return sets[0]->n;
+        st->read_work += total;
         int64_t u = union_exact(st, sets, nsets, total);
         return u < 0 ? STATE_ENOMEM : u;
     }
     memset(st->acc, 0, sizeof(st->acc));
+    st->read_work += STATE_HLL_M / 4;   /* the estimate */
     for (uint32_t s = 0; s < nsets; s++) {
-        if (sets[s]->n == ST_DSET_HLL)
+        if (sets[s]->n == ST_DSET_HLL) {
             state_hll_merge(st->acc, (const uint8_t *)sets[s]->v);
-        else
+            st->read_work += STATE_HLL_M / 4;
+        } else {
             for (uint32_t k = 0; k < sets[s]->n; k++)
                 state_hll_add(st->acc, sets[s]->v[k]);
+            st->read_work += sets[s]->n;
+        }
     }
     return (int64_t)(state_hll_estimate(st->acc) + 0.5);
 }

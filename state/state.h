@@ -100,6 +100,10 @@ int64_t state_count(state_t *st, size_t i, const char *key, size_t klen,
  * estimate (1.6% standard error), rounded. */
 int64_t state_distinct(state_t *st, size_t i, const char *key, size_t klen,
                            int64_t window_ms, int64_t now_ms);
+/* Work done by the reads above so far, in units of about one Lua
+ * instruction (a bucket summed, a value unioned; a sketch merge is 1,024):
+ * the engine charges a rule's ctx.count/ctx.distinct calls with it. */
+uint64_t state_read_work(const state_t *st);
 
 /* Sets label on entity until expire_ms (event time); an existing label
  * keeps the later of the two expiries.  The engine applies the labels a

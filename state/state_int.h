@@ -139,6 +139,7 @@ typedef struct st_journal {
 } st_journal_t;
 
 struct state {
+    uint64_t      read_work;    /* state_read_work() */
     st_counter_t *ctr;
     size_t        nctr;
     st_tab_t      labels;

@@ -59,9 +59,9 @@ expect_write_error() {   # what, expected text on stderr, command...
   grep -q -- "$want" "$T/w.err" || fail "$what: stderr lacks '$want': $(cat "$T/w.err")"
   ok "$what: exit $rc, '$want'"
 }
-expect_write_error "--actions /dev/full" "/dev/full: write failed" \
+expect_write_error "--actions /dev/full" "/dev/full: write error" \
   "$W" eval -q --actions /dev/full examples/rules "$T/some.jsonl"
-expect_write_error "--rejects /dev/full" "/dev/full: write failed" \
+expect_write_error "--rejects /dev/full" "/dev/full: write error" \
   "$W" eval -q --rejects /dev/full examples/rules "$T/some.jsonl"
 expect_write_error "--out /dev/full" "write to /dev/full failed" \
   "$W" eval -q --out /dev/full examples/rules "$T/some.jsonl"

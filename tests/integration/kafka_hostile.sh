@@ -46,3 +46,38 @@ kt_read "actions.$KID" '%k\n' | sort | tr '\n' ' ' | grep -qx '10000000000000000
 kt_read "actions.$KID" '%s\n' | grep -q '"event_id":"e3","stream":"t","entity":"10000000000000000002"' \
   || kt_fail "the action of e3 lacks its exact entity"
 echo "ok: a NUL stream is dead-lettered (no crash, no poison pill); big ids keep their digits"
+
+# A rule stuck in a C call with every limit off (time_limit_ms = 0, a huge
+# budget): SIGTERM finishes nothing of the stuck batch but ends warden run
+# within a few seconds (the evaluation is cut 1 s after the signal), and
+# the event stays uncommitted (no action for it).
+STUCK="stuck.$KID"
+mkdir -p "$KT/spack"
+cat >"$KT/spack/r.lua" <<'LUA'
+return {
+  name = "t.s", version = 1, streams = { "t" }, mode = "enforce", fields = { "user", "k" },
+  evaluate = function(ev, ctx)
+    if ev.k == "stuck" then table.move({}, 1, math.maxinteger - 1, 2) end
+    return ctx.block{ entity = ev.user, reason = "always" }
+  end,
+}
+LUA
+printf '%s\n' 'k1	{"type":"t","id":"s1","ts":"2026-11-20T10:00:00Z","user":"u1"}' \
+  'k2	{"type":"t","id":"s2","ts":"2026-11-20T10:00:01Z","user":"u2","k":"stuck"}' >"$KT/stuck.txt"
+timeout 30 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$STUCK" -p 0 -K $'\t' -l "$KT/stuck.txt"
+kt_config "$KT/stuck.lua" "
+  engine = { max_future_ms = 0, time_limit_ms = 0, instr_budget = 1000000000000000 },
+  streams = { topics = { '$STUCK' } },
+  rules = 'spack',
+  store = 'jsonl:shits.jsonl',
+  run = { group = 'gs.$KID', actions_topic = 'sactions.$KID', dlq_topic = 'sdlq.$KID', batch_max = 1 },"
+kt_warden "$KT/stuck.log" run -c "$KT/stuck.lua" --instance a
+kt_wait_count "sactions.$KID" 1 30
+sleep 2
+kill -0 "$KT_PID" 2>/dev/null || { tail -5 "$KT/stuck.log"; kt_fail "warden run died on the stuck event"; }
+t0=$(date +%s%3N)
+kt_stop "$KT_PID" 10 || :
+t1=$(date +%s%3N)
+[ $((t1 - t0)) -lt 5000 ] || kt_fail "warden run took $((t1 - t0)) ms to stop on SIGTERM"
+[ "$(kt_count "sactions.$KID")" = 1 ] || kt_fail "want only the action of s1"
+echo "ok: SIGTERM stops warden run stuck in a C call in $((t1 - t0)) ms"

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/wd_buf.h"
+#include "base/wd_lua.h"
 #include "tests/rules/testutil.h"
 
 enum { TABLE_VIEW = 0, LAZY_VIEW = 1, BOTH = 2 };
@@ -699,6 +700,112 @@ static void test_many_events_through_one_engine_stay_independent(void **st)
     }
 }
 
+/* An event padded with 200,000 empty objects in a declared field (600 KB,
+ * under Kafka's default message size) used to be decoded into tables for
+ * every rule of its stream before any ran, outside the memory cap: every
+ * rule then failed with "memory cap exceeded".  Now the padding is a lazy
+ * view: a rule that does not read it gives its verdict, the VM holds no
+ * more than before, and a rule that does read it pays inside its budgets. */
+static void test_padding_a_declared_field_changes_no_other_verdict(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.id", NULL, "{ \"id\", \"pad\" }",
+            "      return ctx.block{ entity = ev.id }");
+    tu_rule(&p, "b.count", NULL, "{ \"pad\" }",
+            "      local n = 0\n"
+            "      for _, v in ipairs(ev.pad) do n = n + 1 end\n"
+            "      return ctx.flag{ entity = tostring(n) .. ',' .. type(ev.pad) .. ',' .. #ev.pad }");
+    enum { PADS = 200000 };
+    size_t cap = 64 + 3 * PADS;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    size_t n = (size_t)snprintf(json, cap, "{\"type\":\"s\",\"id\":\"e1\",\"ts\":1000,\"pad\":[");
+    for (int i = 0; i < PADS; i++)
+        n += (size_t)snprintf(json + n, cap - n, "%s{}", i ? "," : "");
+    snprintf(json + n, cap - n, "]}");
+    for (int strict = 0; strict <= 1; strict++) {
+        eng_opts_t o = tu_opts();
+        o.strict_fields = strict;
+        eng_engine_t *e = tu_engine(&p, &o);
+        size_t before = wd_lua_mem_used(eng_engine_vm(e));
+        const eng_outcome_t *out = tu_eval_raw(e, json);
+        assert_int_equal(out->status, ENG_EVENT_OK);
+        tu_assert_no_error(out, "a.id");
+        const eng_hit_t *h = tu_hit(out, "a.id");
+        assert_non_null(h);
+        assert_int_equal(h->verdict, RULE_VERDICT_BLOCK);
+        assert_string_equal(tu_str(h->entity, h->entity_len), "e1");
+        tu_assert_no_error(out, "b.count");
+        h = tu_hit(out, "b.count");
+        assert_non_null(h);
+        assert_string_equal(tu_str(h->entity, h->entity_len), "200000,table,200000");
+        /* What the next event meets: no decoded padding left behind. */
+        out = tu_eval_raw(e, "{\"type\":\"s\",\"id\":\"e2\",\"ts\":2000,\"pad\":[]}");
+        h = tu_hit(out, "b.count");
+        assert_non_null(h);
+        assert_string_equal(tu_str(h->entity, h->entity_len), "0,table,0");
+        size_t after = wd_lua_mem_used(eng_engine_vm(e));
+        if (after > before + (16u << 20))
+            fail_msg("%s view: the VM grew from %zu to %zu bytes", strict ? "lazy" : "table",
+                     before, after);
+        eng_engine_destroy(e);
+    }
+    free(json);
+    tu_pack_free(&p);
+}
+
+/* The same padding through an array-transparent path: with `pad.x`
+ * declared the table view built a table per element of pad before any rule
+ * ran (200,000 of them, outside the memory cap).  The array is a lazy view
+ * now: elements are built when a rule reads them, once per event. */
+static void test_padding_an_array_on_a_declared_path_changes_no_other_verdict(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.id", NULL, "{ \"id\", \"pad.x\" }",
+            "      return ctx.block{ entity = ev.id }");
+    tu_rule(&p, "b.len", NULL, "{ \"pad.x\" }",
+            "      local n = 0\n"
+            "      for i, v in pairs(ev.pad) do if i > 3 then break end n = n + (v.x or 0) end\n"
+            "      return ctx.flag{ entity = #ev.pad .. ',' .. type(ev.pad) .. ',' .. tostring(ev.pad[2].x)\n"
+            "        .. ',' .. tostring(ev.pad[1] == ev.pad[1]) .. ',' .. n .. ',' .. tostring(ev.pad[0]) }");
+    enum { PADS = 200000 };
+    size_t cap = 64 + 3 * PADS;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    size_t n = (size_t)snprintf(json, cap,
+                                "{\"type\":\"s\",\"id\":\"e1\",\"ts\":1000,\"pad\":[{\"x\":1},{\"x\":2}");
+    for (int i = 2; i < PADS; i++)
+        n += (size_t)snprintf(json + n, cap - n, ",{}");
+    snprintf(json + n, cap - n, "]}");
+    for (int strict = 0; strict <= 1; strict++) {
+        eng_opts_t o = tu_opts();
+        o.strict_fields = strict;
+        eng_engine_t *e = tu_engine(&p, &o);
+        size_t before = wd_lua_mem_used(eng_engine_vm(e));
+        const eng_outcome_t *out = tu_eval_raw(e, json);
+        assert_int_equal(out->status, ENG_EVENT_OK);
+        tu_assert_no_error(out, "a.id");
+        const eng_hit_t *h = tu_hit(out, "a.id");
+        assert_non_null(h);
+        assert_string_equal(tu_str(h->entity, h->entity_len), "e1");
+        tu_assert_no_error(out, "b.len");
+        h = tu_hit(out, "b.len");
+        assert_non_null(h);
+        assert_string_equal(tu_str(h->entity, h->entity_len), "200000,table,2,true,3,nil");
+        size_t after = wd_lua_mem_used(eng_engine_vm(e));
+        if (after > before + (4u << 20))
+            fail_msg("%s view: the VM grew from %zu to %zu bytes", strict ? "lazy" : "table",
+                     before, after);
+        eng_engine_destroy(e);
+    }
+    free(json);
+    tu_pack_free(&p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -744,6 +851,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_nesting_beyond_the_limit_is_rejected),
         cmocka_unit_test(test_tostring_of_views_does_not_crash),
         cmocka_unit_test(test_many_events_through_one_engine_stay_independent),
+        cmocka_unit_test(test_padding_a_declared_field_changes_no_other_verdict),
+        cmocka_unit_test(test_padding_an_array_on_a_declared_path_changes_no_other_verdict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

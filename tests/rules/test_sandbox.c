@@ -553,6 +553,216 @@ static void test_budget_kills_loop_at_load_time(void **st)
     tu_pack_free(&p);
 }
 
+/* ---- time: loops inside C calls, the wall-clock limit ------------------ */
+
+static eng_opts_t opts_timed(long budget, long time_ms)
+{
+    eng_opts_t o = tu_opts();
+    o.instr_budget = budget;
+    o.time_limit_ms = time_ms;
+    return o;
+}
+
+static void test_time_limit_kills_loop_when_budget_is_huge(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_timed(1000000000000000L, 50);
+    escape_case_opts("while true do end", "time limit of 50 ms exceeded", &o, 2, 0);
+}
+
+static void test_time_limit_kills_loop_even_under_pcall(void **st)
+{
+    (void)st;
+    eng_opts_t o = opts_timed(1000000000000000L, 50);
+    escape_case_opts("while true do pcall(function() while true do end end) end\n"
+                     "      return ctx.block{ entity = 'escaped' }",
+                     "time limit of 50 ms exceeded", &o, 2, 0);
+}
+
+/* Each of these ran for hours inside one C call, out of the hook's reach:
+ * now they are charged per element or refused before they start. */
+static void test_c_library_loops_are_bounded(void **st)
+{
+    (void)st;
+    static const char *const bodies[] = {
+        "table.move({}, 1, math.maxinteger - 1, 2)",
+        "table.move(setmetatable({}, { __index = '' }), 1, math.maxinteger - 1, 2)",
+        "table.insert(setmetatable({}, { __len = function() return math.maxinteger - 1 end }), 1, 1)",
+        "table.remove(setmetatable({}, { __len = function() return math.maxinteger - 1 end }), 1)",
+        "table.concat(setmetatable({}, { __index = rawlen,\n"
+        "        __len = function() return math.maxinteger - 1 end }))",
+        "table.sort(setmetatable({}, { __index = rawlen, __newindex = rawequal,\n"
+        "        __len = function() return 2^31 - 2 end }))",
+        "string.find(('a'):rep(5000), ('a-'):rep(12) .. 'b')",
+        "string.match(('a'):rep(5000), ('a*'):rep(12) .. 'b')",
+        "string.gsub(('a'):rep(50000), '.-.-b', '')",
+        "for w in string.gmatch(('a'):rep(50000), '(a*)(a*)(a*)b') do end",
+        "string.match(('a'):rep(1 << 20), ('a'):rep(1 << 12) .. 'b')",
+    };
+    eng_opts_t o = opts_timed(1000000, 50);
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char body[512];
+        snprintf(body, sizeof body, "%s\n      return ctx.block{ entity = 'escaped' }", bodies[i]);
+        const char *want = strstr(bodies[i], "string.") ? "pattern too costly|time limit"
+                                                        : "time limit|instruction budget";
+        escape_case_opts(body, want, &o, strstr(want, "pattern") ? 0 : 2, 0);
+    }
+}
+
+static void test_empty_string_rep_is_instant(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.rep", NULL, NULL,
+            "local s = string.rep('', math.maxinteger) .. ('x'):rep(0, math.maxinteger)\n"
+            "        .. string.rep('', math.maxinteger, '') .. ('ab'):rep(2, '-')\n"
+            "      return ctx.flag{ entity = s }");
+    eng_opts_t o = opts_timed(1000000, 50);
+    alarm(HANG_SECONDS);
+    eng_engine_t *e = tu_engine(&p, &o);
+    const eng_outcome_t *out = tu_evalf(e, "%s", "");
+    tu_assert_no_error(out, "a.rep");
+    const eng_hit_t *h = tu_hit(out, "a.rep");
+    assert_non_null(h);
+    assert_string_equal(tu_str(h->entity, h->entity_len), "ab-ab");
+    eng_engine_destroy(e);
+    alarm(0);
+    tu_pack_free(&p);
+}
+
+/* The bounded library functions answer as the stock ones do. */
+static void test_bounded_library_functions_keep_their_answers(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.lib", NULL, NULL,
+            "local r = {}\n"
+            "      local function add(...) local n = select('#', ...)\n"
+            "        for i = 1, n do r[#r + 1] = tostring((select(i, ...))) end r[#r + 1] = '|' end\n"
+            "      local s = 'hello'\n"
+            "      add(s:find('l')) add(s:find('lo', 1, true)) add(s:find('', 10)) add(s:find('', 6))\n"
+            "      add(s:find('h', -100)) add(s:find('o', -1)) add(s:find('x')) add(('xa.b'):find('a.b', 1, true))\n"
+            "      add(s:find('ll', 0)) add(s:find('l+')) add(s:find('^h(.-)o$')) add(s:match('(h)(.)'))\n"
+            "      add(s:gsub('l', 'L')) add(s:gsub('^h', 'H'))\n"
+            "      local t = { 1, 2, 3 }\n"
+            "      table.insert(t, 4) table.insert(t, 1, 0) add(table.concat(t, ','))\n"
+            "      add(table.remove(t)) add(table.remove(t, 1)) add(table.concat(t, ',', 2, 3))\n"
+            "      add(table.concat(table.move({ 1, 2, 3 }, 1, 3, 2), ','))\n"
+            "      add(table.concat(table.move({ 1, 2, 3 }, 2, 3, 1), ','))\n"
+            "      add(table.concat(table.move({ 1, 2 }, 1, 2, 2, { 9 }), ','))\n"
+            "      local u = { 3, 1, 2 } table.sort(u) add(table.concat(u, ','))\n"
+            "      table.sort(u, function(a, b) return a > b end) add(table.concat(u, ','))\n"
+            "      add(pcall(table.insert, t, 5, 1, 2)) add(pcall(table.insert, t, 9, 1))\n"
+            "      add(pcall(table.concat, { {} }))\n"
+            "      return ctx.flag{ entity = table.concat(r, ' ') }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *out = tu_evalf(e, "%s", "");
+    tu_assert_no_error(out, "a.lib");
+    const eng_hit_t *h = tu_hit(out, "a.lib");
+    assert_non_null(h);
+    assert_string_equal(
+        tu_str(h->entity, h->entity_len),
+        "3 3 | 4 5 | nil | 6 5 | 1 1 | 5 5 | nil | 2 4 | 3 4 | 3 4 | 1 5 ell | h e | "
+        "heLLo 2 | Hello 1 | 0,1,2,3,4 | 4 | 0 | 2,3 | 1,1,2,3 | 2,3,3 | 9,1,2 | "
+        "1,2,3 | 3,2,1 | false wrong number of arguments to 'insert' | "
+        "false bad argument #2 to 'table.insert' (position out of bounds) | "
+        "false invalid value (at index 1) in table for 'concat' |");
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+/* Patterns of everyday rules on long, ordinary subjects stay well within
+ * what the default time limit allows. */
+static void test_ordinary_patterns_on_long_subjects_are_allowed(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.pat", NULL, NULL,
+            "local words = {}\n"
+            "      for i = 1, 600 do words[i] = 'word' .. i end\n"
+            "      local text = '  ' .. table.concat(words, ' ') .. ' mail bob@example.com now  '\n"
+            "      local big = text:rep(8)\n"
+            "      local trimmed = text:match('^%s*(.-)%s*$')\n"
+            "      local user, host = text:match('(%w+)@(%w+)%.com')\n"
+            "      local n = 0 for d in big:gmatch('%d+') do n = n + 1 end\n"
+            "      local squeezed, k = big:gsub('%s+', ' ')\n"
+            "      local at = big:find('bob@', 1, true)\n"
+            "      local none = ('a'):rep(1 << 16):find(('a'):rep(1 << 12) .. 'b')\n"
+            "      return ctx.flag{ entity = table.concat({ #text - #trimmed, user, host, n, k,\n"
+            "                                              at, tostring(none) }, ',') }");
+    eng_opts_t o = tu_opts();
+    eng_opts_default(&o);   /* the production limits */
+    wd_log_level = WD_LOG_ERROR;
+    eng_engine_t *e = tu_engine(&p, &o);
+    /* The patterns' refusal depends on the limit only and would fail every
+     * try; a try may meet the clock on a busy machine, hence a few. */
+    const eng_hit_t *h = NULL;
+    for (int try = 0; try < 5 && h == NULL; try++) {
+        const eng_outcome_t *out = tu_evalf(e, "%s", "");
+        const char *msg = tu_error(out, "a.pat");
+        if (msg && strstr(msg, "time limit of 50 ms exceeded") == NULL)
+            fail_msg("rule a.pat failed: %s", msg);
+        h = tu_hit(out, "a.pat");
+    }
+    assert_non_null(h);
+    assert_string_equal(tu_str(h->entity, h->entity_len), "4,bob,example,4800,4825,4700,nil");
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+/* A distinct read over a month of sketches merges them all: a loop of such
+ * reads is charged for that work, not for the few instructions of the call. */
+static void test_ctx_reads_are_charged_for_their_work(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "counters.lua",
+             "return { { name = \"ips\", stream = \"s\", key = \"id\", distinct = \"ip\",\n"
+             "           windows = { \"30d\" } } }\n");
+    tu_rule(&p, "a.reads", NULL, "{ \"id\", \"n\" }",
+            "if ev.n == nil then return end\n"
+            "      local d = 0\n"
+            "      for i = 1, ev.n do d = ctx.distinct('ips', ev.id, '30d') end\n"
+            "      return ctx.flag{ entity = tostring(d) }");
+    eng_opts_t o = opts_timed(200000, 0);
+    eng_engine_t *e = tu_engine(&p, &o);
+    /* 100 distinct ips in one day bucket: past 64 values it is a sketch. */
+    for (int i = 0; i < 100; i++)
+        tu_evalf(e, "\"ip\":\"10.0.0.%d\"", i);
+    const eng_outcome_t *out = tu_evalf(e, "\"ip\":\"10.0.0.1\",\"n\":1");
+    tu_assert_no_error(out, "a.reads");
+    assert_non_null(tu_hit(out, "a.reads"));
+    /* About 2,000 instructions' worth a read: 1,000 reads are over 200,000. */
+    out = tu_evalf(e, "\"ip\":\"10.0.0.1\",\"n\":1000");
+    tu_assert_error(out, "a.reads", "instruction budget");
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_time_limit_kills_c_loop_at_load_time(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_write(&p, "loop.lua", "table.move({}, 1, math.maxinteger - 1, 2)\nreturn {}\n");
+    alarm(HANG_SECONDS);
+    char err[4096];
+    eng_opts_t o = opts_timed(1000000000000000L, 0);
+    o.load_time_limit_ms = 100;
+    eng_engine_t *e = eng_engine_new(&o, p.dir, err, sizeof err);
+    alarm(0);
+    assert_null(e);
+    char want[256];
+    snprintf(want, sizeof want, "%s/loop.lua:1: time limit of 100 ms exceeded", p.dir);
+    if (strstr(err, want) == NULL)
+        fail_msg("load error \"%s\" lacks \"%s\"", err, want);
+    tu_pack_free(&p);
+}
+
 /* ---- the memory cap ---------------------------------------------------- */
 
 #define TEST_MEM_CAP (16u << 20)
@@ -765,6 +975,14 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_budget_error_names_rule_file_and_line),
         cmocka_unit_test(test_budget_is_per_evaluation_not_cumulative),
         cmocka_unit_test(test_budget_kills_loop_at_load_time),
+        cmocka_unit_test(test_time_limit_kills_loop_when_budget_is_huge),
+        cmocka_unit_test(test_time_limit_kills_loop_even_under_pcall),
+        cmocka_unit_test(test_c_library_loops_are_bounded),
+        cmocka_unit_test(test_empty_string_rep_is_instant),
+        cmocka_unit_test(test_bounded_library_functions_keep_their_answers),
+        cmocka_unit_test(test_ordinary_patterns_on_long_subjects_are_allowed),
+        cmocka_unit_test(test_ctx_reads_are_charged_for_their_work),
+        cmocka_unit_test(test_time_limit_kills_c_loop_at_load_time),
         cmocka_unit_test(test_memory_cap_kills_table_growth),
         cmocka_unit_test(test_memory_cap_kills_huge_string_rep),
         cmocka_unit_test(test_memory_cap_kills_string_doubling),

@@ -87,6 +87,10 @@ static inline eng_opts_t tu_opts(void)
 {
     eng_opts_t o;
     eng_opts_default(&o);
+    /* No wall-clock limits unless a test sets them: the budget and the cap
+     * decide, the same under valgrind and on a busy machine. */
+    o.time_limit_ms = 0;
+    o.load_time_limit_ms = 0;
     wd_log_level = WD_LOG_ERROR;
     return o;
 }
