@@ -426,17 +426,16 @@ static void test_enforce_rule_cannot_read_shadow_labels_by_their_prefix(void **s
     tu_pack_free(&p);
 }
 
-/* The test runner encodes each test event to JSON with its keys sorted;
- * an insertion sort made a 100k-key event take minutes.  Now n log n, and
- * the case (through the strict view's pairs) runs well within 2 s. */
-static void test_test_runner_handles_a_100k_key_event_quickly(void **st)
+/* Seconds for one rule test case whose event has n keys (read through
+ * the strict view's pairs). */
+static double big_case_secs(int n)
 {
-    (void)st;
     tu_pack_t p;
     tu_pack_init(&p);
-    tu_write(&p, "r.lua",
+    char src[1024];
+    snprintf(src, sizeof src,
              "local big = {}\n"
-             "for i = 1, 100000 do big['k' .. i] = i end\n"
+             "for i = 1, %d do big['k' .. i] = i end\n"
              "return { name = \"r\", version = 1, streams = { \"s\" }, mode = \"enforce\",\n"
              "  fields = { \"big\" },\n"
              "  evaluate = function(ev, ctx)\n"
@@ -444,11 +443,12 @@ static void test_test_runner_handles_a_100k_key_event_quickly(void **st)
              "    for k in pairs(ev.big) do n = n + 1 end\n"
              "    return ctx.flag{ entity = 'n' .. n }\n"
              "  end,\n"
-             "  tests = { { name = \"big\", events = { { big = big } }, expect = { { entity = \"n100000\" } } } },\n"
-             "}\n");
+             "  tests = { { name = \"big\", events = { { big = big } }, expect = { { entity = \"n%d\" } } } },\n"
+             "}\n", n, n);
+    tu_write(&p, "r.lua", src);
     eng_opts_t o = tu_opts();
     o.strict_fields = 1;
-    o.instr_budget = 100000000;
+    o.instr_budget = 1000000000;
     eng_engine_t *e = tu_engine(&p, &o);
     rule_t *const *rules;
     assert_int_equal(rule_pack_rules(eng_engine_pack(e), &rules), 1);
@@ -457,14 +457,24 @@ static void test_test_runner_handles_a_100k_key_event_quickly(void **st)
     clock_gettime(CLOCK_MONOTONIC, &a);
     eng_test_rule(e, &o, rules[0], &t);
     clock_gettime(CLOCK_MONOTONIC, &b);
-    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-    print_message("a test case with a 100k-key event: %.3f s\n", secs);
     assert_int_equal(t.cases, 1);
     assert_int_equal(t.passed, 1);
-    if (secs > 2.0)
-        fail_msg("the test case took %.1f s", secs);
     eng_engine_destroy(e);
     tu_pack_free(&p);
+    return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+/* The test runner sorted an event's keys by insertion: a 100k-key event
+ * took minutes.  Now n log n.  No wall-clock bound (valgrind, busy
+ * machines): ten times the keys must cost far less than a quadratic
+ * sort's hundred times. */
+static void test_test_runner_handles_a_100k_key_event_quickly(void **st)
+{
+    (void)st;
+    double small = big_case_secs(10000), big = big_case_secs(100000);
+    print_message("a test case with 10k keys %.3f s, 100k keys %.3f s\n", small, big);
+    if (big > 40.0 * small + 0.05)
+        fail_msg("10x the keys cost %.1fx the time: not n log n", big / (small > 1e-6 ? small : 1e-6));
 }
 
 /* ---- custom field names ------------------------------------------------ */

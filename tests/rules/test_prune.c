@@ -176,14 +176,14 @@ static void test_example_pack_gives_the_same_hits_raw_and_pruned(void **st)
             const eng_outcome_t *a, *b;
             assert_int_equal(eng_engine_eval(raw, NULL, line, len, &src, &a), 0);
             size_t na = a->nhits;
-            char ra[4096];
+            char ra[4096] = "";
             int m = 0;
             for (size_t h = 0; h < na; h++)
                 m += snprintf(ra + m, sizeof ra - (size_t)m, "%s/%d/%.*s ", a->hits[h].rule, a->hits[h].verdict,
                               (int)a->hits[h].entity_len, a->hits[h].entity);
             size_t ea = a->nerrors;
             assert_int_equal(eng_engine_eval(cut, NULL, out.data, out.len, &src, &b), 0);
-            char rb[4096];
+            char rb[4096] = "";
             m = 0;
             for (size_t h = 0; h < b->nhits; h++)
                 m += snprintf(rb + m, sizeof rb - (size_t)m, "%s/%d/%.*s ", b->hits[h].rule, b->hits[h].verdict,
