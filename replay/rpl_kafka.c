@@ -235,6 +235,19 @@ rpl_kafka_t *rpl_kafka_open(const wd_config_t *cfg, const char *const *topics, s
     free(en);
     if (rc != 0)
         goto fail;
+    /* One queue per partition, unforwarded BEFORE the assignment: once
+     * assigned, fetched messages go to the consumer's main queue until the
+     * partition queue stops forwarding, and a message that got there would
+     * never reach fill() (a flaky empty replay). */
+    for (size_t i = 0; i < k->nparts; i++) {
+        part_t *p = &k->parts[i];
+        p->q = rd_kafka_queue_get_partition(k->rk, p->topic, p->partition);
+        if (p->q == NULL) {
+            snprintf(errstr, errstr_size, "%s/%" PRId32 ": no such partition", p->topic, p->partition);
+            goto fail;
+        }
+        rd_kafka_queue_forward(p->q, NULL);
+    }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)k->nparts);
     for (size_t i = 0; i < k->nparts; i++) {
         part_t *p = &k->parts[i];
@@ -246,11 +259,6 @@ rpl_kafka_t *rpl_kafka_open(const wd_config_t *cfg, const char *const *topics, s
     if (ae) {
         snprintf(errstr, errstr_size, "assign: %s", rd_kafka_err2str(ae));
         goto fail;
-    }
-    for (size_t i = 0; i < k->nparts; i++) {
-        part_t *p = &k->parts[i];
-        p->q = rd_kafka_queue_get_partition(k->rk, p->topic, p->partition);
-        rd_kafka_queue_forward(p->q, NULL);
     }
     /* Past retention: the range starts at the first retained offset, earlier
      * ones were deleted, and that first message is younger than the start. */

@@ -1,6 +1,6 @@
 #!/bin/bash
 # warden replay -c warden.lua against the real broker: the bounded reader's
-# own tests (tests/kafka/test_rpl_kafka: exact offset ranges by time,
+# own tests (tests/kafka/test_broker_replay: exact offset ranges by time,
 # event-time merge, empty range, past-retention error naming the earliest
 # retained time, transactional input), then the command end to end: the
 # sample spread over 4 partitions, a window with warm-up gives exactly
@@ -11,7 +11,7 @@ set -eu
 . tests/kafka/lib.sh
 BUILD=${BUILD:-build}
 kt_init replay
-KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP timeout 180 "$BUILD/tests/kafka/test_rpl_kafka" || kt_fail "test_rpl_kafka"
+KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP timeout 180 "$BUILD/tests/kafka/test_broker_replay" || kt_fail "test_broker_replay"
 
 S=examples/events/sample.jsonl
 RAW="raw.$KID"
