@@ -87,9 +87,8 @@ static void print_rules(json_t *j)
     json_t *rules = json_object_get(j, "rules");
     printf("%-32s %7s %-8s %-9s %10s %8s %10s %9s\n", "RULE", "VERSION", "MODE", "SOURCE", "HITS", "ERRORS",
            "MEAN_US", "TRIPS");
-    size_t i;
-    json_t *r;
-    json_array_foreach(rules, i, r) {
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        json_t *r = json_array_get(rules, i);
         printf("%-32s %7lld %-8s %-9s %10lld %8lld %10.2f %9lld\n", jstr(r, "name"),
                (long long)json_integer_value(json_object_get(r, "version")), jstr(r, "mode"),
                jstr(r, "mode_source"), (long long)json_integer_value(json_object_get(r, "hits")),
@@ -202,10 +201,8 @@ int cmd_admin(int argc, char **argv)
         fprintf(stderr, "warden admin: %s %s: HTTP %ld: %s\n", method, path, status,
                 msg ? msg : (out.data ? out.data : ""));
         json_t *errs = j ? json_object_get(j, "errors") : NULL;
-        size_t k;
-        json_t *e;
-        json_array_foreach(errs, k, e)
-            fprintf(stderr, "  %s\n", json_string_value(e));
+        for (size_t k = 0; k < json_array_size(errs); k++)
+            fprintf(stderr, "  %s\n", json_string_value(json_array_get(errs, k)));
         rc = 1;
     } else if (as_json || !j) {
         fwrite(out.data ? out.data : "", 1, out.len, stdout);
