@@ -89,6 +89,7 @@ test: all test-deps
 	@BUILD=$(BUILD) tools/run_tests.sh $(TEST_BIN)
 else
 test: all test-deps asan-build fuzz
+	@$(MAKE) --no-print-directory lint
 	@BUILD=$(BUILD) SANITIZE=1 FUZZ_SECS=5 tools/run_tests.sh $(TEST_BIN)
 endif
 
