@@ -15,7 +15,7 @@ BUILD=${BUILD:-build}
 export WARDEN="$PWD/$BUILD/warden" BUILD
 pass=0; fail=0; skip=0; failed=(); skipped=()
 VG=""
-[ "${VALGRIND:-0}" = 1 ] && VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$PWD/tools/valgrind.supp"
+[ "${VALGRIND:-0}" = 1 ] && export WARDEN_VALGRIND=1 && VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$PWD/tools/valgrind.supp"
 # Unit binaries that need no server; the others are noted as skipped.
 units=()
 for t in "$@"; do
@@ -91,7 +91,7 @@ if [ "${SANITIZE:-0}" = 1 ]; then
   done
   for t in "${units[@]+"${units[@]}"}"; do
     echo "== valgrind unit: $t"
-    r=0; run_unit valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    r=0; WARDEN_VALGRIND=1 run_unit valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
          --suppressions="$PWD/tools/valgrind.supp" "$t" >/tmp/warden-vg.$$ 2>&1 || r=$?
     [ "$r" = 1 ] && cat /tmp/warden-vg.$$
     count "$r" "valgrind $t"

@@ -600,7 +600,7 @@ static void test_pairs_over_100k_keys_is_linear_in_the_lazy_view(void **st)
 {
     (void)st;
     for (int strict = 0; strict <= 1; strict++) {
-        double small = pairs_secs(strict, 10000), big = pairs_secs(strict, 100000);
+        double small = pairs_secs(strict, tu_scaled(10000)), big = pairs_secs(strict, tu_scaled(100000));
         print_message("%s: pairs over 10k keys %.3f s, 100k keys %.3f s (x%.1f)\n", view_name(strict),
                       small, big, big / (small > 1e-6 ? small : 1e-6));
         if (big > 40.0 * small + 0.05)
@@ -729,8 +729,10 @@ static void test_padding_a_declared_field_changes_no_other_verdict(void **st)
             "      local n = 0\n"
             "      for _, v in ipairs(ev.pad) do n = n + 1 end\n"
             "      return ctx.flag{ entity = tostring(n) .. ',' .. type(ev.pad) .. ',' .. #ev.pad }");
-    enum { PADS = 200000 };
-    size_t cap = 64 + 3 * PADS;
+    const int PADS = tu_scaled(200000);
+    char want_count[64];
+    snprintf(want_count, sizeof want_count, "%d,table,%d", PADS, PADS);
+    size_t cap = 64 + 3 * (size_t)PADS;
     char *json = malloc(cap);
     assert_non_null(json);
     size_t n = (size_t)snprintf(json, cap, "{\"type\":\"s\",\"id\":\"e1\",\"ts\":1000,\"pad\":[");
@@ -752,7 +754,7 @@ static void test_padding_a_declared_field_changes_no_other_verdict(void **st)
         tu_assert_no_error(out, "b.count");
         h = tu_hit(out, "b.count");
         assert_non_null(h);
-        assert_string_equal(tu_str(h->entity, h->entity_len), "200000,table,200000");
+        assert_string_equal(tu_str(h->entity, h->entity_len), want_count);
         /* What the next event meets: no decoded padding left behind. */
         out = tu_eval_raw(e, "{\"type\":\"s\",\"id\":\"e2\",\"ts\":2000,\"pad\":[]}");
         h = tu_hit(out, "b.count");
@@ -784,8 +786,10 @@ static void test_padding_an_array_on_a_declared_path_changes_no_other_verdict(vo
             "      for i, v in pairs(ev.pad) do if i > 3 then break end n = n + (v.x or 0) end\n"
             "      return ctx.flag{ entity = #ev.pad .. ',' .. type(ev.pad) .. ',' .. tostring(ev.pad[2].x)\n"
             "        .. ',' .. tostring(ev.pad[1] == ev.pad[1]) .. ',' .. n .. ',' .. tostring(ev.pad[0]) }");
-    enum { PADS = 200000 };
-    size_t cap = 64 + 3 * PADS;
+    const int PADS = tu_scaled(200000);
+    char want_len[64];
+    snprintf(want_len, sizeof want_len, "%d,table,2,true,3,nil", PADS);
+    size_t cap = 64 + 3 * (size_t)PADS;
     char *json = malloc(cap);
     assert_non_null(json);
     size_t n = (size_t)snprintf(json, cap,
@@ -807,7 +811,7 @@ static void test_padding_an_array_on_a_declared_path_changes_no_other_verdict(vo
         tu_assert_no_error(out, "b.len");
         h = tu_hit(out, "b.len");
         assert_non_null(h);
-        assert_string_equal(tu_str(h->entity, h->entity_len), "200000,table,2,true,3,nil");
+        assert_string_equal(tu_str(h->entity, h->entity_len), want_len);
         size_t after = wd_lua_mem_used(eng_engine_vm(e));
         if (after > before + (4u << 20))
             fail_msg("%s view: the VM grew from %zu to %zu bytes", strict ? "lazy" : "table",

@@ -212,4 +212,14 @@ static inline const eng_rule_stats_t *tu_stats(const eng_engine_t *e, const char
     return NULL;
 }
 
+
+/* Sizes of the heavy cases (padding, 100k keys): full in the plain and ASan
+ * stages, a tenth under valgrind (tools/run_tests.sh sets WARDEN_VALGRIND=1),
+ * which checks the same paths for memory errors, not their scale. */
+static inline int tu_scaled(int n)
+{
+    const char *v = getenv("WARDEN_VALGRIND");
+    return v && *v == '1' ? n / 10 : n;
+}
+
 #endif
