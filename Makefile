@@ -80,15 +80,21 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwarden.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -MF $@.d $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS)
 
-# The whole suite: unit tests, then integration tests against real servers.
-# then, on the plain build, the sanitizer stage: every unit test and the
-# server-less integration tests again on an ASan+UBSan build, and every unit
-# test under valgrind.  (`make asan` runs the whole suite on the ASan build.)
+# The whole suite: unit tests, then integration tests against real servers,
+# and beside them (tools/run_tests.sh runs it in the background) the
+# sanitizer stage: every unit test and the server-less integration tests
+# again on an ASan+UBSan build, and every unit test under valgrind; then a
+# short run of each fuzz target.  The dependencies are installed first, then
+# the three builds (plain, ASan, fuzz) share all cores.  (`make asan` runs
+# the whole suite on the ASan build.)
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 ifeq ($(SAN),1)
 test: all test-deps
 	@BUILD=$(BUILD) tools/run_tests.sh $(TEST_BIN)
 else
-test: all test-deps asan-build fuzz
+test:
+	@$(MAKE) --no-print-directory deps test-deps
+	@$(MAKE) --no-print-directory -j$(NPROC) build asan-build fuzz
 	@$(MAKE) --no-print-directory lint
 	@BUILD=$(BUILD) SANITIZE=1 FUZZ_SECS=5 tools/run_tests.sh $(TEST_BIN)
 endif
