@@ -35,7 +35,7 @@ BENCH_BIN:= $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 TOOL_BIN := $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c))
 WARDEN   := $(BUILD)/warden
 
-.PHONY: all build deps test-deps test unit integration bench run asan asan-build valgrind lint tidy clean
+.PHONY: all build deps test-deps test soak unit integration bench run asan asan-build valgrind lint tidy clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -98,6 +98,11 @@ test:
 	@$(MAKE) --no-print-directory lint
 	@BUILD=$(BUILD) SANITIZE=1 FUZZ_SECS=5 tools/run_tests.sh $(TEST_BIN)
 endif
+
+# The long forms of the resource tests: 100 rebalances (the suite does 40)
+# beside 100 reloads, against a private broker.
+soak: all test-deps
+	@BUILD=$(BUILD) REBALANCES=100 SCRIPTS=tests/integration/kafka_leaks.sh tools/run_tests.sh
 
 asan-build:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all

@@ -94,7 +94,7 @@ static const wd_config_key_t engine_keys[] = {
       "calls and ctx reads included (0: none)", NULL, 0, 3600000 },
     { "load_time_limit_ms", WD_CFG_INT, "1000", "wall-clock milliseconds per rule file "
       "chunk when the pack loads (0: none)", NULL, 0, 3600000 },
-    { "state_max_mb", WD_CFG_INT, "0", "ceiling for counter/label state in MiB (0: none)", NULL, 0, 1048576 },
+    { "state_max_mb", WD_CFG_INT, "2048", "ceiling for all counter/label state of the process in MiB, shared among its partitions (0: none)", NULL, 0, 1048576 },
     { "max_future_ms", WD_CFG_INT, "3600000", "Kafka input: an event time further than this ahead of the "
       "message timestamp is rejected (dead-lettered), so one bad clock cannot expire all state (0: off)",
       NULL, 0, LONG_MAX },

@@ -107,6 +107,21 @@ static void run_usage(FILE *f)
         "error, 2 usage error, 4 fatal Kafka or store error.\n");
 }
 
+/* engine.state_max_mb bounds the process: each partition's state gets an
+ * equal share of it, shared out again whenever partitions come or go or a
+ * reload builds new states (a shrinking share evicts the least recently
+ * used entries of that partition, which the changelog records as removed). */
+static void share_ceiling(run_t *r)
+{
+    size_t total = r->opts.state_max_mb << 20, n = 0;
+    if (!total)
+        return;
+    for (rpart_t *p = r->parts; p; p = p->next)
+        n++;
+    for (rpart_t *p = r->parts; p; p = p->next)
+        state_set_max_bytes(p->state, total / n);
+}
+
 static rpart_t *rpart_new(run_t *r, const char *topic, int32_t partition)
 {
     rpart_t *p = calloc(1, sizeof(*p));
@@ -138,6 +153,7 @@ static kfk_rc_t h_assign(void *ud, const char *topic, int32_t partition, void **
         return KFK_FATAL;
     }
     *part = p;
+    share_ceiling(r);
     return KFK_OK;
 }
 
@@ -156,6 +172,7 @@ static void h_revoke(void *ud, void *part)
     state_destroy(p->state);
     free(p->name);
     free(p);
+    share_ceiling(r);
 }
 
 /* The per-key changelog: what the batch changed in the partition's state,
@@ -267,6 +284,7 @@ static kfk_rc_t h_load(void *ud, void *part, const void *data, size_t len, char 
     LOG_WARN("partition=%s msg=\"state snapshot rejected, starting empty\" reason=\"%s\"", p->name, err);
     state_destroy(p->state);
     p->state = fresh;
+    share_ceiling(r);
     return KFK_OK;
 }
 
@@ -323,6 +341,7 @@ static int carry_state(run_t *r, eng_engine_t *neu)
         p->state = ns[i++];
     }
     free(ns);
+    share_ceiling(r);
     r->reload_carry.count++;
     r->reload_carry.counters_kept = c.kept;
     r->reload_carry.counters_dropped = c.dropped;

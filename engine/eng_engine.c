@@ -84,6 +84,7 @@ void eng_opts_default(eng_opts_t *o)
     o->time_limit_ms = 50;
     o->load_time_limit_ms = 1000;
     o->max_future_ms = 3600 * 1000;
+    o->state_max_mb = ENG_STATE_MAX_MB;
 }
 
 static void add_field(stream_info_t *s, const char *f)

@@ -15,6 +15,9 @@ typedef struct eng_engine eng_engine_t;
 
 typedef struct state state_t;   /* state/state.h */
 
+/* The default ceiling of the state, in MiB (engine.state_max_mb). */
+#define ENG_STATE_MAX_MB 2048
+
 typedef struct eng_opts {
     const char *stream_field;   /* default "type" */
     const char *id_field;       /* default "id" */

@@ -17,6 +17,8 @@
 # (or PARALLEL=1) those two stages run in the background beside the
 # integration stage, their output kept in $BUILD/stage-*.log and printed
 # after it.  PARALLEL=0 runs everything in one sequence.
+# SCRIPTS="a.sh b.sh" runs only those integration scripts (with the servers
+# their names ask for).
 # Ends with the line "N passed, N failed" (plus ", N skipped" when some were).
 set -u
 BUILD=${BUILD:-build}
@@ -72,7 +74,7 @@ stage_units() {
 
 stage_integration() {
   local scripts s start
-  scripts=$(ls tests/integration/*.sh 2>/dev/null)
+  scripts=${SCRIPTS:-$(ls tests/integration/*.sh 2>/dev/null)}
   if echo "$scripts" | grep -q '/kafka_'; then
     if tests/kafka/broker.sh start; then KAFKA_STARTED=1; eval "$(tests/kafka/broker.sh env)"
     else echo "FAIL: could not start the Kafka broker"; fail=$((fail+1)); failed+=("kafka broker"); fi
