@@ -35,7 +35,7 @@ BENCH_BIN:= $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 TOOL_BIN := $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c))
 WARDEN   := $(BUILD)/warden
 
-.PHONY: all build deps test-deps test soak unit integration bench run asan asan-build valgrind lint tidy clean
+.PHONY: all build deps test-deps test soak chaos unit integration bench run asan asan-build valgrind lint tidy clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -103,6 +103,11 @@ endif
 # beside 100 reloads, against a private broker.
 soak: all test-deps
 	@BUILD=$(BUILD) REBALANCES=100 SCRIPTS=tests/integration/kafka_leaks.sh tools/run_tests.sh
+
+# Chaos at full size: 200,000 events, two processes, kill -9s, a broker
+# restart and a store outage (the suite runs it with 20,000).
+chaos: all test-deps
+	@BUILD=$(BUILD) CHAOS_EVENTS=200000 SCRIPTS=tests/integration/kafka_db_chaos.sh tools/run_tests.sh
 
 asan-build:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all
