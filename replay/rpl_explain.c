@@ -192,8 +192,13 @@ int rpl_explain_history(rpl_explain_t *x, const char *buf, size_t len, const eng
 {
     int64_t ts;
     /* An event without a usable time is rejected by the engine and leaves
-     * the state as it was: skipping it changes nothing. */
-    if (event_time(x, buf, len, src, &ts) != 0 || ts < x->start_ms) {
+     * the state as it was: counted as rejected, not evaluated. */
+    if (event_time(x, buf, len, src, &ts) != 0) {
+        x->hist++;
+        x->hist_rejected++;
+        return 0;
+    }
+    if (ts < x->start_ms) {
         x->hist_older++;
         return 0;
     }

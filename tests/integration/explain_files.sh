@@ -120,6 +120,10 @@ ok "changed rows, a changed threshold and a missing warm-up are reported as not 
   = "('rejected', \"timestamp field 'ts' is not RFC 3339\", [])" ] || fail "rejected: $(cat "$T/b.json")"
 "$W" explain --input "$T/bad.jsonl" --id "$T/bad.jsonl:5" --rules "$R" > "$T/b.txt"
 grep -q '^REJECTED: ' "$T/b.txt" && grep -q 'dead-letter' "$T/b.txt" || fail "malformed line: $(cat "$T/b.txt")"
+{ echo '{ not json'; head -5 "$S"; } > "$T/pre.jsonl"
+"$W" explain --input "$T/pre.jsonl" --id e000005 --rules "$R" --json > "$T/pre.json"
+[ "$(jget "$T/pre.json" "(r['history']['events'], r['history']['rejected'], r['event']['status'])")" = "(5, 1, 'ok')" ] \
+  || fail "a malformed line in the history: $(cat "$T/pre.json")"
 set +e
 "$W" explain --input "$S" --id no-such-id --rules "$R" 2> "$T/e1"; rc=$?
 set -e
