@@ -44,7 +44,7 @@ static void explain_usage(FILE *f)
         "      --warmup DURATION   history to rebuild before the event (default: the longest\n"
         "                          counter window plus its bucket, or the longest label ttl)\n"
         "      --store URL         where the hits were recorded: mysql://… or jsonl:PATH\n"
-        "                          (default with -c: the config's store; none: no comparison)\n"
+        "                          (default with -c: the config's store; \"\": no comparison)\n"
         "      --run-id ID         whose rows to compare (default: the config's run.run_id,\n"
         "                          \"live\")\n"
         "      --json              the explanation as one JSON object (for tools)\n"
