@@ -26,6 +26,7 @@ typedef struct xpart {
     rd_kafka_queue_t   *q;
     rd_kafka_message_t *head;
     int                 done;
+    int                 cut;       /* the warm-up starts before the retained data */
 } xpart_t;
 
 static rd_kafka_t *consumer(const wd_config_t *cfg, char *err, size_t n)
@@ -304,6 +305,13 @@ int rpl_explain_kafka(rpl_explain_t *x, const wd_config_t *cfg, const char *cons
             xpart_t *p = &parts[i];
             if (fill(p, errstr, errstr_size) != 0)
                 goto done;
+            /* Past retention: the range starts at the first retained offset,
+             * earlier ones were deleted, and that message is younger than
+             * the warm-up's start — the history is incomplete. */
+            rd_kafka_timestamp_type_t tt;
+            if (p->head && p->head->offset == p->lo && p->lo > 0 && p->start == p->lo &&
+                rd_kafka_message_timestamp(p->head, &tt) > start)
+                p->cut = 1;
         }
         rd_kafka_message_t *bm = NULL;
         for (size_t i = 0; i < np; i++) {
@@ -327,7 +335,17 @@ int rpl_explain_kafka(rpl_explain_t *x, const wd_config_t *cfg, const char *cons
     }
     if (rpl_explain_target(x, tm->payload ? tm->payload : "", tm->len, &tsrc, errstr, errstr_size) != 0)
         goto done;
-    wd_buf_printf(&in, "{\"slot\":\"%s\",\"kafka\":[", np > 1 ? "co-partitioned" : "topic-partition");
+    wd_buf_printf(&in, "{\"slot\":\"%s\",\"past_retention\":[", np > 1 ? "co-partitioned" : "topic-partition");
+    int ncut = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (!parts[i].cut)
+            continue;
+        wd_buf_printf(&in, "%s\"%s/%" PRId32 "\"", ncut++ ? "," : "", parts[i].topic, parts[i].partition);
+        fprintf(stderr, "warden explain: warning: the warm-up starts before the retained data of %s/%" PRId32
+                " (earliest retained offset %" PRId64 "): the history is incomplete\n",
+                parts[i].topic, parts[i].partition, parts[i].lo);
+    }
+    wd_buf_adds(&in, "],\"kafka\":[");
     for (size_t i = 0; i < np; i++) {
         const xpart_t *p = &parts[i];
         if (i)

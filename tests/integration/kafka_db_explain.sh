@@ -65,6 +65,7 @@ assert k["store"]["run_id"] == "live" and k["store"]["rows"] == k["hits"] >= 1, 
 assert all(r["reproduced"] for r in k["rules"]) and k["recorded_elsewhere"] == []
 # only this partition was read: the offsets before the target
 assert k["history"]["input"]["kafka"] == [{"topic": topic, "partition": p, "start": 0, "end": off}], k["history"]
+assert k["history"]["input"]["past_retention"] == [], k["history"]
 assert k["history"]["events"] == off, (k["history"]["events"], off)
 def counters(x):
     return sorted((r["rule"], c["counter"], c["key"], c["window"], c["value"]) for r in x["rules"] for c in r["counters"])
