@@ -65,6 +65,8 @@ int cmd_run(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 /* cmd/cmd_replay.c: `warden replay`. */
 int cmd_replay(int argc, char **argv);
+/* cmd/cmd_explain.c: `warden explain`. */
+int cmd_explain(int argc, char **argv);
 /* cmd/cmd_admin.c: `warden admin`, the admin API's client. */
 int cmd_admin(int argc, char **argv);
 

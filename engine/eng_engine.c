@@ -24,6 +24,7 @@
 #include "rules/rule_lua.h"
 #include "rules/rule_lua_view.h"
 #include "rules/rule_pack.h"
+#include "rules/rule_trace.h"
 
 typedef struct stream_info {
     const char  *name;
@@ -761,9 +762,13 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
             continue;   /* switched off by an override */
         st->evals++;
         size_t labels_before = e->nlabels;
+        if (e->ctx.trace)
+            rule_trace_begin(e->ctx.trace, r->name);
         uint64_t t0 = wd_now_ns();
         int rc = rule_lua_call(e->vm, &e->ctx, r, e->arena, &vd, msg, sizeof(msg));
         uint64_t dt = wd_now_ns() - t0;
+        if (e->ctx.trace)
+            rule_trace_end(e->ctx.trace, rc);
         st->time_ns += dt;
         st->instr += (uint64_t)wd_lua_instructions(e->vm);
         size_t b = 0;
@@ -889,6 +894,8 @@ wd_lua_t *eng_engine_vm(eng_engine_t *e) { return e->vm; }
 const rule_pack_t *eng_engine_pack(const eng_engine_t *e) { return e->pack; }
 
 rule_ctx_t *eng_engine_rule_ctx(eng_engine_t *e) { return &e->ctx; }
+
+void eng_engine_set_trace(eng_engine_t *e, struct rule_trace *t) { e->ctx.trace = t; }
 
 void eng_engine_reset_state(eng_engine_t *e)
 {

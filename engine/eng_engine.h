@@ -158,6 +158,12 @@ void eng_engine_reset_state(eng_engine_t *e);
 struct rule_ctx;
 struct rule_ctx *eng_engine_rule_ctx(eng_engine_t *e);
 
+/* warden explain: records what every rule reads and returns on the events
+ * evaluated while t is attached (rules/rule_trace.h; borrowed, NULL: off,
+ * the default).  Off costs one pointer test per rule call. */
+struct rule_trace;
+void eng_engine_set_trace(eng_engine_t *e, struct rule_trace *t);
+
 /* Hex sha256 over the pack's files (rule_runs.pack_hash). */
 const char *eng_engine_pack_hash(const eng_engine_t *e);
 

@@ -178,6 +178,12 @@ kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition,
  * raw order. */
 #define KFK_ORIGIN_HEADER "warden.origin"
 
+/* The order in which the loop hands out the held messages of one slot's
+ * co-partitioned topics: message timestamp, then the raw origin (same raw
+ * partition), then the topic name.  < 0 when a (of topic ta) goes first.
+ * warden explain rebuilds a slot's history in this order. */
+int kfk_order_cmp(rd_kafka_message_t *a, const char *ta, rd_kafka_message_t *b, const char *tb);
+
 /* Dead-letters m: its original key, bytes and headers, plus warden.reason,
  * warden.source ("topic/partition/offset") and warden.rule (when rule is
  * not NULL), to the DLQ topic inside the open transaction.  Returns what

@@ -81,6 +81,11 @@ static int aligned_cmp(rd_kafka_message_t *a, const char *ta, rd_kafka_message_t
     return strcmp(ta, tb);
 }
 
+int kfk_order_cmp(rd_kafka_message_t *a, const char *ta, rd_kafka_message_t *b, const char *tb)
+{
+    return aligned_cmp(a, ta, b, tb);
+}
+
 /* A partition with nothing held has nothing that could go before the
  * candidate only when it is caught up: at EOF, or polled up to its (cached)
  * high watermark.  Before its first fetch it is not. */

@@ -126,4 +126,8 @@ typedef struct rpl_pr {
 /* Counts for a rule (union index) or the whole pack (rule == nrules) on a side. */
 void rpl_truth_pr(const rpl_t *r, size_t rule, int side, rpl_pr_t *out);
 
+/* The longest counter window of e's pack (counters.lua), 0 for none: the
+ * default warm-up of replay, the base of explain's. */
+int64_t rpl_longest_window(eng_engine_t *e);
+
 #endif

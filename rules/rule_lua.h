@@ -66,6 +66,8 @@ typedef struct rule_ctx {
                                          * instructions (charged to the rule) */
     int                     ev_ref;     /* registry slot of this event's `ev` */
     int                     ctx_ref;    /* registry slot of the `ctx` object */
+    struct rule_trace      *trace;      /* warden explain: what the rules read
+                                         * (rules/rule_trace.h); NULL: off */
 } rule_ctx_t;
 
 /* Builds the metatables and the ctx object in vm and makes c its context.
@@ -102,6 +104,9 @@ void rule_lua_push_json(lua_State *L, rule_ctx_t *c, wd_jval_t v);
 /* Pushes a JSON scalar as Lua (bool, integer, float, string; null as nil)
  * and returns 1; returns 0 and pushes nothing for an array or object. */
 int rule_lua_push_scalar(lua_State *L, wd_jval_t v);
+/* Internal to rules/: the JSON type (WD_JOBJECT, WD_JARRAY) of the lazy
+ * view at idx, or -1 when idx is not one. */
+int rule_lua_event_jtype(lua_State *L, int idx);
 /* luaL_error with the position of the rule line that called into C
  * (level 1: the Lua function that called the running C function). */
 int rule_lua_error(lua_State *L, const char *fmt, ...);

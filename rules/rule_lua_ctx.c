@@ -13,6 +13,7 @@
 #include "base/wd_log.h"
 #include "rules/rule_counters.h"
 #include "rules/rule_lua.h"
+#include "rules/rule_trace.h"
 
 static rule_ctx_t *get_ctx(lua_State *L)
 {
@@ -201,7 +202,11 @@ static int ctx_count_common(lua_State *L, int distinct)
     int64_t n = 0;
     char err[256];
     c->work = 0;
-    if (c->ops->count(c->ops_ud, counter, key, window, distinct, &n, err, sizeof(err)) != 0)
+    int rc = c->ops->count(c->ops_ud, counter, key, window, distinct, &n, err, sizeof(err));
+    if (c->trace)
+        rule_trace_op(c->trace, distinct ? RULE_TRACE_DISTINCT : RULE_TRACE_COUNT, counter, key,
+                      window, key.s ? n : 0, rc ? err : NULL);
+    if (rc != 0)
         return rule_lua_error(L, "%s: %s", fn, err);
     /* A read over a long window (a month of buckets, sketches to merge)
      * costs the rule in proportion: a loop of them meets the budget and
@@ -218,13 +223,17 @@ static int ctx_distinct(lua_State *L) { return ctx_count_common(L, 1); }
 static int ctx_has_label(lua_State *L)
 {
     rule_ctx_t *c = get_ctx(L);
-    rule_str_t entity;
+    rule_str_t entity = { NULL, 0 };
     entity.s = key_arg(L, 1, &entity.len, "ctx.has_label", "entity");
     rule_str_t label = str_arg(L, 2, "ctx.has_label", "label");
-    int has = 0;
+    int has = 0, rc = 0;
     char err[256];
-    if (entity.s && c->ops && c->ops->has_label &&
-        c->ops->has_label(c->ops_ud, entity, label, &has, err, sizeof(err)) != 0)
+    if (entity.s && c->ops && c->ops->has_label)
+        rc = c->ops->has_label(c->ops_ud, entity, label, &has, err, sizeof(err));
+    if (c->trace)
+        rule_trace_op(c->trace, RULE_TRACE_HAS_LABEL, label, entity, (rule_str_t){ NULL, 0 },
+                      has, rc ? err : NULL);
+    if (rc != 0)
         return rule_lua_error(L, "ctx.has_label: %s", err);
     lua_pushboolean(L, has);
     return 1;
@@ -249,7 +258,10 @@ static int ctx_label(lua_State *L)
     char err[256];
     if (c->ops == NULL || c->ops->label == NULL)
         return rule_lua_error(L, "ctx.label: labels are not available here");
-    if (c->ops->label(c->ops_ud, entity, label, ms, err, sizeof(err)) != 0)
+    int rc = c->ops->label(c->ops_ud, entity, label, ms, err, sizeof(err));
+    if (c->trace)
+        rule_trace_op(c->trace, RULE_TRACE_LABEL, label, entity, ttl, 0, rc ? err : NULL);
+    if (rc != 0)
         return rule_lua_error(L, "ctx.label: %s", err);
     return 0;
 }
@@ -257,7 +269,7 @@ static int ctx_label(lua_State *L)
 static int ctx_in_list(lua_State *L)
 {
     rule_ctx_t *c = get_ctx(L);
-    rule_str_t list = str_arg(L, 1, "ctx.in_list", "list name"), value;
+    rule_str_t list = str_arg(L, 1, "ctx.in_list", "list name"), value = { NULL, 0 };
     value.s = key_arg(L, 2, &value.len, "ctx.in_list", "value");
     int found = 0;
     char err[256];
@@ -265,7 +277,11 @@ static int ctx_in_list(lua_State *L)
         return rule_lua_error(L, "ctx.in_list: lists are not available here");
     /* Asked even for nil so that an unknown list name always errors. */
     rule_str_t asked = value.s ? value : (rule_str_t){ "", 0 };
-    if (c->ops->in_list(c->ops_ud, list, asked, &found, err, sizeof(err)) != 0)
+    int rc = c->ops->in_list(c->ops_ud, list, asked, &found, err, sizeof(err));
+    if (c->trace)
+        rule_trace_op(c->trace, RULE_TRACE_IN_LIST, list, value, (rule_str_t){ NULL, 0 },
+                      value.s != NULL && found, rc ? err : NULL);
+    if (rc != 0)
         return rule_lua_error(L, "ctx.in_list: %s", err);
     lua_pushboolean(L, value.s != NULL && found);
     return 1;
@@ -414,6 +430,8 @@ int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *aren
         rule_rng_seed(r->rng, r->name, c->event_id);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->eval_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ev_ref);
+    if (c->trace)   /* warden explain: the one check per call */
+        rule_trace_wrap_ev(L, c);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ctx_ref);
     int rc = wd_lua_pcall(vm, 2, 1);
     c->rule = NULL;

@@ -227,6 +227,12 @@ void rule_lua_event_init(lua_State *L)
     lua_pop(L, 1);
 }
 
+int rule_lua_event_jtype(lua_State *L, int idx)
+{
+    const ev_box_t *b = luaL_testudata(L, idx, RULE_EVENT_MT);
+    return b ? wd_jval_type(b->val) : -1;
+}
+
 void rule_lua_push_json(lua_State *L, rule_ctx_t *c, wd_jval_t v)
 {
     push_value(L, c, v, NULL);
