@@ -35,7 +35,8 @@ return {
   },
 
   -- The admin API (docs/operations.md): health, /metrics, /rules, reload,
-  -- mode overrides; the token from WARDEN_ADMIN_TOKEN.
-  -- admin = { listen = "127.0.0.1:9100", audit_file = "audit.jsonl",
-  --           breaker_error_pct = 50, breaker_actions_per_min = 10000 },
+  -- mode overrides, the auto-shadow breaker; the token from
+  -- WARDEN_ADMIN_TOKEN (without one, only /healthz, /readyz, /metrics answer).
+  admin = { listen = "127.0.0.1:9100", audit_file = "../build/audit.jsonl",
+            breaker_error_pct = 50 },
 }
