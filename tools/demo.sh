@@ -35,37 +35,48 @@ else KEEP=0; D=$(mktemp -d "${TMPDIR:-/tmp}/warden-demo.XXXXXX"); fi
 # The servers keep their state under the demo's directory: a test suite or
 # another demo running on the same machine has its own.
 export WARDEN_KAFKA_DIR=$D/kafka WARDEN_DB_DIR=$D/mariadb KAFKA_PARTITIONS=4
-PIDS=()
-KAFKA_UP=0; DB_UP=0
+# The demo runs in a background job and this shell only waits for it: the
+# wait builtin returns at once on a trapped signal, so Ctrl-C (SIGINT) or
+# SIGTERM always reaches cleanup.  (A foreground child that handles SIGINT
+# itself, as kcat and python do, would make bash ignore a Ctrl-C.)  The
+# job records what it starts in $D/.pids.
+: >"$D/.pids"
+MAIN=""
 cleanup() {
     local rc=$? p
     trap - EXIT INT TERM
-    for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill -TERM "$p" 2>/dev/null || :; done
-    for p in "${PIDS[@]+"${PIDS[@]}"}"; do
+    if [ -n "$MAIN" ] && kill -0 "$MAIN" 2>/dev/null; then
+        for p in $(pgrep -P "$MAIN" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || :; done
+        kill -TERM "$MAIN" 2>/dev/null || :
+    fi
+    for p in $(cat "$D/.pids" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || :; done
+    for p in $(cat "$D/.pids" 2>/dev/null); do
         for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null || :
     done
     wait 2>/dev/null || :
-    [ "$KAFKA_UP" = 1 ] && tests/kafka/broker.sh stop >/dev/null 2>&1
-    [ "$DB_UP" = 1 ] && tests/db/mariadb.sh stop >/dev/null 2>&1
-    if [ "$KEEP" = 0 ]; then rm -rf "$D"; fi
+    [ -d "$WARDEN_KAFKA_DIR" ] && tests/kafka/broker.sh stop >/dev/null 2>&1
+    [ -d "$WARDEN_DB_DIR" ] && tests/db/mariadb.sh stop >/dev/null 2>&1
+    if [ "$KEEP" = 0 ]; then rm -rf "$D"; else rm -f "$D/.pids"; fi
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'echo; echo "demo: interrupted, stopping what it started"; exit 130' INT TERM
+# track PID: a process the demo started, stopped by cleanup
+track() { echo "$1" >>"$D/.pids"; }
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # stat LOG FIELD: a field of a process's --stats-json file
-stat() { python3 -c 'import json,sys
-try: print(json.load(open(sys.argv[1])).get(sys.argv[2], 0))
-except (OSError, ValueError): print(0)' "${1%.log}.json" "$2"; }
+stat() { local v; v=$(sed -n "s/^ \"$2\": \([0-9]*\).*/\1/p" "${1%.log}.json" 2>/dev/null); echo "${v:-0}"; }
 
+demo() {
+set -eu
 step "servers: a private Kafka broker and MariaDB"
 tests/kafka/broker.sh start >"$D/broker.out" 2>&1 || { cat "$D/broker.out"; exit 1; }
-KAFKA_UP=1; eval "$(tests/kafka/broker.sh env)"
+eval "$(tests/kafka/broker.sh env)"
 tests/db/mariadb.sh start >"$D/mariadb.out" 2>&1 || { cat "$D/mariadb.out"; exit 1; }
-DB_UP=1; eval "$(tests/db/mariadb.sh env)"
+eval "$(tests/db/mariadb.sh env)"
 echo "kafka $KAFKA_BOOTSTRAP, store $WARDEN_DB_URL"
 M=(mariadb --no-defaults -h127.0.0.1 -P"$WARDEN_DB_PORT" -uroot warden)
 
@@ -117,24 +128,24 @@ produce() {
 step "topics: demo.raw (4 partitions); split creates demo.stream.*, run the actions, DLQ and changelog topics"
 echo '{"type":"warmup","id":"w0","ts":"'"$START"'"}' | kcat -b "$KAFKA_BOOTSTRAP" -P -t demo.raw
 step "services: warden split, and warden run twice (group demo, admin on :$PORT_A and :$PORT_B)"
-(cd "$D" && exec "$WARDEN" split -c warden.lua --instance s1 --stats-json split.json >split.log 2>&1) & PIDS+=($!)
-(cd "$D" && exec "$WARDEN" run -c warden.lua --instance a --stats-json run-a.json >run-a.log 2>&1) & PIDS+=($!)
+(cd "$D" && exec "$WARDEN" split -c warden.lua --instance s1 --stats-json split.json >split.log 2>&1) & track $!; SPLIT=$!
+(cd "$D" && exec "$WARDEN" run -c warden.lua --instance a --stats-json run-a.json >run-a.log 2>&1) & track $!; RUN_A=$!
 (cd "$D" && exec "$WARDEN" run -c warden.lua --instance b --set admin.listen=127.0.0.1:"$PORT_B" \
-    --set admin.audit_file=audit-b.jsonl --stats-json run-b.json >run-b.log 2>&1) & PIDS+=($!)
+    --set admin.audit_file=audit-b.jsonl --stats-json run-b.json >run-b.log 2>&1) & track $!; RUN_B=$!
 for p in $PORT_A $PORT_B; do
     for _ in $(seq 1 300); do curl -sf -o /dev/null "http://127.0.0.1:$p/healthz" && break; sleep 0.1; done
 done
-echo "split pid ${PIDS[0]}, run pids ${PIDS[1]} ${PIDS[2]}"
+echo "split pid $SPLIT, run pids $RUN_A $RUN_B"
 
 step "streaming $MAIN events with injected abuse ($RATE/s)"
 produce "$D/main.jsonl"
 # wait_evaluated N: until the two run processes have evaluated N events
 wait_evaluated() {
-    for _ in $(seq 1 600); do
+    for _ in $(seq 1 1500); do
         [ $(( $(stat "$D/run-a.log" events) + $(stat "$D/run-b.log" events) )) -ge "$1" ] && return 0
         sleep 0.2
     done
-    echo "demo: the run processes evaluated fewer than $1 events in 120 s" >&2
+    echo "demo: the run processes evaluated fewer than $1 events in 300 s" >&2
 }
 wait_evaluated "$MAIN"
 echo "evaluated: run a $(stat "$D/run-a.log" events), run b $(stat "$D/run-b.log" events) events"
@@ -188,7 +199,7 @@ LUA
 produce "$D/late.jsonl"
 wait_evaluated "$N"
 tripped=0
-for _ in $(seq 1 300); do
+for _ in $(seq 1 900); do
     for p in $PORT_A $PORT_B; do
         curl -s -H "Authorization: Bearer $WARDEN_ADMIN_TOKEN" "http://127.0.0.1:$p/rules/demo.runaway" >"$D/runaway.json" || :
         grep -q '"mode_source": *"breaker"' "$D/runaway.json" && tripped=1
@@ -209,7 +220,11 @@ done
 grep -h 'breaker:' "$D"/run-*.log | head -2 || :
 
 step "stopping"
-for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || :; done
-for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || :; done
-PIDS=()
+for p in $SPLIT $RUN_A $RUN_B; do kill -TERM "$p" 2>/dev/null || :; done
+for p in $SPLIT $RUN_A $RUN_B; do wait "$p" 2>/dev/null || :; done
 echo "demo: done${DEMO_DIR:+ (artifacts in $D)}"
+}
+
+demo &
+MAIN=$!
+wait "$MAIN"
