@@ -5,7 +5,7 @@
 -- The test broker (tests/kafka/broker.sh start) listens on a free port;
 -- give it with -X, which overrides the kafka section:
 --   eval "$(tests/kafka/broker.sh env)"
---   kcat -b "$KAFKA_BOOTSTRAP" -t events.raw -P -l examples/events/sample.jsonl
+--   kcat -b "$KAFKA_BOOTSTRAP" -t events.raw -p 0 -P -l examples/events/sample.jsonl
 --   build/warden run -c examples/warden.lua -X bootstrap.servers="$KAFKA_BOOTSTRAP" \
 --       --max-events 12000
 -- gives the same 786 hits (build/results.jsonl) and 364 actions as warden eval.
