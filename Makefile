@@ -35,7 +35,7 @@ BENCH_BIN:= $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 TOOL_BIN := $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c))
 WARDEN   := $(BUILD)/warden
 
-.PHONY: all build deps test-deps test soak chaos unit integration bench run asan asan-build valgrind lint tidy clean
+.PHONY: all build deps test-deps test soak chaos unit integration bench run demo asan asan-build valgrind lint tidy clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -118,7 +118,13 @@ unit: all test-deps
 # The embedded main job: the example pack over the sample events.
 run: all
 	$(WARDEN) eval examples/rules examples/events/sample.jsonl > $(BUILD)/hits.jsonl
+	@echo "the first hits (one JSON object per rule verdict on an event):"; head -n 3 $(BUILD)/hits.jsonl
 	@echo "hits written to $(BUILD)/hits.jsonl ($$(wc -l < $(BUILD)/hits.jsonl) lines)"
+
+# warden end to end on private servers: split, two run processes, actions,
+# MariaDB, /metrics, a replay diff, the breaker (tools/demo.sh; about 2 min).
+demo: all test-deps
+	@WARDEN=$(CURDIR)/$(WARDEN) tools/demo.sh
 
 bench: all test-deps
 	@BUILD=$(BUILD) tools/run_bench.sh

@@ -5,7 +5,7 @@
 -- The test broker (tests/kafka/broker.sh start) listens on a free port;
 -- give it with -X, which overrides the kafka section:
 --   eval "$(tests/kafka/broker.sh env)"
---   kcat -b "$KAFKA_BOOTSTRAP" -t events.raw -P -l examples/events/sample.jsonl
+--   kcat -b "$KAFKA_BOOTSTRAP" -t events.raw -p 0 -P -l examples/events/sample.jsonl
 --   build/warden run -c examples/warden.lua -X bootstrap.servers="$KAFKA_BOOTSTRAP" \
 --       --max-events 12000
 -- gives the same 786 hits (build/results.jsonl) and 364 actions as warden eval.
@@ -35,7 +35,8 @@ return {
   },
 
   -- The admin API (docs/operations.md): health, /metrics, /rules, reload,
-  -- mode overrides; the token from WARDEN_ADMIN_TOKEN.
-  -- admin = { listen = "127.0.0.1:9100", audit_file = "audit.jsonl",
-  --           breaker_error_pct = 50, breaker_actions_per_min = 10000 },
+  -- mode overrides, the auto-shadow breaker; the token from
+  -- WARDEN_ADMIN_TOKEN (without one, only /healthz, /readyz, /metrics answer).
+  admin = { listen = "127.0.0.1:9100", audit_file = "../build/audit.jsonl",
+            breaker_error_pct = 50 },
 }
