@@ -36,6 +36,7 @@ enum cmd_opt {
     CMD_OPT_STATE_OUT,
     CMD_OPT_STATE_MAX_MB,
     CMD_OPT_CHECK_FIELDS,
+    CMD_OPT_ACTIONS_FORMAT,
     /* run and split (cmd/cmd_kafka.c) */
     CMD_OPT_INSTANCE = 1101,
     CMD_OPT_SET,
