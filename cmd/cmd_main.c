@@ -22,6 +22,7 @@ static const cmd_t cmds[] = {
     { "replay", cmd_replay, "replay a window (files or Kafka) through a candidate and a baseline pack, diff report" },
     { "check", cmd_check, "load and validate a rule pack without running it" },
     { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
+    { "investigate", cmd_investigate, "every hit and action on one entity, from the results store" },
     { "admin", cmd_admin, "a client of the admin API of warden run (status, rules, reload, mode)" },
     { NULL, NULL, NULL },
 };
@@ -30,7 +31,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: warden COMMAND [options] ...\n\ncommands:\n");
     for (const cmd_t *c = cmds; c->name; c++)
-        fprintf(f, "  %-9s %s\n", c->name, c->summary);
+        fprintf(f, "  %-11s %s\n", c->name, c->summary);
     fprintf(f, "\n`warden COMMAND --help` shows a command's options.\n"
                "Environment: WARDEN_LOG=error|warn|info|debug (default info).\n");
 }
