@@ -119,4 +119,12 @@ void adm_publish(adm_t *a, eng_engine_t *e, const adm_run_stats_t *rs);
  * lengths only, never on where they differ). */
 int adm_token_equal(const char *a, size_t alen, const char *b, size_t blen);
 
+/* Appends one audit line (the audit file's JSON format) to path and
+ * fsyncs it, for commands that change enforcement outside the service
+ * (warden undo); also logs it.  path NULL or "": the log line only.
+ * Returns 0, or -1 with a message. */
+int adm_audit_append(const char *path, const char *token_id, const char *action, const char *rule,
+                     const char *before, const char *after, const char *result, int status,
+                     char *errstr, size_t n);
+
 #endif

@@ -73,5 +73,6 @@ int cmd_admin(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 /* cmd/cmd_investigate.c, cmd/cmd_undo.c: reading the results store back. */
 int cmd_investigate(int argc, char **argv);
+int cmd_undo(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const cmd_t cmds[] = {
     { "check", cmd_check, "load and validate a rule pack without running it" },
     { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
     { "investigate", cmd_investigate, "every hit and action on one entity, from the results store" },
+    { "undo", cmd_undo, "revoke every action one rule version produced in a window, exactly once" },
     { "admin", cmd_admin, "a client of the admin API of warden run (status, rules, reload, mode)" },
     { NULL, NULL, NULL },
 };
