@@ -42,6 +42,8 @@ return { name = "t.ip", version = 1, streams = { "login" }, mode = "enforce", fi
   evaluate = function(ev, ctx) return ctx.block{ entity = ev.ip, entity_type = "ip", reason = "ip" } end }
 LUA
 RAW="raw.$KID"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export WARDEN_ADMIN_TOKEN="tok-$KID"
 python3 - "$KT/events.jsonl" <<'PY'
 import json, sys
 with open(sys.argv[1], "w") as f:
@@ -57,11 +59,26 @@ kt_config "$KT/warden.lua" "
   streams = { topics = { '$RAW' } },
   rules = '$KT/pack',
   store = '$URL',
-  admin = { audit_file = '$KT/audit.jsonl' },
+  admin = { listen = '127.0.0.1:$PORT', audit_file = '$KT/audit.jsonl' },
   run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
           batch_max = 20, batch_ms = 50 },"
 kt_warden "$KT/run.log" run -c "$KT/warden.lua" --instance a
 kt_wait_count "actions.$KID" "$want" 60
+# GET /entities/{type}/{id} on the running service: u0's hits and actions
+# as warden investigate gives them from the store; 401 without the token.
+sleep 1
+auth="Authorization: Bearer $WARDEN_ADMIN_TOKEN"
+curl -s -H "$auth" "http://127.0.0.1:$PORT/entities/user/u0?run_id=live" >"$KT/ent.json"
+"$WARDEN" investigate --json --store "$URL" --rules "$KT/pack" --run-id live --type user u0 >"$KT/inv.json"
+python3 - "$KT" <<'PY' || kt_fail "GET /entities differs from warden investigate"
+import json, sys
+a, b = (json.load(open(sys.argv[1] + f)) for f in ("/ent.json", "/inv.json"))
+assert a == b, (a, b)
+hits = [h for h in a["history"] if h["kind"] == "hit"]
+assert len(hits) == 5 + 3 and {h["rule"] for h in hits} == {"t.bad", "t.other"}, len(hits)
+PY
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/entities/user/u0")" = 401 ] || kt_fail "no 401"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "$auth" "http://127.0.0.1:$PORT/entities/Bad/u0")" = 400 ] || kt_fail "no 400"
 kt_stop "$KT_PID"
 kt_read "actions.$KID" | sort >"$KT/before.sorted"
 sort "$KT/eval_actions.jsonl" | diff - "$KT/before.sorted" >/dev/null || kt_fail "run's actions differ from eval's"
