@@ -37,6 +37,8 @@ typedef struct adm_opts {
     const wd_config_t *cfg;     /* kafka properties for the overrides topic */
     int         create_topic;   /* create overrides_topic when missing */
     adm_breaker_opts_t breaker;
+    const char *store_url;      /* GET /entities reads it (NULL or "": 501) */
+    const char *rules_dir;      /* the pack, for the lists GET /entities checks */
 } adm_opts_t;
 
 /* Fills the options from the config's admin section (listen, token from
@@ -118,5 +120,29 @@ void adm_publish(adm_t *a, eng_engine_t *e, const adm_run_stats_t *rs);
 /* Constant-time equality of two byte strings (time depends on the
  * lengths only, never on where they differ). */
 int adm_token_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Appends one audit line (the audit file's JSON format) to path and
+ * fsyncs it, for commands that change enforcement outside the service
+ * (warden undo); also logs it.  path NULL or "": the log line only.
+ * Returns 0, or -1 with a message. */
+int adm_audit_append(const char *path, const char *token_id, const char *action, const char *rule,
+                     const char *before, const char *after, const char *result, int status,
+                     char *errstr, size_t n);
+
+/* The investigation of one entity as a JSON object (docs/operations.md,
+ * "Investigating an entity"): its hits and actions from the store in time
+ * order, the lists of rules_dir it is on, a reproduce command per block,
+ * labels (not available from the store).  Blocking: connects to the store.
+ * Returns a new reference, or NULL with a message. */
+typedef struct adm_entity_query {
+    const char *store_url;
+    const char *rules_dir;     /* for lists; NULL: none */
+    const char *type;          /* NULL: every type */
+    const char *entity;
+    int64_t     since_ms;      /* INT64_MIN: all */
+    const char *run_id;        /* NULL: every run */
+} adm_entity_query_t;
+struct json_t;
+struct json_t *adm_entity_json(const adm_entity_query_t *q, char *errstr, size_t n);
 
 #endif

@@ -107,27 +107,61 @@ static void str_or_null(wd_buf_t *b, const char *s)
         wd_buf_adds(b, "null");
 }
 
+/* The audit line (JSON and a newline) of one entry at ts into b. */
+static void audit_line(wd_buf_t *b, int64_t ts_ms, const char *token_id, const char *action,
+                       const char *rule, const char *before, const char *after, const char *result,
+                       int status)
+{
+    wd_buf_adds(b, "{\"ts\":\"");
+    wd_buf_rfc3339(b, ts_ms);
+    wd_buf_adds(b, "\",\"token\":");
+    str_or_null(b, token_id);
+    wd_buf_adds(b, ",\"action\":");
+    str_or_null(b, action);
+    wd_buf_adds(b, ",\"rule\":");
+    str_or_null(b, rule);
+    wd_buf_adds(b, ",\"before\":");
+    str_or_null(b, before);
+    wd_buf_adds(b, ",\"after\":");
+    str_or_null(b, after);
+    wd_buf_adds(b, ",\"result\":");
+    str_or_null(b, result);
+    wd_buf_printf(b, ",\"status\":%d}\n", status);
+}
+
+int adm_audit_append(const char *path, const char *token_id, const char *action, const char *rule,
+                     const char *before, const char *after, const char *result, int status,
+                     char *errstr, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    LOG_INFO("audit token=%s action=%s rule=%s before=%s after=%s result=\"%s\" status=%d",
+             token_id ? token_id : "-", action ? action : "-", rule ? rule : "-", before ? before : "-",
+             after ? after : "-", result ? result : "", status);
+    if (!path || !*path)
+        return 0;
+    wd_buf_t b = WD_BUF_INIT;
+    audit_line(&b, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, token_id, action, rule, before,
+               after, result, status);
+    int rc = 0, fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) != 0) {
+        snprintf(errstr, n, "admin.audit_file %s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    wd_buf_free(&b);
+    return rc;
+}
+
 void adm_audit(adm_t *a, const char *token_id, const char *action, const char *rule,
                const char *before, const char *after, const char *result, int status)
 {
     wd_buf_t b = WD_BUF_INIT;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    wd_buf_adds(&b, "{\"ts\":\"");
-    wd_buf_rfc3339(&b, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    wd_buf_adds(&b, "\",\"token\":");
-    str_or_null(&b, token_id);
-    wd_buf_adds(&b, ",\"action\":");
-    str_or_null(&b, action);
-    wd_buf_adds(&b, ",\"rule\":");
-    str_or_null(&b, rule);
-    wd_buf_adds(&b, ",\"before\":");
-    str_or_null(&b, before);
-    wd_buf_adds(&b, ",\"after\":");
-    str_or_null(&b, after);
-    wd_buf_adds(&b, ",\"result\":");
-    str_or_null(&b, result);
-    wd_buf_printf(&b, ",\"status\":%d}\n", status);
+    audit_line(&b, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, token_id, action, rule, before,
+               after, result, status);
     LOG_INFO("audit token=%s action=%s rule=%s before=%s after=%s result=\"%s\" status=%d",
              token_id ? token_id : "-", action ? action : "-", rule ? rule : "-", before ? before : "-",
              after ? after : "-", result ? result : "", status);

@@ -77,6 +77,8 @@ int adm_opts_from_config(const wd_config_t *cfg, adm_opts_t *o, char *tok, size_
     o->breaker.error_rate = (double)wd_config_int(cfg, "admin.breaker_error_pct") / 100.0;
     o->breaker.mean_us = (double)wd_config_int(cfg, "admin.breaker_mean_us");
     o->breaker.min_evals = wd_config_int(cfg, "admin.breaker_min_evals");
+    o->store_url = wd_config_str(cfg, "store");
+    o->rules_dir = wd_config_str(cfg, "rules");
     const char *tf = wd_config_str(cfg, "admin.token_file");
     const char *env = getenv("WARDEN_ADMIN_TOKEN");
     tok[0] = '\0';
@@ -269,6 +271,49 @@ static int parse_mode_body(const wd_buf_t *b, char *msg, size_t n)
     return mode;
 }
 
+/* GET /entities/{type}/{id}[?since=TIME&run_id=ID]: the investigation of
+ * one entity (adm_entity.c).  Blocks this request on the store. */
+static enum MHD_Result entity_answer(adm_t *a, struct MHD_Connection *c, const char *rest, int get)
+{
+    if (!get)
+        return error_answer(c, 405, "method not allowed", "GET");
+    const char *slash = strchr(rest, '/');
+    if (!slash || slash == rest || !slash[1])
+        return error_answer(c, 404, "want /entities/{type}/{id}", NULL);
+    char type[RULE_MAX_ENTITY_TYPE_LEN + 1];
+    size_t tl = (size_t)(slash - rest);
+    if (!rule_entity_type_valid(rest, tl))
+        return error_answer(c, 400, "the type is not an entity type ([a-z][a-z0-9_]*, at most 32 bytes)", NULL);
+    memcpy(type, rest, tl);
+    type[tl] = '\0';
+    if (strlen(slash + 1) > RULE_MAX_ENTITY_LEN)
+        return error_answer(c, 400, "the entity is longer than 1024 bytes", NULL);
+    if (!a->o.store_url || strncmp(a->o.store_url, "mysql://", 8) != 0)
+        return error_answer(c, 501, "this service has no MySQL-protocol results store to read "
+                            "(store = mysql://…)", NULL);
+    const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
+    const char *run_id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "run_id");
+    int64_t since_ms = INT64_MIN;
+    if (since && wd_parse_rfc3339(since, strlen(since), &since_ms) != 0)
+        return error_answer(c, 400, "since is not RFC 3339", NULL);
+    adm_entity_query_t q = { a->o.store_url, a->o.rules_dir, type, slash + 1, since_ms, run_id };
+    char err[1024];
+    json_t *j = adm_entity_json(&q, err, sizeof err);
+    if (!j)
+        return error_answer(c, 503, err, NULL);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (!s)
+        return error_answer(c, 500, "out of memory", NULL);
+    wd_buf_t b = WD_BUF_INIT;
+    wd_buf_adds(&b, s);
+    wd_buf_addc(&b, '\n');
+    free(s);
+    enum MHD_Result rc = json_answer(c, 200, &b);
+    wd_buf_free(&b);
+    return rc;
+}
+
 static enum MHD_Result route(adm_t *a, struct MHD_Connection *c, const char *url, const char *method,
                              conn_t *cn)
 {
@@ -316,7 +361,8 @@ static enum MHD_Result route(adm_t *a, struct MHD_Connection *c, const char *url
     }
     /* Everything else needs the token. */
     int known = strcmp(url, "/rules") == 0 || strncmp(url, "/rules/", 7) == 0 ||
-                strcmp(url, "/replays") == 0 || strncmp(url, "/replays/", 9) == 0;
+                strcmp(url, "/replays") == 0 || strncmp(url, "/replays/", 9) == 0 ||
+                strncmp(url, "/entities/", 10) == 0;
     if (!known)
         return error_answer(c, 404, "no such endpoint", NULL);
     if (!authorized(a, c))
@@ -326,6 +372,8 @@ static enum MHD_Result route(adm_t *a, struct MHD_Connection *c, const char *url
     if (strcmp(url, "/replays") == 0 || strncmp(url, "/replays/", 9) == 0)
         return error_answer(c, 501, "replay jobs are not available in this build (warden replay is "
                             "wired into the admin API separately)", NULL);
+    if (strncmp(url, "/entities/", 10) == 0)
+        return entity_answer(a, c, url + 10, get);
     if (strcmp(url, "/rules") == 0) {
         if (!get)
             return error_answer(c, 405, "method not allowed", "GET");

@@ -58,7 +58,7 @@ static const wd_config_key_t run_keys[] = {
     { "group", WD_CFG_STR, "warden", "consumer group id", NULL, 0, 0 },
     { "instance", WD_CFG_STR, "", "this process's stable name in the group; the transactional.id is "
       "GROUP.INSTANCE (default: host name; --instance overrides)", NULL, 0, 0 },
-    { "actions_topic", WD_CFG_STR, "warden.actions", "where enforce-mode decisions go (key = entity)", NULL, 0, 0 },
+    { "actions_topic", WD_CFG_STR, "warden.actions", "where enforce-mode actions go (key = TYPE:ENTITY)", NULL, 0, 0 },
     { "dlq_topic", WD_CFG_STR, "warden.dlq", "dead-letter topic (original bytes + warden.* headers)", NULL, 0, 0 },
     { "changelog_topic", WD_CFG_STR, "", "compacted topic of per-partition state snapshots (default: GROUP.changelog)", NULL, 0, 0 },
     { "unknown_stream", WD_CFG_ENUM, "dlq", "events of a stream no rule uses: dlq (dead-letter) or drop (counted)",
@@ -84,6 +84,12 @@ static const wd_config_key_t split_keys[] = {
       NULL, 0, 100000 },
     { "batch_max", WD_CFG_INT, "5000", "events per transaction at most", NULL, 1, 1000000 },
     { "batch_ms", WD_CFG_INT, "200", "milliseconds per transaction at most", NULL, 1, 600000 },
+    { NULL, 0, NULL, NULL, NULL, 0, 0 },
+};
+
+static const wd_config_key_t output_keys[] = {
+    { "actions_format", WD_CFG_ENUM, "v2", "action format: v2 (one action per entity, \"schema\":2) or v1 "
+      "(deprecated: one action per event, kept for one release)", "v2|v1", 0, 0 },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 
@@ -143,6 +149,7 @@ static const wd_config_section_t sections[] = {
     { "run", run_keys, "warden run: the enforcement service" },
     { "split", split_keys, "warden split: the stateless split & prune stage" },
     { "engine", engine_keys, "evaluation limits" },
+    { "output", output_keys, "what leaves warden: the action format" },
     { "admin", admin_keys, "admin HTTP API of warden run (docs/operations.md)" },
     { NULL, NULL, NULL },
 };

@@ -36,6 +36,7 @@ enum cmd_opt {
     CMD_OPT_STATE_OUT,
     CMD_OPT_STATE_MAX_MB,
     CMD_OPT_CHECK_FIELDS,
+    CMD_OPT_ACTIONS_FORMAT,
     /* run and split (cmd/cmd_kafka.c) */
     CMD_OPT_INSTANCE = 1101,
     CMD_OPT_SET,
@@ -72,5 +73,8 @@ int cmd_admin(int argc, char **argv);
 
 /* cmd/cmd_migrate.c: `warden migrate`. */
 int cmd_migrate(int argc, char **argv);
+/* cmd/cmd_investigate.c, cmd/cmd_undo.c: reading the results store back. */
+int cmd_investigate(int argc, char **argv);
+int cmd_undo(int argc, char **argv);
 
 #endif

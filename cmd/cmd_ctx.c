@@ -184,13 +184,7 @@ int cmd_ctx_write_outcome(cmd_ctx_t *c, const eng_outcome_t *o, const eng_src_t 
         if (store_write(c->store, c->rows, o->nhits, errstr, errstr_size) != 0)
             return -1;
     }
-    if (o->decision != RULE_VERDICT_NONE) {
-        store_decision_t d;
-        cmd_outcome_decision(o, run_id, &d);
-        if (store_write_decision(c->store, &d, errstr, errstr_size) != 0)
-            return -1;
-    }
-    return 0;
+    return cmd_outcome_store_decisions(c->store, o, run_id, src, errstr, errstr_size);
 }
 
 eng_engine_t *cmd_ctx_engine(const cmd_ctx_t *c) { return c->eng; }

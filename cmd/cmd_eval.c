@@ -61,7 +61,10 @@ static void eval_usage(FILE *f)
         "      --run-id ID         run_id written with each hit (default \"live\" on JSONL\n"
         "                          output; with --store eval-<UTC time>-<pid>, so that a\n"
         "                          test run never overwrites the live service's rows)\n"
-        "      --actions FILE      one action (enforce-mode decision) per line to FILE\n"
+        "      --actions FILE      one action per line to FILE: format v2, one per entity\n"
+        "                          with an enforce-mode hit (docs/operations.md)\n"
+        "      --actions-format F  v2 (default) or v1 (deprecated: one action per event,\n"
+        "                          naming only its most severe verdict's entity)\n"
         "      --rejects FILE      malformed input lines, verbatim, to FILE\n"
         "      --stream-field F    field naming the event's stream (default \"type\")\n"
         "      --id-field F        event id field (default \"id\")\n"
@@ -88,6 +91,8 @@ typedef struct eval_run {
     cmd_ctx_t    *ctx;        /* engine, sink, run record, actions/rejects files */
     eng_engine_t *eng;        /* the context's */
     wd_buf_t     line;
+    wd_buf_t     key;
+    int           fmt;      /* enum cmd_actions_format */
     uint64_t      events, ok, rejected, unrouted, hits, errors, actions_n;
     int           failed;   /* the sink failed: stop */
 } eval_run_t;
@@ -132,15 +137,13 @@ static void process(eval_run_t *r, const char *buf, size_t len, const char *file
         r->failed = 1;
         return;
     }
-    if (o->decision != RULE_VERDICT_NONE) {
-        r->actions_n++;
-        FILE *actions = cmd_ctx_actions(r->ctx);
-        if (actions) {
-            wd_buf_reset(&r->line);
-            cmd_action_json(&r->line, o, cmd_ctx_run_id(r->ctx));
-            wd_buf_addc(&r->line, '\n');
-            fwrite(r->line.data, 1, r->line.len, actions);
-        }
+    size_t na = cmd_action_count(o, r->fmt);
+    r->actions_n += na;
+    FILE *actions = cmd_ctx_actions(r->ctx);
+    for (size_t i = 0; actions && i < na; i++) {
+        cmd_action_json(&r->line, &r->key, o, i, r->fmt, cmd_ctx_run_id(r->ctx));
+        wd_buf_addc(&r->line, '\n');
+        fwrite(r->line.data, 1, r->line.len, actions);
     }
 }
 
@@ -253,6 +256,7 @@ int cmd_eval(int argc, char **argv)
         { "state-out", required_argument, NULL, CMD_OPT_STATE_OUT },
         { "state-max-mb", required_argument, NULL, CMD_OPT_STATE_MAX_MB },
         { "check-fields", no_argument, NULL, CMD_OPT_CHECK_FIELDS },
+        { "actions-format", required_argument, NULL, CMD_OPT_ACTIONS_FORMAT },
         CMD_ENGINE_LOPTS,
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -262,7 +266,7 @@ int cmd_eval(int argc, char **argv)
     eng_opts_default(&opts);
     const char *out = NULL, *store_url = NULL, *actions = NULL, *rejects = NULL;
     const char *run_id = NULL, *state_in = NULL, *state_out = NULL;
-    int strict = 0, quiet = 0, c;
+    int strict = 0, quiet = 0, c, fmt = CMD_ACTIONS_V2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qh", lopts, NULL)) != -1) {
         int h = cmd_engine_opt(c, optarg, &opts);
@@ -279,6 +283,13 @@ int cmd_eval(int argc, char **argv)
         case CMD_OPT_STRICT: strict = 1; break;
         case CMD_OPT_STATE_IN: state_in = optarg; break;
         case CMD_OPT_CHECK_FIELDS: opts.strict_fields = 1; break;
+        case CMD_OPT_ACTIONS_FORMAT:
+            fmt = cmd_actions_format_parse(optarg);
+            if (fmt < 0) {
+                fprintf(stderr, "warden eval: --actions-format wants v2 or v1, got '%s'\n", optarg);
+                return CMD_EXIT_USAGE;
+            }
+            break;
         case CMD_OPT_STATE_OUT: state_out = optarg; break;
         case CMD_OPT_STATE_MAX_MB: {
             char *end;
@@ -325,6 +336,7 @@ int cmd_eval(int argc, char **argv)
     static char err[65536];
     eval_run_t r;
     memset(&r, 0, sizeof(r));
+    r.fmt = fmt;
     install_stop_signals();
     r.ctx = cmd_ctx_new(&opts, rules_dir, err, sizeof(err));
     if (r.ctx == NULL) {
@@ -433,5 +445,6 @@ done:
             status = CMD_EXIT_LOAD;
     }
     wd_buf_free(&r.line);
+    wd_buf_free(&r.key);
     return status;
 }

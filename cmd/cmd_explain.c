@@ -20,7 +20,7 @@
 #include "engine/eng_engine.h"
 #include "replay/rpl_explain.h"
 #include "replay/rpl_replay.h"
-#include "storage/store_read.h"
+#include "storage/store_lookup.h"
 #include "storage/store_url.h"
 
 static void explain_usage(FILE *f)

@@ -23,6 +23,8 @@ static const cmd_t cmds[] = {
     { "explain", cmd_explain, "why one event got its verdicts: what each rule read, counted and returned" },
     { "check", cmd_check, "load and validate a rule pack without running it" },
     { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
+    { "investigate", cmd_investigate, "every hit and action on one entity, from the results store" },
+    { "undo", cmd_undo, "revoke every action one rule version produced in a window, exactly once" },
     { "admin", cmd_admin, "a client of the admin API of warden run (status, rules, reload, mode)" },
     { NULL, NULL, NULL },
 };
@@ -31,7 +33,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: warden COMMAND [options] ...\n\ncommands:\n");
     for (const cmd_t *c = cmds; c->name; c++)
-        fprintf(f, "  %-9s %s\n", c->name, c->summary);
+        fprintf(f, "  %-11s %s\n", c->name, c->summary);
     fprintf(f, "\n`warden COMMAND --help` shows a command's options.\n"
                "Environment: WARDEN_LOG=error|warn|info|debug (default info).\n");
 }

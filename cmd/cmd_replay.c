@@ -140,12 +140,9 @@ static void replay_store_hit(void *ud, const eng_outcome_t *o, const eng_src_t *
         if (store_write(c->store, c->rows, o->nhits, c->err, sizeof(c->err)) != 0)
             c->failed = 1;
     }
-    if (!c->failed && o->decision != RULE_VERDICT_NONE) {
-        store_decision_t d;
-        cmd_outcome_decision(o, c->run_id, &d);
-        if (store_write_decision(c->store, &d, c->err, sizeof(c->err)) != 0)
-            c->failed = 1;
-    }
+    if (!c->failed && cmd_outcome_store_decisions(c->store, o, c->run_id, src, c->err,
+                                                  sizeof(c->err)) != 0)
+        c->failed = 1;
 }
 
 /* Flushes and records the end of the run.  Returns 0 or -1 (c->err). */

@@ -58,6 +58,8 @@ typedef struct run {
     int           unknown_dlq;
     rpart_t      *parts;
     wd_buf_t     action;
+    wd_buf_t     action_key;
+    int          actions_fmt;    /* output.actions_format */
     wd_buf_t     reason;
     uint64_t      events, rejected, unrouted, dropped, rule_errors, hits, actions;
     uint64_t      reloads, reload_failures, state_resets;
@@ -699,11 +701,11 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         r->last_ts_ms = o->event_ts_ms;
     if (o->decision > RULE_VERDICT_NONE && o->decision < 4)
         r->decisions[o->decision]++;
-    if (o->decision != RULE_VERDICT_NONE) {
-        wd_buf_reset(&r->action);
-        cmd_action_json(&r->action, o, r->run_id);
-        kfk_rc_t rc = kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, o->decision_entity,
-                                  o->decision_entity_len, r->action.data, r->action.len, 0, NULL);
+    size_t na = cmd_action_count(o, r->actions_fmt);
+    for (size_t i = 0; i < na; i++) {
+        cmd_action_json(&r->action, &r->action_key, o, i, r->actions_fmt, r->run_id);
+        kfk_rc_t rc = kfk_produce(k, r->actions_topic, RD_KAFKA_PARTITION_UA, r->action_key.data,
+                                  r->action_key.len, r->action.data, r->action.len, 0, NULL);
         if (rc != KFK_OK)
             return rc;
         r->actions++;
@@ -770,6 +772,10 @@ int cmd_run(int argc, char **argv)
     r.pack_load_seconds = (double)(wd_now_ns() - load_t0) / 1e9;
     r.run_id = wd_config_str(r.cfg, "run.run_id");
     r.actions_topic = wd_config_str(r.cfg, "run.actions_topic");
+    r.actions_fmt = cmd_actions_format_parse(wd_config_str(r.cfg, "output.actions_format"));
+    if (r.actions_fmt == CMD_ACTIONS_V1)
+        LOG_WARN("msg=\"output.actions_format = v1 is deprecated (one action per event); "
+                 "v2 gives one action per entity (docs/operations.md)\"");
     r.unknown_dlq = strcmp(wd_config_str(r.cfg, "run.unknown_stream"), "dlq") == 0;
     const char *const *topics;
     size_t ntopics = wd_config_list(r.cfg, "run.topics", &topics);
@@ -904,6 +910,7 @@ done:
     cmd_args_free(&a);
     free(r.topics);
     wd_buf_free(&r.action);
+    wd_buf_free(&r.action_key);
     wd_buf_free(&r.reason);
     free(err);
     return status;

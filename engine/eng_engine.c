@@ -66,7 +66,9 @@ struct eng_engine {
     eng_hit_t         *hits;
     eng_rule_error_t  *errors;
     const char       **drules;
-    size_t             cap;         /* of hits/errors/drules: the pack's rule count */
+    eng_action_t      *actions;
+    size_t            *action_hits; /* the actions' hit indexes, contiguous per action */
+    size_t             cap;         /* of hits/errors/drules/actions: the pack's rule count */
     eng_rule_stats_t  *stats;       /* one per rule, pack order */
     stream_info_t     *streams;
     size_t             nstreams;
@@ -502,8 +504,11 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
     e->hits = calloc(e->cap, sizeof(*e->hits));
     e->errors = calloc(e->cap, sizeof(*e->errors));
     e->drules = calloc(e->cap, sizeof(*e->drules));
+    e->actions = calloc(e->cap, sizeof(*e->actions));
+    e->action_hits = calloc(e->cap, sizeof(*e->action_hits));
     e->stats = calloc(e->cap, sizeof(*e->stats));
-    if (e->json == NULL || !e->hits || !e->errors || !e->drules || !e->stats) {
+    if (e->json == NULL || !e->hits || !e->errors || !e->drules || !e->stats ||
+        (e->cap && (!e->actions || !e->action_hits))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -533,6 +538,8 @@ void eng_engine_destroy(eng_engine_t *e)
     wd_json_destroy(e->json);
     wd_arena_destroy(e->arena);
     free(e->hits);
+    free(e->actions);
+    free(e->action_hits);
     free(e->errors);
     free(e->drules);
     free(e->stats);
@@ -654,6 +661,49 @@ int eng_event_time(const eng_opts_t *opts, wd_jval_t root, const eng_src_t *src,
     return 0;
 }
 
+static int same_entity(const eng_hit_t *h, const char *ent, size_t len, const char *type)
+{
+    return h->mode == RULE_MODE_ENFORCE && h->entity_len == len &&
+           strcmp(h->entity_type, type) == 0 && memcmp(h->entity, ent, len) == 0;
+}
+
+/* Groups the event's enforce-mode hits by (entity_type, entity) into
+ * actions, in order of each entity's first hit; an action's hit indexes
+ * are contiguous in e->action_hits (at most nhits in all).  Quadratic in
+ * the event's hits, which are a handful. */
+static void make_actions(eng_engine_t *e, eng_outcome_t *o)
+{
+    size_t used = 0;
+    for (size_t h = 0; h < o->nhits; h++) {
+        const eng_hit_t *hit = &e->hits[h];
+        if (hit->mode != RULE_MODE_ENFORCE)
+            continue;
+        int seen = 0;
+        for (size_t i = 0; i < o->nactions && !seen; i++)
+            seen = same_entity(hit, e->actions[i].entity, e->actions[i].entity_len,
+                               e->actions[i].entity_type);
+        if (seen)
+            continue;
+        eng_action_t *a = &e->actions[o->nactions++];
+        memset(a, 0, sizeof(*a));
+        a->entity = hit->entity;
+        a->entity_len = hit->entity_len;
+        a->entity_type = hit->entity_type;
+        a->hits = e->action_hits + used;
+        for (size_t k = h; k < o->nhits; k++) {
+            const eng_hit_t *x = &e->hits[k];
+            if (!same_entity(x, a->entity, a->entity_len, a->entity_type))
+                continue;
+            e->action_hits[used++] = k;
+            a->nhits++;
+            if (x->verdict > a->verdict) {
+                a->verdict = x->verdict;
+                a->ttl = x->ttl;
+            }
+        }
+    }
+}
+
 int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
                     const eng_src_t *src, const eng_outcome_t **out)
 {
@@ -664,6 +714,7 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     o->hits = e->hits;
     o->errors = e->errors;
     o->decision_rules = e->drules;
+    o->actions = e->actions;
     *out = o;
     e->cur_state = state ? state : e->state;
 
@@ -798,6 +849,7 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
         h->verdict = vd.verdict;
         h->entity = vd.entity;
         h->entity_len = vd.entity_len;
+        h->entity_type = vd.entity_type;
         h->reason = vd.reason;
         h->reason_len = vd.reason_len;
         h->has_score = vd.has_score;
@@ -813,6 +865,7 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
             }
         }
     }
+    make_actions(e, o);
     /* Effects become visible from the next event on. */
     for (size_t k = 0; k < e->nlabels; k++) {
         const pending_label_t *l = &e->labels[k];

@@ -53,6 +53,7 @@ typedef struct eng_hit {
     int         verdict;    /* enum rule_verdict_code */
     const char *entity;
     size_t      entity_len;
+    const char *entity_type; /* the rule's entity_type, else RULE_ENTITY_TYPE_DEFAULT */
     const char *reason;     /* NULL when the rule gave none */
     size_t      reason_len;
     int         has_score;
@@ -65,6 +66,20 @@ typedef struct eng_rule_error {
     const char *rule;
     const char *message;    /* "spam/link.lua:12: attempt to index a nil value" */
 } eng_rule_error_t;
+
+/* One action: the decision for one (entity_type, entity) of an event — the
+ * most severe enforce-mode verdict any rule gave that entity, the ttl of the
+ * first rule (name order) that gave it, and every enforce-mode hit on the
+ * entity (indexes into the outcome's hits, rule-name order). */
+typedef struct eng_action {
+    const char   *entity;
+    size_t        entity_len;
+    const char   *entity_type;
+    int           verdict;      /* enum rule_verdict_code */
+    const char   *ttl;          /* NULL when none */
+    const size_t *hits;
+    size_t        nhits;
+} eng_action_t;
 
 enum eng_status {
     ENG_EVENT_OK = 0,        /* evaluated (maybe without hits) */
@@ -90,6 +105,11 @@ typedef struct eng_outcome {
     const char             *decision_ttl;
     const char *const      *decision_rules; /* enforce-mode rules that hit, name order */
     size_t                  ndecision_rules;
+    /* The event's decision above is the v1 single action (the entity of
+     * its most severe verdict); actions are the v2 ones, one per entity
+     * with an enforce-mode hit, in order of that entity's first hit. */
+    const eng_action_t     *actions;
+    size_t                  nactions;
 } eng_outcome_t;
 
 /* Loads the rule pack in rules_dir (rules, counters.lua, lists/).  Returns

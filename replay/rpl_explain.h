@@ -13,7 +13,7 @@
 #include "base/wd_buf.h"
 #include "base/wd_config.h"
 #include "engine/eng_engine.h"
-#include "storage/store_read.h"
+#include "storage/store_lookup.h"
 
 typedef struct rpl_explain rpl_explain_t;
 

@@ -44,6 +44,7 @@ typedef struct rule_verdict {
     int         verdict;        /* enum rule_verdict_code; NONE for no hit */
     const char *entity;
     size_t      entity_len;
+    const char *entity_type;    /* never NULL: RULE_ENTITY_TYPE_DEFAULT when not given */
     const char *reason;
     size_t      reason_len;
     int         has_score;

@@ -90,14 +90,14 @@ static int parse_duration_n(rule_str_t d, int64_t *ms)
 
 static const char *const verdict_names[] = { "none", "flag", "review", "block" };
 
-/* ctx.block{entity=, reason=, score=, ttl=} and friends: validates and
+/* ctx.block{entity=, entity_type=, reason=, score=, ttl=} and friends: validates and
  * returns a verdict table the engine recognises by its metatable. */
 static int ctx_verdict(lua_State *L)
 {
     int kind = (int)lua_tointeger(L, lua_upvalueindex(1));
     const char *fn = kind == RULE_VERDICT_BLOCK ? "ctx.block" : kind == RULE_VERDICT_REVIEW ? "ctx.review" : "ctx.flag";
     if (lua_type(L, 1) != LUA_TTABLE)
-        return rule_lua_error(L, "%s: expected a table {entity=, reason=, score=, ttl=}, got %s", fn,
+        return rule_lua_error(L, "%s: expected a table {entity=, entity_type=, reason=, score=, ttl=}, got %s", fn,
                               luaL_typename(L, 1));
     lua_pushnil(L);
     while (lua_next(L, 1)) {
@@ -105,14 +105,15 @@ static int ctx_verdict(lua_State *L)
         size_t kl = 0;
         const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &kl) : NULL;
         if (k == NULL || strlen(k) != kl ||
-            (strcmp(k, "entity") && strcmp(k, "reason") && strcmp(k, "score") && strcmp(k, "ttl"))) {
+            (strcmp(k, "entity") && strcmp(k, "entity_type") && strcmp(k, "reason") &&
+             strcmp(k, "score") && strcmp(k, "ttl"))) {
             char show[64];
-            return rule_lua_error(L, "%s: unknown field '%s' (entity, reason, score, ttl)", fn,
+            return rule_lua_error(L, "%s: unknown field '%s' (entity, entity_type, reason, score, ttl)", fn,
                                   k ? rule_str_show((rule_str_t){ k, kl }, show, sizeof(show))
                                     : luaL_typename(L, -1));
         }
     }
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     int v = lua_gettop(L);
     lua_pushstring(L, verdict_names[kind]);
     lua_setfield(L, v, "verdict");
@@ -139,6 +140,22 @@ static int ctx_verdict(lua_State *L)
     if (good != elen)
         return rule_lua_error(L, "%s: 'entity' is not valid UTF-8 (byte %d)", fn, (int)good + 1);
     lua_setfield(L, v, "entity");
+
+    lua_getfield(L, 1, "entity_type");
+    t = lua_type(L, -1);
+    if (t != LUA_TNIL) {
+        size_t tl = 0;
+        const char *ty = t == LUA_TSTRING ? lua_tolstring(L, -1, &tl) : NULL;
+        if (ty == NULL || !rule_entity_type_valid(ty, tl)) {
+            char show[64];
+            return rule_lua_error(L, "%s: 'entity_type' must be a short lower-case identifier "
+                                  "such as \"user\" or \"ip\" ([a-z][a-z0-9_]*, at most %d bytes), got %s",
+                                  fn, RULE_MAX_ENTITY_TYPE_LEN,
+                                  ty ? rule_str_show((rule_str_t){ ty, tl }, show, sizeof(show))
+                                     : luaL_typename(L, -1));
+        }
+    }
+    lua_setfield(L, v, "entity_type");
 
     lua_getfield(L, 1, "reason");
     t = lua_type(L, -1);
@@ -455,6 +472,9 @@ int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *aren
             if (strcmp(v, verdict_names[k]) == 0)
                 out->verdict = k;
         out->entity = field_str(L, t, "entity", arena, &out->entity_len);
+        out->entity_type = field_str(L, t, "entity_type", arena, NULL);
+        if (out->entity_type == NULL)
+            out->entity_type = RULE_ENTITY_TYPE_DEFAULT;
         out->reason = field_str(L, t, "reason", arena, &out->reason_len);
         out->ttl = field_str(L, t, "ttl", arena, NULL);
         lua_pushliteral(L, "score");

@@ -12,3 +12,15 @@ const char *rule_mode_name(int m)
     static const char *const n[] = { "off", "shadow", "enforce" };
     return m >= 0 && m <= 2 ? n[m] : "off";
 }
+
+int rule_entity_type_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > RULE_MAX_ENTITY_TYPE_LEN || s[0] < 'a' || s[0] > 'z')
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}

@@ -5,6 +5,8 @@
 #ifndef WARDEN_RULES_RULE_TYPES_H
 #define WARDEN_RULES_RULE_TYPES_H
 
+#include <stddef.h>
+
 /* Longest event id, and rule or stream name, warden accepts: the keys of
  * the results store (storage/schema) hold no more.  Longer ids are rejects,
  * longer names load errors, so no result is ever unstorable. */
@@ -19,6 +21,16 @@
 #define RULE_MAX_ENTITY_LEN 1024
 #define RULE_MAX_REASON_LEN 4096
 #define RULE_TRUNCATED      "\xe2\x80\xa6[truncated]"   /* "…[truncated]" */
+
+/* A verdict's entity type (`entity_type = "ip"`): [a-z][a-z0-9_]*, at most
+ * RULE_MAX_ENTITY_TYPE_LEN bytes, so it is safe in an action key
+ * ("ip:1.2.3.4"), a URL path and a column.  A verdict without one has type
+ * RULE_ENTITY_TYPE_DEFAULT. */
+#define RULE_MAX_ENTITY_TYPE_LEN 32
+#define RULE_ENTITY_TYPE_DEFAULT "unknown"
+
+/* 1 when s (n bytes) is a valid entity type. */
+int rule_entity_type_valid(const char *s, size_t n);
 
 /* Verdicts in severity order: a larger value wins an event's decision. */
 enum rule_verdict_code { RULE_VERDICT_NONE = 0, RULE_VERDICT_FLAG, RULE_VERDICT_REVIEW, RULE_VERDICT_BLOCK };

@@ -3,6 +3,7 @@
  * Also the contract JSON form of a hit row, shared by jsonl and Stream Load. */
 #include "storage/store.h"
 #include "storage/store_int.h"
+#include "base/wd_util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,6 +87,24 @@ int store_write(store_t *s, const store_row_t *rows, size_t n, char *errstr, siz
     return s->be->write(s->impl, rows, n, errstr, errstr_size);
 }
 
+int store_write_action(store_t *s, const store_decision_t *d, char *errstr, size_t errstr_size)
+{
+    return s->be->write_action ? s->be->write_action(s->impl, d, errstr, errstr_size) : 0;
+}
+
+void store_entity_key(const char *type, const char *entity, size_t len, char out[33])
+{
+    wd_sha256_t *h = wd_sha256_new();
+    const char *t = type ? type : "unknown";
+    wd_sha256_update(h, t, strlen(t));
+    wd_sha256_update(h, ":", 1);
+    wd_sha256_update(h, entity, len ? len : strlen(entity));
+    char hex[65];
+    wd_sha256_final(h, hex);
+    memcpy(out, hex, 32);
+    out[32] = '\0';
+}
+
 int store_write_decision(store_t *s, const store_decision_t *d, char *errstr, size_t errstr_size)
 {
     return s->be->write_decision ? s->be->write_decision(s->impl, d, errstr, errstr_size) : 0;
@@ -167,6 +186,8 @@ void store_row_json_buf(wd_buf_t *b, const store_row_t *r)
     json_field_str(b, r->verdict, 0);
     wd_buf_add(b, ",\"entity\":", 10);
     json_field_str(b, r->entity, r->entity_len);
+    wd_buf_adds(b, ",\"entity_type\":");
+    json_field_str(b, r->entity_type ? r->entity_type : "unknown", 0);
     wd_buf_add(b, ",\"reason\":", 10);
     json_field_str(b, r->reason, r->reason_len);
     wd_buf_add(b, ",\"score\":", 9);

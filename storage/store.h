@@ -27,6 +27,7 @@ typedef struct store_row {
     const char *verdict;       /* "block" | "review" | "flag" */
     const char *entity;
     size_t      entity_len;
+    const char *entity_type;   /* NULL: "unknown" (schema v7 column) */
     const char *reason;        /* may be NULL */
     size_t      reason_len;
     int         has_score;
@@ -41,18 +42,26 @@ typedef struct store_row {
                                 * of the contract JSON object. */
 } store_row_t;
 
-/* The decision for one event: most severe enforce-mode verdict and the rules
- * that hit (enforce mode only).  Backends that keep decisions store it. */
+/* A decision: the event's (store_write_decision, table decisions: the most
+ * severe enforce-mode verdict and every enforce-mode rule that hit) or one
+ * entity's (store_write_action, table actions, schema v7: that entity's
+ * most severe verdict, its rules and ttl — one action of format v2).
+ * Backends that keep decisions store them. */
 typedef struct store_decision {
     const char  *run_id;
     const char  *event_id;
     const char  *stream;
     const char  *entity;
     size_t       entity_len;   /* 0: strlen(entity); entities may hold NUL bytes */
+    const char  *entity_type;  /* NULL: "unknown" */
     const char  *verdict;
     const char **rules;
     size_t       nrules;
     int64_t      event_ts_ms;
+    const char  *ttl;          /* actions only; may be NULL */
+    const char  *topic;        /* actions only; NULL for file input */
+    int32_t      partition;
+    int64_t      offset;
 } store_decision_t;
 
 typedef struct store_opts {
@@ -75,6 +84,15 @@ int store_write(store_t *s, const store_row_t *rows, size_t n,
 /* Queues one decision (copied); a no-op for backends without a decisions table. */
 int store_write_decision(store_t *s, const store_decision_t *d,
                          char *errstr, size_t errstr_size);
+
+/* Queues one per-entity action (copied) into the actions table; a no-op
+ * for backends without one (jsonl:, null:). */
+int store_write_action(store_t *s, const store_decision_t *d,
+                       char *errstr, size_t errstr_size);
+
+/* The key of an entity in the actions table: the first 32 hex digits of
+ * sha256("type:entity") and a NUL into out (type NULL: "unknown"). */
+void store_entity_key(const char *type, const char *entity, size_t len, char out[33]);
 
 /* Returns once everything queued so far is durable in the backend. */
 int store_flush(store_t *s, char *errstr, size_t errstr_size);

@@ -18,6 +18,8 @@ typedef struct store_backend {
     /* The following may be NULL: a no-op for that backend. */
     int  (*write_decision)(void *impl, const store_decision_t *d,
                            char *errstr, size_t errstr_size);
+    int  (*write_action)(void *impl, const store_decision_t *d,
+                         char *errstr, size_t errstr_size);
     int  (*begin_run)(void *impl, const store_run_t *run, char *errstr, size_t errstr_size);
     int  (*end_run)(void *impl, const store_run_t *run, char *errstr, size_t errstr_size);
     int  (*rule_version)(void *impl, const store_rule_version_t *rv,

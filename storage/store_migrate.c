@@ -116,6 +116,43 @@ static const char *const mariadb_v6[] = {
     NULL,
 };
 
+static const char *const mariadb_v7[] = {
+        "ALTER TABLE rule_results ADD COLUMN IF NOT EXISTS entity_type VARCHAR(32) CHARACTER SET ascii NOT NULL DEFAULT 'unknown', ALGORITHM=INSTANT",
+        "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS entity_type VARCHAR(32) CHARACTER SET ascii NOT NULL DEFAULT 'unknown', ALGORITHM=INSTANT",
+        "CREATE TABLE IF NOT EXISTS actions (\n"
+        "  run_id          VARBINARY(128) NOT NULL,\n"
+        "  event_id        VARBINARY(512) NOT NULL,\n"
+        "  entity_key      CHAR(32) CHARACTER SET ascii NOT NULL,\n"
+        "  stream          VARBINARY(128) NOT NULL,\n"
+        "  entity_type     VARCHAR(32) CHARACTER SET ascii NOT NULL,\n"
+        "  entity          MEDIUMBLOB NOT NULL,\n"
+        "  verdict         VARCHAR(16) CHARACTER SET ascii NOT NULL,\n"
+        "  rules           BLOB NOT NULL,\n"
+        "  ttl             VARCHAR(32) CHARACTER SET ascii NULL,\n"
+        "  event_ts        DATETIME(3) NULL,\n"
+        "  topic           VARBINARY(255) NULL,\n"
+        "  kafka_partition INT NULL,\n"
+        "  kafka_offset    BIGINT NULL,\n"
+        "  written_at      DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),\n"
+        "  PRIMARY KEY (run_id, event_id, entity_key),\n"
+        "  KEY actions_by_entity (entity_key, event_ts)\n"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        "CREATE TABLE IF NOT EXISTS undo_runs (\n"
+        "  undo_id     CHAR(32) CHARACTER SET ascii NOT NULL PRIMARY KEY,\n"
+        "  rule        VARBINARY(128) NOT NULL,\n"
+        "  version     INT NULL,\n"
+        "  from_ts     DATETIME(3) NOT NULL,\n"
+        "  to_ts       DATETIME(3) NOT NULL,\n"
+        "  status      VARCHAR(16) CHARACTER SET ascii NOT NULL,\n"
+        "  revoked     BIGINT UNSIGNED NOT NULL DEFAULT 0,\n"
+        "  kept        BIGINT UNSIGNED NOT NULL DEFAULT 0,\n"
+        "  started_at  DATETIME(3) NOT NULL,\n"
+        "  finished_at DATETIME(3) NULL\n"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    NULL,
+};
+
+
 static const store_migration_t mariadb_migrations[] = {
     { 1, "initial", 0, mariadb_v1, NULL },
     { 2, "decisions and indexes", 0, mariadb_v2, NULL },
@@ -123,6 +160,7 @@ static const store_migration_t mariadb_migrations[] = {
     { 4, "rule source hash", 0, mariadb_v4, NULL },
     { 5, "digest keys", 0, mariadb_v5, NULL },
     { 6, "audit log", 0, mariadb_v6, NULL },
+    { 7, "entity actions", 0, mariadb_v7, NULL },
 };
 
 static const char *const starrocks_v1[] = {
@@ -311,6 +349,47 @@ static const char *const starrocks_v6[] = {
     NULL,
 };
 
+static const char *const starrocks_v7[] = {
+        "ALTER TABLE rule_results ADD COLUMN entity_type VARCHAR(32) NOT NULL DEFAULT 'unknown'",
+        "ALTER TABLE decisions ADD COLUMN entity_type VARCHAR(32) NOT NULL DEFAULT 'unknown'",
+        "CREATE TABLE IF NOT EXISTS actions (\n"
+        "  event_day       DATE NOT NULL,\n"
+        "  row_key         VARCHAR(32) NOT NULL,\n"
+        "  run_id          VARCHAR(128) NOT NULL,\n"
+        "  event_id        VARCHAR(512) NOT NULL,\n"
+        "  entity_key      VARCHAR(32) NOT NULL,\n"
+        "  stream          VARCHAR(128) NOT NULL,\n"
+        "  entity_type     VARCHAR(32) NOT NULL,\n"
+        "  entity          VARCHAR(1048576) NOT NULL,\n"
+        "  verdict         VARCHAR(16) NOT NULL,\n"
+        "  rules           VARCHAR(65533) NOT NULL,\n"
+        "  ttl             VARCHAR(32) NULL,\n"
+        "  event_ts        DATETIME NULL,\n"
+        "  topic           VARCHAR(255) NULL,\n"
+        "  kafka_partition INT NULL,\n"
+        "  kafka_offset    BIGINT NULL,\n"
+        "  written_at      DATETIME NULL\n"
+        ") PRIMARY KEY (event_day, row_key)\n"
+        "PARTITION BY date_trunc('day', event_day)\n"
+        "DISTRIBUTED BY HASH(row_key)\n"
+        "ORDER BY (entity_key, event_ts)",
+        "CREATE TABLE IF NOT EXISTS undo_runs (\n"
+        "  undo_id     VARCHAR(32) NOT NULL,\n"
+        "  rule        VARCHAR(128) NOT NULL,\n"
+        "  version     INT NULL,\n"
+        "  from_ts     DATETIME NOT NULL,\n"
+        "  to_ts       DATETIME NOT NULL,\n"
+        "  status      VARCHAR(16) NOT NULL,\n"
+        "  revoked     BIGINT NOT NULL,\n"
+        "  kept        BIGINT NOT NULL,\n"
+        "  started_at  DATETIME NOT NULL,\n"
+        "  finished_at DATETIME NULL\n"
+        ") PRIMARY KEY (undo_id)\n"
+        "DISTRIBUTED BY HASH(undo_id) BUCKETS 1",
+    NULL,
+};
+
+
 static const store_migration_t starrocks_migrations[] = {
     { 1, "initial", 0, starrocks_v1, NULL },
     { 2, "decisions and indexes", 0, starrocks_v2, NULL },
@@ -318,6 +397,7 @@ static const store_migration_t starrocks_migrations[] = {
     { 4, "rule source hash", 0, starrocks_v4, NULL },
     { 5, "digest keys", 1, starrocks_v5, starrocks_v5_fresh },
     { 6, "audit log", 0, starrocks_v6, NULL },
+    { 7, "entity actions", 0, starrocks_v7, NULL },
 };
 
 

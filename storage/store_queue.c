@@ -40,12 +40,20 @@ static const sq_col_t results_cols[] = {
     { "mode", SQ_CT_STR, 0 }, { "verdict", SQ_CT_STR, 0 }, { "entity", SQ_CT_STR, 0 },
     { "reason", SQ_CT_STR, 0 }, { "score", SQ_CT_DBL, 0 }, { "event_ts", SQ_CT_STR, 0 },
     { "topic", SQ_CT_STR, 0 }, { "kafka_partition", SQ_CT_INT, 0 }, { "kafka_offset", SQ_CT_INT, 0 },
-    { "rule_sha256", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 },
+    { "rule_sha256", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 }, { "entity_type", SQ_CT_STR, 0 },
 };
 static const sq_col_t decisions_cols[] = {
     { "event_day", SQ_CT_STR, 1 }, { "run_id", SQ_CT_STR, 0 }, { "event_id", SQ_CT_STR, 0 },
     { "stream", SQ_CT_STR, 0 }, { "entity", SQ_CT_STR, 0 }, { "verdict", SQ_CT_STR, 0 },
     { "rules", SQ_CT_STR, 0 }, { "event_ts", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 },
+    { "entity_type", SQ_CT_STR, 0 },
+};
+static const sq_col_t actions_cols[] = {
+    { "event_day", SQ_CT_STR, 1 }, { "row_key", SQ_CT_STR, 1 }, { "run_id", SQ_CT_STR, 0 },
+    { "event_id", SQ_CT_STR, 0 }, { "entity_key", SQ_CT_STR, 0 }, { "stream", SQ_CT_STR, 0 },
+    { "entity_type", SQ_CT_STR, 0 }, { "entity", SQ_CT_STR, 0 }, { "verdict", SQ_CT_STR, 0 },
+    { "rules", SQ_CT_STR, 0 }, { "ttl", SQ_CT_STR, 0 }, { "event_ts", SQ_CT_STR, 0 },
+    { "topic", SQ_CT_STR, 0 }, { "kafka_partition", SQ_CT_INT, 0 }, { "kafka_offset", SQ_CT_INT, 0 },
 };
 static const sq_col_t run_begin_cols[] = {
     { "run_id", SQ_CT_STR, 0 }, { "kind", SQ_CT_STR, 0 }, { "status", SQ_CT_STR, 0 },
@@ -77,10 +85,10 @@ const sq_table_t sq_tables[SQ_NTABLES] = {
         "verdict=VALUES(verdict), entity=VALUES(entity), reason=VALUES(reason), "
         "score=VALUES(score), event_ts=VALUES(event_ts), topic=VALUES(topic), "
         "kafka_partition=VALUES(kafka_partition), kafka_offset=VALUES(kafka_offset), "
-        "rule_sha256=VALUES(rule_sha256)" },
+        "rule_sha256=VALUES(rule_sha256), entity_type=VALUES(entity_type)" },
     [SQ_DECISIONS] = { "decisions", decisions_cols, NCOLS(decisions_cols),
         "stream=VALUES(stream), entity=VALUES(entity), verdict=VALUES(verdict), "
-        "rules=VALUES(rules), event_ts=VALUES(event_ts)" },
+        "rules=VALUES(rules), event_ts=VALUES(event_ts), entity_type=VALUES(entity_type)" },
     [SQ_RUN_BEGIN] = { "rule_runs", run_begin_cols, NCOLS(run_begin_cols),
         "kind=VALUES(kind), status=VALUES(status), started_at=VALUES(started_at), "
         "rules_sha256=VALUES(rules_sha256), params=VALUES(params), "
@@ -91,6 +99,10 @@ const sq_table_t sq_tables[SQ_NTABLES] = {
     [SQ_VERSIONS] = { "rule_versions", versions_cols, NCOLS(versions_cols),
         "first_seen=LEAST(first_seen, VALUES(first_seen))" },
     [SQ_AUDIT] = { "audit_log", audit_cols, NCOLS(audit_cols), "status=VALUES(status)" },
+    [SQ_ACTIONS] = { "actions", actions_cols, NCOLS(actions_cols),
+        "stream=VALUES(stream), entity_type=VALUES(entity_type), entity=VALUES(entity), "
+        "verdict=VALUES(verdict), rules=VALUES(rules), ttl=VALUES(ttl), event_ts=VALUES(event_ts), "
+        "topic=VALUES(topic), kafka_partition=VALUES(kafka_partition), kafka_offset=VALUES(kafka_offset)" },
 };
 
 size_t store_sql_datetime(int64_t ms, char *out, size_t size)
@@ -418,6 +430,7 @@ int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
         }
         cell_strz(b, &c[15], r->rule_sha256);
         cell_row_key(q, b, &c[16], r->run_id, r->event_id, r->rule ? r->rule : "");
+        cell_strz(b, &c[17], r->entity_type ? r->entity_type : "unknown");
         q->rows_queued++;
         account(q, b, before);
     }
@@ -453,6 +466,59 @@ int store_queue_decision(store_queue_t *q, const store_decision_t *d,
     c[6].v.s.len = b->arena.len - c[6].v.s.off;
     cell_ts(b, &c[7], d->event_ts_ms);
     cell_row_key(q, b, &c[8], d->run_id, d->event_id, NULL);
+    cell_strz(b, &c[9], d->entity_type ? d->entity_type : "unknown");
+    account(q, b, before);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+/* Rule names are [a-z0-9_.]+: a comma list is unambiguous (FIND_IN_SET). */
+static void cell_rules(sq_batch_t *b, sq_cell_t *c, const char *const *rules, size_t n)
+{
+    c->t = SQ_STR;
+    c->v.s.off = b->arena.len;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            wd_buf_addc(&b->arena, ',');
+        wd_buf_adds(&b->arena, rules[i]);
+    }
+    c->v.s.len = b->arena.len - c->v.s.off;
+}
+
+int store_queue_action(store_queue_t *q, const store_decision_t *d,
+                       char *errstr, size_t errstr_size)
+{
+    pthread_mutex_lock(&q->lock);
+    if (wait_room(q, errstr, errstr_size) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
+    sq_batch_t *b = batch_open(q, SQ_ACTIONS);
+    size_t before = b->arena.len;
+    sq_cell_t *c = batch_row(b);
+    const char *ent = d->entity ? d->entity : "";
+    size_t elen = d->entity ? (d->entity_len ? d->entity_len : strlen(ent)) : 0;
+    char ekey[33];
+    store_entity_key(d->entity_type, ent, elen, ekey);
+    cell_day(q, b, &c[0], d->event_ts_ms);
+    cell_row_key(q, b, &c[1], d->run_id, d->event_id, ekey);
+    cell_strz(b, &c[2], d->run_id);
+    cell_strz(b, &c[3], d->event_id);
+    cell_str(b, &c[4], ekey, 32);
+    cell_strz(b, &c[5], d->stream);
+    cell_strz(b, &c[6], d->entity_type ? d->entity_type : "unknown");
+    cell_strn(b, &c[7], ent, elen);
+    cell_strz(b, &c[8], d->verdict);
+    cell_rules(b, &c[9], d->rules, d->nrules);
+    cell_strz(b, &c[10], d->ttl);
+    cell_ts(b, &c[11], d->event_ts_ms);
+    cell_strz(b, &c[12], d->topic);
+    if (d->topic) {
+        cell_int(&c[13], d->partition);
+        cell_int(&c[14], d->offset);
+    } else {
+        c[13].t = c[14].t = SQ_NULL;
+    }
     account(q, b, before);
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -779,6 +845,11 @@ int store_queue_be_write(void *impl, const store_row_t *rows, size_t n, char *er
 int store_queue_be_write_decision(void *impl, const store_decision_t *d, char *errstr, size_t errstr_size)
 {
     return store_queue_decision(impl_queue(impl), d, errstr, errstr_size);
+}
+
+int store_queue_be_write_action(void *impl, const store_decision_t *d, char *errstr, size_t errstr_size)
+{
+    return store_queue_action(impl_queue(impl), d, errstr, errstr_size);
 }
 
 int store_queue_be_begin_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size)

@@ -26,8 +26,8 @@ typedef struct sq_table {
     const char     *update;   /* ON DUPLICATE KEY UPDATE tail (MariaDB/MySQL) */
 } sq_table_t;
 
-enum { SQ_RESULTS, SQ_DECISIONS, SQ_RUN_BEGIN, SQ_RUN_END, SQ_VERSIONS, SQ_AUDIT, SQ_NTABLES };
-#define SQ_MAX_COLS 16
+enum { SQ_RESULTS, SQ_DECISIONS, SQ_RUN_BEGIN, SQ_RUN_END, SQ_VERSIONS, SQ_AUDIT, SQ_ACTIONS, SQ_NTABLES };
+#define SQ_MAX_COLS 20
 
 extern const sq_table_t sq_tables[SQ_NTABLES];
 
@@ -108,6 +108,8 @@ int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
                      char *errstr, size_t errstr_size);
 int store_queue_decision(store_queue_t *q, const store_decision_t *d,
                          char *errstr, size_t errstr_size);
+int store_queue_action(store_queue_t *q, const store_decision_t *d,
+                       char *errstr, size_t errstr_size);
 int store_queue_run(store_queue_t *q, const store_run_t *r, int end,
                     char *errstr, size_t errstr_size);
 int store_queue_rule_version(store_queue_t *q, const store_rule_version_t *rv,
@@ -123,6 +125,7 @@ void store_queue_stats(store_queue_t *q, store_stats_t *out);
  * queue's business. */
 int store_queue_be_write(void *impl, const store_row_t *rows, size_t n, char *errstr, size_t errstr_size);
 int store_queue_be_write_decision(void *impl, const store_decision_t *d, char *errstr, size_t errstr_size);
+int store_queue_be_write_action(void *impl, const store_decision_t *d, char *errstr, size_t errstr_size);
 int store_queue_be_begin_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size);
 int store_queue_be_end_run(void *impl, const store_run_t *r, char *errstr, size_t errstr_size);
 int store_queue_audit(store_queue_t *q, const store_audit_t *a, char *errstr, size_t errstr_size);
@@ -141,6 +144,7 @@ int store_queue_be_close(void *impl, char *errstr, size_t errstr_size);
     {                                                                         \
         .scheme = (scheme_), .open = (open_), .write = store_queue_be_write,  \
         .write_decision = store_queue_be_write_decision,                      \
+        .write_action = store_queue_be_write_action,                          \
         .begin_run = store_queue_be_begin_run, .end_run = store_queue_be_end_run, \
         .rule_version = store_queue_be_rule_version, .audit = store_queue_be_audit, .flush = store_queue_be_flush, \
         .close = store_queue_be_close, .stats = store_queue_be_stats,         \

@@ -21,12 +21,76 @@ ok "--out FILE"
   || fail "--check-fields output differs from the table view's"
 ok "--check-fields: both event views agree on the sample"
 
-# --actions: one line per enforce-mode decision, each naming its rules.
+# --actions: one line per (event, entity) with an enforce-mode hit, format
+# v2: "schema":2, the entity's type, each rule with version, sha256, reason,
+# score.  The example pack's enforce rules all name a user, so here there is
+# one action per event with a decision, as many as --actions-format v1 gives.
 "$W" eval -q --actions "$T/actions.jsonl" examples/rules "$S" >/dev/null
+"$W" eval -q --actions-format v1 --actions "$T/actions_v1.jsonl" examples/rules "$S" >/dev/null
 n=$(wc -l <"$T/actions.jsonl")
 [ "$n" -gt 100 ] || fail "--actions wrote $n lines"
-grep -q '"verdict":"block","rules":\["' "$T/actions.jsonl" || fail "--actions lines lack verdict/rules"
-ok "--actions ($n actions)"
+[ "$(wc -l <"$T/actions_v1.jsonl")" = "$n" ] || fail "v1 and v2 disagree on the sample's action count"
+python3 - "$T/actions.jsonl" "$T/actions_v1.jsonl" <<'PY' || fail "--actions v2/v1 lines are not the documented format"
+import json, sys
+v2 = [json.loads(l) for l in open(sys.argv[1])]
+v1 = [json.loads(l) for l in open(sys.argv[2])]
+for a, b in zip(v2, v1):
+    assert a["schema"] == 2 and a["entity_type"] == "user", a
+    assert list(a) == ["schema", "event_id", "stream", "entity", "entity_type", "verdict", "ttl",
+                       "rules", "event_ts", "run_id"], list(a)
+    for r in a["rules"]:
+        assert list(r) == ["rule", "version", "sha256", "verdict", "reason", "score", "ttl"], r
+        assert len(r["sha256"]) == 64
+    assert "schema" not in b and list(b) == ["event_id", "stream", "entity", "verdict", "rules",
+                                             "ttl", "event_ts", "run_id"], list(b)
+    assert (a["event_id"], a["entity"], a["verdict"]) == (b["event_id"], b["entity"], b["verdict"])
+    assert [r["rule"] for r in a["rules"]] == b["rules"]
+PY
+ok "--actions ($n actions, v2; --actions-format v1 gives the old lines)"
+
+# One login, an IP-block rule and a user-review rule: two actions, one per
+# entity with its own verdict and rules; v1 gives the old single action (the
+# IP, both rules).  An entity_type that is not a short identifier is a rule
+# error naming the rule.
+mkdir -p "$T/two"
+cat >"$T/two/ip_block.lua" <<'LUA'
+return { name = "t.ip_block", version = 3, streams = { "login" }, mode = "enforce",
+  fields = { "ip" },
+  evaluate = function(ev, ctx)
+    return ctx.block{ entity = ev.ip, entity_type = "ip", reason = "bad ip", score = 0.9, ttl = "1h" }
+  end }
+LUA
+cat >"$T/two/user_review.lua" <<'LUA'
+return { name = "t.user_review", version = 1, streams = { "login" }, mode = "enforce",
+  fields = { "user" },
+  evaluate = function(ev, ctx)
+    return ctx.review{ entity = ev.user, entity_type = "user", reason = "odd login" }
+  end }
+LUA
+ev='{"id":"L1","type":"login","ts":"2026-11-20T10:00:00Z","ip":"1.2.3.4","user":"u7"}'
+"$W" eval -q --actions "$T/two.v2" "$T/two" - <<<"$ev" >"$T/two.hits"
+"$W" eval -q --actions-format v1 --actions "$T/two.v1" "$T/two" - <<<"$ev" >/dev/null
+python3 - "$T/two.v2" "$T/two.v1" "$T/two.hits" <<'PY' || fail "IP + user on one login"
+import json, sys
+v2 = [json.loads(l) for l in open(sys.argv[1])]
+v1 = [json.loads(l) for l in open(sys.argv[2])]
+hits = [json.loads(l) for l in open(sys.argv[3])]
+assert [(a["entity_type"], a["entity"], a["verdict"], a["ttl"], [r["rule"] for r in a["rules"]])
+        for a in v2] == [("ip", "1.2.3.4", "block", "1h", ["t.ip_block"]),
+                         ("user", "u7", "review", None, ["t.user_review"])], v2
+assert v2[0]["rules"][0]["version"] == 3 and v2[0]["rules"][0]["reason"] == "bad ip"
+assert v2[0]["rules"][0]["score"] == 0.9 and v2[1]["rules"][0]["score"] is None
+assert [(a["entity"], a["verdict"], a["rules"]) for a in v1] == \
+    [("1.2.3.4", "block", ["t.ip_block", "t.user_review"])], v1
+assert [(h["rule"], h["entity_type"]) for h in hits] == [("t.ip_block", "ip"), ("t.user_review", "user")]
+PY
+sed -i 's/entity_type = "user"/entity_type = "User Id"/' "$T/two/user_review.lua"
+"$W" eval -q "$T/two" - <<<"$ev" >"$T/two.bad" 2>"$T/two.err" || true
+grep -q "t.user_review failed on event L1: .*'entity_type' must be a short lower-case identifier" "$T/two.err" \
+  || { cat "$T/two.err"; fail "a bad entity_type is not a rule error naming the rule"; }
+rc=0; "$W" eval -q --actions-format v3 "$T/two" - </dev/null 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "--actions-format v3: exit $rc, want 2"
+ok "IP block + user review on one login: two typed actions (v2), one (v1); bad entity_type is a rule error"
 
 # An actions or rejects file that cannot be written is a failure, not a
 # silent loss: exit 1 naming the file.

@@ -41,9 +41,9 @@ kt_read "dlq.$KID" '%k|%h\n' >"$KT/dlq.txt"
 [ "$(wc -l <"$KT/dlq.txt")" = 1 ] || { cat "$KT/dlq.txt"; kt_fail "want 1 dead letter"; }
 grep -q '^k1|.*warden.reason=unknown_stream: t\\x00xxx' "$KT/dlq.txt" \
   || { cut -c1-300 "$KT/dlq.txt"; kt_fail "the NUL event is not an unknown stream shown escaped"; }
-kt_read "actions.$KID" '%k\n' | sort | tr '\n' ' ' | grep -qx '10000000000000000001 10000000000000000002 ' \
+kt_read "actions.$KID" '%k\n' | sort | tr '\n' ' ' | grep -qx 'unknown:10000000000000000001 unknown:10000000000000000002 ' \
   || { kt_read "actions.$KID" '%k\n'; kt_fail "actions are not keyed by the two exact ids"; }
-kt_read "actions.$KID" '%s\n' | grep -q '"event_id":"e3","stream":"t","entity":"10000000000000000002"' \
+kt_read "actions.$KID" '%s\n' | grep -q '"event_id":"e3","stream":"t","entity":"10000000000000000002","entity_type":"unknown"' \
   || kt_fail "the action of e3 lacks its exact entity"
 echo "ok: a NUL stream is dead-lettered (no crash, no poison pill); big ids keep their digits"
 

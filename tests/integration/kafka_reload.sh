@@ -45,7 +45,7 @@ kt_wait_stat "$KT/run.log" reload_failures 1 20
 grep -q "reload error: .*old.lua" "$KT/run.log" || kt_fail "the pack's load error was not logged"
 ev e2 u2 >"$KT/b2"; send "$KT/b2"
 kt_wait_count "actions.$KID" 2 30
-kt_read "actions.$KID" | grep '"event_id":"e2"' | grep -q '"rules":\["t.old"\]' || kt_fail "e2 was not decided by the old pack"
+kt_read "actions.$KID" | grep '"event_id":"e2"' | grep -q '"rules":\[{"rule":"t.old",' || kt_fail "e2 was not decided by the old pack"
 
 # A good pack: switches.
 cat >"$KT/pack/old.lua" <<'LUA'
@@ -58,7 +58,7 @@ kill -HUP "$KT_PID"
 kt_wait_stat "$KT/run.log" reloads 1 20
 ev e3 u3 >"$KT/b3"; send "$KT/b3"
 kt_wait_count "actions.$KID" 3 30
-kt_read "actions.$KID" | grep '"event_id":"e3"' | grep '"verdict":"review"' | grep -q '"rules":\["t.new"\]' \
+kt_read "actions.$KID" | grep '"event_id":"e3"' | grep '"verdict":"review"' | grep -q '"rules":\[{"rule":"t.new",' \
     || { kt_read "actions.$KID"; kt_fail "e3 was not decided by the new pack"; }
 
 # Counters changed (one added, one kept): the kept one keeps counting

@@ -37,9 +37,10 @@ kt_read "actions.$KID" | sort >"$KT/actions.sorted"
 sort "$KT/eval_actions.jsonl" >"$KT/eval_actions.sorted"
 diff "$KT/eval_actions.sorted" "$KT/actions.sorted" >"$KT/actions.diff" || {
     head -20 "$KT/actions.diff"; kt_fail "actions differ from warden eval --actions"; }
-# Keys are the decision's entity.
+# Keys are the action's TYPE:ENTITY (format v2).
 kt_read "actions.$KID" '%k\t%s\n' | while IFS=$'\t' read -r key val; do
-    case "$val" in *"\"entity\":\"$key\""*) ;; *) kt_fail "action key $key is not its entity: $val" ;; esac
+    case "$val" in *"\"entity\":\"${key#*:}\",\"entity_type\":\"${key%%:*}\""*) ;;
+        *) kt_fail "action key $key is not its type:entity: $val" ;; esac
 done
 sort "$KT/hits.jsonl" | diff <(sort "$KT/eval_hits.jsonl") - >/dev/null || kt_fail "hits differ from warden eval"
 echo "ok: $want actions and $(wc -l <"$KT/hits.jsonl") hits equal warden eval's"

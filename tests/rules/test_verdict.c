@@ -406,6 +406,76 @@ static void test_decision_is_the_most_severe_enforce_verdict(void **st)
     tu_pack_free(&p);
 }
 
+/* Actions (format v2): one per (entity_type, entity), each with its own
+ * most severe verdict, the ttl of the first rule giving it, and every
+ * enforce-mode hit on it; shadow hits make none; the same value under two
+ * types is two entities. */
+static void test_actions_are_one_per_typed_entity(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.ip_block", NULL, NULL,
+            "return ctx.block{ entity = '1.2.3.4', entity_type = 'ip', ttl = '1h' }");
+    tu_rule(&p, "b.user_review", NULL, NULL, "return ctx.review{ entity = 'u1', entity_type = 'user' }");
+    tu_rule(&p, "c.user_block", NULL, NULL,
+            "return ctx.block{ entity = 'u1', entity_type = 'user', ttl = '2d' }");
+    tu_rule(&p, "d.user_block_too", NULL, NULL,
+            "return ctx.block{ entity = 'u1', entity_type = 'user', ttl = '9d' }");
+    tu_rule(&p, "e.untyped", NULL, NULL, "return ctx.flag{ entity = 'u1' }");
+    tu_rule(&p, "f.shadow", "shadow", NULL, "return ctx.block{ entity = 'u9', entity_type = 'user' }");
+    eng_engine_t *e = tu_engine(&p, NULL);
+    const eng_outcome_t *o = tu_evalf(e, "%s", "");
+    assert_int_equal(o->nhits, 6);
+    assert_string_equal(o->hits[0].entity_type, "ip");
+    assert_string_equal(o->hits[4].entity_type, RULE_ENTITY_TYPE_DEFAULT);
+    assert_int_equal(o->nactions, 3);
+    const eng_action_t *a = &o->actions[0];
+    assert_string_equal(a->entity_type, "ip");
+    assert_string_equal(tu_str(a->entity, a->entity_len), "1.2.3.4");
+    assert_int_equal(a->verdict, RULE_VERDICT_BLOCK);
+    assert_string_equal(a->ttl, "1h");
+    assert_int_equal(a->nhits, 1);
+    assert_int_equal(a->hits[0], 0);
+    a = &o->actions[1];
+    assert_string_equal(a->entity_type, "user");
+    assert_string_equal(tu_str(a->entity, a->entity_len), "u1");
+    assert_int_equal(a->verdict, RULE_VERDICT_BLOCK);
+    assert_string_equal(a->ttl, "2d");
+    assert_int_equal(a->nhits, 3);
+    assert_int_equal(a->hits[0], 1);
+    assert_int_equal(a->hits[1], 2);
+    assert_int_equal(a->hits[2], 3);
+    a = &o->actions[2];
+    assert_string_equal(a->entity_type, "unknown");
+    assert_int_equal(a->verdict, RULE_VERDICT_FLAG);
+    assert_null(a->ttl);
+    /* The v1 decision is unchanged: the first most severe verdict's entity. */
+    assert_int_equal(o->decision, RULE_VERDICT_BLOCK);
+    assert_string_equal(tu_str(o->decision_entity, o->decision_entity_len), "1.2.3.4");
+    assert_int_equal(o->ndecision_rules, 5);
+    /* The next event starts with no actions. */
+    o = tu_evalf(e, "%s", "");
+    assert_int_equal(o->nactions, 3);
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+static void test_bad_entity_type_is_a_rule_error(void **st)
+{
+    (void)st;
+    expect_rule_error("return ctx.block{ entity = 'u1', entity_type = 'User' }",
+                      "ctx.block: 'entity_type' must be a short lower-case identifier");
+    expect_rule_error("return ctx.block{ entity = 'u1', entity_type = 'a:b' }", "got a:b");
+    expect_rule_error("return ctx.flag{ entity = 'u1', entity_type = '' }", "'entity_type' must be");
+    expect_rule_error("return ctx.flag{ entity = 'u1', entity_type = 7 }", "got number");
+    expect_rule_error("return ctx.review{ entity = 'u1', entity_type = string.rep('a', 33) }",
+                      "at most 32 bytes");
+    assert_true(rule_entity_type_valid("device_2", 8));
+    assert_false(rule_entity_type_valid("2fa", 3));
+    assert_true(rule_entity_type_valid("abcdefghijklmnopqrstuvwxyzabcdef", 32));
+}
+
 static void test_review_beats_flag(void **st)
 {
     (void)st;
@@ -615,6 +685,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_stream_with_only_off_rules_is_unrouted),
         cmocka_unit_test(test_rules_run_and_hits_come_out_in_name_order),
         cmocka_unit_test(test_rule_on_two_streams_runs_once_per_event),
+        cmocka_unit_test(test_actions_are_one_per_typed_entity),
+        cmocka_unit_test(test_bad_entity_type_is_a_rule_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

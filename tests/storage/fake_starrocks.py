@@ -23,12 +23,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # Primary keys of the schema at its current version (storage/schema/starrocks,
-# v5: digest keys).  A load whose row key encodes to more than
+# v5: digest keys; v7: actions).  A load whose row key encodes to more than
 # PRIMARY_KEY_LIMIT bytes fails whole, as StarRocks' primary_key_limit_size
 # (default 128) makes it; a key column missing from a row fails it too.
 KEYS = {
     "rule_results": ("event_day", "row_key"),
     "decisions": ("event_day", "row_key"),
+    "actions": ("event_day", "row_key"),
     "rule_runs": ("run_id",),
     "rule_versions": ("row_key",),
 }

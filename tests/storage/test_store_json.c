@@ -19,6 +19,7 @@ static store_row_t example(void)
     store_row_t r = {
         .run_id = "live", .event_id = "e1", .stream = "pin_create", .rule = "spam.link_burst",
         .version = 3, .mode = "enforce", .verdict = "block", .entity = "u1", .entity_len = 2,
+        .entity_type = "user",
         .reason = "link burst", .reason_len = 10, .has_score = 1, .score = 0.9,
         .event_ts_ms = 1795168800000LL, .topic = NULL,
     };
@@ -48,7 +49,7 @@ static void test_row_matches_design_example_key_order(void **st)
     char *s = row_json(&r);
     assert_string_equal(s,
         "{\"event_id\":\"e1\",\"stream\":\"pin_create\",\"rule\":\"spam.link_burst\",\"version\":3,"
-        "\"mode\":\"enforce\",\"verdict\":\"block\",\"entity\":\"u1\",\"reason\":\"link burst\","
+        "\"mode\":\"enforce\",\"verdict\":\"block\",\"entity\":\"u1\",\"entity_type\":\"user\",\"reason\":\"link burst\","
         "\"score\":0.9,\"event_ts\":\"2026-11-20T10:00:00Z\",\"run_id\":\"live\"}");
     free(s);
 }

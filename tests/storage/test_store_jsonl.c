@@ -78,7 +78,7 @@ static void test_lines_in_write_order_after_flush(void **st)
     size_t n;
     char *got = slurp(&n);
     const char *line = "{\"event_id\":\"%s\",\"stream\":\"login\",\"rule\":\"ato.new_ip\",\"version\":1,"
-                       "\"mode\":\"shadow\",\"verdict\":\"flag\",\"entity\":\"u\\\"9\",\"reason\":null,"
+                       "\"mode\":\"shadow\",\"verdict\":\"flag\",\"entity\":\"u\\\"9\",\"entity_type\":\"unknown\",\"reason\":null,"
                        "\"score\":null,\"event_ts\":\"2026-11-20T10:00:00.500Z\",\"run_id\":\"live\"}\n";
     char want[2048];
     int off = 0;

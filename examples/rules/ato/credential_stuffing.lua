@@ -34,11 +34,11 @@ return {
     local what = string.format("%d failed logins from %.0f IPs in 1h", failures, ips)
     if login.success == true then
       ctx.label(user.id, "ato_suspect", "1d")
-      return ctx.block{ entity = user.id, score = 0.95, ttl = "1d", reason = "login succeeded after " .. what }
+      return ctx.block{ entity = user.id, entity_type = "user", score = 0.95, ttl = "1d", reason = "login succeeded after " .. what }
     end
     if not ctx.has_label(user.id, "stuffing_review") then
       ctx.label(user.id, "stuffing_review", "1h")
-      return ctx.review{ entity = user.id, score = 0.6, reason = "credential stuffing: " .. what }
+      return ctx.review{ entity = user.id, entity_type = "user", score = 0.6, reason = "credential stuffing: " .. what }
     end
   end,
 

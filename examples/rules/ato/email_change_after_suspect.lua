@@ -16,10 +16,10 @@ return {
     if not ctx.has_label(user.id, "ato_suspect") then return end
     local domain = account.new_email_domain
     if type(domain) == "string" and ctx.in_list("disposable_email", string.lower(domain)) then
-      return ctx.block{ entity = user.id, score = 0.98, ttl = "7d",
+      return ctx.block{ entity = user.id, entity_type = "user", score = 0.98, ttl = "7d",
                         reason = "email changed to disposable " .. domain .. " after suspected takeover" }
     end
-    return ctx.block{ entity = user.id, score = 0.85, ttl = "7d", reason = "email changed after suspected takeover" }
+    return ctx.block{ entity = user.id, entity_type = "user", score = 0.85, ttl = "7d", reason = "email changed after suspected takeover" }
   end,
 
   tests = {

@@ -25,7 +25,7 @@ return {
     local geo, home = login.geo and login.geo.country, user.country
     if type(geo) ~= "string" or type(home) ~= "string" or geo == home then return end
     ctx.label(user.id, "ato_suspect", "1d")
-    return ctx.review{ entity = user.id, score = 0.7, ttl = "1d",
+    return ctx.review{ entity = user.id, entity_type = "user", score = 0.7, ttl = "1d",
                        reason = "new device in " .. geo .. ", home " .. home }
   end,
 

@@ -25,7 +25,7 @@ return {
     if not login or login.success ~= false or type(login.ip) ~= "string" then return end
     local n = ctx.distinct("failed_users_by_ip", login.ip, "1h")
     if n >= MIN_ACCOUNTS then
-      return ctx.flag{ entity = login.ip, score = 0.5,
+      return ctx.flag{ entity = login.ip, entity_type = "ip", score = 0.5,
                        reason = string.format("failed logins for %.0f accounts in 1h", n) }
     end
   end,

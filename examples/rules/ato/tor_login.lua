@@ -16,7 +16,7 @@ return {
     local user, login = ev.user, ev.login
     if not (user and user.id and login) or login.success ~= true then return end
     if type(login.ip) == "string" and ctx.in_list("tor_exits", login.ip) then
-      return ctx.flag{ entity = user.id, reason = "login from Tor exit " .. login.ip, score = 0.3 }
+      return ctx.flag{ entity = user.id, entity_type = "user", reason = "login from Tor exit " .. login.ip, score = 0.3 }
     end
   end,
 

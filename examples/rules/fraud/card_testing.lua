@@ -37,7 +37,7 @@ return {
     local user, payment = ev.user, ev.payment
     if not (user and user.id and payment) or type(payment.amount) ~= "number" then return end
     if ctx.has_label(user.id, "card_tester") then
-      return ctx.block{ entity = user.id, reason = "payment by a card tester", score = 0.95, ttl = "7d" }
+      return ctx.block{ entity = user.id, entity_type = "user", reason = "payment by a card tester", score = 0.95, ttl = "7d" }
     end
     if payment.amount >= SMALL_AMOUNT then return end
     local n = ctx.count("payments_by_user", user.id, "1h")
@@ -45,7 +45,7 @@ return {
     local cards = ctx.distinct("card_bins_by_user", user.id, "1h")
     if cards < MIN_CARDS then return end
     ctx.label(user.id, "card_tester", "7d")
-    return ctx.block{ entity = user.id, score = 0.95, ttl = "7d",
+    return ctx.block{ entity = user.id, entity_type = "user", score = 0.95, ttl = "7d",
                       reason = string.format("card testing: %d payments on %.0f cards in 1h", n, cards) }
   end,
 

@@ -21,7 +21,7 @@ return {
     local bin, cc = payment.card_bin, payment.card_country
     if type(bin) ~= "string" or type(cc) ~= "string" or cc == user.country then return end
     if ctx.in_list("high_risk_bins", bin) then
-      return ctx.review{ entity = user.id, score = 0.6,
+      return ctx.review{ entity = user.id, entity_type = "user", score = 0.6,
                          reason = "high-risk BIN " .. bin .. " from " .. cc }
     end
   end,

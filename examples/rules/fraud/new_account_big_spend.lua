@@ -22,7 +22,7 @@ return {
     local age, amount = user.age_days, payment.amount
     if type(age) ~= "number" or type(amount) ~= "number" then return end
     if age < MAX_AGE_DAYS and amount >= BIG_AMOUNT then
-      return ctx.review{ entity = user.id, score = 0.5,
+      return ctx.review{ entity = user.id, entity_type = "user", score = 0.5,
                          reason = string.format("%.2f from a %.0f-day-old account", amount, age) }
     end
   end,

@@ -14,7 +14,7 @@ return {
     local user = ev.user
     if not (user and user.id) or not ctx.has_label(user.id, "ato_suspect") then return end
     local amount = ev.payment and ev.payment.amount
-    return ctx.block{ entity = user.id, score = 0.95, ttl = "1d",
+    return ctx.block{ entity = user.id, entity_type = "user", score = 0.95, ttl = "1d",
                       reason = type(amount) == "number"
                                and string.format("payment of %.2f after suspected takeover", amount)
                                or "payment after suspected takeover" }

@@ -29,7 +29,7 @@ return {
     if type(age) ~= "number" or age >= NEW_ACCOUNT_DAYS then return end
     local n = ctx.distinct("reporters_by_target", report.target_user, "1h")
     if n >= MIN_REPORTERS then
-      return ctx.flag{ entity = user.id, score = 0.4,
+      return ctx.flag{ entity = user.id, entity_type = "user", score = 0.4,
                        reason = "joined a report brigade against " .. report.target_user }
     end
   end,

@@ -13,7 +13,7 @@ return {
     if not (user and user.id and pin) or type(pin.text) ~= "string" then return end
     local letters = string.gsub(pin.text, "%A", "")
     if #letters >= 12 and string.upper(letters) == letters then
-      return ctx.flag{ entity = user.id, reason = "all caps", score = 0.1 }
+      return ctx.flag{ entity = user.id, entity_type = "user", reason = "all caps", score = 0.1 }
     end
   end,
 

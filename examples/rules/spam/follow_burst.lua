@@ -32,9 +32,9 @@ return {
     local reason = string.format("followed %.0f accounts in 1h", n)
     local age = user.age_days
     if type(age) == "number" and age < NEW_ACCOUNT_DAYS then
-      return ctx.block{ entity = user.id, reason = reason, score = 0.85, ttl = "1d" }
+      return ctx.block{ entity = user.id, entity_type = "user", reason = reason, score = 0.85, ttl = "1d" }
     end
-    return ctx.review{ entity = user.id, reason = reason, score = 0.5 }
+    return ctx.review{ entity = user.id, entity_type = "user", reason = reason, score = 0.5 }
   end,
 
   tests = {

@@ -39,7 +39,7 @@ return {
     if type(age) ~= "number" or age >= MAX_AGE_DAYS then return end
     local n = ctx.count("pins_by_user", user.id, "1h")
     if n > MAX_PINS_PER_HOUR then
-      return ctx.block{ entity = user.id, score = 0.9, ttl = "1d",
+      return ctx.block{ entity = user.id, entity_type = "user", score = 0.9, ttl = "1d",
                         reason = string.format("link burst: %d pins in 1h", n) }
     end
   end,

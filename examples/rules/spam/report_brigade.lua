@@ -29,7 +29,7 @@ return {
     local n = ctx.distinct("reporters_by_target", target, "1h")
     if n >= MIN_REPORTERS and not ctx.has_label(target, "brigade_review") then
       ctx.label(target, "brigade_review", "1d")
-      return ctx.review{ entity = target, score = 0.6,
+      return ctx.review{ entity = target, entity_type = "user", score = 0.6,
                          reason = string.format("%.0f distinct reporters in 1h", n) }
     end
   end,

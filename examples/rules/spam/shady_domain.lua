@@ -18,7 +18,7 @@ return {
     if not (user and user.id and pin) or type(pin.domain) ~= "string" then return end
     local domain = string.gsub(string.lower(pin.domain), "^www%.", "")
     if ctx.in_list("shady_domains", domain) then
-      return ctx.flag{ entity = user.id, reason = "link to " .. domain, score = 0.5 }
+      return ctx.flag{ entity = user.id, entity_type = "user", reason = "link to " .. domain, score = 0.5 }
     end
   end,
 

@@ -23,7 +23,7 @@ return {
     local text = (ev.pin and ev.pin.text) or (ev.post and ev.post.text)
     local term = banned_term(ctx, text)
     if term then
-      return ctx.flag{ entity = user.id, reason = "banned term: " .. term, score = 0.4 }
+      return ctx.flag{ entity = user.id, entity_type = "user", reason = "banned term: " .. term, score = 0.4 }
     end
   end,
 

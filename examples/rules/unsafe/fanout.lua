@@ -38,7 +38,7 @@ return {
     local term = banned_term(ctx, pin.text)
     if not term then return end
     ctx.label(user.id, "unsafe_poster", "7d")
-    return ctx.block{ entity = user.id, score = 0.9, ttl = "7d",
+    return ctx.block{ entity = user.id, entity_type = "user", score = 0.9, ttl = "7d",
                       reason = string.format("'%s' text on %.0f boards in 1h", term, boards) }
   end,
 

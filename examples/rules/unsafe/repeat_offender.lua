@@ -11,7 +11,7 @@ return {
   evaluate = function(ev, ctx)
     local user = ev.user
     if user and user.id and ctx.has_label(user.id, "unsafe_poster") then
-      return ctx.review{ entity = user.id, reason = "posting while labelled unsafe_poster", score = 0.7 }
+      return ctx.review{ entity = user.id, entity_type = "user", reason = "posting while labelled unsafe_poster", score = 0.7 }
     end
   end,
 
