@@ -372,7 +372,9 @@ static enum MHD_Result control_route(adm_t *a, struct MHD_Connection *c, const c
         if (put || del) {
             char action[32];
             snprintf(action, sizeof action, "%s.%s", labels ? "label" : "list", put ? "put" : "delete");
-            adm_audit(a, r->token_id, action, NULL, NULL, url, bad, 400);
+            char cut[129];
+            snprintf(cut, sizeof cut, "%s", url);
+            adm_audit(a, r->token_id, action, cut, NULL, NULL, bad, 400);
         }
         adm_req_free(r);
         return error_answer(c, 400, bad, NULL);

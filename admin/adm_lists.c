@@ -56,6 +56,24 @@ static void list_summary(wd_buf_t *b, const rule_overlay_t *ov, const rule_list_
     wd_buf_free(&ent);
 }
 
+/* Audit fields of a list or label call (the audit_log columns rule and
+ * after hold 128 bytes): rule = what it names (cut to 128 bytes), after =
+ * the op, result = the outcome and, for a write, the whole record. */
+static void audit_ctl(adm_t *a, const adm_req_t *q, const char *action, const char *target, const char *op,
+                      const char *result, const char *record, int status)
+{
+    char cut[129];
+    snprintf(cut, sizeof cut, "%s", target ? target : "");
+    wd_buf_t r = WD_BUF_INIT;
+    wd_buf_adds(&r, result);
+    if (record) {
+        wd_buf_addc(&r, ' ');
+        wd_buf_adds(&r, record);
+    }
+    adm_audit(a, q->token_id, action, target ? cut : NULL, NULL, op, r.data, status);
+    wd_buf_free(&r);
+}
+
 static int64_t now_ms(void)
 {
     return (int64_t)(adm_now_unix() * 1000.0);
@@ -71,7 +89,7 @@ void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
     if (!h->overlay || !h->control_put) {
         answer_error(q, 503, "runtime lists and labels are not available in this process (no control topic)");
         if (write)
-            adm_audit(a, q->token_id, action, NULL, NULL, NULL, "no control topic", 503);
+            audit_ctl(a, q, action, q->name, NULL, "no control topic", NULL, 503);
         return;
     }
     const rule_lists_t *ls = eng_engine_lists(h->engine(h->ud));
@@ -97,7 +115,7 @@ void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
         snprintf(msg, sizeof msg, "unknown list '%.200s' (a runtime list must exist as lists/NAME.txt)", q->name);
         answer_error(q, 404, msg);
         if (write)
-            adm_audit(a, q->token_id, action, NULL, NULL, q->name, "unknown list", 404);
+            audit_ctl(a, q, action, q->name, NULL, "unknown list", NULL, 404);
         return;
     }
     if (q->ctl_op == ADM_CTL_LIST) {
@@ -108,7 +126,7 @@ void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
     }
     if (!labels && rule_list_is_cidr(l)) {
         answer_error(q, 400, "runtime entries are for exact lists (lists/NAME.txt); this one is a CIDR list");
-        adm_audit(a, q->token_id, action, NULL, NULL, q->name, "cidr list", 400);
+        audit_ctl(a, q, action, q->name, NULL, "cidr list", NULL, 400);
         return;
     }
     /* The effective time: after every event this process evaluated. */
@@ -132,7 +150,7 @@ void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
         char msg[640];
         snprintf(msg, sizeof msg, "the control topic did not take the change: %s", err);
         answer_error(q, 503, msg);
-        adm_audit(a, q->token_id, action, NULL, NULL, audit.data, err, 503);
+        audit_ctl(a, q, action, key.data, put ? "add" : "del", err, audit.data, 503);
     } else {
         q->status = 200;
         wd_buf_adds(&q->body, "{\"result\":\"ok\",\"key\":");
@@ -145,7 +163,7 @@ void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
         wd_buf_json_str(&q->body, h->control_topic ? h->control_topic : "",
                         h->control_topic ? strlen(h->control_topic) : 0);
         wd_buf_adds(&q->body, "}\n");
-        adm_audit(a, q->token_id, action, NULL, NULL, audit.data, "ok", 200);
+        audit_ctl(a, q, action, key.data, put ? "add" : "del", "ok", audit.data, 200);
     }
     wd_buf_free(&key);
     wd_buf_free(&val);

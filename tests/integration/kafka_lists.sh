@@ -200,11 +200,17 @@ assert n(action="label.put", status=400) >= 3, "label 400s"
 assert n(action="list.put", status=404) == 1 and n(action="list.put", status=400) == 1, "404 and cidr 400"
 ok = [r for r in rows if r["status"] == 200]
 assert all(r["token"].startswith("sha256:") for r in ok)
+def record(r):
+    assert r["result"].startswith("ok "), r
+    return json.loads(r["result"][3:])
 put = [r for r in ok if r["action"] == "list.put"][0]
-after = json.loads(put["after"])
-assert after["key"] == "list/blocked_ips/1.1.1.1" and after["value"]["reason"] == "wave 1", after
-lab = json.loads([r for r in ok if r["action"] == "label.put"][0]["after"])
-assert lab["key"] == "label/user/fraud/analyst-u" and lab["value"]["ttl"] == "1h", lab
+assert put["rule"] == "list/blocked_ips/1.1.1.1" and put["after"] == "add", put
+assert record(put)["key"] == put["rule"] and record(put)["value"]["reason"] == "wave 1", put
+dels = [r for r in ok if r["action"] == "list.delete"]
+assert sorted(r["rule"] for r in dels) == ["list/blocked_ips/1.1.1.1", "list/blocked_ips/9.9.9.9"], dels
+assert all(r["after"] == "del" for r in dels)
+lab = [r for r in ok if r["action"] == "label.put"][0]
+assert lab["rule"] == "label/user/fraud/analyst-u" and record(lab)["value"]["ttl"] == "1h", lab
 print("audit: %d lines" % len(rows))
 PY
 echo "ok: 2 processes, 4 partitions: API and kcat list entries, deletes and a manual label by effective time; $(wc -l <"$KT/live") hits = the replay's; audit; 401/400/404"
