@@ -104,7 +104,9 @@ static void run_usage(FILE *f)
         "Signals: SIGTERM/SIGINT finish the batch, commit and exit 0; SIGHUP reloads the\n"
         "rule pack between batches (a pack that fails to load is rejected, the old one\n"
         "keeps running).  With admin.listen set it serves the admin API (health, /metrics,\n"
-        "/rules, reload, mode overrides; docs/operations.md; client: warden admin).\n"
+        "/rules, reload, mode overrides, /lists and /labels; docs/operations.md; client:\n"
+        "warden admin).  Runtime list entries and manual labels come from the compacted\n"
+        "control topic (run.control_topic, default GROUP.control), read whole at start.\n"
         "Exit status: 0 stopped by a signal, 1 configuration or rule pack\n"
         "error, 2 usage error, 4 fatal Kafka or store error.\n");
 }
