@@ -355,13 +355,18 @@ static enum MHD_Result control_route(adm_t *a, struct MHD_Connection *c, const c
             r->value_len = (size_t)(s2 - s1 - 1);
             r->value = strndup(s1 + 1, r->value_len);
             r->label = strdup(s2 + 1);
-            if (strlen(r->label) > RULE_MAX_NAME_LEN || (unsigned char)r->label[0] < 0x20)
+            if (r->label && (strlen(r->label) > RULE_MAX_NAME_LEN || (unsigned char)r->label[0] < 0x20))
                 bad = "label must be 1 to 128 printable bytes";
         }
     }
     if (allow) {
         adm_req_free(r);
         return error_answer(c, 405, "method not allowed", allow);
+    }
+    if ((r->ctl_op != ADM_CTL_LISTS && !bad && !r->name) || (r->ctl_op >= ADM_CTL_LIST_PUT && !bad && !r->value) ||
+        (labels && !bad && !r->label)) {
+        adm_req_free(r);
+        return error_answer(c, 500, "out of memory", NULL);
     }
     char msg[256];
     if (!bad && (put || del) &&
