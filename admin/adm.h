@@ -66,6 +66,13 @@ typedef struct adm_host {
     int64_t        event_ts_ms;   /* latest event time seen (INT64_MIN: none) */
     store_t       *store;         /* audit_log rows go here (NULL: none) */
     const char    *instance;      /* this process's name, for audit row ids */
+    /* Runtime lists and manual labels (NULL: not available): what the
+     * control topic holds, and a write to it that returns once this
+     * process has applied the record (0, or -1 with errstr). */
+    const struct rule_overlay *overlay;
+    int          (*control_put)(void *ud, const void *key, size_t klen, const void *val, size_t vlen,
+                                int64_t *offset, char *errstr, size_t errstr_size);
+    const char    *control_topic;
 } adm_host_t;
 
 /* Loop thread, between batches: applies queued mode changes and reloads,
@@ -104,6 +111,9 @@ typedef struct adm_run_stats {
     double        pack_loaded_unix;   /* when the running pack was loaded */
     double        pack_load_seconds;
     double        restore_seconds;    /* changelog restores, total */
+    uint64_t      control_records;    /* control topic records applied */
+    uint64_t      control_rejected;   /* bad control records passed over */
+    uint64_t      control_entries;    /* runtime list entries and labels with a history */
     size_t        nslots;
     adm_slot_t   *slots;          /* borrowed for the call */
     size_t        nlags;

@@ -22,6 +22,7 @@
 #include "base/wd_config.h"
 #include "base/wd_log.h"
 #include "base/wd_util.h"
+#include "rules/rule_counters.h"
 #include "rules/rule_types.h"
 
 #define ADM_BODY_MAX (64 * 1024)
@@ -162,9 +163,7 @@ static enum MHD_Result submit(adm_t *a, struct MHD_Connection *c, adm_req_t *r)
     }
     pthread_mutex_unlock(&a->mu);
     enum MHD_Result rc = json_answer(c, r->status, &r->body);
-    wd_buf_free(&r->body);
-    free(r->rule);
-    free(r);
+    adm_req_free(r);
     return rc;
 }
 
@@ -187,9 +186,7 @@ void adm_poll(adm_t *a, const adm_host_t *h)
         if (q->kind == ADM_REQ_RELOAD)
             a->reload_pending = 0;
         if (q->abandoned) {
-            wd_buf_free(&q->body);
-            free(q->rule);
-            free(q);
+            adm_req_free(q);
         } else {
             q->done = 1;
         }
@@ -314,6 +311,127 @@ static enum MHD_Result entity_answer(adm_t *a, struct MHD_Connection *c, const c
     return rc;
 }
 
+/* The body of PUT /labels: {"ttl": "1d", "reason": "..."} (both required);
+ * of PUT/DELETE /lists and DELETE /labels: {"reason": "..."} or empty.
+ * 0, or -1 with msg. */
+static int parse_control_body(const wd_buf_t *b, int need_ttl, int need_reason, char **ttl, char **reason,
+                              char *msg, size_t n)
+{
+    *ttl = *reason = NULL;
+    if (b->len == 0 && !need_ttl && !need_reason)
+        return 0;
+    json_error_t je;
+    json_t *j = json_loadb(b->data ? b->data : "", b->len, 0, &je);
+    if (!j || !json_is_object(j)) {
+        if (j)
+            snprintf(msg, n, "body must be a JSON object");
+        else
+            snprintf(msg, n, "malformed JSON: %s (line %d)", je.text, je.line);
+        json_decref(j);
+        return -1;
+    }
+    json_t *t = json_object_get(j, "ttl"), *r = json_object_get(j, "reason");
+    int64_t ms;
+    int rc = -1;
+    if (need_ttl && (!json_is_string(t) || rule_parse_duration(json_string_value(t), &ms) != 0))
+        snprintf(msg, n, "\"ttl\" is required: a duration such as \"30m\", \"1d\" or \"2w\"");
+    else if (need_reason && (!json_is_string(r) || json_string_length(r) == 0))
+        snprintf(msg, n, "\"reason\" is required (a non-empty string)");
+    else if (r && !json_is_null(r) && !json_is_string(r))
+        snprintf(msg, n, "\"reason\" must be a string");
+    else if (json_is_string(r) && json_string_length(r) > 1024)
+        snprintf(msg, n, "\"reason\" is 1024 bytes at most");
+    else
+        rc = 0;
+    if (rc == 0) {
+        *ttl = need_ttl ? strdup(json_string_value(t)) : NULL;
+        *reason = json_is_string(r) ? strdup(json_string_value(r)) : NULL;
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* /lists, /lists/NAME, /lists/NAME/VALUE (VALUE: the rest of the path),
+ * /labels/TYPE/ID/LABEL (ID: what lies between).  Everything needs the
+ * token; the loop thread answers (adm_lists.c). */
+static enum MHD_Result control_route(adm_t *a, struct MHD_Connection *c, const char *url, const char *method,
+                                     conn_t *cn)
+{
+    if (!authorized(a, c))
+        return unauthorized(a, c, method, url);
+    if (cn->too_big)
+        return error_answer(c, 413, "request body too large (64 KiB at most)", NULL);
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int put = strcmp(method, "PUT") == 0, del = strcmp(method, "DELETE") == 0;
+    adm_req_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return error_answer(c, 500, "out of memory", NULL);
+    r->kind = ADM_REQ_CONTROL;
+    caller_id(c, r->token_id);
+    const char *allow = NULL, *bad = NULL;
+    int labels = strncmp(url, "/labels/", 8) == 0;
+    if (!labels) {
+        const char *name = url[6] == '/' ? url + 7 : NULL;
+        const char *slash = name ? strchr(name, '/') : NULL;
+        if (!name) {
+            r->ctl_op = ADM_CTL_LISTS;
+            allow = get ? NULL : "GET";
+        } else if (!slash) {
+            r->ctl_op = ADM_CTL_LIST;
+            r->name = strdup(name);
+            allow = get ? NULL : "GET";
+            bad = *name ? NULL : "no list name";
+        } else {
+            r->ctl_op = put ? ADM_CTL_LIST_PUT : ADM_CTL_LIST_DEL;
+            r->name = strndup(name, (size_t)(slash - name));
+            r->value_len = strlen(slash + 1);
+            r->value = strdup(slash + 1);
+            allow = put || del ? NULL : "PUT, DELETE";
+            bad = slash == name ? "no list name" : r->value_len == 0 ? "no value" : NULL;
+        }
+    } else {
+        const char *type = url + 8, *s1 = strchr(type, '/'), *s2 = strrchr(type, '/');
+        r->ctl_op = put ? ADM_CTL_LABEL_PUT : ADM_CTL_LABEL_DEL;
+        allow = put || del ? NULL : "PUT, DELETE";
+        if (!s1 || s1 == s2 || s1 == type || s2 == s1 + 1 || !s2[1]) {
+            bad = "the path must be /labels/TYPE/ID/LABEL";
+        } else {
+            r->name = strndup(type, (size_t)(s1 - type));
+            r->value_len = (size_t)(s2 - s1 - 1);
+            r->value = strndup(s1 + 1, r->value_len);
+            r->label = strdup(s2 + 1);
+            if (r->label && (strlen(r->label) > RULE_MAX_NAME_LEN || (unsigned char)r->label[0] < 0x20))
+                bad = "label must be 1 to 128 printable bytes";
+        }
+    }
+    if (allow) {
+        adm_req_free(r);
+        return error_answer(c, 405, "method not allowed", allow);
+    }
+    if ((r->ctl_op != ADM_CTL_LISTS && !bad && !r->name) || (r->ctl_op >= ADM_CTL_LIST_PUT && !bad && !r->value) ||
+        (labels && !bad && !r->label)) {
+        adm_req_free(r);
+        return error_answer(c, 500, "out of memory", NULL);
+    }
+    char msg[256];
+    if (!bad && (put || del) &&
+        parse_control_body(&cn->body, r->ctl_op == ADM_CTL_LABEL_PUT, labels && put, &r->ttl, &r->reason, msg,
+                           sizeof msg) != 0)
+        bad = msg;
+    if (bad) {
+        if (put || del) {
+            char action[32];
+            snprintf(action, sizeof action, "%s.%s", labels ? "label" : "list", put ? "put" : "delete");
+            char cut[129];
+            snprintf(cut, sizeof cut, "%s", url);
+            adm_audit(a, r->token_id, action, cut, NULL, NULL, bad, 400);
+        }
+        adm_req_free(r);
+        return error_answer(c, 400, bad, NULL);
+    }
+    return submit(a, c, r);
+}
+
 static enum MHD_Result route(adm_t *a, struct MHD_Connection *c, const char *url, const char *method,
                              conn_t *cn)
 {
@@ -359,6 +477,8 @@ static enum MHD_Result route(adm_t *a, struct MHD_Connection *c, const char *url
         wd_buf_free(&b);
         return rc;
     }
+    if (strcmp(url, "/lists") == 0 || strncmp(url, "/lists/", 7) == 0 || strncmp(url, "/labels/", 8) == 0)
+        return control_route(a, c, url, method, cn);
     /* Everything else needs the token. */
     int known = strcmp(url, "/rules") == 0 || strncmp(url, "/rules/", 7) == 0 ||
                 strcmp(url, "/replays") == 0 || strncmp(url, "/replays/", 9) == 0 ||

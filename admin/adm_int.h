@@ -48,13 +48,20 @@ typedef struct adm_ovr_ent {
 
 typedef struct adm_ovr adm_ovr_t;
 
-enum adm_req_kind { ADM_REQ_RELOAD = 1, ADM_REQ_MODE, ADM_REQ_MODE_CLEAR };
+enum adm_req_kind { ADM_REQ_RELOAD = 1, ADM_REQ_MODE, ADM_REQ_MODE_CLEAR, ADM_REQ_CONTROL };
+
+/* Runtime lists and manual labels (adm_lists.c), ADM_REQ_CONTROL. */
+enum adm_ctl_op { ADM_CTL_LISTS = 1, ADM_CTL_LIST, ADM_CTL_LIST_PUT, ADM_CTL_LIST_DEL, ADM_CTL_LABEL_PUT,
+                  ADM_CTL_LABEL_DEL };
 
 /* A change queued by the HTTP thread for the loop thread. */
 typedef struct adm_req {
     int             kind;
     char           *rule;
     int             mode;
+    int             ctl_op;   /* ADM_REQ_CONTROL: enum adm_ctl_op */
+    char           *name, *value, *label, *ttl, *reason;   /* list/type, value/id, label */
+    size_t          value_len;
     char            token_id[32];
     int             done, abandoned;
     int             status;
@@ -114,6 +121,11 @@ void adm_ovr_set(adm_t *a, const char *rule, int mode, const char *source, const
 /* Applies the table's override of one rule (or its file's mode) to e. */
 int  adm_apply_mode(adm_t *a, eng_engine_t *e, const char *rule);
 const char *adm_mode_source(adm_t *a, const char *rule);             /* under mu */
+
+/* adm_lists.c (loop thread): a GET/PUT/DELETE of /lists or /labels. */
+void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q);
+/* Any thread: frees a request and what it holds. */
+void adm_req_free(adm_req_t *r);
 
 /* adm_metrics.c (HTTP thread, under mu) */
 void adm_metrics_text(adm_t *a, wd_buf_t *b);

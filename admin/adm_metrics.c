@@ -202,6 +202,11 @@ void adm_metrics_text(adm_t *a, wd_buf_t *b)
         rs->pack_load_seconds);
     u64(b, "warden_rule_pack_reloads_total", "counter", "Rule pack reloads that took effect.", rs->reloads);
     u64(b, "warden_rule_pack_reload_failures_total", "counter", "Rule pack reloads rejected.", rs->reload_failures);
+    u64(b, "warden_control_records_total", "counter", "Control topic records applied (runtime list entries, "
+        "manual labels).", rs->control_records);
+    u64(b, "warden_control_rejected_total", "counter", "Control topic records passed over as malformed.",
+        rs->control_rejected);
+    u64(b, "warden_control_entries", "gauge", "Runtime list entries and manual labels known.", rs->control_entries);
     u64(b, "warden_auto_shadow_total", "counter", "Rules moved to shadow by the breaker.", a->breaker_trips);
     u64(b, "warden_audit_write_failures_total", "counter", "Audit entries that could not be written.",
         a->audit_failures);

@@ -357,6 +357,10 @@ int adm_breaker_shadow(adm_t *a, const adm_host_t *h, const char *rule, const ch
 
 void adm_apply_req(adm_t *a, const adm_host_t *h, adm_req_t *q)
 {
+    if (q->kind == ADM_REQ_CONTROL) {
+        adm_control_apply(a, h, q);
+        return;
+    }
     if (q->kind == ADM_REQ_MODE || q->kind == ADM_REQ_MODE_CLEAR) {
         change_mode(a, h, q->rule, q->kind == ADM_REQ_MODE ? q->mode : -1, "operator", NULL, q->token_id, q);
         return;

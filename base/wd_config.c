@@ -61,6 +61,8 @@ static const wd_config_key_t run_keys[] = {
     { "actions_topic", WD_CFG_STR, "warden.actions", "where enforce-mode actions go (key = TYPE:ENTITY)", NULL, 0, 0 },
     { "dlq_topic", WD_CFG_STR, "warden.dlq", "dead-letter topic (original bytes + warden.* headers)", NULL, 0, 0 },
     { "changelog_topic", WD_CFG_STR, "", "compacted topic of per-partition state snapshots (default: GROUP.changelog)", NULL, 0, 0 },
+    { "control_topic", WD_CFG_STR, "", "compacted topic of runtime list entries and manual labels, read from "
+      "the start before the first event and followed (default: GROUP.control; docs/operations.md)", NULL, 0, 0 },
     { "unknown_stream", WD_CFG_ENUM, "dlq", "events of a stream no rule uses: dlq (dead-letter) or drop (counted)",
       "dlq|drop", 0, 0 },
     { "batch_max", WD_CFG_INT, "10000", "events per transaction at most", NULL, 1, 1000000 },
@@ -866,6 +868,13 @@ static void derive(wd_config_t *c)
         snprintf(buf, sizeof buf, "%s.changelog", wd_config_str(c, "run.group"));
         free(cl->s);
         cl->s = xstrdup(buf);
+    }
+    cval_t *ct = find(c, "run.control_topic");
+    if (!*ct->s) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s.control", wd_config_str(c, "run.group"));
+        free(ct->s);
+        ct->s = xstrdup(buf);
     }
     cval_t *ov = find(c, "admin.overrides_topic");
     if (!*ov->s) {

@@ -20,6 +20,7 @@
 #include "base/wd_lua.h"
 #include "base/wd_util.h"
 #include "cmd/cmd.h"
+#include "cmd/cmd_control.h"
 #include "cmd/cmd_kafka.h"
 #include "cmd/cmd_output.h"
 #include "engine/eng_engine.h"
@@ -384,6 +385,7 @@ int cmd_replay(int argc, char **argv)
     static char err[65536];
     wd_config_t *cfg = NULL;
     rpl_kafka_t *kin = NULL;
+    cmd_control_t *ctl = NULL;
     if (config) {
         if ((cfg = wd_config_load(config, WD_CONFIG_NEED_KAFKA, err, sizeof(err))) == NULL) {
             fprintf(stderr, "%s\nwarden replay: the config failed to load\n", err);
@@ -426,6 +428,14 @@ int cmd_replay(int argc, char **argv)
             goto done;
         }
         rpl_kafka_describe(kin, &in);
+        /* The runtime list entries and manual labels, whole: each applies
+         * by its effective time, as it did live (never created here). */
+        if (!(ctl = cmd_control_open(cfg, 0, 1, err, sizeof(err)))) {
+            fprintf(stderr, "warden replay: %s\n", err);
+            status = CMD_EXIT_LOAD;
+            goto done;
+        }
+        rpl_set_overlay(rc.rpl, cmd_control_overlay(ctl));
     } else {
         wd_buf_adds(&in, "{\"files\":");
         json_list(&in, inputs, ninputs);
@@ -515,6 +525,7 @@ done:
         store_close(rc.store, e2, sizeof(e2));
     }
     rpl_kafka_close(kin);
+    cmd_control_close(ctl);
     free(rc.rows);
     wd_buf_free(&rc.params);
     rpl_destroy(rc.rpl);

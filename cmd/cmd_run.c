@@ -16,6 +16,7 @@
 
 #include "admin/adm.h"
 #include "cmd/cmd.h"
+#include "cmd/cmd_control.h"
 #include "cmd/cmd_ctx.h"
 #include "cmd/cmd_kafka.h"
 #include "base/wd_config.h"
@@ -77,6 +78,7 @@ typedef struct run {
     state_stats_t last_state;    /* summed over the partitions at the last write that had some */
     int           failed;
     adm_t        *adm;           /* the admin API (admin.listen), NULL: none */
+    cmd_control_t *control;      /* runtime lists and labels (run.control_topic) */
     topic_count_t streams[ADM_MAX_TOPICS];   /* events evaluated per stream (for /metrics) */
     size_t        nstreams;
     uint64_t      decisions[4];  /* by verdict */
@@ -104,7 +106,9 @@ static void run_usage(FILE *f)
         "Signals: SIGTERM/SIGINT finish the batch, commit and exit 0; SIGHUP reloads the\n"
         "rule pack between batches (a pack that fails to load is rejected, the old one\n"
         "keeps running).  With admin.listen set it serves the admin API (health, /metrics,\n"
-        "/rules, reload, mode overrides; docs/operations.md; client: warden admin).\n"
+        "/rules, reload, mode overrides, /lists and /labels; docs/operations.md; client:\n"
+        "warden admin).  Runtime list entries and manual labels come from the compacted\n"
+        "control topic (run.control_topic, default GROUP.control), read whole at start.\n"
         "Exit status: 0 stopped by a signal, 1 configuration or rule pack\n"
         "error, 2 usage error, 4 fatal Kafka or store error.\n");
 }
@@ -404,6 +408,7 @@ static int reload(run_t *r, char *out, size_t outn)
     LOG_INFO("reload: rule pack %s replaces %s", eng_engine_pack_hash(neu), eng_engine_pack_hash(old));
     if (r->adm)
         adm_account(r->adm, old);
+    eng_engine_set_overlay(neu, cmd_control_overlay(r->control));
     if (cmd_ctx_reload(r->ctx, neu, err, 65536) != 0) {
         /* Only a failed sink refuses the versions: the next flush stops the
          * service, and until then no hit names a version it has no row for. */
@@ -466,6 +471,13 @@ static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *
         cmd_stats_u64(o, "changelog_records_rejected", r->records_rejected);
         cmd_stats_u64(o, "reloads", r->reloads);
         cmd_stats_u64(o, "reload_failures", r->reload_failures);
+        cmd_control_stats_t cs;
+        cmd_control_stats(r->control, &cs);
+        json_t *ctl = json_object();
+        cmd_stats_u64(ctl, "records", cs.records);
+        cmd_stats_u64(ctl, "rejected", cs.rejected);
+        cmd_stats_u64(ctl, "entries", cs.entries);
+        json_object_set_new(o, "control", ctl);
         json_object_set_new(o, "restore_carry", carry_json(&r->restore_carry));
         json_object_set_new(o, "reload_carry", carry_json(&r->reload_carry));
         eng_engine_t *eng = r->ctx ? cmd_ctx_engine(r->ctx) : NULL;
@@ -540,6 +552,11 @@ static void publish(run_t *r, kfk_t *k, const kfk_stats_t *ks)
     rs.actions = r->actions;
     rs.reloads = r->reloads;
     rs.reload_failures = r->reload_failures;
+    cmd_control_stats_t cs;
+    cmd_control_stats(r->control, &cs);
+    rs.control_records = cs.records;
+    rs.control_rejected = cs.rejected;
+    rs.control_entries = cs.entries;
     rs.pack_loaded_unix = r->pack_loaded_unix;
     rs.pack_load_seconds = r->pack_load_seconds;
     size_t i = 0;
@@ -586,16 +603,27 @@ static void h_report(void *ud, kfk_t *k)
 static eng_engine_t *host_engine(void *ud) { return cmd_ctx_engine(((run_t *)ud)->ctx); }
 static int host_reload(void *ud, char *err, size_t n) { return reload(ud, err, n); }
 
+static int host_control_put(void *ud, const void *key, size_t klen, const void *val, size_t vlen,
+                            int64_t *offset, char *errstr, size_t n)
+{
+    return cmd_control_put(((run_t *)ud)->control, key, klen, val, vlen, offset, errstr, n);
+}
+
+/* Between batches: the control topic's new records first (a change is in
+ * force for the next batch on), then the admin API's queue. */
 static void h_between(void *ud, kfk_t *k, int flags)
 {
     run_t *r = ud;
+    if (cmd_control_follow(r->control) > 0)
+        h_report(ud, k);
     if (flags & KFK_IDLE_HUP) {
         reload(r, NULL, 0);
         h_report(ud, k);
     }
     if (r->adm) {
         adm_host_t host = { r, host_engine, host_reload, r->events, r->last_ts_ms, cmd_ctx_store(r->ctx),
-                            r->instance };
+                            r->instance, cmd_control_overlay(r->control), host_control_put,
+                            cmd_control_topic(r->control) };
         uint64_t reloads = r->reloads, failures = r->reload_failures;
         adm_poll(r->adm, &host);
         if (r->reloads != reloads || r->reload_failures != failures)
@@ -805,6 +833,12 @@ int cmd_run(int argc, char **argv)
         memset(tok, 0, sizeof tok);
         adm_engine_loaded(r.adm, cmd_ctx_engine(r.ctx));
     }
+    /* Read whole before the first event (and so before /readyz says ready). */
+    if (!(r.control = cmd_control_open(r.cfg, wd_config_bool(r.cfg, "run.create_topics"), 0, err, 65536))) {
+        fprintf(stderr, "warden run: %s\n", err);
+        goto done;
+    }
+    eng_engine_set_overlay(cmd_ctx_engine(r.ctx), cmd_control_overlay(r.control));
     if (cmd_ctx_open_store(r.ctx, wd_config_str(r.cfg, "store"), NULL, err, 65536) != 0) {
         fprintf(stderr, "warden run: %s\n", err);
         goto done;
@@ -899,6 +933,7 @@ int cmd_run(int argc, char **argv)
     status = CMD_EXIT_OK;
 done:
     adm_destroy(r.adm);
+    cmd_control_close(r.control);
     kfk_destroy(k);
     for (size_t i = 0; i < r.nstreams; i++)
         free((char *)r.streams[i].name);

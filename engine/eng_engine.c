@@ -15,6 +15,7 @@
 #include "base/wd_arena.h"
 #include "base/wd_json.h"
 #include "rules/rule_lists.h"
+#include "rules/rule_overlay.h"
 #include "base/wd_log.h"
 #include "base/wd_lua.h"
 #include "base/wd_lua_src.h"
@@ -58,6 +59,7 @@ struct eng_engine {
     wd_arena_t       *arena;
     rule_counters_t   *counters;    /* counters.lua */
     rule_lists_t       *lists;       /* lists/ */
+    const rule_overlay_t *overlay;   /* runtime entries and manual labels (borrowed), or NULL */
     state_t       *state;       /* the engine's own; per-call override */
     state_t       *cur_state;   /* the state of the event being evaluated */
     pending_label_t   *labels;      /* set by rules on this event */
@@ -270,6 +272,9 @@ static int op_has_label(void *ud, rule_str_t entity, rule_str_t label, int *out,
     if (label_reserved(label, err, errn))
         return -1;
     *out = state_label_has(e->cur_state, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms);
+    if (!*out && e->overlay)
+        *out = rule_overlay_has_label(e->overlay, entity.s, entity.len, label.s, label.len,
+                                      e->ctx.ts_ms);
     if (!*out && e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         char shadow[RULE_MAX_NAME_LEN + 16];
         size_t pl = strlen(SHADOW_LABEL);
@@ -339,7 +344,10 @@ static int op_in_list(void *ud, rule_str_t list, rule_str_t value, int *out, cha
         snprintf(err, errn, "no list '%s' (lists/%s.txt or lists/%s.cidr)", show, show, show);
         return -1;
     }
-    *out = rule_list_contains(l, value.s, value.len);
+    int rt = rule_list_is_cidr(l) ? -1
+                                  : rule_overlay_in_list(e->overlay, list.s, value.s, value.len,
+                                                         e->ctx.ts_ms);
+    *out = rt >= 0 ? rt : rule_list_contains(l, value.s, value.len);
     return 0;
 }
 
@@ -886,6 +894,16 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
 const double ENG_COST_BOUNDS_US[ENG_COST_BUCKETS - 1] = {
     1, 2.5, 5, 10, 25, 50, 100, 250, 1000, 10000, 100000,
 };
+
+void eng_engine_set_overlay(eng_engine_t *e, const rule_overlay_t *ov)
+{
+    e->overlay = ov;
+}
+
+const rule_lists_t *eng_engine_lists(const eng_engine_t *e)
+{
+    return e->lists;
+}
 
 int eng_engine_set_mode(eng_engine_t *e, const char *name, int mode)
 {

@@ -159,6 +159,15 @@ size_t eng_engine_rule_stats(const eng_engine_t *e, const eng_rule_stats_t **out
  * cannot be switched on here (edit the file and reload).  Returns 0, -1
  * for an unknown rule, -2 for turning on a rule that is off in its file. */
 int eng_engine_set_mode(eng_engine_t *e, const char *name, int mode);
+/* Runtime list entries and manual labels (rules/rule_overlay.h) that
+ * ctx.in_list and ctx.has_label see from the next event on, by the event's
+ * time; borrowed (the caller keeps it alive and swaps it before
+ * destroying it); NULL: none.  Only exact lists take runtime entries. */
+struct rule_overlay;
+void eng_engine_set_overlay(eng_engine_t *e, const struct rule_overlay *ov);
+/* The pack's file lists (rules/rule_lists.h): the lists that exist. */
+struct rule_lists;
+const struct rule_lists *eng_engine_lists(const eng_engine_t *e);
 /* The rule named name, or NULL (for its file, version, sha256, source). */
 const struct rule *eng_engine_rule(const eng_engine_t *e, const char *name);
 

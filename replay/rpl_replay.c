@@ -269,6 +269,13 @@ void rpl_destroy(rpl_t *r)
 int64_t rpl_start_ms(const rpl_t *r) { return r->start_ms; }
 int64_t rpl_warmup_ms(const rpl_t *r) { return r->warmup_ms; }
 eng_engine_t *rpl_candidate(rpl_t *r) { return r->eng[RPL_CAND]; }
+
+void rpl_set_overlay(rpl_t *r, const struct rule_overlay *ov)
+{
+    for (int i = 0; i < 2; i++)
+        if (r->eng[i])
+            eng_engine_set_overlay(r->eng[i], ov);
+}
 void rpl_set_partial(rpl_t *r) { r->partial = 1; }
 
 void rpl_set_input(rpl_t *r, const char *json)

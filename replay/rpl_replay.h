@@ -79,6 +79,10 @@ void rpl_report_md(const rpl_t *r, wd_buf_t *b);
 
 /* The candidate's engine (rule versions, pack hash for a store). */
 eng_engine_t *rpl_candidate(rpl_t *r);
+/* Runtime list entries and manual labels both packs see (borrowed; by
+ * each event's time, as warden run does: rules/rule_overlay.h). */
+struct rule_overlay;
+void rpl_set_overlay(rpl_t *r, const struct rule_overlay *ov);
 
 /* Parses a replay time: RFC 3339, epoch milliseconds, "now", or a
  * relative "-24h" / "now-24h" (durations as in counters.lua).  Returns 0

@@ -246,7 +246,7 @@ static void test_breaker_trips_on_a_hit_rate_over_the_baseline(void **s)
     assert_non_null(a);
     adm_engine_loaded(a, e);
     host_ud_t ud = { e };
-    adm_host_t h = { &ud, h_engine, h_reload, 0, minute_ms(0), NULL, "test" };
+    adm_host_t h = { &ud, h_engine, h_reload, 0, minute_ms(0), NULL, "test", NULL, NULL, NULL };
     /* Two minutes at 10%: the baseline. */
     for (int m = 0; m < 3; m++) {
         h.event_ts_ms = minute_ms(m);
@@ -288,7 +288,7 @@ static void test_breaker_trips_on_actions_per_minute_of_event_time(void **s)
     assert_non_null(a);
     adm_engine_loaded(a, e);
     host_ud_t ud = { e };
-    adm_host_t h = { &ud, h_engine, h_reload, 0, minute_ms(0), NULL, "test" };
+    adm_host_t h = { &ud, h_engine, h_reload, 0, minute_ms(0), NULL, "test", NULL, NULL, NULL };
     adm_poll(a, &h);
     eval_n(e, 0, 90, 0);            /* 9 hits of t.hot (n % 10 == 0) */
     adm_poll(a, &h);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The admin API's audit log reaches the store: with a mysql:// store (schema
-# v6), a mode change, a rejected (401) reload and a clear leave one
-# audit_log row each, the same entries as the audit file, token ids only.
+# v6), a mode change, a rejected (401) reload, a clear, a runtime list entry
+# and a manual label leave one audit_log row each, the same entries as the audit file, token ids only.
 # Needs both servers.
 set -eu
 . tests/kafka/lib.sh
@@ -32,6 +32,10 @@ for _ in $(seq 1 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$URLA/rea
 "$WARDEN" admin --url "$URLA" mode spam.link_burst shadow >/dev/null || kt_fail "mode change"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URLA/rules/reload")" = 401 ] || kt_fail "reload without a token: not 401"
 "$WARDEN" admin --url "$URLA" mode spam.link_burst file >/dev/null || kt_fail "clear the override"
+# A runtime list entry and a manual label: one row each, the control record in after_v.
+AUTH="Authorization: Bearer $WARDEN_ADMIN_TOKEN"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "$AUTH" -d '{"reason":"spam wave"}' "$URLA/lists/shady_domains/bad.example")" = 200 ] || kt_fail "PUT /lists"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "$AUTH" -d '{"ttl":"1d","reason":"ring"}' "$URLA/labels/user/u1/fraud")" = 200 ] || kt_fail "PUT /labels"
 sleep 0.5
 kt_stop "$KT_PID" || kt_fail "warden run exited non-zero"
 [ "$(q 'SELECT COUNT(*) FROM audit_log')" = "$(wc -l <"$KT/audit.jsonl")" ] \
@@ -40,5 +44,7 @@ kt_stop "$KT_PID" || kt_fail "warden run exited non-zero"
     || { q 'SELECT * FROM audit_log'; kt_fail "no row for the mode change"; }
 [ "$(q "SELECT COUNT(*) FROM audit_log WHERE action='POST /rules/reload' AND status=401 AND result='unauthorized'")" = 1 ] || kt_fail "no row for the 401"
 [ "$(q "SELECT COUNT(*) FROM audit_log WHERE action='mode_clear' AND after_v='enforce' AND status=200")" = 1 ] || kt_fail "no row for the clear"
+[ "$(q "SELECT COUNT(*) FROM audit_log WHERE action='list.put' AND status=200 AND rule='list/shady_domains/bad.example' AND after_v='add' AND result LIKE 'ok %spam wave%'")" = 1 ] || { q 'SELECT * FROM audit_log'; kt_fail "no row for the list entry"; }
+[ "$(q "SELECT COUNT(*) FROM audit_log WHERE action='label.put' AND status=200 AND rule='label/user/fraud/u1' AND result LIKE 'ok %ring%'")" = 1 ] || kt_fail "no row for the manual label"
 [ "$(q "SELECT COUNT(*) FROM audit_log WHERE token LIKE '%$WARDEN_ADMIN_TOKEN%' OR result LIKE '%$WARDEN_ADMIN_TOKEN%'")" = 0 ] || kt_fail "a token in audit_log"
 echo "ok: $(q 'SELECT COUNT(*) FROM audit_log') audit_log rows equal the audit file"

@@ -1,0 +1,45 @@
+/* kafka/kfk_tail.h — a small compacted topic every process reads whole:
+ * read from the beginning to the end it had when asked (before the first
+ * event), then followed without blocking (between batches), and written
+ * through its own idempotent producer, each record acknowledged (acks=all)
+ * before the call returns.  Outside the loop's transactions: its records
+ * are settings (runtime list entries, manual labels), not outputs.  The
+ * records go to a callback as they are; the caller parses them. */
+#ifndef WARDEN_KAFKA_KFK_TAIL_H
+#define WARDEN_KAFKA_KFK_TAIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+typedef struct kfk_tail kfk_tail_t;
+typedef struct wd_config wd_config_t;
+
+/* One record (m->err is 0).  The return value is ignored. */
+typedef void (*kfk_tail_fn)(void *ud, const rd_kafka_message_t *m);
+
+/* Opens topic with cfg's kafka properties.  create: create it when missing
+ * (one partition, cleanup.policy=compact, min.compaction.lag.ms 7 days so
+ * replays of the last week see every change).  Returns NULL with errstr
+ * (no brokers, no such topic and create off: then *absent, may be NULL,
+ * is 1). */
+kfk_tail_t *kfk_tail_open(const wd_config_t *cfg, const char *topic, int create, int *absent,
+                          char *errstr, size_t errstr_size);
+void kfk_tail_close(kfk_tail_t *t);
+const char *kfk_tail_topic(const kfk_tail_t *t);
+
+/* Reads every record up to the high watermarks of now (fn for each),
+ * waiting at most timeout_ms.  Returns the records read, or -1 with errstr. */
+long kfk_tail_catch_up(kfk_tail_t *t, kfk_tail_fn fn, void *ud, int timeout_ms, char *errstr,
+                       size_t errstr_size);
+/* The records that arrived since (fn for each), without waiting. */
+size_t kfk_tail_follow(kfk_tail_t *t, kfk_tail_fn fn, void *ud);
+
+/* Produces one record (val NULL: a tombstone) with timestamp ts_ms (0:
+ * now) and waits up to 10 s for its acknowledgement.  *offset (may be
+ * NULL) gets its offset.  0, or -1 with errstr. */
+int kfk_tail_put(kfk_tail_t *t, const void *key, size_t klen, const void *val, size_t vlen,
+                 int64_t ts_ms, int64_t *offset, char *errstr, size_t errstr_size);
+
+#endif
