@@ -20,6 +20,7 @@ static const cmd_t cmds[] = {
     { "run", cmd_run, "the enforcement service on Kafka: actions, results, dead letters, exactly once" },
     { "split", cmd_split, "split raw topics into pruned per-stream topics, exactly once" },
     { "replay", cmd_replay, "replay a window (files or Kafka) through a candidate and a baseline pack, diff report" },
+    { "rewind", cmd_rewind, "move warden run's group back to a time, with its state rebuilt as of then" },
     { "check", cmd_check, "load and validate a rule pack without running it" },
     { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
     { "admin", cmd_admin, "a client of the admin API of warden run (status, rules, reload, mode)" },

@@ -6,6 +6,8 @@
  *   kfk_txn.c    transactions: begin/commit/abort+rewind, new producers, produce
  *   kfk_align.c  event-time alignment of co-partitioned inputs
  *   kfk_loop.c   signals and the poll → process loop
+ *   kfk_rewind.c `warden rewind`: the group's members and offsets, the
+ *                changelog's records per slot, the rewind's transaction
  * Nothing here is API: commands include kafka/kfk.h only. */
 #ifndef WARDEN_KAFKA_KFK_INT_H
 #define WARDEN_KAFKA_KFK_INT_H

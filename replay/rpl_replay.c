@@ -140,7 +140,7 @@ long rpl_rule_find(const rpl_t *r, const char *name)
 }
 
 /* The longest counter window of a pack (0 without counters). */
-static int64_t longest_window(eng_engine_t *e)
+int64_t rpl_longest_window(eng_engine_t *e)
 {
     rule_counters_t *cs;
     char err[256];
@@ -227,7 +227,7 @@ rpl_t *rpl_new(const rpl_opts_t *opts, char *errstr, size_t errstr_size)
     if (r->warmup_ms < 0) {
         r->warmup_ms = 0;
         for (size_t s = 0; s < r->nsides; s++) {
-            int64_t w = longest_window(r->eng[s]);
+            int64_t w = rpl_longest_window(r->eng[s]);
             if (w > r->warmup_ms)
                 r->warmup_ms = w;
         }
