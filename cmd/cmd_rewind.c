@@ -265,8 +265,8 @@ int cmd_rewind(int argc, char **argv)
 
     kfk_rewind_result_t res = { 0, 0, 0 };
     if (!dry) {
-        /* Once more just before: a member that joined meanwhile is refused
-         * here, or by the broker at the offsets. */
+        /* Once more just before: a member that joined during the rebuild
+         * is refused here (not atomic with the commit: docs/operations.md). */
         members = kfk_rewind_members(kr, gstate, sizeof gstate, err, sizeof err);
         if (members != 0) {
             if (members < 0)

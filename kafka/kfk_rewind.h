@@ -65,11 +65,12 @@ typedef struct kfk_rewind_result {
 /* One transaction: per slot, a tombstone for every id live on the
  * changelog, the clock's tombstone (the reset marker: restore starts the
  * slot empty there) and the rebuilt records (fill); then the group's
- * offsets of part i set to offsets[i], sent with the group's metadata (a
- * group that got a member meanwhile is refused by the broker); commit.
+ * offsets of part i set to offsets[i], sent with the group's id only (no
+ * member, no generation: the group must be empty, which the broker does
+ * not check for such offsets); commit.
  * Nothing is visible unless everything is.  Returns 0, or -1 with errstr
- * (the transaction aborted), -2 when the broker refused the offsets because
- * the group has members now. */
+ * (the transaction aborted), -2 when the broker refused the offsets for the
+ * group's membership (a rebalance, a generation). */
 int kfk_rewind_commit(kfk_rewind_t *r, const int64_t *offsets, kfk_rewind_fill_fn fill, void *ud,
                       kfk_rewind_result_t *res, char *errstr, size_t errstr_size);
 
