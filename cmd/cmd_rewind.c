@@ -257,7 +257,11 @@ int cmd_rewind(int argc, char **argv)
         offsets[i] = e;
     }
     for (size_t i = 0; i < nslots; i++)
-        state_log_changes(states[i], count_record, &records[i]);
+        if (state_log_changes(states[i], count_record, &records[i]) != 0) {
+            fprintf(stderr, "warden rewind: slot %s: the rebuilt state's records: %s\n",
+                    kfk_rewind_slot_key(kr, i), state_strerror(STATE_ENOMEM));
+            goto done;
+        }
     if (kfk_rewind_read_changelog(kr, err, sizeof err) != 0) {
         fprintf(stderr, "warden rewind: changelog %s: %s\n", changelog, err);
         goto done;
