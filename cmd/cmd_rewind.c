@@ -255,6 +255,11 @@ int cmd_rewind(int argc, char **argv)
             goto done;
         }
         offsets[i] = e;
+        int64_t old;
+        kfk_rewind_part(kr, i, NULL, NULL, NULL, &old);
+        if (old >= 0 && e > old)
+            fprintf(stderr, "warden rewind: warning: %s/%d moves forward (%" PRId64 " -> %" PRId64 "): the %" PRId64
+                    " records between are never evaluated\n", topic, (int)part, old, e, e - old);
     }
     for (size_t i = 0; i < nslots; i++)
         if (state_log_changes(states[i], count_record, &records[i]) != 0) {
