@@ -31,6 +31,9 @@ LIB_CXX  := $(wildcard base/*.cpp)
 LIB_OBJS := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*/test_*.c)
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
+# tests/<dir>/kt_*.c: tools the integration scripts use (e.g. a producer
+# with given record timestamps), not tests
+TEST_TOOL:= $(patsubst %.c,$(BUILD)/%,$(wildcard tests/*/kt_*.c))
 BENCH_BIN:= $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 TOOL_BIN := $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c))
 WARDEN   := $(BUILD)/warden
@@ -40,7 +43,7 @@ WARDEN   := $(BUILD)/warden
 
 all: deps
 	@$(MAKE) --no-print-directory build
-build: $(WARDEN) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
+build: $(WARDEN) $(TEST_BIN) $(TEST_TOOL) $(BENCH_BIN) $(TOOL_BIN)
 
 # Installs missing Debian packages; quick when everything is present.
 # deps: what building needs; test-deps: the servers and tools of the suite.

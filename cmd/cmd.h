@@ -14,6 +14,7 @@ enum {
     CMD_EXIT_FATAL = 4,    /* run/split: a fatal Kafka or store error after a clean
                             * start (e.g. fenced by a live twin instance) */
     CMD_EXIT_PARTIAL = 5,  /* replay: stopped by a signal; the report is partial */
+    CMD_EXIT_BUSY = 6,     /* rewind: the group has active members; nothing changed */
 };
 
 /* Every long option's getopt code, one enum for all commands, so no two
@@ -68,6 +69,8 @@ int cmd_split(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 /* cmd/cmd_explain.c: `warden explain`. */
 int cmd_explain(int argc, char **argv);
+/* cmd/cmd_rewind.c: `warden rewind`. */
+int cmd_rewind(int argc, char **argv);
 /* cmd/cmd_admin.c: `warden admin`, the admin API's client. */
 int cmd_admin(int argc, char **argv);
 

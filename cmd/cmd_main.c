@@ -21,6 +21,7 @@ static const cmd_t cmds[] = {
     { "split", cmd_split, "split raw topics into pruned per-stream topics, exactly once" },
     { "replay", cmd_replay, "replay a window (files or Kafka) through a candidate and a baseline pack, diff report" },
     { "explain", cmd_explain, "why one event got its verdicts: what each rule read, counted and returned" },
+    { "rewind", cmd_rewind, "move warden run's group back to a time, with its state rebuilt as of then" },
     { "check", cmd_check, "load and validate a rule pack without running it" },
     { "migrate", cmd_migrate, "create or upgrade the results schema of a mysql:// store" },
     { "investigate", cmd_investigate, "every hit and action on one entity, from the results store" },

@@ -152,6 +152,31 @@ static int wait_topics(kfk_t *k, const char *const *names, size_t n, int wait_ms
     }
 }
 
+/* The state slots of the sorted input topics (kfk_int.h). */
+int32_t kfk_layout(kfk_t *k)
+{
+    /* Co-partitioned inputs (one topic, or all with the same partition
+     * count) share one state slot per partition number; else each
+     * topic-partition has its own.  Changelog: one partition per slot. */
+    int32_t total = 0, common = -2;
+    for (size_t i = 0; i < k->ntp; i++) {
+        int np = kfk_partitions(k, k->tp_names[i]);
+        k->tp_base[i] = total;
+        total += np > 0 ? np : 1;
+        if (common == -2)
+            common = np;
+        else if (common != np)
+            common = -1;
+    }
+    k->copart = k->ntp == 1 || common > 0;
+    if (!k->copart)
+        LOG_WARN("input topics differ in partition count (or do not exist yet): state is kept per "
+                 "topic-partition, so counters and labels shared across topics are not combined");
+    if (k->copart)
+        total = common > 0 ? common : 1;
+    return total;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -209,26 +234,8 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
         goto fail;
     }
 
-    /* Co-partitioned inputs (one topic, or all with the same partition
-     * count) share one state slot per partition number; else each
-     * topic-partition has its own.  Changelog: one partition per slot. */
-    int32_t total = 0, common = -2;
-    for (size_t i = 0; i < k->ntp; i++) {
-        int np = kfk_partitions(k, k->tp_names[i]);
-        k->tp_base[i] = total;
-        total += np > 0 ? np : 1;
-        if (common == -2)
-            common = np;
-        else if (common != np)
-            common = -1;
-    }
-    k->copart = k->ntp == 1 || common > 0;
-    if (!k->copart)
-        LOG_WARN("input topics differ in partition count (or do not exist yet): state is kept per "
-                 "topic-partition, so counters and labels shared across topics are not combined");
+    int32_t total = kfk_layout(k);
     k->align = k->copart && k->ntp > 1 && k->o.align_ms > 0;
-    if (k->copart)
-        total = common > 0 ? common : 1;
     {
         const char *names[64];
         int parts[64], compact[64];

@@ -6,6 +6,8 @@
  *   kfk_txn.c    transactions: begin/commit/abort+rewind, new producers, produce
  *   kfk_align.c  event-time alignment of co-partitioned inputs
  *   kfk_loop.c   signals and the poll → process loop
+ *   kfk_rewind.c `warden rewind`: the group's members and offsets, the
+ *                changelog's records per slot, the rewind's transaction
  * Nothing here is API: commands include kafka/kfk.h only. */
 #ifndef WARDEN_KAFKA_KFK_INT_H
 #define WARDEN_KAFKA_KFK_INT_H
@@ -106,7 +108,16 @@ rd_kafka_conf_t *kfk_conf_producer(kfk_t *k, char *errstr, size_t n);
 rd_kafka_conf_t *kfk_conf_consumer(kfk_t *k, char *errstr, size_t n);
 rd_kafka_conf_t *kfk_conf_restorer(kfk_t *k, char *errstr, size_t n);
 
+/* kfk.c: lays out the state slots of the sorted input topics
+ * (k->tp_names): sets k->copart and k->tp_base; returns how many slots
+ * (the changelog's partition count when warden creates it). */
+int32_t kfk_layout(kfk_t *k);
+
 /* kfk_slots.c */
+/* The changelog partition of the slot of an input topic-partition. */
+int32_t kfk_cl_partition(const kfk_t *k, const char *topic, int32_t partition);
+/* The slot's changelog key: "TOPIC/N", or "* /N" (no space) co-partitioned. */
+void kfk_slot_key(const kfk_t *k, const char *topic, int32_t partition, char *buf, size_t n);
 ktp_t *kfk_tp_find(kfk_t *k, const char *topic, int32_t partition);
 /* Frees t, its held messages and (last reference) its slot. */
 void kfk_tp_free(kfk_t *k, ktp_t *t);

@@ -39,13 +39,21 @@ static kslot_t *slot_find(kfk_t *k, const char *topic, int32_t partition)
 /* The changelog partition of a slot: co-partitioned, N; else the input
  * partitions of the sorted input topics numbered consecutively.  With as
  * many changelog partitions as slots each slot has its own (one writer). */
-static int32_t cl_partition(const kfk_t *k, const char *topic, int32_t partition)
+int32_t kfk_cl_partition(const kfk_t *k, const char *topic, int32_t partition)
 {
     int32_t base = 0;
     for (size_t i = 0; !k->copart && i < k->ntp; i++)
         if (strcmp(k->tp_names[i], topic) == 0)
             base = k->tp_base[i];
     return k->cl_parts > 0 ? (base + partition) % k->cl_parts : 0;
+}
+
+void kfk_slot_key(const kfk_t *k, const char *topic, int32_t partition, char *buf, size_t n)
+{
+    if (k->copart)
+        snprintf(buf, n, "*/%d", (int)partition);
+    else
+        snprintf(buf, n, "%s/%d", topic, (int)partition);
 }
 
 static void slot_release(kfk_t *k, kslot_t *s)
@@ -269,10 +277,7 @@ static int on_assign(kfk_t *k, const rd_kafka_topic_partition_list_t *parts)
         if (!s) {
             s = calloc(1, sizeof(*s));
             char key[512];
-            if (k->copart)
-                snprintf(key, sizeof key, "*/%d", (int)tp->partition);
-            else
-                snprintf(key, sizeof key, "%s/%d", tp->topic, (int)tp->partition);
+            kfk_slot_key(k, tp->topic, tp->partition, key, sizeof key);
             if (!s || !(s->key = strdup(key)) || (!k->copart && !(s->topic = strdup(tp->topic)))) {
                 if (s)
                     free(s->key);
@@ -283,7 +288,7 @@ static int on_assign(kfk_t *k, const rd_kafka_topic_partition_list_t *parts)
                 break;
             }
             s->partition = tp->partition;
-            s->cl_part = cl_partition(k, tp->topic, tp->partition);
+            s->cl_part = kfk_cl_partition(k, tp->topic, tp->partition);
             if (k->h.assign && k->h.assign(k->h.ud, s->topic, s->partition, &s->user) != KFK_OK) {
                 free(s->topic);
                 free(s->key);

@@ -314,6 +314,18 @@ void rpl_kafka_describe(const rpl_kafka_t *k, wd_buf_t *b)
 
 uint64_t rpl_kafka_total(const rpl_kafka_t *k) { return k->total; }
 
+int rpl_kafka_range(const rpl_kafka_t *k, const char *topic, int32_t partition, int64_t *start,
+                    int64_t *end)
+{
+    for (size_t i = 0; i < k->nparts; i++)
+        if (k->parts[i].partition == partition && strcmp(k->parts[i].topic, topic) == 0) {
+            *start = k->parts[i].start;
+            *end = k->parts[i].end;
+            return 0;
+        }
+    return -1;
+}
+
 int rpl_kafka_run(rpl_kafka_t *k, rpl_kafka_fn fn, void *ud, volatile sig_atomic_t *stop,
                   char *errstr, size_t errstr_size)
 {

@@ -28,6 +28,10 @@ void rpl_kafka_close(rpl_kafka_t *k);
 
 /* The topics and offset ranges as a JSON object, for the report. */
 void rpl_kafka_describe(const rpl_kafka_t *k, wd_buf_t *b);
+/* The offset range [*start, *end) read from topic/partition: 0, or -1
+ * when it is not one of the reader's partitions. */
+int rpl_kafka_range(const rpl_kafka_t *k, const char *topic, int32_t partition, int64_t *start,
+                    int64_t *end);
 /* Messages in the offset ranges (the progress total). */
 uint64_t rpl_kafka_total(const rpl_kafka_t *k);
 

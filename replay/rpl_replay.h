@@ -51,6 +51,8 @@ int rpl_truth_load(rpl_t *r, const char *path, char *errstr, size_t errstr_size)
  * RPL_UNBOUNDED_FROM. */
 int64_t rpl_start_ms(const rpl_t *r);
 int64_t rpl_warmup_ms(const rpl_t *r);
+/* The longest counter window of e's pack: the default warm-up. */
+int64_t rpl_longest_window(eng_engine_t *e);
 
 /* One event (raw JSON bytes).  Classified by event time: before from −
  * warm-up or at/after to: skipped, never evaluated; in the warm-up: both

@@ -204,7 +204,10 @@ size_t state_log_pending(const state_t *st);
  * a whole-state snapshot, whose entries the changelog does not hold yet). */
 void state_log_mark_all(state_t *st);
 /* Applies one record from state_log_changes (restore): replaces the entry,
- * removes it (tombstone), or moves the clock forward.  Not logged as a
+ * removes it (tombstone), or moves the clock forward.  The clock's
+ * tombstone (id "K", no value: written by `warden rewind`, never by a run)
+ * empties the state and its clock, so the records after it are the whole
+ * state (docs/state.md, "Rewind").  Not logged as a
  * change, but evictions it causes (the byte ceiling) are.  Returns 0,
  * 1 when the record was passed over (a counter gone or changed), or -1
  * with a message (state untouched). */

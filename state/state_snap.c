@@ -1280,6 +1280,39 @@ static void jrefresh(state_t *st, st_tab_t *t, const char *k, uint32_t klen)
     }
 }
 
+/* The clock's tombstone, written by `warden rewind` only (a run never
+ * removes its clock): the slot's history restarts here.  Every entry goes
+ * and the clock with it, so the records after it — a state rebuilt as of
+ * an earlier time — are the whole state, whatever came before (records
+ * only move the clock forward).  Not logged as changes: the rewind wrote
+ * the tombstones of the entries it knew of itself. */
+static void log_reset(state_t *st)
+{
+    if (st->j)
+        st->j->quiet++;
+    for (size_t i = 0; i <= st->nctr; i++) {
+        st_tab_t *t = st_table(st, (uint32_t)i);
+        for (uint32_t x = 0; x < t->nrec; x++) {
+            const st_rec_t *r = st_rec(t, x);
+            if (r->klen == ST_FREE)
+                continue;
+            char *k = malloc(r->klen ? r->klen : 1);
+            uint32_t kl = r->klen;
+            if (k)
+                memcpy(k, st_rec_key(r), kl);
+            st_remove(st, t, x);
+            if (k)
+                jrefresh(st, t, k, kl);
+            free(k);
+        }
+    }
+    if (st->j)
+        st->j->quiet--;
+    st->clock = INT64_MIN;
+    for (int L = 0; L < ST_LEVELS; L++)
+        st->cb[L] = INT64_MIN / 4;   /* as a new state: nothing late or expired */
+}
+
 int state_log_apply(state_t *st, const void *idp, size_t idlen, const void *val, size_t vlen,
                     char *errstr, size_t errstr_size)
 {
@@ -1314,8 +1347,12 @@ int state_log_apply(state_t *st, const void *idp, size_t idlen, const void *val,
         snprintf(errstr, errstr_size, "changelog record id: key too long");
         return -1;
     }
+    if (val == NULL && kind == 'K') {
+        log_reset(st);
+        return 0;
+    }
     if (val == NULL) {
-        if (kind != 'K') {
+        {
             st_tab_t *t = st_table(st, tab);
             uint32_t idx;
             if (st_find(t, (const char *)key, (uint32_t)klen, st_key_hash((const char *)key, klen),

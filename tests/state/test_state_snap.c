@@ -524,6 +524,63 @@ static void test_log_records_restore_under_a_ceiling(void **s)
     log_round_trip(64 * 1024);
 }
 
+/* warden rewind's marker: the clock's tombstone drops everything restored
+ * before it (entries and clock), so a state rebuilt as of an earlier time
+ * and written after it restores as itself even though the older records,
+ * with their later clock, come first on the topic.  Without the marker the
+ * clock stays at the old, later time (records only move it forward). */
+static void test_log_clock_tombstone_restarts_the_history(void **s)
+{
+    (void)s;
+    state_t *live = mk(0), *rebuilt = mk(0);
+    assert_int_equal(state_log_track(live, 1), 0);
+    assert_int_equal(state_log_track(rebuilt, 1), 0);
+    rec_log_t old = { WD_BUF_INIT, 0, 0, 0, 0 }, neu = { WD_BUF_INIT, 0, 0, 0, 0 };
+    for (int i = 0; i < 6000; i++) {
+        feed(live, event_ts(i), event_r(i));
+        if (i % 500 == 499)
+            log_batch(live, &old);
+    }
+    for (int i = 1000; i < 3000; i++)
+        feed(rebuilt, event_ts(i), event_r(i));
+    log_batch(rebuilt, &neu);
+    /* old records, the marker, the rebuilt records: one topic */
+    rec_log_t all = { WD_BUF_INIT, 0, 0, 0, 0 };
+    wd_buf_add(&all.data, old.data.data, old.data.len);
+    uint32_t il = 1, vl = 0;
+    wd_buf_add(&all.data, &il, 4);
+    wd_buf_add(&all.data, "K", 1);
+    wd_buf_add(&all.data, &vl, 4);
+    wd_buf_add(&all.data, neu.data.data, neu.data.len);
+    state_t *b = mk(0);
+    assert_int_equal(log_replay(b, &all), 0);
+    state_expire(rebuilt);   /* as the restore does */
+    assert_true(state_clock(b) == state_clock(rebuilt));
+    assert_same_answers(rebuilt, b, event_ts(2999));
+    /* and both go on alike */
+    for (int i = 3000; i < 4000; i++) {
+        feed(rebuilt, event_ts(i), event_r(i));
+        feed(b, event_ts(i), event_r(i));
+    }
+    assert_same_answers(rebuilt, b, event_ts(3999));
+    /* the control: without the marker the old clock wins */
+    rec_log_t nomark = { WD_BUF_INIT, 0, 0, 0, 0 };
+    wd_buf_add(&nomark.data, old.data.data, old.data.len);
+    wd_buf_add(&nomark.data, neu.data.data, neu.data.len);
+    state_t *c = mk(0);
+    assert_int_equal(log_replay(c, &nomark), 0);
+    assert_true(state_clock(c) == state_clock(live));
+    assert_true(state_clock(c) > event_ts(2999));
+    wd_buf_free(&old.data);
+    wd_buf_free(&neu.data);
+    wd_buf_free(&all.data);
+    wd_buf_free(&nomark.data);
+    state_destroy(live);
+    state_destroy(rebuilt);
+    state_destroy(b);
+    state_destroy(c);
+}
+
 /* A rollback puts back exactly the state of the last commit (keys
  * changed, created, evicted and expired in the batch, labels, the clock),
  * so the batch done again answers as if it had never been done. */
@@ -1013,6 +1070,7 @@ int main(void)
         cmocka_unit_test(test_log_records_restore_the_live_state),
         cmocka_unit_test(test_log_records_restore_under_a_ceiling),
         cmocka_unit_test(test_log_rollback_restores_the_last_commit),
+        cmocka_unit_test(test_log_clock_tombstone_restarts_the_history),
         cmocka_unit_test(test_log_mark_all_emits_every_entry),
         cmocka_unit_test(test_log_bad_records_refused_foreign_passed_over),
         cmocka_unit_test(test_snapshot_within_limit_evicts_lru),
