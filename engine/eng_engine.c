@@ -304,12 +304,22 @@ static int label_reserved(rule_str_t label, char *err, size_t errn)
     return 1;
 }
 
+/* Repartitioned: a label on an entity other than the event's evaluation
+ * key lives in this partition only (docs/state.md): counted. */
+static void off_key(eng_engine_t *e, rule_str_t entity)
+{
+    if (e->carry && (!e->carry->entity || entity.len != e->carry->entity_len ||
+                     memcmp(entity.s, e->carry->entity, entity.len) != 0))
+        e->out.labels_off_key++;
+}
+
 static int op_has_label(void *ud, rule_str_t entity, rule_str_t label, int *out, char *err,
                         size_t errn)
 {
     eng_engine_t *e = ud;
     if (label_reserved(label, err, errn))
         return -1;
+    off_key(e, entity);
     *out = state_label_has(e->cur_state, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms);
     if (!*out && e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         char shadow[RULE_MAX_NAME_LEN + 16];
@@ -334,6 +344,7 @@ static int op_label(void *ud, rule_str_t entity, rule_str_t label, int64_t ttl_m
         snprintf(err, errn, "ttl must be positive");
         return -1;
     }
+    off_key(e, entity);
     if (e->nlabels == e->labels_cap) {
         size_t cap = e->labels_cap ? e->labels_cap * 2 : 16;
         pending_label_t *l = realloc(e->labels, cap * sizeof(*l));

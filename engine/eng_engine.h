@@ -87,6 +87,7 @@ typedef struct eng_outcome {
     const char             *decision_ttl;
     const char *const      *decision_rules; /* enforce-mode rules that hit, name order */
     size_t                  ndecision_rules;
+    size_t                  labels_off_key; /* eval_carry: label calls on another entity */
 } eng_outcome_t;
 
 /* Loads the rule pack in rules_dir (rules, counters.lua, lists/).  Returns
@@ -114,6 +115,10 @@ typedef struct eng_carry {
                                   * given), 0 = carried */
     const int64_t       *vals;   /* per value slot: the value carried */
     const unsigned char *have;   /* per value slot: carried at all */
+    const char          *entity; /* the event's evaluation key value: labels on it are
+                                  * exact; a label call on another entity counts in
+                                  * the outcome's labels_off_key */
+    size_t               entity_len;
 } eng_carry_t;
 size_t eng_engine_value_slots(const eng_engine_t *e);
 size_t eng_engine_value_slot(const eng_engine_t *e, size_t counter);

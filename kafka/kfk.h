@@ -222,10 +222,10 @@ kfk_rc_t kfk_watermark(kfk_t *k, const char *topic, int nparts, const kfk_pos_t 
  * missing) into parts, and, when create is set, creates the missing ones
  * of names (partitions parts_new[i], compacted when compact[i]), waiting
  * until they show in the metadata.  Returns 0, or -1 with errstr. */
-int kfk_topic_partitions(const wd_config_t *cfg, const char *const *topics, size_t n, int *parts,
-                         char *errstr, size_t errstr_size);
+int kfk_topic_partitions(const wd_config_t *cfg, const char *const *topics, size_t nt, int *parts,
+                         char *errstr, size_t n);
 int kfk_create(const wd_config_t *cfg, const char *const *names, const int *parts_new, const int *compact,
-               size_t n, char *errstr, size_t errstr_size);
+               size_t nt, char *errstr, size_t n);
 
 /* Header `warden.origin` ("PARTITION/OFFSET" of the raw record a split
  * record came from): event-time alignment breaks timestamp ties with it, so
