@@ -76,6 +76,7 @@ struct cmd_rp {
     pid_t             *pids;          /* hop 0..H-1 */
     int                exited;
     const char        *entity;
+    FILE              *chains_to;     /* warden check: print the chains here */
     /* hop H's scratch */
     int64_t           *vals;
     unsigned char     *have;
@@ -113,6 +114,69 @@ static rp_stream_t *stream_of(const cmd_rp_t *rp, const char *name)
         if (strcmp(rp->streams[i].name, name) == 0)
             return &rp->streams[i];
     return NULL;
+}
+
+/* Every stream's chain and H (no Kafka needed).  0, or -1 out of memory. */
+static int build_chains(cmd_rp_t *rp, eng_engine_t *e)
+{
+    const rule_counters_t *cs = eng_engine_counters(e);
+    size_t nc = rule_counters_count(cs);
+    const char *const *names;
+    size_t ns = eng_engine_streams(e, &names);
+    rp->streams = calloc(ns ? ns : 1, sizeof(*rp->streams));
+    if (!rp->streams)
+        return -1;
+    rp->H = 1;
+    for (size_t i = 0; i < ns; i++) {
+        rp_stream_t *s = &rp->streams[rp->nstreams++];
+        s->name = names[i];
+        s->chain = calloc(nc + 1, sizeof(char *));
+        if (!s->chain)
+            return -1;
+        const char *evkey = NULL;
+        for (size_t c = 0; c < nc; c++) {
+            const rule_counter_spec_t *sp = rule_counters_get(cs, c);
+            if (strcmp(sp->stream, s->name) != 0)
+                continue;
+            if (!evkey)
+                evkey = sp->key;
+            else if (strcmp(sp->key, evkey) != 0)
+                add_key(s, sp->key);
+        }
+        add_key(s, evkey ? evkey : rp->entity);
+        if ((int)s->nchain > rp->H)
+            rp->H = (int)s->nchain;
+        const char *const *fields;
+        size_t nf = eng_engine_stream_fields(e, s->name, &fields);
+        if (!(s->prune = rule_prune_new(fields, nf)))
+            return -1;
+        char chain[512];
+        size_t at = 0;
+        for (size_t j = 0; j < s->nchain && at < sizeof chain; j++)
+            at += (size_t)snprintf(chain + at, sizeof chain - at, "%s%s", j ? " -> " : "", s->chain[j]);
+        if (rp->chains_to)
+            fprintf(rp->chains_to, "stream %s: hops keyed by %s\n", s->name, chain);
+        else
+            LOG_INFO("repartition stream=%s chain=\"%s\"", s->name, chain);
+    }
+    return 0;
+}
+
+int cmd_rp_plan_pack(eng_engine_t *e, const char *entity, cmd_rp_t **out)
+{
+    cmd_rp_t *rp = calloc(1, sizeof(*rp));
+    *out = NULL;
+    if (!rp)
+        return -1;
+    rp->eng = e;
+    rp->entity = entity;
+    rp->chains_to = stdout;
+    if (build_chains(rp, e) != 0) {
+        cmd_rp_destroy(rp);
+        return -1;
+    }
+    *out = rp;
+    return 0;
 }
 
 int cmd_rp_plan(const wd_config_t *cfg, eng_engine_t *e, const char *const *topics, size_t ntopics,
@@ -162,43 +226,10 @@ int cmd_rp_plan(const wd_config_t *cfg, eng_engine_t *e, const char *const *topi
     if (rp->P <= 0)
         rp->P = maxp;
 
+    if (build_chains(rp, e) != 0)
+        goto oom;
     const rule_counters_t *cs = eng_engine_counters(e);
     size_t nc = rule_counters_count(cs);
-    const char *const *names;
-    size_t ns = eng_engine_streams(e, &names);
-    rp->streams = calloc(ns ? ns : 1, sizeof(*rp->streams));
-    if (!rp->streams)
-        goto oom;
-    rp->H = 1;
-    for (size_t i = 0; i < ns; i++) {
-        rp_stream_t *s = &rp->streams[rp->nstreams++];
-        s->name = names[i];
-        s->chain = calloc(nc + 1, sizeof(char *));
-        if (!s->chain)
-            goto oom;
-        const char *evkey = NULL;
-        for (size_t c = 0; c < nc; c++) {
-            const rule_counter_spec_t *sp = rule_counters_get(cs, c);
-            if (strcmp(sp->stream, s->name) != 0)
-                continue;
-            if (!evkey)
-                evkey = sp->key;
-            else if (strcmp(sp->key, evkey) != 0)
-                add_key(s, sp->key);
-        }
-        add_key(s, evkey ? evkey : rp->entity);
-        if ((int)s->nchain > rp->H)
-            rp->H = (int)s->nchain;
-        const char *const *fields;
-        size_t nf = eng_engine_stream_fields(e, s->name, &fields);
-        if (!(s->prune = rule_prune_new(fields, nf)))
-            goto oom;
-        char chain[512];
-        size_t at = 0;
-        for (size_t j = 0; j < s->nchain && at < sizeof chain; j++)
-            at += (size_t)snprintf(chain + at, sizeof chain - at, "%s%s", j ? " -> " : "", s->chain[j]);
-        LOG_INFO("repartition stream=%s chain=\"%s\"", s->name, chain);
-    }
     rp->local = calloc((size_t)rp->H + 1, sizeof(*rp->local));
     rp->topics = calloc((size_t)rp->H + 1, sizeof(*rp->topics));
     rp->ntopics = calloc((size_t)rp->H + 1, sizeof(int));

@@ -26,6 +26,9 @@ typedef struct cmd_rp cmd_rp_t;
 int cmd_rp_plan(const wd_config_t *cfg, eng_engine_t *e, const char *const *topics, size_t ntopics,
                 cmd_rp_t **out, char *errstr, size_t errstr_size);
 void cmd_rp_destroy(cmd_rp_t *rp);
+/* The chains alone, for `warden check --guarantees` (no Kafka; printed to
+ * stdout): enough for cmd_rp_guarantees.  0, or -1 out of memory. */
+int cmd_rp_plan_pack(eng_engine_t *e, const char *entity, cmd_rp_t **out);
 
 /* Per rule, the guarantee under the plan: "exact", or "approximate: WHY".
  * Writes one line per rule to f ("RULE: exact" ...).  Returns how many

@@ -15,6 +15,11 @@ N=12000
 rp_produce "$SAMPLE" user.id
 rp_eval_order "$KT/ordered.jsonl"
 "$WARDEN" eval -q --actions "$KT/eval_actions.jsonl" examples/rules "$KT/ordered.jsonl" >"$KT/eval_hits.jsonl"
+# warden check says, per stream and rule, what the repartitioned path does.
+"$WARDEN" check --guarantees examples/rules >"$KT/check.txt"
+grep -qx 'stream login: hops keyed by login.ip -> user.id' "$KT/check.txt" || kt_fail "check names no login hops"
+grep -q '^ato.password_spray: exact' "$KT/check.txt" || kt_fail "check gives password_spray no guarantee"
+grep -q '^ato.credential_stuffing: exact for labels on user.id' "$KT/check.txt" || kt_fail "check states no label guarantee"
 spray=$(grep -c '"rule":"ato.password_spray"' "$KT/eval_hits.jsonl" || :)
 [ "$spray" = 20 ] || kt_fail "eval gives password_spray $spray hits, want 20"
 
