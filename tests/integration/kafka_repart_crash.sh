@@ -7,6 +7,7 @@
 set -eu
 . tests/kafka/lib.sh
 . tests/kafka/repart_lib.sh
+export KT_REPARTITION=on
 kt_init repart_crash
 PACK=$PWD/tests/integration/repart/rules
 RAW="raw.$KID"
@@ -24,7 +25,7 @@ for i in a b b2 c; do
   streams = { topics = { '$RAW' } },
   rules = '$PACK',
   store = 'jsonl:$i.hits.jsonl',   -- the jsonl sink starts its file afresh: one per process
-  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID', repartition = 'on',
+  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
           batch_max = 200, batch_ms = 100 },"
 done
 kt_warden "$KT/a.log" run -c "$KT/a.lua" --instance a; A=$KT_PID

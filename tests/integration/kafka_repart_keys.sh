@@ -10,6 +10,7 @@
 set -eu
 . tests/kafka/lib.sh
 . tests/kafka/repart_lib.sh
+export KT_REPARTITION=on
 kt_init repart_keys
 PACK=$PWD/tests/integration/repart/rules
 RAW="raw.$KID"
@@ -27,7 +28,7 @@ for i in a b; do
   streams = { topics = { '$RAW' } },
   rules = '$PACK',
   store = 'jsonl:$i.hits.jsonl',
-  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID', repartition = 'on',
+  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
           batch_max = 500, batch_ms = 100 },"
 done
 t0=$(date +%s.%N)

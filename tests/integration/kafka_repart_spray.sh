@@ -8,6 +8,7 @@
 set -eu
 . tests/kafka/lib.sh
 . tests/kafka/repart_lib.sh
+export KT_REPARTITION=on
 kt_init repart_spray
 SAMPLE=examples/events/sample.jsonl
 RAW="raw.$KID"
@@ -23,15 +24,15 @@ grep -q '^ato.credential_stuffing: exact for labels on user.id' "$KT/check.txt" 
 spray=$(grep -c '"rule":"ato.password_spray"' "$KT/eval_hits.jsonl" || :)
 [ "$spray" = 20 ] || kt_fail "eval gives password_spray $spray hits, want 20"
 
-cfg() {   # name group repartition
+cfg() {   # name group
     kt_config "$KT/$1.lua" "
   streams = { topics = { '$RAW' } },
   rules = '$PWD/examples/rules',
   store = 'jsonl:$1.hits.jsonl',
-  run = { group = '$2', actions_topic = 'actions.$2', dlq_topic = 'dlq.$2', repartition = '$3',
+  run = { group = '$2', actions_topic = 'actions.$2', dlq_topic = 'dlq.$2',
           batch_max = 2000, batch_ms = 100 },"
 }
-cfg rp "g.$KID" on
+cfg rp "g.$KID"
 t0=$(date +%s.%N)
 kt_warden "$KT/rp.log" run -c "$KT/rp.lua" --instance a
 rp_drained "$KT/rp.log" 120
@@ -48,8 +49,8 @@ sort "$KT/eval_actions.jsonl" | diff - "$KT/a.sorted" >"$KT/actions.diff" || { h
 echo "ok: repartitioned run = eval: $(wc -l <"$KT/r.sorted") hits (password_spray $got), $(wc -l <"$KT/a.sorted") actions, $(python3 -c "print(round($t1-$t0,1))") s"
 
 # The same input counted per partition: the loss the path fixes.
-cfg off "off.$KID" off
-kt_warden "$KT/off.log" run -c "$KT/off.lua" --instance a
+cfg off "off.$KID"
+KT_REPARTITION=off kt_warden "$KT/off.log" run -c "$KT/off.lua" --instance a
 rp_drained "$KT/off.log" 60
 kt_stop "$KT_PID" || kt_fail "warden run (repartition off) exited non-zero"
 off=$(grep -c '"rule":"ato.password_spray"' "$KT/off.hits.jsonl" || :)
