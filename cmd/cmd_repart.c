@@ -929,6 +929,8 @@ int cmd_rp_final_msg(cmd_rp_t *rp, const rd_kafka_message_t *m, eng_src_t *src, 
     return 0;
 }
 
+void cmd_rp_set_engine(cmd_rp_t *rp, eng_engine_t *e) { rp->eng = e; }
+
 int cmd_rp_check(cmd_rp_t *rp)
 {
     if (rp->exited)

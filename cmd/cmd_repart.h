@@ -48,6 +48,9 @@ void cmd_rp_final_opts(cmd_rp_t *rp, kfk_opts_t *ko);
  * next call), -1 a record that is not an internal one (reason in *why). */
 int cmd_rp_final_msg(cmd_rp_t *rp, const rd_kafka_message_t *m, eng_src_t *src, const eng_carry_t **carry,
                      const char **why);
+/* After a reload of rule logic (same counters and fields): the last hop's
+ * engine from now on. */
+void cmd_rp_set_engine(cmd_rp_t *rp, eng_engine_t *e);
 /* 0 while every hop process runs; -1 (logged) once one has exited. */
 int cmd_rp_check(cmd_rp_t *rp);
 /* Stops the hop processes (SIGTERM, then waits).  Returns 0 when all

@@ -430,6 +430,8 @@ static int reload(run_t *r, char *out, size_t outn)
         return -1;
     }
     free(err);
+    if (r->rp)
+        cmd_rp_set_engine(r->rp, cmd_ctx_engine(r->ctx));
     r->reloads++;
     r->pack_loaded_unix = unix_now();
     r->pack_load_seconds = (double)(wd_now_ns() - t0) / 1e9;
