@@ -106,7 +106,9 @@ for i in $(seq 1 2400); do
     sleep 0.5
 done
 t1=$(date +%s.%N)
-R_WCPU=$(proc_cpu "$WPID")
+R_PID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$T/r.json")
+R_WCPU=$(proc_cpu "$R_PID")
+echo "  last hop: cpu $R_WCPU s"
 HOPS=$(ls "$T"/r.json.hop*.json 2>/dev/null | wc -l)
 for f in "$T"/r.json.hop*.json; do
     hp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f")
