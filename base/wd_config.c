@@ -73,6 +73,18 @@ static const wd_config_key_t run_keys[] = {
       "(0: arrival order)",
       NULL, 0, 600000 },
     { "create_topics", WD_CFG_BOOL, "true", "create missing actions/DLQ/changelog topics at start", NULL, 0, 0 },
+    { "repartition", WD_CFG_ENUM, "auto", "exact counters under any partitioning: on (a chain of hops over "
+      "internal topics GROUP.repartition.K.U, one per counter key field), off (counters count within an input "
+      "partition), auto (on when an input topic has more than one partition); docs/state.md",
+      "auto|on|off", 0, 0 },
+    { "partitions", WD_CFG_INT, "0", "partitions of the internal repartition topics (0: the most any input "
+      "topic has)", NULL, 0, 100000 },
+    { "entity_field", WD_CFG_STR, "user.id", "repartitioned: the key of the last hop (and owner of labels) "
+      "for a stream without counters", NULL, 0, 0 },
+    { "idle_ms", WD_CFG_INT, "1000", "repartitioned: an input partition caught up this long says it is idle, "
+      "so the next hop stops waiting for it (an event it gets later that is older than what was handed on "
+      "counts as late)", NULL, 1, 600000 },
+    { "tick_ms", WD_CFG_INT, "200", "repartitioned: how often an idle hop repeats its watermarks", NULL, 1, 60000 },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 

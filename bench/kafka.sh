@@ -63,7 +63,7 @@ return {
   store = "null:",
   log_level = "warn",
   run = { group = "bench.w", actions_topic = "bench.actions", dlq_topic = "bench.dlq",
-          batch_max = $BATCH_MAX, batch_ms = $BATCH_MS },
+          batch_max = $BATCH_MAX, batch_ms = $BATCH_MS, repartition = "off" },
 }
 EOF
 c0=$(broker_cpu)
@@ -87,4 +87,46 @@ printf '%-34s %12s %13s ms %14s\n' "W: warden run (example pack)" "$W_RATE" "$(a
 awk -v w="$W_RATE" -v p="$P_RATE" 'BEGIN {r = 0; if (p > 0) r = w / p; printf "ratio W/P = %.2f (aim: >= 0.50)\n", r}'
 W_CL=$(echo "$S" | sed -n 's/.* snapshot_bytes=\([0-9]*\).*/\1/p')
 echo "changelog bytes per event: $(awk -v b="$W_CL" -v n="$EVENTS" 'BEGIN {printf "%.0f", b / n}') (aim: <= 100)"
+
+# R: the repartitioned path (exact counters over the partitions: one hop per
+# counter key field, docs/state.md), same events, same batching.  Drained
+# when the last hop has evaluated every event; warden CPU is the process and
+# its hop processes, from /proc just before the stop.
+proc_cpu() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+sed -e 's/group = "bench.w"/group = "bench.r"/' -e 's/repartition = "off"/repartition = "on"/' \
+    -e 's/bench.actions/bench.r.actions/' "$T/warden.lua" >"$T/repart.lua"
+c0=$(broker_cpu); t0=$(date +%s.%N)
+WARDEN_LOG=info timeout 1200 "$WARDEN" run -c "$T/repart.lua" --instance bench --stats-json "$T/r.json" \
+    >"$T/repart.log" 2>&1 &
+WPID=$!
+for i in $(seq 1 2400); do
+    n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["events"])' "$T/r.json" 2>/dev/null || echo 0)
+    [ "$n" -ge "$EVENTS" ] && break
+    kill -0 "$WPID" 2>/dev/null || { tail -20 "$T/repart.log"; echo "bench/kafka: warden run (repartitioned) failed"; exit 1; }
+    sleep 0.5
+done
+t1=$(date +%s.%N)
+R_PID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$T/r.json")
+R_WCPU=$(proc_cpu "$R_PID")
+echo "  last hop: cpu $R_WCPU s"
+HOPS=$(ls "$T"/r.json.hop*.json 2>/dev/null | wc -l)
+for f in "$T"/r.json.hop*.json; do
+    hp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f")
+    R_WCPU=$(awk -v a="$R_WCPU" -v b="$(proc_cpu "$hp")" 'BEGIN {printf "%.2f", a + b}')
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); n = max(int(sys.argv[2]), 1)
+print("  hop %d: events %d, out %d, bytes out per event %.0f, watermarks out %d, held max %d, late %d, cpu %s s" % (
+    d["hop"], d["events"], d["out"], d["bytes_out"] / n, d["watermarks_out"], d["held_max"], d["late"], sys.argv[3]))
+' "$f" "$EVENTS" "$(proc_cpu "$hp")"
+done
+c1=$(broker_cpu)
+kill -TERM "$WPID"; wait "$WPID" || :
+WPID=
+R_SECS=$(secs "$t0" "$t1")
+R_RATE=$(awk -v n="$EVENTS" -v s="$R_SECS" 'BEGIN {printf "%.0f", n / s}')
+R_P99=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("latency_p99_us", 0))' "$T/r.json")
+printf '%-34s %12s %13s ms %14s   warden CPU %s s over %s hops + the last (start-up included)\n' \
+    "R: warden run, repartitioned" "$R_RATE" "$(awk -v u="$R_P99" 'BEGIN {printf "%.1f", u / 1000}')" \
+    "$(secs "$c0" "$c1")" "$R_WCPU" "$HOPS"
 echo "broker RSS $(broker_rss) MB"

@@ -7,6 +7,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_ctx.h"
+#include "cmd/cmd_repart.h"
 #include "engine/eng_engine.h"
 
 static void check_usage(FILE *f)
@@ -15,13 +16,20 @@ static void check_usage(FILE *f)
                "Loads and validates the rule pack (rules, counters.lua, lists/) without\n"
                "running anything.  Exit 0 when it is valid, 1 with every problem listed.\n\n"
                "  --stream-field F, --id-field F, --ts-field F   as for warden eval\n"
+               "  --guarantees [--entity-field F]  also print, for input over several partitions\n"
+               "                 (warden run's repartitioned path), each stream's hops and per\n"
+               "                 rule what is exact (docs/state.md)\n"
                "  -h, --help                                     this help\n");
 }
 
 int cmd_check(int argc, char **argv)
 {
     static const struct option lopts[] = { CMD_ENGINE_LOPTS, { "help", no_argument, NULL, 'h' },
+                                           { "guarantees", no_argument, NULL, 'G' },
+                                           { "entity-field", required_argument, NULL, 'E' },
                                            { NULL, 0, NULL, 0 } };
+    int guarantees = 0;
+    const char *entity = "user.id";
     eng_opts_t opts;
     eng_opts_default(&opts);
     int c;
@@ -32,6 +40,14 @@ int cmd_check(int argc, char **argv)
             return CMD_EXIT_USAGE;
         if (h)
             continue;
+        if (c == 'G') {
+            guarantees = 1;
+            continue;
+        }
+        if (c == 'E') {
+            entity = optarg;
+            continue;
+        }
         if (c == 'h') {
             check_usage(stdout);
             return CMD_EXIT_OK;
@@ -58,6 +74,11 @@ int cmd_check(int argc, char **argv)
     for (size_t i = 0; i < ns; i++)
         printf("%s%s", i ? ", " : "", streams[i]);
     printf("), pack sha256 %.12s\n", eng_engine_pack_hash(e));
+    cmd_rp_t *rp = NULL;
+    if (guarantees && cmd_rp_plan_pack(e, entity, &rp) == 0 && rp) {
+        cmd_rp_guarantees(rp, stdout);
+        cmd_rp_destroy(rp);
+    }
     cmd_ctx_destroy(ctx, NULL, 0);
     return CMD_EXIT_OK;
 }

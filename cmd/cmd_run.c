@@ -24,6 +24,7 @@
 #include "kafka/kfk.h"
 #include "base/wd_log.h"
 #include "cmd/cmd_output.h"
+#include "cmd/cmd_repart.h"
 #include "cmd/cmd_stats.h"
 #include "state/state.h"
 #include "base/wd_util.h"
@@ -84,6 +85,8 @@ typedef struct run {
     uint64_t      decisions[4];  /* by verdict */
     int64_t       last_ts_ms;    /* latest event time evaluated (INT64_MIN: none) */
     double        pack_loaded_unix, pack_load_seconds;
+    cmd_rp_t     *rp;            /* the repartitioned path (NULL: off) */
+    uint64_t      labels_off_key, internal_errors, watermarks;
 } run_t;
 
 static void run_usage(FILE *f)
@@ -367,6 +370,25 @@ static double unix_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Do a and b have the same streams, each with the same fields? */
+static int same_fields(const eng_engine_t *a, const eng_engine_t *b)
+{
+    const char *const *na, *const *nb;
+    size_t n = eng_engine_streams(a, &na);
+    if (eng_engine_streams(b, &nb) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *const *fa, *const *fb;
+        size_t m = eng_engine_stream_fields(a, na[i], &fa);
+        if (strcmp(na[i], nb[i]) != 0 || eng_engine_stream_fields(b, na[i], &fb) != m)
+            return 0;
+        for (size_t j = 0; j < m; j++)
+            if (strcmp(fa[j], fb[j]) != 0)
+                return 0;
+    }
+    return 1;
+}
+
 /* SIGHUP or POST /rules/reload: loads the pack again; when it loads and the
  * state carries over, the run context records the new rule versions and
  * swaps the engine (the admin API's mode overrides applied to it).  0, or
@@ -395,6 +417,19 @@ static int reload(run_t *r, char *out, size_t outn)
     }
     uint64_t fo = state_fingerprint(eng_engine_state(old));
     uint64_t fn = state_fingerprint(eng_engine_state(neu));
+    if (r->rp && (fo != fn || !same_fields(old, neu))) {
+        /* The hops keep counters and prune fields by the pack they started with. */
+        LOG_ERROR("reload rejected: the counters or the fields of a stream changed, and the repartition hops "
+                  "run the pack they started with; restart warden run; the old pack (%s) keeps running",
+                  eng_engine_pack_hash(old));
+        if (out)
+            snprintf(out, outn, "the counters or declared fields changed: under repartitioning that takes a "
+                     "restart of warden run");
+        r->reload_failures++;
+        eng_engine_destroy(neu);
+        free(err);
+        return -1;
+    }
     if (fo != fn && carry_state(r, neu) != 0) {
         LOG_ERROR("reload rejected: the state could not be carried over to the new counters (out of "
                   "memory); the old pack (%s) keeps running", eng_engine_pack_hash(old));
@@ -421,6 +456,8 @@ static int reload(run_t *r, char *out, size_t outn)
         return -1;
     }
     free(err);
+    if (r->rp)
+        cmd_rp_set_engine(r->rp, cmd_ctx_engine(r->ctx));
     r->reloads++;
     r->pack_loaded_unix = unix_now();
     r->pack_load_seconds = (double)(wd_now_ns() - t0) / 1e9;
@@ -457,6 +494,13 @@ static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *
         json_object_set_new(o, "events_by_topic", bt);
         cmd_stats_u64(o, "actions", r->actions);
         cmd_stats_u64(o, "hits", r->hits);
+        if (r->rp) {
+            json_t *rj = json_object();
+            cmd_stats_u64(rj, "watermarks", r->watermarks);
+            cmd_stats_u64(rj, "labels_off_key", r->labels_off_key);
+            cmd_stats_u64(rj, "internal_errors", r->internal_errors);
+            json_object_set_new(o, "repartition", rj);
+        }
         cmd_stats_u64(o, "rejected", r->rejected);
         cmd_stats_u64(o, "unknown_stream", r->unrouted);
         cmd_stats_u64(o, "dropped", r->dropped);
@@ -614,6 +658,10 @@ static int host_control_put(void *ud, const void *key, size_t klen, const void *
 static void h_between(void *ud, kfk_t *k, int flags)
 {
     run_t *r = ud;
+    if (r->rp && !r->failed && cmd_rp_check(r->rp) != 0) {
+        r->failed = 1;
+        kfk_stop(k);
+    }
     if (cmd_control_follow(r->control) > 0)
         h_report(ud, k);
     if (flags & KFK_IDLE_HUP) {
@@ -677,6 +725,21 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         .offset = m->offset,
         .msg_ts_ms = ts >= 0 ? ts : INT64_MIN,
     };
+    const eng_carry_t *carry = NULL;
+    if (r->rp) {
+        /* The last hop: a watermark passes; a record carries its source
+         * and the values of the counters other hops keep. */
+        const char *why = NULL;
+        int rc = cmd_rp_final_msg(r->rp, m, &src, &carry, &why);
+        if (rc == 1) {
+            r->watermarks++;
+            return KFK_OK;
+        }
+        if (rc < 0) {
+            r->internal_errors++;
+            return kfk_dead_letter(k, m, why, NULL);
+        }
+    }
     r->events++;
     count_topic(r, src.topic);
     if (!m->payload || m->len == 0) {
@@ -684,7 +747,7 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         return kfk_dead_letter(k, m, "malformed: empty message", NULL);
     }
     const eng_outcome_t *o;
-    if (eng_engine_eval(cmd_ctx_engine(r->ctx), p->state, m->payload, m->len, &src, &o) != 0) {
+    if (eng_engine_eval_carry(cmd_ctx_engine(r->ctx), p->state, m->payload, m->len, &src, carry, &o) != 0) {
         LOG_ERROR("event=%s/%d/%lld msg=\"internal error evaluating the event (out of memory?)\"",
                   src.topic, (int)src.partition, (long long)src.offset);
         return KFK_FATAL;
@@ -723,6 +786,7 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         return KFK_FATAL;
     }
     r->hits += o->nhits;
+    r->labels_off_key += o->labels_off_key;
     if (r->adm)
         count_stream(r, o->stream);
     if (o->event_ts_ms != INT64_MIN && o->event_ts_ms > r->last_ts_ms)
@@ -821,6 +885,35 @@ int cmd_run(int argc, char **argv)
     r.stats_path = a.stats_json;
     r.instance = wd_config_str(r.cfg, "run.instance");
     r.t0_ns = wd_now_ns();
+    if (cmd_rp_plan(r.cfg, cmd_ctx_engine(r.ctx), topics, ntopics, &r.rp, err, 65536) != 0) {
+        fprintf(stderr, "warden run: repartition: %s\n", err);
+        status = CMD_EXIT_FATAL;
+        goto done;
+    }
+    if (r.rp) {
+        /* Per rule, what is exact under this topology: nothing differs silently. */
+        char *g = NULL;
+        size_t gl = 0;
+        FILE *gf = open_memstream(&g, &gl);
+        if (gf) {
+            cmd_rp_guarantees(r.rp, gf);
+            fclose(gf);
+            char *save = NULL;
+            for (char *line = strtok_r(g, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *sep = strstr(line, ": ");
+                if (sep)
+                    *sep = '\0';
+                LOG_INFO("guarantee rule=%s is=\"%s\"", line, sep ? sep + 2 : "");
+            }
+            free(g);
+        }
+        /* Before the admin port and the store: the hops need neither. */
+        if (cmd_rp_start(r.rp, a.stats_json, err, 65536) != 0) {
+            fprintf(stderr, "warden run: repartition: %s\n", err);
+            status = CMD_EXIT_FATAL;
+            goto done;
+        }
+    }
     if (*wd_config_str(r.cfg, "admin.listen")) {
         adm_opts_t ao;
         char tok[1024];
@@ -867,6 +960,8 @@ int cmd_run(int argc, char **argv)
         .align_ms = wd_config_int(r.cfg, "run.align_ms"),
         .max_events = a.max_events,
     };
+    if (r.rp)
+        cmd_rp_final_opts(r.rp, &ko);
     kfk_handler_t h = {
         .ud = &r,
         .assign = h_assign,
@@ -925,6 +1020,10 @@ int cmd_run(int argc, char **argv)
                  store_scheme(cmd_ctx_store(r.ctx)), so.rows_written, so.batches, (double)so.batch_us_max / 1000.0,
                  so.retries, so.failures, so.buffer_rows);
     }
+    if (r.rp && cmd_rp_stop(r.rp) != 0 && lrc == 0) {
+        lrc = -1;
+        snprintf(err, 65536, "a repartition hop failed (see its log lines)");
+    }
     write_stats(&r, &ks, 1, lrc != 0 ? err : NULL);
     if (lrc != 0) {
         LOG_ERROR("warden run: stopping on a fatal error: %s", err);
@@ -932,6 +1031,10 @@ int cmd_run(int argc, char **argv)
     }
     status = CMD_EXIT_OK;
 done:
+    if (r.rp) {
+        cmd_rp_stop(r.rp);
+        cmd_rp_destroy(r.rp);
+    }
     adm_destroy(r.adm);
     cmd_control_close(r.control);
     kfk_destroy(k);

@@ -50,13 +50,15 @@ typedef struct split {
     const char   *instance;
     uint64_t      t0_ns;
     uint64_t      stats_failures;
+    uint64_t      reloads, reload_failures;
 } split_t;
 
 /* The stream's counter key path: the key of the first counter declared on
- * it in counters.lua, so a split topic is partitioned by the entity its
- * counters count (counters keyed on other fields of the same stream stay
- * partition-local: docs/operations.md).  NULL: no counter, keep the input
- * record's key. */
+ * it in counters.lua (the stream's evaluation key on warden run's
+ * repartitioned path), so a split topic is partitioned by the entity its
+ * labels and first counters belong to.  The fields of every other counter
+ * key are kept too; warden run repartitions by them (docs/state.md).
+ * NULL: no counter, keep the input record's key. */
 static const char *stream_key(const rule_counters_t *cs, const char *stream)
 {
     for (size_t i = 0; cs && i < rule_counters_count(cs); i++) {
@@ -65,6 +67,115 @@ static const char *stream_key(const rule_counters_t *cs, const char *stream)
             return c->key;
     }
     return NULL;
+}
+
+static void streams_free(sstream_t *ss, size_t n)
+{
+    for (size_t i = 0; ss && i < n; i++) {
+        free(ss[i].name);
+        free(ss[i].topic);
+        rule_prune_destroy(ss[i].prune);
+    }
+    free(ss);
+}
+
+/* The output streams of engine e: topic, pruner (its declared fields) and
+ * key of each.  Counts of a stream of old (a reload) carry over.  0, or -1
+ * out of memory. */
+static int streams_build(split_t *sp, eng_engine_t *e, const rule_counters_t *cs, const sstream_t *old,
+                         size_t nold, sstream_t **out, size_t *nout)
+{
+    const char *prefix = wd_config_str(sp->cfg, "split.prefix");
+    const char *const *names;
+    size_t nn = eng_engine_streams(e, &names);
+    sstream_t *ss = calloc(nn ? nn : 1, sizeof(*ss));
+    if (!ss)
+        return -1;
+    for (size_t i = 0; i < nn; i++) {
+        sstream_t *s = &ss[i];
+        s->name = strdup(names[i]);
+        size_t tl = strlen(prefix) + strlen(names[i]) + 2;
+        s->topic = malloc(tl);
+        if (!s->name || !s->topic) {
+            streams_free(ss, i + 1);
+            return -1;
+        }
+        snprintf(s->topic, tl, "%s.%s", prefix, names[i]);
+        s->nfields = eng_engine_stream_fields(e, names[i], &s->fields);
+        if ((s->prune = rule_prune_new(s->fields, s->nfields)) == NULL) {
+            streams_free(ss, i + 1);
+            return -1;
+        }
+        s->key = stream_key(cs, names[i]);
+        for (size_t j = 0; j < nold; j++)
+            if (strcmp(old[j].name, s->name) == 0) {
+                s->in = old[j].in;
+                s->out = old[j].out;
+                s->bytes_in = old[j].bytes_in;
+                s->bytes_out = old[j].bytes_out;
+            }
+        LOG_INFO("split stream=%s topic=%s fields=%zu key=%s", s->name, s->topic, s->nfields,
+                 s->key ? s->key : "(input key)");
+    }
+    *out = ss;
+    *nout = nn;
+    return 0;
+}
+
+/* SIGHUP: the pack again, so a new rule's fields are never pruned away by a
+ * split still running the old pack.  Topics of new streams are created;
+ * a pack that fails to load is logged and the old one keeps running. */
+static void h_report(void *ud, kfk_t *k);
+
+static void h_between(void *ud, kfk_t *k, int flags)
+{
+    split_t *sp = ud;
+    if (!(flags & KFK_IDLE_HUP))
+        return;
+    char *err = malloc(65536);
+    if (!err)
+        return;
+    eng_opts_t opts;
+    cmd_engine_opts(sp->cfg, &opts);
+    const char *rules = wd_config_str(sp->cfg, "rules");
+    eng_engine_t *neu = eng_engine_new(&opts, rules, err, 65536);
+    rule_counters_t *cs = NULL;
+    sstream_t *ss = NULL;
+    size_t ns = 0;
+    if (!neu || rule_counters_load(rules, &cs, err, 65536) != 0 ||
+        streams_build(sp, neu, cs, sp->streams, sp->nstreams, &ss, &ns) != 0) {
+        sp->reload_failures++;
+        LOG_ERROR("split reload rejected: the rule pack in %s failed to load; the old one keeps running: %s",
+                  rules, err);
+        eng_engine_destroy(neu);
+        rule_counters_destroy(cs);
+        free(err);
+        h_report(sp, k);
+        return;
+    }
+    const char **names = calloc(ns + 1, sizeof(char *));
+    int *parts = calloc(ns + 1, sizeof(int)), *compact = calloc(ns + 1, sizeof(int));
+    for (size_t i = 0; names && parts && compact && i < ns; i++) {
+        names[i] = ss[i].topic;
+        parts[i] = (int)wd_config_int(sp->cfg, "split.partitions") > 0
+                       ? (int)wd_config_int(sp->cfg, "split.partitions") : -1;
+    }
+    if (names && parts && compact && kfk_create(sp->cfg, names, parts, compact, ns, err, 65536) != 0)
+        LOG_WARN("split reload: %s", err);
+    free(names);
+    free(parts);
+    free(compact);
+    streams_free(sp->streams, sp->nstreams);
+    eng_engine_destroy(sp->eng);
+    rule_counters_destroy(sp->counters);
+    sp->streams = ss;
+    sp->nstreams = ns;
+    sp->eng = neu;
+    sp->counters = cs;
+    sp->reloads++;
+    LOG_INFO("split reload: rule pack %s, streams=%zu", eng_engine_pack_hash(neu), ns);
+    free(err);
+    h_report(sp, k);
 }
 
 static void split_usage(FILE *f)
@@ -83,6 +194,7 @@ static void split_usage(FILE *f)
         "                         SIGUSR1 and at exit (docs/operations.md)\n"
         "      --help-config      every setting with its type and default\n"
         "  -h, --help             this help\n\n"
+        "SIGHUP reloads the rule pack between batches (new streams get their topics).\n"
         "Exit status: 0 stopped by a signal, 1 configuration or rule pack error,\n"
         "2 usage error, 4 fatal Kafka error.\n");
 }
@@ -254,6 +366,8 @@ static void write_stats(split_t *sp, const kfk_stats_t *ks, int final, const cha
         cmd_stats_u64(o, "dropped", sp->dropped);
         cmd_stats_u64(o, "dropped_bytes", sp->dropped_bytes);
         cmd_stats_u64(o, "malformed", sp->malformed);
+        cmd_stats_u64(o, "reloads", sp->reloads);
+        cmd_stats_u64(o, "reload_failures", sp->reload_failures);
         cmd_stats_u64(o, "bytes_in", bin + sp->dropped_bytes);
         cmd_stats_u64(o, "bytes_out", bout);
         if (final)
@@ -329,28 +443,14 @@ int cmd_split(int argc, char **argv)
     sp.json = wd_json_new(0);
     sp.stream_field = wd_config_str(sp.cfg, "streams.field");
     const char *prefix = wd_config_str(sp.cfg, "split.prefix");
-    const char *const *names;
-    size_t nn = eng_engine_streams(sp.eng, &names);
-    sp.streams = calloc(nn ? nn : 1, sizeof(*sp.streams));
-    create = calloc(nn + 2, sizeof(*create));
-    if (!sp.json || !sp.streams || !create)
+    if (!sp.json || streams_build(&sp, sp.eng, sp.counters, NULL, 0, &sp.streams, &sp.nstreams) != 0)
         goto done;
-    for (size_t i = 0; i < nn; i++) {
-        sstream_t *s = &sp.streams[sp.nstreams++];
-        s->name = strdup(names[i]);
-        size_t tl = strlen(prefix) + strlen(names[i]) + 2;
-        s->topic = malloc(tl);
-        if (!s->name || !s->topic)
-            goto done;
-        snprintf(s->topic, tl, "%s.%s", prefix, names[i]);
-        s->nfields = eng_engine_stream_fields(sp.eng, names[i], &s->fields);
-        if ((s->prune = rule_prune_new(s->fields, s->nfields)) == NULL)
-            goto done;
-        s->key = stream_key(sp.counters, names[i]);
-        create[i] = s->topic;
-        LOG_INFO("split stream=%s topic=%s fields=%zu key=%s", s->name, s->topic, s->nfields,
-                 s->key ? s->key : "(input key)");
-    }
+    size_t nn = sp.nstreams;
+    create = calloc(nn + 2, sizeof(*create));
+    if (!create)
+        goto done;
+    for (size_t i = 0; i < nn; i++)
+        create[i] = sp.streams[i].topic;
     const char *const *topics;
     size_t ntopics = wd_config_list(sp.cfg, "split.topics", &topics);
     if (ntopics == 0) {
@@ -376,7 +476,7 @@ int cmd_split(int argc, char **argv)
         .batch_ms = wd_config_int(sp.cfg, "split.batch_ms"),
         .client_id = "warden-split",
     };
-    kfk_handler_t h = { .ud = &sp, .message = h_message, .report = h_report };
+    kfk_handler_t h = { .ud = &sp, .message = h_message, .between = h_between, .report = h_report };
     sp.stats_path = a.stats_json;
     sp.instance = wd_config_str(sp.cfg, "split.instance");
     sp.t0_ns = wd_now_ns();
@@ -407,12 +507,7 @@ int cmd_split(int argc, char **argv)
     status = CMD_EXIT_OK;
 done:
     kfk_destroy(k);
-    for (size_t i = 0; sp.streams && i < sp.nstreams; i++) {
-        free(sp.streams[i].name);
-        free(sp.streams[i].topic);
-        rule_prune_destroy(sp.streams[i].prune);
-    }
-    free(sp.streams);
+    streams_free(sp.streams, sp.nstreams);
     free(create);
     wd_json_destroy(sp.json);
     eng_engine_destroy(sp.eng);

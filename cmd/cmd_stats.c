@@ -46,6 +46,12 @@ void cmd_stats_kafka(json_t *o, const kfk_stats_t *ks, int final)
     cmd_stats_u64(o, "restore_ms", ks->restore_ms);
     cmd_stats_u64(o, "migrated", ks->migrated);
     cmd_stats_u64(o, "misaligned", ks->misaligned);
+    cmd_stats_u64(o, "held", ks->held);
+    cmd_stats_u64(o, "held_max", ks->held_max);
+    cmd_stats_u64(o, "watermarks_in", ks->watermarks);
+    cmd_stats_u64(o, "late", ks->late);
+    cmd_stats_u64(o, "paused", ks->paused);
+    json_object_set_new(o, "watermark_lag_ms", json_integer((json_int_t)ks->wm_lag_ms));
     cmd_stats_u64(o, "assigned", ks->assigned);
     cmd_stats_u64(o, "revoked", ks->revoked);
     cmd_stats_u64(o, "partitions", ks->partitions);

@@ -75,6 +75,10 @@ struct eng_engine {
     stream_info_t     *streams;
     size_t             nstreams;
     const char       **stream_names;
+    size_t            *voff;        /* per counter: its first value slot (windows in order) */
+    size_t             nvals;       /* value slots in all */
+    const eng_carry_t *carry;       /* the event's carried counter values (repartitioned) */
+    wd_jval_t          root;        /* the event being evaluated */
     char               errbuf[2048];
 };
 
@@ -229,6 +233,45 @@ static int resolve_counter(const eng_engine_t *e, rule_str_t name, rule_str_t wi
     return i;
 }
 
+/* The event's own key for counter c: its key field as the counter would
+ * read it, whatever its where clauses say.  1 with the bytes, else 0. */
+static int own_key(const rule_counter_spec_t *c, wd_jval_t root, const char **key, size_t *klen,
+                   char kbuf[RULE_NUMBUF])
+{
+    rule_counter_spec_t k = *c;
+    k.nwhere = 0;
+    k.distinct = NULL;
+    return rule_counter_match(&k, root, key, klen, kbuf, NULL, NULL, NULL);
+}
+
+/* ctx.count/distinct of a counter an upstream hop keeps: the value it
+ * carried for the event's own key; any other key is an error (the event
+ * carries no other). */
+static int carried_count(eng_engine_t *e, size_t i, rule_str_t key, int64_t w, int64_t *out, char *err,
+                         size_t errn)
+{
+    const rule_counter_spec_t *c = rule_counters_get(e->counters, i);
+    const char *k;
+    size_t kl;
+    char kbuf[RULE_NUMBUF], show[160], kshow[160];
+    size_t wi = 0;
+    while (wi < c->nwindows && c->windows_ms[wi] != w)
+        wi++;
+    if (!own_key(c, e->root, &k, &kl, kbuf)) {
+        snprintf(err, errn, "counter '%s' is kept by another partition (repartitioned by %s) and this "
+                 "event has no %s: only the event's own key can be read", c->name, c->key, c->key);
+        return -1;
+    }
+    if (kl != key.len || memcmp(k, key.s, kl) != 0 || wi == c->nwindows || !e->carry->have[e->voff[i] + wi]) {
+        snprintf(err, errn, "counter '%s' is kept by another partition (repartitioned by %s): only the "
+                 "event's own key '%s' can be read, not '%s'", c->name, c->key,
+                 rule_str_show((rule_str_t){ k, kl }, show, sizeof show), rule_str_show(key, kshow, sizeof kshow));
+        return -1;
+    }
+    *out = e->carry->vals[e->voff[i] + wi];
+    return 0;
+}
+
 static int op_count(void *ud, rule_str_t counter, rule_str_t key, rule_str_t window, int distinct,
                     int64_t *out, char *err, size_t errn)
 {
@@ -241,6 +284,8 @@ static int op_count(void *ud, rule_str_t counter, rule_str_t key, rule_str_t win
         *out = 0;
         return 0;
     }
+    if (e->carry && !e->carry->local[i])
+        return carried_count(e, (size_t)i, key, w, out, err, errn);
     uint64_t work = state_read_work(e->cur_state);
     int64_t n = distinct ? state_distinct(e->cur_state, (size_t)i, key.s, key.len, w, e->ctx.ts_ms)
                          : state_count(e->cur_state, (size_t)i, key.s, key.len, w, e->ctx.ts_ms);
@@ -265,12 +310,22 @@ static int label_reserved(rule_str_t label, char *err, size_t errn)
     return 1;
 }
 
+/* Repartitioned: a label on an entity other than the event's evaluation
+ * key lives in this partition only (docs/state.md): counted. */
+static void off_key(eng_engine_t *e, rule_str_t entity)
+{
+    if (e->carry && (!e->carry->entity || entity.len != e->carry->entity_len ||
+                     memcmp(entity.s, e->carry->entity, entity.len) != 0))
+        e->out.labels_off_key++;
+}
+
 static int op_has_label(void *ud, rule_str_t entity, rule_str_t label, int *out, char *err,
                         size_t errn)
 {
     eng_engine_t *e = ud;
     if (label_reserved(label, err, errn))
         return -1;
+    off_key(e, entity);
     *out = state_label_has(e->cur_state, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms);
     if (!*out && e->overlay)
         *out = rule_overlay_has_label(e->overlay, entity.s, entity.len, label.s, label.len,
@@ -298,6 +353,7 @@ static int op_label(void *ud, rule_str_t entity, rule_str_t label, int64_t ttl_m
         snprintf(err, errn, "ttl must be positive");
         return -1;
     }
+    off_key(e, entity);
     if (e->nlabels == e->labels_cap) {
         size_t cap = e->labels_cap ? e->labels_cap * 2 : 16;
         pending_label_t *l = realloc(e->labels, cap * sizeof(*l));
@@ -525,6 +581,17 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
         e->stats[i].mode = e->stats[i].pack_mode = rules[i]->mode;
     }
     build_streams(e);
+    size_t nc = rule_counters_count(e->counters);
+    e->voff = calloc(nc + 1, sizeof(*e->voff));
+    if (e->voff == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < nc; i++) {
+        e->voff[i] = e->nvals;
+        e->nvals += rule_counters_get(e->counters, i)->nwindows;
+    }
+    e->voff[nc] = e->nvals;
     return e;
 fail:
     eng_engine_destroy(e);
@@ -557,6 +624,7 @@ void eng_engine_destroy(eng_engine_t *e)
     }
     free(e->streams);
     free(e->stream_names);
+    free(e->voff);
     free(e);
 }
 
@@ -712,8 +780,11 @@ static void make_actions(eng_engine_t *e, eng_outcome_t *o)
     }
 }
 
-int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
-                    const eng_src_t *src, const eng_outcome_t **out)
+/* Parse, id, stream, time, route: the part of an evaluation before any
+ * state.  Returns the stream's info, or NULL when the outcome is final
+ * (rejected, unrouted); *rootp the event. */
+static const stream_info_t *prepare(eng_engine_t *e, state_t *state, const char *buf, size_t len,
+                                    const eng_src_t *src, const eng_outcome_t **out, wd_jval_t *rootp)
 {
     eng_outcome_t *o = &e->out;
     wd_arena_reset(e->arena);
@@ -730,13 +801,13 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     char perr[256];
     if (wd_json_parse(e->json, buf, len, &root, perr, sizeof(perr)) != 0) {
         o->event_id = src_event_id(e, src);
-        return reject(e, "%s", perr);
+        { reject(e, "%s", perr); return NULL; }
     }
     const char *id = fmt_event_id(e, root);
     o->event_id = id ? id : src_event_id(e, src);
     if (id && strlen(id) > RULE_MAX_ID_LEN) {
         o->event_id = src_event_id(e, src);
-        return reject(e, "id field '%s' is longer than 512 bytes", e->opts.id_field);
+        { reject(e, "id field '%s' is longer than 512 bytes", e->opts.id_field); return NULL; }
     }
     if (id && wd_jval_get(root, e->opts.id_field, strlen(e->opts.id_field), &v) &&
         wd_jval_type(v) == WD_JSTRING) {
@@ -746,22 +817,22 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
         const char *s = wd_jval_str(v, &n);
         if (memchr(s, '\0', n) != NULL) {
             o->event_id = src_event_id(e, src);
-            return reject(e, "id field '%s' contains a NUL byte", e->opts.id_field);
+            { reject(e, "id field '%s' contains a NUL byte", e->opts.id_field); return NULL; }
         }
     }
     if (wd_jval_type(root) != WD_JOBJECT)
-        return reject(e, "%s", "event is not a JSON object");
+        { reject(e, "%s", "event is not a JSON object"); return NULL; }
 
     if (!wd_jval_get(root, e->opts.stream_field, strlen(e->opts.stream_field), &v) ||
         wd_jval_type(v) != WD_JSTRING)
-        return reject(e, "missing or non-string stream field '%s'", e->opts.stream_field);
+        { reject(e, "missing or non-string stream field '%s'", e->opts.stream_field); return NULL; }
     size_t slen;
     const char *stream = wd_jval_str(v, &slen);
     o->stream = wd_arena_strndup(e->arena, stream, slen);
 
     const char *why;
     if (eng_event_time(&e->opts, root, src, &o->event_ts_ms, &why) != 0)
-        return reject(e, why, e->opts.ts_field);
+        { reject(e, why, e->opts.ts_field); return NULL; }
 
     /* By length: the stream is event bytes and may hold a NUL. */
     const stream_info_t *si = NULL;
@@ -777,28 +848,89 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
             o->stream = wd_arena_strndup(e->arena, show, strlen(show));
         }
         o->status = ENG_EVENT_UNROUTED;
-        return 0;
+        return NULL;
     }
+    *rootp = root;
+    e->root = root;
+    return si;
+}
+
+/* Counters of si that the event feeds (local[c] set, or all when local is
+ * NULL) updated at the event's time; with vals, every window of each read
+ * back for the event's own key (have set).  Before any rule runs, so a
+ * count includes the current event. */
+static void update_counters(eng_engine_t *e, const stream_info_t *si, wd_jval_t root,
+                            const unsigned char *local, int64_t *vals, unsigned char *have)
+{
+    eng_outcome_t *o = &e->out;
+    state_t *st = e->cur_state;
+    state_advance(st, o->event_ts_ms);
+    for (size_t k = 0; k < si->ncounters; k++) {
+        size_t ci = si->counters[k];
+        if (local && !local[ci])
+            continue;
+        const rule_counter_spec_t *c = rule_counters_get(e->counters, ci);
+        const char *key, *val = NULL;
+        size_t klen, vlen = 0;
+        char kbuf[RULE_NUMBUF] = "", vbuf[RULE_NUMBUF] = "";
+        if (rule_counter_match(c, root, &key, &klen, kbuf, c->distinct ? &val : NULL,
+                               c->distinct ? &vlen : NULL, c->distinct ? vbuf : NULL)) {
+            int rc = c->distinct ? state_add_distinct(st, ci, key, klen, val, vlen, o->event_ts_ms)
+                                 : state_add(st, ci, key, klen, o->event_ts_ms);
+            if (rc < 0)
+                LOG_WARN("counter=%s event=%s msg=\"%s\"", c->name, o->event_id, state_strerror(rc));
+        } else if (!vals || !own_key(c, root, &key, &klen, kbuf)) {
+            continue;
+        }
+        for (size_t w = 0; vals && w < c->nwindows; w++) {
+            int64_t n = c->distinct ? state_distinct(st, ci, key, klen, c->windows_ms[w], o->event_ts_ms)
+                                    : state_count(st, ci, key, klen, c->windows_ms[w], o->event_ts_ms);
+            if (n < 0)
+                continue;
+            vals[e->voff[ci] + w] = n;
+            have[e->voff[ci] + w] = 1;
+        }
+    }
+}
+
+int eng_engine_hop(eng_engine_t *e, state_t *state, const char *buf, size_t len, const eng_src_t *src,
+                   const unsigned char *local, int64_t *vals, unsigned char *have, const eng_outcome_t **out,
+                   wd_jval_t *root)
+{
+    e->carry = NULL;
+    const stream_info_t *si = prepare(e, state, buf, len, src, out, root);
+    if (si == NULL)
+        return 0;
+    if (local)
+        update_counters(e, si, *root, local, vals, have);
+    e->out.status = ENG_EVENT_OK;
+    return 0;
+}
+
+int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
+                    const eng_src_t *src, const eng_outcome_t **out)
+{
+    return eng_engine_eval_carry(e, state, buf, len, src, NULL, out);
+}
+
+int eng_engine_eval_carry(eng_engine_t *e, state_t *state, const char *buf, size_t len,
+                          const eng_src_t *src, const eng_carry_t *carry, const eng_outcome_t **out)
+{
+    wd_jval_t root;
+    e->carry = NULL;
+    const stream_info_t *si = prepare(e, state, buf, len, src, out, &root);
+    if (si == NULL)
+        return 0;
+    eng_outcome_t *o = &e->out;
+    size_t slen = strlen(o->stream);
+    const char *stream = o->stream;
     rule_t *const *rules;
     size_t nrules = rule_pack_stream_rules(e->pack, stream, slen, &rules);
 
     /* Counters first, so that a count includes the current event. */
     state_t *st = e->cur_state;
-    state_advance(st, o->event_ts_ms);
-    for (size_t k = 0; k < si->ncounters; k++) {
-        const rule_counter_spec_t *c = rule_counters_get(e->counters, si->counters[k]);
-        const char *key, *val = NULL;
-        size_t klen, vlen = 0;
-        char kbuf[RULE_NUMBUF] = "", vbuf[RULE_NUMBUF] = "";
-        if (!rule_counter_match(c, root, &key, &klen, kbuf, c->distinct ? &val : NULL,
-                                c->distinct ? &vlen : NULL, c->distinct ? vbuf : NULL))
-            continue;
-        int rc = c->distinct ? state_add_distinct(st, si->counters[k], key, klen, val, vlen,
-                                                      o->event_ts_ms)
-                             : state_add(st, si->counters[k], key, klen, o->event_ts_ms);
-        if (rc < 0)
-            LOG_WARN("counter=%s event=%s msg=\"%s\"", c->name, o->event_id, state_strerror(rc));
-    }
+    update_counters(e, si, root, carry ? carry->local : NULL, NULL, NULL);
+    e->carry = carry;
     e->nlabels = 0;
 
     e->ctx.event_id = o->event_id;
@@ -887,9 +1019,16 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
         }
     }
     e->nlabels = 0;
+    e->carry = NULL;
     o->status = ENG_EVENT_OK;
     return 0;
 }
+
+size_t eng_engine_value_slots(const eng_engine_t *e) { return e->nvals; }
+
+size_t eng_engine_value_slot(const eng_engine_t *e, size_t counter) { return e->voff[counter]; }
+
+const struct rule_counters *eng_engine_counters(const eng_engine_t *e) { return e->counters; }
 
 const double ENG_COST_BOUNDS_US[ENG_COST_BUCKETS - 1] = {
     1, 2.5, 5, 10, 25, 50, 100, 250, 1000, 10000, 100000,

@@ -110,6 +110,7 @@ typedef struct eng_outcome {
      * with an enforce-mode hit, in order of that entity's first hit. */
     const eng_action_t     *actions;
     size_t                  nactions;
+    size_t                  labels_off_key; /* eval_carry: label calls on another entity */
 } eng_outcome_t;
 
 /* Loads the rule pack in rules_dir (rules, counters.lua, lists/).  Returns
@@ -126,6 +127,42 @@ state_t *eng_engine_state(eng_engine_t *e);
  * internal failure (out of memory); bad input is an outcome, not an error. */
 int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
                     const eng_src_t *src, const eng_outcome_t **out);
+
+/* The repartitioned path (docs/state.md): a counter is kept by the hop
+ * whose partitions are keyed by its key field; that hop updates it and reads
+ * back every window for the event's own key (value slots: counter c's
+ * windows, in declared order, from eng_engine_value_slot(e, c)), and the
+ * event carries the values on to the last hop, which runs the rules. */
+typedef struct eng_carry {
+    const unsigned char *local;  /* per counter: 1 = kept here (updated and read in the state
+                                  * given), 0 = carried */
+    const int64_t       *vals;   /* per value slot: the value carried */
+    const unsigned char *have;   /* per value slot: carried at all */
+    const char          *entity; /* the event's evaluation key value: labels on it are
+                                  * exact; a label call on another entity counts in
+                                  * the outcome's labels_off_key */
+    size_t               entity_len;
+} eng_carry_t;
+size_t eng_engine_value_slots(const eng_engine_t *e);
+size_t eng_engine_value_slot(const eng_engine_t *e, size_t counter);
+struct rule_counters;
+const struct rule_counters *eng_engine_counters(const eng_engine_t *e);
+
+/* eng_engine_eval where carry->local says which counters are kept in state
+ * and the others answer ctx.count/ctx.distinct from carry for the event's
+ * own key only (another key is a rule error naming the reason).  carry NULL:
+ * eng_engine_eval. */
+int eng_engine_eval_carry(eng_engine_t *e, state_t *state, const char *buf, size_t len,
+                          const eng_src_t *src, const eng_carry_t *carry, const eng_outcome_t **out);
+
+/* One hop: parse, route and time the event as eval does (the outcome's
+ * status, stream, id, time; *root the event, valid until the next call);
+ * when local is not NULL, update the counters with local[c] set and read
+ * every window of each back for the event's own key into vals/have.  No
+ * rule runs.  Returns 0, or -1 for an internal failure. */
+int eng_engine_hop(eng_engine_t *e, state_t *state, const char *buf, size_t len, const eng_src_t *src,
+                   const unsigned char *local, int64_t *vals, unsigned char *have, const eng_outcome_t **out,
+                   wd_jval_t *root);
 
 /* The event time of a parsed event exactly as eng_engine_eval reads it: the
  * ts field (RFC 3339 or epoch ms), else the Kafka message timestamp; refused

@@ -168,8 +168,8 @@ int32_t kfk_layout(kfk_t *k)
         else if (common != np)
             common = -1;
     }
-    k->copart = k->ntp == 1 || common > 0;
-    if (!k->copart)
+    k->copart = !k->o.per_partition && (k->ntp == 1 || common > 0);
+    if (!k->copart && !k->o.per_partition)
         LOG_WARN("input topics differ in partition count (or do not exist yet): state is kept per "
                  "topic-partition, so counters and labels shared across topics are not combined");
     if (k->copart)
@@ -235,7 +235,13 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
     }
 
     int32_t total = kfk_layout(k);
-    k->align = k->copart && k->ntp > 1 && k->o.align_ms > 0;
+    k->align = k->copart && ((k->ntp > 1 && k->o.align_ms > 0) || k->o.merge);
+    if (k->o.merge && !k->copart) {
+        snprintf(errstr, n, "the internal topics of a repartition hop differ in partition count (or are missing)");
+        goto fail;
+    }
+    if (k->o.merge_max_held == 0)
+        k->o.merge_max_held = 50000;
     {
         const char *names[64];
         int parts[64], compact[64];
@@ -319,6 +325,7 @@ void kfk_destroy(kfk_t *k)
     if (k->c) {
         rd_kafka_consumer_close(k->c);
         rd_kafka_destroy(k->c);
+        k->c = NULL;
     }
     while (k->ntps)
         kfk_tp_free(k, k->tps[--k->ntps]);
@@ -359,6 +366,69 @@ void kfk_counters(const kfk_t *k, kfk_stats_t *out)
     *out = k->st;
     out->partitions = k->ntps;
     out->slots = k->nslots;
+    out->held = k->held;
+    out->wm_lag_ms = 0;
+    for (size_t i = 0; k->o.merge && i < k->ntps; i++) {
+        const ktp_t *t = k->tps[i];
+        for (size_t j = t->qlen; j > 0; j--) {   /* the newest record held */
+            size_t at = (t->qhead + j - 1) % t->qcap;
+            if (t->q_kind[at] != KFK_POS_RECORD)
+                continue;
+            if (t->slot && t->slot->has_pos && t->q_pos[at].ts - t->slot->pos.ts > out->wm_lag_ms)
+                out->wm_lag_ms = t->q_pos[at].ts - t->slot->pos.ts;
+            break;
+        }
+    }
+}
+
+/* A kfk_t with just enough in it for a producer's config (the probes
+ * below run before any loop). */
+static rd_kafka_t *probe_new(const wd_config_t *cfg, kfk_t *tmp, char *errstr, size_t n)
+{
+    memset(tmp, 0, sizeof *tmp);
+    tmp->cfg = cfg;
+    tmp->o.client_id = "warden-probe";
+    tmp->o.txn_id = "warden-probe";
+    rd_kafka_conf_t *pc = kfk_conf_producer(tmp, errstr, n);
+    if (!pc)
+        return NULL;
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, n);
+    if (!p)
+        rd_kafka_conf_destroy(pc);
+    return p;
+}
+
+int kfk_topic_partitions(const wd_config_t *cfg, const char *const *topics, size_t nt, int *parts,
+                         char *errstr, size_t n)
+{
+    kfk_t tmp;
+    rd_kafka_t *p = probe_new(cfg, &tmp, errstr, n);
+    if (!p)
+        return -1;
+    tmp.p = p;
+    for (size_t i = 0; i < nt; i++)
+        parts[i] = kfk_partitions(&tmp, topics[i]);
+    rd_kafka_destroy(p);
+    return 0;
+}
+
+int kfk_create(const wd_config_t *cfg, const char *const *names, const int *parts_new, const int *compact,
+               size_t nt, char *errstr, size_t n)
+{
+    kfk_t tmp;
+    rd_kafka_t *p = probe_new(cfg, &tmp, errstr, n);
+    if (!p)
+        return -1;
+    tmp.p = p;
+    create_topics(&tmp, names, parts_new, compact, nt);
+    int missing = wait_topics(&tmp, names, nt, 30000);
+    rd_kafka_destroy(p);
+    if (missing >= 0) {
+        snprintf(errstr, n, "topic %s could not be created (not in the broker's metadata after 30 s)",
+                 names[missing]);
+        return -1;
+    }
+    return 0;
 }
 
 void kfk_stats(const kfk_t *k, kfk_stats_t *out)

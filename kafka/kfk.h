@@ -90,6 +90,13 @@ typedef struct kfk_handler {
      * and between batches after SIGUSR1.  For a stats file; keep it cheap.
      * May be NULL. */
     void (*report)(void *ud, kfk_t *k);
+    /* Every tick_ms while no batch is open, once per slot, inside a
+     * transaction of its own (an upstream hop writes its watermarks here).
+     * idle: the slot has nothing more to hand out for now — its input
+     * partitions are caught up (for merge: every upstream said idle) for
+     * idle_ms.  KFK_OK, KFK_REDO (the tick is dropped) or KFK_FATAL.  May
+     * be NULL. */
+    kfk_rc_t (*tick)(void *ud, kfk_t *k, void *part, int idle);
 } kfk_handler_t;
 
 enum { KFK_IDLE_HUP = 1 };
@@ -112,6 +119,16 @@ typedef struct kfk_opts {
     long               align_ms;    /* co-partitioned inputs: hand out messages of one
                                      * slot in Kafka-timestamp order, waiting at most
                                      * this long for a lagging topic (0: arrival order) */
+    int                merge;       /* the inputs are one hop's internal topics, one per
+                                     * upstream slot: hand out a slot's messages in
+                                     * warden.pos order, each only once every upstream
+                                     * has something held (a record or a watermark) —
+                                     * exact, never by timeout (kfk_pos_t) */
+    int                per_partition; /* a slot per input topic-partition even when the
+                                       * topics are co-partitioned */
+    long               tick_ms;     /* the handler's tick period (0: none) */
+    long               idle_ms;     /* caught up this long: the slot is idle (tick) */
+    size_t             merge_max_held; /* merge: pause a partition holding more (0: 50000) */
 } kfk_opts_t;
 
 /* Counters of the loop (read after kfk_run, or for metrics). */
@@ -135,6 +152,13 @@ typedef struct kfk_stats {
     uint64_t partitions;     /* topic-partitions held now */
     uint64_t slots;          /* state slots held now */
     uint64_t misaligned;     /* events handed out before a lagging topic caught up */
+    uint64_t held;           /* merge: records held now, waiting for every upstream */
+    uint64_t held_max;       /* the most held at once */
+    uint64_t watermarks;     /* merge: watermark records consumed */
+    uint64_t late;           /* merge: records handed out behind one already handed out */
+    uint64_t paused;         /* merge: times a partition was paused for holding too much */
+    int64_t  wm_lag_ms;      /* merge: newest held event time minus the slowest slot's
+                              * position, at the last commit (0: nothing held) */
     uint64_t lat_p50_us;     /* poll → commit of the message's transaction */
     uint64_t lat_p99_us;
     uint64_t lat_max_us;
@@ -171,6 +195,37 @@ void kfk_stop(kfk_t *k);
 kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition,
                       const void *key, size_t keylen, const void *val, size_t vallen,
                       int64_t ts_ms, rd_kafka_headers_t *headers);
+
+/* A record's place in the merged order of the repartitioned path: event
+ * time, then the source partition and offset it came from (the raw record
+ * for split input).  Header `warden.pos`, 24 bytes: three big-endian
+ * int64.  A watermark record (header `warden.wm`, empty value) says its
+ * writer has written everything up to pos ("1") or that its input is caught
+ * up and idle ("idle": pos is meaningless, it sorts last). */
+typedef struct kfk_pos {
+    int64_t ts, part, off;
+} kfk_pos_t;
+#define KFK_POS_HEADER "warden.pos"
+#define KFK_WM_HEADER  "warden.wm"
+enum { KFK_POS_NONE = 0, KFK_POS_RECORD = 1, KFK_POS_WM = 2, KFK_POS_IDLE = 3 };
+/* What m is (KFK_POS_*), with its position in *p (RECORD, WM). */
+int kfk_pos_of(const rd_kafka_message_t *m, kfk_pos_t *p);
+/* Adds the warden.pos header for p to h. */
+void kfk_pos_put(rd_kafka_headers_t *h, const kfk_pos_t *p);
+/* <0, 0, >0 as a goes before, with, after b. */
+int kfk_pos_cmp(const kfk_pos_t *a, const kfk_pos_t *b);
+/* Writes a watermark (p; NULL: idle) to every partition of topic, inside
+ * the open transaction.  Returns what kfk_produce does. */
+kfk_rc_t kfk_watermark(kfk_t *k, const char *topic, int nparts, const kfk_pos_t *p);
+
+/* Before the loops start: the partition count of each of topics (-1:
+ * missing) into parts, and, when create is set, creates the missing ones
+ * of names (partitions parts_new[i], compacted when compact[i]), waiting
+ * until they show in the metadata.  Returns 0, or -1 with errstr. */
+int kfk_topic_partitions(const wd_config_t *cfg, const char *const *topics, size_t nt, int *parts,
+                         char *errstr, size_t n);
+int kfk_create(const wd_config_t *cfg, const char *const *names, const int *parts_new, const int *compact,
+               size_t nt, char *errstr, size_t n);
 
 /* Header `warden.origin` ("PARTITION/OFFSET" of the raw record a split
  * record came from): event-time alignment breaks timestamp ties with it, so

@@ -18,35 +18,235 @@ void kfk_q_clear(kfk_t *k, ktp_t *t)
         rd_kafka_message_destroy(t->q[(t->qhead + i) % t->qcap]);
     k->held -= t->qlen;
     t->qhead = t->qlen = 0;
+    kfk_q_resume(k, t);
 }
 
-int kfk_q_push(ktp_t *t, rd_kafka_message_t *m, uint64_t ns)
+int kfk_q_push(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t ns)
 {
     if (t->qlen == t->qcap) {
         size_t cap = t->qcap ? t->qcap * 2 : 256;
         rd_kafka_message_t **q = malloc(cap * sizeof(*q));
         uint64_t *qn = malloc(cap * sizeof(*qn));
-        if (!q || !qn) {
+        kfk_pos_t *qp = malloc(cap * sizeof(*qp));
+        int *qk = malloc(cap * sizeof(*qk));
+        if (!q || !qn || !qp || !qk) {
             free(q);
             free(qn);
+            free(qp);
+            free(qk);
             return -1;
         }
         for (size_t i = 0; i < t->qlen; i++) {
-            q[i] = t->q[(t->qhead + i) % t->qcap];
-            qn[i] = t->q_ns[(t->qhead + i) % t->qcap];
+            size_t j = (t->qhead + i) % t->qcap;
+            q[i] = t->q[j];
+            qn[i] = t->q_ns[j];
+            qp[i] = t->q_pos[j];
+            qk[i] = t->q_kind[j];
         }
         free(t->q);
         free(t->q_ns);
+        free(t->q_pos);
+        free(t->q_kind);
         t->q = q;
         t->q_ns = qn;
+        t->q_pos = qp;
+        t->q_kind = qk;
         t->qcap = cap;
         t->qhead = 0;
     }
     size_t at = (t->qhead + t->qlen) % t->qcap;
     t->q[at] = m;
     t->q_ns[at] = ns;
+    memset(&t->q_pos[at], 0, sizeof t->q_pos[at]);
+    t->q_kind[at] = k->o.merge ? kfk_pos_of(m, &t->q_pos[at]) : KFK_POS_NONE;
     t->qlen++;
+    if (k->o.merge && !t->paused && t->qlen > k->o.merge_max_held) {
+        /* Bounded: a partition far ahead of a slow upstream waits at the broker. */
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
+        if (rd_kafka_pause_partitions(k->c, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            t->paused = 1;
+            k->st.paused++;
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+    }
     return 0;
+}
+
+void kfk_q_resume(kfk_t *k, ktp_t *t)
+{
+    if (!t->paused || t->qlen > k->o.merge_max_held / 2 || !k->c)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
+    if (rd_kafka_resume_partitions(k->c, l) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        t->paused = 0;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* ---- the merged order of the repartitioned path ------------------------ */
+
+static int64_t be64(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return (int64_t)v;
+}
+
+static void put_be64(unsigned char *b, int64_t x)
+{
+    uint64_t v = (uint64_t)x;
+    for (int i = 7; i >= 0; i--) {
+        b[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+int kfk_pos_of(const rd_kafka_message_t *m, kfk_pos_t *p)
+{
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t len;
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return KFK_POS_NONE;
+    int wm = 0;
+    if (rd_kafka_header_get_last(h, KFK_WM_HEADER, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (v && len == 4 && memcmp(v, "idle", 4) == 0) {
+            p->ts = p->part = p->off = INT64_MAX;
+            return KFK_POS_IDLE;
+        }
+        wm = 1;
+    }
+    if (rd_kafka_header_get_last(h, KFK_POS_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || !v ||
+        len != 24)
+        return KFK_POS_NONE;
+    p->ts = be64(v);
+    p->part = be64((const unsigned char *)v + 8);
+    p->off = be64((const unsigned char *)v + 16);
+    return wm ? KFK_POS_WM : KFK_POS_RECORD;
+}
+
+void kfk_pos_put(rd_kafka_headers_t *h, const kfk_pos_t *p)
+{
+    unsigned char b[24];
+    put_be64(b, p->ts);
+    put_be64(b + 8, p->part);
+    put_be64(b + 16, p->off);
+    rd_kafka_header_add(h, KFK_POS_HEADER, -1, b, sizeof b);
+}
+
+int kfk_pos_cmp(const kfk_pos_t *a, const kfk_pos_t *b)
+{
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    if (a->part != b->part)
+        return a->part < b->part ? -1 : 1;
+    if (a->off != b->off)
+        return a->off < b->off ? -1 : 1;
+    return 0;
+}
+
+kfk_rc_t kfk_watermark(kfk_t *k, const char *topic, int nparts, const kfk_pos_t *p)
+{
+    for (int i = 0; i < nparts; i++) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+        rd_kafka_header_add(h, KFK_WM_HEADER, -1, p ? "1" : "idle", -1);
+        if (p)
+            kfk_pos_put(h, p);
+        kfk_rc_t rc = kfk_produce(k, topic, i, NULL, 0, NULL, 0, 0, h);
+        if (rc != KFK_OK)
+            return rc;
+    }
+    return KFK_OK;
+}
+
+static size_t slot_tps(const kfk_t *k, const kslot_t *sl, ktp_t **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < k->ntps && n < max; i++)
+        if (k->tps[i]->slot == sl)
+            out[n++] = k->tps[i];
+    return n;
+}
+
+#define KFK_MERGE_MAX_UP 4096
+
+int kfk_merge_idle(const kfk_t *k, const kslot_t *sl)
+{
+    ktp_t *tp[KFK_MERGE_MAX_UP];
+    size_t n = slot_tps(k, sl, tp, KFK_MERGE_MAX_UP);
+    if (n < k->ntp)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (tp[i]->qlen != 1 || tp[i]->q_kind[tp[i]->qhead] != KFK_POS_IDLE)
+            return 0;
+    return 1;
+}
+
+static kfk_rc_t pop_process(kfk_t *k, ktp_t *t)
+{
+    rd_kafka_message_t *m = t->q[t->qhead];
+    uint64_t ns = t->q_ns[t->qhead];
+    t->qhead = (t->qhead + 1) % t->qcap;
+    t->qlen--;
+    k->held--;
+    kfk_q_resume(k, t);
+    return kfk_process(k, t, m, ns);
+}
+
+/* A slot hands out its smallest head once every upstream (one input topic
+ * each) holds something: a record, a watermark, or an idle mark (which sorts
+ * after everything and is passed over once something arrives behind it).
+ * An upstream writes in position order, so nothing it writes later can go
+ * before what is handed out: the order is exact, never a timeout's guess. */
+kfk_rc_t kfk_merge_release(kfk_t *k)
+{
+    ktp_t *tp[KFK_MERGE_MAX_UP];
+    for (;;) {
+        int progressed = 0;
+        for (size_t si = 0; si < k->nslots && !k->fatal && !progressed; si++) {
+            kslot_t *sl = k->slots[si];
+            size_t n = slot_tps(k, sl, tp, KFK_MERGE_MAX_UP);
+            if (n < k->ntp)
+                continue;   /* not every upstream assigned here (yet) */
+            ktp_t *best = NULL;
+            int blocked = 0;
+            for (size_t i = 0; i < n && !blocked && !progressed; i++) {
+                ktp_t *t = tp[i];
+                if (t->qlen >= 2 && t->q_kind[t->qhead] == KFK_POS_IDLE) {
+                    /* the upstream spoke again: its idle mark is spent */
+                    k->st.watermarks++;
+                    if (pop_process(k, t) != KFK_OK)
+                        return KFK_FATAL;
+                    progressed = 1;
+                    break;
+                }
+                if (t->qlen == 0)
+                    blocked = 1;
+                else if (t->q_kind[t->qhead] != KFK_POS_IDLE &&
+                         (!best || kfk_pos_cmp(&t->q_pos[t->qhead], &best->q_pos[best->qhead]) < 0))
+                    best = t;
+            }
+            if (progressed || blocked || !best)
+                continue;
+            const kfk_pos_t *p = &best->q_pos[best->qhead];
+            int kind = best->q_kind[best->qhead];
+            if (kind == KFK_POS_RECORD && sl->has_pos && kfk_pos_cmp(p, &sl->pos) < 0)
+                k->st.late++;
+            if (kind != KFK_POS_NONE && (!sl->has_pos || kfk_pos_cmp(p, &sl->pos) > 0)) {
+                sl->pos = *p;
+                sl->has_pos = 1;
+            }
+            if (kind == KFK_POS_WM)
+                k->st.watermarks++;
+            if (pop_process(k, best) != KFK_OK)
+                return KFK_FATAL;
+            progressed = 1;
+        }
+        if (!progressed || k->fatal)
+            return k->fatal ? KFK_FATAL : KFK_OK;
+    }
 }
 
 

@@ -39,6 +39,8 @@ typedef struct kslot {
     int        dirty;          /* touched in the open batch */
     int        migrate;        /* restored from an old whole-slot snapshot: its
                                   record gets a tombstone at the next commit */
+    kfk_pos_t  pos;            /* merge: the last position handed out */
+    int        has_pos;
 } kslot_t;
 
 struct kfk_changelog {
@@ -59,6 +61,10 @@ typedef struct ktp {
     int64_t               polled_next;  /* offset after the last message polled, -1 before */
     rd_kafka_message_t  **q;            /* held for event-time alignment */
     uint64_t             *q_ns;         /* when each was polled */
+    kfk_pos_t            *q_pos;        /* merge: each one's warden.pos */
+    int                  *q_kind;       /* merge: KFK_POS_* */
+    int                   paused;       /* merge: paused for holding too much */
+    uint64_t              eof_ns;       /* when eof was last seen (idle) */
     size_t                qhead, qlen, qcap;
 } ktp_t;
 
@@ -77,6 +83,7 @@ struct kfk {
     int                  align;          /* hold messages for event-time order */
     wd_log_every_t       misaligned_log; /* alignment give-ups (repeats suppressed) */
     size_t               held;           /* messages held, all partitions */
+    uint64_t             last_tick_ns;   /* the handler's last tick */
     int                  open;           /* a transaction is open */
     int                  stopping;       /* finish the batch and return (max_events) */
     size_t               nbatch;
@@ -143,16 +150,27 @@ kfk_rc_t kfk_txn_redo(kfk_t *k, const char *why);
 
 /* kfk_align.c */
 void kfk_q_clear(kfk_t *k, ktp_t *t);
-/* Holds m (polled at ns) on t's queue.  0, or -1 out of memory. */
-int kfk_q_push(ktp_t *t, rd_kafka_message_t *m, uint64_t ns);
+/* Holds m (polled at ns) on t's queue (merge: with its warden.pos).  0,
+ * or -1 out of memory. */
+int kfk_q_push(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t ns);
+/* Merge: resumes t if it was paused for holding too much. */
+void kfk_q_resume(kfk_t *k, ktp_t *t);
 /* Hands out held messages in event-time order (force: without waiting for
  * lagging topics).  KFK_OK or KFK_FATAL. */
 kfk_rc_t kfk_align_release(kfk_t *k, int force);
+
+/* Merge: hands out held messages of every slot in warden.pos order, as
+ * far as every upstream allows.  KFK_OK or KFK_FATAL. */
+kfk_rc_t kfk_merge_release(kfk_t *k);
+/* Merge: is the slot idle (every upstream's last word is "idle")? */
+int kfk_merge_idle(const kfk_t *k, const kslot_t *sl);
 
 /* kfk_loop.c */
 /* Hands m to the handler in the open batch (opening it), commits when the
  * batch is full.  Takes ownership of m.  KFK_OK or KFK_FATAL. */
 kfk_rc_t kfk_process(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t polled_ns);
+/* The handler's tick (kfk_handler_t.tick) in a transaction of its own. */
+kfk_rc_t kfk_tick(kfk_t *k);
 /* 1 once SIGTERM/SIGINT arrived (or kfk_request_stop). */
 int kfk_stop_requested(void);
 

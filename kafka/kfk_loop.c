@@ -93,6 +93,47 @@ kfk_rc_t kfk_process(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t polled_
     return KFK_OK;
 }
 
+/* Is a slot idle: merge, every upstream's last word is "idle"; else every
+ * partition of it caught up for idle_ms with nothing held. */
+static int slot_idle(const kfk_t *k, const kslot_t *sl, uint64_t now)
+{
+    if (k->o.merge)
+        return kfk_merge_idle(k, sl);
+    int any = 0;
+    for (size_t i = 0; i < k->ntps; i++) {
+        const ktp_t *t = k->tps[i];
+        if (t->slot != sl)
+            continue;
+        any = 1;
+        if (!t->eof || t->qlen > 0 || now - t->eof_ns < (uint64_t)k->o.idle_ms * 1000000ull)
+            return 0;
+    }
+    return any;
+}
+
+/* The handler's tick: one transaction, every slot in it (watermarks).  A
+ * tick that cannot commit is dropped; the next one says the same again. */
+kfk_rc_t kfk_tick(kfk_t *k)
+{
+    uint64_t now = wd_now_ns();
+    k->last_tick_ns = now;
+    if (k->nslots == 0)
+        return KFK_OK;
+    if (kfk_txn_begin(k) != KFK_OK)
+        return KFK_FATAL;
+    for (size_t i = 0; i < k->nslots && !k->fatal; i++) {
+        kfk_rc_t rc = k->h.tick(k->h.ud, k, k->slots[i]->user, slot_idle(k, k->slots[i], now));
+        if (rc == KFK_REDO)
+            return kfk_txn_redo(k, "a tick's produce found the transaction failed") == KFK_FATAL ? KFK_FATAL
+                                                                                                : KFK_OK;
+        if (rc != KFK_OK) {
+            kfk_fatal(k, "the handler's tick failed");
+            return KFK_FATAL;
+        }
+    }
+    return kfk_txn_commit(k) == KFK_FATAL ? KFK_FATAL : KFK_OK;
+}
+
 int kfk_run(kfk_t *k, char *errstr, size_t n)
 {
     uint64_t batch_ns = (uint64_t)k->o.batch_ms * 1000000ull;
@@ -133,8 +174,10 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
         if (m && m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 ktp_t *t = m->rkt ? kfk_tp_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
-                if (t)
+                if (t && !t->eof) {
                     t->eof = 1;
+                    t->eof_ns = now;
+                }
             } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
                 char msg[512];
                 rd_kafka_fatal_error(k->c, msg, sizeof msg);
@@ -154,20 +197,30 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
             } else if (k->align) {
                 t->eof = 0;
                 t->polled_next = m->offset + 1;
-                if (kfk_q_push(t, m, now) != 0) {
+                if (kfk_q_push(k, t, m, now) != 0) {
                     rd_kafka_message_destroy(m);
                     kfk_fatal(k, "out of memory holding messages for alignment");
                     break;
                 }
                 k->held++;
-            } else if (kfk_process(k, t, m, now) != KFK_OK) {
-                break;
+                if (k->held > k->st.held_max)
+                    k->st.held_max = k->held;
+            } else {
+                t->eof = 0;
+                if (kfk_process(k, t, m, now) != KFK_OK)
+                    break;
             }
             if ((++polls & 1023) == 0)
                 rd_kafka_poll(k->p, 0);
         }
-        if (k->align && k->held > 0 && kfk_align_release(k, 0) != KFK_OK)
+        if (k->align && k->held > 0 &&
+            (k->o.merge ? kfk_merge_release(k) : kfk_align_release(k, 0)) != KFK_OK)
             break;
+        if (!k->open && k->h.tick && k->o.tick_ms > 0 && !sig_stop && !k->stopping &&
+            wd_now_ns() - k->last_tick_ns >= (uint64_t)k->o.tick_ms * 1000000ull) {
+            if (kfk_tick(k) != KFK_OK)
+                break;
+        }
         if (k->open && (wd_now_ns() - k->batch_start_ns >= batch_ns || sig_stop || k->stopping)) {
             if (kfk_txn_commit(k) == KFK_FATAL)
                 break;

@@ -78,6 +78,8 @@ void kfk_tp_free(kfk_t *k, ktp_t *t)
     kfk_q_clear(k, t);
     free(t->q);
     free(t->q_ns);
+    free(t->q_pos);
+    free(t->q_kind);
     if (t->slot)
         slot_release(k, t->slot);
     free(t->topic);

@@ -68,6 +68,7 @@ static kfk_rc_t rewind_batch(kfk_t *k)
         }
         /* a slot migrating from a snapshot stays due for its per-key records */
         sl->dirty = sl->migrate;
+        sl->has_pos = 0;
     }
     for (size_t i = 0; i < k->ntps; i++) {
         ktp_t *t = k->tps[i];
@@ -209,7 +210,7 @@ kfk_rc_t kfk_txn_commit(kfk_t *k)
         }
     }
 
-    for (;;) {
+    for (; offs->cnt > 0;) {
         rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(k->c);
         rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(k->p, offs, gm, -1);
         rd_kafka_consumer_group_metadata_destroy(gm);

@@ -5,7 +5,11 @@
 #   kt_init NAME          work dir $KT, id $KID (use in topic and group names)
 #   kt_config FILE BODY   a warden.lua with kafka bootstrap + BODY (Lua table fields)
 #   kt_warden LOG ARGS…   start $WARDEN ARGS… in the background; pid in $KT_PID;
-#                         run and split get --stats-json LOG's .json (kt_stats_file)
+#                         run and split get --stats-json LOG's .json (kt_stats_file);
+#                         run gets --set run.repartition=$KT_REPARTITION (default
+#                         off: the broker makes every topic 4 partitions, and the
+#                         tests of the per-partition path read its slots and
+#                         changelog; the kafka_repart_* tests set it on)
 #   kt_stop PID [SECS]    SIGTERM, wait (default 30 s); returns warden's exit status
 #   kt_count TOPIC        records in TOPIC visible to read_committed
 #   kt_read TOPIC [FMT]   dump TOPIC (read_committed), one record a line
@@ -62,7 +66,8 @@ kt_stats_file() { echo "${1%.log}.json"; }
 kt_warden() {
     local log=$1; shift
     case "${1:-}" in
-        run|split) set -- "$1" --stats-json "$(kt_stats_file "$log")" "${@:2}" ;;
+        run) set -- "$1" --stats-json "$(kt_stats_file "$log")" --set "run.repartition=${KT_REPARTITION:-off}" "${@:2}" ;;
+        split) set -- "$1" --stats-json "$(kt_stats_file "$log")" "${@:2}" ;;
     esac
     WARDEN_LOG=${WARDEN_LOG:-info} "$WARDEN" "$@" >"$log" 2>&1 &
     KT_PID=$!
