@@ -80,6 +80,7 @@ static void on_signal(int sig)
 
 typedef struct replay_cmd {
     rpl_t       *rpl;
+    rpl_kafka_t *kin;         /* Kafka input, else NULL */
     store_t     *store;
     const char  *run_id;
     store_row_t *rows;
@@ -244,7 +245,8 @@ static int replay_kafka_event(void *ud, const char *buf, size_t len, const eng_s
                               uint64_t done, uint64_t total)
 {
     replay_cmd_t *c = ud;
-    if (rpl_feed(c->rpl, buf, len, src, c->err, sizeof(c->err)) != 0)
+    /* The reader parsed the message for the merge order: evaluate that. */
+    if (rpl_feed_doc(c->rpl, buf, len, rpl_kafka_doc(c->kin), src, c->err, sizeof(c->err)) != 0)
         return -1;
     c->done = done;
     c->total = total;
@@ -429,6 +431,7 @@ int cmd_replay(int argc, char **argv)
             goto done;
         }
         rpl_kafka_describe(kin, &in);
+        rc.kin = kin;
     } else {
         wd_buf_adds(&in, "{\"files\":");
         json_list(&in, inputs, ninputs);

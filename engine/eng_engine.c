@@ -652,8 +652,8 @@ int eng_event_time(const eng_opts_t *opts, wd_jval_t root, const eng_src_t *src,
     return 0;
 }
 
-int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
-                    const eng_src_t *src, const eng_outcome_t **out)
+/* A fresh outcome for the next evaluation (arena reset). */
+static eng_outcome_t *begin_eval(eng_engine_t *e, state_t *state, const eng_outcome_t **out)
 {
     eng_outcome_t *o = &e->out;
     wd_arena_reset(e->arena);
@@ -664,13 +664,34 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     o->decision_rules = e->drules;
     *out = o;
     e->cur_state = state ? state : e->state;
+    return o;
+}
 
-    wd_jval_t root, v;
+static int eval_root(eng_engine_t *e, eng_outcome_t *o, wd_jval_t root, const eng_src_t *src);
+
+int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
+                    const eng_src_t *src, const eng_outcome_t **out)
+{
+    eng_outcome_t *o = begin_eval(e, state, out);
+    wd_jval_t root;
     char perr[256];
     if (wd_json_parse(e->json, buf, len, &root, perr, sizeof(perr)) != 0) {
         o->event_id = src_event_id(e, src);
         return reject(e, "%s", perr);
     }
+    return eval_root(e, o, root, src);
+}
+
+int eng_engine_eval_doc(eng_engine_t *e, state_t *state, wd_jval_t root, const eng_src_t *src,
+                        const eng_outcome_t **out)
+{
+    return eval_root(e, begin_eval(e, state, out), root, src);
+}
+
+/* Everything after the parse: id, stream, time, counters, rules, decision. */
+static int eval_root(eng_engine_t *e, eng_outcome_t *o, wd_jval_t root, const eng_src_t *src)
+{
+    wd_jval_t v;
     const char *id = fmt_event_id(e, root);
     o->event_id = id ? id : src_event_id(e, src);
     if (id && strlen(id) > RULE_MAX_ID_LEN) {

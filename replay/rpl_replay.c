@@ -1,8 +1,8 @@
 /* The replay pass: both packs see every event of [from − warm-up, to) in
  * input order, each with its own engine and state; the window's outcomes
  * are compared hit by hit (both hit lists are in rule-name order, so one
- * merge) and counted per rule.  Per event it costs one extra JSON parse
- * (event time, field check) on top of the packs' evaluations. */
+ * merge) and counted per rule.  Each event is parsed once: the window
+ * check, the field check and both engines read the same document. */
 #include "replay/rpl_int.h"
 
 #include <inttypes.h>
@@ -444,13 +444,20 @@ static void overlap(rpl_t *r, const eng_outcome_t *o)
 int rpl_feed(rpl_t *r, const char *buf, size_t len, const eng_src_t *src, char *errstr,
              size_t errstr_size)
 {
-    r->c.read++;
     wd_jval_t root;
+    char perr[256];
+    int parsed = wd_json_parse(r->json, buf, len, &root, perr, sizeof(perr)) == 0;
+    return rpl_feed_doc(r, buf, len, parsed ? &root : NULL, src, errstr, errstr_size);
+}
+
+int rpl_feed_doc(rpl_t *r, const char *buf, size_t len, const wd_jval_t *doc,
+                 const eng_src_t *src, char *errstr, size_t errstr_size)
+{
+    r->c.read++;
+    wd_jval_t root = doc ? *doc : (wd_jval_t){ NULL, 0 };
     int64_t ts = INT64_MIN;
     const char *why;
-    char perr[256];
-    int timed = wd_json_parse(r->json, buf, len, &root, perr, sizeof(perr)) == 0 &&
-                wd_jval_type(root) == WD_JOBJECT &&
+    int timed = doc && wd_jval_type(root) == WD_JOBJECT &&
                 eng_event_time(&r->opts.eng, root, src, &ts, &why) == 0;
     int in_window = 1;
     if (timed) {
@@ -467,7 +474,11 @@ int rpl_feed(rpl_t *r, const char *buf, size_t len, const eng_src_t *src, char *
      * engine with its reason), as warden eval does. */
     const eng_outcome_t *o[2] = { NULL, NULL };
     for (size_t s = 0; s < r->nsides; s++) {
-        if (eng_engine_eval(r->eng[s], NULL, buf, len, src, &o[s]) != 0) {
+        /* One parse for everything: both engines read the same document;
+         * bytes that did not parse go to the engine for its reject reason. */
+        int rc = doc ? eng_engine_eval_doc(r->eng[s], NULL, root, src, &o[s])
+                     : eng_engine_eval(r->eng[s], NULL, buf, len, src, &o[s]);
+        if (rc != 0) {
             snprintf(errstr, errstr_size, "internal error evaluating an event (out of memory)");
             return -1;
         }

@@ -60,6 +60,13 @@ int64_t rpl_warmup_ms(const rpl_t *r);
 int rpl_feed(rpl_t *r, const char *buf, size_t len, const eng_src_t *src,
              char *errstr, size_t errstr_size);
 
+/* rpl_feed for an event its caller already parsed: doc is its document
+ * (valid for the call), NULL when the bytes did not parse (the engine then
+ * rejects them with the parser's message).  The Kafka reader parses every
+ * message for the merge order and hands that document on. */
+int rpl_feed_doc(rpl_t *r, const char *buf, size_t len, const wd_jval_t *doc,
+                 const eng_src_t *src, char *errstr, size_t errstr_size);
+
 /* Marks the report partial (stopped by a signal before the end). */
 void rpl_set_partial(rpl_t *r);
 /* Free-form description of the input for the report ("files": [...],
