@@ -52,7 +52,9 @@ static void replay_usage(FILE *f)
         "      --truth FILE        ground truth, JSONL {\"event_id\"|\"entity\":…,\"label\":\"abusive\"|\"benign\"}\n"
         "      --report FILE       the Markdown report to FILE\n"
         "      --json FILE         the JSON report to FILE\n"
-        "                          (neither: the Markdown report on stdout)\n"
+        "      --html FILE         one self-contained HTML page: the tables and hits per\n"
+        "                          hour per rule as charts (candidate and baseline)\n"
+        "                          (none of the three: the Markdown report on stdout)\n"
         "      --store URL         the candidate's hits to a results store (run recorded as\n"
         "                          kind \"replay\"): jsonl:PATH, mysql://…, starrocks://…\n"
         "      --samples N         differing events kept per rule (default 10)\n"
@@ -294,14 +296,14 @@ int cmd_replay(int argc, char **argv)
         { "warmup", required_argument, NULL, 1025 },    { "run-id", required_argument, NULL, 1026 },
         { "truth", required_argument, NULL, 1027 },     { "report", required_argument, NULL, 1028 },
         { "json", required_argument, NULL, 1029 },      { "store", required_argument, NULL, 1030 },
-        { "samples", required_argument, NULL, 1031 },
+        { "samples", required_argument, NULL, 1031 },   { "html", required_argument, NULL, 1032 },
         CMD_ENGINE_LOPTS,                               { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },             { NULL, 0, NULL, 0 },
     };
     rpl_opts_t ro;
     rpl_opts_default(&ro);
     const char *config = NULL, *from = NULL, *to = NULL, *warmup = NULL, *run_id = NULL;
-    const char *truth = NULL, *report = NULL, *json = NULL, *store_url = NULL;
+    const char *truth = NULL, *report = NULL, *json = NULL, *html = NULL, *store_url = NULL;
     char **inputs = calloc((size_t)argc + 1, sizeof(char *));
     size_t ninputs = 0;
     int quiet = 0, c, status = CMD_EXIT_OK, engine_flags = 0;
@@ -331,6 +333,7 @@ int cmd_replay(int argc, char **argv)
         case 1028: report = optarg; break;
         case 1029: json = optarg; break;
         case 1030: store_url = optarg; break;
+        case 1032: html = optarg; break;
         case 1031: {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -494,7 +497,15 @@ int cmd_replay(int argc, char **argv)
         }
         wd_buf_reset(&out);
     }
-    if (report || !json) {
+    if (html) {
+        rpl_report_html(rc.rpl, &out);
+        if (write_file(html, &out, err, sizeof(err)) != 0) {
+            fprintf(stderr, "warden replay: --html %s\n", err);
+            status = CMD_EXIT_LOAD;
+        }
+        wd_buf_reset(&out);
+    }
+    if (report || (!json && !html)) {
         rpl_report_md(rc.rpl, &out);
         if (write_file(report ? report : "-", &out, err, sizeof(err)) != 0) {
             fprintf(stderr, "warden replay: --report %s\n", err);

@@ -253,6 +253,7 @@ void rpl_destroy(rpl_t *r)
             free(r->rules[i].samples[k].event_id);
             free(r->rules[i].samples[k].source);
             free(r->rules[i].samples[k].entity);
+            free(r->rules[i].samples[k].reason);
         }
         free(r->rules[i].samples);
     }
@@ -261,6 +262,7 @@ void rpl_destroy(rpl_t *r)
     free(r->hitbuf);
     rpl_truth_free(&r->truth);
     rpl_fields_free(r);
+    free(r->series.counts);
     wd_json_destroy(r->json);
     free(r->input_json);
     free(r);
@@ -343,11 +345,13 @@ static int keep_sample(rpl_t *r, rpl_rule_t *u, const eng_outcome_t *o, const en
     s->event_id = strdup(o->event_id);
     s->source = strdup(buf);
     s->entity = dup_n(h->entity, h->entity_len);
+    const eng_hit_t *hr = hc && hc->reason ? hc : hb && hb->reason ? hb : NULL;
+    s->reason = hr ? dup_n(hr->reason, hr->reason_len) : NULL;
     s->verdict[0] = hc ? hc->verdict : RULE_VERDICT_NONE;
     s->verdict[1] = hb ? hb->verdict : RULE_VERDICT_NONE;
-    if (!s->event_id || !s->source || !s->entity)
+    u->nsamples++;   /* freed with the others even when a copy failed */
+    if (!s->event_id || !s->source || !s->entity || (hr && !s->reason))
         return -1;
-    u->nsamples++;
     return 0;
 }
 
@@ -504,8 +508,13 @@ int rpl_feed_doc(rpl_t *r, const char *buf, size_t len, const wd_jval_t *doc,
             continue;
         for (size_t i = 0; i < o[s]->nhits; i++) {
             long u = rpl_rule_find(r, o[s]->hits[i].rule);
-            if (u >= 0)
-                r->rules[u].hits[s]++;
+            if (u < 0)
+                continue;
+            r->rules[u].hits[s]++;
+            if (rpl_series_hit(r, (size_t)u, (int)s, o[s]->event_ts_ms) != 0) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+            }
         }
         if (s == RPL_CAND)
             r->c.hits_candidate += o[s]->nhits;

@@ -83,6 +83,10 @@ void rpl_counts(const rpl_t *r, rpl_counts_t *out);
 /* The report: JSON (one object, for tools) or Markdown (for people). */
 void rpl_report_json(const rpl_t *r, wd_buf_t *b);
 void rpl_report_md(const rpl_t *r, wd_buf_t *b);
+/* One self-contained HTML page (inline CSS and SVG, no script, no external
+ * asset): the tables of the Markdown report and hits per hour per rule as
+ * charts, candidate and baseline.  Event-derived text is escaped. */
+void rpl_report_html(const rpl_t *r, wd_buf_t *b);
 
 /* The candidate's engine (rule versions, pack hash for a store). */
 eng_engine_t *rpl_candidate(rpl_t *r);
