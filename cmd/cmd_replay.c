@@ -184,12 +184,13 @@ static int replay_store_close(replay_cmd_t *c, int partial)
 
 /* ---- input --------------------------------------------------------------- */
 
-static void tick(replay_cmd_t *c)
+/* A progress line at most every 250 ms (force: now, the last one). */
+static void tick(replay_cmd_t *c, int force)
 {
     if (!c->progress)
         return;
     uint64_t t = wd_now_ns();
-    if (t - c->last_ns < 250000000ULL)
+    if (!force && t - c->last_ns < 250000000ULL)
         return;
     c->last_ns = t;
     rpl_counts_t n;
@@ -205,7 +206,7 @@ static int replay_line(void *ud, const char *line, size_t len, long lineno)
         return 2;
     c->done += len + 1;
     if ((lineno & 255) == 0)
-        tick(c);
+        tick(c, 0);
     if (c->failed)
         return 2;
     return g_stop ? 1 : 0;
@@ -252,7 +253,7 @@ static int replay_kafka_event(void *ud, const char *buf, size_t len, const eng_s
         return -1;
     c->done = done;
     c->total = total;
-    tick(c);
+    tick(c, 0);
     if (c->failed)
         return -1;
     return g_stop ? 1 : 0;
@@ -472,8 +473,10 @@ int cmd_replay(int argc, char **argv)
         snprintf(rc.err, sizeof(rc.err), "%.4000s", err);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (rc.progress)
+    if (rc.progress) {
+        tick(&rc, 1);   /* where it ended: 100% unless stopped */
         fputs("\n", stderr);
+    }
     double secs = (double)(wd_now_ns() - rc.t0) / 1e9;
     int partial = r == 1;
     if (partial)

@@ -580,7 +580,7 @@ void rpl_progress(FILE *f, const char *unit, uint64_t done, uint64_t total, uint
 {
     double rate = secs > 0 ? (double)events / secs : 0;
     if (total) {
-        double frac = (double)done / (double)total;
+        double frac = done >= total ? 1.0 : (double)done / (double)total;
         double eta = frac > 0 ? secs / frac - secs : 0;
         fprintf(f, "\rreplay: %" PRIu64 " events, %.1f%% of %" PRIu64 " %s, %.0f events/s, ETA %.0f s   ",
                 events, 100.0 * frac, total, unit, rate, eta);
