@@ -436,6 +436,7 @@ int cmd_replay(int argc, char **argv)
         }
         rpl_kafka_describe(kin, &in);
         rc.kin = kin;
+        rc.unit = "messages";
     } else {
         wd_buf_adds(&in, "{\"files\":");
         json_list(&in, inputs, ninputs);
