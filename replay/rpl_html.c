@@ -310,7 +310,7 @@ static void charts(wd_buf_t *b, const rpl_t *r)
 {
     const rpl_series_t *S = &r->series;
     char per[32];
-    if (S->width_ms == HOUR_MS)
+    if (S->width_ms <= HOUR_MS)   /* 0: no hit yet, hourly */
         snprintf(per, sizeof(per), "hour");
     else
         snprintf(per, sizeof(per), "%" PRId64 " h", S->width_ms / HOUR_MS);

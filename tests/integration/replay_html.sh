@@ -127,6 +127,13 @@ grep -q '<h2>Hits per 4 h</h2>' "$T/long.html" || fail "long window: $(grep -o '
   || fail "long window: not 501 buckets of 4 h"
 ok "long window: 2000 h of hits drawn as 501 buckets of 4 h, totals kept"
 
+# ---- an empty window: the page says so, no chart ----------------------------
+"$W" replay -q --input "$T/pay.jsonl" --rules "$T/cand" --baseline "$T/base" --from -1h --html "$T/empty.html"
+grep -q '<h2>Hits per hour</h2>' "$T/empty.html" && grep -q '<p>No hits in the window.</p>' "$T/empty.html" \
+  || fail "empty window page: $(grep -o '<h2>Hits[^<]*' "$T/empty.html")"
+grep -q '<svg' "$T/empty.html" && fail "empty window page has a chart"
+ok "empty window: the page says no hits, no chart"
+
 # ---- rendered by headless Chromium -----------------------------------------
 chrome() { timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
   --hide-scrollbars --enable-logging=stderr --v=0 --user-data-dir="$T/profile" "$@"; }
