@@ -53,7 +53,9 @@ static void replay_usage(FILE *f)
         "      --truth FILE        ground truth, JSONL {\"event_id\"|\"entity\":…,\"label\":\"abusive\"|\"benign\"}\n"
         "      --report FILE       the Markdown report to FILE\n"
         "      --json FILE         the JSON report to FILE\n"
-        "                          (neither: the Markdown report on stdout)\n"
+        "      --html FILE         one self-contained HTML page: the tables and hits per\n"
+        "                          hour per rule as charts (candidate and baseline)\n"
+        "                          (none of the three: the Markdown report on stdout)\n"
         "      --store URL         the candidate's hits to a results store (run recorded as\n"
         "                          kind \"replay\"): jsonl:PATH, mysql://…, starrocks://…\n"
         "      --samples N         differing events kept per rule (default 10)\n"
@@ -81,6 +83,7 @@ static void on_signal(int sig)
 
 typedef struct replay_cmd {
     rpl_t       *rpl;
+    rpl_kafka_t *kin;         /* Kafka input, else NULL */
     store_t     *store;
     const char  *run_id;
     store_row_t *rows;
@@ -179,12 +182,13 @@ static int replay_store_close(replay_cmd_t *c, int partial)
 
 /* ---- input --------------------------------------------------------------- */
 
-static void tick(replay_cmd_t *c)
+/* A progress line at most every 250 ms (force: now, the last one). */
+static void tick(replay_cmd_t *c, int force)
 {
     if (!c->progress)
         return;
     uint64_t t = wd_now_ns();
-    if (t - c->last_ns < 250000000ULL)
+    if (!force && t - c->last_ns < 250000000ULL)
         return;
     c->last_ns = t;
     rpl_counts_t n;
@@ -200,7 +204,7 @@ static int replay_line(void *ud, const char *line, size_t len, long lineno)
         return 2;
     c->done += len + 1;
     if ((lineno & 255) == 0)
-        tick(c);
+        tick(c, 0);
     if (c->failed)
         return 2;
     return g_stop ? 1 : 0;
@@ -242,11 +246,12 @@ static int replay_kafka_event(void *ud, const char *buf, size_t len, const eng_s
                               uint64_t done, uint64_t total)
 {
     replay_cmd_t *c = ud;
-    if (rpl_feed(c->rpl, buf, len, src, c->err, sizeof(c->err)) != 0)
+    /* The reader parsed the message for the merge order: evaluate that. */
+    if (rpl_feed_doc(c->rpl, buf, len, rpl_kafka_doc(c->kin), src, c->err, sizeof(c->err)) != 0)
         return -1;
     c->done = done;
     c->total = total;
-    tick(c);
+    tick(c, 0);
     if (c->failed)
         return -1;
     return g_stop ? 1 : 0;
@@ -290,14 +295,14 @@ int cmd_replay(int argc, char **argv)
         { "warmup", required_argument, NULL, 1025 },    { "run-id", required_argument, NULL, 1026 },
         { "truth", required_argument, NULL, 1027 },     { "report", required_argument, NULL, 1028 },
         { "json", required_argument, NULL, 1029 },      { "store", required_argument, NULL, 1030 },
-        { "samples", required_argument, NULL, 1031 },
+        { "samples", required_argument, NULL, 1031 },   { "html", required_argument, NULL, 1032 },
         CMD_ENGINE_LOPTS,                               { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },             { NULL, 0, NULL, 0 },
     };
     rpl_opts_t ro;
     rpl_opts_default(&ro);
     const char *config = NULL, *from = NULL, *to = NULL, *warmup = NULL, *run_id = NULL;
-    const char *truth = NULL, *report = NULL, *json = NULL, *store_url = NULL;
+    const char *truth = NULL, *report = NULL, *json = NULL, *html = NULL, *store_url = NULL;
     char **inputs = calloc((size_t)argc + 1, sizeof(char *));
     size_t ninputs = 0;
     int quiet = 0, c, status = CMD_EXIT_OK, engine_flags = 0;
@@ -327,6 +332,7 @@ int cmd_replay(int argc, char **argv)
         case 1028: report = optarg; break;
         case 1029: json = optarg; break;
         case 1030: store_url = optarg; break;
+        case 1032: html = optarg; break;
         case 1031: {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -436,6 +442,8 @@ int cmd_replay(int argc, char **argv)
             goto done;
         }
         rpl_set_overlay(rc.rpl, cmd_control_overlay(ctl));
+        rc.kin = kin;
+        rc.unit = "messages";
     } else {
         wd_buf_adds(&in, "{\"files\":");
         json_list(&in, inputs, ninputs);
@@ -473,8 +481,10 @@ int cmd_replay(int argc, char **argv)
         snprintf(rc.err, sizeof(rc.err), "%.4000s", err);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (rc.progress)
+    if (rc.progress) {
+        tick(&rc, 1);   /* where it ended: 100% unless stopped */
         fputs("\n", stderr);
+    }
     double secs = (double)(wd_now_ns() - rc.t0) / 1e9;
     int partial = r == 1;
     if (partial)
@@ -498,7 +508,15 @@ int cmd_replay(int argc, char **argv)
         }
         wd_buf_reset(&out);
     }
-    if (report || !json) {
+    if (html) {
+        rpl_report_html(rc.rpl, &out);
+        if (write_file(html, &out, err, sizeof(err)) != 0) {
+            fprintf(stderr, "warden replay: --html %s\n", err);
+            status = CMD_EXIT_LOAD;
+        }
+        wd_buf_reset(&out);
+    }
+    if (report || (!json && !html)) {
         rpl_report_md(rc.rpl, &out);
         if (write_file(report ? report : "-", &out, err, sizeof(err)) != 0) {
             fprintf(stderr, "warden replay: --report %s\n", err);

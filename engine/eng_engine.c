@@ -783,8 +783,8 @@ static void make_actions(eng_engine_t *e, eng_outcome_t *o)
 /* Parse, id, stream, time, route: the part of an evaluation before any
  * state.  Returns the stream's info, or NULL when the outcome is final
  * (rejected, unrouted); *rootp the event. */
-static const stream_info_t *prepare(eng_engine_t *e, state_t *state, const char *buf, size_t len,
-                                    const eng_src_t *src, const eng_outcome_t **out, wd_jval_t *rootp)
+/* A fresh outcome for the next evaluation (arena reset). */
+static eng_outcome_t *begin_eval(eng_engine_t *e, state_t *state, const eng_outcome_t **out)
 {
     eng_outcome_t *o = &e->out;
     wd_arena_reset(e->arena);
@@ -796,13 +796,16 @@ static const stream_info_t *prepare(eng_engine_t *e, state_t *state, const char 
     o->actions = e->actions;
     *out = o;
     e->cur_state = state ? state : e->state;
+    return o;
+}
 
-    wd_jval_t root, v;
-    char perr[256];
-    if (wd_json_parse(e->json, buf, len, &root, perr, sizeof(perr)) != 0) {
-        o->event_id = src_event_id(e, src);
-        { reject(e, "%s", perr); return NULL; }
-    }
+/* Id, stream, time, route: everything after the parse and before any
+ * state.  Returns the stream's info, or NULL when the outcome is final
+ * (rejected, unrouted). */
+static const stream_info_t *route_root(eng_engine_t *e, eng_outcome_t *o, wd_jval_t root,
+                                       const eng_src_t *src)
+{
+    wd_jval_t v;
     const char *id = fmt_event_id(e, root);
     o->event_id = id ? id : src_event_id(e, src);
     if (id && strlen(id) > RULE_MAX_ID_LEN) {
@@ -850,9 +853,23 @@ static const stream_info_t *prepare(eng_engine_t *e, state_t *state, const char 
         o->status = ENG_EVENT_UNROUTED;
         return NULL;
     }
-    *rootp = root;
     e->root = root;
     return si;
+}
+
+
+/* Parse, then route_root; *rootp the event. */
+static const stream_info_t *prepare(eng_engine_t *e, state_t *state, const char *buf, size_t len,
+                                    const eng_src_t *src, const eng_outcome_t **out, wd_jval_t *rootp)
+{
+    eng_outcome_t *o = begin_eval(e, state, out);
+    char perr[256];
+    if (wd_json_parse(e->json, buf, len, rootp, perr, sizeof(perr)) != 0) {
+        o->event_id = src_event_id(e, src);
+        reject(e, "%s", perr);
+        return NULL;
+    }
+    return route_root(e, o, *rootp, src);
 }
 
 /* Counters of si that the event feeds (local[c] set, or all when local is
@@ -913,14 +930,28 @@ int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len
     return eng_engine_eval_carry(e, state, buf, len, src, NULL, out);
 }
 
+static int run_rules(eng_engine_t *e, const stream_info_t *si, wd_jval_t root, const eng_carry_t *carry);
+
 int eng_engine_eval_carry(eng_engine_t *e, state_t *state, const char *buf, size_t len,
                           const eng_src_t *src, const eng_carry_t *carry, const eng_outcome_t **out)
 {
     wd_jval_t root;
     e->carry = NULL;
     const stream_info_t *si = prepare(e, state, buf, len, src, out, &root);
-    if (si == NULL)
-        return 0;
+    return si ? run_rules(e, si, root, carry) : 0;
+}
+
+int eng_engine_eval_doc(eng_engine_t *e, state_t *state, wd_jval_t root, const eng_src_t *src,
+                        const eng_outcome_t **out)
+{
+    e->carry = NULL;
+    const stream_info_t *si = route_root(e, begin_eval(e, state, out), root, src);
+    return si ? run_rules(e, si, root, NULL) : 0;
+}
+
+/* Counters, then the stream's rules, then the decision and the actions. */
+static int run_rules(eng_engine_t *e, const stream_info_t *si, wd_jval_t root, const eng_carry_t *carry)
+{
     eng_outcome_t *o = &e->out;
     size_t slen = strlen(o->stream);
     const char *stream = o->stream;

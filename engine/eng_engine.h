@@ -163,6 +163,14 @@ int eng_engine_eval_carry(eng_engine_t *e, state_t *state, const char *buf, size
 int eng_engine_hop(eng_engine_t *e, state_t *state, const char *buf, size_t len, const eng_src_t *src,
                    const unsigned char *local, int64_t *vals, unsigned char *have, const eng_outcome_t **out,
                    wd_jval_t *root);
+/* The same evaluation of an event its caller already parsed (with any
+ * wd_json_t: root must stay valid for the call; a document that failed to
+ * parse goes to eng_engine_eval, which rejects it with the parser's
+ * message).  Replay parses each event once and hands the document to both
+ * packs' engines; the outcome is the one eng_engine_eval gives on the
+ * event's bytes. */
+int eng_engine_eval_doc(eng_engine_t *e, state_t *state, wd_jval_t root, const eng_src_t *src,
+                        const eng_outcome_t **out);
 
 /* The event time of a parsed event exactly as eng_engine_eval reads it: the
  * ts field (RFC 3339 or epoch ms), else the Kafka message timestamp; refused

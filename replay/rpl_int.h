@@ -31,6 +31,7 @@ typedef struct rpl_sample {
     char *event_id;
     char *source;        /* topic/partition/offset or file:line */
     char *entity;
+    char *reason;        /* the candidate hit's reason, else the baseline's; NULL: none */
     int   verdict[2];    /* per side, RULE_VERDICT_NONE when no hit */
 } rpl_sample_t;
 
@@ -76,6 +77,18 @@ typedef struct rpl_frule {
     unsigned expected;       /* bit per enum wd_jtype seen in the rule's tests (0: none) */
 } rpl_frule_t;
 
+/* Hits over event time, for the HTML charts: dense buckets of width_ms
+ * (an hour; doubled while the window's hits would need more than
+ * RPL_SERIES_MAX buckets) from base_ms; counts[bucket * nrules * 2 +
+ * rule * 2 + side]. */
+#define RPL_SERIES_MAX 1000
+typedef struct rpl_series {
+    int64_t   width_ms;
+    int64_t   base_ms;
+    size_t    n;             /* buckets in use (0: no hits yet) */
+    uint64_t *counts;        /* RPL_SERIES_MAX buckets, allocated at the first hit */
+} rpl_series_t;
+
 struct rpl {
     rpl_opts_t      opts;
     eng_engine_t   *eng[2];
@@ -104,6 +117,7 @@ struct rpl {
     size_t          nfstreams;
     rpl_frule_t    *frules;
     size_t          nfrules;
+    rpl_series_t    series;
 };
 
 /* Union index of a rule name, or -1. */
@@ -116,6 +130,20 @@ void rpl_fields_free(rpl_t *r);
 /* Flag text for field-rule f, or NULL when it looks fine (static buffer). */
 const char *rpl_fields_flag(const rpl_t *r, const rpl_frule_t *f, char *buf, size_t n);
 const char *rpl_jtype_name(int t);
+
+/* rpl_html.c: counts one window hit of rule u (union index) on side at
+ * event time ts.  Returns 0, or -1 on out of memory. */
+int  rpl_series_hit(rpl_t *r, size_t u, int side, int64_t ts);
+
+/* rpl_report.c: candidate rule pairs that share hits, highest Jaccard
+ * first (the caller frees *out). */
+typedef struct rpl_pair {
+    size_t   a, b;
+    uint64_t both, either;
+    double   jaccard;
+} rpl_pair_t;
+size_t rpl_pairs(const rpl_t *r, rpl_pair_t **out);
+#define RPL_TOP_PAIRS 10
 
 /* rpl_truth.c: applies one window event's outcomes to the truth counts. */
 void rpl_truth_event(rpl_t *r, const eng_outcome_t *const o[2]);

@@ -3,7 +3,10 @@
  * assigned (no group, no commits), read_committed, one queue per partition
  * so the merge can hold exactly one head message per partition and always
  * hand on the earliest by event time (ties: partition order, offset).
- * Memory: one message per partition plus librdkafka's prefetch. */
+ * Each head is parsed once, by its partition's own parser, for its event
+ * time, and that document is what the consumer of the message evaluates.
+ * Memory: one message and one parsed document per partition plus
+ * librdkafka's prefetch. */
 #include "replay/rpl_kafka.h"
 
 #include <inttypes.h>
@@ -22,6 +25,9 @@ typedef struct part {
     rd_kafka_queue_t   *q;
     rd_kafka_message_t *head;
     int64_t             head_ts;
+    wd_jval_t           head_root;
+    wd_json_t          *json;          /* head's document: valid while it is the head */
+    int                 head_parsed;
     int                 done;
 } part_t;
 
@@ -32,7 +38,7 @@ struct rpl_kafka {
     uint64_t    total, done;
     int64_t     start_ms, to_ms;
     eng_opts_t  eo;
-    wd_json_t  *json;
+    part_t     *cur;           /* the partition whose message fn is handling */
     char        ts_field[256];
 };
 
@@ -48,6 +54,7 @@ void rpl_kafka_close(rpl_kafka_t *k)
         if (k->parts[i].q)
             rd_kafka_queue_destroy(k->parts[i].q);
         free(k->parts[i].topic);
+        wd_json_destroy(k->parts[i].json);
     }
     if (k->rk) {
         rd_kafka_assign(k->rk, NULL);
@@ -55,7 +62,6 @@ void rpl_kafka_close(rpl_kafka_t *k)
         rd_kafka_destroy(k->rk);
     }
     free(k->parts);
-    wd_json_destroy(k->json);
     free(k);
 }
 
@@ -84,6 +90,8 @@ static int add_partitions(rpl_kafka_t *k, const char *topic, char *err, size_t n
         memset(p, 0, sizeof(*p));
         p->topic = strdup(topic);
         p->partition = md->topics[0].partitions[i].id;
+        if ((p->json = wd_json_new(0)) == NULL)
+            abort();
     }
     rd_kafka_metadata_destroy(md);
     return rc;
@@ -152,11 +160,14 @@ static int fill(rpl_kafka_t *k, part_t *p, volatile sig_atomic_t *stop, char *er
         char perr[128];
         const char *why;
         int64_t ts = INT64_MIN;
-        if (wd_json_parse(k->json, m->payload, m->len, &root, perr, sizeof(perr)) != 0 ||
-            wd_jval_type(root) != WD_JOBJECT || eng_event_time(&k->eo, root, &src, &ts, &why) != 0)
+        p->head_parsed = wd_json_parse(p->json, m->payload ? m->payload : "", m->len, &root, perr,
+                                       sizeof(perr)) == 0;
+        if (!p->head_parsed || wd_jval_type(root) != WD_JOBJECT ||
+            eng_event_time(&k->eo, root, &src, &ts, &why) != 0)
             ts = src.msg_ts_ms != INT64_MIN ? src.msg_ts_ms : INT64_MIN;
         p->head = m;
         p->head_ts = ts;
+        p->head_root = root;
     }
     return 0;
 }
@@ -179,7 +190,6 @@ rpl_kafka_t *rpl_kafka_open(const wd_config_t *cfg, const char *const *topics, s
     eng_opts_default(&k->eo);
     k->eo.ts_field = k->ts_field;
     k->eo.max_future_ms = 0;
-    k->json = wd_json_new(0);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char e[512];
     if (wd_config_kafka_apply(cfg, conf, errstr, errstr_size) != 0) {
@@ -326,6 +336,11 @@ int rpl_kafka_range(const rpl_kafka_t *k, const char *topic, int32_t partition, 
     return -1;
 }
 
+const wd_jval_t *rpl_kafka_doc(const rpl_kafka_t *k)
+{
+    return k->cur && k->cur->head_parsed ? &k->cur->head_root : NULL;
+}
+
 int rpl_kafka_run(rpl_kafka_t *k, rpl_kafka_fn fn, void *ud, volatile sig_atomic_t *stop,
                   char *errstr, size_t errstr_size)
 {
@@ -349,7 +364,9 @@ int rpl_kafka_run(rpl_kafka_t *k, rpl_kafka_fn fn, void *ud, volatile sig_atomic
         eng_src_t src = { .topic = best->topic, .partition = best->partition, .offset = m->offset,
                           .msg_ts_ms = mts >= 0 ? mts : INT64_MIN };
         k->done++;
+        k->cur = best;
         int rc = fn(ud, m->payload ? m->payload : "", m->len, &src, k->done, k->total);
+        k->cur = NULL;
         if (m->offset + 1 >= best->end)
             best->done = 1;
         rd_kafka_message_destroy(m);

@@ -40,6 +40,10 @@ uint64_t rpl_kafka_total(const rpl_kafka_t *k);
 typedef int (*rpl_kafka_fn)(void *ud, const char *buf, size_t len, const eng_src_t *src,
                             uint64_t done, uint64_t total);
 
+/* During fn: the message's parsed document (the reader parsed it for the
+ * merge order), valid until fn returns; NULL when it did not parse. */
+const wd_jval_t *rpl_kafka_doc(const rpl_kafka_t *k);
+
 /* Reads every range to its end.  Returns 0, 1 when stopped (*stop set or fn
  * said so), -1 with a message in errstr. */
 int rpl_kafka_run(rpl_kafka_t *k, rpl_kafka_fn fn, void *ud, volatile sig_atomic_t *stop,

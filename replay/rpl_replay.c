@@ -1,8 +1,8 @@
 /* The replay pass: both packs see every event of [from − warm-up, to) in
  * input order, each with its own engine and state; the window's outcomes
  * are compared hit by hit (both hit lists are in rule-name order, so one
- * merge) and counted per rule.  Per event it costs one extra JSON parse
- * (event time, field check) on top of the packs' evaluations. */
+ * merge) and counted per rule.  Each event is parsed once: the window
+ * check, the field check and both engines read the same document. */
 #include "replay/rpl_int.h"
 
 #include <inttypes.h>
@@ -253,6 +253,7 @@ void rpl_destroy(rpl_t *r)
             free(r->rules[i].samples[k].event_id);
             free(r->rules[i].samples[k].source);
             free(r->rules[i].samples[k].entity);
+            free(r->rules[i].samples[k].reason);
         }
         free(r->rules[i].samples);
     }
@@ -261,6 +262,7 @@ void rpl_destroy(rpl_t *r)
     free(r->hitbuf);
     rpl_truth_free(&r->truth);
     rpl_fields_free(r);
+    free(r->series.counts);
     wd_json_destroy(r->json);
     free(r->input_json);
     free(r);
@@ -350,11 +352,13 @@ static int keep_sample(rpl_t *r, rpl_rule_t *u, const eng_outcome_t *o, const en
     s->event_id = strdup(o->event_id);
     s->source = strdup(buf);
     s->entity = dup_n(h->entity, h->entity_len);
+    const eng_hit_t *hr = hc && hc->reason ? hc : hb && hb->reason ? hb : NULL;
+    s->reason = hr ? dup_n(hr->reason, hr->reason_len) : NULL;
     s->verdict[0] = hc ? hc->verdict : RULE_VERDICT_NONE;
     s->verdict[1] = hb ? hb->verdict : RULE_VERDICT_NONE;
-    if (!s->event_id || !s->source || !s->entity)
+    u->nsamples++;   /* freed with the others even when a copy failed */
+    if (!s->event_id || !s->source || !s->entity || (hr && !s->reason))
         return -1;
-    u->nsamples++;
     return 0;
 }
 
@@ -451,13 +455,20 @@ static void overlap(rpl_t *r, const eng_outcome_t *o)
 int rpl_feed(rpl_t *r, const char *buf, size_t len, const eng_src_t *src, char *errstr,
              size_t errstr_size)
 {
-    r->c.read++;
     wd_jval_t root;
+    char perr[256];
+    int parsed = wd_json_parse(r->json, buf, len, &root, perr, sizeof(perr)) == 0;
+    return rpl_feed_doc(r, buf, len, parsed ? &root : NULL, src, errstr, errstr_size);
+}
+
+int rpl_feed_doc(rpl_t *r, const char *buf, size_t len, const wd_jval_t *doc,
+                 const eng_src_t *src, char *errstr, size_t errstr_size)
+{
+    r->c.read++;
+    wd_jval_t root = doc ? *doc : (wd_jval_t){ NULL, 0 };
     int64_t ts = INT64_MIN;
     const char *why;
-    char perr[256];
-    int timed = wd_json_parse(r->json, buf, len, &root, perr, sizeof(perr)) == 0 &&
-                wd_jval_type(root) == WD_JOBJECT &&
+    int timed = doc && wd_jval_type(root) == WD_JOBJECT &&
                 eng_event_time(&r->opts.eng, root, src, &ts, &why) == 0;
     int in_window = 1;
     if (timed) {
@@ -474,7 +485,11 @@ int rpl_feed(rpl_t *r, const char *buf, size_t len, const eng_src_t *src, char *
      * engine with its reason), as warden eval does. */
     const eng_outcome_t *o[2] = { NULL, NULL };
     for (size_t s = 0; s < r->nsides; s++) {
-        if (eng_engine_eval(r->eng[s], NULL, buf, len, src, &o[s]) != 0) {
+        /* One parse for everything: both engines read the same document;
+         * bytes that did not parse go to the engine for its reject reason. */
+        int rc = doc ? eng_engine_eval_doc(r->eng[s], NULL, root, src, &o[s])
+                     : eng_engine_eval(r->eng[s], NULL, buf, len, src, &o[s]);
+        if (rc != 0) {
             snprintf(errstr, errstr_size, "internal error evaluating an event (out of memory)");
             return -1;
         }
@@ -500,8 +515,13 @@ int rpl_feed(rpl_t *r, const char *buf, size_t len, const eng_src_t *src, char *
             continue;
         for (size_t i = 0; i < o[s]->nhits; i++) {
             long u = rpl_rule_find(r, o[s]->hits[i].rule);
-            if (u >= 0)
-                r->rules[u].hits[s]++;
+            if (u < 0)
+                continue;
+            r->rules[u].hits[s]++;
+            if (rpl_series_hit(r, (size_t)u, (int)s, o[s]->event_ts_ms) != 0) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+            }
         }
         if (s == RPL_CAND)
             r->c.hits_candidate += o[s]->nhits;
@@ -567,7 +587,7 @@ void rpl_progress(FILE *f, const char *unit, uint64_t done, uint64_t total, uint
 {
     double rate = secs > 0 ? (double)events / secs : 0;
     if (total) {
-        double frac = (double)done / (double)total;
+        double frac = done >= total ? 1.0 : (double)done / (double)total;
         double eta = frac > 0 ? secs / frac - secs : 0;
         fprintf(f, "\rreplay: %" PRIu64 " events, %.1f%% of %" PRIu64 " %s, %.0f events/s, ETA %.0f s   ",
                 events, 100.0 * frac, total, unit, rate, eta);

@@ -62,6 +62,13 @@ int64_t rpl_longest_window(eng_engine_t *e);
 int rpl_feed(rpl_t *r, const char *buf, size_t len, const eng_src_t *src,
              char *errstr, size_t errstr_size);
 
+/* rpl_feed for an event its caller already parsed: doc is its document
+ * (valid for the call), NULL when the bytes did not parse (the engine then
+ * rejects them with the parser's message).  The Kafka reader parses every
+ * message for the merge order and hands that document on. */
+int rpl_feed_doc(rpl_t *r, const char *buf, size_t len, const wd_jval_t *doc,
+                 const eng_src_t *src, char *errstr, size_t errstr_size);
+
 /* Marks the report partial (stopped by a signal before the end). */
 void rpl_set_partial(rpl_t *r);
 /* Free-form description of the input for the report ("files": [...],
@@ -78,6 +85,10 @@ void rpl_counts(const rpl_t *r, rpl_counts_t *out);
 /* The report: JSON (one object, for tools) or Markdown (for people). */
 void rpl_report_json(const rpl_t *r, wd_buf_t *b);
 void rpl_report_md(const rpl_t *r, wd_buf_t *b);
+/* One self-contained HTML page (inline CSS and SVG, no script, no external
+ * asset): the tables of the Markdown report and hits per hour per rule as
+ * charts, candidate and baseline.  Event-derived text is escaped. */
+void rpl_report_html(const rpl_t *r, wd_buf_t *b);
 
 /* The candidate's engine (rule versions, pack hash for a store). */
 eng_engine_t *rpl_candidate(rpl_t *r);

@@ -9,17 +9,9 @@
 
 #include "rules/rule_types.h"
 
-#define TOP_PAIRS 10
-
-typedef struct pair {
-    size_t   a, b;
-    uint64_t both, either;
-    double   jaccard;
-} pair_t;
-
 static int cmp_pair(const void *x, const void *y)
 {
-    const pair_t *p = x, *q = y;
+    const rpl_pair_t *p = x, *q = y;
     if (p->jaccard != q->jaccard)
         return p->jaccard < q->jaccard ? 1 : -1;
     if (p->a != q->a)
@@ -27,11 +19,10 @@ static int cmp_pair(const void *x, const void *y)
     return p->b < q->b ? -1 : p->b > q->b;
 }
 
-/* Candidate rule pairs that share hits, highest Jaccard first (caller frees). */
-static size_t pairs(const rpl_t *r, pair_t **out)
+size_t rpl_pairs(const rpl_t *r, rpl_pair_t **out)
 {
     size_t n = 0, cap = 0;
-    pair_t *ps = NULL;
+    rpl_pair_t *ps = NULL;
     for (size_t a = 0; a < r->nrules; a++)
         for (size_t b = a + 1; b < r->nrules; b++) {
             uint64_t both = r->inter[a * r->nrules + b];
@@ -39,13 +30,13 @@ static size_t pairs(const rpl_t *r, pair_t **out)
                 continue;
             if (n == cap) {
                 cap = cap ? cap * 2 : 16;
-                pair_t *g = realloc(ps, cap * sizeof(*ps));
+                rpl_pair_t *g = realloc(ps, cap * sizeof(*ps));
                 if (g == NULL)
                     break;
                 ps = g;
             }
             uint64_t either = r->rules[a].hits[RPL_CAND] + r->rules[b].hits[RPL_CAND] - both;
-            ps[n++] = (pair_t){ a, b, both, either, either ? (double)both / (double)either : 0 };
+            ps[n++] = (rpl_pair_t){ a, b, both, either, either ? (double)both / (double)either : 0 };
         }
     if (n)
         qsort(ps, n, sizeof(*ps), cmp_pair);
@@ -183,6 +174,8 @@ void rpl_report_json(const rpl_t *r, wd_buf_t *b)
             json_s(b, s->source);
             wd_buf_adds(b, ",\"entity\":");
             json_s(b, s->entity);
+            wd_buf_adds(b, ",\"reason\":");
+            json_s(b, s->reason);
             wd_buf_adds(b, ",\"candidate\":");
             json_s(b, verdict_or_null(s->verdict[0]));
             wd_buf_adds(b, ",\"baseline\":");
@@ -192,9 +185,9 @@ void rpl_report_json(const rpl_t *r, wd_buf_t *b)
         wd_buf_adds(b, "]}");
     }
     wd_buf_adds(b, "],\"overlap\":[");
-    pair_t *ps;
-    size_t np = pairs(r, &ps);
-    for (size_t i = 0; i < np && i < TOP_PAIRS; i++) {
+    rpl_pair_t *ps;
+    size_t np = rpl_pairs(r, &ps);
+    for (size_t i = 0; i < np && i < RPL_TOP_PAIRS; i++) {
         if (i)
             wd_buf_addc(b, ',');
         wd_buf_adds(b, "{\"a\":");
@@ -396,13 +389,13 @@ void rpl_report_md(const rpl_t *r, wd_buf_t *b)
         }
     }
     wd_buf_adds(b, "\n## Overlap (candidate)\n\n");
-    pair_t *ps;
-    size_t np = pairs(r, &ps);
+    rpl_pair_t *ps;
+    size_t np = rpl_pairs(r, &ps);
     if (np == 0)
         wd_buf_adds(b, "No two candidate rules hit the same event.\n");
     else
         wd_buf_adds(b, "| rule A | rule B | both | either | Jaccard |\n|---|---|---:|---:|---:|\n");
-    for (size_t i = 0; i < np && i < TOP_PAIRS; i++) {
+    for (size_t i = 0; i < np && i < RPL_TOP_PAIRS; i++) {
         wd_buf_adds(b, "| ");
         md_cell(b, r->rules[ps[i].a].name);
         wd_buf_adds(b, " | ");

@@ -648,6 +648,62 @@ static void test_rule_error_names_the_whole_path_of_a_long_rule_file(void **st)
     }
 }
 
+/* eng_engine_eval_doc on a document parsed elsewhere (replay's one parse)
+ * gives what eng_engine_eval gives on the bytes, rejects included, and two
+ * engines can evaluate the same document one after the other. */
+static void test_eval_doc_matches_eval_on_the_bytes(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "r", NULL, "{ \"user.id\", \"n\" }",
+            "if ev.n and ev.n > 1 then return ctx.flag{ entity = ev.user.id, reason = 'n ' .. ev.n } end");
+    eng_engine_t *bytes = tu_engine(&p, NULL), *doc1 = tu_engine(&p, NULL), *doc2 = tu_engine(&p, NULL);
+    wd_json_t *json = wd_json_new(0);
+    static const char *const evs[] = {
+        "{\"type\":\"s\",\"id\":\"a\",\"ts\":1000,\"user\":{\"id\":\"u1\"},\"n\":2}",
+        "{\"type\":\"s\",\"id\":\"b\",\"ts\":2000,\"user\":{\"id\":\"u2\"},\"n\":1}",
+        "[1,2]",
+        "{\"id\":\"c\",\"ts\":1}",
+        "{\"type\":\"s\",\"id\":\"d\",\"ts\":\"yesterday\"}",
+        "{\"type\":\"other\",\"id\":\"e\",\"ts\":3000}",
+        "{\"type\":\"s\",\"ts\":4000,\"user\":{\"id\":\"u3\"},\"n\":5}",
+    };
+    eng_src_t src = { .topic = NULL, .msg_ts_ms = INT64_MIN, .file = "f.jsonl" };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        src.line = (long)i + 1;
+        const eng_outcome_t *ob = NULL, *o1 = NULL, *o2 = NULL;
+        wd_jval_t root;
+        char err[128];
+        assert_int_equal(wd_json_parse(json, evs[i], strlen(evs[i]), &root, err, sizeof(err)), 0);
+        assert_int_equal(eng_engine_eval(bytes, NULL, evs[i], strlen(evs[i]), &src, &ob), 0);
+        assert_int_equal(eng_engine_eval_doc(doc1, NULL, root, &src, &o1), 0);
+        assert_int_equal(eng_engine_eval_doc(doc2, NULL, root, &src, &o2), 0);
+        const eng_outcome_t *os[2] = { o1, o2 };
+        for (int k = 0; k < 2; k++) {
+            const eng_outcome_t *o = os[k];
+            assert_int_equal(o->status, ob->status);
+            assert_string_equal(o->event_id, ob->event_id);
+            if (ob->reject_reason)
+                assert_string_equal(o->reject_reason, ob->reject_reason);
+            assert_int_equal(o->event_ts_ms, ob->event_ts_ms);
+            assert_int_equal(o->nhits, ob->nhits);
+            for (size_t h = 0; h < o->nhits; h++) {
+                assert_int_equal(o->hits[h].entity_len, ob->hits[h].entity_len);
+                assert_memory_equal(o->hits[h].entity, ob->hits[h].entity, ob->hits[h].entity_len);
+                assert_int_equal(o->hits[h].reason_len, ob->hits[h].reason_len);
+                assert_memory_equal(o->hits[h].reason, ob->hits[h].reason, ob->hits[h].reason_len);
+            }
+        }
+    }
+    assert_int_equal(tu_stats(doc2, "r")->hits[RULE_VERDICT_FLAG], 2);
+    wd_json_destroy(json);
+    eng_engine_destroy(bytes);
+    eng_engine_destroy(doc1);
+    eng_engine_destroy(doc2);
+    tu_pack_free(&p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -677,6 +733,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stream_fields_use_the_custom_field_names),
         cmocka_unit_test(test_rule_error_names_rule_event_and_line),
         cmocka_unit_test(test_rule_error_names_the_whole_path_of_a_long_rule_file),
+        cmocka_unit_test(test_eval_doc_matches_eval_on_the_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@
 # retained time, transactional input), then the command end to end: the
 # sample spread over 4 partitions, a window with warm-up gives exactly
 # warden eval's hits on the same events in the replay's merge order and no
-# actions topic appears (replay has no producer); an empty window is an
+# actions topic appears (replay has no producer); progress on a terminal
+# counts the ranges' messages to 100%; an empty window is an
 # empty report.
 set -eu
 . tests/kafka/lib.sh
@@ -73,6 +74,24 @@ if kcat -b "$KAFKA_BOOTSTRAP" -L -t "actions.$KID" 2>/dev/null | grep -q "partit
   kt_fail "replay created or produced to the actions topic"
 fi
 echo "ok: $ok_msg; no actions topic"
+
+# Progress on a terminal (a pty from script(1)): "of N messages", N the
+# report's offset ranges, never going back, the last line at 100%.
+script -qefc "$WARDEN replay -c $KT/warden.lua --from 2026-11-20T03:00:00Z --to now --warmup 1h --json $KT/p.json" \
+  /dev/null > "$KT/tty.log" || kt_fail "replay -c under script exited $?"
+python3 - "$KT" <<'PY' || kt_fail "Kafka replay progress on a terminal"
+import json, re, sys
+t = sys.argv[1]
+log, rep = open(t + "/tty.log", "rb").read().decode(), json.load(open(t + "/p.json"))
+pat = re.compile(r"replay: (\d+) events, (\d+\.\d)% of (\d+) messages, (\d+) events/s, ETA (\d+) s *$")
+got = [pat.match(l) for l in re.split(r"[\r\n]", log) if l.startswith("replay:")]
+assert len(got) >= 2 and all(got), repr(log[-800:])
+ev, pct = [int(m.group(1)) for m in got], [float(m.group(2)) for m in got]
+assert ev == sorted(ev) and pct == sorted(pct), (ev, pct)
+assert all(int(m.group(3)) == rep["input"]["messages"] for m in got), (got[0].group(3), rep["input"]["messages"])
+assert pct[-1] == 100.0 and ev[-1] == rep["events"]["read"], (pct[-1], ev[-1], rep["events"]["read"])
+PY
+echo "ok: replay -c on a terminal: progress of the offset ranges' messages, ending at 100%"
 
 # An empty window: nothing produced in the last second.
 sleep 2
