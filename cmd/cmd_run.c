@@ -521,6 +521,7 @@ static void publish(run_t *r, kfk_t *k, const kfk_stats_t *ks)
     rs.reload_failures = r->reload_failures;
     rs.pack_loaded_unix = r->pack_loaded_unix;
     rs.pack_load_seconds = r->pack_load_seconds;
+    rs.restore_seconds = (double)ks->restore_us / 1e6;
     size_t i = 0;
     for (rpart_t *p = r->parts; slots && p; p = p->next, i++) {
         snprintf(slots[i].name, sizeof slots[i].name, "%s", p->name);
