@@ -37,6 +37,12 @@ typedef struct adm_opts {
     const wd_config_t *cfg;     /* kafka properties for the overrides topic */
     int         create_topic;   /* create overrides_topic when missing */
     adm_breaker_opts_t breaker;
+    /* Replay jobs (POST /replays): at most replay_jobs_max at once, together
+     * at most replay_cpu_pct percent of one core; their engines take these
+     * options (NULL: eng_opts_default; copied) and Kafka settings from cfg. */
+    unsigned    replay_jobs_max;
+    unsigned    replay_cpu_pct;
+    const eng_opts_t *replay_eng;
 } adm_opts_t;
 
 /* Fills the options from the config's admin section (listen, token from

@@ -772,7 +772,11 @@ int cmd_run(int argc, char **argv)
     if (*wd_config_str(r.cfg, "admin.listen")) {
         adm_opts_t ao;
         char tok[1024];
-        if (adm_opts_from_config(r.cfg, &ao, tok, sizeof tok, err, 65536) != 0 ||
+        eng_opts_t reo;
+        cmd_engine_opts(r.cfg, &reo);
+        int aorc = adm_opts_from_config(r.cfg, &ao, tok, sizeof tok, err, 65536);
+        ao.replay_eng = &reo;
+        if (aorc != 0 ||
             !(r.adm = adm_new(&ao, err, 65536))) {
             memset(tok, 0, sizeof tok);
             fprintf(stderr, "warden run: admin API: %s\n", err);
