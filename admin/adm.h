@@ -39,6 +39,12 @@ typedef struct adm_opts {
     adm_breaker_opts_t breaker;
     const char *store_url;      /* GET /entities reads it (NULL or "": 501) */
     const char *rules_dir;      /* the pack, for the lists GET /entities checks */
+    /* Replay jobs (POST /replays): at most replay_jobs_max at once, together
+     * at most replay_cpu_pct percent of one core; their engines take these
+     * options (NULL: eng_opts_default; copied) and Kafka settings from cfg. */
+    unsigned    replay_jobs_max;
+    unsigned    replay_cpu_pct;
+    const eng_opts_t *replay_eng;
 } adm_opts_t;
 
 /* Fills the options from the config's admin section (listen, token from

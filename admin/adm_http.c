@@ -80,6 +80,8 @@ int adm_opts_from_config(const wd_config_t *cfg, adm_opts_t *o, char *tok, size_
     o->breaker.min_evals = wd_config_int(cfg, "admin.breaker_min_evals");
     o->store_url = wd_config_str(cfg, "store");
     o->rules_dir = wd_config_str(cfg, "rules");
+    o->replay_jobs_max = (unsigned)wd_config_int(cfg, "admin.replay_jobs_max");
+    o->replay_cpu_pct = (unsigned)wd_config_int(cfg, "admin.replay_cpu_pct");
     const char *tf = wd_config_str(cfg, "admin.token_file");
     const char *env = getenv("WARDEN_ADMIN_TOKEN");
     tok[0] = '\0';
@@ -489,9 +491,16 @@ static enum MHD_Result route(adm_t *a, struct MHD_Connection *c, const char *url
         return unauthorized(a, c, method, url);
     if (cn->too_big)
         return error_answer(c, 413, "request body too large (64 KiB at most)", NULL);
-    if (strcmp(url, "/replays") == 0 || strncmp(url, "/replays/", 9) == 0)
-        return error_answer(c, 501, "replay jobs are not available in this build (warden replay is "
-                            "wired into the admin API separately)", NULL);
+    if (strcmp(url, "/replays") == 0 || strncmp(url, "/replays/", 9) == 0) {
+        char id[32];
+        caller_id(c, id);
+        wd_buf_t b = WD_BUF_INIT;
+        const char *allow = NULL;
+        int st = adm_replays_handle(a, method, url, &cn->body, id, &b, &allow);
+        enum MHD_Result rc = answer(c, st, "application/json", b.data ? b.data : "", b.len, allow);
+        wd_buf_free(&b);
+        return rc;
+    }
     if (strncmp(url, "/entities/", 10) == 0)
         return entity_answer(a, c, url + 10, get);
     if (strcmp(url, "/rules") == 0) {
@@ -656,6 +665,14 @@ adm_t *adm_new(const adm_opts_t *o, char *errstr, size_t n)
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->audit_mu, NULL);
     pthread_cond_init(&a->cv, NULL);
+    pthread_mutex_init(&a->jobs_mu, NULL);
+    a->replay_jobs_max = o->replay_jobs_max ? o->replay_jobs_max : 2;
+    a->replay_cpu_pct = o->replay_cpu_pct ? (o->replay_cpu_pct > 100 ? 100 : o->replay_cpu_pct) : 25;
+    if (o->replay_eng)
+        a->replay_eng = *o->replay_eng;
+    else
+        eng_opts_default(&a->replay_eng);
+    a->o.replay_eng = NULL;
     if (o->token && !(a->token = strdup(o->token))) {
         snprintf(errstr, n, "out of memory");
         goto fail;
@@ -716,6 +733,7 @@ void adm_destroy(adm_t *a)
     pthread_mutex_unlock(&a->mu);
     if (a->d)
         MHD_stop_daemon(a->d);
+    adm_replays_stop(a);
     adm_ovr_close(a->ovrt);
     adm_audit_close(a);
     for (size_t i = 0; i < a->nrules; i++) {
@@ -745,5 +763,6 @@ void adm_destroy(adm_t *a)
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->audit_mu);
+    pthread_mutex_destroy(&a->jobs_mu);
     free(a);
 }

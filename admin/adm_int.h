@@ -4,7 +4,8 @@
  *   adm_metrics.c  the Prometheus text of /metrics
  *   adm_breaker.c  the auto-shadow circuit breaker
  *   adm_audit.c    the audit log
- *   adm_ovr.c      the overrides topic (durable mode overrides) */
+ *   adm_ovr.c      the overrides topic (durable mode overrides)
+ *   adm_replay.c   replay jobs (/replays), each in its own thread */
 #ifndef WARDEN_ADMIN_ADM_INT_H
 #define WARDEN_ADMIN_ADM_INT_H
 
@@ -47,6 +48,7 @@ typedef struct adm_ovr_ent {
 } adm_ovr_ent_t;
 
 typedef struct adm_ovr adm_ovr_t;
+typedef struct adm_job adm_job_t;
 
 enum adm_req_kind { ADM_REQ_RELOAD = 1, ADM_REQ_MODE, ADM_REQ_MODE_CLEAR, ADM_REQ_CONTROL };
 
@@ -107,6 +109,13 @@ struct adm {
     struct adm_audit_row *audit_q, **audit_qtail;   /* for the store (audit_mu) */
     size_t           audit_qn;
     uint64_t         audit_seq;
+    /* replay jobs (adm_replay.c), under jobs_mu */
+    pthread_mutex_t  jobs_mu;
+    adm_job_t       *jobs;         /* newest first */
+    unsigned         jobs_running; /* threads not yet returned */
+    unsigned long    jobs_seq;
+    unsigned         replay_jobs_max, replay_cpu_pct;
+    eng_opts_t       replay_eng;
 };
 
 /* adm_rules.c (loop thread unless said) */
@@ -142,6 +151,14 @@ void adm_audit_close(adm_t *a);
 void adm_audit_drain(adm_t *a, const adm_host_t *h);
 void adm_token_id(const char *token, char out[32]);
 double adm_now_unix(void);
+
+/* adm_replay.c (HTTP threads; the caller checked the token and the body
+ * size).  Answers /replays and /replays/{id}: the status, the JSON in out,
+ * and for a 405 the allowed methods in *allow. */
+int  adm_replays_handle(adm_t *a, const char *method, const char *url, const wd_buf_t *body,
+                        const char *token_id, wd_buf_t *out, const char **allow);
+/* adm_destroy: cancels every job and waits for its thread. */
+void adm_replays_stop(adm_t *a);
 
 /* adm_ovr.c (loop thread) */
 adm_ovr_t *adm_ovr_open(adm_t *a, char *errstr, size_t n);    /* reads the topic to its end */

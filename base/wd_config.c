@@ -140,6 +140,10 @@ static const wd_config_key_t admin_keys[] = {
       "this many microseconds (0: off)", NULL, 0, LONG_MAX },
     { "breaker_min_evals", WD_CFG_INT, "100", "evaluations a minute needs before the rate and cost checks judge it",
       NULL, 1, LONG_MAX },
+    { "replay_jobs_max", WD_CFG_INT, "2", "replay jobs (POST /replays) running at once; more are refused "
+      "with 429", NULL, 1, 64 },
+    { "replay_cpu_pct", WD_CFG_INT, "25", "percent of one CPU core the replay jobs together may use "
+      "(each job thread measures its own CPU time and sleeps to stay under its share)", NULL, 1, 100 },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 

@@ -26,7 +26,11 @@ struct wd_lua {
     int        hit_before;  /* mem_hit before that refusal */
     long       budget;      /* instructions per pcall */
     long       step;        /* hook granularity */
-    long       used;        /* instructions counted in this call */
+    long       used;        /* instructions reported for this call (an unbiased estimate) */
+    long       exec;        /* instructions executed up to the last hook, plus charges (exact) */
+    long       armed;       /* the count the hook is armed with */
+    int        first;       /* the next hook is the call's first (its arm was dithered) */
+    uint64_t   rng;         /* xorshift state for the first arm */
     int        timed_out;   /* a limit fired in this call: enum kill_reason */
     int        in_call;
     long       time_ms;     /* wall-clock limit per call (0: none) */
@@ -84,7 +88,7 @@ enum kill_reason { KILL_NONE = 0, KILL_BUDGET, KILL_TIME, KILL_SIGNAL };
  * once per hook step or charge (a vDSO call, some 20 ns). */
 static int over_limit(wd_lua_t *vm)
 {
-    if (vm->budget > 0 && vm->used > vm->budget)
+    if (vm->budget > 0 && vm->exec > vm->budget)
         return KILL_BUDGET;
     uint64_t at = atomic_load_explicit(&interrupt_at, memory_order_relaxed);
     if (!vm->deadline_ns && !at)
@@ -116,6 +120,7 @@ static void kill_call(lua_State *L, wd_lua_t *vm, int level)
      * (Re-arming every 64 let `while true do pcall(loop) end` live
      * forever: after each kill the next 64 counted instructions fell
      * mostly inside the next pcall, so the kill was always caught.) */
+    vm->armed = 1;
     lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
     luaL_where(L, level);
     push_kill_message(L, vm);
@@ -123,17 +128,48 @@ static void kill_call(lua_State *L, wd_lua_t *vm, int level)
     lua_error(L);
 }
 
+/* The count the hook is armed with next: a step, or what is left of the
+ * budget + 1 when that is less, so a kill happens at exactly budget + 1
+ * instructions whatever the first arm was. */
+static long next_arm(const wd_lua_t *vm)
+{
+    long n = vm->step;
+    if (vm->budget > 0) {
+        long left = vm->budget + 1 - vm->exec;
+        if (left < n)
+            n = left > 0 ? left : 1;
+    }
+    return n;
+}
+
+/* Instruction counting.  The hook fires every `armed` instructions; at a
+ * fire, exec (the exact count so far) drives the budget.  What a call is
+ * reported to cost (used) must also see the part after the last fire,
+ * which Lua does not expose: so the call's first arm is a pseudo-random
+ * 1..step and each fire counts a whole step.  A call of N instructions
+ * then fires N/step times on average, and `used` is N on average: a rule
+ * shorter than a step is not 0, and a rule doing 10x the work of another
+ * reports 10x over many calls.  Cost: one lua_sethook per call more (at
+ * the first fire), nothing per instruction. */
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     wd_lua_t *vm = wd_lua_from(L);
-    vm->used += vm->step;
+    vm->exec += vm->armed;
+    vm->used += vm->first ? vm->step : vm->armed;
+    int was_first = vm->first;
+    vm->first = 0;
     if (!vm->timed_out)
         vm->timed_out = over_limit(vm);
     /* In a hook, level 0 is the Lua function that was running (level 1,
      * luaL_error's, is its caller: nothing for evaluate or a chunk). */
     if (vm->timed_out)
         kill_call(L, vm, 0);
+    long n = next_arm(vm);
+    if (n != vm->armed || was_first) {
+        vm->armed = n;
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, (int)n);
+    }
 }
 
 void wd_lua_charge(lua_State *L, long n)
@@ -142,6 +178,7 @@ void wd_lua_charge(lua_State *L, long n)
     if (!vm->in_call)
         return;
     vm->used += n > 0 ? n : 0;
+    vm->exec += n > 0 ? n : 0;
     if (!vm->timed_out)
         vm->timed_out = over_limit(vm);
     if (vm->timed_out)
@@ -303,6 +340,7 @@ wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr
     /* The clock is read once per step: keep a step well under a millisecond. */
     if (vm->step == 0 || vm->step > WD_LUA_MAX_STEP)
         vm->step = WD_LUA_MAX_STEP;
+    vm->rng = 0x9E3779B97F4A7C15ull;
     vm->L = lua_newstate(lua_alloc, vm);
     if (vm->L == NULL) {
         free(vm);
@@ -439,6 +477,7 @@ int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults)
 {
     lua_State *L = vm->L;
     vm->used = 0;
+    vm->exec = 0;
     vm->timed_out = wd_lua_interrupted() ? KILL_SIGNAL : KILL_NONE;
     vm->mem_hit = 0;
     vm->refused = 0;
@@ -446,7 +485,21 @@ int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults)
     vm->deadline_ns = vm->time_ms > 0 ? wd_now_ns() + (uint64_t)vm->time_ms * 1000000u : 0;
     /* The hook runs even without an instruction budget: it watches the
      * clock and the stop signal.  Interrupted: fire at once. */
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, vm->timed_out ? 1 : (int)vm->step);
+    if (vm->timed_out) {
+        vm->armed = 1;
+        vm->first = 0;
+    } else {
+        /* xorshift64: deterministic for a given sequence of calls. */
+        vm->rng ^= vm->rng << 13;
+        vm->rng ^= vm->rng >> 7;
+        vm->rng ^= vm->rng << 17;
+        vm->armed = 1 + (long)(vm->rng % (uint64_t)vm->step);
+        long cap = next_arm(vm);
+        if (cap < vm->armed)
+            vm->armed = cap;
+        vm->first = 1;
+    }
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, (int)vm->armed);
     int rc = lua_pcall(L, nargs, nresults, 0);
     lua_sethook(L, NULL, 0, 0);
     vm->in_call = 0;

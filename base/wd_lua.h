@@ -90,8 +90,11 @@ int wd_lua_load_sandboxed(wd_lua_t *vm, const char *src, size_t len, const char 
                            char *errstr, size_t errstr_size);
 
 size_t wd_lua_mem_used(const wd_lua_t *vm);
-/* Instructions the budget hook counted in the last wd_lua_pcall (in steps
- * of the hook's granularity: 0 for a call shorter than one step). */
+/* Instructions of the last wd_lua_pcall, plus what C functions charged: an
+ * unbiased estimate (a multiple of the hook's step for one call, but its
+ * mean over many calls is the mean instruction count, however short the
+ * calls; base/wd_lua.c count_hook).  The budget itself is exact: a call is
+ * killed at budget + 1 instructions. */
 long wd_lua_instructions(const wd_lua_t *vm);
 size_t wd_lua_mem_cap(const wd_lua_t *vm);
 

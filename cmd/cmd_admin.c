@@ -22,7 +22,13 @@ static void admin_usage(FILE *f)
         "  rule NAME              one rule, with its source\n"
         "  reload                 load the rule pack again (a pack that fails is rejected)\n"
         "  mode NAME MODE         shadow | enforce | off (a durable override); MODE file: clear it\n"
-        "  replay start|status ID|cancel ID   replay jobs\n\n"
+        "  replay start OPTIONS   a replay job inside warden run (POST /replays):\n"
+        "         --rules DIR --baseline DIR --from TIME --to TIME --warmup DURATION\n"
+        "         --truth FILE --topic T (repeatable) --input FILE (repeatable, on the\n"
+        "         server) --samples N, as for warden replay; or one JSON object\n"
+        "  replay list            every job and its progress\n"
+        "  replay status ID       a job: status, progress, per-rule hits when done\n"
+        "  replay cancel ID       cancel a running job; forget a finished one\n\n"
         "      --url URL          default http://127.0.0.1:9100 (or WARDEN_ADMIN_URL)\n"
         "      --json             print the server's JSON\n"
         "  -h, --help             this help\n\n"
@@ -98,6 +104,103 @@ static void print_rules(json_t *j)
     }
 }
 
+/* `replay start` options → the POST /replays body (caller frees), or NULL
+ * with a message printed. */
+static char *replay_body(int n, char **v)
+{
+    if (n == 1 && v[0][0] == '{')
+        return strdup(v[0]);
+    json_t *o = json_object(), *topics = NULL, *inputs = NULL;
+    static const char *const keys[] = { "rules", "baseline", "from", "to", "warmup", "truth", NULL };
+    for (int i = 0; i < n; i++) {
+        const char *a = v[i];
+        if (strncmp(a, "--", 2) != 0 || i + 1 >= n) {
+            fprintf(stderr, "warden admin replay start: %s: want --OPTION VALUE\n", a);
+            json_decref(o);
+            json_decref(topics);
+            json_decref(inputs);
+            return NULL;
+        }
+        const char *k = a + 2, *val = v[++i];
+        int done = 0;
+        for (size_t j = 0; keys[j]; j++)
+            if (strcmp(k, keys[j]) == 0) {
+                json_object_set_new(o, k, json_string(val));
+                done = 1;
+            }
+        if (!done && strcmp(k, "topic") == 0) {
+            if (!topics)
+                topics = json_array();
+            json_array_append_new(topics, json_string(val));
+            done = 1;
+        } else if (!done && strcmp(k, "input") == 0) {
+            if (!inputs)
+                inputs = json_array();
+            json_array_append_new(inputs, json_string(val));
+            done = 1;
+        } else if (!done && strcmp(k, "samples") == 0) {
+            json_object_set_new(o, k, json_integer(strtoll(val, NULL, 10)));
+            done = 1;
+        }
+        if (!done) {
+            fprintf(stderr, "warden admin replay start: unknown option %s\n", a);
+            json_decref(o);
+            json_decref(topics);
+            json_decref(inputs);
+            return NULL;
+        }
+    }
+    if (topics)
+        json_object_set_new(o, "topics", topics);
+    if (inputs)
+        json_object_set_new(o, "input", inputs);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static long long jint(json_t *o, const char *k) { return (long long)json_integer_value(json_object_get(o, k)); }
+
+static void print_job_line(json_t *j)
+{
+    json_t *p = json_object_get(j, "progress");
+    printf("%-8s %-10s %6.1f%% %12lld %12lld %12lld %12lld %8.2f\n", jstr(j, "id"), jstr(j, "status"),
+           100.0 * json_number_value(json_object_get(p, "fraction")), jint(p, "events_read"),
+           jint(p, "in_window"), jint(p, "hits_candidate"), jint(p, "hits_baseline"),
+           json_number_value(json_object_get(j, "cpu_seconds")));
+}
+
+static void print_jobs(json_t *j, int one)
+{
+    printf("%-8s %-10s %7s %12s %12s %12s %12s %8s\n", "JOB", "STATUS", "DONE", "EVENTS", "IN_WINDOW",
+           "HITS_CAND", "HITS_BASE", "CPU_S");
+    if (one) {
+        print_job_line(j);
+    } else {
+        json_t *jobs = json_object_get(j, "jobs");
+        for (size_t i = 0; i < json_array_size(jobs); i++)
+            print_job_line(json_array_get(jobs, i));
+        return;
+    }
+    const char *err = json_string_value(json_object_get(j, "error"));
+    if (err)
+        printf("\nerror: %s\n", err);
+    json_t *rules = json_object_get(json_object_get(j, "report"), "rules");
+    if (json_array_size(rules) == 0)
+        return;
+    printf("\n%-32s %10s %10s %8s %8s\n", "RULE", "CANDIDATE", "BASELINE", "ADDED", "REMOVED");
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        json_t *r = json_array_get(rules, i), *c = json_object_get(r, "candidate"),
+               *b = json_object_get(r, "baseline");
+        char cs[24] = "-", bs[24] = "-";
+        if (json_is_object(c))
+            snprintf(cs, sizeof cs, "%lld", jint(c, "hits"));
+        if (json_is_object(b))
+            snprintf(bs, sizeof bs, "%lld", jint(b, "hits"));
+        printf("%-32s %10s %10s %8lld %8lld\n", jstr(r, "rule"), cs, bs, jint(r, "added"), jint(r, "removed"));
+    }
+}
+
 static void print_rule(json_t *r)
 {
     printf("rule:        %s\nversion:     %lld\nmode:        %s (%s; file says %s)\nfile:        %s\n"
@@ -144,7 +247,8 @@ int cmd_admin(int argc, char **argv)
     char **args = argv + i + 1;
     char path[1024], body[256];
     const char *method = "GET", *b = NULL;
-    int kind = 0;   /* 0 raw, 1 status, 2 rules, 3 rule */
+    char *rbody = NULL;
+    int kind = 0;   /* 0 raw, 1 status, 2 rules, 3 rule, 4 a job, 5 jobs, 6 started, 7 cancelled */
     if (strcmp(cmd, "status") == 0 && nargs == 0) {
         snprintf(path, sizeof path, "/readyz");
         kind = 1;
@@ -174,12 +278,20 @@ int cmd_admin(int argc, char **argv)
         if (strcmp(args[0], "start") == 0) {
             snprintf(path, sizeof path, "/replays");
             method = "POST";
-            b = nargs > 1 ? args[1] : "{}";
+            if (!(rbody = replay_body(nargs - 1, args + 1)))
+                return CMD_EXIT_USAGE;
+            b = rbody;
+            kind = 6;
+        } else if (strcmp(args[0], "list") == 0 && nargs == 1) {
+            snprintf(path, sizeof path, "/replays");
+            kind = 5;
         } else if (strcmp(args[0], "status") == 0 && nargs == 2) {
             snprintf(path, sizeof path, "/replays/%s", args[1]);
+            kind = 4;
         } else if (strcmp(args[0], "cancel") == 0 && nargs == 2) {
             snprintf(path, sizeof path, "/replays/%s", args[1]);
             method = "DELETE";
+            kind = 7;
         } else {
             admin_usage(stderr);
             return CMD_EXIT_USAGE;
@@ -216,11 +328,21 @@ int cmd_admin(int argc, char **argv)
         print_rules(j);
     } else if (kind == 3) {
         print_rule(j);
+    } else if (kind == 4) {
+        print_jobs(j, 1);
+    } else if (kind == 5) {
+        print_jobs(j, 0);
+    } else if (kind == 6) {
+        printf("replay job %s %s\n", jstr(j, "id"), jstr(j, "status"));
+    } else if (kind == 7) {
+        printf("replay job %s %s\n", jstr(j, "id"), json_is_true(json_object_get(j, "deleted")) ? "deleted"
+                                                                                              : jstr(j, "status"));
     } else {
         fwrite(out.data ? out.data : "", 1, out.len, stdout);
     }
     json_decref(j);
     wd_buf_free(&out);
+    free(rbody);
     curl_global_cleanup();
     return rc;
 }

@@ -603,6 +603,7 @@ static void publish(run_t *r, kfk_t *k, const kfk_stats_t *ks)
     rs.control_entries = cs.entries;
     rs.pack_loaded_unix = r->pack_loaded_unix;
     rs.pack_load_seconds = r->pack_load_seconds;
+    rs.restore_seconds = (double)ks->restore_us / 1e6;
     size_t i = 0;
     for (rpart_t *p = r->parts; slots && p; p = p->next, i++) {
         snprintf(slots[i].name, sizeof slots[i].name, "%s", p->name);
@@ -917,7 +918,11 @@ int cmd_run(int argc, char **argv)
     if (*wd_config_str(r.cfg, "admin.listen")) {
         adm_opts_t ao;
         char tok[1024];
-        if (adm_opts_from_config(r.cfg, &ao, tok, sizeof tok, err, 65536) != 0 ||
+        eng_opts_t reo;
+        cmd_engine_opts(r.cfg, &reo);
+        int aorc = adm_opts_from_config(r.cfg, &ao, tok, sizeof tok, err, 65536);
+        ao.replay_eng = &reo;
+        if (aorc != 0 ||
             !(r.adm = adm_new(&ao, err, 65536))) {
             memset(tok, 0, sizeof tok);
             fprintf(stderr, "warden run: admin API: %s\n", err);

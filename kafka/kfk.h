@@ -146,6 +146,7 @@ typedef struct kfk_stats {
     uint64_t restored_bytes; /* the bytes of the records they read */
     uint64_t restored_records;
     uint64_t restore_ms;     /* time spent restoring, in total */
+    uint64_t restore_us;     /* the same in microseconds (a short restore is not 0) */
     uint64_t migrated;       /* slots restored from an old whole-slot snapshot */
     uint64_t assigned;       /* topic-partitions assigned, in total */
     uint64_t revoked;        /* topic-partitions revoked, in total */

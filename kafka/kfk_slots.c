@@ -230,9 +230,10 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
         }
     }
     free(recs);
-    uint64_t ms = (wd_now_ns() - t0) / 1000000ull;
+    uint64_t el = wd_now_ns() - t0, ms = el / 1000000ull;
     k->st.restored_records += total;
     k->st.restore_ms += ms;
+    k->st.restore_us += el / 1000ull;
     if (rc == 0)
         LOG_INFO("restore: slots=%zu records=%" PRIu64 " ms=%" PRIu64, n, total, ms);
     return rc;

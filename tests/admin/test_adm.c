@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,8 +145,136 @@ static void test_server_health_and_auth_statuses(void **s)
     assert_int_equal(http(port, "GET", "/rules", "Authorization: Bearer t0ken"), 200);
     assert_int_equal(http(port, "GET", "/rules/x", "Authorization: Bearer t0ken"), 404);
     assert_int_equal(http(port, "POST", "/healthz", NULL), 405);
-    assert_int_equal(http(port, "GET", "/replays", "Authorization: Bearer t0ken"), 501);
+    assert_int_equal(http(port, "GET", "/replays", "Authorization: Bearer t0ken"), 200);
+    assert_int_equal(http(port, "POST", "/replays", NULL), 401);
+    assert_int_equal(http(port, "GET", "/replays/r1", "Authorization: Bearer t0ken"), 404);
     assert_int_equal(http(port, "GET", "/other", NULL), 404);
+    adm_destroy(a);
+}
+
+static size_t keep(char *p, size_t sz, size_t n, void *ud)
+{
+    wd_buf_add(ud, p, sz * n);
+    return sz * n;
+}
+
+/* One request with a body; the answer in out. */
+static long http_body(int port, const char *method, const char *path, const char *body, wd_buf_t *out)
+{
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer t0ken");
+    wd_buf_reset(out);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    long status = -1;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    wd_buf_addc(out, '\0');
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+/* A job over JSONL files on the server (no broker): accepted, run to the
+ * end in its own thread, its report readable; the live side untouched. */
+static void test_replay_job_over_files_runs_to_a_report(void **s)
+{
+    (void)s;
+    adm_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.listen = "127.0.0.1:0";
+    o.token = "t0ken";
+    o.replay_jobs_max = 1;
+    o.replay_cpu_pct = 100;
+    char err[256];
+    adm_t *a = adm_new(&o, err, sizeof err);
+    assert_non_null(a);
+    int port = adm_port(a);
+    wd_buf_t b = WD_BUF_INIT;
+    /* No Kafka settings on this server: files only. */
+    assert_int_equal(http_body(port, "POST", "/replays", "{\"rules\":\"examples/rules\",\"from\":\"-1h\"}", &b), 400);
+    assert_non_null(strstr(b.data, "no Kafka settings"));
+    assert_int_equal(http_body(port, "POST", "/replays", "{\"rules\":\"examples/rules\",\"input\":7}", &b), 400);
+    assert_int_equal(http_body(port, "POST", "/replays", "{\"rules\":\"examples/rules\",\"input\":[\"a\"],"
+                                                          "\"topics\":[\"t\"]}", &b), 400);
+    /* The sample's first 1000 events (valgrind runs this too). */
+    char path[] = "/tmp/test_adm_replay.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *in = fopen("examples/events/sample.jsonl", "r"), *outf = fdopen(fd, "w");
+    assert_non_null(in);
+    char line[8192];
+    for (int i = 0; i < 1000 && fgets(line, sizeof line, in); i++)
+        fputs(line, outf);
+    fclose(in);
+    fclose(outf);
+    /* A job reading a FIFO nobody writes yet holds the one slot: a second
+     * is refused (429) until it is cancelled; EOF then ends it, cancelled,
+     * with a partial report. */
+    char fifo[] = "/tmp/test_adm_fifo.XXXXXX";
+    assert_non_null(mkdtemp(fifo));
+    char fpath[64];
+    snprintf(fpath, sizeof fpath, "%s/in", fifo);
+    assert_int_equal(mkfifo(fpath, 0600), 0);
+    char fjob[256];
+    snprintf(fjob, sizeof fjob, "{\"rules\":\"examples/rules\",\"input\":[\"%s\"]}", fpath);
+    assert_int_equal(http_body(port, "POST", "/replays", fjob, &b), 202);
+    assert_non_null(strstr(b.data, "\"id\":\"r1\""));
+    assert_int_equal(http_body(port, "POST", "/replays", fjob, &b), 429);
+    assert_non_null(strstr(b.data, "replay_jobs_max"));
+    assert_int_equal(http_body(port, "DELETE", "/replays/r1", NULL, &b), 200);
+    assert_non_null(strstr(b.data, "\"status\":\"cancelled\""));
+    /* The job may have stopped before it opened the FIFO: no reader,
+     * nothing to write to (ENXIO). */
+    int stopped = 0;
+    for (int i = 0; i < 3000 && !stopped; i++) {
+        int wfd = open(fpath, O_WRONLY | O_NONBLOCK);
+        if (wfd >= 0) {
+            assert_int_equal(write(wfd, "{}\n", 3), 3);
+            close(wfd);
+        }
+        assert_int_equal(http_body(port, "GET", "/replays/r1", NULL, &b), 200);
+        stopped = strstr(b.data, "\"partial\":true") != NULL;
+        if (!stopped)
+            usleep(20000);
+    }
+    assert_true(stopped);
+    assert_non_null(strstr(b.data, "\"status\":\"cancelled\""));
+    assert_int_equal(http_body(port, "DELETE", "/replays/r1", NULL, &b), 200);
+    unlink(fpath);
+    rmdir(fifo);
+
+    char job[512];
+    snprintf(job, sizeof job, "{\"rules\":\"examples/rules\",\"baseline\":\"examples/rules\",\"input\":[\"%s\"]}",
+             path);
+    assert_int_equal(http_body(port, "POST", "/replays", job, &b), 202);
+    assert_non_null(strstr(b.data, "\"id\":\"r2\""));
+    int done = 0;
+    for (int i = 0; i < 3000 && !done; i++) {
+        assert_int_equal(http_body(port, "GET", "/replays/r2", NULL, &b), 200);
+        done = strstr(b.data, "\"status\":\"done\"") != NULL;
+        if (!done)
+            usleep(50000);
+    }
+    assert_true(done);
+    assert_non_null(strstr(b.data, "\"read\":1000,"));
+    assert_non_null(strstr(b.data, "\"partial\":false"));
+    assert_non_null(strstr(b.data, "\"fraction\":1.0000"));
+    /* Baseline = candidate: nothing added or removed. */
+    assert_null(strstr(b.data, "\"added\":1"));
+    assert_int_equal(http_body(port, "DELETE", "/replays/r2", NULL, &b), 200);
+    assert_non_null(strstr(b.data, "\"deleted\":true"));
+    assert_int_equal(http_body(port, "GET", "/replays/r2", NULL, &b), 404);
+    assert_int_equal(http_body(port, "DELETE", "/replays/r2", NULL, &b), 404);
+    wd_buf_free(&b);
+    unlink(path);
     adm_destroy(a);
 }
 
@@ -315,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_token_id_is_a_hash_prefix_not_the_token),
         cmocka_unit_test(test_bad_listen_address_is_refused),
         cmocka_unit_test(test_server_health_and_auth_statuses),
+        cmocka_unit_test(test_replay_job_over_files_runs_to_a_report),
         cmocka_unit_test(test_breaker_trips_on_a_hit_rate_over_the_baseline),
         cmocka_unit_test(test_breaker_trips_on_actions_per_minute_of_event_time),
     };

@@ -4,7 +4,7 @@
 # reload (good, broken with file:line errors, 409 while one runs), mode
 # overrides (they decide the next events, survive a reload and a restart:
 # the overrides topic), every error status (400, 401 missing/wrong token,
-# 404, 405, 409, 413, 501), the audit file, and the auto-shadow breaker
+# 404, 405, 409, 413), the audit file, and the auto-shadow breaker
 # tripping on a rule that errors on 60% of its events and its manual
 # restore.
 set -eu
@@ -85,8 +85,9 @@ grep -q '"error"' "$KT/o" || kt_fail "401 without an error body"
 [ "$(st "$KT/o" PUT /rules/t.a/mode "${AUTH[@]}" -d '{"mode":"loud"}')" = 400 ] || kt_fail "bad mode: not 400"
 head -c 70000 /dev/zero | tr '\0' 'x' >"$KT/big"
 [ "$(st "$KT/o" PUT /rules/t.a/mode "${AUTH[@]}" --data-binary @"$KT/big")" = 413 ] || kt_fail "big body: not 413"
-[ "$(st "$KT/o" POST /replays "${AUTH[@]}" -d '{}')" = 501 ] || kt_fail "/replays: not 501"
-[ "$(st "$KT/o" GET /replays "${AUTH[@]}")" = 501 ] || kt_fail "GET /replays: not 501"
+# /replays has its own test (kafka_admin_replays.sh): here only that it answers.
+[ "$(st "$KT/o" POST /replays "${AUTH[@]}" -d '{}')" = 400 ] || kt_fail "POST /replays without from: not 400"
+[ "$(st "$KT/o" GET /replays "${AUTH[@]}")" = 200 ] || kt_fail "GET /replays: not 200"
 
 # /metrics: promtool's lint, and the numbers.
 [ "$(st "$KT/m" GET /metrics)" = 200 ] || kt_fail "/metrics: not 200"

@@ -537,6 +537,68 @@ static void test_budget_is_per_evaluation_not_cumulative(void **st)
     tu_pack_free(&p);
 }
 
+/* Per-rule instruction counts are fine-grained enough to compare rules
+ * far shorter than the hook's step (6,250 under a budget of 100,000): a
+ * rule doing 10x the work of another reports ~10x the instructions over
+ * many evaluations.  (Counted in whole steps from the first hook on, the
+ * short rule reported 0 and the long one 0 or a step.) */
+static void test_instruction_counts_scale_with_the_work_of_short_rules(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    tu_rule(&p, "a.small", NULL, NULL,
+            "local n = 0\n"
+            "      for i = 1, 100 do n = n + i % 3 end\n"
+            "      if n < 0 then return ctx.flag{ entity = 'x' } end");
+    tu_rule(&p, "b.big", NULL, NULL,
+            "local n = 0\n"
+            "      for i = 1, 1000 do n = n + i % 3 end\n"
+            "      if n < 0 then return ctx.flag{ entity = 'x' } end");
+    eng_opts_t o = opts_with(0, 100000);
+    eng_engine_t *e = tu_engine(&p, &o);
+    int n = tu_scaled(20000);
+    for (int i = 0; i < n; i++)
+        tu_evalf(e, "%s", "");
+    const eng_rule_stats_t *s = tu_stats(e, "a.small"), *b = tu_stats(e, "b.big");
+    assert_int_equal(s->evals, n);
+    assert_int_equal(b->evals, n);
+    double ms = (double)s->instr / n, mb = (double)b->instr / n;
+    /* A loop iteration is a handful of VM instructions. */
+    if (!(ms > 100 * 2 && ms < 100 * 12))
+        fail_msg("a.small: %.1f instructions per evaluation for 100 iterations", ms);
+    if (!(mb / ms > 8.5 && mb / ms < 11.5))
+        fail_msg("b.big/a.small = %.2f (%.1f vs %.1f per evaluation), want ~10", mb / ms, mb, ms);
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
+/* The budget is exact whatever the hook's step: budget 100,000 allows a
+ * rule of ~99,000 instructions, and kills one of ~101,000 every time. */
+static void test_budget_is_exact_at_its_edge(void **st)
+{
+    (void)st;
+    tu_pack_t p;
+    tu_pack_init(&p);
+    /* A numeric for loop body of one ADDI + the FORLOOP: 2 per iteration. */
+    tu_rule(&p, "a.under", NULL, NULL,
+            "local n = 0\n"
+            "      for i = 1, 49000 do n = n + 1 end\n"
+            "      return ctx.flag{ entity = tostring(n) }");
+    tu_rule(&p, "b.over", NULL, NULL,
+            "local n = 0\n"
+            "      for i = 1, 51000 do n = n + 1 end\n"
+            "      return ctx.flag{ entity = tostring(n) }");
+    eng_opts_t o = opts_with(0, 100000);
+    eng_engine_t *e = tu_engine(&p, &o);
+    for (int i = 0; i < 50; i++)
+        tu_evalf(e, "%s", "");
+    assert_int_equal(tu_stats(e, "a.under")->timeouts, 0);
+    assert_int_equal(tu_stats(e, "b.over")->timeouts, 50);
+    eng_engine_destroy(e);
+    tu_pack_free(&p);
+}
+
 static void test_budget_kills_loop_at_load_time(void **st)
 {
     (void)st;
@@ -976,6 +1038,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_budget_kills_loop_in_a_sort_comparator),
         cmocka_unit_test(test_budget_error_names_rule_file_and_line),
         cmocka_unit_test(test_budget_is_per_evaluation_not_cumulative),
+        cmocka_unit_test(test_instruction_counts_scale_with_the_work_of_short_rules),
+        cmocka_unit_test(test_budget_is_exact_at_its_edge),
         cmocka_unit_test(test_budget_kills_loop_at_load_time),
         cmocka_unit_test(test_time_limit_kills_loop_when_budget_is_huge),
         cmocka_unit_test(test_time_limit_kills_loop_even_under_pcall),
