@@ -176,10 +176,21 @@ grep -q 'MAX_PINS_PER_HOUR = 10$' "$D/candidate/spam/link_burst.lua" || { echo "
     --json report.json --report report.md)
 sed -n '1,40p' "$D/report.md"
 
-step "explain"
-# EXPLAIN STEP (to be filled in when `warden explain` lands): explain one
-# block from demo.actions here.
-echo "(warden explain is not part of this build yet)"
+step "explain: why was the first blocked event blocked? (warden explain over the streamed events)"
+BLOCKED=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    a = json.loads(line)
+    if a.get("verdict") == "block":
+        print(a["event_id"]); break
+' "$D/actions.jsonl")
+if [ -n "$BLOCKED" ]; then
+    "$WARDEN" explain --input "$D/main.jsonl" --id "$BLOCKED" --rules "$ROOT/examples/rules" \
+        --json >"$D/explain.json"
+    "$WARDEN" explain --input "$D/main.jsonl" --id "$BLOCKED" --rules "$ROOT/examples/rules" | sed -n '1,40p'
+else
+    echo "no block among the actions to explain"
+fi
 
 step "breaker: a runaway rule (it fails on every event) is reloaded into the live pack"
 cat >"$D/pack/demo_runaway.lua" <<'LUA'

@@ -56,6 +56,12 @@ for x in "ab":
             modes.append((r["mode"], r["mode_source"]))
 assert ("shadow", "breaker") in modes, modes
 PY
+py <<'PY' || fail "the explained block does not show its block verdict"
+import json, sys
+j = json.load(open(sys.argv[1] + "/explain.json"))
+got = [r for r in j["rules"] if (r.get("result") or {}).get("verdict") == "block"]
+assert got, [(r["rule"], r.get("result")) for r in j["rules"]]
+PY
 # Every metric family of /metrics is in the metrics reference.
 missing=""
 for m in $(grep -h '^# TYPE ' "$D/metrics-a.txt" "$D/metrics-b.txt" | awk '{print $3}' | sort -u); do
