@@ -56,7 +56,7 @@ static void *loop(void *arg)
     (void)arg;
     for (;;) {
         pthread_mutex_lock(&eng_mu);
-        adm_host_t h = { NULL, h_engine, h_reload, 0, INT64_MIN, NULL, "fuzz" };
+        adm_host_t h = { .engine = h_engine, .reload = h_reload, .event_ts_ms = INT64_MIN, .instance = "fuzz" };
         adm_poll(adm, &h);
         pthread_mutex_unlock(&eng_mu);
         struct timespec ts = { 0, 1000000 };
