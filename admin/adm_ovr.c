@@ -17,6 +17,7 @@
 #include "base/wd_config.h"
 #include "base/wd_log.h"
 #include "base/wd_util.h"
+#include "kafka/kfk_tail.h"
 #include "rules/rule_types.h"
 
 struct adm_ovr {
@@ -49,54 +50,6 @@ static rd_kafka_conf_t *conf_new(const wd_config_t *cfg, const char *role, char 
 static int set(rd_kafka_conf_t *c, const char *k, const char *v, char *errstr, size_t n)
 {
     return rd_kafka_conf_set(c, k, v, errstr, n) == RD_KAFKA_CONF_OK ? 0 : -1;
-}
-
-static int create_topic(adm_ovr_t *o, char *errstr, size_t n)
-{
-    char err[256];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o->topic, 1, -1, err, sizeof err);
-    if (!nt) {
-        snprintf(errstr, n, "overrides topic %s: %s", o->topic, err);
-        return -1;
-    }
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    rd_kafka_queue_t *q = rd_kafka_queue_new(o->p);
-    rd_kafka_CreateTopics(o->p, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
-    int rc = 0;
-    if (!ev) {
-        snprintf(errstr, n, "overrides topic %s: creating it timed out", o->topic);
-        rc = -1;
-    } else {
-        size_t cnt = 0;
-        const rd_kafka_topic_result_t **tr =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
-        rd_kafka_resp_err_t e = cnt ? rd_kafka_topic_result_error(tr[0]) : rd_kafka_event_error(ev);
-        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            snprintf(errstr, n, "overrides topic %s: %s", o->topic, rd_kafka_err2str(e));
-            rc = -1;
-        } else if (!e) {
-            LOG_INFO("admin: created the overrides topic %s (compacted)", o->topic);
-        }
-        rd_kafka_event_destroy(ev);
-    }
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    return rc;
-}
-
-/* The topic's partition count from metadata (0: not there yet, -1: error). */
-static int partitions(adm_ovr_t *o)
-{
-    rd_kafka_topic_t *t = rd_kafka_topic_new(o->c, o->topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    int np = -1;
-    if (rd_kafka_metadata(o->c, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        np = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(t);
-    return np;
 }
 
 /* One record → the table (and, when e is not NULL, the engine). */
@@ -176,11 +129,11 @@ adm_ovr_t *adm_ovr_open(adm_t *a, char *errstr, size_t n)
         snprintf(errstr, n, "overrides consumer: %s", err);
         goto fail;
     }
-    int np = partitions(o);
+    int np = kfk_compacted_partitions(o->c, o->topic);
     if (np == 0 && a->o.create_topic) {
-        if (create_topic(o, errstr, n) != 0)
+        if (kfk_compacted_create(o->p, o->topic, NULL, "overrides topic", errstr, n) != 0)
             goto fail;
-        for (int i = 0; i < 50 && (np = partitions(o)) == 0; i++)
+        for (int i = 0; i < 50 && (np = kfk_compacted_partitions(o->c, o->topic)) == 0; i++)
             rd_kafka_poll(o->p, 200);
     }
     if (np <= 0) {

@@ -67,13 +67,12 @@ static int set(rd_kafka_conf_t *c, const char *k, const char *v, char *errstr, s
     return rd_kafka_conf_set(c, k, v, errstr, n) == RD_KAFKA_CONF_OK ? 0 : -1;
 }
 
-/* The topic's partition count (0: not there, -1: no metadata). */
-static int partitions(kfk_tail_t *t)
+int kfk_compacted_partitions(rd_kafka_t *rk, const char *topic)
 {
-    rd_kafka_topic_t *kt = rd_kafka_topic_new(t->c, t->topic, NULL);
+    rd_kafka_topic_t *kt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     int np = -1;
-    if (rd_kafka_metadata(t->c, 0, kt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_metadata(rk, 0, kt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         np = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
         rd_kafka_metadata_destroy(md);
     }
@@ -81,22 +80,24 @@ static int partitions(kfk_tail_t *t)
     return np;
 }
 
-static int create(kfk_tail_t *t, char *errstr, size_t n)
+int kfk_compacted_create(rd_kafka_t *rk, const char *topic, const char *min_lag_ms, const char *what,
+                         char *errstr, size_t n)
 {
     char err[256];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(t->topic, 1, -1, err, sizeof err);
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, 1, -1, err, sizeof err);
     if (!nt) {
-        snprintf(errstr, n, "%s: %s", t->topic, err);
+        snprintf(errstr, n, "%s %s: %s", what, topic, err);
         return -1;
     }
     rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    rd_kafka_NewTopic_set_config(nt, "min.compaction.lag.ms", "604800000");
-    rd_kafka_queue_t *q = rd_kafka_queue_new(t->c);
-    rd_kafka_CreateTopics(t->c, &nt, 1, NULL, q);
+    if (min_lag_ms)
+        rd_kafka_NewTopic_set_config(nt, "min.compaction.lag.ms", min_lag_ms);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
     int rc = 0;
     if (!ev) {
-        snprintf(errstr, n, "%s: creating it timed out", t->topic);
+        snprintf(errstr, n, "%s %s: creating it timed out", what, topic);
         rc = -1;
     } else {
         size_t cnt = 0;
@@ -104,10 +105,10 @@ static int create(kfk_tail_t *t, char *errstr, size_t n)
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
         rd_kafka_resp_err_t e = cnt ? rd_kafka_topic_result_error(tr[0]) : rd_kafka_event_error(ev);
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            snprintf(errstr, n, "%s: %s", t->topic, rd_kafka_err2str(e));
+            snprintf(errstr, n, "%s %s: %s", what, topic, rd_kafka_err2str(e));
             rc = -1;
         } else if (!e) {
-            LOG_INFO("created the control topic %s (compacted)", t->topic);
+            LOG_INFO("created the %s %s (compacted)", what, topic);
         }
         rd_kafka_event_destroy(ev);
     }
@@ -142,11 +143,11 @@ kfk_tail_t *kfk_tail_open(const wd_config_t *cfg, const char *topic, int create_
         snprintf(errstr, n, "control topic consumer: %s", err);
         goto fail;
     }
-    int np = partitions(t);
+    int np = kfk_compacted_partitions(t->c, t->topic);
     if (np == 0 && create_missing) {
-        if (create(t, errstr, n) != 0)
+        if (kfk_compacted_create(t->c, t->topic, "604800000", "control topic", errstr, n) != 0)
             goto fail;
-        for (int i = 0; i < 50 && (np = partitions(t)) == 0; i++)
+        for (int i = 0; i < 50 && (np = kfk_compacted_partitions(t->c, t->topic)) == 0; i++)
             rd_kafka_poll(t->c, 200);
     }
     if (np == 0 && absent)

@@ -42,4 +42,12 @@ size_t kfk_tail_follow(kfk_tail_t *t, kfk_tail_fn fn, void *ud);
 int kfk_tail_put(kfk_tail_t *t, const void *key, size_t klen, const void *val, size_t vlen,
                  int64_t ts_ms, int64_t *offset, char *errstr, size_t errstr_size);
 
+/* A one-partition compacted topic (min.compaction.lag.ms when not NULL);
+ * one that exists already is fine.  what names it in messages ("control
+ * topic").  0, or -1 with a message. */
+int kfk_compacted_create(rd_kafka_t *rk, const char *topic, const char *min_lag_ms, const char *what,
+                         char *errstr, size_t n);
+/* A topic's partition count from metadata (0: not there, -1: no metadata). */
+int kfk_compacted_partitions(rd_kafka_t *rk, const char *topic);
+
 #endif
