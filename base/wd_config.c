@@ -73,9 +73,10 @@ static const wd_config_key_t run_keys[] = {
       "(0: arrival order)",
       NULL, 0, 600000 },
     { "create_topics", WD_CFG_BOOL, "true", "create missing actions/DLQ/changelog topics at start", NULL, 0, 0 },
-    { "repartition", WD_CFG_ENUM, "auto", "exact counters under any partitioning: on (a chain of hops over "
+    { "repartition", WD_CFG_ENUM, "off", "exact counters under any partitioning: on (a chain of hops over "
       "internal topics GROUP.repartition.K.U, one per counter key field), off (counters count within an input "
-      "partition), auto (on when an input topic has more than one partition); docs/state.md",
+      "partition; a warning at start when an input topic has more than one), auto (on when an input topic has "
+      "more than one partition); docs/state.md",
       "auto|on|off", 0, 0 },
     { "partitions", WD_CFG_INT, "0", "partitions of the internal repartition topics (0: the most any input "
       "topic has)", NULL, 0, 100000 },

@@ -891,6 +891,19 @@ int cmd_run(int argc, char **argv)
         status = CMD_EXIT_FATAL;
         goto done;
     }
+    if (!r.rp && strcmp(wd_config_str(r.cfg, "run.repartition"), "off") == 0) {
+        /* Counters count within their input partition: say so when there are several. */
+        int *parts = calloc(ntopics, sizeof(*parts));
+        int many = 0;
+        if (parts && kfk_topic_partitions(r.cfg, topics, ntopics, parts, err, 65536) == 0)
+            for (size_t i = 0; i < ntopics; i++)
+                many = many || parts[i] > 1;
+        free(parts);
+        if (many)
+            LOG_WARN("msg=\"run.repartition = off over more than one input partition: counters count within "
+                     "their partition, so a counter keyed on another field than the partition key can differ "
+                     "from warden eval (warden check --guarantees; docs/state.md)\"");
+    }
     if (r.rp) {
         /* Per rule, what is exact under this topology: nothing differs silently. */
         char *g = NULL;
