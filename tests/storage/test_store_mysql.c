@@ -182,7 +182,7 @@ static void test_migrate_from_empty_is_idempotent(void **st)
     assert_int_equal(v, store_schema_required());
     assert_int_equal(store_migrate(url, NULL, 0, 0, 0, 1, err, sizeof(err)), 0);
     assert_int_equal(scalar("SELECT COUNT(*) FROM schema_version"), store_schema_required());
-    assert_int_equal(scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='%s'", db), 6);   /* + audit_log (v6) */
+    assert_int_equal(scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='%s'", db), 8);   /* + audit_log (v6), actions and undo_runs (v7) */
     assert_int_equal(scalar("SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics "
                             "WHERE table_schema='%s' AND table_name='rule_results'", db), 4);
     /* The command form agrees. */
