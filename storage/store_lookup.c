@@ -150,7 +150,8 @@ static long read_jsonl(const char *path, const char *run_id, const char *event_i
         free(j.rows);
         return store_seterr(errstr, errstr_size, "store: jsonl: read error in %s", path);
     }
-    qsort(j.rows, j.nrows, sizeof(*j.rows), by_rule);
+    if (j.nrows > 1)
+        qsort(j.rows, j.nrows, sizeof(*j.rows), by_rule);
     int stop = 0;
     for (size_t i = 0; i < j.nrows; i++) {
         json_t *o = j.rows[i];

@@ -13,6 +13,11 @@ fail() { echo "FAIL: $*"; exit 1; }
 ok() { echo "ok: $*"; }
 command -v /usr/bin/time >/dev/null || fail "/usr/bin/time is missing (tools/deps.sh test installs it)"
 N=${CEILING_EVENTS:-5000000}
+# Under ASan (shadow memory, quarantine) RSS says nothing about the
+# ceiling: there the run is smaller and checks memory errors and the hot
+# key's exact count, not the RSS bound.
+ASAN=0
+case "$W" in *build-asan*) ASAN=1; N=${CEILING_EVENTS:-300000} ;; esac
 HOT_EVERY=10
 
 mkdir -p "$T/p"
@@ -55,7 +60,7 @@ small=$(tail -1 "$T/rss.small"); big=$(tail -1 "$T/rss.big")
 # allocated per 536 accounted); 32 MiB more for the allocator's slack.
 limit=$(( small + (64 + 6 + 32) * 1024 ))
 echo "peak RSS: $small KiB for 1,000 events, $big KiB for $N distinct keys under 64 MiB (limit $limit KiB), ${secs}s"
-[ "$big" -le "$limit" ] || fail "peak RSS $big KiB over the bound $limit KiB"
+[ "$ASAN" = 1 ] || [ "$big" -le "$limit" ] || fail "peak RSS $big KiB over the bound $limit KiB"
 [ "$(grep -o '"reason":"[0-9]*"' "$T/big.out")" = "\"reason\":\"$(hot_of "$N")\"" ] \
   || fail "the hot key lost counts under eviction: want $(hot_of "$N"), got $(cat "$T/big.out")"
 ok "$N keys under a 64 MiB ceiling: peak RSS ${big} KiB, the hot key exact"

@@ -61,7 +61,7 @@ cat "$KT/raw.hits"
 [ "$(wc -l <"$KT/raw.hits")" = 3 ] || kt_fail "eval on the raw events gave $(wc -l <"$KT/raw.hits") hits, want 3"
 grep -q '"reason":"float 1.0 -inf 12345678901234567168 A nil 2 n=1"' "$KT/raw.hits" \
   || kt_fail "raw hit 1 is not what the rule should see"
-grep -q '"entity":"1","reason":"integer 2 -0.66666666666667 1 - nil 1 n=1"' "$KT/raw.hits" \
+grep -q '"entity":"1","entity_type":"unknown","reason":"integer 2 -0.66666666666667 1 - nil 1 n=1"' "$KT/raw.hits" \
   || kt_fail "raw hit 2: user.id 1 and 1.0 are different counter keys"
 cmp -s "$KT/raw.hits" "$KT/split.hits" || { diff "$KT/raw.hits" "$KT/split.hits"; kt_fail "eval on split output differs from eval on raw"; }
 echo "ok: warden eval gives the same 3 hits on raw and split events"
