@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/wd_lua_int.h"
 #include "base/wd_util.h"
@@ -35,6 +36,8 @@ struct wd_lua {
     int        in_call;
     long       time_ms;     /* wall-clock limit per call (0: none) */
     uint64_t   deadline_ns; /* of the running call (0: none) */
+    uint64_t   cpu_deadline_ns; /* past deadline_ns: the thread-CPU time at which
+                             * the call is killed (0: not past it yet) */
     void      *user;
     int        libs_ref;    /* registry ref: table of the pristine libraries */
     unsigned   allow;       /* enum wd_lua_allow */
@@ -84,6 +87,33 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 enum kill_reason { KILL_NONE = 0, KILL_BUDGET, KILL_TIME, KILL_SIGNAL };
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The call has run its time limit on the wall clock.  On a busy machine
+ * that may be time spent waiting for a core, not working: a cheap rule
+ * must not be killed for it, or the same events would get different
+ * verdicts under load.  So the kill waits until the thread has also used
+ * a quarter of the limit in CPU time (at least 1 ms) after the wall
+ * deadline: an unloaded runaway dies at 1.25 x the limit, a cheap call
+ * that was only descheduled finishes.  The CPU clock is a system call
+ * (some 200 ns), read only past the wall deadline. */
+static int past_deadline(wd_lua_t *vm)
+{
+    uint64_t cpu = thread_cpu_ns();
+    if (vm->cpu_deadline_ns == 0) {
+        uint64_t grace = (uint64_t)vm->time_ms * 250000u;
+        vm->cpu_deadline_ns = cpu + (grace < 1000000u ? 1000000u : grace);
+        return KILL_NONE;
+    }
+    return cpu >= vm->cpu_deadline_ns ? KILL_TIME : KILL_NONE;
+}
+
 /* Which limit the running call is over, if any.  The clock is read at most
  * once per hook step or charge (a vDSO call, some 20 ns). */
 static int over_limit(wd_lua_t *vm)
@@ -97,7 +127,7 @@ static int over_limit(wd_lua_t *vm)
     if (at && now >= at)
         return KILL_SIGNAL;
     if (vm->deadline_ns && now >= vm->deadline_ns)
-        return KILL_TIME;
+        return past_deadline(vm);
     return KILL_NONE;
 }
 
@@ -483,6 +513,7 @@ int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults)
     vm->refused = 0;
     vm->in_call = 1;
     vm->deadline_ns = vm->time_ms > 0 ? wd_now_ns() + (uint64_t)vm->time_ms * 1000000u : 0;
+    vm->cpu_deadline_ns = 0;
     /* The hook runs even without an instruction budget: it watches the
      * clock and the stop signal.  Interrupted: fire at once. */
     if (vm->timed_out) {
