@@ -67,8 +67,8 @@ int store_reader_open(store_reader_t **out, const char *url, char *errstr, size_
         store_seterr(errstr, errstr_size, "store %s: %s", r->redacted, err);
         goto fail;
     }
-    if (version < 7) {
-        store_seterr(errstr, errstr_size, "store %s: schema version %d < 7 (no actions table): "
+    if (version < 8) {
+        store_seterr(errstr, errstr_size, "store %s: schema version %d < 8 (no actions table or hit labels): "
                      "run warden migrate %s", r->redacted, version, r->redacted);
         goto fail;
     }

@@ -12,7 +12,7 @@
 
 typedef struct store_reader store_reader_t;
 
-/* Connects to url (schema v7 or later).  Returns 0, or -1 with a message in
+/* Connects to url (schema v8 or later).  Returns 0, or -1 with a message in
  * errstr (not a MySQL-protocol URL, unreachable, schema too old). */
 int store_reader_open(store_reader_t **out, const char *url, char *errstr, size_t errstr_size);
 void store_reader_close(store_reader_t *r);   /* NULL: no-op */
