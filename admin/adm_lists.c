@@ -138,7 +138,7 @@ void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
         rule_overlay_label_key(&key, q->name, q->label, q->value, q->value_len);
     else
         rule_overlay_list_key(&key, q->name, q->value, q->value_len);
-    rule_overlay_value(&val, put ? RULE_OV_ADD : RULE_OV_DEL, t, q->token_id, q->reason, q->ttl);
+    rule_overlay_value(&val, put ? RULE_OV_ADD : RULE_OV_DEL, t, q->token_id, q->reason, q->ttl, INT64_MIN);
     wd_buf_adds(&audit, "{\"key\":");
     wd_buf_json_str(&audit, key.data, key.len);
     wd_buf_adds(&audit, ",\"value\":");

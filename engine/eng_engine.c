@@ -331,7 +331,13 @@ static int op_has_label(void *ud, rule_str_t entity, rule_str_t label, int *out,
     if (label_reserved(label, err, errn))
         return -1;
     off_key(e, entity);
-    *out = state_label_has(e->cur_state, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms);
+    int64_t expire = 0;
+    *out = state_label_expiry(e->cur_state, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms,
+                              &expire);
+    /* A rule-set label `warden undo` removed (docs/rules.md, "Lists"). */
+    if (*out == 1 && e->overlay &&
+        rule_overlay_label_hidden(e->overlay, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms, expire))
+        *out = 0;
     if (!*out && e->overlay)
         *out = rule_overlay_has_label(e->overlay, entity.s, entity.len, label.s, label.len,
                                       e->ctx.ts_ms);

@@ -29,7 +29,9 @@ void rule_overlay_destroy(rule_overlay_t *ov);
 /* Applies one control-topic record.  key: "list/NAME/VALUE" or
  * "label/TYPE/LABEL/ID" (NAME, TYPE and LABEL without '/'; VALUE and ID
  * the rest of the key, any bytes).  val: JSON {"op":"add"|"del", "time":
- * RFC 3339 or epoch ms, "ttl":"1d" (label add), "who", "reason"}, or NULL
+ * RFC 3339 or epoch ms, "ttl":"1d" (label add), "who", "reason",
+ * "rule_labels_until": RFC 3339 or epoch ms (label del: also hides the
+ * labels rules set with an expiry up to it, rule_overlay_label_hidden)}, or NULL
  * (a tombstone).  A record without "time" (and every tombstone) takes
  * msg_ts_ms, the record's Kafka timestamp.  Changes of one entry are kept
  * sorted by time; equal times: the later record wins.  Returns 0, or -1
@@ -47,14 +49,32 @@ int rule_overlay_in_list(const rule_overlay_t *ov, const char *name, const char 
 int rule_overlay_has_label(const rule_overlay_t *ov, const char *entity, size_t elen,
                            const char *label, size_t llen, int64_t ts_ms);
 
+/* 1 when a label a rule set on (entity, label), with expiry `expire` in
+ * the slot's state, is hidden at ts_ms: a deletion of that label with
+ * "rule_labels_until" >= expire and time <= ts_ms is on the topic (what
+ * `warden undo` writes).  A rule setting the label again past the bound
+ * (a later expiry) brings it back.  One hash lookup when the overlay
+ * knows the label, none when it is empty. */
+int rule_overlay_label_hidden(const rule_overlay_t *ov, const char *entity, size_t elen,
+                              const char *label, size_t llen, int64_t ts_ms, int64_t expire);
+
+/* Every change of every manual label and deletion on entity id, as a JSON
+ * array of {"label","op":"add"|"del"|"file","time_ms","expires_ms"
+ * (null but for an add),"rule_labels_until_ms" (null when none),"who",
+ * "reason"}, in (label, time) order, appended to b.  A scan of the
+ * overlay: for investigations, not for the hot path. */
+void rule_overlay_entity_labels_json(const rule_overlay_t *ov, const char *id, size_t idlen,
+                                     wd_buf_t *b);
+
 /* Record keys and values as warden writes them (what _apply reads). */
 void rule_overlay_list_key(wd_buf_t *b, const char *name, const char *value, size_t len);
 void rule_overlay_label_key(wd_buf_t *b, const char *type, const char *label, const char *id,
                             size_t idlen);
-/* {"op":...,"time":"RFC 3339","who":...,"reason":...[,"ttl":...]}; reason
- * and ttl may be NULL. */
+/* {"op":...,"time":"RFC 3339","who":...,"reason":...[,"ttl":...]
+ * [,"rule_labels_until":"RFC 3339"]}; reason and ttl may be NULL;
+ * rule_labels_until (a label deletion only) INT64_MIN for none. */
 void rule_overlay_value(wd_buf_t *b, int op, int64_t time_ms, const char *who,
-                        const char *reason, const char *ttl);
+                        const char *reason, const char *ttl, int64_t rule_labels_until);
 
 /* The newest change of every entry of list `name` (value order), as a JSON
  * array of {"value","op","time","who","reason"} appended to b; the number

@@ -161,7 +161,7 @@ static void test_written_keys_and_values_read_back_and_list_json(void **st)
     wd_buf_t k = WD_BUF_INIT, v = WD_BUF_INIT, j = WD_BUF_INIT;
     rule_overlay_list_key(&k, "bad_ips", "1.2.3.4", 7);
     assert_string_equal(k.data, "list/bad_ips/1.2.3.4");
-    rule_overlay_value(&v, RULE_OV_ADD, 1795046400000LL, "tok:ab", "spam wave", NULL);
+    rule_overlay_value(&v, RULE_OV_ADD, 1795046400000LL, "tok:ab", "spam wave", NULL, INT64_MIN);
     assert_string_equal(v.data, "{\"op\":\"add\",\"time\":\"2026-11-19T00:00:00Z\",\"who\":\"tok:ab\",\"reason\":\"spam wave\"}");
     char err[256];
     assert_int_equal(rule_overlay_apply(ov, k.data, k.len, v.data, v.len, 0, err, sizeof err), 0);
@@ -169,7 +169,7 @@ static void test_written_keys_and_values_read_back_and_list_json(void **st)
     wd_buf_reset(&k);
     wd_buf_reset(&v);
     rule_overlay_list_key(&k, "bad_ips", "5.6.7.8", 7);
-    rule_overlay_value(&v, RULE_OV_DEL, 1795046400000LL, "tok:ab", NULL, NULL);
+    rule_overlay_value(&v, RULE_OV_DEL, 1795046400000LL, "tok:ab", NULL, NULL, INT64_MIN);
     assert_int_equal(rule_overlay_apply(ov, k.data, k.len, v.data, v.len, 0, err, sizeof err), 0);
     wd_buf_reset(&k);
     rule_overlay_label_key(&k, "user", "fraud", "u1", 2);
