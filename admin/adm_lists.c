@@ -81,6 +81,16 @@ static int64_t now_ms(void)
 
 void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
 {
+    if (q->ctl_op == ADM_CTL_ENTITY_LABELS) {
+        /* The body: the entity's manual labels and deletions, or null. */
+        wd_buf_reset(&q->body);
+        if (h->overlay)
+            rule_overlay_entity_labels_json(h->overlay, q->value, q->value_len, &q->body);
+        else
+            wd_buf_adds(&q->body, "null");
+        q->status = 200;
+        return;
+    }
     int write = q->ctl_op >= ADM_CTL_LIST_PUT;
     int labels = q->ctl_op >= ADM_CTL_LABEL_PUT;
     int put = q->ctl_op == ADM_CTL_LIST_PUT || q->ctl_op == ADM_CTL_LABEL_PUT;

@@ -165,6 +165,37 @@ events "$KT/p2.jsonl" "$T2" e09:u1 e10:u2 e11:u3 e12:u4 e13:u1:set e14:u1
 timeout 60 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$RAW" -p 0 -l "$KT/p2.jsonl"
 kt_wait_stat "$KT/run.log" events 14 60
 sleep 1
+# The labels now: GET /entities on the service and warden investigate -c
+# agree, from the store's sets and the control topic's changes.
+AT=$(rfc $((T2 + 10000)))
+for u in u1 u2 u3 u4; do
+    curl -s "${AUTH[@]}" "http://127.0.0.1:$PORT/entities/user/$u?run_id=live&at=$AT" >"$KT/ent.$u.json"
+    "$WARDEN" investigate --json -c "$KT/warden.lua" --run-id live --type user --at "$AT" "$u" >"$KT/inv.$u.json" \
+        2>/dev/null || kt_fail "investigate $u"
+done
+python3 - "$KT" <<'PY' || kt_fail "the entities' labels"
+import json, sys
+kt = sys.argv[1]
+def lab(u):
+    a, b = (json.load(open("%s/%s.%s.json" % (kt, f, u)))["labels"] for f in ("ent", "inv"))
+    assert a == b, (u, a, b)
+    assert a["control_topic"] is True and a["note"] is None, a
+    return (sorted((i["label"], i["source"], i.get("rule") or i.get("who")[:7], i["expires"]) for i in a["items"]),
+            sorted((i["label"], i["rule"], i["removed_by"][:5]) for i in a["removed"]))
+hits = {h["id"]: h for f in ("/p1.jsonl", "/p2.jsonl") for h in map(json.loads, open(kt + f))}
+import datetime
+def exp(eid, d):
+    ms = hits[eid]["ts"] + d * 86400000
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + \
+        (".%03dZ" % (ms % 1000) if ms % 1000 else "Z")
+assert lab("u1") == ([("suspect", "rule", "t.set", exp("e13", 1))], []), lab("u1")   # set again after the undo
+assert lab("u2") == ([("suspect", "rule", "t.keep", exp("e02", 3))], []), lab("u2")
+i3, r3 = lab("u3")
+assert r3 == [] and [x[:3] for x in i3] == [("suspect", "manual", "sha256:"), ("suspect", "rule", "t.set")], i3
+assert i3[1][3] == exp("e03", 1)
+assert lab("u4") == ([], [("extra", "t.set", "undo:"), ("suspect", "t.set", "undo:")]), lab("u4")
+print("labels: GET /entities = investigate -c; expiry from the hits, the undo's removals named")
+PY
 kt_stop "$KT_PID"
 q "SELECT event_id, rule FROM rule_results WHERE run_id = 'live' AND rule IN ('t.read', 't.readx') ORDER BY 1, 2" \
     | tr '\t' ' ' >"$KT/live.readers"
