@@ -134,9 +134,13 @@ void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
         q->status = 200;
         return;
     }
-    if (!labels && rule_list_is_cidr(l)) {
-        answer_error(q, 400, "runtime entries are for exact lists (lists/NAME.txt); this one is a CIDR list");
-        audit_ctl(a, q, action, q->name, NULL, "cidr list", NULL, 400);
+    rule_cidr_t range;
+    char cerr[256];
+    if (!labels && rule_list_is_cidr(l) && rule_cidr_parse(q->value, q->value_len, &range, cerr, sizeof cerr) != 0) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "list '%.100s' is a CIDR list: %s", q->name, cerr);
+        answer_error(q, 400, msg);
+        audit_ctl(a, q, action, q->name, NULL, msg, NULL, 400);
         return;
     }
     /* The effective time: after every event this process evaluated. */

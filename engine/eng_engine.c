@@ -414,7 +414,7 @@ static int op_in_list(void *ud, rule_str_t list, rule_str_t value, int *out, cha
         snprintf(err, errn, "no list '%s' (lists/%s.txt or lists/%s.cidr)", show, show, show);
         return -1;
     }
-    int rt = rule_list_is_cidr(l) ? -1
+    int rt = rule_list_is_cidr(l) ? rule_overlay_in_cidr(e->overlay, list.s, value.s, value.len, e->ctx.ts_ms)
                                   : rule_overlay_in_list(e->overlay, list.s, value.s, value.len,
                                                          e->ctx.ts_ms);
     *out = rt >= 0 ? rt : rule_list_contains(l, value.s, value.len);

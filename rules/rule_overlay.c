@@ -16,6 +16,7 @@
 
 #include "base/wd_util.h"
 #include "rules/rule_counters.h"
+#include "rules/rule_lists.h"
 #include "state/state.h"
 #include "state/state_hll.h"
 
@@ -35,6 +36,8 @@ typedef struct ov_entry {
     size_t       klen;
     ov_change_t *c;
     size_t       n, cap;
+    int          is_cidr;  /* a list entry whose value is an address or range */
+    rule_cidr_t  cidr;
 } ov_entry_t;
 
 struct rule_overlay {
@@ -42,6 +45,8 @@ struct rule_overlay {
     size_t       mask;
     size_t       n;
     uint64_t     records, changes;
+    ov_entry_t **cidr;     /* the list entries with is_cidr, in arrival order */
+    size_t       ncidr, capcidr;
 };
 
 rule_overlay_t *rule_overlay_new(void)
@@ -75,6 +80,7 @@ void rule_overlay_destroy(rule_overlay_t *ov)
         free(e);
     }
     free(ov->slots);
+    free(ov->cidr);
     free(ov);
 }
 
@@ -313,6 +319,25 @@ int rule_overlay_apply(rule_overlay_t *ov, const void *keyp, size_t klen, const 
     }
     if (key != stack)
         free(key);
+    if (e && kind == 'L' && e->n == 0 && !e->is_cidr) {
+        char cerr[8];
+        if (rule_cidr_parse(b, blen, &e->cidr, cerr, sizeof cerr) == 0) {
+            if (ov->ncidr == ov->capcidr) {
+                size_t nc = ov->capcidr ? ov->capcidr * 2 : 16;
+                ov_entry_t **v = realloc(ov->cidr, nc * sizeof(*v));
+                if (!v)
+                    e = NULL;
+                else {
+                    ov->cidr = v;
+                    ov->capcidr = nc;
+                }
+            }
+            if (e) {
+                e->is_cidr = 1;
+                ov->cidr[ov->ncidr++] = e;
+            }
+        }
+    }
     if (!e || insert(ov, e, &ch) != 0) {
         snprintf(errstr, n, "out of memory");
         free(ch.who);
@@ -350,6 +375,31 @@ int rule_overlay_in_list(const rule_overlay_t *ov, const char *name, const char 
     if (!c || c->op == RULE_OV_FILE)
         return -1;
     return c->op == RULE_OV_ADD;
+}
+
+int rule_overlay_in_cidr(const rule_overlay_t *ov, const char *name, const char *value, size_t len,
+                         int64_t ts_ms)
+{
+    unsigned char a[16];
+    if (!ov || ov->ncidr == 0 || rule_addr_parse(value, len, a) != 0)
+        return -1;
+    size_t nl = strlen(name);
+    const ov_change_t *best = NULL;
+    int best_bits = -1;
+    for (size_t i = 0; i < ov->ncidr; i++) {
+        const ov_entry_t *e = ov->cidr[i];
+        if (e->klen <= 3 + nl || memcmp(e->key + 2, name, nl) != 0 || e->key[2 + nl] != '\0' ||
+            memcmp(a, e->cidr.lo, 16) < 0 || memcmp(a, e->cidr.hi, 16) > 0)
+            continue;
+        const ov_change_t *c = at(e, ts_ms);
+        if (!c || c->op == RULE_OV_FILE)
+            continue;
+        if (e->cidr.bits > best_bits || (e->cidr.bits == best_bits && c->time > best->time)) {
+            best = c;
+            best_bits = e->cidr.bits;
+        }
+    }
+    return best ? best->op == RULE_OV_ADD : -1;
 }
 
 int rule_overlay_has_label(const rule_overlay_t *ov, const char *entity, size_t elen,

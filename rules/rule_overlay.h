@@ -44,6 +44,14 @@ int rule_overlay_apply(rule_overlay_t *ov, const void *key, size_t klen, const v
  * One hash lookup; a binary search when the entry changed more than once. */
 int rule_overlay_in_list(const rule_overlay_t *ov, const char *name, const char *value,
                          size_t len, int64_t ts_ms);
+/* rule_overlay_in_list for a CIDR list: the runtime entries of `name`
+ * whose value is an address or range (rule_cidr_parse) containing value;
+ * of those with a change at or before ts_ms, the longest prefix decides
+ * (equal prefixes: the later change).  1 listed, 0 not (a deleted range
+ * masks the file's ranges for the addresses in it), -1 the file answers.
+ * A scan of the list's runtime ranges. */
+int rule_overlay_in_cidr(const rule_overlay_t *ov, const char *name, const char *value, size_t len,
+                         int64_t ts_ms);
 /* 1 when a manual label (entity id, label) is set at ts_ms (added at or
  * before ts_ms, not removed since, ts_ms before its expiry), else 0. */
 int rule_overlay_has_label(const rule_overlay_t *ov, const char *entity, size_t elen,

@@ -2,7 +2,7 @@
  * through a real engine with runtime entries (rules/rule_overlay.h): an
  * event sees a change from its effective time on, by the event's time and
  * not by when it is evaluated; a delete masks a file entry; a CIDR list
- * ignores runtime entries; a manual label is seen until its ttl ends and
+ * takes runtime ranges (longest prefix wins); a manual label is seen until its ttl ends and
  * alongside rule-set labels; no overlay is the file alone; a hit names
  * the labels its evaluation set; an undo's deletion hides a rule-set
  * label up to its bound, and a later set past the bound is seen again. */
@@ -52,9 +52,23 @@ static void test_in_list_follows_the_effective_time_not_the_evaluation_order(voi
     rec(ov, "list/ips/9.9.9.9", "{\"op\":\"del\",\"time\":6000}");
     assert_true(hit(e, "ip", 5999, "9.9.9.9", "u"));
     assert_false(hit(e, "ip", 6000, "9.9.9.9", "u"));   /* masked */
-    rec(ov, "list/nets/11.0.0.1", "{\"op\":\"add\",\"time\":0}");
-    assert_false(hit(e, "net", 7000, "11.0.0.1", "u"));  /* CIDR lists: the file only */
+    /* CIDR lists: runtime ranges and addresses, the longest prefix decides. */
+    rec(ov, "list/nets/11.0.0.0/8", "{\"op\":\"add\",\"time\":7000}");
+    assert_false(hit(e, "net", 6999, "11.1.2.3", "u"));
+    assert_true(hit(e, "net", 7000, "11.1.2.3", "u"));
+    assert_true(hit(e, "net", 7000, "::ffff:11.255.0.1", "u"));
+    assert_false(hit(e, "net", 7000, "12.0.0.1", "u"));
+    rec(ov, "list/nets/11.9.0.0/16", "{\"op\":\"del\",\"time\":7000}");
+    assert_false(hit(e, "net", 7000, "11.9.1.1", "u"));   /* the longer deleted range */
+    assert_true(hit(e, "net", 7000, "11.8.1.1", "u"));
+    rec(ov, "list/nets/10.1.0.0/16", "{\"op\":\"del\",\"time\":7000}");
+    assert_false(hit(e, "net", 7000, "10.1.2.3", "u"));   /* masks the file's 10.0.0.0/8 there */
     assert_true(hit(e, "net", 7000, "10.2.3.4", "u"));
+    rec(ov, "list/nets/2001:db8::7", "{\"op\":\"add\",\"time\":7000}");
+    assert_true(hit(e, "net", 7000, "2001:db8::7", "u"));
+    assert_false(hit(e, "net", 7000, "2001:db8::8", "u"));
+    rec(ov, "list/nets/not-an-address", "{\"op\":\"add\",\"time\":7000}");
+    assert_false(hit(e, "net", 7000, "not-an-address", "u"));   /* never a range */
     eng_engine_set_overlay(e, NULL);
     assert_false(hit(e, "ip", 9000, "1.1.1.1", "u"));
     assert_true(hit(e, "ip", 9000, "9.9.9.9", "u"));
