@@ -45,6 +45,7 @@ struct rule_overlay {
     size_t       mask;
     size_t       n;
     uint64_t     records, changes;
+    int          clamp;    /* rule_overlay_clamp_to_record_time */
     ov_entry_t **cidr;     /* the list entries with is_cidr, in arrival order */
     size_t       ncidr, capcidr;
 };
@@ -303,6 +304,11 @@ int rule_overlay_apply(rule_overlay_t *ov, const void *keyp, size_t klen, const 
         ch.reason = dup_str(json_object_get(j, "reason"));
         json_decref(j);
     }
+    if (ov->clamp && msg_ts_ms != INT64_MIN && ch.time != INT64_MIN && ch.time < msg_ts_ms) {
+        if (ch.op == RULE_OV_ADD && ch.expire != INT64_MAX)
+            ch.expire += msg_ts_ms - ch.time;   /* a label keeps its ttl */
+        ch.time = msg_ts_ms;
+    }
     if (ch.time == INT64_MIN || ch.time < -STATE_TS_LIMIT_MS || ch.time > STATE_TS_LIMIT_MS) {
         snprintf(errstr, n, "no effective time (no \"time\" and no record timestamp)");
         free(ch.who);
@@ -375,6 +381,11 @@ int rule_overlay_in_list(const rule_overlay_t *ov, const char *name, const char 
     if (!c || c->op == RULE_OV_FILE)
         return -1;
     return c->op == RULE_OV_ADD;
+}
+
+void rule_overlay_clamp_to_record_time(rule_overlay_t *ov, int on)
+{
+    ov->clamp = on;
 }
 
 int rule_overlay_in_cidr(const rule_overlay_t *ov, const char *name, const char *value, size_t len,

@@ -39,6 +39,13 @@ void rule_overlay_destroy(rule_overlay_t *ov);
 int rule_overlay_apply(rule_overlay_t *ov, const void *key, size_t klen, const void *val,
                        size_t vlen, int64_t msg_ts_ms, char *errstr, size_t errstr_size);
 
+/* From now on, _apply takes the later of a record's "time" and msg_ts_ms
+ * (its Kafka timestamp): a record never takes effect before it was
+ * written, so one written with a time in the past cannot change what was
+ * already judged, and a replay reading the same record clamps the same.
+ * Off by default (the unit tests apply records with any time). */
+void rule_overlay_clamp_to_record_time(rule_overlay_t *ov, int on);
+
 /* The list answer for an event at ts_ms: 1 listed, 0 not, -1 the overlay
  * has no change of (name, value) at or before ts_ms (the file answers).
  * One hash lookup; a binary search when the entry changed more than once. */

@@ -222,6 +222,25 @@ static void test_undo_deletion_round_trips_and_the_entity_listing(void **st)
     rule_overlay_destroy(ov);
 }
 
+static void test_clamped_record_never_takes_effect_before_it_was_written(void **st)
+{
+    (void)st;
+    rule_overlay_t *ov = rule_overlay_new();
+    rule_overlay_clamp_to_record_time(ov, 1);
+    /* Written at 5000 with a time in the past: effective at 5000. */
+    assert_int_equal(rec(ov, "list/l/v", "{\"op\":\"add\",\"time\":1000}", 5000), 0);
+    assert_int_equal(in(ov, "l", "v", 4999), -1);
+    assert_int_equal(in(ov, "l", "v", 5000), 1);
+    /* A time past the write stays; a label keeps its ttl from the clamp. */
+    assert_int_equal(rec(ov, "list/l/w", "{\"op\":\"add\",\"time\":9000}", 5000), 0);
+    assert_int_equal(in(ov, "l", "w", 8999), -1);
+    assert_int_equal(rec(ov, "label/user/x/u1", "{\"op\":\"add\",\"time\":1000,\"ttl\":\"1m\"}", 5000), 0);
+    assert_false(rule_overlay_has_label(ov, "u1", 2, "x", 1, 4999));
+    assert_true(rule_overlay_has_label(ov, "u1", 2, "x", 1, 64999));
+    assert_false(rule_overlay_has_label(ov, "u1", 2, "x", 1, 65000));
+    rule_overlay_destroy(ov);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_bad_records_are_refused_and_change_nothing),
         cmocka_unit_test(test_written_keys_and_values_read_back_and_list_json),
         cmocka_unit_test(test_undo_deletion_round_trips_and_the_entity_listing),
+        cmocka_unit_test(test_clamped_record_never_takes_effect_before_it_was_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
