@@ -317,7 +317,8 @@ json_t *adm_entity_json(const adm_entity_query_t *qy, char *errstr, size_t n)
             snprintf(errstr, n, "out of memory");
         goto done_labels;
     }
-    qsort(v.items, v.n, sizeof(*v.items), cmp_item);
+    if (v.n > 1)
+        qsort(v.items, v.n, sizeof(*v.items), cmp_item);   /* never qsort(NULL, 0): UBSan */
     json_t *lists = json_array();
     if (qy->rules_dir && *qy->rules_dir) {
         rule_lists_t *ls = rule_lists_load(qy->rules_dir, errstr, n);
