@@ -148,7 +148,7 @@ int adm_audit_append(const char *path, const char *token_id, const char *action,
 /* The investigation of one entity as a JSON object (docs/operations.md,
  * "Investigating an entity"): its hits and actions from the store in time
  * order, the lists of rules_dir it is on, a reproduce command per block,
- * labels (not available from the store).  Blocking: connects to the store.
+ * its labels with expiry and where each came from.  Blocking: connects to the store.
  * Returns a new reference, or NULL with a message. */
 typedef struct adm_entity_query {
     const char *store_url;
@@ -157,6 +157,13 @@ typedef struct adm_entity_query {
     const char *entity;
     int64_t     since_ms;      /* INT64_MIN: all */
     const char *run_id;        /* NULL: every run */
+    /* Labels: those the hits of labels_run_id set (NULL: "live"), merged
+     * with control_labels, the entity's manual labels and deletions
+     * (rule_overlay_entity_labels_json; NULL: not read, the answer says
+     * so), as they stand at at_ms (INT64_MIN: now). */
+    const char *labels_run_id;
+    const char *control_labels;
+    int64_t     at_ms;
 } adm_entity_query_t;
 struct json_t;
 struct json_t *adm_entity_json(const adm_entity_query_t *q, char *errstr, size_t n);

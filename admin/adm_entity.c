@@ -1,7 +1,11 @@
 /* admin/adm_entity.c — the investigation of one entity (GET
  * /entities/{type}/{id} and `warden investigate`): every hit and action on
  * it from the results store in time order, the pack's lists it is on, the
- * command that reproduces each block, and what is known of its labels.
+ * command that reproduces each block, and its labels: those the store's
+ * hits set (rule_results.labels, with their expiry) merged with the
+ * control topic's manual labels and deletions by effective time — the
+ * same answer whichever process or command asks, since both sources are
+ * shared by every process.
  * Reads the store through storage/store_read.h; blocking (one connection
  * per call). */
 #include "admin/adm.h"
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/wd_buf.h"
 #include "rules/rule_lists.h"
@@ -29,6 +34,168 @@ typedef struct inv {
     size_t  n, cap;
     int     failed;
 } inv_t;
+
+static json_t *jts(int64_t ms);
+
+/* A label a rule set on the entity: the latest expiry among the sets at or
+ * before the time asked, and the hit that gave it. */
+typedef struct rlabel {
+    char   *label;
+    size_t  llen;
+    int64_t expire;
+    char   *rule, *event_id;
+    int     version;
+} rlabel_t;
+
+typedef struct rlabels {
+    rlabel_t   *v;
+    size_t      n, cap;
+    const char *entity;
+    size_t      elen;
+    int64_t     at;
+    uint64_t    unreadable;
+} rlabels_t;
+
+static int on_label_row(void *ud, const store_hist_t *h)
+{
+    rlabels_t *ls = ud;
+    if (h->is_action || !h->labels || !h->mode || strcmp(h->mode, "enforce") != 0 || h->event_ts_ms == INT64_MIN ||
+        h->event_ts_ms > ls->at)
+        return 0;
+    json_t *a = json_loadb(h->labels, h->labels_len, JSON_ALLOW_NUL, NULL);
+    if (!json_is_array(a)) {
+        ls->unreadable++;
+        json_decref(a);
+        return 0;
+    }
+    size_t i;
+    json_t *it;
+    json_array_foreach(a, i, it) {
+        json_t *l = json_object_get(it, "label"), *t = json_object_get(it, "ttl_ms"),
+               *en = json_object_get(it, "entity");
+        if (!json_is_string(l) || !json_is_integer(t)) {
+            ls->unreadable++;
+            continue;
+        }
+        if (en && (!json_is_string(en) || json_string_length(en) != ls->elen ||
+                   memcmp(json_string_value(en), ls->entity, ls->elen) != 0))
+            continue;   /* on another entity */
+        int64_t x = h->event_ts_ms + json_integer_value(t);
+        size_t ll = json_string_length(l), k = 0;
+        while (k < ls->n && (ls->v[k].llen != ll || memcmp(ls->v[k].label, json_string_value(l), ll) != 0))
+            k++;
+        if (k == ls->n) {
+            if (ls->n == ls->cap) {
+                size_t cap = ls->cap ? ls->cap * 2 : 8;
+                rlabel_t *nv = realloc(ls->v, cap * sizeof(*nv));
+                if (!nv) {
+                    json_decref(a);
+                    return -1;
+                }
+                ls->v = nv;
+                ls->cap = cap;
+            }
+            memset(&ls->v[k], 0, sizeof(ls->v[k]));
+            ls->v[k].label = malloc(ll + 1);
+            if (!ls->v[k].label) {
+                json_decref(a);
+                return -1;
+            }
+            memcpy(ls->v[k].label, json_string_value(l), ll);
+            ls->v[k].label[ll] = '\0';
+            ls->v[k].llen = ll;
+            ls->v[k].expire = INT64_MIN;
+            ls->n++;
+        }
+        rlabel_t *r = &ls->v[k];
+        if (x > r->expire) {
+            r->expire = x;
+            free(r->rule);
+            free(r->event_id);
+            r->rule = strdup(h->rule ? h->rule : "");
+            r->event_id = strdup(h->event_id ? h->event_id : "");
+            r->version = h->version;
+        }
+    }
+    json_decref(a);
+    return 0;
+}
+
+static int same_label(json_t *c, const char *label, size_t llen)
+{
+    json_t *l = json_object_get(c, "label");
+    return json_string_length(l) == llen && memcmp(json_string_value(l), label, llen) == 0;
+}
+
+/* labels.items (in force at `at`) and labels.removed (rule-set labels a
+ * deletion hides, e.g. an undo's): the store's sets merged with the
+ * control topic's changes (ctl: their JSON array, or NULL). */
+static json_t *labels_json(rlabels_t *ls, json_t *ctl, int64_t at, const char *note)
+{
+    json_t *items = json_array(), *removed = json_array();
+    for (size_t i = 0; i < ls->n; i++) {
+        rlabel_t *r = &ls->v[i];
+        if (r->expire <= at)
+            continue;
+        json_t *hide = NULL, *c;
+        size_t k;
+        json_array_foreach(ctl, k, c) {
+            json_t *u = json_object_get(c, "rule_labels_until_ms");
+            if (same_label(c, r->label, r->llen) && json_is_integer(u) && json_integer_value(u) >= r->expire &&
+                json_integer_value(json_object_get(c, "time_ms")) <= at)
+                hide = c;
+        }
+        json_t *j = json_object();
+        json_object_set_new(j, "label", json_stringn_nocheck(r->label, r->llen));
+        json_object_set_new(j, "expires", jts(r->expire));
+        json_object_set_new(j, "source", json_string("rule"));
+        json_object_set_new(j, "rule", json_string(r->rule));
+        json_object_set_new(j, "version", json_integer(r->version));
+        json_object_set_new(j, "event_id", json_string(r->event_id));
+        if (hide) {
+            json_object_set_new(j, "removed_at", jts(json_integer_value(json_object_get(hide, "time_ms"))));
+            json_object_set(j, "removed_by", json_object_get(hide, "who"));
+            json_object_set(j, "reason", json_object_get(hide, "reason"));
+            json_array_append_new(removed, j);
+        } else {
+            json_array_append_new(items, j);
+        }
+    }
+    /* Manual labels: the last change of each at or before `at`. */
+    size_t k;
+    json_t *c;
+    json_array_foreach(ctl, k, c) {
+        const char *op = json_string_value(json_object_get(c, "op"));
+        if (!op || strcmp(op, "add") != 0 || json_integer_value(json_object_get(c, "time_ms")) > at)
+            continue;
+        json_t *l = json_object_get(c, "label"), *n;
+        int later = 0;
+        for (size_t m = k + 1; (n = json_array_get(ctl, m)) != NULL; m++)
+            if (same_label(n, json_string_value(l), json_string_length(l)) &&
+                json_integer_value(json_object_get(n, "time_ms")) <= at)
+                later = 1;
+        int64_t x = json_integer_value(json_object_get(c, "expires_ms"));
+        if (later || x <= at)
+            continue;
+        json_t *j = json_object();
+        json_object_set(j, "label", l);
+        json_object_set_new(j, "expires", jts(x));
+        json_object_set_new(j, "source", json_string("manual"));
+        json_object_set_new(j, "since", jts(json_integer_value(json_object_get(c, "time_ms"))));
+        json_object_set(j, "who", json_object_get(c, "who"));
+        json_object_set(j, "reason", json_object_get(c, "reason"));
+        json_array_append_new(items, j);
+    }
+    json_t *out = json_object();
+    json_object_set_new(out, "available", json_true());
+    json_object_set_new(out, "at", jts(at));
+    json_object_set_new(out, "items", items);
+    json_object_set_new(out, "removed", removed);
+    json_object_set_new(out, "control_topic", ctl ? json_true() : json_false());
+    json_object_set_new(out, "unreadable", json_integer((json_int_t)ls->unreadable));
+    json_object_set_new(out, "note", note ? json_string(note) : json_null());
+    return out;
+}
 
 static json_t *jstrn(const char *s, size_t n)
 {
@@ -142,13 +309,22 @@ json_t *adm_entity_json(const adm_entity_query_t *qy, char *errstr, size_t n)
         store_read_entity(rd, qy->type, qy->entity, strlen(qy->entity), qy->since_ms, qy->run_id, on_row,
                           &v, errstr, n) != 0)
         goto done;
-    qsort(v.items, v.n, sizeof(*v.items), cmp_item);
+    int64_t at = qy->at_ms != INT64_MIN ? qy->at_ms : (int64_t)time(NULL) * 1000;
+    rlabels_t lab = { .entity = qy->entity, .elen = strlen(qy->entity), .at = at };
+    if (store_read_entity(rd, qy->type, qy->entity, strlen(qy->entity), INT64_MIN,
+                          qy->labels_run_id ? qy->labels_run_id : "live", on_label_row, &lab, errstr, n) != 0) {
+        if (!errstr[0])
+            snprintf(errstr, n, "out of memory");
+        goto done_labels;
+    }
+    if (v.n > 1)
+        qsort(v.items, v.n, sizeof(*v.items), cmp_item);   /* never qsort(NULL, 0): UBSan */
     json_t *lists = json_array();
     if (qy->rules_dir && *qy->rules_dir) {
         rule_lists_t *ls = rule_lists_load(qy->rules_dir, errstr, n);
         if (!ls) {
             json_decref(lists);
-            goto done;
+            goto done_labels;
         }
         for (size_t i = 0; i < rule_lists_count(ls); i++) {
             const char *name = rule_lists_name(ls, i);
@@ -166,12 +342,17 @@ json_t *adm_entity_json(const adm_entity_query_t *qy, char *errstr, size_t n)
         json_array_append(hist, v.items[i].j);
     json_object_set_new(out, "history", hist);
     json_object_set_new(out, "lists", lists);
-    json_t *labels = json_object();
-    json_object_set_new(labels, "available", json_false());
-    json_object_set_new(labels, "items", json_array());
-    json_object_set_new(labels, "note", json_string(
-        "labels live in the state of warden run, not in the results store, and are not exposed yet"));
-    json_object_set_new(out, "labels", labels);
+    json_t *ctl = qy->control_labels ? json_loads(qy->control_labels, JSON_ALLOW_NUL, NULL) : NULL;
+    json_object_set_new(out, "labels", labels_json(&lab, ctl, at, qy->control_labels ? NULL :
+        "manual labels and deletions not read (no control topic): only the labels rules set"));
+    json_decref(ctl);
+done_labels:
+    for (size_t i = 0; i < lab.n; i++) {
+        free(lab.v[i].label);
+        free(lab.v[i].rule);
+        free(lab.v[i].event_id);
+    }
+    free(lab.v);
 done:
     for (size_t i = 0; i < v.n; i++) {
         json_decref(v.items[i].j);

@@ -136,6 +136,29 @@ static enum MHD_Result error_answer(struct MHD_Connection *c, int status, const 
 
 /* ---- the request queue ------------------------------------------------------ */
 
+/* HTTP thread, a->mu held: queues r and waits for the loop thread; unlocks.
+ * 0: answered (r->status, r->body; the caller frees r), -1: no answer
+ * within ADM_WAIT_S (r is the loop thread's to free). */
+static int queue_wait_locked(adm_t *a, adm_req_t *r)
+{
+    *a->qtail = r;
+    a->qtail = &r->next;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ADM_WAIT_S;
+    while (!r->done) {
+        if (pthread_cond_timedwait(&a->cv, &a->mu, &until) == ETIMEDOUT)
+            break;
+    }
+    if (!r->done) {
+        r->abandoned = 1;   /* the loop thread frees it */
+        pthread_mutex_unlock(&a->mu);
+        return -1;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+
 /* HTTP thread: queues r and waits for the loop thread's answer. */
 static enum MHD_Result submit(adm_t *a, struct MHD_Connection *c, adm_req_t *r)
 {
@@ -149,21 +172,8 @@ static enum MHD_Result submit(adm_t *a, struct MHD_Connection *c, adm_req_t *r)
         }
         a->reload_pending = 1;
     }
-    *a->qtail = r;
-    a->qtail = &r->next;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ADM_WAIT_S;
-    while (!r->done) {
-        if (pthread_cond_timedwait(&a->cv, &a->mu, &until) == ETIMEDOUT)
-            break;
-    }
-    if (!r->done) {
-        r->abandoned = 1;   /* the loop thread frees it */
-        pthread_mutex_unlock(&a->mu);
+    if (queue_wait_locked(a, r) != 0)
         return error_answer(c, 503, "the service loop did not answer within 30 s (busy or stopping)", NULL);
-    }
-    pthread_mutex_unlock(&a->mu);
     enum MHD_Result rc = json_answer(c, r->status, &r->body);
     adm_req_free(r);
     return rc;
@@ -295,9 +305,29 @@ static enum MHD_Result entity_answer(adm_t *a, struct MHD_Connection *c, const c
     int64_t since_ms = INT64_MIN;
     if (since && wd_parse_rfc3339(since, strlen(since), &since_ms) != 0)
         return error_answer(c, 400, "since is not RFC 3339", NULL);
-    adm_entity_query_t q = { a->o.store_url, a->o.rules_dir, type, slash + 1, since_ms, run_id };
+    const char *at = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "at");
+    int64_t at_ms = INT64_MIN;
+    if (at && wd_parse_rfc3339(at, strlen(at), &at_ms) != 0)
+        return error_answer(c, 400, "at is not RFC 3339", NULL);
+    /* The manual labels and deletions: the loop thread's overlay. */
+    adm_req_t *r = calloc(1, sizeof(*r));
+    if (!r || !(r->value = strdup(slash + 1))) {
+        free(r);
+        return error_answer(c, 500, "out of memory", NULL);
+    }
+    r->kind = ADM_REQ_CONTROL;
+    r->ctl_op = ADM_CTL_ENTITY_LABELS;
+    r->value_len = strlen(r->value);
+    pthread_mutex_lock(&a->mu);
+    if (queue_wait_locked(a, r) != 0)
+        return error_answer(c, 503, "the service loop did not answer within 30 s (busy or stopping)", NULL);
+    const char *ctl = r->body.data && strcmp(r->body.data, "null") != 0 ? r->body.data : NULL;
+    const char *live = a->o.cfg ? wd_config_str(a->o.cfg, "run.run_id") : NULL;
+    adm_entity_query_t q = { a->o.store_url, a->o.rules_dir, type, slash + 1, since_ms, run_id,
+                             run_id ? run_id : live, ctl, at_ms };
     char err[1024];
     json_t *j = adm_entity_json(&q, err, sizeof err);
+    adm_req_free(r);
     if (!j)
         return error_answer(c, 503, err, NULL);
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);

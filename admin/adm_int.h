@@ -53,7 +53,8 @@ typedef struct adm_job adm_job_t;
 enum adm_req_kind { ADM_REQ_RELOAD = 1, ADM_REQ_MODE, ADM_REQ_MODE_CLEAR, ADM_REQ_CONTROL };
 
 /* Runtime lists and manual labels (adm_lists.c), ADM_REQ_CONTROL. */
-enum adm_ctl_op { ADM_CTL_LISTS = 1, ADM_CTL_LIST, ADM_CTL_LIST_PUT, ADM_CTL_LIST_DEL, ADM_CTL_LABEL_PUT,
+enum adm_ctl_op { ADM_CTL_ENTITY_LABELS = -1, /* GET /entities: the entity's overlay labels, read only */
+                  ADM_CTL_LISTS = 1, ADM_CTL_LIST, ADM_CTL_LIST_PUT, ADM_CTL_LIST_DEL, ADM_CTL_LABEL_PUT,
                   ADM_CTL_LABEL_DEL };
 
 /* A change queued by the HTTP thread for the loop thread. */

@@ -81,6 +81,16 @@ static int64_t now_ms(void)
 
 void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
 {
+    if (q->ctl_op == ADM_CTL_ENTITY_LABELS) {
+        /* The body: the entity's manual labels and deletions, or null. */
+        wd_buf_reset(&q->body);
+        if (h->overlay)
+            rule_overlay_entity_labels_json(h->overlay, q->value, q->value_len, &q->body);
+        else
+            wd_buf_adds(&q->body, "null");
+        q->status = 200;
+        return;
+    }
     int write = q->ctl_op >= ADM_CTL_LIST_PUT;
     int labels = q->ctl_op >= ADM_CTL_LABEL_PUT;
     int put = q->ctl_op == ADM_CTL_LIST_PUT || q->ctl_op == ADM_CTL_LABEL_PUT;
@@ -124,9 +134,13 @@ void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
         q->status = 200;
         return;
     }
-    if (!labels && rule_list_is_cidr(l)) {
-        answer_error(q, 400, "runtime entries are for exact lists (lists/NAME.txt); this one is a CIDR list");
-        audit_ctl(a, q, action, q->name, NULL, "cidr list", NULL, 400);
+    rule_cidr_t range;
+    char cerr[256];
+    if (!labels && rule_list_is_cidr(l) && rule_cidr_parse(q->value, q->value_len, &range, cerr, sizeof cerr) != 0) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "list '%.100s' is a CIDR list: %s", q->name, cerr);
+        answer_error(q, 400, msg);
+        audit_ctl(a, q, action, q->name, NULL, msg, NULL, 400);
         return;
     }
     /* The effective time: after every event this process evaluated. */
@@ -138,7 +152,7 @@ void adm_control_apply(adm_t *a, const adm_host_t *h, adm_req_t *q)
         rule_overlay_label_key(&key, q->name, q->label, q->value, q->value_len);
     else
         rule_overlay_list_key(&key, q->name, q->value, q->value_len);
-    rule_overlay_value(&val, put ? RULE_OV_ADD : RULE_OV_DEL, t, q->token_id, q->reason, q->ttl);
+    rule_overlay_value(&val, put ? RULE_OV_ADD : RULE_OV_DEL, t, q->token_id, q->reason, q->ttl, INT64_MIN);
     wd_buf_adds(&audit, "{\"key\":");
     wd_buf_json_str(&audit, key.data, key.len);
     wd_buf_adds(&audit, ",\"value\":");

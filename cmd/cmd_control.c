@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "base/wd_config.h"
+#include "base/wd_util.h"
 #include "base/wd_log.h"
 #include "kafka/kfk_tail.h"
 #include "rules/rule_overlay.h"
@@ -43,6 +46,7 @@ cmd_control_t *cmd_control_open(const wd_config_t *cfg, int create, int missing_
         snprintf(errstr, n, "out of memory");
         return NULL;
     }
+    rule_overlay_clamp_to_record_time(c->ov, 1);
     const char *topic = wd_config_str(cfg, "run.control_topic");
     int absent = 0;
     if (!(c->topic = strdup(topic))) {
@@ -89,7 +93,15 @@ int cmd_control_put(cmd_control_t *c, const void *key, size_t klen, const void *
         snprintf(errstr, n, "control topic %s: not open", c->topic);
         return -1;
     }
-    if (kfk_tail_put(c->tail, key, klen, val, vlen, 0, offset, errstr, n) != 0)
+    /* The record's timestamp is its effective time (warden's writers give
+     * one at or past now), so the clamp to the record time keeps it. */
+    int64_t ts = 0;
+    json_t *j = val ? json_loadb(val, vlen, 0, NULL) : NULL;
+    json_t *t = json_object_get(j, "time");
+    if (json_is_string(t) && wd_parse_rfc3339(json_string_value(t), json_string_length(t), &ts) != 0)
+        ts = 0;
+    json_decref(j);
+    if (kfk_tail_put(c->tail, key, klen, val, vlen, ts > 0 ? ts : 0, offset, errstr, n) != 0)
         return -1;
     return kfk_tail_catch_up(c->tail, on_record, c, 10000, errstr, n) < 0 ? -1 : 0;
 }

@@ -27,6 +27,8 @@ void cmd_outcome_rows(const eng_outcome_t *o, const char *run_id, const eng_src_
         r->has_score = h->has_score;
         r->score = h->score;
         r->event_ts_ms = o->event_ts_ms;
+        r->labels = h->labels;
+        r->labels_len = h->labels_len;
         if (src && src->topic) {
             r->topic = src->topic;
             r->partition = src->partition;

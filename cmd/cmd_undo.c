@@ -6,7 +6,12 @@
  * original event, rule and entity, and what other rules still hold on the
  * entity) to the actions topic in one Kafka transaction, and records the
  * undo in the store (undo_runs, and the revocations in actions under
- * run_id undo:ID) and the audit log.
+ * run_id undo:ID) and the audit log.  The labels the rule set in the
+ * window (rule_results.labels) are removed through the control topic: one
+ * label deletion per (entity, label), effective from the undo's time, that
+ * hides what rules set up to the latest expiry the undone hits gave
+ * ("rule_labels_until"); a label another rule or an analyst also set on
+ * the entity stays, and the report says so.
  *
  * Exactly once: the undo's id is a digest of (rule, version, window,
  * run_id) and its transactional.id is warden-undo.ID, so a second
@@ -16,6 +21,7 @@
  * transaction may or may not have committed: docs/operations.md). */
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +29,8 @@
 #include <time.h>
 
 #include "cmd/cmd.h"
+#include "cmd/cmd_control.h"
+#include "rules/rule_overlay.h"
 #include "admin/adm.h"
 #include "base/wd_buf.h"
 #include "base/wd_config.h"
@@ -40,7 +48,10 @@ static void usage(FILE *f)
         "for events in [--from, --to) (RFC 3339): one compensating action per original,\n"
         "\"verdict\":\"revoke\", on run.actions_topic, exactly once, recorded in the store\n"
         "(undo_runs) and in admin.audit_file.  An entity another rule also acted on keeps\n"
-        "that action: the revocation names what it keeps, and the report counts it.\n\n"
+        "that action: the revocation names what it keeps, and the report counts it.\n"
+        "The labels the rule set on those events are removed through run.control_topic\n"
+        "from now on (one label deletion each, audited); a label another rule or an\n"
+        "analyst also set on the entity stays, and the report says which.\n\n"
         "  -c, --config FILE   warden.lua: kafka, store, run.actions_topic, run.run_id\n"
         "      --rule NAME     the rule to undo\n"
         "      --version V     only this version's actions\n"
@@ -216,6 +227,254 @@ static int on_item(void *ud, const store_undo_item_t *it)
     return 0;
 }
 
+/* ---- labels ------------------------------------------------------------
+ * One target per (entity, label) the undone hits set: the latest expiry
+ * they gave it, and what decides its fate. */
+typedef struct ulabel {
+    char    *entity, *label, *type;
+    size_t   elen, llen;
+    int64_t  expire;         /* the latest the undone hits gave */
+    /* kept by another rule's set (rule, version, expiry) or a manual label */
+    char    *by_rule;
+    int      by_version;
+    int64_t  by_expire;
+    char    *by_who, *by_reason;
+    int      manual;
+} ulabel_t;
+
+typedef struct ulabels {
+    ulabel_t *v;
+    size_t    n, cap;
+    uint64_t  unreadable;    /* labels cells that are not the JSON array warden writes */
+    /* the undone set, to tell other rows apart */
+    const char *rule;
+    int         version;
+    int64_t     from, to;
+    ulabel_t   *cur;         /* the target whose entity is being read */
+    int64_t     t;           /* the undo's effective time */
+} ulabels_t;
+
+/* Calls fn for each label item of a hit's labels cell: its entity (the
+ * hit's unless the item names another), label and expiry. */
+static int each_label(ulabels_t *ls, const store_hist_t *h,
+                      void (*fn)(ulabels_t *, const store_hist_t *, const char *, size_t, const char *, size_t,
+                                 int64_t))
+{
+    json_error_t je;
+    json_t *a = json_loadb(h->labels, h->labels_len, JSON_ALLOW_NUL, &je);
+    if (!json_is_array(a) || h->event_ts_ms == INT64_MIN) {
+        ls->unreadable++;
+        json_decref(a);
+        return 0;
+    }
+    size_t i;
+    json_t *it;
+    json_array_foreach(a, i, it) {
+        json_t *l = json_object_get(it, "label"), *t = json_object_get(it, "ttl_ms"),
+               *en = json_object_get(it, "entity");
+        if (!json_is_string(l) || !json_is_integer(t)) {
+            ls->unreadable++;
+            continue;
+        }
+        const char *e = en && json_is_string(en) ? json_string_value(en) : h->entity;
+        size_t elen = en && json_is_string(en) ? json_string_length(en) : h->entity_len;
+        fn(ls, h, e, elen, json_string_value(l), json_string_length(l), h->event_ts_ms + json_integer_value(t));
+    }
+    json_decref(a);
+    return 0;
+}
+
+static char *dupn(const char *s, size_t n)
+{
+    char *c = malloc(n + 1);
+    if (!c)
+        abort();
+    memcpy(c, s, n);
+    c[n] = '\0';
+    return c;
+}
+
+static void add_target(ulabels_t *ls, const store_hist_t *h, const char *e, size_t elen, const char *l,
+                       size_t llen, int64_t expire)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        ulabel_t *u = &ls->v[i];
+        if (u->elen == elen && u->llen == llen && memcmp(u->entity, e, elen) == 0 && memcmp(u->label, l, llen) == 0) {
+            if (expire > u->expire)
+                u->expire = expire;
+            return;
+        }
+    }
+    if (ls->n == ls->cap) {
+        ls->cap = ls->cap ? ls->cap * 2 : 16;
+        ls->v = realloc(ls->v, ls->cap * sizeof(*ls->v));
+        if (!ls->v)
+            abort();
+    }
+    ulabel_t *u = &ls->v[ls->n++];
+    memset(u, 0, sizeof(*u));
+    u->entity = dupn(e, elen);
+    u->elen = elen;
+    u->label = dupn(l, llen);
+    u->llen = llen;
+    /* The record key wants a type: the hit's when the label is on its entity. */
+    int same = elen == h->entity_len && memcmp(e, h->entity, elen) == 0;
+    u->type = strdup(same && h->entity_type ? h->entity_type : "unknown");
+    u->expire = expire;
+}
+
+static int on_label_hit(void *ud, const store_hist_t *h)
+{
+    return each_label(ud, h, add_target);
+}
+
+/* Another set of the target's label on its entity that is still in force
+ * at the undo's time: not one of the undone hits. */
+static void other_set(ulabels_t *ls, const store_hist_t *h, const char *e, size_t elen, const char *l,
+                      size_t llen, int64_t expire)
+{
+    ulabel_t *u = ls->cur;
+    if (elen != u->elen || llen != u->llen || memcmp(e, u->entity, elen) != 0 || memcmp(l, u->label, llen) != 0)
+        return;
+    int undone = strcmp(h->rule, ls->rule) == 0 && (ls->version < 0 || h->version == ls->version) &&
+                 h->event_ts_ms >= ls->from && h->event_ts_ms < ls->to;
+    if (undone || expire <= ls->t || expire <= u->by_expire)
+        return;
+    free(u->by_rule);
+    u->by_rule = strdup(h->rule);
+    u->by_version = h->version;
+    u->by_expire = expire;
+}
+
+static int on_entity_hit(void *ud, const store_hist_t *h)
+{
+    ulabels_t *ls = ud;
+    if (h->is_action || !h->labels || !h->mode || strcmp(h->mode, "enforce") != 0)
+        return 0;
+    return each_label(ls, h, other_set);
+}
+
+/* A manual label on the target in force at t (from the control topic). */
+static void manual_at(const rule_overlay_t *ov, ulabel_t *u, int64_t t)
+{
+    if (!ov || !rule_overlay_has_label(ov, u->entity, u->elen, u->label, u->llen, t))
+        return;
+    u->manual = 1;
+    wd_buf_t b = WD_BUF_INIT;
+    rule_overlay_entity_labels_json(ov, u->entity, u->elen, &b);
+    json_t *a = json_loadb(b.data, b.len, JSON_ALLOW_NUL, NULL);
+    size_t i;
+    json_t *c;
+    json_array_foreach(a, i, c) {
+        json_t *l = json_object_get(c, "label");
+        const char *op = json_string_value(json_object_get(c, "op"));
+        if (json_string_length(l) == u->llen && memcmp(json_string_value(l), u->label, u->llen) == 0 && op &&
+            strcmp(op, "add") == 0 && json_integer_value(json_object_get(c, "time_ms")) <= t) {
+            free(u->by_who);
+            free(u->by_reason);
+            const char *w = json_string_value(json_object_get(c, "who"));
+            const char *r = json_string_value(json_object_get(c, "reason"));
+            u->by_who = w ? strdup(w) : NULL;
+            u->by_reason = r ? strdup(r) : NULL;
+            u->by_expire = json_integer_value(json_object_get(c, "expires_ms"));
+        }
+    }
+    json_decref(a);
+    wd_buf_free(&b);
+}
+
+static int label_removed(const ulabel_t *u, int64_t t)
+{
+    return u->expire > t && !u->by_rule && !u->manual;
+}
+
+static void ulabels_free(ulabels_t *ls)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        free(ls->v[i].entity);
+        free(ls->v[i].label);
+        free(ls->v[i].type);
+        free(ls->v[i].by_rule);
+        free(ls->v[i].by_who);
+        free(ls->v[i].by_reason);
+    }
+    free(ls->v);
+}
+
+static void json_ts(wd_buf_t *b, int64_t ms)
+{
+    wd_buf_addc(b, '"');
+    wd_buf_rfc3339(b, ms);
+    wd_buf_addc(b, '"');
+}
+
+/* The record that removes u: a label deletion at t, hiding rule-set
+ * labels that expire by u->expire. */
+static void label_record(const undo_t *u, const ulabel_t *l, int64_t t, wd_buf_t *key, wd_buf_t *val)
+{
+    char who[48], reason[200];
+    snprintf(who, sizeof who, "undo:%s", u->id);
+    if (u->version >= 0)
+        snprintf(reason, sizeof reason, "undo %s of %s v%d", u->id, u->rule, u->version);
+    else
+        snprintf(reason, sizeof reason, "undo %s of %s", u->id, u->rule);
+    wd_buf_reset(key);
+    wd_buf_reset(val);
+    rule_overlay_label_key(key, l->type, l->label, l->entity, l->elen);
+    rule_overlay_value(val, RULE_OV_DEL, t, who, reason, NULL, l->expire);
+}
+
+/* The report's "labels" object. */
+static void labels_json(wd_buf_t *b, const ulabels_t *ls, int64_t t, const char *note)
+{
+    uint64_t removed = 0, kept = 0, expired = 0;
+    wd_buf_adds(b, "{\"time\":");
+    json_ts(b, t);
+    wd_buf_adds(b, ",\"items\":[");
+    for (size_t i = 0; i < ls->n; i++) {
+        const ulabel_t *u = &ls->v[i];
+        if (i)
+            wd_buf_addc(b, ',');
+        wd_buf_adds(b, "{\"entity_type\":");
+        wd_buf_json_str(b, u->type, strlen(u->type));
+        wd_buf_adds(b, ",\"entity\":");
+        wd_buf_json_str(b, u->entity, u->elen);
+        wd_buf_adds(b, ",\"label\":");
+        wd_buf_json_str(b, u->label, u->llen);
+        wd_buf_adds(b, ",\"expires\":");
+        json_ts(b, u->expire);
+        if (u->expire <= t) {
+            wd_buf_adds(b, ",\"result\":\"expired\"");
+            expired++;
+        } else if (u->manual) {
+            wd_buf_adds(b, ",\"result\":\"kept\",\"kept_by\":{\"manual\":true,\"who\":");
+            wd_buf_json_str(b, u->by_who ? u->by_who : "", u->by_who ? strlen(u->by_who) : 0);
+            wd_buf_adds(b, ",\"reason\":");
+            json_opt(b, u->by_reason);
+            wd_buf_adds(b, ",\"expires\":");
+            json_ts(b, u->by_expire);
+            wd_buf_addc(b, '}');
+            kept++;
+        } else if (u->by_rule) {
+            wd_buf_adds(b, ",\"result\":\"kept\",\"kept_by\":{\"rule\":");
+            wd_buf_json_str(b, u->by_rule, strlen(u->by_rule));
+            wd_buf_printf(b, ",\"version\":%d,\"expires\":", u->by_version);
+            json_ts(b, u->by_expire);
+            wd_buf_addc(b, '}');
+            kept++;
+        } else {
+            wd_buf_adds(b, ",\"result\":\"removed\"");
+            removed++;
+        }
+        wd_buf_addc(b, '}');
+    }
+    wd_buf_printf(b, "],\"removed\":%" PRIu64 ",\"kept\":%" PRIu64 ",\"expired\":%" PRIu64
+                     ",\"unreadable\":%" PRIu64 ",\"note\":",
+                  removed, kept, expired, ls->unreadable);
+    json_opt(b, note);
+    wd_buf_addc(b, '}');
+}
+
 /* Produces the revocations in one transaction under warden-undo.ID.
  * Returns 0 when committed, -1 (aborted: nothing visible) with a message. */
 static int produce(const wd_config_t *cfg, undo_t *u, const char *topic, char *err, size_t n)
@@ -282,7 +541,7 @@ done:
 }
 
 static void print_report(const undo_t *u, int as_json, int dry, const char *state, int64_t from,
-                         int64_t to)
+                         int64_t to, const wd_buf_t *labels)
 {
     if (as_json) {
         wd_buf_t b = WD_BUF_INIT;
@@ -300,8 +559,13 @@ static void print_report(const undo_t *u, int as_json, int dry, const char *stat
         wd_buf_adds(&b, "\",\"to\":\"");
         wd_buf_rfc3339(&b, to);
         wd_buf_printf(&b, "\",\"dry_run\":%s,\"state\":\"%s\",\"revoked\":%" PRIu64 ",\"kept\":%" PRIu64
-                          ",\"labels\":\"not removed: see docs/operations.md, Undo\",\"actions\":[",
+                          ",\"labels\":",
                       dry ? "true" : "false", state, u->revoked, u->kept);
+        if (labels && labels->len)
+            wd_buf_add(&b, labels->data, labels->len);
+        else
+            wd_buf_adds(&b, "null");
+        wd_buf_adds(&b, ",\"actions\":[");
         if (u->report.len)
             wd_buf_add(&b, u->report.data, u->report.len);
         wd_buf_adds(&b, "]}\n");
@@ -316,6 +580,14 @@ static void print_report(const undo_t *u, int as_json, int dry, const char *stat
            "(those keep the other rules' action)\n",
            dry ? "dry run, would revoke: " : strcmp(state, "already done") == 0 ? "already done earlier: " : "",
            u->revoked, u->kept);
+    if (labels && labels->len) {
+        json_t *j = json_loadb(labels->data, labels->len, JSON_ALLOW_NUL, NULL);
+        printf("labels: %" JSON_INTEGER_FORMAT " removed, %" JSON_INTEGER_FORMAT " kept (another rule or an analyst "
+               "also set them), %" JSON_INTEGER_FORMAT " expired already\n",
+               json_integer_value(json_object_get(j, "removed")), json_integer_value(json_object_get(j, "kept")),
+               json_integer_value(json_object_get(j, "expired")));
+        json_decref(j);
+    }
 }
 
 int cmd_undo(int argc, char **argv)
@@ -335,6 +607,10 @@ int cmd_undo(int argc, char **argv)
     int dry = 0, as_json = 0, c;
     undo_t u;
     memset(&u, 0, sizeof(u));
+    ulabels_t ls;
+    memset(&ls, 0, sizeof(ls));
+    wd_buf_t lrep = WD_BUF_INIT;
+    cmd_control_t *ctl = NULL;
     u.version = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", lopts, NULL)) != -1) {
@@ -399,7 +675,7 @@ int cmd_undo(int argc, char **argv)
     if (strcmp(status, "done") == 0) {
         u.revoked = done_rev;
         u.kept = done_kept;
-        print_report(&u, as_json, dry, "already done", from, to);
+        print_report(&u, as_json, dry, "already done", from, to, NULL);
         rc = CMD_EXIT_OK;
         goto done;
     }
@@ -414,14 +690,87 @@ int cmd_undo(int argc, char **argv)
         fprintf(stderr, "warden undo: %s\n", err);
         goto done;
     }
+    /* The labels: what the undone hits set, what else holds them. */
+    ls.rule = u.rule;
+    ls.version = u.version;
+    ls.from = from;
+    ls.to = to;
+    ls.t = (int64_t)time(NULL) * 1000;
+    if (store_read_rule_labels(rd, u.rule, u.version, from, to, live, on_label_hit, &ls, err, sizeof err) != 0) {
+        fprintf(stderr, "warden undo: %s\n", err);
+        goto done;
+    }
+    const char *note = NULL;
+    char cerr[1024];
+    if (ls.n) {
+        ctl = cmd_control_open(cfg, 0, dry, cerr, sizeof cerr);
+        if (!ctl && !dry) {
+            fprintf(stderr, "warden undo: control topic %s: %s (the labels are removed through it)\n",
+                    wd_config_str(cfg, "run.control_topic"), cerr);
+            goto done;
+        }
+        if (!ctl)
+            note = "manual labels not checked: the control topic could not be read";
+    }
+    for (size_t i = 0; i < ls.n; i++) {
+        ls.cur = &ls.v[i];
+        if (ls.v[i].expire <= ls.t)
+            continue;
+        if (store_read_entity(rd, NULL, ls.v[i].entity, ls.v[i].elen, INT64_MIN, live, on_entity_hit, &ls, err,
+                              sizeof err) != 0) {
+            fprintf(stderr, "warden undo: %s\n", err);
+            goto done;
+        }
+        manual_at(ctl ? cmd_control_overlay(ctl) : NULL, &ls.v[i], ls.t);
+    }
+    labels_json(&lrep, &ls, ls.t, note);
     if (dry) {
-        print_report(&u, as_json, 1, "dry run", from, to);
+        print_report(&u, as_json, 1, "dry run", from, to, &lrep);
         rc = CMD_EXIT_OK;
         goto done;
     }
     if (store_write_undo(rd, u.id, u.rule, u.version, from, to, "committing", u.revoked, u.kept, err,
                          sizeof err) != 0) {
         fprintf(stderr, "warden undo: %s\n", err);
+        goto done;
+    }
+    /* The label deletions first: a failure aborts before any revocation;
+     * an undo aborted after them removed the labels, and its rerun writes
+     * the same deletions again (the same effect). */
+    uint64_t lremoved = 0;
+    wd_buf_t lkey = WD_BUF_INIT, lval = WD_BUF_INIT, laudit = WD_BUF_INIT;
+    int lfail = 0;
+    for (size_t i = 0; i < ls.n && !lfail; i++) {
+        if (!label_removed(&ls.v[i], ls.t))
+            continue;
+        label_record(&u, &ls.v[i], ls.t, &lkey, &lval);
+        int64_t off = -1;
+        if (cmd_control_put(ctl, lkey.data, lkey.len, lval.data, lval.len, &off, err, sizeof err) != 0) {
+            lfail = 1;
+            break;
+        }
+        lremoved++;
+        wd_buf_reset(&laudit);
+        wd_buf_adds(&laudit, "ok {\"key\":");
+        wd_buf_json_str(&laudit, lkey.data, lkey.len);
+        wd_buf_adds(&laudit, ",\"value\":");
+        wd_buf_add(&laudit, lval.data, lval.len);
+        wd_buf_addc(&laudit, '}');
+        char cut[129], e2[512];
+        snprintf(cut, sizeof cut, "%s", lkey.data);
+        if (adm_audit_append(wd_config_str(cfg, "admin.audit_file"), NULL, "label.delete", cut, NULL, "del",
+                             laudit.data, 200, e2, sizeof e2) != 0)
+            fprintf(stderr, "warden undo: %s\n", e2);
+    }
+    wd_buf_free(&lkey);
+    wd_buf_free(&lval);
+    wd_buf_free(&laudit);
+    if (lfail) {
+        char e2[1024];
+        fprintf(stderr, "warden undo: removing labels through %s: %s (aborted: nothing was revoked; rerun the "
+                        "same undo)\n", cmd_control_topic(ctl), err);
+        if (store_write_undo(rd, u.id, u.rule, u.version, from, to, "aborted", 0, 0, e2, sizeof e2) != 0)
+            fprintf(stderr, "warden undo: %s\n", e2);
         goto done;
     }
     if (u.nrows && produce(cfg, &u, wd_config_str(cfg, "run.actions_topic"), err, sizeof err) != 0) {
@@ -442,9 +791,9 @@ int cmd_undo(int argc, char **argv)
             goto done;
         }
     }
-    char result[256], before[32];
-    snprintf(result, sizeof result, "undo_id=%s revoked=%" PRIu64 " kept=%" PRIu64 " window=%s..%s", u.id,
-             u.revoked, u.kept, from_s, to_s);
+    char result[320], before[32];
+    snprintf(result, sizeof result, "undo_id=%s revoked=%" PRIu64 " kept=%" PRIu64 " labels_removed=%" PRIu64
+             " window=%s..%s", u.id, u.revoked, u.kept, lremoved, from_s, to_s);
     snprintf(before, sizeof before, u.version >= 0 ? "v%d" : "all", u.version);
     int64_t now = (int64_t)time(NULL) * 1000;
     char aid[128];
@@ -466,9 +815,12 @@ int cmd_undo(int argc, char **argv)
         fprintf(stderr, "warden undo: %s\n", err);
         goto done;
     }
-    print_report(&u, as_json, 0, "done", from, to);
+    print_report(&u, as_json, 0, "done", from, to, &lrep);
     rc = CMD_EXIT_OK;
 done:
+    cmd_control_close(ctl);
+    ulabels_free(&ls);
+    wd_buf_free(&lrep);
     if (st)
         store_close(st, err, sizeof err);
     store_reader_close(rd);

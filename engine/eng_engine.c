@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/wd_arena.h"
+#include "base/wd_buf.h"
 #include "base/wd_json.h"
 #include "rules/rule_lists.h"
 #include "rules/rule_overlay.h"
@@ -40,8 +41,10 @@ typedef struct stream_info {
 typedef struct pending_label {
     const char *entity;
     size_t      elen;
-    const char *label;
+    const char *label;      /* as kept in the state (a shadow rule's: prefixed) */
     size_t      llen;
+    const char *name;       /* as the rule gave it */
+    size_t      nlen;
     int64_t     ttl_ms;
 } pending_label_t;
 
@@ -79,6 +82,8 @@ struct eng_engine {
     size_t             nvals;       /* value slots in all */
     const eng_carry_t *carry;       /* the event's carried counter values (repartitioned) */
     wd_jval_t          root;        /* the event being evaluated */
+    size_t            *hit_labels;  /* per hit of the event: its labels' range [first, end) in labels */
+    wd_buf_t           lbuf;        /* a hit's labels JSON, before the arena copy */
     char               errbuf[2048];
 };
 
@@ -326,7 +331,13 @@ static int op_has_label(void *ud, rule_str_t entity, rule_str_t label, int *out,
     if (label_reserved(label, err, errn))
         return -1;
     off_key(e, entity);
-    *out = state_label_has(e->cur_state, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms);
+    int64_t expire = 0;
+    *out = state_label_expiry(e->cur_state, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms,
+                              &expire);
+    /* A rule-set label `warden undo` removed (docs/rules.md, "Lists"). */
+    if (*out == 1 && e->overlay &&
+        rule_overlay_label_hidden(e->overlay, entity.s, entity.len, label.s, label.len, e->ctx.ts_ms, expire))
+        *out = 0;
     if (!*out && e->overlay)
         *out = rule_overlay_has_label(e->overlay, entity.s, entity.len, label.s, label.len,
                                       e->ctx.ts_ms);
@@ -381,10 +392,13 @@ static int op_label(void *ud, rule_str_t entity, rule_str_t label, int64_t ttl_m
         s[pl + label.len] = '\0';
         l->label = s;
         l->llen = pl + label.len;
+        l->name = s + pl;
     } else {
         l->label = wd_arena_strndup(e->arena, label.s, label.len);
         l->llen = label.len;
+        l->name = l->label;
     }
+    l->nlen = label.len;
     l->ttl_ms = ttl_ms;
     return 0;
 }
@@ -400,7 +414,7 @@ static int op_in_list(void *ud, rule_str_t list, rule_str_t value, int *out, cha
         snprintf(err, errn, "no list '%s' (lists/%s.txt or lists/%s.cidr)", show, show, show);
         return -1;
     }
-    int rt = rule_list_is_cidr(l) ? -1
+    int rt = rule_list_is_cidr(l) ? rule_overlay_in_cidr(e->overlay, list.s, value.s, value.len, e->ctx.ts_ms)
                                   : rule_overlay_in_list(e->overlay, list.s, value.s, value.len,
                                                          e->ctx.ts_ms);
     *out = rt >= 0 ? rt : rule_list_contains(l, value.s, value.len);
@@ -571,7 +585,8 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
     e->actions = calloc(e->cap, sizeof(*e->actions));
     e->action_hits = calloc(e->cap, sizeof(*e->action_hits));
     e->stats = calloc(e->cap, sizeof(*e->stats));
-    if (e->json == NULL || !e->hits || !e->errors || !e->drules || !e->stats ||
+    e->hit_labels = calloc(2 * e->cap + 2, sizeof(*e->hit_labels));
+    if (e->json == NULL || !e->hits || !e->errors || !e->drules || !e->stats || !e->hit_labels ||
         (e->cap && (!e->actions || !e->action_hits))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
@@ -613,6 +628,8 @@ void eng_engine_destroy(eng_engine_t *e)
     wd_json_destroy(e->json);
     wd_arena_destroy(e->arena);
     free(e->hits);
+    free(e->hit_labels);
+    wd_buf_free(&e->lbuf);
     free(e->actions);
     free(e->action_hits);
     free(e->errors);
@@ -949,6 +966,44 @@ int eng_engine_eval_doc(eng_engine_t *e, state_t *state, wd_jval_t root, const e
     return si ? run_rules(e, si, root, NULL) : 0;
 }
 
+/* Each hit's labels (those its rule set while giving the verdict) as
+ * the JSON array of eng_hit_t.labels, in the arena.  Only hits that set
+ * labels cost anything. */
+static void hit_labels_json(eng_engine_t *e, eng_outcome_t *o)
+{
+    for (size_t i = 0; i < o->nhits; i++) {
+        size_t first = e->hit_labels[2 * i], end = e->hit_labels[2 * i + 1];
+        if (first >= end)
+            continue;
+        eng_hit_t *h = &e->hits[i];
+        wd_buf_reset(&e->lbuf);
+        wd_buf_addc(&e->lbuf, '[');
+        for (size_t k = first; k < end; k++) {
+            const pending_label_t *l = &e->labels[k];
+            if (k > first)
+                wd_buf_addc(&e->lbuf, ',');
+            wd_buf_adds(&e->lbuf, "{\"label\":");
+            wd_buf_json_str(&e->lbuf, l->name, l->nlen);
+            wd_buf_printf(&e->lbuf, ",\"ttl_ms\":%" PRId64, l->ttl_ms);
+            if (o->event_ts_ms != INT64_MIN) {
+                wd_buf_adds(&e->lbuf, ",\"expires\":\"");
+                wd_buf_rfc3339(&e->lbuf, o->event_ts_ms + l->ttl_ms);
+                wd_buf_addc(&e->lbuf, '"');
+            }
+            if (l->elen != h->entity_len || memcmp(l->entity, h->entity, l->elen) != 0) {
+                wd_buf_adds(&e->lbuf, ",\"entity\":");
+                wd_buf_json_str(&e->lbuf, l->entity, l->elen);
+            }
+            wd_buf_addc(&e->lbuf, '}');
+        }
+        wd_buf_addc(&e->lbuf, ']');
+        if (e->lbuf.data) {
+            h->labels = wd_arena_strndup(e->arena, e->lbuf.data, e->lbuf.len);
+            h->labels_len = h->labels ? e->lbuf.len : 0;
+        }
+    }
+}
+
 /* Counters, then the stream's rules, then the decision and the actions. */
 static int run_rules(eng_engine_t *e, const stream_info_t *si, wd_jval_t root, const eng_carry_t *carry)
 {
@@ -1026,6 +1081,10 @@ static int run_rules(eng_engine_t *e, const stream_info_t *si, wd_jval_t root, c
         h->has_score = vd.has_score;
         h->score = vd.score;
         h->ttl = vd.ttl;
+        h->labels = NULL;
+        h->labels_len = 0;
+        e->hit_labels[2 * (o->nhits - 1)] = labels_before;
+        e->hit_labels[2 * (o->nhits - 1) + 1] = e->nlabels;
         if (r->mode == RULE_MODE_ENFORCE) {
             e->drules[o->ndecision_rules++] = r->name;
             if (vd.verdict > o->decision) {
@@ -1037,6 +1096,7 @@ static int run_rules(eng_engine_t *e, const stream_info_t *si, wd_jval_t root, c
         }
     }
     make_actions(e, o);
+    hit_labels_json(e, o);
     /* Effects become visible from the next event on. */
     for (size_t k = 0; k < e->nlabels; k++) {
         const pending_label_t *l = &e->labels[k];

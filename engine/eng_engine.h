@@ -60,6 +60,13 @@ typedef struct eng_hit {
     double      score;
     const char *ttl;        /* NULL when none */
     const char *rule_sha256; /* hex sha256 of the rule's source (rule_t.sha256) */
+    /* The labels this evaluation set (ctx.label), as the JSON array the
+     * hit's "labels" field and rule_results.labels hold:
+     * [{"label":L,"ttl_ms":N,"expires":"RFC 3339"[,"entity":E]}], entity
+     * only when it is not the hit's; names as the rule gave them (a
+     * shadow rule's too).  NULL (len 0) when it set none. */
+    const char *labels;
+    size_t      labels_len;
 } eng_hit_t;
 
 typedef struct eng_rule_error {

@@ -231,6 +231,75 @@ typedef struct cbuild {
     int         oom;
 } cbuild_t;
 
+/* Parses one address or range into [*lo, *hi]; bits: the mapped prefix.
+ * 0, or -1 with the reason (no file or line) in err. */
+static int range_parse(const char *s, size_t n, u128 *lo, u128 *hi, int *bitsp, char *err, size_t en)
+{
+    const char *slash = memchr(s, '/', n);
+    size_t alen = slash ? (size_t)(slash - s) : n;
+    u128 a;
+    int fam = parse_addr(s, alen, &a);
+    if (fam == 0) {
+        snprintf(err, en, "\"%.*s\" is not an IPv4 or IPv6 address or range", (int)n, s);
+        return -1;
+    }
+    int maxlen = fam == 4 ? 32 : 128, plen = maxlen;
+    if (slash) {
+        const char *p = slash + 1, *end = s + n;
+        plen = p == end || end - p > 3 ? -1 : 0;
+        for (; plen >= 0 && p < end; p++) {
+            if (*p < '0' || *p > '9') {
+                plen = -1;
+                break;
+            }
+            plen = plen * 10 + (*p - '0');
+        }
+        if (plen < 0 || plen > maxlen) {
+            snprintf(err, en, "bad prefix length in \"%.*s\" (0 to %d)", (int)n, s, maxlen);
+            return -1;
+        }
+    }
+    int bits = plen + (fam == 4 ? 96 : 0);
+    u128 host = bits == 0 ? ~(u128)0 : bits == 128 ? 0 : (((u128)1) << (128 - bits)) - 1;
+    if (a & host) {
+        char net[INET6_ADDRSTRLEN];
+        addr_text(a & ~host, fam, net, sizeof(net));
+        snprintf(err, en, "\"%.*s\" has host bits set (the network is %s/%d)", (int)n, s, net, plen);
+        return -1;
+    }
+    *lo = a;
+    *hi = a | host;
+    *bitsp = bits;
+    return 0;
+}
+
+static void u128_bytes(u128 v, unsigned char out[16])
+{
+    for (int i = 15; i >= 0; i--) {
+        out[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+int rule_cidr_parse(const char *s, size_t n, rule_cidr_t *out, char *errstr, size_t errstr_size)
+{
+    u128 lo, hi;
+    if (range_parse(s, n, &lo, &hi, &out->bits, errstr, errstr_size) != 0)
+        return -1;
+    u128_bytes(lo, out->lo);
+    u128_bytes(hi, out->hi);
+    return 0;
+}
+
+int rule_addr_parse(const char *s, size_t n, unsigned char out[16])
+{
+    u128 a;
+    if (parse_addr(s, n, &a) == 0)
+        return -1;
+    u128_bytes(a, out);
+    return 0;
+}
+
 static int c_line(void *ud, const char *s, size_t n, int line)
 {
     cbuild_t *b = ud;
@@ -242,44 +311,11 @@ static int c_line(void *ud, const char *s, size_t n, int line)
     }
     if (n == 0)
         return 0;
-    const char *slash = memchr(s, '/', n);
-    size_t alen = slash ? (size_t)(slash - s) : n;
-    u128 a;
-    int fam = parse_addr(s, alen, &a);
-    if (fam == 0) {
-        wd_errs_add(b->e, "%s:%d: \"%.*s\" is not an IPv4 or IPv6 address or range", b->path, line,
-                (int)n, s);
-        return 0;
-    }
-    int maxlen = fam == 4 ? 32 : 128, plen = maxlen;
-    if (slash) {
-        const char *p = slash + 1, *end = s + n;
-        if (p == end || end - p > 3) {
-            wd_errs_add(b->e, "%s:%d: bad prefix length in \"%.*s\" (0 to %d)", b->path, line, (int)n,
-                    s, maxlen);
-            return 0;
-        }
-        plen = 0;
-        for (; p < end; p++) {
-            if (*p < '0' || *p > '9') {
-                plen = -1;
-                break;
-            }
-            plen = plen * 10 + (*p - '0');
-        }
-        if (plen < 0 || plen > maxlen) {
-            wd_errs_add(b->e, "%s:%d: bad prefix length in \"%.*s\" (0 to %d)", b->path, line, (int)n,
-                    s, maxlen);
-            return 0;
-        }
-    }
-    int bits = plen + (fam == 4 ? 96 : 0);
-    u128 host = bits == 0 ? ~(u128)0 : bits == 128 ? 0 : (((u128)1) << (128 - bits)) - 1;
-    if (a & host) {
-        char net[INET6_ADDRSTRLEN];
-        addr_text(a & ~host, fam, net, sizeof(net));
-        wd_errs_add(b->e, "%s:%d: \"%.*s\" has host bits set (the network is %s/%d)", b->path, line,
-                (int)n, s, net, plen);
+    u128 lo, hi;
+    int bits;
+    char err[256];
+    if (range_parse(s, n, &lo, &hi, &bits, err, sizeof err) != 0) {
+        wd_errs_add(b->e, "%s:%d: %s", b->path, line, err);
         return 0;
     }
     rule_list_t *l = b->l;
@@ -293,8 +329,8 @@ static int c_line(void *ud, const char *s, size_t n, int line)
         l->r = nr;
         b->cap = nc;
     }
-    l->r[l->n].lo = a;
-    l->r[l->n].hi = a | host;
+    l->r[l->n].lo = lo;
+    l->r[l->n].hi = hi;
     l->n++;
     return 0;
 }

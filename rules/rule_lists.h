@@ -39,4 +39,17 @@ int rule_list_is_cidr(const rule_list_t *l);
 /* Distinct values (exact lists) or merged ranges (CIDR lists). */
 size_t rule_list_size(const rule_list_t *l);
 
+/* One address or range as a .cidr line has it ("10.0.0.0/8",
+ * "2001:db8::/32", "192.0.2.7"): lo and hi the first and last address of
+ * the IPv4-mapped 128-bit space, big-endian (memcmp orders them), bits the
+ * prefix length in that space (IPv4 /8 is 104).  0, or -1 with the reason
+ * in errstr (bad prefix length, host bits set, not an address). */
+typedef struct rule_cidr {
+    unsigned char lo[16], hi[16];
+    int           bits;
+} rule_cidr_t;
+int rule_cidr_parse(const char *s, size_t n, rule_cidr_t *out, char *errstr, size_t errstr_size);
+/* An address (no prefix) into the same space: 0, or -1 when s is none. */
+int rule_addr_parse(const char *s, size_t n, unsigned char out[16]);
+
 #endif

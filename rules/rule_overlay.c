@@ -7,6 +7,7 @@
  * window before it still sees what was in force then. */
 #include "rules/rule_overlay.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "base/wd_util.h"
 #include "rules/rule_counters.h"
+#include "rules/rule_lists.h"
 #include "state/state.h"
 #include "state/state_hll.h"
 
@@ -23,6 +25,7 @@
 typedef struct ov_change {
     int64_t time;     /* effective: applies to events with ts >= time */
     int64_t expire;   /* labels: the add's time + ttl; INT64_MAX otherwise */
+    int64_t until;    /* label del: hides rule-set labels expiring <= until; INT64_MIN: none */
     int     op;       /* enum rule_ov_op */
     char   *who, *reason;
 } ov_change_t;
@@ -33,6 +36,8 @@ typedef struct ov_entry {
     size_t       klen;
     ov_change_t *c;
     size_t       n, cap;
+    int          is_cidr;  /* a list entry whose value is an address or range */
+    rule_cidr_t  cidr;
 } ov_entry_t;
 
 struct rule_overlay {
@@ -40,6 +45,9 @@ struct rule_overlay {
     size_t       mask;
     size_t       n;
     uint64_t     records, changes;
+    int          clamp;    /* rule_overlay_clamp_to_record_time */
+    ov_entry_t **cidr;     /* the list entries with is_cidr, in arrival order */
+    size_t       ncidr, capcidr;
 };
 
 rule_overlay_t *rule_overlay_new(void)
@@ -73,6 +81,7 @@ void rule_overlay_destroy(rule_overlay_t *ov)
         free(e);
     }
     free(ov->slots);
+    free(ov->cidr);
     free(ov);
 }
 
@@ -232,7 +241,7 @@ int rule_overlay_apply(rule_overlay_t *ov, const void *keyp, size_t klen, const 
                                         : "key must be label/TYPE/LABEL/ID with all four parts");
         return -1;
     }
-    ov_change_t ch = { .time = msg_ts_ms, .expire = INT64_MAX, .op = RULE_OV_FILE };
+    ov_change_t ch = { .time = msg_ts_ms, .expire = INT64_MAX, .until = INT64_MIN, .op = RULE_OV_FILE };
     if (val) {
         json_error_t je;
         json_t *j = json_loadb(val, vlen, 0, &je);
@@ -267,6 +276,22 @@ int rule_overlay_apply(rule_overlay_t *ov, const void *keyp, size_t klen, const 
             json_decref(j);
             return -1;
         }
+        json_t *u = json_object_get(j, "rule_labels_until");
+        if (u && !json_is_null(u)) {
+            int ok = kind == 'B' && ch.op == RULE_OV_DEL;
+            if (ok && json_is_integer(u))
+                ch.until = json_integer_value(u);
+            else if (ok && json_is_string(u))
+                ok = wd_parse_rfc3339(json_string_value(u), json_string_length(u), &ch.until) == 0;
+            else
+                ok = 0;
+            if (!ok) {
+                snprintf(errstr, n, "\"rule_labels_until\" belongs to a label \"del\" and must be an RFC 3339 "
+                                    "string or epoch milliseconds");
+                json_decref(j);
+                return -1;
+            }
+        }
         if (kind == 'B' && ch.op == RULE_OV_ADD) {
             if (!ttl || rule_parse_duration(ttl, &ttl_ms) != 0) {
                 snprintf(errstr, n, "a label add needs \"ttl\", a duration such as \"30m\" or \"1d\"");
@@ -278,6 +303,11 @@ int rule_overlay_apply(rule_overlay_t *ov, const void *keyp, size_t klen, const 
         ch.who = dup_str(json_object_get(j, "who"));
         ch.reason = dup_str(json_object_get(j, "reason"));
         json_decref(j);
+    }
+    if (ov->clamp && msg_ts_ms != INT64_MIN && ch.time != INT64_MIN && ch.time < msg_ts_ms) {
+        if (ch.op == RULE_OV_ADD && ch.expire != INT64_MAX)
+            ch.expire += msg_ts_ms - ch.time;   /* a label keeps its ttl */
+        ch.time = msg_ts_ms;
     }
     if (ch.time == INT64_MIN || ch.time < -STATE_TS_LIMIT_MS || ch.time > STATE_TS_LIMIT_MS) {
         snprintf(errstr, n, "no effective time (no \"time\" and no record timestamp)");
@@ -295,6 +325,25 @@ int rule_overlay_apply(rule_overlay_t *ov, const void *keyp, size_t klen, const 
     }
     if (key != stack)
         free(key);
+    if (e && kind == 'L' && e->n == 0 && !e->is_cidr) {
+        char cerr[8];
+        if (rule_cidr_parse(b, blen, &e->cidr, cerr, sizeof cerr) == 0) {
+            if (ov->ncidr == ov->capcidr) {
+                size_t nc = ov->capcidr ? ov->capcidr * 2 : 16;
+                ov_entry_t **v = realloc(ov->cidr, nc * sizeof(*v));
+                if (!v)
+                    e = NULL;
+                else {
+                    ov->cidr = v;
+                    ov->capcidr = nc;
+                }
+            }
+            if (e) {
+                e->is_cidr = 1;
+                ov->cidr[ov->ncidr++] = e;
+            }
+        }
+    }
     if (!e || insert(ov, e, &ch) != 0) {
         snprintf(errstr, n, "out of memory");
         free(ch.who);
@@ -334,6 +383,36 @@ int rule_overlay_in_list(const rule_overlay_t *ov, const char *name, const char 
     return c->op == RULE_OV_ADD;
 }
 
+void rule_overlay_clamp_to_record_time(rule_overlay_t *ov, int on)
+{
+    ov->clamp = on;
+}
+
+int rule_overlay_in_cidr(const rule_overlay_t *ov, const char *name, const char *value, size_t len,
+                         int64_t ts_ms)
+{
+    unsigned char a[16];
+    if (!ov || ov->ncidr == 0 || rule_addr_parse(value, len, a) != 0)
+        return -1;
+    size_t nl = strlen(name);
+    const ov_change_t *best = NULL;
+    int best_bits = -1;
+    for (size_t i = 0; i < ov->ncidr; i++) {
+        const ov_entry_t *e = ov->cidr[i];
+        if (e->klen <= 3 + nl || memcmp(e->key + 2, name, nl) != 0 || e->key[2 + nl] != '\0' ||
+            memcmp(a, e->cidr.lo, 16) < 0 || memcmp(a, e->cidr.hi, 16) > 0)
+            continue;
+        const ov_change_t *c = at(e, ts_ms);
+        if (!c || c->op == RULE_OV_FILE)
+            continue;
+        if (e->cidr.bits > best_bits || (e->cidr.bits == best_bits && c->time > best->time)) {
+            best = c;
+            best_bits = e->cidr.bits;
+        }
+    }
+    return best ? best->op == RULE_OV_ADD : -1;
+}
+
 int rule_overlay_has_label(const rule_overlay_t *ov, const char *entity, size_t elen,
                            const char *label, size_t llen, int64_t ts_ms)
 {
@@ -342,6 +421,72 @@ int rule_overlay_has_label(const rule_overlay_t *ov, const char *entity, size_t 
     const ov_entry_t *e = lookup(ov, 'B', entity, elen, label, llen);
     const ov_change_t *c = e ? at(e, ts_ms) : NULL;
     return c && c->op == RULE_OV_ADD && ts_ms < c->expire;
+}
+
+int rule_overlay_label_hidden(const rule_overlay_t *ov, const char *entity, size_t elen,
+                              const char *label, size_t llen, int64_t ts_ms, int64_t expire)
+{
+    if (!ov)
+        return 0;
+    const ov_entry_t *e = lookup(ov, 'B', entity, elen, label, llen);
+    for (size_t i = 0; e && i < e->n && e->c[i].time <= ts_ms; i++)
+        if (e->c[i].op == RULE_OV_DEL && e->c[i].until != INT64_MIN && e->c[i].until >= expire)
+            return 1;
+    return 0;
+}
+
+static int cmp_entry(const void *x, const void *y);
+
+static void json_ms(wd_buf_t *b, const char *name, int64_t ms, int have)
+{
+    wd_buf_printf(b, ",\"%s\":", name);
+    if (have)
+        wd_buf_printf(b, "%" PRId64, ms);
+    else
+        wd_buf_adds(b, "null");
+}
+
+void rule_overlay_entity_labels_json(const rule_overlay_t *ov, const char *id, size_t idlen, wd_buf_t *b)
+{
+    size_t m = 0;
+    ov_entry_t **v = ov && ov->n ? malloc(ov->n * sizeof(*v)) : NULL;
+    for (size_t i = 0; v && i <= ov->mask; i++) {
+        ov_entry_t *e = ov->slots[i];
+        if (e && e->key[0] == 'B' && e->klen > 3 + idlen && memcmp(e->key + 2, id, idlen) == 0 &&
+            e->key[2 + idlen] == '\0')
+            v[m++] = e;
+    }
+    if (m > 1)
+        qsort(v, m, sizeof(*v), cmp_entry);
+    wd_buf_addc(b, '[');
+    int first = 1;
+    for (size_t i = 0; i < m; i++) {
+        const char *label = v[i]->key + 3 + idlen;
+        size_t llen = v[i]->klen - 3 - idlen;
+        for (size_t k = 0; k < v[i]->n; k++) {
+            const ov_change_t *c = &v[i]->c[k];
+            if (!first)
+                wd_buf_addc(b, ',');
+            first = 0;
+            wd_buf_adds(b, "{\"label\":");
+            wd_buf_json_str(b, label, llen);
+            wd_buf_adds(b, c->op == RULE_OV_ADD ? ",\"op\":\"add\"" : c->op == RULE_OV_DEL ? ",\"op\":\"del\""
+                                                                                : ",\"op\":\"file\"");
+            json_ms(b, "time_ms", c->time, 1);
+            json_ms(b, "expires_ms", c->expire, c->op == RULE_OV_ADD);
+            json_ms(b, "rule_labels_until_ms", c->until, c->until != INT64_MIN);
+            wd_buf_adds(b, ",\"who\":");
+            wd_buf_json_str(b, c->who ? c->who : "", c->who ? strlen(c->who) : 0);
+            wd_buf_adds(b, ",\"reason\":");
+            if (c->reason)
+                wd_buf_json_str(b, c->reason, strlen(c->reason));
+            else
+                wd_buf_adds(b, "null");
+            wd_buf_addc(b, '}');
+        }
+    }
+    wd_buf_addc(b, ']');
+    free(v);
 }
 
 void rule_overlay_list_key(wd_buf_t *b, const char *name, const char *value, size_t len)
@@ -364,7 +509,7 @@ void rule_overlay_label_key(wd_buf_t *b, const char *type, const char *label, co
 }
 
 void rule_overlay_value(wd_buf_t *b, int op, int64_t time_ms, const char *who,
-                        const char *reason, const char *ttl)
+                        const char *reason, const char *ttl, int64_t rule_labels_until)
 {
     wd_buf_adds(b, op == RULE_OV_ADD ? "{\"op\":\"add\",\"time\":\"" : "{\"op\":\"del\",\"time\":\"");
     wd_buf_rfc3339(b, time_ms);
@@ -378,6 +523,11 @@ void rule_overlay_value(wd_buf_t *b, int op, int64_t time_ms, const char *who,
     if (ttl) {
         wd_buf_adds(b, ",\"ttl\":");
         wd_buf_json_str(b, ttl, strlen(ttl));
+    }
+    if (rule_labels_until != INT64_MIN) {
+        wd_buf_adds(b, ",\"rule_labels_until\":\"");
+        wd_buf_rfc3339(b, rule_labels_until);
+        wd_buf_addc(b, '"');
     }
     wd_buf_addc(b, '}');
 }

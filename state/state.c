@@ -1316,6 +1316,13 @@ int state_label_set(state_t *st, const char *entity, size_t elen, const char *la
 int state_label_has(state_t *st, const char *entity, size_t elen, const char *label,
                         size_t llen, int64_t now)
 {
+    int64_t x;
+    return state_label_expiry(st, entity, elen, label, llen, now, &x);
+}
+
+int state_label_expiry(state_t *st, const char *entity, size_t elen, const char *label,
+                       size_t llen, int64_t now, int64_t *expire)
+{
     if (elen > STATE_MAX_KEY || llen > STATE_MAX_KEY)
         return 0;
     char buf[256];
@@ -1330,5 +1337,6 @@ int state_label_has(state_t *st, const char *entity, size_t elen, const char *la
         return 0;
     if (queue_reserve(st, t) == 0)
         st_touch(st, t, r, idx);
+    *expire = r->head;
     return 1;
 }

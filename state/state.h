@@ -115,6 +115,10 @@ int state_label_set(state_t *st, const char *entity, size_t elen, const char *la
  * when entity and label together exceed 252 bytes and memory is out. */
 int state_label_has(state_t *st, const char *entity, size_t elen, const char *label,
                         size_t llen, int64_t now_ms);
+/* state_label_has that also gives the label's expiry in *expire when it
+ * says 1 (the engine compares it with a control-topic deletion's bound). */
+int state_label_expiry(state_t *st, const char *entity, size_t elen, const char *label,
+                       size_t llen, int64_t now_ms, int64_t *expire);
 
 typedef struct state_stats {
     uint64_t late_skipped;  /* adds older than their counter's longest window */

@@ -195,6 +195,10 @@ void store_row_json_buf(wd_buf_t *b, const store_row_t *r)
         wd_buf_json_num(b, r->score);
     else
         wd_buf_add(b, "null", 4);
+    if (r->labels && r->labels_len) {
+        wd_buf_adds(b, ",\"labels\":");
+        wd_buf_add(b, r->labels, r->labels_len);
+    }
     wd_buf_add(b, ",\"event_ts\":", 12);
     if (r->event_ts_ms == INT64_MIN) {
         wd_buf_add(b, "null", 4);

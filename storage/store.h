@@ -40,6 +40,11 @@ typedef struct store_row {
                                 * rule_versions.sha256); may be NULL.  Stored in
                                 * rule_results.rule_sha256 (schema v4); not part
                                 * of the contract JSON object. */
+    const char *labels;        /* the labels the evaluation set, the JSON array
+                                * of eng_hit_t.labels; NULL: none.  The hit's
+                                * "labels" field (only when set) and
+                                * rule_results.labels (schema v8). */
+    size_t      labels_len;
 } store_row_t;
 
 /* A decision: the event's (store_write_decision, table decisions: the most

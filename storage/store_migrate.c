@@ -152,6 +152,10 @@ static const char *const mariadb_v7[] = {
     NULL,
 };
 
+static const char *const mariadb_v8[] = {
+        "ALTER TABLE rule_results ADD COLUMN IF NOT EXISTS labels BLOB NULL, ALGORITHM=INSTANT",
+    NULL,
+};
 
 static const store_migration_t mariadb_migrations[] = {
     { 1, "initial", 0, mariadb_v1, NULL },
@@ -161,6 +165,7 @@ static const store_migration_t mariadb_migrations[] = {
     { 5, "digest keys", 0, mariadb_v5, NULL },
     { 6, "audit log", 0, mariadb_v6, NULL },
     { 7, "entity actions", 0, mariadb_v7, NULL },
+    { 8, "hit labels", 0, mariadb_v8, NULL },
 };
 
 static const char *const starrocks_v1[] = {
@@ -389,6 +394,10 @@ static const char *const starrocks_v7[] = {
     NULL,
 };
 
+static const char *const starrocks_v8[] = {
+        "ALTER TABLE rule_results ADD COLUMN labels VARCHAR(65533) NULL",
+    NULL,
+};
 
 static const store_migration_t starrocks_migrations[] = {
     { 1, "initial", 0, starrocks_v1, NULL },
@@ -398,6 +407,7 @@ static const store_migration_t starrocks_migrations[] = {
     { 5, "digest keys", 1, starrocks_v5, starrocks_v5_fresh },
     { 6, "audit log", 0, starrocks_v6, NULL },
     { 7, "entity actions", 0, starrocks_v7, NULL },
+    { 8, "hit labels", 0, starrocks_v8, NULL },
 };
 
 

@@ -41,6 +41,7 @@ static const sq_col_t results_cols[] = {
     { "reason", SQ_CT_STR, 0 }, { "score", SQ_CT_DBL, 0 }, { "event_ts", SQ_CT_STR, 0 },
     { "topic", SQ_CT_STR, 0 }, { "kafka_partition", SQ_CT_INT, 0 }, { "kafka_offset", SQ_CT_INT, 0 },
     { "rule_sha256", SQ_CT_STR, 0 }, { "row_key", SQ_CT_STR, 1 }, { "entity_type", SQ_CT_STR, 0 },
+    { "labels", SQ_CT_STR, 0 },
 };
 static const sq_col_t decisions_cols[] = {
     { "event_day", SQ_CT_STR, 1 }, { "run_id", SQ_CT_STR, 0 }, { "event_id", SQ_CT_STR, 0 },
@@ -85,7 +86,7 @@ const sq_table_t sq_tables[SQ_NTABLES] = {
         "verdict=VALUES(verdict), entity=VALUES(entity), reason=VALUES(reason), "
         "score=VALUES(score), event_ts=VALUES(event_ts), topic=VALUES(topic), "
         "kafka_partition=VALUES(kafka_partition), kafka_offset=VALUES(kafka_offset), "
-        "rule_sha256=VALUES(rule_sha256), entity_type=VALUES(entity_type)" },
+        "rule_sha256=VALUES(rule_sha256), entity_type=VALUES(entity_type), labels=VALUES(labels)" },
     [SQ_DECISIONS] = { "decisions", decisions_cols, NCOLS(decisions_cols),
         "stream=VALUES(stream), entity=VALUES(entity), verdict=VALUES(verdict), "
         "rules=VALUES(rules), event_ts=VALUES(event_ts), entity_type=VALUES(entity_type)" },
@@ -431,6 +432,7 @@ int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
         cell_strz(b, &c[15], r->rule_sha256);
         cell_row_key(q, b, &c[16], r->run_id, r->event_id, r->rule ? r->rule : "");
         cell_strz(b, &c[17], r->entity_type ? r->entity_type : "unknown");
+        cell_strn(b, &c[18], r->labels, r->labels ? r->labels_len : 0);
         q->rows_queued++;
         account(q, b, before);
     }

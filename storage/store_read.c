@@ -67,8 +67,8 @@ int store_reader_open(store_reader_t **out, const char *url, char *errstr, size_
         store_seterr(errstr, errstr_size, "store %s: %s", r->redacted, err);
         goto fail;
     }
-    if (version < 7) {
-        store_seterr(errstr, errstr_size, "store %s: schema version %d < 7 (no actions table): "
+    if (version < 8) {
+        store_seterr(errstr, errstr_size, "store %s: schema version %d < 8 (no actions table or hit labels): "
                      "run warden migrate %s", r->redacted, version, r->redacted);
         goto fail;
     }
@@ -132,7 +132,7 @@ static int run_query(store_reader_t *r, const wd_buf_t *q, MYSQL_RES **res, char
 }
 
 #define HIT_COLS "run_id, event_id, stream, rule, version, rule_sha256, mode, verdict, entity_type, " \
-                 "entity, reason, score, event_ts, topic, kafka_partition, kafka_offset"
+                 "entity, reason, score, event_ts, topic, kafka_partition, kafka_offset, labels"
 #define ACT_COLS "run_id, event_id, stream, rules, verdict, entity_type, entity, ttl, event_ts, " \
                  "topic, kafka_partition, kafka_offset"
 
@@ -153,6 +153,33 @@ static void fill_action(store_hist_t *h, MYSQL_ROW row, const unsigned long *len
     h->topic = row[base + 9];
     h->partition = row[base + 10] ? (int32_t)atol(row[base + 10]) : -1;
     h->offset = row[base + 11] ? strtoll(row[base + 11], NULL, 10) : -1;
+}
+
+/* A row of HIT_COLS. */
+static void fill_hit(store_hist_t *h, MYSQL_ROW row, const unsigned long *l)
+{
+    memset(h, 0, sizeof(*h));
+    h->run_id = row[0];
+    h->event_id = row[1];
+    h->stream = row[2];
+    h->rule = row[3];
+    h->version = row[4] ? atoi(row[4]) : 0;
+    h->rule_sha256 = row[5];
+    h->mode = row[6];
+    h->verdict = row[7];
+    h->entity_type = row[8];
+    h->entity = row[9];
+    h->entity_len = l[9];
+    h->reason = row[10];
+    h->reason_len = row[10] ? l[10] : 0;
+    h->has_score = row[11] != NULL;
+    h->score = row[11] ? strtod(row[11], NULL) : 0;
+    h->event_ts_ms = parse_dt(row[12]);
+    h->topic = row[13];
+    h->partition = row[14] ? (int32_t)atol(row[14]) : -1;
+    h->offset = row[15] ? strtoll(row[15], NULL, 10) : -1;
+    h->labels = row[16];
+    h->labels_len = row[16] ? l[16] : 0;
 }
 
 static void where_run_since(wd_buf_t *q, const char *run_id, int64_t since_ms)
@@ -191,28 +218,8 @@ int store_read_entity(store_reader_t *r, const char *type, const char *entity, s
         goto done;
     MYSQL_ROW row;
     while (rc == 0 && res && (row = mysql_fetch_row(res))) {
-        unsigned long *l = mysql_fetch_lengths(res);
         store_hist_t h;
-        memset(&h, 0, sizeof(h));
-        h.run_id = row[0];
-        h.event_id = row[1];
-        h.stream = row[2];
-        h.rule = row[3];
-        h.version = row[4] ? atoi(row[4]) : 0;
-        h.rule_sha256 = row[5];
-        h.mode = row[6];
-        h.verdict = row[7];
-        h.entity_type = row[8];
-        h.entity = row[9];
-        h.entity_len = l[9];
-        h.reason = row[10];
-        h.reason_len = row[10] ? l[10] : 0;
-        h.has_score = row[11] != NULL;
-        h.score = row[11] ? strtod(row[11], NULL) : 0;
-        h.event_ts_ms = parse_dt(row[12]);
-        h.topic = row[13];
-        h.partition = row[14] ? (int32_t)atol(row[14]) : -1;
-        h.offset = row[15] ? strtoll(row[15], NULL, 10) : -1;
+        fill_hit(&h, row, mysql_fetch_lengths(res));
         if (!type && h.entity_type) {
             size_t k = 0;
             while (k < ntypes && strcmp(types[k], h.entity_type) != 0)
@@ -297,6 +304,36 @@ int store_read_rule_actions(store_reader_t *r, const char *rule, int version, in
         rc = fn(ud, &it);
     }
 done:
+    mysql_free_result(res);
+    wd_buf_free(&q);
+    return rc;
+}
+
+int store_read_rule_labels(store_reader_t *r, const char *rule, int version, int64_t from_ms,
+                           int64_t to_ms, const char *run_id, store_hist_fn fn, void *ud,
+                           char *errstr, size_t errstr_size)
+{
+    wd_buf_t q = WD_BUF_INIT;
+    MYSQL_RES *res = NULL;
+    wd_buf_adds(&q, "SELECT " HIT_COLS " FROM rule_results WHERE mode = 'enforce' AND labels IS NOT NULL "
+                    "AND rule = ");
+    add_hex(&q, rule, strlen(rule));
+    if (version >= 0)
+        wd_buf_printf(&q, " AND version = %d", version);
+    wd_buf_adds(&q, " AND event_ts >= ");
+    add_ts(&q, from_ms);
+    wd_buf_adds(&q, " AND event_ts < ");
+    add_ts(&q, to_ms);
+    wd_buf_adds(&q, " AND run_id = ");
+    add_hex(&q, run_id, strlen(run_id));
+    wd_buf_adds(&q, " ORDER BY event_ts, event_id");
+    int rc = run_query(r, &q, &res, errstr, errstr_size);
+    MYSQL_ROW row;
+    while (rc == 0 && res && (row = mysql_fetch_row(res))) {
+        store_hist_t h;
+        fill_hit(&h, row, mysql_fetch_lengths(res));
+        rc = fn(ud, &h);
+    }
     mysql_free_result(res);
     wd_buf_free(&q);
     return rc;

@@ -12,7 +12,7 @@
 
 typedef struct store_reader store_reader_t;
 
-/* Connects to url (schema v7 or later).  Returns 0, or -1 with a message in
+/* Connects to url (schema v8 or later).  Returns 0, or -1 with a message in
  * errstr (not a MySQL-protocol URL, unreachable, schema too old). */
 int store_reader_open(store_reader_t **out, const char *url, char *errstr, size_t errstr_size);
 void store_reader_close(store_reader_t *r);   /* NULL: no-op */
@@ -36,6 +36,8 @@ typedef struct store_hist {
     int         has_score;
     double      score;
     const char *ttl;           /* action only, may be NULL */
+    const char *labels;        /* hit only: rule_results.labels (a JSON array), may be NULL */
+    size_t      labels_len;
     int64_t     event_ts_ms;   /* INT64_MIN when NULL */
     const char *topic;         /* NULL for file input */
     int32_t     partition;
@@ -74,6 +76,14 @@ typedef int (*store_undo_fn)(void *ud, const store_undo_item_t *it);
 int store_read_rule_actions(store_reader_t *r, const char *rule, int version, int64_t from_ms,
                             int64_t to_ms, const char *run_id, store_undo_fn fn, void *ud,
                             char *errstr, size_t errstr_size);
+
+/* Every enforce-mode hit of rule (version V, -1: any) of run_id in
+ * [from_ms, to_ms) that set labels (rule_results.labels not NULL), in
+ * (event_ts, event_id) order: what `warden undo` removes.  0, -1 with a
+ * message, or the callback's non-zero. */
+int store_read_rule_labels(store_reader_t *r, const char *rule, int version, int64_t from_ms,
+                           int64_t to_ms, const char *run_id, store_hist_fn fn, void *ud,
+                           char *errstr, size_t errstr_size);
 
 /* undo_runs: the status of undo_id ("" when there is no row) and its counts. */
 int store_read_undo(store_reader_t *r, const char *undo_id, char *status, size_t status_size,

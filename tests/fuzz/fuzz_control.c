@@ -3,7 +3,8 @@
  * write.  The input is split at the first tab into a key and a value (no
  * tab: a tombstone); the record is applied twice (the second time from a
  * copy, so a change that kept a pointer into the input shows under ASan),
- * then looked up as a list entry and a label at its key's parts and
+ * then looked up as a list entry (exact and CIDR) and a label (and a
+ * rule label hidden by a deletion) at its key's parts and
  * several times, and listed.  An apply that fails must leave the stats as
  * they were.  Built by `make fuzz`; run e.g.
  *   build-fuzz/fuzz/fuzz_control -max_total_time=60 tests/fuzz/corpus/control */
@@ -72,10 +73,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 int r = rule_overlay_in_list(ov, name, parts[2], klen - (size_t)(parts[2] - kc), ts[t]);
                 if (r < -1 || r > 1)
                     abort();
+                r = rule_overlay_in_cidr(ov, name, parts[2], klen - (size_t)(parts[2] - kc), ts[t]);
+                if (r < -1 || r > 1)
+                    abort();
             }
-            if (np >= 4)
+            if (np >= 4) {
                 (void)rule_overlay_has_label(ov, parts[3], klen - (size_t)(parts[3] - kc), parts[2], plen[2],
                                              ts[t]);
+                (void)rule_overlay_label_hidden(ov, parts[3], klen - (size_t)(parts[3] - kc), parts[2], plen[2],
+                                                ts[t], ts[t]);
+            }
+        }
+        if (np >= 4) {
+            wd_buf_t lb = WD_BUF_INIT;
+            rule_overlay_entity_labels_json(ov, parts[3], klen - (size_t)(parts[3] - kc), &lb);
+            if (!lb.data || lb.data[0] != '[')
+                abort();
+            wd_buf_free(&lb);
         }
         wd_buf_t b = WD_BUF_INIT;
         size_t added, deleted;

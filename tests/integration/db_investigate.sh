@@ -5,7 +5,9 @@
 # the hits `warden eval` wrote for them (rule, version, verdict, reason,
 # score, event time, in time order) and exactly its actions (format v2);
 # every block carries the command that reproduces it; --type, --since and
-# the lists work; a jsonl: store is refused with a clear message.
+# the lists work; the labels at a time are exactly those eval's hits set
+# (the latest expiry of each, from the hit that gave it); a jsonl: store
+# is refused with a clear message.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -67,8 +69,33 @@ for (etype, ent), n in by.most_common(5) + [(("user", a["entity"]), 0) for a in 
             assert h["reproduce"] == "warden explain --input EVENTS.jsonl --id " + h["event_id"], h
         else:
             assert "reproduce" not in h
-    assert r["labels"]["available"] is False
+    assert r["labels"]["available"] is True and r["labels"]["control_topic"] is False
     checked += len(got) + len(gota)
+# Labels at a time: what eval's enforce hits set on the entity at or before
+# it, the latest expiry of each label, still in force.
+def want_labels(ent, at):
+    best = {}
+    for h in sorted(hits, key=lambda h: (h["event_ts"], h["event_id"], h["rule"])):
+        if h["entity"] != ent or h["mode"] != "enforce" or h["event_ts"] > at:
+            continue
+        for l in h.get("labels", []):
+            if "entity" in l:
+                continue
+            if l["label"] not in best or l["expires"] > best[l["label"]][0]:
+                best[l["label"]] = (l["expires"], h["rule"], h["version"], h["event_id"])
+    return sorted((k,) + v for k, v in best.items() if v[0] > at)
+labelled = sorted({(h["entity"], h["event_ts"]) for h in hits if h.get("labels") and h["mode"] == "enforce"})
+assert len(labelled) >= 5, labelled
+nlab = 0
+for ent, ts in labelled[:6] + labelled[-3:]:
+    for at in (ts, "2026-11-20T12:00:00Z", "2026-11-30T00:00:00Z"):
+        r = inv("--run-id", "inv", "--at", at, ent)
+        got = sorted((i["label"], i["expires"], i["rule"], i["version"], i["event_id"]) for i in r["labels"]["items"])
+        assert all(i["source"] == "rule" for i in r["labels"]["items"]) and r["labels"]["removed"] == []
+        assert got == want_labels(ent, at), (ent, at, got, want_labels(ent, at))
+        nlab += len(got)
+assert nlab >= 5, nlab
+print("labels: %d in force at the times asked, each with eval's expiry" % nlab)
 # Without --type: every type's hits; --since cuts by event time.
 ent = by.most_common(1)[0][0][1]
 r_all = inv(ent)
@@ -80,8 +107,9 @@ assert len(r_since["history"]) < len(r_all["history"])
 # Lists: the Tor exit IP is on tor_exits.
 r_ip = inv("--type", "ip", ip)
 assert "tor_exits" in r_ip["lists"], r_ip["lists"]
-assert inv("--type", "user", "nobody-at-all") == {"entity": "nobody-at-all", "entity_type": "user",
-    "since": None, "history": [], "lists": [], "labels": r_ip["labels"]}
+at = "2026-11-20T12:00:00Z"
+assert inv("--at", at, "--type", "user", "nobody-at-all") == {"entity": "nobody-at-all", "entity_type": "user",
+    "since": None, "history": [], "lists": [], "labels": inv("--at", at, "--type", "ip", ip)["labels"]}
 print("ok: investigate lists exactly eval's %d hits and actions of %d entities" % (checked, 8))
 PY
 # Human-readable output names the rule and the reproduce command.
@@ -91,7 +119,7 @@ c = collections.Counter(json.loads(l)['entity'] for l in open('$tmp/hits.jsonl')
 print(c.most_common(1)[0][0])")
 "$WARDEN" investigate --store "$URL" --type user "$top" >"$tmp/human.txt" || fail "human output"
 grep -q "^entity user:$top: " "$tmp/human.txt" && grep -q "reproduce: warden explain" "$tmp/human.txt" \
-    && grep -q "^labels: labels live in the state of warden run" "$tmp/human.txt" \
+    && grep -q "^labels at " "$tmp/human.txt" \
     || { cat "$tmp/human.txt"; fail "human output lacks the entity, a reproduce line or the labels note"; }
 rc=0; "$WARDEN" investigate --store "jsonl:$tmp/x.jsonl" u1 2>"$tmp/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "a jsonl: file is not queryable" "$tmp/err" || { cat "$tmp/err"; fail "jsonl: store: exit $rc"; }

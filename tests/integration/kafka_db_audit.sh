@@ -14,7 +14,7 @@ trap '$M -e "DROP DATABASE IF EXISTS $DB" 2>/dev/null; kt_cleanup' EXIT
 q() { $M -N --batch "$DB" -e "$1"; }
 $M -e "CREATE DATABASE $DB"
 "$WARDEN" migrate "$URL" --quiet
-[ "$(q 'SELECT MAX(version) FROM schema_version')" = 7 ] || kt_fail "schema is not at version 7 (the current one)"
+[ "$(q 'SELECT MAX(version) FROM schema_version')" = 8 ] || kt_fail "schema is not at version 8 (the current one)"
 RAW="raw.$KID"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URLA="http://127.0.0.1:$PORT"

@@ -68,8 +68,9 @@ kt_wait_count "actions.$KID" "$want" 60
 # as warden investigate gives them from the store; 401 without the token.
 sleep 1
 auth="Authorization: Bearer $WARDEN_ADMIN_TOKEN"
-curl -s -H "$auth" "http://127.0.0.1:$PORT/entities/user/u0?run_id=live" >"$KT/ent.json"
-"$WARDEN" investigate --json --store "$URL" --rules "$KT/pack" --run-id live --type user u0 >"$KT/inv.json"
+curl -s -H "$auth" "http://127.0.0.1:$PORT/entities/user/u0?run_id=live&at=2026-11-20T12:00:00Z" >"$KT/ent.json"
+"$WARDEN" investigate --json -c "$KT/warden.lua" --store "$URL" --rules "$KT/pack" --run-id live --type user \
+    --at 2026-11-20T12:00:00Z u0 >"$KT/inv.json" 2>/dev/null
 python3 - "$KT" <<'PY' || kt_fail "GET /entities differs from warden investigate"
 import json, sys
 a, b = (json.load(open(sys.argv[1] + f)) for f in ("/ent.json", "/inv.json"))

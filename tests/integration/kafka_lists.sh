@@ -9,8 +9,10 @@
 # entry) takes effect the same way; a manual label set through the API
 # makes a has_label rule hit on the entity's next event; `warden replay`
 # over the whole span reproduces the live hits exactly; the audit file
-# has every change; 401 without the token, 400 for a label without a
-# reason or a CIDR list, 404 for an unknown list.
+# has every change; a CIDR list takes runtime ranges (PUT with a %2F
+# slash, and through the topic) that match the addresses in them; 401
+# without the token, 400 for a label without a reason or a bad CIDR
+# range (with the reason), 404 for an unknown list.
 set -eu
 . tests/kafka/lib.sh
 kt_init lists
@@ -28,6 +30,14 @@ return {
   name = "ip.listed", version = 1, streams = { "login" }, mode = "enforce", fields = { "ip" },
   evaluate = function(ev, ctx)
     if ctx.in_list("blocked_ips", ev.ip) then return ctx.block{ entity = ev.ip, reason = "listed" } end
+  end,
+}
+LUA
+cat >"$KT/pack/net.lua" <<'LUA'
+return {
+  name = "net.listed", version = 1, streams = { "login" }, mode = "enforce", fields = { "ip" },
+  evaluate = function(ev, ctx)
+    if ctx.in_list("nets", ev.ip) then return ctx.flag{ entity = ev.ip, entity_type = "ip", reason = "net" } end
   end,
 }
 LUA
@@ -94,7 +104,8 @@ UA="http://127.0.0.1:$PA"; UB="http://127.0.0.1:$PB"
 [ "$(st "$KT/o" GET "$UA/lists")" = 401 ] || kt_fail "GET /lists without a token: not 401"
 [ "$(st "$KT/o" PUT "$UA/lists/nope/1.1.1.1" "${AUTH[@]}")" = 404 ] || { cat "$KT/o"; kt_fail "unknown list: not 404"; }
 [ "$(st "$KT/o" GET "$UA/lists/nope" "${AUTH[@]}")" = 404 ] || kt_fail "GET unknown list: not 404"
-[ "$(st "$KT/o" PUT "$UA/lists/nets/10.1.1.1" "${AUTH[@]}")" = 400 ] || kt_fail "CIDR list: not 400"
+[ "$(st "$KT/o" PUT "$UA/lists/nets/10.1.1.1%2F8" "${AUTH[@]}")" = 400 ] || kt_fail "bad CIDR range: not 400"
+grep -q 'host bits set (the network is 10.0.0.0/8)' "$KT/o" || { cat "$KT/o"; kt_fail "the 400 does not give the reason"; }
 [ "$(st "$KT/o" PUT "$UA/labels/user/u9/fraud" "${AUTH[@]}" -d '{"ttl":"1h"}')" = 400 ] || kt_fail "label without a reason: not 400"
 grep -q reason "$KT/o" || kt_fail "the 400 does not name the reason"
 [ "$(st "$KT/o" PUT "$UA/labels/user/u9/fraud" "${AUTH[@]}" -d '{"reason":"x"}')" = 400 ] || kt_fail "label without a ttl: not 400"
@@ -115,6 +126,15 @@ printf 'list/blocked_ips/2.2.2.2\t{"op":"add","time":%s,"who":"kcat","reason":"f
     | timeout 30 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$CTL" -K $'\t'
 seen_by "$UA" 1.1.1.1 add; seen_by "$UB" 1.1.1.1 add
 seen_by "$UA" 2.2.2.2 add; seen_by "$UB" 2.2.2.2 add
+# 3.3.3.3 through the topic with a time an hour in the past: it takes
+# effect when it was written (its record timestamp), not before.
+TW0=$(date +%s%3N)
+printf 'list/blocked_ips/3.3.3.3\t{"op":"add","time":%s,"who":"kcat","reason":"late feed"}\n' "$((T1 - 3600000))" \
+    | timeout 30 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$CTL" -K $'\t'
+seen_by "$UA" 3.3.3.3 add; seen_by "$UB" 3.3.3.3 add
+TW=$(jf "$KT/l.json" runtime | python3 -c 'import json,sys; print([e["time"] for e in json.load(sys.stdin) if e["value"]=="3.3.3.3"][0])')
+TWMS=$(python3 -c 'import sys, datetime; print(int(datetime.datetime.fromisoformat(sys.argv[1].replace("Z","+00:00")).timestamp()*1000))' "$TW")
+[ "$TWMS" -ge "$TW0" ] || kt_fail "the past-dated record was not clamped to its write time ($TW)"
 
 # On every partition: before and after each point (all evaluated after the changes).
 for p in 0 1 2 3; do
@@ -123,9 +143,11 @@ for p in 0 1 2 3; do
     ev "x2b$p" $p $((T2 - 1000)) 2.2.2.2 "uc$p"     # before T2: not listed
     ev "x2a$p" $p $((T2 + 1000)) 2.2.2.2 "ud$p"     # after: listed
     ev "xf$p" $p $((T1 + 2000)) 9.9.9.9 "ue$p"      # a file entry: listed
+    ev "x3b$p" $p $((T1 - 1000)) 3.3.3.3 "un$p"     # past the record's time, before its write: not listed
+    ev "x3a$p" $p $((TWMS + 1000)) 3.3.3.3 "uo$p"   # after its write: listed
 done
 flush
-wait_evaluated 21
+wait_evaluated 29
 
 # Deletes through b: the runtime 1.1.1.1 and the file's 9.9.9.9 (a mask), effective T3.
 [ "$(st "$KT/o" DELETE "$UB/lists/blocked_ips/1.1.1.1" "${AUTH[@]}")" = 200 ] || { cat "$KT/o"; kt_fail "DELETE list entry"; }
@@ -140,7 +162,29 @@ for p in 0 1 2 3; do
     ev "y8$p" $p $((T3F + 1000)) 8.8.8.8 "ui$p"    # other file entries stay
 done
 flush
-wait_evaluated 37
+wait_evaluated 45
+
+# A CIDR list: 172.16.0.0/12 through a's API (%2F: the slash, effective TC),
+# 192.168.0.0/16 through the topic (TC2 = TC + 60 s).
+[ "$(st "$KT/o" PUT "$UA/lists/nets/172.16.0.0%2F12" "${AUTH[@]}" -d '{"reason":"range"}')" = 200 ] \
+    || { cat "$KT/o"; kt_fail "PUT a CIDR range"; }
+[ "$(jf "$KT/o" key)" = "list/nets/172.16.0.0/12" ] || kt_fail "PUT range answer key"
+TC=$(jf "$KT/o" time_ms); TC2=$((TC + 60000))
+printf 'list/nets/192.168.0.0/16\t{"op":"add","time":%s,"who":"kcat","reason":"feed"}\n' "$TC2" \
+    | timeout 30 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$CTL" -K $'\t'
+for _ in $(seq 1 50); do
+    st "$KT/m" GET "$UB/metrics" >/dev/null
+    grep -q '^warden_control_records_total 7$' "$KT/m" && break; sleep 0.1
+done
+grep -q '^warden_control_records_total 7$' "$KT/m" || kt_fail "b has not applied the 2 CIDR records"
+for p in 0 1 2 3; do
+    ev "c1b$p" $p $((TC - 1000)) 172.16.5.5 "uj$p"      # before TC: not listed
+    ev "c1a$p" $p $((TC + 1000)) 172.31.255.1 "uk$p"    # after: in the range
+    ev "c2b$p" $p $((TC2 - 1000)) 192.168.1.1 "ul$p"    # before TC2: not listed
+    ev "c2a$p" $p $((TC2 + 1000)) 192.168.1.1 "um$p"    # after: listed
+done
+flush
+wait_evaluated 61
 
 # A manual label through a's API: visible to the entity's next event on any process.
 [ "$(st "$KT/o" PUT "$UA/labels/user/analyst-u/fraud" "${AUTH[@]}" -d '{"ttl":"1h","reason":"chargeback ring"}')" = 200 ] \
@@ -148,9 +192,9 @@ wait_evaluated 37
 TL=$(jf "$KT/o" time_ms)
 for _ in $(seq 1 50); do
     st "$KT/m" GET "$UB/metrics" >/dev/null
-    grep -q '^warden_control_records_total 5$' "$KT/m" && break; sleep 0.1
+    grep -q '^warden_control_records_total 8$' "$KT/m" && break; sleep 0.1
 done
-grep -q '^warden_control_records_total 5$' "$KT/m" || { grep control "$KT/m"; kt_fail "b has not applied 5 control records"; }
+grep -q '^warden_control_records_total 8$' "$KT/m" || { grep control "$KT/m"; kt_fail "b has not applied 8 control records"; }
 grep -q '^warden_control_rejected_total 0$' "$KT/m" || kt_fail "rejected control records"
 for p in 0 1 2 3; do
     ev "zlb$p" $p $((TL - 1000)) 5.5.5.5 analyst-u   # before the label
@@ -158,7 +202,7 @@ for p in 0 1 2 3; do
     ev "zlx$p" $p $((TL + 3600000 + 1000)) 5.5.5.5 analyst-u   # past its ttl
 done
 flush
-wait_evaluated 49
+wait_evaluated 73
 
 kt_stop "$A" || kt_fail "process a exited non-zero"
 kt_stop "$B" || kt_fail "process b exited non-zero"
@@ -169,8 +213,9 @@ for l in sys.stdin:
     h = json.loads(l); print(h["event_id"], h["rule"])' | sort >"$KT/live"
 {
     for p in 0 1 2 3; do
-        echo "x1a$p ip.listed"; echo "x2a$p ip.listed"; echo "xf$p ip.listed"
+        echo "x1a$p ip.listed"; echo "x2a$p ip.listed"; echo "xf$p ip.listed"; echo "x3a$p ip.listed"
         echo "y1b$p ip.listed"; echo "y8$p ip.listed"; echo "zla$p user.labelled"
+        echo "c1a$p net.listed"; echo "c2a$p net.listed"
     done
 } | sort >"$KT/want"
 diff "$KT/want" "$KT/live" || kt_fail "live hits differ from the list and label changes by effective time"
@@ -192,7 +237,7 @@ python3 - "$KT/audit.jsonl" <<'PY' || kt_fail "audit file content"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 def n(**kw): return sum(all(r.get(k) == v for k, v in kw.items()) for r in rows)
-assert n(action="list.put", status=200) == 1, "list.put"
+assert n(action="list.put", status=200) == 2, "list.put"
 assert n(action="list.delete", status=200) == 2, "list.delete"
 assert n(action="label.put", status=200) == 1, "label.put"
 assert n(result="unauthorized", status=401) == 1, "401"
@@ -204,6 +249,7 @@ def record(r):
     assert r["result"].startswith("ok "), r
     return json.loads(r["result"][3:])
 put = [r for r in ok if r["action"] == "list.put"][0]
+assert [r for r in ok if r["action"] == "list.put"][1]["rule"] == "list/nets/172.16.0.0/12"
 assert put["rule"] == "list/blocked_ips/1.1.1.1" and put["after"] == "add", put
 assert record(put)["key"] == put["rule"] and record(put)["value"]["reason"] == "wave 1", put
 dels = [r for r in ok if r["action"] == "list.delete"]

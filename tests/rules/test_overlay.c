@@ -161,7 +161,7 @@ static void test_written_keys_and_values_read_back_and_list_json(void **st)
     wd_buf_t k = WD_BUF_INIT, v = WD_BUF_INIT, j = WD_BUF_INIT;
     rule_overlay_list_key(&k, "bad_ips", "1.2.3.4", 7);
     assert_string_equal(k.data, "list/bad_ips/1.2.3.4");
-    rule_overlay_value(&v, RULE_OV_ADD, 1795046400000LL, "tok:ab", "spam wave", NULL);
+    rule_overlay_value(&v, RULE_OV_ADD, 1795046400000LL, "tok:ab", "spam wave", NULL, INT64_MIN);
     assert_string_equal(v.data, "{\"op\":\"add\",\"time\":\"2026-11-19T00:00:00Z\",\"who\":\"tok:ab\",\"reason\":\"spam wave\"}");
     char err[256];
     assert_int_equal(rule_overlay_apply(ov, k.data, k.len, v.data, v.len, 0, err, sizeof err), 0);
@@ -169,7 +169,7 @@ static void test_written_keys_and_values_read_back_and_list_json(void **st)
     wd_buf_reset(&k);
     wd_buf_reset(&v);
     rule_overlay_list_key(&k, "bad_ips", "5.6.7.8", 7);
-    rule_overlay_value(&v, RULE_OV_DEL, 1795046400000LL, "tok:ab", NULL, NULL);
+    rule_overlay_value(&v, RULE_OV_DEL, 1795046400000LL, "tok:ab", NULL, NULL, INT64_MIN);
     assert_int_equal(rule_overlay_apply(ov, k.data, k.len, v.data, v.len, 0, err, sizeof err), 0);
     wd_buf_reset(&k);
     rule_overlay_label_key(&k, "user", "fraud", "u1", 2);
@@ -190,6 +190,57 @@ static void test_written_keys_and_values_read_back_and_list_json(void **st)
     rule_overlay_destroy(ov);
 }
 
+static void test_undo_deletion_round_trips_and_the_entity_listing(void **st)
+{
+    (void)st;
+    rule_overlay_t *ov = rule_overlay_new();
+    wd_buf_t k = WD_BUF_INIT, v = WD_BUF_INIT, l = WD_BUF_INIT;
+    rule_overlay_label_key(&k, "user", "fraud", "u1", 2);
+    rule_overlay_value(&v, RULE_OV_DEL, 5000, "undo:ab", "undo ab of r v1", NULL, 61000);
+    assert_string_equal(v.data, "{\"op\":\"del\",\"time\":\"1970-01-01T00:00:05Z\",\"who\":\"undo:ab\","
+                                "\"reason\":\"undo ab of r v1\",\"rule_labels_until\":\"1970-01-01T00:01:01Z\"}");
+    char err[256];
+    assert_int_equal(rule_overlay_apply(ov, k.data, k.len, v.data, v.len, 0, err, sizeof err), 0);
+    assert_int_equal(rec(ov, "label/user/vip/u1", "{\"op\":\"add\",\"time\":1000,\"ttl\":\"1m\",\"who\":\"a\"}", 0), 0);
+    assert_int_equal(rec(ov, "label/user/vip/u2", "{\"op\":\"add\",\"time\":1000,\"ttl\":\"1m\"}", 0), 0);
+    assert_false(rule_overlay_label_hidden(ov, "u1", 2, "fraud", 5, 4999, 61000));
+    assert_true(rule_overlay_label_hidden(ov, "u1", 2, "fraud", 5, 5000, 61000));
+    assert_false(rule_overlay_label_hidden(ov, "u1", 2, "fraud", 5, 5000, 61001));   /* set past the bound */
+    assert_false(rule_overlay_label_hidden(ov, "u1", 2, "vip", 3, 5000, 1));          /* an add hides nothing */
+    rule_overlay_entity_labels_json(ov, "u1", 2, &l);
+    assert_string_equal(l.data,
+        "[{\"label\":\"fraud\",\"op\":\"del\",\"time_ms\":5000,\"expires_ms\":null,\"rule_labels_until_ms\":61000,"
+        "\"who\":\"undo:ab\",\"reason\":\"undo ab of r v1\"},"
+        "{\"label\":\"vip\",\"op\":\"add\",\"time_ms\":1000,\"expires_ms\":61000,\"rule_labels_until_ms\":null,"
+        "\"who\":\"a\",\"reason\":null}]");
+    /* A bound on a list record or an add is refused. */
+    assert_int_equal(rec(ov, "list/x/1", "{\"op\":\"del\",\"time\":1,\"rule_labels_until\":5}", 0), -1);
+    assert_int_equal(rec(ov, "label/user/fraud/u1", "{\"op\":\"del\",\"time\":1,\"rule_labels_until\":\"x\"}", 0), -1);
+    wd_buf_free(&k);
+    wd_buf_free(&v);
+    wd_buf_free(&l);
+    rule_overlay_destroy(ov);
+}
+
+static void test_clamped_record_never_takes_effect_before_it_was_written(void **st)
+{
+    (void)st;
+    rule_overlay_t *ov = rule_overlay_new();
+    rule_overlay_clamp_to_record_time(ov, 1);
+    /* Written at 5000 with a time in the past: effective at 5000. */
+    assert_int_equal(rec(ov, "list/l/v", "{\"op\":\"add\",\"time\":1000}", 5000), 0);
+    assert_int_equal(in(ov, "l", "v", 4999), -1);
+    assert_int_equal(in(ov, "l", "v", 5000), 1);
+    /* A time past the write stays; a label keeps its ttl from the clamp. */
+    assert_int_equal(rec(ov, "list/l/w", "{\"op\":\"add\",\"time\":9000}", 5000), 0);
+    assert_int_equal(in(ov, "l", "w", 8999), -1);
+    assert_int_equal(rec(ov, "label/user/x/u1", "{\"op\":\"add\",\"time\":1000,\"ttl\":\"1m\"}", 5000), 0);
+    assert_false(rule_overlay_has_label(ov, "u1", 2, "x", 1, 4999));
+    assert_true(rule_overlay_has_label(ov, "u1", 2, "x", 1, 64999));
+    assert_false(rule_overlay_has_label(ov, "u1", 2, "x", 1, 65000));
+    rule_overlay_destroy(ov);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +251,8 @@ int main(void)
         cmocka_unit_test(test_label_ttl_and_delete),
         cmocka_unit_test(test_bad_records_are_refused_and_change_nothing),
         cmocka_unit_test(test_written_keys_and_values_read_back_and_list_json),
+        cmocka_unit_test(test_undo_deletion_round_trips_and_the_entity_listing),
+        cmocka_unit_test(test_clamped_record_never_takes_effect_before_it_was_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
