@@ -402,7 +402,8 @@ def main(argv):
     results = {"ran": 0, "written": 0, "synopses": 0, "norun": [], "failed": []}
     base = tempfile.mkdtemp(prefix="warden-docs-servers.", dir=os.environ.get("TMPDIR"))
     stopping = []
-    pages = list(parsed.items())
+    # Pages without servers first: the first broker starts while they run.
+    pages = sorted(parsed.items(), key=lambda fb: bool(page_servers(fb[1], only)))
     servers = [Servers(os.path.join(base, str(n))) for n in range(len(pages))]
     try:
         for n, (f, blocks) in enumerate(pages):
