@@ -39,9 +39,11 @@ directory, and its blocks run there in order, each in a fresh bash, with
 build/ on PATH (so `warden` is the built binary).  Files written by one
 block are seen by the next; variables are not.  The blocks of a file share
 one private broker and one MariaDB (their state under the run's directory),
-started in the background while the files before it run (both at once)
-and stopped, in the background, when it ends, so blocks of one page use
-topic and group names of their own.  A block that starts or stops the
+started in the background when the file begins (both at once, while its
+first blocks run) and stopped when it ends, so blocks of one page use
+topic and group names of their own.  Files run DOCS_JOBS (default 3) at
+a time, each with its own servers; a file's results are printed when it
+ends.  A block that starts or stops the
 broker or MariaDB itself with the project's scripts gets the same private
 state directory (starting one already up reuses it; after a block stopped
 it, the next block that needs it starts it again).  Background processes
@@ -57,6 +59,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -272,7 +275,8 @@ def page_servers(blocks, only):
             if any(b.needs(name) or SCRIPTS[name][0] + " start" in b.text for b in runnable)]
 
 
-def run_file(path, blocks, servers, only, results):
+def run_file(path, blocks, servers, only, results, out):
+    print = out.append
     work = tempfile.mkdtemp(prefix="warden-docs.", dir=os.environ.get("TMPDIR"))
     state = os.path.join(work, ".docs")
     os.makedirs(state)
@@ -361,7 +365,6 @@ def run_file(path, blocks, servers, only, results):
                 results["failed"].append(b.where)
                 tail = "\n".join(out.rstrip().split("\n")[-40:])
                 print(f"FAIL {b.where}: exit {rc}\n--- block\n{b.text}--- output (end)\n{tail}\n---")
-            sys.stdout.flush()
     finally:
         kill_pids(pidfile)
         if os.environ.get("DOCS_KEEP") == "1":
@@ -401,26 +404,46 @@ def main(argv):
         return 1 if bad else 0
     results = {"ran": 0, "written": 0, "synopses": 0, "norun": [], "failed": []}
     base = tempfile.mkdtemp(prefix="warden-docs-servers.", dir=os.environ.get("TMPDIR"))
-    stopping = []
-    # Pages without servers first: the first broker starts while they run.
-    pages = sorted(parsed.items(), key=lambda fb: bool(page_servers(fb[1], only)))
-    servers = [Servers(os.path.join(base, str(n))) for n in range(len(pages))]
-    try:
-        for n, (f, blocks) in enumerate(pages):
-            # The servers of the next page that has any start while this page runs.
-            nxt = next((m for m in range(n + 1, len(pages)) if page_servers(pages[m][1], only)), None)
-            if nxt is not None:
-                for name in page_servers(pages[nxt][1], only):
-                    servers[nxt].start(name)
+    # Pages run JOBS at a time (DOCS_JOBS, default 3), each with its own
+    # servers and copy of the tree; the pages with the most server blocks
+    # first.  A page's lines are printed when it ends.
+    pages = sorted(parsed.items(), key=lambda fb: -sum(1 for b in fb[1] if b.needs("kafka") or b.needs("db")
+                                                       or b.setup or any(SCRIPTS[k][0] in b.text for k in SCRIPTS)))
+    lock = threading.Lock()
+    queue = list(enumerate(pages))
+
+    def worker():
+        while True:
+            with lock:
+                if not queue:
+                    return
+                n, (f, blocks) = queue.pop(0)
+            servers = Servers(os.path.join(base, str(n)))
+            out, mine = [], {"ran": 0, "written": 0, "synopses": 0, "norun": [], "failed": []}
             try:
-                run_file(f, blocks, servers[n], only, results)
+                run_file(f, blocks, servers, only, mine, out)
+            except Exception as e:      # a bug here must not hide the other pages' results
+                mine["failed"].append(f"{os.path.relpath(f, ROOT)}: {e!r}")
+                out.append(f"FAIL {os.path.relpath(f, ROOT)}: {e!r}")
             finally:
-                stopping += servers[n].stop_all()   # shuts down while the next page runs
+                for p in servers.stop_all():
+                    p.wait()
+            with lock:
+                for k in ("ran", "written", "synopses"):
+                    results[k] += mine[k]
+                results["norun"] += mine["norun"]
+                results["failed"] += mine["failed"]
+                if out:
+                    print("\n".join(out), flush=True)
+
+    try:
+        jobs = max(1, int(os.environ.get("DOCS_JOBS", "3")))
+        threads = [threading.Thread(target=worker) for _ in range(min(jobs, len(pages)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     finally:
-        for srv in servers:
-            stopping += srv.stop_all()
-        for p in stopping:
-            p.wait()
         shutil.rmtree(base, ignore_errors=True)
     for n in results["norun"]:
         print("not run: " + n)
