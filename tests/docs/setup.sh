@@ -29,7 +29,7 @@ wait_for() {
     local secs=$1 what=$2; shift 2
     local end=$((SECONDS + secs))
     until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $end ] || fail "$what not within ${secs}s"
+        [ $SECONDS -lt $end ] || { echo "setup: $what not within ${secs}s" >&2; return 1; }
         sleep 0.1
     done
 }
@@ -73,10 +73,15 @@ ran() {
 service() {
     ran
     local port; port=$(cat "$DOCS_STATE/topic")
-    WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn "$WARDEN" run -c warden.lua --stats-json "$DOCS_STATE/service.json" \
-        </dev/null >"$DOCS_STATE/service.log" 2>&1 &
-    echo $! >>"$DOCS_PIDS"
-    wait_for 60 "the service's /readyz" curl -sf "http://127.0.0.1:$port/readyz"
+    if [ ! -e "$DOCS_STATE/service" ]; then     # started once per page, even when it was slow to get ready
+        WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn "$WARDEN" run -c warden.lua --stats-json "$DOCS_STATE/service.json" \
+            </dev/null >"$DOCS_STATE/service.log" 2>&1 &
+        echo $! >>"$DOCS_PIDS"
+        echo $! >"$DOCS_STATE/service"
+    fi
+    kill -0 "$(cat "$DOCS_STATE/service")" 2>/dev/null || { tail -20 "$DOCS_STATE/service.log" >&2; fail "the service exited"; }
+    wait_for 180 "the service's /readyz" curl -sf "http://127.0.0.1:$port/readyz" \
+        || { tail -20 "$DOCS_STATE/service.log" >&2; exit 1; }
     printf 'WARDEN_ADMIN_URL=http://127.0.0.1:%s\nWARDEN_ADMIN_TOKEN=%s\n' "$port" "$TOKEN" >>"$DOCS_ENV"
 }
 
