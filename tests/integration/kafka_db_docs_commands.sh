@@ -1,15 +1,20 @@
 #!/bin/bash
-# Every command README.md, examples/README.md and docs/*.md show is run
-# (tools/doc_blocks.py: ```sh blocks run in a clean copy of the tree with the
-# built binary on PATH; ```sh kafka / db blocks with a broker and MariaDB of
-# their own; ```sh norun: REASON blocks are listed, never run).  Fails with
-# FILE:LINE of the block that broke.  Then the reference tables: every key of
+# Every command the repository's Markdown files show is run
+# (tools/doc_blocks.py over every *.md git knows: ```sh blocks run in a clean
+# copy of the tree with the built binary on PATH; the blocks of one page share
+# one private broker and MariaDB, started while the pages before it run;
+# ```sh kafka db setup=NAME blocks first get the hidden setup NAME of
+# tests/docs/setup.sh, a stopped or running `warden run` of the example pack
+# over the sample with its admin API; ```synopsis blocks are checked against
+# `warden CMD --help`; ```sh norun: REASON blocks are listed, never run, and an
+# unmarked block with a command in it fails).  Fails with FILE:LINE of the
+# block that broke.  Then the reference tables: every key of
 # `warden run --help-config` (the config key tables) is documented in
 # docs/operations.md with its default.
 set -eu
 WARDEN=${WARDEN:-$PWD/build/warden}
 fail() { echo "FAIL: $*" >&2; exit 1; }
-python3 tools/doc_blocks.py README.md examples/README.md docs/*.md | tee "${TMPDIR:-/tmp}/docs_commands.$$" \
+python3 tools/doc_blocks.py $(git ls-files "*.md") | tee "${TMPDIR:-/tmp}/docs_commands.$$" \
     || { rm -f "${TMPDIR:-/tmp}/docs_commands.$$"; fail "a documented command failed (FILE:LINE above)"; }
 n=$(grep -c '^not run: ' "${TMPDIR:-/tmp}/docs_commands.$$" || :)
 rm -f "${TMPDIR:-/tmp}/docs_commands.$$"
