@@ -127,12 +127,16 @@ stage_integration() {
   local -A pid_script=() pid_start=()
   scripts=${SCRIPTS:-$(ls tests/integration/*.sh 2>/dev/null)}
   jobs=${JOBS:-4}
-  if echo "$scripts" | grep -q '/kafka_'; then
-    if tests/kafka/broker.sh start; then KAFKA_STARTED=1; eval "$(tests/kafka/broker.sh env)"
+  # The two servers start side by side.
+  local kp="" dp=""
+  if echo "$scripts" | grep -q '/kafka_'; then tests/kafka/broker.sh start & kp=$!; fi
+  if echo "$scripts" | grep -q '/db_\|/kafka_db_'; then tests/db/mariadb.sh start & dp=$!; fi
+  if [ -n "$kp" ]; then
+    if wait "$kp"; then KAFKA_STARTED=1; eval "$(tests/kafka/broker.sh env)"
     else echo "FAIL: could not start the Kafka broker"; fail=$((fail+1)); failed+=("kafka broker"); fi
   fi
-  if echo "$scripts" | grep -q '/db_\|/kafka_db_'; then
-    if tests/db/mariadb.sh start; then DB_STARTED=1; eval "$(tests/db/mariadb.sh env)"
+  if [ -n "$dp" ]; then
+    if wait "$dp"; then DB_STARTED=1; eval "$(tests/db/mariadb.sh env)"
     else echo "FAIL: could not start MariaDB"; fail=$((fail+1)); failed+=("mariadb"); fi
   fi
   mkdir -p "$BUILD/integration"
@@ -196,7 +200,7 @@ integration_times() {   # stage-seconds
 # the integration stage instead of delaying it) and stage_valgrind (every
 # unit test under valgrind).
 stage_asan() {
-  local t at s r tmp
+  local t at s r tmp start
   if [ -n "${SANITIZE_BUILD:-}" ]; then
     echo "== sanitizer builds: $SANITIZE_BUILD"
     r=0; env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL bash -c "$SANITIZE_BUILD" || r=$?
@@ -207,15 +211,19 @@ stage_asan() {
   for t in "${units[@]+"${units[@]}"}"; do
     at="build-asan/${t#"$BUILD"/}"
     echo "== asan unit: $at"
+    start=$(date +%s)
     r=0; run_unit "$at" >"$tmp" 2>&1 || r=$?
     [ "$r" = 1 ] && cat "$tmp"
     count "$r" "asan $at"
+    echo "-- $(elapsed "$start")"
   done
   for s in tests/integration/*.sh; do
     case "$s" in */kafka_*|*/db_*) continue ;; esac
     echo "== asan integration: $s"
+    start=$(date +%s)
     if WARDEN="$PWD/build-asan/warden" bash "$s" </dev/null; then pass=$((pass+1))
     else fail=$((fail+1)); failed+=("asan $s"); fi
+    echo "-- $(elapsed "$start")"
   done
   rm -f "$tmp"
 }
