@@ -38,7 +38,7 @@ BENCH_BIN:= $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 TOOL_BIN := $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c))
 WARDEN   := $(BUILD)/warden
 
-.PHONY: all build deps test-deps test soak chaos unit integration bench run demo asan asan-build valgrind lint tidy clean
+.PHONY: all build test-build deps test-deps test soak chaos unit integration bench run demo asan asan-build valgrind lint tidy clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -83,13 +83,13 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwarden.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -MF $@.d $(CFLAGS) -o $@ $< $(BUILD)/libwarden.a $(LDLIBS)
 
-# The whole suite: unit tests, then integration tests against real servers,
-# and beside them (tools/run_tests.sh runs it in the background) the
-# sanitizer stage: every unit test and the server-less integration tests
-# again on an ASan+UBSan build, and every unit test under valgrind; then a
-# short run of each fuzz target.  The dependencies are installed first, then
-# the three builds (plain, ASan, fuzz) share all cores.  (`make asan` runs
-# the whole suite on the ASan build.)
+# The whole suite (tools/run_tests.sh; README.md "Development" has how it
+# runs): the dependencies, then the plain build with `make lint` beside it;
+# then the unit tests, the integration tests against real servers (JOBS=4
+# scripts at once) and beside them, in the background, the ASan+UBSan and
+# fuzz builds followed by every unit test and the server-less integration
+# tests on the ASan build and a short run of each fuzz target, and every unit
+# test under valgrind.  (`make asan` runs the whole suite on the ASan build.)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 ifeq ($(SAN),1)
 test: all test-deps
@@ -97,9 +97,9 @@ test: all test-deps
 else
 test:
 	@$(MAKE) --no-print-directory deps test-deps
-	@$(MAKE) --no-print-directory -j$(NPROC) build asan-build fuzz
-	@$(MAKE) --no-print-directory lint
-	@BUILD=$(BUILD) SANITIZE=1 FUZZ_SECS=5 tools/run_tests.sh $(TEST_BIN)
+	@$(MAKE) --no-print-directory -j$(NPROC) build lint
+	@BUILD=$(BUILD) SANITIZE=1 FUZZ_SECS=5 \
+	  SANITIZE_BUILD="make --no-print-directory -j$(NPROC) asan-build fuzz" tools/run_tests.sh $(TEST_BIN)
 endif
 
 # The long forms of the resource tests: 100 rebalances (the suite does 40)
@@ -112,8 +112,11 @@ soak: all test-deps
 chaos: all test-deps
 	@BUILD=$(BUILD) CHAOS_EVENTS=200000 SCRIPTS=tests/integration/kafka_db_chaos.sh tools/run_tests.sh
 
-asan-build:
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all
+# What the suite runs on the ASan build: the binary, the unit tests and the
+# tools the scripts use (not the benchmarks and examples).
+asan-build: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 test-build
+test-build: $(WARDEN) $(TEST_BIN) $(TEST_TOOL)
 
 unit: all test-deps
 	@BUILD=$(BUILD) UNIT_ONLY=1 tools/run_tests.sh $(TEST_BIN)

@@ -548,10 +548,15 @@ static void test_error_buffer_may_be_null_or_tiny(void **state) {
 
 /* ---- differential against jansson ------------------------------------- */
 
-/* 20,000 documents each; WARDEN_JSON_DIFF_DOCS=N runs more (or fewer). */
+/* 20,000 documents each, 2,000 under valgrind (tools/run_tests.sh sets
+ * WARDEN_VALGRIND=1: the same paths checked for memory errors, at a tenth of
+ * the scale); WARDEN_JSON_DIFF_DOCS=N runs more (or fewer). */
 static int diff_docs(void) {
     const char *e = getenv("WARDEN_JSON_DIFF_DOCS");
-    return e && atoi(e) > 0 ? atoi(e) : 20000;
+    if (e && atoi(e) > 0)
+        return atoi(e);
+    const char *v = getenv("WARDEN_VALGRIND");
+    return v && *v == '1' ? 2000 : 20000;
 }
 
 static void test_random_documents_read_the_same_as_jansson(void **state) {

@@ -13,6 +13,7 @@
 #   build/warden eval -q examples/rules examples/events/sample.jsonl \
 #       > examples/expected/sample.hits.jsonl
 # and review the diff (examples/README.md).
+# suite: alone (eval --strict under the 50 ms wall-clock limit per rule call)
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}

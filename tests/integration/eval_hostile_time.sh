@@ -3,6 +3,7 @@
 # C call is bounded by the time limit, a stop signal ends a stuck warden eval
 # at once, loads (rule files, the config) are bounded too, and padding a
 # declared field changes no verdict of a rule that does not read it.
+# suite: alone (asserts bounds on wall time)
 set -eu
 W=${WARDEN:-build/warden}
 T=$(mktemp -d)

@@ -5,6 +5,7 @@
 # is an unknown stream, dead-lettered with its name escaped, and the
 # service goes on.  Ids beyond int64 keep their digits: two users
 # 10000000000000000001 and ...002 get two actions keyed by their own ids.
+# suite: alone (asserts a bound on the time to stop on SIGTERM)
 set -eu
 . tests/kafka/lib.sh
 kt_init hostile

@@ -5,6 +5,7 @@
 # mention undeclared counters loads; a CRC-valid snapshot with an
 # impossible clock is refused by --state-in; `items.sku` reads the same in
 # warden eval, --check-fields and warden test.
+# suite: alone (asserts bounds on wall time)
 set -eu
 W=${WARDEN:-build/warden}
 T=$(mktemp -d)
