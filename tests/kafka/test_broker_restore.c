@@ -1,9 +1,11 @@
 /* tests/kafka/test_broker_restore.c — the Kafka loop's restore of state
  * slots from the changelog (kafka/kfk_slots.c) against the real test
  * broker: a slot gets every committed record of its changelog partition
- * even when another partition of the same restore has a transaction open
- * that ends while the restore runs (a process killed with a batch open,
- * then fenced or timed out), and nothing of the aborted transaction.
+ * even when a partition of the same restore has a transaction open that
+ * ends while the restore runs — aborted (a process killed with a batch
+ * open, then fenced or timed out): nothing of it is applied; committed (the
+ * previous owner's last commit, whose markers the coordinator writes after
+ * commit_transaction returned): all of it is.
  * Needs KAFKA_BOOTSTRAP (run by tests/integration/kafka_changelog.sh,
  * never in the unit stages); fails without it. */
 #include <setjmp.h>
@@ -87,16 +89,17 @@ static void put(rd_kafka_t *rk, const char *topic, int32_t part, const char *id,
 #define BIG 20000   /* records of slot 1: many fetches at 64 KB each */
 
 /* The handler: counts the records each slot is given; the open
- * transaction on partition 0 is aborted a quarter into slot 1's records
+ * transaction on partition 0 ends a quarter into slot 1's records
  * (dozens of fetches in, so partition 0 has reported its end once at the
- * open transaction; it reports it again past the abort). */
+ * open transaction; it reports it again past its end). */
 typedef struct {
     kfk_t      *k;
     int         slot_no[2];
     long        applied[2];
-    int         saw_aborted;   /* a record of the aborted transaction applied */
+    int         saw_open;      /* the record of the open transaction applied */
     int         restored;
-    rd_kafka_t *open_txn;      /* aborted in apply, then NULL */
+    int         commit;        /* end the open transaction by committing it */
+    rd_kafka_t *open_txn;      /* ended in apply, then NULL */
 } ud_t;
 
 static kfk_rc_t h_assign(void *ud, const char *topic, int32_t partition, void **part)
@@ -138,12 +141,13 @@ static kfk_rc_t h_apply(void *ud, void *part, const void *id, size_t idlen, cons
     ud_t *u = ud;
     int s = *(int *)part;
     u->applied[s]++;
-    if (idlen == 7 && memcmp(id, "aborted", 7) == 0)
-        u->saw_aborted = 1;
+    if (idlen == 4 && memcmp(id, "open", 4) == 0)
+        u->saw_open = 1;
     if (s == 1 && u->applied[1] == BIG / 4 && u->open_txn) {
-        rd_kafka_error_t *e = rd_kafka_abort_transaction(u->open_txn, 30000);
+        rd_kafka_error_t *e = u->commit ? rd_kafka_commit_transaction(u->open_txn, 30000)
+                                        : rd_kafka_abort_transaction(u->open_txn, 30000);
         if (e)
-            fail_msg("abort_transaction: %s", rd_kafka_error_string(e));
+            fail_msg("ending the open transaction: %s", rd_kafka_error_string(e));
         rd_kafka_destroy(u->open_txn);
         u->open_txn = NULL;
     }
@@ -159,11 +163,12 @@ static kfk_rc_t h_restored(void *ud, void *part, char *errstr, size_t n)
     return KFK_OK;
 }
 
-static void test_restore_reads_every_slot_to_its_end_while_another_partition_has_an_open_transaction(void **st)
+/* Slot 0: one committed record and one in a transaction left open,
+ * ended (commit or abort) while slot 1's BIG records are being read. */
+static void restore_around_open_transaction(int commit)
 {
-    (void)st;
     char in[96], cl[128], txn[160], group[160], err[512];
-    snprintf(in, sizeof in, "restore.in.%d.%ld", (int)getpid(), (long)time(NULL));
+    snprintf(in, sizeof in, "restore.%s.%d.%ld", commit ? "commit" : "abort", (int)getpid(), (long)time(NULL));
     snprintf(cl, sizeof cl, "%s.changelog", in);
     snprintf(group, sizeof group, "g.%s", in);
     create_topic(in, 2);
@@ -186,10 +191,11 @@ static void test_restore_reads_every_slot_to_its_end_while_another_partition_has
 
     /* Open, as a process killed mid-batch leaves it: a record of slot 0. */
     ud_t u = { 0 };
+    u.commit = commit;
     snprintf(txn, sizeof txn, "%s.killed", in);
     u.open_txn = txn_producer(txn);
     assert_null(rd_kafka_begin_transaction(u.open_txn));
-    put(u.open_txn, cl, 0, "aborted", "v");
+    put(u.open_txn, cl, 0, "open", "v");
     assert_int_equal(rd_kafka_flush(u.open_txn, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 
     wd_config_t *cfg = wd_config_load(NULL, 0, err, sizeof err);
@@ -226,8 +232,20 @@ static void test_restore_reads_every_slot_to_its_end_while_another_partition_has
 
     assert_int_equal(u.restored, 2);
     assert_int_equal(u.applied[1], BIG);
-    assert_int_equal(u.applied[0], 1);
-    assert_false(u.saw_aborted);
+    assert_int_equal(u.applied[0], commit ? 2 : 1);
+    assert_int_equal(u.saw_open, commit);
+}
+
+static void test_restore_reads_every_slot_to_its_end_past_a_transaction_aborted_meanwhile(void **st)
+{
+    (void)st;
+    restore_around_open_transaction(0);
+}
+
+static void test_restore_waits_for_a_transaction_committed_meanwhile(void **st)
+{
+    (void)st;
+    restore_around_open_transaction(1);
 }
 
 int main(void)
@@ -237,7 +255,8 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_restore_reads_every_slot_to_its_end_while_another_partition_has_an_open_transaction),
+        cmocka_unit_test(test_restore_reads_every_slot_to_its_end_past_a_transaction_aborted_meanwhile),
+        cmocka_unit_test(test_restore_waits_for_a_transaction_committed_meanwhile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
