@@ -289,6 +289,14 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
             rd_kafka_conf_destroy(rc);
             goto fail;
         }
+        rd_kafka_conf_t *wc = kfk_conf_watermarks(k, errstr, n);
+        if (!wc)
+            goto fail;
+        k->wm = rd_kafka_new(RD_KAFKA_CONSUMER, wc, errstr, n);
+        if (!k->wm) {
+            rd_kafka_conf_destroy(wc);
+            goto fail;
+        }
     }
 
     /* Consumer: the group; offsets only through the transaction. */
@@ -335,6 +343,8 @@ void kfk_destroy(kfk_t *k)
         rd_kafka_consumer_close(k->restorer);
         rd_kafka_destroy(k->restorer);
     }
+    if (k->wm)
+        rd_kafka_destroy(k->wm);
     if (k->pconf)
         rd_kafka_conf_destroy(k->pconf);
     if (k->p) {

@@ -134,8 +134,10 @@ static int restore_record(kfk_t *k, kslot_t **ns, size_t n, const rd_kafka_messa
  * slots is evaluated meanwhile: this runs inside the rebalance callback,
  * before their partitions are assigned to the consumer.
  *
- * The end is the high watermark read before the restore starts, and a
- * partition is complete only at an end-of-partition at or past it.  A
+ * The end is the high watermark read before the restore starts (through
+ * a read_uncommitted client: a read_committed one is told the last stable
+ * offset), and a partition is complete only at an end-of-partition at or
+ * past it.  A
  * read_committed consumer reports end-of-partition at the last stable
  * offset, which stops short of a transaction still open on the changelog
  * (the one of a process killed with a batch open, until its successor
@@ -170,7 +172,7 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
         rd_kafka_resp_err_t e;
         /* A changelog created a moment ago may not have a leader yet. */
         for (int tries = 0;; tries++) {
-            e = rd_kafka_query_watermark_offsets(k->restorer, k->o.changelog, ns[i]->cl_part, &lo, &hi, 10000);
+            e = rd_kafka_query_watermark_offsets(k->wm, k->o.changelog, ns[i]->cl_part, &lo, &hi, 10000);
             if (tries >= 100 || (e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
                                  e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
                                  e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&

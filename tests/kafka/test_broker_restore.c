@@ -5,7 +5,9 @@
  * ends while the restore runs — aborted (a process killed with a batch
  * open, then fenced or timed out): nothing of it is applied; committed (the
  * previous owner's last commit, whose markers the coordinator writes after
- * commit_transaction returned): all of it is.
+ * commit_transaction returned): all of it is, also when that partition is
+ * the only one (its end is the high watermark, which a read_committed
+ * client is never told: it hears the last stable offset).
  * Needs KAFKA_BOOTSTRAP (run by tests/integration/kafka_changelog.sh,
  * never in the unit stages); fails without it. */
 #include <setjmp.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -100,7 +103,22 @@ typedef struct {
     int         restored;
     int         commit;        /* end the open transaction by committing it */
     rd_kafka_t *open_txn;      /* ended in apply, then NULL */
+    int         late;          /* instead: committed by a thread 1.5 s after assign */
+    pthread_t   committer;
 } ud_t;
+
+/* The previous owner's commit, landing while the restore runs. */
+static void *commit_late(void *arg)
+{
+    ud_t *u = arg;
+    usleep(1500000);
+    rd_kafka_error_t *e = rd_kafka_commit_transaction(u->open_txn, 30000);
+    if (e) {
+        fprintf(stderr, "commit_transaction: %s\n", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    return NULL;
+}
 
 static kfk_rc_t h_assign(void *ud, const char *topic, int32_t partition, void **part)
 {
@@ -109,6 +127,8 @@ static kfk_rc_t h_assign(void *ud, const char *topic, int32_t partition, void **
     assert_true(partition >= 0 && partition < 2);
     u->slot_no[partition] = partition;
     *part = &u->slot_no[partition];
+    if (u->late && partition == 0)
+        assert_int_equal(pthread_create(&u->committer, NULL, commit_late, u), 0);
     return KFK_OK;
 }
 
@@ -143,7 +163,7 @@ static kfk_rc_t h_apply(void *ud, void *part, const void *id, size_t idlen, cons
     u->applied[s]++;
     if (idlen == 4 && memcmp(id, "open", 4) == 0)
         u->saw_open = 1;
-    if (s == 1 && u->applied[1] == BIG / 4 && u->open_txn) {
+    if (s == 1 && u->applied[1] == BIG / 4 && u->open_txn && !u->late) {
         rd_kafka_error_t *e = u->commit ? rd_kafka_commit_transaction(u->open_txn, 30000)
                                         : rd_kafka_abort_transaction(u->open_txn, 30000);
         if (e)
@@ -164,11 +184,14 @@ static kfk_rc_t h_restored(void *ud, void *part, char *errstr, size_t n)
 }
 
 /* Slot 0: one committed record and one in a transaction left open,
- * ended (commit or abort) while slot 1's BIG records are being read. */
-static void restore_around_open_transaction(int commit)
+ * ended (commit or abort) while slot 1's BIG records are being read; or
+ * (late) slot 1 has nothing and the transaction commits 1.5 s after the
+ * slots were assigned, while slot 0 alone is being restored. */
+static void restore_around_open_transaction(int commit, int late)
 {
     char in[96], cl[128], txn[160], group[160], err[512];
-    snprintf(in, sizeof in, "restore.%s.%d.%ld", commit ? "commit" : "abort", (int)getpid(), (long)time(NULL));
+    snprintf(in, sizeof in, "restore.%s.%d.%ld", late ? "late" : commit ? "commit" : "abort", (int)getpid(),
+             (long)time(NULL));
     snprintf(cl, sizeof cl, "%s.changelog", in);
     snprintf(group, sizeof group, "g.%s", in);
     create_topic(in, 2);
@@ -182,7 +205,7 @@ static void restore_around_open_transaction(int commit)
     char val[200], id[32];
     memset(val, 'x', sizeof val - 1);
     val[sizeof val - 1] = '\0';
-    for (int i = 0; i < BIG; i++) {
+    for (int i = 0; !late && i < BIG; i++) {
         snprintf(id, sizeof id, "k%d", i);
         put(w, cl, 1, id, val);
     }
@@ -192,6 +215,7 @@ static void restore_around_open_transaction(int commit)
     /* Open, as a process killed mid-batch leaves it: a record of slot 0. */
     ud_t u = { 0 };
     u.commit = commit;
+    u.late = late;
     snprintf(txn, sizeof txn, "%s.killed", in);
     u.open_txn = txn_producer(txn);
     assert_null(rd_kafka_begin_transaction(u.open_txn));
@@ -227,11 +251,13 @@ static void restore_around_open_transaction(int commit)
         fail_msg("kfk_run: %s", err);
     kfk_destroy(u.k);
     wd_config_destroy(cfg);
+    if (late)
+        pthread_join(u.committer, NULL);
     if (u.open_txn)
         rd_kafka_destroy(u.open_txn);
 
     assert_int_equal(u.restored, 2);
-    assert_int_equal(u.applied[1], BIG);
+    assert_int_equal(u.applied[1], late ? 0 : BIG);
     assert_int_equal(u.applied[0], commit ? 2 : 1);
     assert_int_equal(u.saw_open, commit);
 }
@@ -239,13 +265,19 @@ static void restore_around_open_transaction(int commit)
 static void test_restore_reads_every_slot_to_its_end_past_a_transaction_aborted_meanwhile(void **st)
 {
     (void)st;
-    restore_around_open_transaction(0);
+    restore_around_open_transaction(0, 0);
 }
 
 static void test_restore_waits_for_a_transaction_committed_meanwhile(void **st)
 {
     (void)st;
-    restore_around_open_transaction(1);
+    restore_around_open_transaction(1, 0);
+}
+
+static void test_restore_of_one_slot_waits_for_the_previous_owners_last_commit(void **st)
+{
+    (void)st;
+    restore_around_open_transaction(1, 1);
 }
 
 int main(void)
@@ -257,6 +289,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_restore_reads_every_slot_to_its_end_past_a_transaction_aborted_meanwhile),
         cmocka_unit_test(test_restore_waits_for_a_transaction_committed_meanwhile),
+        cmocka_unit_test(test_restore_of_one_slot_waits_for_the_previous_owners_last_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
