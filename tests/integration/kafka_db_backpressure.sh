@@ -46,7 +46,8 @@ cp -r examples/rules "$PACK"
 rm -f "$PACK/ato/password_spray.lua" "$PACK/spam/report_brigade.lua" "$PACK/spam/brigade_member.lua" \
       "$PACK/unsafe/fanout.lua"
 "$BUILD/examples/gen_events" --seed 4242 --count "$N" --out "$KT/events.jsonl"
-"$WARDEN" eval -q --actions "$KT/eval_actions.jsonl" "$PACK" "$KT/events.jsonl" >"$KT/eval_hits.jsonl"
+# A 2 s rule time limit in both (kafka_db_chaos.sh says why).
+"$WARDEN" eval -q --time-limit-ms 2000 --actions "$KT/eval_actions.jsonl" "$PACK" "$KT/events.jsonl" >"$KT/eval_hits.jsonl"
 want=$(wc -l <"$KT/eval_actions.jsonl"); hits=$(wc -l <"$KT/eval_hits.jsonl")
 [ "$want" -gt 0 ] || kt_fail "the pack produced no actions on the generated events"
 python3 -c '
@@ -61,7 +62,7 @@ cat >"$KT/warden.lua" <<EOF
 return {
   kafka = { ["bootstrap.servers"] = "$KAFKA_BOOTSTRAP", ["session.timeout.ms"] = 6000,
             ["transaction.timeout.ms"] = 10000, ["queued.max.messages.kbytes"] = $PREFETCH_KB },
-  engine = { max_future_ms = 0, state_max_mb = $STATE_MB },
+  engine = { max_future_ms = 0, state_max_mb = $STATE_MB, time_limit_ms = 2000 },
   streams = { topics = { '$RAW' } },
   rules = '$PACK',
   store = '$URL?batch_rows=200&buffer_rows=$BUFFER_ROWS&buffer_mb=$BUFFER_MB&backoff_max_ms=500',
