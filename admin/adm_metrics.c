@@ -190,6 +190,14 @@ void adm_metrics_text(adm_t *a, wd_buf_t *b)
         u64(b, "warden_store_buffer_rows", "gauge", "Rows waiting to be written.", s->buffer_rows);
         u64(b, "warden_store_buffer_capacity_rows", "gauge", "Rows the buffer holds before writes block.",
             s->buffer_cap);
+        u64(b, "warden_store_buffer_rows_max", "gauge", "The most rows waiting to be written at once.",
+            s->buffer_rows_max);
+        one(b, "warden_store_blocked_seconds_total", "counter",
+            "Time evaluation waited for room in the store's buffer (backpressure).", (double)s->blocked_us / 1e6);
+        one(b, "warden_store_flush_wait_seconds_total", "counter",
+            "Time commits waited for their rows to be durable in the store.", (double)s->flush_wait_us / 1e6);
+        one(b, "warden_store_flush_wait_seconds_max", "gauge", "The longest a commit waited for the store.",
+            (double)s->flush_wait_max_us / 1e6);
         u64(b, "warden_store_up", "gauge", "1 while the results store is healthy.", a->store_ok ? 1 : 0);
     }
     head(b, "warden_rule_pack_info", "gauge", "The running rule pack (its sha256).");

@@ -129,19 +129,10 @@ adm_ovr_t *adm_ovr_open(adm_t *a, char *errstr, size_t n)
         snprintf(errstr, n, "overrides consumer: %s", err);
         goto fail;
     }
-    int np = kfk_compacted_partitions(o->c, o->topic);
-    if (np == 0 && a->o.create_topic) {
-        if (kfk_compacted_create(o->p, o->topic, NULL, "overrides topic", errstr, n) != 0)
-            goto fail;
-        for (int i = 0; i < 50 && (np = kfk_compacted_partitions(o->c, o->topic)) == 0; i++)
-            rd_kafka_poll(o->p, 200);
-    }
-    if (np <= 0) {
-        snprintf(errstr, n, "overrides topic %s: %s", o->topic,
-                 np == 0 ? "does not exist (create it, compacted, or set run.create_topics)"
-                         : "no metadata from the brokers");
+    int np = kfk_compacted_ensure(o->c, o->p, o->topic, a->o.create_topic, NULL, "overrides topic",
+                                  KFK_COMPACTED_WAIT_MS, NULL, errstr, n);
+    if (np < 0)
         goto fail;
-    }
     /* Read every partition from the start to its high watermark. */
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(np);
     int64_t *high = calloc((size_t)np, sizeof(int64_t));

@@ -562,6 +562,11 @@ static void write_stats(run_t *r, const kfk_stats_t *ks, int final, const char *
             cmd_stats_u64(sj, "retries", so.retries);
             cmd_stats_u64(sj, "failures", so.failures);
             cmd_stats_u64(sj, "buffer_rows", so.buffer_rows);
+            cmd_stats_u64(sj, "buffer_rows_max", so.buffer_rows_max);
+            cmd_stats_u64(sj, "buffer_cap", so.buffer_cap);
+            cmd_stats_u64(sj, "blocked_ms", so.blocked_us / 1000u);
+            cmd_stats_u64(sj, "flush_wait_ms", so.flush_wait_us / 1000u);
+            cmd_stats_u64(sj, "flush_wait_max_ms", so.flush_wait_max_us / 1000u);
             json_object_set_new(sj, "batch_ms_max", json_real((double)so.batch_us_max / 1000.0));
             json_object_set_new(sj, "healthy", json_boolean(so.healthy));
             json_object_set_new(o, "store", sj);

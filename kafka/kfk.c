@@ -152,6 +152,28 @@ static int wait_topics(kfk_t *k, const char *const *names, size_t n, int wait_ms
     }
 }
 
+/* Creates the missing ones of names and waits until the metadata shows
+ * every one, creating again every 10 s what is still missing: a broker
+ * refuses a creation for a while after it started or was stalled (no
+ * broker to place the replica on yet), and the first try is then lost.
+ * At most wait_ms.  Returns wait_topics' answer. */
+static int create_and_wait(kfk_t *k, const char *const *names, const int *parts, const int *compact, size_t n,
+                           int wait_ms)
+{
+    uint64_t t0 = wd_now_ns();
+    for (;;) {
+        create_topics(k, names, parts, compact, n);
+        uint64_t el = (wd_now_ns() - t0) / 1000000ull;
+        int left = el >= (uint64_t)wait_ms ? 0 : wait_ms - (int)el;
+        int missing = wait_topics(k, names, n, left < 10000 ? left : 10000);
+        el = (wd_now_ns() - t0) / 1000000ull;
+        if (missing < 0 || el >= (uint64_t)wait_ms || kfk_stop_requested())
+            return missing;
+        LOG_INFO("topic=%s is not in the broker's metadata %llu ms after its creation was asked: asking again",
+                 names[missing], (unsigned long long)el);
+    }
+}
+
 /* The state slots of the sorted input topics (kfk_int.h). */
 int32_t kfk_layout(kfk_t *k)
 {
@@ -257,10 +279,9 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
             compact[nn++] = 1;
         }
         if (opts->create_missing) {
-            create_topics(k, names, parts, compact, nn);
-            int missing = wait_topics(k, names, nn, 30000);
+            int missing = create_and_wait(k, names, parts, compact, nn, 60000);
             if (missing >= 0)
-                LOG_WARN("topic=%s is not in the broker's metadata 30 s after it was created",
+                LOG_WARN("topic=%s is not in the broker's metadata 60 s after it was created",
                          names[missing]);
         }
     }
@@ -287,6 +308,14 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
         k->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, rc, errstr, n);
         if (!k->restorer) {
             rd_kafka_conf_destroy(rc);
+            goto fail;
+        }
+        rd_kafka_conf_t *wc = kfk_conf_watermarks(k, errstr, n);
+        if (!wc)
+            goto fail;
+        k->wm = rd_kafka_new(RD_KAFKA_CONSUMER, wc, errstr, n);
+        if (!k->wm) {
+            rd_kafka_conf_destroy(wc);
             goto fail;
         }
     }
@@ -335,6 +364,8 @@ void kfk_destroy(kfk_t *k)
         rd_kafka_consumer_close(k->restorer);
         rd_kafka_destroy(k->restorer);
     }
+    if (k->wm)
+        rd_kafka_destroy(k->wm);
     if (k->pconf)
         rd_kafka_conf_destroy(k->pconf);
     if (k->p) {
@@ -420,11 +451,10 @@ int kfk_create(const wd_config_t *cfg, const char *const *names, const int *part
     if (!p)
         return -1;
     tmp.p = p;
-    create_topics(&tmp, names, parts_new, compact, nt);
-    int missing = wait_topics(&tmp, names, nt, 30000);
+    int missing = create_and_wait(&tmp, names, parts_new, compact, nt, 60000);
     rd_kafka_destroy(p);
     if (missing >= 0) {
-        snprintf(errstr, n, "topic %s could not be created (not in the broker's metadata after 30 s)",
+        snprintf(errstr, n, "topic %s could not be created (not in the broker's metadata after 60 s)",
                  names[missing]);
         return -1;
     }

@@ -136,3 +136,17 @@ rd_kafka_conf_t *kfk_conf_restorer(kfk_t *k, char *errstr, size_t n)
     }
     return rc;
 }
+
+/* High watermarks: a read_committed client's ListOffsets answers with the
+ * last stable offset, which stops short of an open transaction. */
+rd_kafka_conf_t *kfk_conf_watermarks(kfk_t *k, char *errstr, size_t n)
+{
+    rd_kafka_conf_t *wc = base_conf(k, "watermarks", errstr, n);
+    if (!wc)
+        return NULL;
+    if (conf_force(NULL, wc, "isolation.level", "read_uncommitted", errstr, n) != 0) {
+        rd_kafka_conf_destroy(wc);
+        return NULL;
+    }
+    return wc;
+}

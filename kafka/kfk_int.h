@@ -75,6 +75,7 @@ struct kfk {
     rd_kafka_t          *c;
     rd_kafka_t          *p;
     rd_kafka_t          *restorer;
+    rd_kafka_t          *wm;             /* read_uncommitted: the changelog's high watermarks */
     kslot_t            **slots;
     size_t               nslots, capslots;
     ktp_t              **tps;
@@ -114,6 +115,9 @@ void kfk_report(kfk_t *k);
 rd_kafka_conf_t *kfk_conf_producer(kfk_t *k, char *errstr, size_t n);
 rd_kafka_conf_t *kfk_conf_consumer(kfk_t *k, char *errstr, size_t n);
 rd_kafka_conf_t *kfk_conf_restorer(kfk_t *k, char *errstr, size_t n);
+/* read_uncommitted, no group: asks for high watermarks (a read_committed
+ * client is told the last stable offset instead). */
+rd_kafka_conf_t *kfk_conf_watermarks(kfk_t *k, char *errstr, size_t n);
 
 /* kfk.c: lays out the state slots of the sorted input topics
  * (k->tp_names): sets k->copart and k->tp_base; returns how many slots

@@ -132,9 +132,22 @@ static int restore_record(kfk_t *k, kslot_t **ns, size_t n, const rd_kafka_messa
  * the start to the end), hands every record of theirs to the handler
  * oldest first, then tells it each slot is complete.  Nothing of the
  * slots is evaluated meanwhile: this runs inside the rebalance callback,
- * before their partitions are assigned to the consumer.  A read that
- * makes no progress for KFK_RESTORE_STALL_S fails; a long one that does
- * is bounded by the changelog's size only.  Returns 0 or -1 (fatal). */
+ * before their partitions are assigned to the consumer.
+ *
+ * The end is the high watermark read before the restore starts (through
+ * a read_uncommitted client: a read_committed one is told the last stable
+ * offset), and a partition is complete only at an end-of-partition at or
+ * past it.  A
+ * read_committed consumer reports end-of-partition at the last stable
+ * offset, which stops short of a transaction still open on the changelog
+ * (the one of a process killed with a batch open, until its successor
+ * fences it or the transaction times out), and reports it again each time
+ * that offset moves.  Counting end-of-partition events instead of
+ * partitions let one partition's second report stand for another
+ * partition still being read, and that slot started with part of its
+ * state.  A read that makes no progress for KFK_RESTORE_STALL_S fails; a
+ * long one that does is bounded by the changelog's size only.  Returns 0
+ * or -1 (fatal). */
 static int restore(kfk_t *k, kslot_t **ns, size_t n)
 {
     char errstr[512];
@@ -142,6 +155,15 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
         return 0;
     uint64_t t0 = wd_now_ns();
     rd_kafka_topic_partition_list_t *a = rd_kafka_topic_partition_list_new((int)n);
+    int64_t *ends = calloc(n, sizeof(*ends));   /* per entry of a: the high watermark */
+    int *done = calloc(n, sizeof(*done));
+    if (!ends || !done) {
+        free(ends);
+        free(done);
+        kfk_fatal(k, "out of memory");
+        rd_kafka_topic_partition_list_destroy(a);
+        return -1;
+    }
     int want = 0;
     for (size_t i = 0; i < n; i++) {
         if (rd_kafka_topic_partition_list_find(a, k->o.changelog, ns[i]->cl_part))
@@ -150,7 +172,7 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
         rd_kafka_resp_err_t e;
         /* A changelog created a moment ago may not have a leader yet. */
         for (int tries = 0;; tries++) {
-            e = rd_kafka_query_watermark_offsets(k->restorer, k->o.changelog, ns[i]->cl_part, &lo, &hi, 10000);
+            e = rd_kafka_query_watermark_offsets(k->wm, k->o.changelog, ns[i]->cl_part, &lo, &hi, 10000);
             if (tries >= 100 || (e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
                                  e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
                                  e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
@@ -165,8 +187,11 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
             kfk_fatal(k, "restore: watermarks of %s [%d]: %s", k->o.changelog, (int)ns[i]->cl_part,
                       rd_kafka_err2str(e));
             rd_kafka_topic_partition_list_destroy(a);
+            free(ends);
+            free(done);
             return -1;
         }
+        ends[a->cnt] = hi;
         rd_kafka_topic_partition_list_add(a, k->o.changelog, ns[i]->cl_part)->offset =
             RD_KAFKA_OFFSET_BEGINNING;
         want++;
@@ -176,6 +201,8 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
     if (!recs) {
         kfk_fatal(k, "out of memory");
         rd_kafka_topic_partition_list_destroy(a);
+        free(ends);
+        free(done);
         return -1;
     }
     uint64_t total = 0;
@@ -195,7 +222,12 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
                 continue;
             last = wd_now_ns();
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                eofs++;
+                /* m->offset: where this end-of-partition was seen */
+                for (int j = 0; j < a->cnt; j++)
+                    if (a->elems[j].partition == m->partition && !done[j] && m->offset >= ends[j]) {
+                        done[j] = 1;
+                        eofs++;
+                    }
             } else if (m->err) {
                 LOG_WARN("restore: %s: %s", k->o.changelog, rd_kafka_message_errstr(m));
             } else if (m->key) {
@@ -212,6 +244,8 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
         rd_kafka_assign(k->restorer, NULL);
     }
     rd_kafka_topic_partition_list_destroy(a);
+    free(ends);
+    free(done);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         kslot_t *s = ns[i];
         if (k->h.restored && k->h.restored(k->h.ud, s->user, errstr, sizeof errstr) != KFK_OK) {

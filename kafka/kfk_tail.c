@@ -80,8 +80,20 @@ int kfk_compacted_partitions(rd_kafka_t *rk, const char *topic)
     return np;
 }
 
+/* kfk_compacted_create, telling a transient refusal apart: *transient
+ * (may be NULL) is set for an error a broker gives while it is not ready
+ * to place replicas yet (just started, or unfenced after a stall). */
+static int create_compacted(rd_kafka_t *rk, const char *topic, const char *min_lag_ms, const char *what,
+                            int *transient, char *errstr, size_t n);
+
 int kfk_compacted_create(rd_kafka_t *rk, const char *topic, const char *min_lag_ms, const char *what,
                          char *errstr, size_t n)
+{
+    return create_compacted(rk, topic, min_lag_ms, what, NULL, errstr, n);
+}
+
+static int create_compacted(rd_kafka_t *rk, const char *topic, const char *min_lag_ms, const char *what,
+                            int *transient, char *errstr, size_t n)
 {
     char err[256];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, 1, -1, err, sizeof err);
@@ -97,8 +109,8 @@ int kfk_compacted_create(rd_kafka_t *rk, const char *topic, const char *min_lag_
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
     int rc = 0;
     if (!ev) {
-        snprintf(errstr, n, "%s %s: creating it timed out", what, topic);
-        rc = -1;
+        /* The request may still be done: the caller's metadata tells. */
+        LOG_WARN("%s %s: no answer to its creation within 15 s", what, topic);
     } else {
         size_t cnt = 0;
         const rd_kafka_topic_result_t **tr =
@@ -107,6 +119,10 @@ int kfk_compacted_create(rd_kafka_t *rk, const char *topic, const char *min_lag_
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             snprintf(errstr, n, "%s %s: %s", what, topic, rd_kafka_err2str(e));
             rc = -1;
+            if (transient)
+                *transient = e == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR ||
+                             e == RD_KAFKA_RESP_ERR_NOT_CONTROLLER || e == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT ||
+                             e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT;
         } else if (!e) {
             LOG_INFO("created the %s %s (compacted)", what, topic);
         }
@@ -115,6 +131,55 @@ int kfk_compacted_create(rd_kafka_t *rk, const char *topic, const char *min_lag_
     rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy(nt);
     return rc;
+}
+
+/* Polls the metadata every 200 ms until np is answered (>= 0; > 0 when
+ * exists is set) or wait_ms passed; logs once what it waits for. */
+static int partitions_within(rd_kafka_t *rk, const char *topic, int exists, const char *what, int wait_ms)
+{
+    uint64_t until = wd_now_ns() + (uint64_t)wait_ms * 1000000ull;
+    int np, logged = 0;
+    while ((np = kfk_compacted_partitions(rk, topic)) < 0 || (exists && np == 0)) {
+        if (wd_now_ns() >= until)
+            break;
+        if (!logged) {
+            LOG_INFO("waiting for the brokers' metadata of the %s %s (%s)", what, topic,
+                     np < 0 ? "no answer yet" : "created, not shown yet");
+            logged = 1;
+        }
+        rd_kafka_poll(rk, 200);
+    }
+    return np;
+}
+
+int kfk_compacted_ensure(rd_kafka_t *rk, rd_kafka_t *admin, const char *topic, int create,
+                         const char *min_lag_ms, const char *what, int wait_ms, int *absent,
+                         char *errstr, size_t n)
+{
+    uint64_t t0 = wd_now_ns();
+    int np = partitions_within(rk, topic, 0, what, wait_ms);
+    while (np == 0 && create) {
+        int transient = 0;
+        if (create_compacted(admin ? admin : rk, topic, min_lag_ms, what, &transient, errstr, n) == 0) {
+            np = partitions_within(rk, topic, 1, what, wait_ms);
+            break;
+        }
+        if (!transient || (wd_now_ns() - t0) / 1000000ull >= (uint64_t)wait_ms)
+            return -1;
+        LOG_WARN("%s; creating it again in 1 s", errstr);
+        rd_kafka_poll(rk, 1000);
+        np = kfk_compacted_partitions(rk, topic);
+    }
+    if (np == 0 && absent)
+        *absent = 1;
+    if (np <= 0) {
+        snprintf(errstr, n, "%s %s: %s", what, topic,
+                 np == 0 ? (create ? "not in the brokers' metadata after it was created"
+                                   : "does not exist (create it, compacted, or set run.create_topics)")
+                         : "no metadata from the brokers");
+        return -1;
+    }
+    return np;
 }
 
 kfk_tail_t *kfk_tail_open(const wd_config_t *cfg, const char *topic, int create_missing, int *absent,
@@ -143,21 +208,10 @@ kfk_tail_t *kfk_tail_open(const wd_config_t *cfg, const char *topic, int create_
         snprintf(errstr, n, "control topic consumer: %s", err);
         goto fail;
     }
-    int np = kfk_compacted_partitions(t->c, t->topic);
-    if (np == 0 && create_missing) {
-        if (kfk_compacted_create(t->c, t->topic, "604800000", "control topic", errstr, n) != 0)
-            goto fail;
-        for (int i = 0; i < 50 && (np = kfk_compacted_partitions(t->c, t->topic)) == 0; i++)
-            rd_kafka_poll(t->c, 200);
-    }
-    if (np == 0 && absent)
-        *absent = 1;
-    if (np <= 0) {
-        snprintf(errstr, n, "control topic %s: %s", t->topic,
-                 np == 0 ? "does not exist (create it, compacted, or set run.create_topics)"
-                         : "no metadata from the brokers");
+    int np = kfk_compacted_ensure(t->c, NULL, t->topic, create_missing, "604800000", "control topic",
+                                  KFK_COMPACTED_WAIT_MS, absent, errstr, n);
+    if (np < 0)
         goto fail;
-    }
     t->np = np;
     t->pos = calloc((size_t)np, sizeof(*t->pos));
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(np);
@@ -219,10 +273,20 @@ long kfk_tail_catch_up(kfk_tail_t *t, kfk_tail_fn fn, void *ud, int timeout_ms, 
         snprintf(errstr, n, "out of memory");
         return -1;
     }
+    uint64_t until = wd_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (int p = 0; p < t->np; p++) {
         int64_t lo = 0;
-        if (rd_kafka_query_watermark_offsets(t->c, t->topic, p, &lo, &high[p], 10000) != 0) {
-            snprintf(errstr, n, "control topic %s: cannot read its offsets", t->topic);
+        rd_kafka_resp_err_t e;
+        /* A topic created a moment ago has no leader for a while (longer
+         * on a busy broker): that is worth waiting for, within the time. */
+        while ((e = rd_kafka_query_watermark_offsets(t->c, t->topic, p, &lo, &high[p], 5000)) != 0 &&
+               wd_now_ns() < until &&
+               (e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE || e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT))
+            rd_kafka_poll(t->c, 200);
+        if (e != 0) {
+            snprintf(errstr, n, "control topic %s: cannot read its offsets: %s", t->topic, rd_kafka_err2str(e));
             free(high);
             return -1;
         }
@@ -230,7 +294,6 @@ long kfk_tail_catch_up(kfk_tail_t *t, kfk_tail_fn fn, void *ud, int timeout_ms, 
             t->pos[p] = lo;   /* compacted or deleted below lo */
     }
     long records = 0;
-    uint64_t until = wd_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (;;) {
         int left = 0;
         for (int p = 0; p < t->np; p++)

@@ -50,4 +50,17 @@ int kfk_compacted_create(rd_kafka_t *rk, const char *topic, const char *min_lag_
 /* A topic's partition count from metadata (0: not there, -1: no metadata). */
 int kfk_compacted_partitions(rd_kafka_t *rk, const char *topic);
 
+/* How long kfk_compacted_ensure waits for the brokers (ms). */
+#define KFK_COMPACTED_WAIT_MS 60000
+/* The partition count of topic, read through rk, waiting (at most wait_ms,
+ * logging once why) while the brokers do not answer — a broker busy or
+ * paused at start-up answers late, not never; when it is missing and
+ * create is set, creates it (kfk_compacted_create through admin, may be
+ * rk) and waits until the metadata shows it.  *absent (may be NULL) is set
+ * when it is missing and not created.  > 0, or -1 with a message naming
+ * what ("control topic"). */
+int kfk_compacted_ensure(rd_kafka_t *rk, rd_kafka_t *admin, const char *topic, int create,
+                         const char *min_lag_ms, const char *what, int wait_ms, int *absent,
+                         char *errstr, size_t n);
+
 #endif

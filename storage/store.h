@@ -177,6 +177,10 @@ typedef struct store_stats {
     uint64_t batch_us_total;   /* sum, for an average with batches */
     size_t   buffer_rows;      /* rows waiting to be written */
     size_t   buffer_cap;       /* store_write blocks past this */
+    size_t   buffer_rows_max;  /* the most rows waiting at once (backpressure reached buffer_cap) */
+    uint64_t blocked_us;       /* time writers waited for room in the buffer (backpressure) */
+    uint64_t flush_wait_us;    /* time store_flush waited for durability (a commit on a slow store) */
+    uint64_t flush_wait_max_us;/* the longest of those waits */
     int      healthy;          /* 0 while the backend is failing */
 } store_stats_t;
 

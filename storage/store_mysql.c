@@ -19,6 +19,7 @@
  * server rejects) is fatal: the sink fails and every later call returns -1. */
 #include "storage/store_mysql.h"
 #include "storage/store_int.h"
+#include "storage/store_backoff.h"
 #include "storage/store_migrate.h"
 #include "storage/store_queue.h"
 #include "storage/store_url.h"
@@ -426,7 +427,7 @@ static const sq_ops_t my_ops = { my_exec, my_disconnect, my_free };
 int store_my_check_params(const store_url_t *u, char *errstr, size_t errstr_size)
 {
     static const char *const extra[] = { "dialect", "socket", "connect_timeout", "timeout", "bulk",
-                                         "check_schema", NULL };
+                                         "check_schema", "start_wait_ms", NULL };
     return store_queue_check_params(u, extra, errstr, errstr_size);
 }
 
@@ -443,7 +444,7 @@ static int my_open(void **impl, const char *url, const store_opts_t *opts,
     }
     m->redacted = store_url_redacted(&m->url);
     char err[512];
-    long bulk = 1, check_schema = 1;
+    long bulk = 1, check_schema = 1, start_wait_ms = 60000;
     sq_conf_t qc;
     if (!m->url.db) {
         store_seterr(errstr, errstr_size, "store: %s: no database in the URL (mysql://user@host:port/db)",
@@ -454,12 +455,32 @@ static int my_open(void **impl, const char *url, const store_opts_t *opts,
         store_my_opts_from_url(&m->url, &m->copts, errstr, errstr_size) != 0 ||
         store_url_param_long(&m->url, "bulk", 0, 1, &bulk, errstr, errstr_size) != 0 ||
         store_url_param_long(&m->url, "check_schema", 0, 1, &check_schema, errstr, errstr_size) != 0 ||
+        store_url_param_long(&m->url, "start_wait_ms", 0, 3600000, &start_wait_ms, errstr, errstr_size) != 0 ||
         store_queue_conf(&qc, &m->url, opts, errstr, errstr_size) != 0)
         goto fail;
 
-    /* Connect once now: a wrong URL, password or schema fails at start. */
+    /* Connect once now: a wrong URL, password or schema fails at start.
+     * A server that is down (restarting, say) is waited for, with the
+     * sink's backoff, for start_wait_ms: a process restarted during a
+     * store outage comes up with it instead of exiting. */
     int retriable;
-    m->conn = store_my_connect(&m->url, &m->copts, &m->dialect, &retriable, err, sizeof(err));
+    store_backoff_t bo;
+    store_backoff_init(&bo, qc.backoff_ms, qc.backoff_max_ms, (uint64_t)time(NULL));
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int tries = 0;; tries++) {
+        m->conn = store_my_connect(&m->url, &m->copts, &m->dialect, &retriable, err, sizeof(err));
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long el = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (m->conn || !retriable || el >= start_wait_ms)
+            break;
+        if (tries == 0)
+            LOG_WARN("store=%s msg=\"waiting for the store at start\" wait_ms=%ld err=\"%s\"", m->redacted,
+                     start_wait_ms, err);
+        uint32_t d = store_backoff_next(&bo);
+        struct timespec ts = { (time_t)(d / 1000), (long)(d % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
     if (!m->conn) {
         store_seterr(errstr, errstr_size, "store: %s: %s", m->redacted, err);
         goto fail;

@@ -140,6 +140,9 @@ struct store_queue {
     uint64_t         last_seq;      /* last sealed */
     uint64_t         done_seq;      /* last durable */
     size_t           buf_rows;
+    size_t           buf_rows_max;  /* high-water mark of buf_rows */
+    uint64_t         blocked_us;    /* producers' time in wait_room */
+    uint64_t         flush_us, flush_max_us;  /* flushers' time waiting for durability */
     size_t           buf_bytes;
     int              closing;
     int              failed;
@@ -374,9 +377,13 @@ static void seal_all(store_queue_t *q)
 /* Waits while the buffer is full; lock held.  -1 once the sink failed. */
 static int wait_room(store_queue_t *q, char *errstr, size_t errstr_size)
 {
-    while (!q->failed && (q->buf_rows >= q->c.max_rows || q->buf_bytes >= q->c.max_bytes)) {
-        seal_all(q);
-        pthread_cond_wait(&q->progress, &q->lock);
+    if (!q->failed && (q->buf_rows >= q->c.max_rows || q->buf_bytes >= q->c.max_bytes)) {
+        uint64_t t0 = wd_now_ns();
+        while (!q->failed && (q->buf_rows >= q->c.max_rows || q->buf_bytes >= q->c.max_bytes)) {
+            seal_all(q);
+            pthread_cond_wait(&q->progress, &q->lock);
+        }
+        q->blocked_us += (wd_now_ns() - t0) / 1000u;
     }
     if (q->failed)
         return store_seterr(errstr, errstr_size, "%s", q->lasterr);
@@ -386,7 +393,8 @@ static int wait_room(store_queue_t *q, char *errstr, size_t errstr_size)
 /* Counts a row just added to b, whose arena was `before` bytes long. */
 static void account(store_queue_t *q, sq_batch_t *b, size_t before)
 {
-    q->buf_rows++;
+    if (++q->buf_rows > q->buf_rows_max)
+        q->buf_rows_max = q->buf_rows;
     q->buf_bytes += b->arena.len - before + (size_t)sq_tables[b->table].ncols * sizeof(sq_cell_t);
     if (b->nrows >= q->c.batch_rows || b->arena.len >= q->c.batch_bytes)
         seal_all(q);
@@ -783,9 +791,13 @@ int store_queue_flush(store_queue_t *q, char *errstr, size_t errstr_size)
 {
     pthread_mutex_lock(&q->lock);
     seal_all(q);
-    uint64_t target = q->last_seq;
+    uint64_t target = q->last_seq, t0 = wd_now_ns();
     while (!q->failed && q->done_seq < target)
         pthread_cond_wait(&q->progress, &q->lock);
+    uint64_t us = (wd_now_ns() - t0) / 1000u;
+    q->flush_us += us;
+    if (us > q->flush_max_us)
+        q->flush_max_us = us;
     int rc = q->failed ? store_seterr(errstr, errstr_size, "%s", q->lasterr) : 0;
     pthread_mutex_unlock(&q->lock);
     return rc;
@@ -820,6 +832,10 @@ void store_queue_stats(store_queue_t *q, store_stats_t *out)
     out->batch_us_total = q->us_total;
     out->buffer_rows = q->buf_rows;
     out->buffer_cap = q->c.max_rows;
+    out->buffer_rows_max = q->buf_rows_max;
+    out->blocked_us = q->blocked_us;
+    out->flush_wait_us = q->flush_us;
+    out->flush_wait_max_us = q->flush_max_us;
     out->healthy = q->healthy && !q->failed;
     pthread_mutex_unlock(&q->lock);
 }

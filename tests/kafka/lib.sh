@@ -4,7 +4,8 @@
 #
 #   kt_init NAME          work dir $KT, id $KID (use in topic and group names)
 #   kt_config FILE BODY   a warden.lua with kafka bootstrap + BODY (Lua table fields)
-#   kt_warden LOG ARGS…   start $WARDEN ARGS… in the background; pid in $KT_PID;
+#   kt_warden LOG ARGS…   start $WARDEN ARGS… in the background; pid in $KT_PID,
+#                         its log in $KT_LOG (kt_wait_count shows its tail if it exits);
 #                         run and split get --stats-json LOG's .json (kt_stats_file);
 #                         run gets --set run.repartition=$KT_REPARTITION (default
 #                         off: the broker makes every topic 4 partitions, and the
@@ -71,6 +72,7 @@ kt_warden() {
     esac
     WARDEN_LOG=${WARDEN_LOG:-info} "$WARDEN" "$@" >"$log" 2>&1 &
     KT_PID=$!
+    KT_LOG=$log
     KT_PIDS+=("$KT_PID")
 }
 
@@ -102,7 +104,9 @@ kt_wait_count() {
         c=$(kt_count "$topic")
         [ "$c" -ge "$n" ] && return 0
         if [ -n "${KT_PID:-}" ] && ! kill -0 "$KT_PID" 2>/dev/null; then
-            kt_fail "warden (pid $KT_PID) exited while $topic had $c of $n records"
+            local rc=0; wait "$KT_PID" 2>/dev/null || rc=$?
+            [ -n "${KT_LOG:-}" ] && grep -v 'level=debug' "$KT_LOG" | tail -15 >&2
+            kt_fail "warden (pid $KT_PID) exited (status $rc) while $topic had $c of $n records"
         fi
         [ $(( $(date +%s) - t0 )) -ge "$secs" ] && kt_fail "$topic has $c records, want $n (after ${secs}s)"
         sleep 0.5
