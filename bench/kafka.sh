@@ -105,8 +105,8 @@ WARDEN_LOG=info timeout 600 "$WARDEN" run -c "$T/warden.lua" --instance bench --
     --stats-json "$T/w1.json" "${WSET[@]+"${WSET[@]}"}" >"$T/warden.log" 2>&1 &
 WPID=$!
 W1_CPU=0
-while kill -0 "$WPID" 2>/dev/null; do   # the CPU just before it exits
-    x=$(proc_cpu "$WPID"); [ "$x" = 0 ] || W1_CPU=$x
+while kill -0 "$WPID" 2>/dev/null; do   # warden's CPU (not timeout's) just before it exits
+    x=$(proc_cpu "$(jget "$T/w1.json" pid 1)"); [ "$x" = 0 ] || W1_CPU=$x
     sleep 0.2
 done
 wait "$WPID" || { tail -20 "$T/warden.log"; echo "bench/kafka: warden run failed"; exit 1; }
@@ -119,7 +119,8 @@ row "W1: warden run, 1 process" "$(field "$S" busy_events_per_s)" "$(field "$S" 
     "$(field "$S" commits) commits, $(field "$S" commits_overlapped) in flight"
 
 # W2: two processes in one group (two partitions each), same events.  From
-# the moment both evaluate to the moment the sum reaches EVENTS.
+# the moment the group has settled (both hold partitions, all of them
+# assigned) to the moment the sum reaches EVENTS.
 sed -e 's/group = "bench.w"/group = "bench.w2"/' -e 's/bench.actions/bench.w2.actions/' "$T/warden.lua" >"$T/w2.lua"
 c0=$(broker_cpu)
 PIDS=()
@@ -131,7 +132,8 @@ done
 w2_events() { echo $(( $(jget "$T/w2a.json" events) + $(jget "$T/w2b.json" events) )); }
 t0=; e0=0
 for i in $(seq 1 6000); do
-    if [ -z "$t0" ] && [ "$(jget "$T/w2a.json" events)" -gt 0 ] && [ "$(jget "$T/w2b.json" events)" -gt 0 ]; then
+    pa=$(jget "$T/w2a.json" partitions); pb=$(jget "$T/w2b.json" partitions)
+    if [ -z "$t0" ] && [ "$pa" -gt 0 ] && [ "$pb" -gt 0 ] && [ $((pa + pb)) -ge "$PARTITIONS" ]; then
         t0=$(date +%s.%N); e0=$(w2_events)
     fi
     [ "$(w2_events)" -ge "$EVENTS" ] && break
@@ -141,17 +143,18 @@ for i in $(seq 1 6000); do
     sleep 0.1
 done
 t1=$(date +%s.%N)
-W2_CPU=$(awk -v a="$(proc_cpu "${PIDS[0]}")" -v b="$(proc_cpu "${PIDS[1]}")" 'BEGIN {printf "%.2f", a + b}')
+W2_CPU=$(awk -v a="$(proc_cpu "$(jget "$T/w2a.json" pid 1)")" -v b="$(proc_cpu "$(jget "$T/w2b.json" pid 1)")" \
+    'BEGIN {printf "%.2f", a + b}')
 c1=$(broker_cpu)
 for p in "${PIDS[@]}"; do kill -TERM "$p"; done
 for p in "${PIDS[@]}"; do wait "$p" || :; done
 PIDS=()
-W2_RATE=$(awk -v n="$EVENTS" -v e="$e0" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN {s = b - a; printf "%.0f", s > 0 ? (n - e) / s : 0}')
+W2_RATE=$(awk -v n="$EVENTS" -v e="$e0" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN {s = b - a; r = 0; if (s > 0) r = (n - e) / s; printf "%.0f", r}')
 W2_P50=$(( $(jget "$T/w2a.json" latency_p50_us) > $(jget "$T/w2b.json" latency_p50_us) ? $(jget "$T/w2a.json" latency_p50_us) : $(jget "$T/w2b.json" latency_p50_us) ))
 W2_P99=$(( $(jget "$T/w2a.json" latency_p99_us) > $(jget "$T/w2b.json" latency_p99_us) ? $(jget "$T/w2a.json" latency_p99_us) : $(jget "$T/w2b.json" latency_p99_us) ))
 W2_CL=$(( $(jget "$T/w2a.json" snapshot_bytes) + $(jget "$T/w2b.json" snapshot_bytes) ))
 row "W2: warden run, 2 processes" "$W2_RATE" "$W2_P50" "$W2_P99" "$W2_CL" "$W2_CPU" "$(secs "$c0" "$c1")" \
-    "events $(jget "$T/w2a.json" events) + $(jget "$T/w2b.json" events); p50/p99 the larger"
+    "events $(jget "$T/w2a.json" events) + $(jget "$T/w2b.json" events), $e0 before the group settled; p50/p99 the larger"
 
 # R: the repartitioned path (exact counters over the partitions: one hop per
 # counter key field, docs/state.md), same events.  Drained when the last hop
@@ -241,7 +244,7 @@ for r in "${ROWS[@]}"; do
         printf "%-32s %9s %7s %7s %9s %8s %8s %6s %6s  %s\n", name, rate,
             p50 == "" ? "-" : sprintf("%.1f", p50 / 1000), p99 == "" ? "-" : sprintf("%.1f", p99 / 1000),
             cl == "" ? "-" : sprintf("%.0f", cl / n), w, b,
-            c > 0 ? sprintf("%.2f", rate / c) : "-", p > 0 ? sprintf("%.2f", rate / p) : "-", note }'
+            (c > 0 ? sprintf("%.2f", rate / c) : "-"), (p > 0 ? sprintf("%.2f", rate / p) : "-"), note }'
 done
 printf '%-32s %9s %7s %7s %9s %8s %8s %6s %6s  %s\n' "K: Kafka Streams 3.9 (quoted)" "67000" "-" "251.0" "-" \
     "20.5" "-" "-" "-" "issue 9's velocity job, EOS v2 + repartition; NOT measured here"
