@@ -67,6 +67,8 @@ static const wd_config_key_t run_keys[] = {
       "dlq|drop", 0, 0 },
     { "batch_max", WD_CFG_INT, "10000", "events per transaction at most", NULL, 1, 1000000 },
     { "batch_ms", WD_CFG_INT, "100", "milliseconds per transaction at most", NULL, 1, 600000 },
+    { "commit_overlap", WD_CFG_BOOL, "true", "evaluate the next batch while a batch's transaction commits "
+      "(its outputs held until that commit is done; exactly-once either way; docs/operations.md)", NULL, 0, 0 },
     { "run_id", WD_CFG_STR, "live", "run_id of the results written", NULL, 0, 0 },
     { "align_ms", WD_CFG_INT, "10000", "co-partitioned input topics (e.g. split topics): evaluate one partition's "
       "events in timestamp order across topics, waiting at most this long for a topic that is not caught up "

@@ -1,28 +1,46 @@
 #!/bin/bash
-# bench/kafka.sh — warden run against the raw librdkafka I/O baseline, in one
-# run against a private local broker that it starts and stops:
+# bench/kafka.sh — warden run against the raw librdkafka I/O baselines, in
+# one run against a private local broker that it starts and stops:
+#   C: build/bench/kafka_passthrough with OUT "-" — a plain,
+#      non-transactional consume of the input (the I/O ceiling);
 #   P: build/bench/kafka_passthrough — consume → produce every event, with
-#      warden run's batching and transactions (the I/O baseline);
-#   W: warden run with the example pack (actions, DLQ, changelog snapshots,
-#      results to null:) on the same events.
-# Prints both rates, W/P, poll-to-commit latency (p50/p99) and the broker's
-# CPU time during each phase (from /proc).  EVENTS (default 1000000) events
-# from examples/gen_events over PARTITIONS (default 4) partitions.
+#      warden run's batching and transactions (the transactional baseline);
+#   W1, W2: warden run with the example pack at its default settings (batch
+#      size and time, commits in flight) over PARTITIONS partitions, one
+#      process and two processes in one group;
+#   R: the repartitioned path (run.repartition=on, one hop per counter key
+#      field), same events;
+#   restore: a slot's changelog of RESTORE_KEYS (default 1,000,000) keys
+#      restored at start, timed.
+# Each line: events/s, p50/p99 poll→commit, changelog bytes per event,
+# warden CPU-seconds and the broker's (from /proc), and the rate against C
+# and P; beside them, for reference, Kafka Streams figures quoted from
+# issue 9 (not measured here).  EVENTS (default 1000000) events from
+# examples/gen_events.  BATCH_MAX / BATCH_MS: the batching of P (default
+# warden run's defaults) and, when set, of every warden line.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 WARDEN=${WARDEN:-$PWD/$BUILD/warden}
 EVENTS=${EVENTS:-1000000}
 PARTITIONS=${PARTITIONS:-4}
-BATCH_MAX=${BATCH_MAX:-10000}   # warden run's defaults
+RESTORE_KEYS=${RESTORE_KEYS:-1000000}
+WSET=()   # warden run at its defaults unless BATCH_MAX / BATCH_MS are given
+[ -n "${BATCH_MAX:-}" ] && WSET+=(--set "run.batch_max=$BATCH_MAX")
+[ -n "${BATCH_MS:-}" ] && WSET+=(--set "run.batch_ms=$BATCH_MS")
+BATCH_MAX=${BATCH_MAX:-10000}   # P's batching: warden run's defaults
 BATCH_MS=${BATCH_MS:-100}
 for b in "$WARDEN" "$BUILD/bench/kafka_passthrough" "$BUILD/examples/gen_events"; do
     [ -x "$b" ] || { echo "bench/kafka: $b missing (make all first)"; exit 1; }
 done
 T=$(mktemp -d "${TMPDIR:-/tmp}/warden-bench-kafka.XXXXXX")
 export WARDEN_KAFKA_DIR="$T/broker" KAFKA_PARTITIONS="$PARTITIONS"
+PIDS=()
 cleanup() {
-    if [ -n "${WPID:-}" ]; then kill -KILL "$WPID" 2>/dev/null || :; fi
+    local p
+    for p in ${WPID:-} "${PIDS[@]+"${PIDS[@]}"}"; do kill -TERM "$p" 2>/dev/null || :; done
+    sleep 1
+    for p in ${WPID:-} "${PIDS[@]+"${PIDS[@]}"}"; do kill -KILL "$p" 2>/dev/null || :; done
     tests/kafka/broker.sh stop >/dev/null 2>&1 || :
     rm -rf "$T"
 }
@@ -44,17 +62,34 @@ timeout 300 kcat -b "$KAFKA_BOOTSTRAP" -P -t in -l -X linger.ms=50 -X batch.num.
 c1=$(broker_cpu); t1=$(date +%s.%N)
 echo "loaded $EVENTS events ($((bytes / 1048576)) MiB) over $PARTITIONS partitions in $(secs "$t0" "$t1") s; broker CPU $(secs "$c0" "$c1") s"
 
-# P: the raw librdkafka passthrough.
+proc_cpu() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+jget() { python3 -c 'import json,sys
+try: print(json.load(open(sys.argv[1])).get(sys.argv[2], sys.argv[3]))
+except Exception: print(sys.argv[3])' "$1" "$2" "${3:-0}"; }
+field() { echo "$1" | sed -n "s/.* $2=\([0-9.]*\).*/\1/p"; }
+ROWS=()   # name|events/s|p50 us|p99 us|changelog bytes|warden cpu|broker cpu|note
+row() { ROWS+=("$1|$2|$3|$4|$5|$6|$7|${8:-}"); }
+
+# C: the I/O ceiling, a plain consume.
+c0=$(broker_cpu)
+C_OUT=$(timeout 600 "$BUILD/bench/kafka_passthrough" "$KAFKA_BOOTSTRAP" in - bench.c "$EVENTS")
+c1=$(broker_cpu)
+echo "$C_OUT"
+C_RATE=$(field "$C_OUT" events_per_s)
+row "C: plain consume (I/O ceiling)" "$C_RATE" "" "" "" "$(field "$C_OUT" cpu_s)" "$(secs "$c0" "$c1")"
+
+# P: the raw librdkafka transactional passthrough.
 c0=$(broker_cpu)
 P_OUT=$(timeout 600 "$BUILD/bench/kafka_passthrough" "$KAFKA_BOOTSTRAP" in passthrough.out bench.p \
         "$EVENTS" "$BATCH_MAX" "$BATCH_MS")
 c1=$(broker_cpu)
-P_CPU=$(secs "$c0" "$c1")
 echo "$P_OUT"
-P_RATE=$(echo "$P_OUT" | sed -n 's/.* events_per_s=\([0-9]*\).*/\1/p')
-P_P99=$(echo "$P_OUT" | sed -n 's/.* latency_p99_us=\([0-9]*\).*/\1/p')
+P_RATE=$(field "$P_OUT" events_per_s)
+row "P: transactional passthrough" "$P_RATE" "$(field "$P_OUT" latency_p50_us)" \
+    "$(field "$P_OUT" latency_p99_us)" "" "$(field "$P_OUT" cpu_s)" "$(secs "$c0" "$c1")" \
+    "batch $BATCH_MAX / $BATCH_MS ms"
 
-# W: warden run, same events, same batching.
+# W1: warden run, one process, default settings.
 cat >"$T/warden.lua" <<EOF
 return {
   kafka = { ["bootstrap.servers"] = "$KAFKA_BOOTSTRAP" },
@@ -62,57 +97,92 @@ return {
   rules = "$PWD/examples/rules",
   store = "null:",
   log_level = "warn",
-  run = { group = "bench.w", actions_topic = "bench.actions", dlq_topic = "bench.dlq",
-          batch_max = $BATCH_MAX, batch_ms = $BATCH_MS, repartition = "off" },
+  run = { group = "bench.w", actions_topic = "bench.actions", dlq_topic = "bench.dlq", repartition = "off" },
 }
 EOF
 c0=$(broker_cpu)
 WARDEN_LOG=info timeout 600 "$WARDEN" run -c "$T/warden.lua" --instance bench --max-events "$EVENTS" \
-    >"$T/warden.log" 2>&1 &
+    --stats-json "$T/w1.json" "${WSET[@]+"${WSET[@]}"}" >"$T/warden.log" 2>&1 &
 WPID=$!
+W1_CPU=0
+while kill -0 "$WPID" 2>/dev/null; do   # warden's CPU (not timeout's) just before it exits
+    x=$(proc_cpu "$(jget "$T/w1.json" pid 1)"); [ "$x" = 0 ] || W1_CPU=$x
+    sleep 0.2
+done
 wait "$WPID" || { tail -20 "$T/warden.log"; echo "bench/kafka: warden run failed"; exit 1; }
 WPID=
 c1=$(broker_cpu)
-W_CPU=$(secs "$c0" "$c1")
 S=$(grep "summary events=" "$T/warden.log" | tail -1)
-W_RATE=$(echo "$S" | sed -n 's/.* busy_events_per_s=\([0-9]*\).*/\1/p')
-W_P50=$(echo "$S" | sed -n 's/.* latency_p50_us=\([0-9]*\).*/\1/p')
-W_P99=$(echo "$S" | sed -n 's/.* latency_p99_us=\([0-9]*\).*/\1/p')
-W_BUSY=$(echo "$S" | sed -n 's/.* busy_seconds=\([0-9.]*\).*/\1/p')
-echo "warden $(echo "$S" | grep -o 'events=[0-9]* actions=[0-9]* hits=[0-9]* dead_letters=[0-9]* rejected=[0-9]*') commits=$(echo "$S" | sed -n 's/.* commits=\([0-9]*\).*/\1/p') snapshot_bytes=$(echo "$S" | sed -n 's/.* snapshot_bytes=\([0-9]*\).*/\1/p') seconds=$W_BUSY events_per_s=$W_RATE latency_p50_us=$W_P50 latency_p99_us=$W_P99"
-echo
-printf '%-34s %12s %16s %14s\n' "kafka, $EVENTS events" "events/s" "p99 poll→commit" "broker CPU s"
-printf '%-34s %12s %13s ms %14s\n' "P: librdkafka passthrough" "$P_RATE" "$(awk -v u="$P_P99" 'BEGIN {printf "%.1f", u / 1000}')" "$P_CPU"
-printf '%-34s %12s %13s ms %14s\n' "W: warden run (example pack)" "$W_RATE" "$(awk -v u="$W_P99" 'BEGIN {printf "%.1f", u / 1000}')" "$W_CPU"
-awk -v w="$W_RATE" -v p="$P_RATE" 'BEGIN {r = 0; if (p > 0) r = w / p; printf "ratio W/P = %.2f (aim: >= 0.50)\n", r}'
-W_CL=$(echo "$S" | sed -n 's/.* snapshot_bytes=\([0-9]*\).*/\1/p')
-echo "changelog bytes per event: $(awk -v b="$W_CL" -v n="$EVENTS" 'BEGIN {printf "%.0f", b / n}') (aim: <= 100)"
+echo "warden $(echo "$S" | grep -o 'events=[0-9]* actions=[0-9]* hits=[0-9]* dead_letters=[0-9]* rejected=[0-9]*') commits=$(field "$S" commits) commits_overlapped=$(field "$S" commits_overlapped) commit_seconds=$(field "$S" commit_seconds) commit_stall_seconds=$(field "$S" commit_stall_seconds) snapshot_bytes=$(field "$S" snapshot_bytes) seconds=$(field "$S" busy_seconds) events_per_s=$(field "$S" busy_events_per_s) latency_p50_us=$(field "$S" latency_p50_us) latency_p99_us=$(field "$S" latency_p99_us)"
+row "W1: warden run, 1 process" "$(field "$S" busy_events_per_s)" "$(field "$S" latency_p50_us)" \
+    "$(field "$S" latency_p99_us)" "$(field "$S" snapshot_bytes)" "$W1_CPU" "$(secs "$c0" "$c1")" \
+    "$(field "$S" commits) commits, $(field "$S" commits_overlapped) in flight"
+
+# W2: two processes in one group (two partitions each), same events.  From
+# the moment the group has settled (both hold partitions, all of them
+# assigned) to the moment the sum reaches EVENTS.
+sed -e 's/group = "bench.w"/group = "bench.w2"/' -e 's/bench.actions/bench.w2.actions/' "$T/warden.lua" >"$T/w2.lua"
+c0=$(broker_cpu)
+PIDS=()
+for i in a b; do
+    WARDEN_LOG=info timeout 900 "$WARDEN" run -c "$T/w2.lua" --instance "bench$i" --stats-json "$T/w2$i.json" \
+        "${WSET[@]+"${WSET[@]}"}" >"$T/w2$i.log" 2>&1 &
+    PIDS+=($!)
+done
+w2_events() { echo $(( $(jget "$T/w2a.json" events) + $(jget "$T/w2b.json" events) )); }
+t0=; e0=0
+for i in $(seq 1 6000); do
+    pa=$(jget "$T/w2a.json" partitions); pb=$(jget "$T/w2b.json" partitions)
+    if [ -z "$t0" ] && [ "$pa" -gt 0 ] && [ "$pb" -gt 0 ] && [ $((pa + pb)) -ge "$PARTITIONS" ]; then
+        t0=$(date +%s.%N); e0=$(w2_events)
+    fi
+    [ "$(w2_events)" -ge "$EVENTS" ] && break
+    for p in "${PIDS[@]}"; do
+        kill -0 "$p" 2>/dev/null || { tail -20 "$T"/w2?.log; echo "bench/kafka: warden run (2 processes) failed"; exit 1; }
+    done
+    sleep 0.1
+done
+t1=$(date +%s.%N)
+W2_CPU=$(awk -v a="$(proc_cpu "$(jget "$T/w2a.json" pid 1)")" -v b="$(proc_cpu "$(jget "$T/w2b.json" pid 1)")" \
+    'BEGIN {printf "%.2f", a + b}')
+c1=$(broker_cpu)
+for p in "${PIDS[@]}"; do kill -TERM "$p"; done
+for p in "${PIDS[@]}"; do wait "$p" || :; done
+PIDS=()
+W2_RATE=$(awk -v n="$EVENTS" -v e="$e0" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN {s = b - a; r = 0; if (s > 0) r = (n - e) / s; printf "%.0f", r}')
+W2_P50=$(( $(jget "$T/w2a.json" latency_p50_us) > $(jget "$T/w2b.json" latency_p50_us) ? $(jget "$T/w2a.json" latency_p50_us) : $(jget "$T/w2b.json" latency_p50_us) ))
+W2_P99=$(( $(jget "$T/w2a.json" latency_p99_us) > $(jget "$T/w2b.json" latency_p99_us) ? $(jget "$T/w2a.json" latency_p99_us) : $(jget "$T/w2b.json" latency_p99_us) ))
+W2_CL=$(( $(jget "$T/w2a.json" snapshot_bytes) + $(jget "$T/w2b.json" snapshot_bytes) ))
+row "W2: warden run, 2 processes" "$W2_RATE" "$W2_P50" "$W2_P99" "$W2_CL" "$W2_CPU" "$(secs "$c0" "$c1")" \
+    "events $(jget "$T/w2a.json" events) + $(jget "$T/w2b.json" events), $e0 before the group settled; p50/p99 the larger"
 
 # R: the repartitioned path (exact counters over the partitions: one hop per
-# counter key field, docs/state.md), same events, same batching.  Drained
-# when the last hop has evaluated every event; warden CPU is the process and
-# its hop processes, from /proc just before the stop.
-proc_cpu() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# counter key field, docs/state.md), same events.  Drained when the last hop
+# has evaluated every event; warden CPU is the process and its hop
+# processes, from /proc just before the stop.
 sed -e 's/group = "bench.w"/group = "bench.r"/' -e 's/repartition = "off"/repartition = "on"/' \
     -e 's/bench.actions/bench.r.actions/' "$T/warden.lua" >"$T/repart.lua"
 c0=$(broker_cpu); t0=$(date +%s.%N)
 WARDEN_LOG=info timeout 1200 "$WARDEN" run -c "$T/repart.lua" --instance bench --stats-json "$T/r.json" \
-    >"$T/repart.log" 2>&1 &
+    "${WSET[@]+"${WSET[@]}"}" >"$T/repart.log" 2>&1 &
 WPID=$!
 for i in $(seq 1 2400); do
-    n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["events"])' "$T/r.json" 2>/dev/null || echo 0)
+    n=$(jget "$T/r.json" events)
     [ "$n" -ge "$EVENTS" ] && break
     kill -0 "$WPID" 2>/dev/null || { tail -20 "$T/repart.log"; echo "bench/kafka: warden run (repartitioned) failed"; exit 1; }
     sleep 0.5
 done
 t1=$(date +%s.%N)
-R_PID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$T/r.json")
+R_PID=$(jget "$T/r.json" pid)
 R_WCPU=$(proc_cpu "$R_PID")
 echo "  last hop: cpu $R_WCPU s"
 HOPS=$(ls "$T"/r.json.hop*.json 2>/dev/null | wc -l)
+R_CL=$(jget "$T/r.json" snapshot_bytes)
 for f in "$T"/r.json.hop*.json; do
-    hp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f")
+    [ -f "$f" ] || continue
+    hp=$(jget "$f" pid)
     R_WCPU=$(awk -v a="$R_WCPU" -v b="$(proc_cpu "$hp")" 'BEGIN {printf "%.2f", a + b}')
+    R_CL=$(( R_CL + $(jget "$f" snapshot_bytes) ))
     python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1])); n = max(int(sys.argv[2]), 1)
@@ -125,8 +195,59 @@ kill -TERM "$WPID"; wait "$WPID" || :
 WPID=
 R_SECS=$(secs "$t0" "$t1")
 R_RATE=$(awk -v n="$EVENTS" -v s="$R_SECS" 'BEGIN {printf "%.0f", n / s}')
-R_P99=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("latency_p99_us", 0))' "$T/r.json")
-printf '%-34s %12s %13s ms %14s   warden CPU %s s over %s hops + the last (start-up included)\n' \
-    "R: warden run, repartitioned" "$R_RATE" "$(awk -v u="$R_P99" 'BEGIN {printf "%.1f", u / 1000}')" \
-    "$(secs "$c0" "$c1")" "$R_WCPU" "$HOPS"
+row "R: warden run, repartitioned" "$R_RATE" "$(jget "$T/r.json" latency_p50_us)" \
+    "$(jget "$T/r.json" latency_p99_us)" "$R_CL" "$R_WCPU" "$(secs "$c0" "$c1")" \
+    "$HOPS hops + the last; start-up included"
+
+# The restore of RESTORE_KEYS keys: users seen once on one partition (a
+# one-counter pack), one run writes their changelog, the next process
+# restores the slot before its first event (restore_ms).
+mkdir -p "$T/rpack/t"
+cat >"$T/rpack/counters.lua" <<'LUA'
+return {
+  { name = "logins_by_user", stream = "login", key = "user.id", windows = { "1d" } },
+}
+LUA
+cat >"$T/rpack/t/seen.lua" <<'LUA'
+return {
+  name = "t.seen", version = 1, description = "counts every user", streams = { "login" },
+  mode = "shadow", fields = { "user.id" },
+  evaluate = function(ev, ctx) ctx.count("logins_by_user", ev.user.id, "1d") end,
+}
+LUA
+awk -v n="$RESTORE_KEYS" -v d="$(date -u -d '-1 hour' +%Y-%m-%dT%H:00:00Z)" 'BEGIN {
+    for (i = 0; i <= n; i++) printf "{\"type\":\"login\",\"id\":\"r%d\",\"ts\":\"%s\",\"user\":{\"id\":\"u%d\"}}\n", i, d, i }' \
+    >"$T/restore.jsonl"
+timeout 300 kcat -b "$KAFKA_BOOTSTRAP" -P -t restore.in -p 0 -l -X linger.ms=50 -X batch.num.messages=10000 \
+    "$T/restore.jsonl"
+sed -e 's/group = "bench.w"/group = "bench.restore"/' -e 's/bench.actions/bench.restore.actions/' \
+    -e 's/topics = { "in" }/topics = { "restore.in" }/' -e "s|rules = \"[^\"]*\"|rules = \"$T/rpack\"|" \
+    "$T/warden.lua" >"$T/restore.lua"
+WARDEN_LOG=info timeout 600 "$WARDEN" run -c "$T/restore.lua" --instance bench --max-events "$RESTORE_KEYS" \
+    >"$T/restore1.log" 2>&1 || { tail -20 "$T/restore1.log"; echo "bench/kafka: the restore's first run failed"; exit 1; }
+WARDEN_LOG=info timeout 600 "$WARDEN" run -c "$T/restore.lua" --instance bench --max-events 1 \
+    >"$T/restore2.log" 2>&1 || { tail -20 "$T/restore2.log"; echo "bench/kafka: the restore's second run failed"; exit 1; }
+S1=$(grep "summary events=" "$T/restore1.log" | tail -1)
+S2=$(grep "summary events=" "$T/restore2.log" | tail -1)
+RESTORED=$(field "$S2" restored_records)
+RESTORE_MS=$(field "$S2" restore_ms)
+echo "restore: $RESTORED records ($(field "$S1" snapshot_bytes) bytes written by $(field "$S1" commits) commits of the first run) restored in $RESTORE_MS ms"
+
+echo
+uptime
+printf '%-32s %9s %7s %7s %9s %8s %8s %6s %6s  %s\n' "kafka, $EVENTS events, $PARTITIONS partitions" \
+    "events/s" "p50 ms" "p99 ms" "CL B/ev" "warden s" "broker s" "/C" "/P" "(CPU-seconds; CL: changelog)"
+for r in "${ROWS[@]}"; do
+    IFS='|' read -r name rate p50 p99 cl wcpu bcpu note <<<"$r"
+    awk -v name="$name" -v rate="$rate" -v p50="$p50" -v p99="$p99" -v cl="$cl" -v w="$wcpu" -v b="$bcpu" \
+        -v c="$C_RATE" -v p="$P_RATE" -v n="$EVENTS" -v note="$note" 'BEGIN {
+        printf "%-32s %9s %7s %7s %9s %8s %8s %6s %6s  %s\n", name, rate,
+            p50 == "" ? "-" : sprintf("%.1f", p50 / 1000), p99 == "" ? "-" : sprintf("%.1f", p99 / 1000),
+            cl == "" ? "-" : sprintf("%.0f", cl / n), w, b,
+            (c > 0 ? sprintf("%.2f", rate / c) : "-"), (p > 0 ? sprintf("%.2f", rate / p) : "-"), note }'
+done
+printf '%-32s %9s %7s %7s %9s %8s %8s %6s %6s  %s\n' "K: Kafka Streams 3.9 (quoted)" "67000" "-" "251.0" "-" \
+    "20.5" "-" "-" "-" "issue 9's velocity job, EOS v2 + repartition; NOT measured here"
+echo "restore of $RESTORED changelog records (keys) at start: $RESTORE_MS ms"
+echo "aims (issue 9): W1 >= 150000 events/s, p99 <= 250 ms, changelog <= 100 bytes/event"
 echo "broker RSS $(broker_rss) MB"

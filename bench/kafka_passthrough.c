@@ -3,7 +3,9 @@
  * transactions (consumer group, read_committed, transactional producer,
  * offsets sent in the transaction, commit every BATCH_MAX messages or
  * BATCH_MS), copying every message to the output topic.  Stops after COUNT
- * messages and prints its rate and poll-to-commit latency.
+ * messages and prints its rate and poll-to-commit latency.  With OUT "-"
+ * it only consumes (plain, non-transactional, read_uncommitted): the I/O
+ * ceiling of reading the input.  Both print the process's CPU seconds.
  *
  *   kafka_passthrough BOOTSTRAP IN OUT GROUP COUNT [BATCH_MAX BATCH_MS]
  *
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static uint64_t now_ns(void)
@@ -42,6 +45,56 @@ static void check(rd_kafka_error_t *e, const char *what)
         die(what, rd_kafka_error_string(e));
 }
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* OUT "-": consume COUNT messages, nothing else. */
+static int consume_only(const char *bootstrap, const char *in, const char *group, long count)
+{
+    char err[512];
+    rd_kafka_conf_t *cc = rd_kafka_conf_new();
+    set(cc, "bootstrap.servers", bootstrap);
+    set(cc, "group.id", group);
+    set(cc, "enable.auto.commit", "false");
+    set(cc, "auto.offset.reset", "earliest");
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err);
+    if (!c)
+        die("consumer", err);
+    rd_kafka_poll_set_consumer(c);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, in, RD_KAFKA_PARTITION_UA);
+    if (rd_kafka_subscribe(c, sub))
+        die("subscribe", in);
+    rd_kafka_topic_partition_list_destroy(sub);
+    long n = 0;
+    uint64_t first = 0, last = 0;
+    size_t bytes = 0;
+    while (n < count) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            last = now_ns();
+            if (!first)
+                first = last;
+            bytes += m->len;
+            n++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    double secs = (double)(last - first) / 1e9;
+    printf("consume events=%ld bytes=%zu seconds=%.3f events_per_s=%.0f cpu_s=%.2f\n", n, bytes, secs,
+           secs > 0 ? (double)n / secs : 0.0, cpu_seconds());
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return 0;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -59,6 +112,8 @@ int main(int argc, char **argv)
     long batch_max = argc > 6 ? atol(argv[6]) : 2000;
     long batch_ms = argc > 7 ? atol(argv[7]) : 200;
     char err[512], txn[256];
+    if (strcmp(out, "-") == 0)
+        return consume_only(bootstrap, in, group, count);
 
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
     set(pc, "bootstrap.servers", bootstrap);
@@ -143,8 +198,8 @@ int main(int argc, char **argv)
     double secs = (double)(last_commit - first) / 1e9;
     qsort(lat, (size_t)nlat, sizeof(*lat), cmp_u32);
     printf("passthrough events=%ld commits=%ld seconds=%.3f events_per_s=%.0f latency_p50_us=%u "
-           "latency_p99_us=%u\n", n, commits, secs, secs > 0 ? (double)n / secs : 0.0,
-           nlat ? lat[nlat / 2] : 0, nlat ? lat[(size_t)((double)(nlat - 1) * 0.99)] : 0);
+           "latency_p99_us=%u cpu_s=%.2f\n", n, commits, secs, secs > 0 ? (double)n / secs : 0.0,
+           nlat ? lat[nlat / 2] : 0, nlat ? lat[(size_t)((double)(nlat - 1) * 0.99)] : 0, cpu_seconds());
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
     rd_kafka_destroy(p);

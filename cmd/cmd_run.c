@@ -212,6 +212,17 @@ static void h_committed(void *ud, void *part)
     state_log_commit(((rpart_t *)part)->state);
 }
 
+static kfk_rc_t h_seal(void *ud, void *part, char *errstr, size_t n)
+{
+    (void)ud;
+    int rc = state_log_seal(((rpart_t *)part)->state);
+    if (rc != 0) {
+        snprintf(errstr, n, "%s", state_strerror(rc));
+        return KFK_FATAL;
+    }
+    return KFK_OK;
+}
+
 static kfk_rc_t h_rollback(void *ud, void *part, char *errstr, size_t n)
 {
     (void)ud;
@@ -982,6 +993,7 @@ int cmd_run(int argc, char **argv)
         .client_id = "warden-run",
         .align_ms = wd_config_int(r.cfg, "run.align_ms"),
         .max_events = a.max_events,
+        .overlap = wd_config_bool(r.cfg, "run.commit_overlap"),
     };
     if (r.rp)
         cmd_rp_final_opts(r.rp, &ko);
@@ -994,6 +1006,7 @@ int cmd_run(int argc, char **argv)
         .changes = h_changes,
         .committed = h_committed,
         .rollback = h_rollback,
+        .seal = h_seal,
         .apply = h_apply,
         .load = h_load,
         .restored = h_restored,
@@ -1027,14 +1040,16 @@ int cmd_run(int argc, char **argv)
              " state_resets=%" PRIu64 " changelog_records_rejected=%" PRIu64
              " reloads=%" PRIu64 " reload_failures=%" PRIu64
              " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " seconds=%.2f events_per_s=%.0f"
-             " busy_seconds=%.3f busy_events_per_s=%.0f",
+             " busy_seconds=%.3f busy_events_per_s=%.0f commits_overlapped=%" PRIu64
+             " commit_seconds=%.3f commit_stall_seconds=%.3f",
              r.events, r.actions, r.hits, ks.dead_letters, r.rejected, r.unrouted, r.dropped, r.rule_errors,
              ks.commits, ks.aborts, ks.producer_restarts,
              ks.snapshots, ks.snapshot_bytes, ks.restored, ks.restored_records, ks.restore_ms, ks.misaligned,
              r.state_resets, r.records_rejected,
              r.reloads, r.reload_failures,
              ks.lat_p50_us, ks.lat_p99_us, secs, secs > 0 ? (double)r.events / secs : 0.0,
-             busy, busy > 0 ? (double)r.events / busy : 0.0);
+             busy, busy > 0 ? (double)r.events / busy : 0.0, ks.overlapped, (double)ks.commit_us / 1e6,
+             (double)ks.commit_stall_us / 1e6);
     if (cmd_ctx_store(r.ctx)) {
         store_stats_t so;
         store_stats(cmd_ctx_store(r.ctx), &so);

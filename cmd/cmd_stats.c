@@ -56,6 +56,9 @@ void cmd_stats_kafka(json_t *o, const kfk_stats_t *ks, int final)
     cmd_stats_u64(o, "revoked", ks->revoked);
     cmd_stats_u64(o, "partitions", ks->partitions);
     cmd_stats_u64(o, "slots", ks->slots);
+    cmd_stats_u64(o, "commits_overlapped", ks->overlapped);
+    json_object_set_new(o, "commit_seconds", json_real((double)ks->commit_us / 1e6));
+    json_object_set_new(o, "commit_stall_seconds", json_real((double)ks->commit_stall_us / 1e6));
     if (final) {
         cmd_stats_u64(o, "latency_p50_us", ks->lat_p50_us);
         cmd_stats_u64(o, "latency_p99_us", ks->lat_p99_us);

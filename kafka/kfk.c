@@ -229,9 +229,10 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
     if (k->o.batch_ms < 1)
         k->o.batch_ms = 1;
     k->poll_ns = calloc((size_t)k->o.batch_max, sizeof(*k->poll_ns));
+    k->f_poll_ns = calloc((size_t)k->o.batch_max, sizeof(*k->f_poll_ns));
     k->tp_names = calloc(opts->ntopics + 1, sizeof(char *));
     k->tp_base = calloc(opts->ntopics + 1, sizeof(int32_t));
-    if (!k->poll_ns || !k->tp_names || !k->tp_base) {
+    if (!k->poll_ns || !k->f_poll_ns || !k->tp_names || !k->tp_base) {
         snprintf(errstr, n, "out of memory");
         goto fail;
     }
@@ -264,6 +265,10 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
     }
     if (k->o.merge_max_held == 0)
         k->o.merge_max_held = 50000;
+    /* In flight only where nothing but the batch boundary orders the
+     * transactions: no held messages, no ticks, and every slot's log can
+     * be sealed. */
+    k->overlap = k->o.overlap && !k->align && !k->o.merge && !k->h.tick && (k->h.seal || !k->h.changes);
     {
         const char *names[64];
         int parts[64], compact[64];
@@ -351,6 +356,7 @@ void kfk_destroy(kfk_t *k)
 {
     if (!k)
         return;
+    kfk_txn_abandon(k);
     if (k->c) {
         rd_kafka_consumer_close(k->c);
         rd_kafka_destroy(k->c);
@@ -382,6 +388,7 @@ void kfk_destroy(kfk_t *k)
     free(k->tp_names);
     free(k->tp_base);
     free(k->poll_ns);
+    free(k->f_poll_ns);
     free(k->lat);
     free(k);
 }

@@ -79,6 +79,12 @@ typedef struct kfk_handler {
     kfk_rc_t (*changes)(void *ud, void *part, kfk_changelog_t *cl, char *errstr, size_t errstr_size);
     void (*committed)(void *ud, void *part);
     kfk_rc_t (*rollback)(void *ud, void *part, char *errstr, size_t errstr_size);
+    /* After changes: the batch's commit goes on in flight while the next
+     * batch is evaluated (kfk_opts_t.overlap); part's log of the sealed
+     * batch is kept apart (state_log_seal), so that committed commits it
+     * alone and rollback puts back both batches.  KFK_OK or KFK_FATAL.
+     * NULL: a stateful handler's commits are never in flight. */
+    kfk_rc_t (*seal)(void *ud, void *part, char *errstr, size_t errstr_size);
     kfk_rc_t (*apply)(void *ud, void *part, const void *id, size_t idlen, const void *val, size_t vlen,
                       char *errstr, size_t errstr_size);
     kfk_rc_t (*load)(void *ud, void *part, const void *data, size_t len, char *errstr, size_t errstr_size);
@@ -129,6 +135,10 @@ typedef struct kfk_opts {
     long               tick_ms;     /* the handler's tick period (0: none) */
     long               idle_ms;     /* caught up this long: the slot is idle (tick) */
     size_t             merge_max_held; /* merge: pause a partition holding more (0: 50000) */
+    int                overlap;     /* evaluate the next batch while a commit is in flight
+                                     * (its outputs held until its transaction begins);
+                                     * taken only without align, merge and tick, and
+                                     * when the handler can seal */
 } kfk_opts_t;
 
 /* Counters of the loop (read after kfk_run, or for metrics). */
@@ -160,6 +170,9 @@ typedef struct kfk_stats {
     uint64_t paused;         /* merge: times a partition was paused for holding too much */
     int64_t  wm_lag_ms;      /* merge: newest held event time minus the slowest slot's
                               * position, at the last commit (0: nothing held) */
+    uint64_t commit_us;      /* commit calls (send_offsets + commit_transaction), in total */
+    uint64_t commit_stall_us;/* of it, time the loop waited for a commit (not evaluating) */
+    uint64_t overlapped;     /* commits that ran while the next batch was evaluated */
     uint64_t lat_p50_us;     /* poll → commit of the message's transaction */
     uint64_t lat_p99_us;
     uint64_t lat_max_us;

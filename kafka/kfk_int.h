@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 
 #include "base/wd_buf.h"
 #include "base/wd_log.h"
@@ -37,6 +38,7 @@ typedef struct kslot {
     void      *user;
     int        refs;           /* assigned topic-partitions using it */
     int        dirty;          /* touched in the open batch */
+    int        fdirty;         /* touched in the batch whose commit is in flight */
     int        migrate;        /* restored from an old whole-slot snapshot: its
                                   record gets a tombstone at the next commit */
     kfk_pos_t  pos;            /* merge: the last position handed out */
@@ -56,6 +58,8 @@ typedef struct ktp {
     kslot_t              *slot;
     int                   dirty;        /* consumed in the open batch */
     int64_t               batch_first;  /* offset of its first message in the batch */
+    int                   fdirty;       /* consumed in the batch whose commit is in flight */
+    int64_t               fbatch_first; /* that batch's first offset here */
     int64_t               next;         /* offset after its last message handed out */
     int                   eof;          /* caught up (no message fetched since EOF) */
     int64_t               polled_next;  /* offset after the last message polled, -1 before */
@@ -102,6 +106,30 @@ struct kfk {
     int32_t             *tp_base;        /* their first changelog partition */
     size_t               ntp;
     kfk_stats_t          st;
+    /* The commit in flight (kfk_txn.c, "overlap"): send_offsets_to_transaction
+     * and commit_transaction of a sealed batch run on the committer thread
+     * while the loop evaluates the next batch without a transaction
+     * (pending): what that batch produces is held in pend until the commit
+     * is done and its own transaction begins.  The main thread touches
+     * neither the producer nor the sealed batch's slots meanwhile. */
+    int                  overlap;        /* on: the handler can seal (or is stateless) */
+    int                  inflight;       /* the committer thread runs (or ran, not reaped) */
+    int                  pending;        /* the open batch has no transaction yet */
+    int                  f_done;         /* set by the committer thread (atomic) */
+    pthread_t            f_thr;
+    rd_kafka_error_t    *f_err;          /* the committer's error, NULL: committed */
+    const char          *f_what;         /* the call that failed */
+    rd_kafka_topic_partition_list_t *f_offs;
+    rd_kafka_consumer_group_metadata_t *f_gm;
+    uint64_t            *f_poll_ns;      /* the sealed batch's poll times */
+    size_t               f_nbatch;
+    uint64_t             f_start_ns;     /* its start (the transaction's age) */
+    uint64_t             f_commit_ns;    /* when it was handed to the thread */
+    uint64_t             last_between_ns;
+    wd_buf_t             pend;           /* records of the pending batch, packed */
+    size_t               npend;
+    struct kpend        *pendv;          /* their places in pend */
+    size_t               cappend;
 };
 
 /* kfk.c */
@@ -152,6 +180,20 @@ kfk_rc_t kfk_txn_commit(kfk_t *k);
  * KFK_FATAL. */
 kfk_rc_t kfk_txn_redo(kfk_t *k, const char *why);
 
+/* The in-flight commit, when there is one: waits for it (block) or looks
+ * (!block: returns KFK_OK at once while it runs), and acts on its end —
+ * the sealed batch's slots committed, or the abort (or new producer) and
+ * the rewind of both batches.  Then a pending batch gets its transaction
+ * and its held records.  KFK_OK (KFK_REDO handled) or KFK_FATAL. */
+kfk_rc_t kfk_txn_reap(kfk_t *k, int block);
+/* Commits everything now: the commit in flight, then the open batch,
+ * synchronously (revoke, stop, before the handler's between).  KFK_OK
+ * (a redo handled) or KFK_FATAL. */
+kfk_rc_t kfk_txn_drain(kfk_t *k);
+/* After a fatal error: waits for the committer thread, drops its result
+ * and the pending records. */
+void kfk_txn_abandon(kfk_t *k);
+
 /* kfk_align.c */
 void kfk_q_clear(kfk_t *k, ktp_t *t);
 /* Holds m (polled at ns) on t's queue (merge: with its warden.pos).  0,
@@ -175,6 +217,9 @@ int kfk_merge_idle(const kfk_t *k, const kslot_t *sl);
 kfk_rc_t kfk_process(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t polled_ns);
 /* The handler's tick (kfk_handler_t.tick) in a transaction of its own. */
 kfk_rc_t kfk_tick(kfk_t *k);
+/* Should the batch ending now commit in full rather than in flight (a
+ * signal, a stop, the handler's between overdue)? */
+int kfk_between_due(const kfk_t *k);
 /* 1 once SIGTERM/SIGINT arrived (or kfk_request_stop). */
 int kfk_stop_requested(void);
 

@@ -55,9 +55,27 @@ int kfk_stop_requested(void) { return sig_stop != 0; }
 
 void kfk_stop(kfk_t *k) { k->stopping = 1; }
 
+/* With commits in flight the loop is seldom between batches: every
+ * KFK_BETWEEN_MS (and at once for a signal or a stop) a batch commits in
+ * full, so that the handler's between runs with nothing open. */
+#define KFK_BETWEEN_MS 500
+
+int kfk_between_due(const kfk_t *k)
+{
+    return sig_stop || sig_hup || sig_usr1 || k->stopping || k->fatal ||
+           wd_now_ns() - k->last_between_ns >= (uint64_t)KFK_BETWEEN_MS * 1000000ull;
+}
+
 kfk_rc_t kfk_process(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t polled_ns)
 {
-    if (!k->open && kfk_txn_begin(k) != KFK_OK) {
+    if (!k->open && k->inflight) {
+        /* the commit before is in flight: this batch's outputs are held
+         * until it is done and this batch's transaction begins */
+        k->open = 1;
+        k->pending = 1;
+        k->nbatch = 0;
+        k->batch_start_ns = wd_now_ns();
+    } else if (!k->open && kfk_txn_begin(k) != KFK_OK) {
         rd_kafka_message_destroy(m);
         return KFK_FATAL;
     }
@@ -138,8 +156,17 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
 {
     uint64_t batch_ns = (uint64_t)k->o.batch_ms * 1000000ull;
     uint64_t polls = 0;
+    k->last_between_ns = wd_now_ns();
     while (!k->fatal) {
-        if (!k->open) {
+        if (k->inflight && kfk_txn_reap(k, 0) == KFK_FATAL)
+            break;
+        if (!k->open && k->inflight && (sig_stop || k->stopping)) {
+            if (kfk_txn_reap(k, 1) == KFK_FATAL)
+                break;
+            continue;
+        }
+        if (!k->open && !k->inflight) {
+            k->last_between_ns = wd_now_ns();
             if (sig_stop || k->stopping)
                 break;
             if (k->h.between) {
@@ -164,6 +191,8 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
         }
         if (k->align && k->held > 0 && timeout > 10)
             timeout = 10;
+        if (k->inflight && timeout > 1)
+            timeout = 1;   /* look for the commit's end often */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k->c, timeout);
         if (k->fatal) {   /* e.g. from a rebalance callback inside the poll */
             if (m)
@@ -210,7 +239,7 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
                 if (kfk_process(k, t, m, now) != KFK_OK)
                     break;
             }
-            if ((++polls & 1023) == 0)
+            if ((++polls & 1023) == 0 && !k->inflight)
                 rd_kafka_poll(k->p, 0);
         }
         if (k->align && k->held > 0 &&
@@ -226,9 +255,10 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
                 break;
         }
     }
-    if (!k->fatal && k->open)
-        kfk_txn_commit(k);
+    if (!k->fatal && (k->open || k->inflight))
+        kfk_txn_drain(k);
     if (k->fatal) {
+        kfk_txn_abandon(k);
         snprintf(errstr, n, "%s", k->fatal_msg);
         return -1;
     }

@@ -352,8 +352,8 @@ static int on_assign(kfk_t *k, const rd_kafka_topic_partition_list_t *parts)
 static void on_revoke(kfk_t *k, const rd_kafka_topic_partition_list_t *parts)
 {
     /* Finish the in-flight batch while the partitions are still ours. */
-    if (k->open && !k->fatal)
-        kfk_txn_commit(k);
+    if ((k->open || k->inflight) && !k->fatal)
+        kfk_txn_drain(k);
     for (int i = 0; i < parts->cnt; i++) {
         for (size_t j = 0; j < k->ntps; j++) {
             ktp_t *t = k->tps[j];

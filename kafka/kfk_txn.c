@@ -1,6 +1,9 @@
 /* kafka/kfk_txn.c — the batch's transaction: begin; produce into it;
  * commit (precommit, the per-key changes of every touched slot to the
- * changelog, the consumed offsets, commit_transaction); and the two ways back when it
+ * changelog, the consumed offsets, commit_transaction) — with overlap, the
+ * offsets and commit_transaction on the committer thread while the loop
+ * evaluates the next batch, whose outputs are held until that commit is
+ * done and the next transaction begins; and the two ways back when it
  * cannot commit — abort, or a new producer under the same transactional.id
  * — both followed by the rewind of every touched partition and slot to the
  * last commit, so the batch is redone from the same offsets and state.
@@ -21,13 +24,108 @@ enum { TXN_RETRY = 2 };
 
 static kfk_rc_t restart_producer(kfk_t *k, const char *why);
 static kfk_rc_t rewind_batch(kfk_t *k);
+static kfk_rc_t handoff(kfk_t *k, rd_kafka_topic_partition_list_t *offs);
+
+/* ---- records of a pending batch ------------------------------------------ */
+
+/* One record produced while its batch had no transaction yet: offsets
+ * into k->pend (SIZE_MAX: no key / no value). */
+struct kpend {
+    size_t               topic, key, keylen, val, vallen;
+    int32_t              partition;
+    int64_t              ts_ms;
+    rd_kafka_headers_t  *headers;
+};
+
+static void pend_clear(kfk_t *k)
+{
+    for (size_t i = 0; i < k->npend; i++)
+        if (k->pendv[i].headers)
+            rd_kafka_headers_destroy(k->pendv[i].headers);
+    k->npend = 0;
+    wd_buf_reset(&k->pend);
+}
+
+static size_t pend_add(kfk_t *k, const void *p, size_t n)
+{
+    if (!p)
+        return SIZE_MAX;
+    size_t at = k->pend.len;
+    wd_buf_add(&k->pend, p, n);
+    return at;
+}
+
+/* Holds a record of the pending batch (kfk_produce).  KFK_OK or KFK_FATAL. */
+static kfk_rc_t pend_hold(kfk_t *k, const char *topic, int32_t partition, const void *key,
+                          size_t keylen, const void *val, size_t vallen, int64_t ts_ms,
+                          rd_kafka_headers_t *headers)
+{
+    if (k->npend == k->cappend) {
+        size_t cap = k->cappend ? k->cappend * 2 : 1024;
+        struct kpend *v = realloc(k->pendv, cap * sizeof(*v));
+        if (!v) {
+            if (headers)
+                rd_kafka_headers_destroy(headers);
+            LOG_ERROR("produce topic=%s: out of memory holding the record until the commit in flight is done",
+                      topic);
+            return KFK_FATAL;
+        }
+        k->pendv = v;
+        k->cappend = cap;
+    }
+    struct kpend *r = &k->pendv[k->npend++];
+    r->topic = pend_add(k, topic, strlen(topic) + 1);
+    r->key = pend_add(k, key, keylen);
+    r->keylen = keylen;
+    r->val = pend_add(k, val, vallen);
+    r->vallen = vallen;
+    r->partition = partition;
+    r->ts_ms = ts_ms;
+    r->headers = headers;
+    return KFK_OK;
+}
+
+/* The pending batch gets its transaction and its held records.  KFK_OK,
+ * KFK_REDO (rewound) or KFK_FATAL. */
+static kfk_rc_t pend_promote(kfk_t *k)
+{
+    uint64_t start = k->batch_start_ns;
+    size_t nb = k->nbatch;
+    k->pending = 0;
+    k->open = 0;
+    if (kfk_txn_begin(k) != KFK_OK) {
+        pend_clear(k);
+        return KFK_FATAL;
+    }
+    k->nbatch = nb;
+    k->batch_start_ns = start;   /* the batch is as old as its first event */
+    for (size_t i = 0; i < k->npend; i++) {
+        struct kpend *r = &k->pendv[i];
+        rd_kafka_headers_t *h = r->headers;
+        r->headers = NULL;   /* kfk_produce owns them now */
+        const char *d = k->pend.data;
+        kfk_rc_t rc = kfk_produce(k, d + r->topic, r->partition, r->key == SIZE_MAX ? NULL : d + r->key,
+                                  r->key == SIZE_MAX ? 0 : r->keylen, r->val == SIZE_MAX ? NULL : d + r->val,
+                                  r->val == SIZE_MAX ? 0 : r->vallen, r->ts_ms, h);
+        if (rc == KFK_REDO && !k->fatal)
+            return kfk_txn_redo(k, "producing the records held during the last commit found the transaction "
+                                "failed");
+        if (rc != KFK_OK) {
+            kfk_fatal(k, "producing the records held during the last commit failed");
+            pend_clear(k);
+            return KFK_FATAL;
+        }
+    }
+    pend_clear(k);
+    return KFK_OK;
+}
 
 /* Aborts the open transaction and rewinds: every touched partition seeks
  * back to its batch's first offset and its slot rolls back to the last
  * commit. */
 static kfk_rc_t abort_and_rewind(kfk_t *k, const char *why)
 {
-    LOG_WARN("kafka transaction aborted: %s; rewinding %zu events", why, k->nbatch);
+    LOG_WARN("kafka transaction aborted: %s; rewinding %zu events", why, k->nbatch + k->f_nbatch);
     for (;;) {
         rd_kafka_error_t *e = rd_kafka_abort_transaction(k->p, 30000);
         if (!e)
@@ -57,10 +155,14 @@ static kfk_rc_t rewind_batch(kfk_t *k)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
     char errstr[512];
+    pend_clear(k);   /* a pending batch goes with the one in flight */
+    k->pending = 0;
+    k->f_nbatch = 0;
     for (size_t i = 0; i < k->nslots; i++) {
         kslot_t *sl = k->slots[i];
-        if (!sl->dirty)
+        if (!sl->dirty && !sl->fdirty)
             continue;
+        sl->fdirty = 0;
         if (k->h.rollback && k->h.rollback(k->h.ud, sl->user, errstr, sizeof errstr) != KFK_OK) {
             kfk_fatal(k, "rewind: rolling back the state of %s: %s", sl->key, errstr);
             rd_kafka_topic_partition_list_destroy(l);
@@ -72,8 +174,11 @@ static kfk_rc_t rewind_batch(kfk_t *k)
     }
     for (size_t i = 0; i < k->ntps; i++) {
         ktp_t *t = k->tps[i];
-        if (!t->dirty)
+        if (!t->dirty && !t->fdirty)
             continue;
+        if (t->fdirty)   /* back to the batch in flight's first offset */
+            t->batch_first = t->fbatch_first;
+        t->fdirty = 0;
         rd_kafka_topic_partition_list_add(l, t->topic, t->partition)->offset = t->batch_first;
         kfk_q_clear(k, t);   /* held messages come again after the seek */
         t->dirty = 0;
@@ -150,10 +255,10 @@ kfk_rc_t kfk_txn_begin(kfk_t *k)
     return KFK_OK;
 }
 
-static void record_latency(kfk_t *k)
+static void record_latency(kfk_t *k, const uint64_t *poll_ns, size_t nbatch)
 {
     uint64_t now = wd_now_ns();
-    for (size_t i = 0; i < k->nbatch; i++) {
+    for (size_t i = 0; i < nbatch; i++) {
         if (k->nlat >= KFK_LAT_MAX_SAMPLES)
             break;
         if (k->nlat == k->caplat) {
@@ -164,7 +269,7 @@ static void record_latency(kfk_t *k)
             k->lat = n;
             k->caplat = cap;
         }
-        uint64_t us = (now - k->poll_ns[i]) / 1000;
+        uint64_t us = (now - poll_ns[i]) / 1000;
         k->lat[k->nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
     }
 }
@@ -175,6 +280,12 @@ kfk_rc_t kfk_txn_commit(kfk_t *k)
     char errstr[512];
     if (!k->open)
         return KFK_OK;
+    if (k->pending) {
+        /* its transaction first: the commit before it must be done */
+        kfk_rc_t r = kfk_txn_reap(k, 1);
+        if (r != KFK_OK || !k->open)
+            return r;
+    }
     kfk_rc_t pre = k->h.precommit ? k->h.precommit(k->h.ud, k) : KFK_OK;
     if (pre == KFK_REDO && !k->fatal)
         return kfk_txn_redo(k, "the handler's precommit asked for a redo");
@@ -210,6 +321,17 @@ kfk_rc_t kfk_txn_commit(kfk_t *k)
         }
     }
 
+    if (k->overlap && !kfk_between_due(k)) {
+        for (size_t i = 0; k->h.seal && i < k->nslots; i++) {
+            kslot_t *sl = k->slots[i];
+            if (sl->dirty && k->h.seal(k->h.ud, sl->user, errstr, sizeof errstr) != KFK_OK) {
+                kfk_fatal(k, "changelog of %s: %s", sl->key, errstr);
+                goto fatal;
+            }
+        }
+        return handoff(k, offs);
+    }
+    uint64_t c0 = wd_now_ns();
     for (; offs->cnt > 0;) {
         rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(k->c);
         rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(k->p, offs, gm, -1);
@@ -231,6 +353,9 @@ kfk_rc_t kfk_txn_commit(kfk_t *k)
         if (r != TXN_RETRY)
             return r;
     }
+    uint64_t dt = (wd_now_ns() - c0) / 1000;
+    k->st.commit_us += dt;
+    k->st.commit_stall_us += dt;
     for (size_t i = 0; i < k->nslots; i++) {
         kslot_t *sl = k->slots[i];
         if (!sl->dirty)
@@ -242,7 +367,7 @@ kfk_rc_t kfk_txn_commit(kfk_t *k)
     }
     for (size_t i = 0; i < k->ntps; i++)
         k->tps[i]->dirty = 0;
-    record_latency(k);
+    record_latency(k, k->poll_ns, k->nbatch);
     k->prestarts = 0;
     k->st.commits++;
     k->st.last_commit_ns = wd_now_ns();
@@ -260,6 +385,166 @@ fatal:
     }
     k->open = 0;
     return KFK_FATAL;
+}
+
+/* ---- the commit in flight ------------------------------------------------ */
+
+/* The committer thread: the sealed batch's offsets and commit.  It alone
+ * uses the producer until f_done. */
+static void *committer(void *arg)
+{
+    kfk_t *k = arg;
+    rd_kafka_error_t *e = NULL;
+    k->f_what = "send_offsets_to_transaction";
+    if (k->f_offs->cnt > 0)
+        e = rd_kafka_send_offsets_to_transaction(k->p, k->f_offs, k->f_gm, -1);
+    if (!e) {
+        k->f_what = "commit_transaction";
+        e = rd_kafka_commit_transaction(k->p, -1);
+    }
+    k->f_err = e;
+    __atomic_store_n(&k->f_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* The open batch (changelog produced, slots sealed) goes in flight: its
+ * partitions and slots are marked as the flight's, its poll times kept
+ * for the latency, the commit started on the committer thread.  Takes
+ * offs.  KFK_OK. */
+static kfk_rc_t handoff(kfk_t *k, rd_kafka_topic_partition_list_t *offs)
+{
+    for (size_t i = 0; i < k->nslots; i++)
+        if (k->slots[i]->dirty) {
+            k->slots[i]->fdirty = 1;
+            k->slots[i]->dirty = 0;
+        }
+    for (size_t i = 0; i < k->ntps; i++) {
+        ktp_t *t = k->tps[i];
+        if (t->dirty) {
+            t->fdirty = 1;
+            t->fbatch_first = t->batch_first;
+            t->dirty = 0;
+        }
+    }
+    uint64_t *swap = k->f_poll_ns;
+    k->f_poll_ns = k->poll_ns;
+    k->poll_ns = swap;
+    k->f_nbatch = k->nbatch;
+    k->f_start_ns = k->batch_start_ns;
+    k->f_offs = offs;
+    k->f_gm = rd_kafka_consumer_group_metadata(k->c);
+    k->f_err = NULL;
+    k->f_done = 0;
+    k->f_commit_ns = wd_now_ns();
+    LOG_DEBUG("kafka commit in flight events=%zu batch_ms=%.1f", k->nbatch,
+              (double)(k->f_commit_ns - k->batch_start_ns) / 1e6);
+    k->open = 0;
+    k->nbatch = 0;
+    k->inflight = 1;
+    if (pthread_create(&k->f_thr, NULL, committer, k) != 0) {
+        committer(k);   /* no thread: the commit here, then as if it had flown */
+        k->inflight = 2;
+    }
+    return KFK_OK;
+}
+
+kfk_rc_t kfk_txn_reap(kfk_t *k, int block)
+{
+    if (!k->inflight)
+        return k->pending ? pend_promote(k) : KFK_OK;
+    if (!block && !__atomic_load_n(&k->f_done, __ATOMIC_ACQUIRE))
+        return KFK_OK;
+    uint64_t w0 = wd_now_ns();
+    if (k->inflight == 1)
+        pthread_join(k->f_thr, NULL);
+    k->inflight = 0;
+    uint64_t now = wd_now_ns();
+    k->st.commit_stall_us += (now - w0) / 1000;
+    rd_kafka_error_t *e = k->f_err;
+    const char *what = k->f_what;
+    k->f_err = NULL;
+    while (e) {
+        /* kfk_txn_commit's answers, here: the transaction's age is the
+         * flight's; a redo rewinds both batches */
+        uint64_t start = k->batch_start_ns;
+        k->batch_start_ns = k->f_start_ns;
+        int r = txn_error(k, e, what);
+        k->batch_start_ns = start;
+        e = NULL;
+        if (r != TXN_RETRY) {
+            rd_kafka_topic_partition_list_destroy(k->f_offs);
+            rd_kafka_consumer_group_metadata_destroy(k->f_gm);
+            k->f_offs = NULL;
+            k->f_gm = NULL;
+            return (kfk_rc_t)r;
+        }
+        if (strcmp(what, "send_offsets_to_transaction") == 0)
+            e = rd_kafka_send_offsets_to_transaction(k->p, k->f_offs, k->f_gm, -1);
+        if (!e) {
+            what = "commit_transaction";
+            e = rd_kafka_commit_transaction(k->p, -1);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(k->f_offs);
+    rd_kafka_consumer_group_metadata_destroy(k->f_gm);
+    k->f_offs = NULL;
+    k->f_gm = NULL;
+    now = wd_now_ns();
+    for (size_t i = 0; i < k->nslots; i++) {
+        kslot_t *sl = k->slots[i];
+        if (!sl->fdirty)
+            continue;
+        if (k->h.committed)
+            k->h.committed(k->h.ud, sl->user);
+        sl->fdirty = 0;
+        sl->migrate = 0;
+    }
+    for (size_t i = 0; i < k->ntps; i++)
+        k->tps[i]->fdirty = 0;
+    record_latency(k, k->f_poll_ns, k->f_nbatch);
+    k->f_nbatch = 0;
+    k->prestarts = 0;
+    k->st.commits++;
+    k->st.overlapped++;
+    k->st.commit_us += (now - k->f_commit_ns) / 1000;
+    k->st.last_commit_ns = now;
+    LOG_DEBUG("kafka commit done ms=%.1f", (double)(now - k->f_commit_ns) / 1e6);
+    kfk_report(k);
+    return k->pending ? pend_promote(k) : KFK_OK;
+}
+
+kfk_rc_t kfk_txn_drain(kfk_t *k)
+{
+    kfk_rc_t r = kfk_txn_reap(k, 1);
+    if (r == KFK_FATAL)
+        return r;
+    int ov = k->overlap;
+    k->overlap = 0;
+    r = k->open ? kfk_txn_commit(k) : KFK_OK;
+    k->overlap = ov;
+    return r == KFK_FATAL ? r : KFK_OK;
+}
+
+void kfk_txn_abandon(kfk_t *k)
+{
+    if (k->inflight == 1)
+        pthread_join(k->f_thr, NULL);
+    k->inflight = 0;
+    if (k->f_err)
+        rd_kafka_error_destroy(k->f_err);
+    k->f_err = NULL;
+    if (k->f_offs)
+        rd_kafka_topic_partition_list_destroy(k->f_offs);
+    if (k->f_gm)
+        rd_kafka_consumer_group_metadata_destroy(k->f_gm);
+    k->f_offs = NULL;
+    k->f_gm = NULL;
+    pend_clear(k);
+    k->pending = 0;
+    free(k->pendv);
+    k->pendv = NULL;
+    k->cappend = 0;
+    wd_buf_free(&k->pend);
 }
 
 /* init_transactions (kfk_int.h). */
@@ -340,6 +625,12 @@ static kfk_rc_t restart_producer(kfk_t *k, const char *why)
 kfk_rc_t kfk_txn_redo(kfk_t *k, const char *why)
 {
     char fmsg[400], msg[512];
+    if (k->inflight) {
+        /* the producer is the committer's until its commit is done */
+        kfk_rc_t r = kfk_txn_reap(k, 1);
+        if (r != KFK_OK || !k->open)
+            return r == KFK_OK ? KFK_REDO : r;
+    }
     if (rd_kafka_fatal_error(k->p, fmsg, sizeof fmsg) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(msg, sizeof msg, "%s: producer: %s", why, fmsg);
         return restart_producer(k, msg);
@@ -353,6 +644,8 @@ kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition, const void 
                      size_t keylen, const void *val, size_t vallen, int64_t ts_ms,
                      rd_kafka_headers_t *headers)
 {
+    if (k->pending)
+        return pend_hold(k, topic, partition, key, keylen, val, vallen, ts_ms, headers);
     for (int tries = 0;; tries++) {
         rd_kafka_resp_err_t e;
         if (headers)

@@ -196,8 +196,15 @@ typedef int (*state_log_emit_fn)(void *ud, const void *id, size_t idlen, const v
  * as it is (commit or rollback decide).  Returns 0, what emit returned, or
  * STATE_ENOMEM (tracking could not keep up: the log is incomplete). */
 int state_log_changes(state_t *st, state_log_emit_fn emit, void *ud);
-/* The changes were made durable: the log starts over. */
+/* The changes were made durable: the log starts over (after a seal: the
+ * sealed batch's changes; the open batch's stay logged). */
 void state_log_commit(state_t *st);
+/* Seals the log of the batch whose changes state_log_changes just handed
+ * out: its commit is in flight while the next batch is counted.  The
+ * next state_log_commit then commits the sealed batch only (the open
+ * one's log stays), and state_log_rollback puts back both.  One sealed
+ * batch at a time.  Returns 0 or STATE_ENOMEM. */
+int state_log_seal(state_t *st);
 /* Puts every entry changed since the last commit back as it was then,
  * and the clock.  Returns 0, or STATE_ENOMEM (the state is then not
  * usable: a fatal error for the caller). */

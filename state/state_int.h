@@ -159,6 +159,9 @@ struct state {
     size_t        kbuf_cap;
     long          fail_after;   /* test hook: countdown to a failing allocation */
     st_journal_t *j;            /* changelog tracking; NULL when off */
+    st_journal_t *js;           /* the sealed batch's log (state_log_seal): its
+                                 * commit is in flight; NULL or empty (js_live 0) */
+    int           js_live;
 };
 
 /* ---- shared between state.c and state_snap.c ---- */

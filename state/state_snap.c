@@ -22,6 +22,7 @@
 #include "state/state_int.h"
 #include "base/wd_util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -720,6 +721,9 @@ static void adopt(state_t *st, state_t *tmp)
     *st = *tmp;
     st->j = old.j;   /* tracking stays on: reset below */
     old.j = NULL;
+    st->js = old.js; /* a sealed batch is not loaded over: there is none (kafka/) */
+    st->js_live = 0;
+    old.js = NULL;
     st->max_bytes = old.max_bytes;
     st->late_skipped = old.late_skipped;
     st->evictions = old.evictions;
@@ -946,9 +950,8 @@ static st_journal_t *journal_new(void)
     return j;
 }
 
-static void journal_reset(state_t *st)
+static void journal_reset_one(state_t *st, st_journal_t *j)
 {
-    st_journal_t *j = st->j;
     j->n = 0;
     if (j->mask)
         memset(j->index, 0, ((size_t)j->mask + 1) * sizeof(*j->index));
@@ -967,9 +970,10 @@ static void journal_reset(state_t *st)
     j->broken = 0;
 }
 
-void st_journal_free(state_t *st)
+static void journal_reset(state_t *st) { journal_reset_one(st, st->j); }
+
+static void journal_free(st_journal_t *j)
 {
-    st_journal_t *j = st->j;
     if (j == NULL)
         return;
     free(j->e);
@@ -977,7 +981,14 @@ void st_journal_free(state_t *st)
     wd_buf_free(&j->data);
     free(j->w);
     free(j);
-    st->j = NULL;
+}
+
+void st_journal_free(state_t *st)
+{
+    journal_free(st->j);
+    journal_free(st->js);
+    st->j = st->js = NULL;
+    st->js_live = 0;
 }
 
 int state_log_track(state_t *st, int on)
@@ -1092,8 +1103,32 @@ void state_log_commit(state_t *st)
 {
     if (st->j == NULL)
         return;
+    if (st->js_live) {
+        /* the sealed batch is durable; the open one's log stays */
+        journal_reset_one(st, st->js);
+        st->js->all = 0;
+        st->js_live = 0;
+        return;
+    }
     journal_reset(st);
     st->j->all = 0;
+}
+
+int state_log_seal(state_t *st)
+{
+    if (st->j == NULL)
+        return 0;
+    assert(!st->js_live);   /* one sealed batch at a time */
+    if (st->js == NULL && (st->js = journal_new()) == NULL)
+        return STATE_ENOMEM;
+    st_journal_t *sealed = st->j;
+    st->j = st->js;
+    st->js = sealed;
+    st->js_live = 1;
+    st->j->broken = 0;
+    journal_reset(st);
+    st->j->all = 0;
+    return 0;
 }
 
 /* Writes the record id of table t's key k to out. */
@@ -1219,13 +1254,9 @@ int state_log_changes(state_t *st, state_log_emit_fn emit, void *ud)
     return rc;
 }
 
-int state_log_rollback(state_t *st)
+/* Puts back what journal j noted (entries and clock as at its start). */
+static int journal_undo(state_t *st, st_journal_t *j)
 {
-    st_journal_t *j = st->j;
-    if (j == NULL)
-        return 0;
-    if (j->broken)
-        return STATE_ENOMEM;
     j->quiet = 1;
     /* First out with every changed entry (so the bytes never exceed what
      * they were at the commit), then the old values back in. */
@@ -1249,9 +1280,35 @@ int state_log_rollback(state_t *st)
     }
     st_set_clock(st, j->clock0);
     j->quiet = 0;
+    return rc;
+}
+
+int state_log_rollback(state_t *st)
+{
+    st_journal_t *j = st->j;
+    if (j == NULL)
+        return 0;
+    if (j->broken || (st->js_live && st->js->broken))
+        return STATE_ENOMEM;
+    /* the open batch back to the seal, then the sealed one back to the
+     * last commit (st_remove notes nothing while j is quiet) */
+    int rc = journal_undo(st, j);
+    int all = j->all;
+    if (rc == 0 && st->js_live) {
+        st_journal_t *sj = st->js;
+        sj->quiet = 1;
+        j->quiet = 1;
+        st->j = sj;   /* st_remove and rec_read note into st->j: the sealed, quiet */
+        rc = journal_undo(st, sj);
+        st->j = j;
+        j->quiet = 0;
+        all |= sj->all;
+        journal_reset_one(st, sj);
+        sj->all = 0;
+        st->js_live = 0;
+    }
     if (rc != 0)
         return rc;
-    int all = j->all;
     journal_reset(st);
     j->all = all;
     return 0;

@@ -32,6 +32,8 @@ enum { API_PRODUCE = 0, API_END_TXN = 26 };
 typedef struct th {
     long state;        /* events counted: a changelog record, rolled back on redo */
     long committed;    /* state as of the last commit */
+    long sealed;       /* state as of the seal of the batch in flight */
+    int  has_seal;
     long calls;        /* message callbacks, redeliveries included */
     long rollbacks, restores, saves;
     long redo_at;      /* message callback number that answers KFK_REDO once (0: none) */
@@ -90,11 +92,26 @@ static kfk_rc_t t_changes(void *ud, void *part, kfk_changelog_t *cl, char *err, 
     return kfk_changelog_put(cl, "n", 1, buf, (size_t)len);
 }
 
+/* With a commit in flight, the committed state is the sealed one (the
+ * next batch has counted on since); else the state now. */
 static void t_committed(void *ud, void *part)
 {
     (void)ud;
     th_t *t = part;
-    t->committed = t->state;
+    t->committed = t->has_seal ? t->sealed : t->state;
+    t->has_seal = 0;
+}
+
+static kfk_rc_t t_seal(void *ud, void *part, char *err, size_t n)
+{
+    (void)ud;
+    (void)err;
+    (void)n;
+    th_t *t = part;
+    assert_false(t->has_seal);   /* one batch in flight at a time */
+    t->sealed = t->state;
+    t->has_seal = 1;
+    return KFK_OK;
 }
 
 static kfk_rc_t t_rollback(void *ud, void *part, char *err, size_t n)
@@ -104,7 +121,8 @@ static kfk_rc_t t_rollback(void *ud, void *part, char *err, size_t n)
     (void)n;
     th_t *t = part;
     t->rollbacks++;
-    t->state = t->committed;
+    t->state = t->committed;   /* both batches, with one in flight */
+    t->has_seal = 0;
     return KFK_OK;
 }
 
@@ -187,6 +205,10 @@ static int teardown(void **st)
     return 0;
 }
 
+/* Commits in flight (kfk_opts_t.overlap, the handler's seal) for the
+ * next run_loop_b. */
+static int overlap_on;
+
 /* Runs the loop to the end with batches of at most batch_max events and
  * batch_ms; returns kfk_run's result. */
 static int run_loop_b(fx_t *f, const char *txn, long batch_max, long batch_ms, kfk_stats_t *stats,
@@ -195,12 +217,12 @@ static int run_loop_b(fx_t *f, const char *txn, long batch_max, long batch_ms, k
     const char *topics[] = { "in" };
     kfk_opts_t o = {
         .topics = topics, .ntopics = 1, .group = txn, .txn_id = txn, .changelog = "cl", .dlq = "dlq",
-        .batch_max = batch_max, .batch_ms = batch_ms, .client_id = "test",
+        .batch_max = batch_max, .batch_ms = batch_ms, .client_id = "test", .overlap = overlap_on,
     };
     kfk_handler_t h = {
         .ud = &f->th, .assign = t_assign, .message = t_message, .changes = t_changes, .committed = t_committed,
         .rollback = t_rollback, .apply = t_apply, .restored = t_restored,
-        .report = t_report,
+        .report = t_report, .seal = overlap_on ? t_seal : NULL,
     };
     kfk_t *k = kfk_new(f->cfg, &o, &h, err, n);
     if (!k)
@@ -336,6 +358,89 @@ static void test_report_after_every_commit(void **st)
     assert_int_equal(s.assigned, 1);
 }
 
+/* ---- the same with commits in flight ---- */
+
+/* Every batch but the last (and those before a between) commits in
+ * flight while the next one is counted; every event counted once. */
+static void test_overlap_commits_in_flight_count_once(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    overlap_on = 1;
+    int rc = run_loop(f, "t.ov", &s, err, sizeof err);
+    overlap_on = 0;
+    if (rc != 0)
+        fail_msg("the loop stopped: %s", err);
+    assert_true(s.overlapped >= 1);
+    assert_true(s.commits >= N_EVENTS / 50);
+    assert_int_equal(s.aborts, 0);
+    assert_int_equal(f->th.calls, N_EVENTS);
+    assert_int_equal(f->th.state, N_EVENTS);
+    assert_int_equal(f->th.committed, N_EVENTS);
+    assert_false(f->th.has_seal);
+}
+
+/* A commit in flight that fails (its records' delivery failed): the
+ * abort rewinds the batch in flight and the one counted meanwhile, both
+ * redone from the last commit — every event counted once. */
+static void test_overlap_failed_commit_rewinds_both_batches(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    overlap_on = 1;
+    rd_kafka_mock_push_request_errors(f->mc, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    int rc = run_loop(f, "t.ov.abort", &s, err, sizeof err);
+    overlap_on = 0;
+    if (rc != 0)
+        fail_msg("the loop stopped: %s", err);
+    assert_true(s.aborts >= 1);
+    assert_true(f->th.calls > N_EVENTS);
+    assert_int_equal(f->th.state, N_EVENTS);
+    assert_int_equal(f->th.committed, N_EVENTS);
+    assert_true(f->th.rollbacks >= 1);
+}
+
+/* Retriable errors of a commit in flight are retried; nothing redone. */
+static void test_overlap_retriable_commit_errors_are_retried(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    overlap_on = 1;
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 2, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    int rc = run_loop(f, "t.ov.retry", &s, err, sizeof err);
+    overlap_on = 0;
+    if (rc != 0)
+        fail_msg("the loop stopped: %s", err);
+    assert_int_equal(s.aborts, 0);
+    assert_int_equal(f->th.state, N_EVENTS);
+    assert_int_equal(f->th.calls, N_EVENTS);
+}
+
+/* Fenced in flight, in a transaction older than transaction.timeout.ms:
+ * a new producer, both batches redone, every event counted once. */
+static void test_overlap_fenced_old_transaction_gets_a_new_producer(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    kfk_stats_t s;
+    assert_int_equal(wd_config_kafka_set(f->cfg, "transaction.timeout.ms", "1000", err, sizeof err), 0);
+    slow_calls = 50;
+    overlap_on = 1;
+    rd_kafka_mock_push_request_errors(f->mc, API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    int rc = run_loop_b(f, "t.ov.outage", 50, 10000, &s, err, sizeof err);
+    slow_calls = 0;
+    overlap_on = 0;
+    if (rc != 0)
+        fail_msg("the loop stopped: %s", err);
+    assert_int_equal(s.producer_restarts, 1);
+    assert_true(f->th.calls > N_EVENTS);
+    assert_int_equal(f->th.state, N_EVENTS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +451,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retriable_commit_errors_are_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handler_redo_aborts_rewinds_and_goes_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_after_every_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlap_commits_in_flight_count_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlap_failed_commit_rewinds_both_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlap_retriable_commit_errors_are_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlap_fenced_old_transaction_gets_a_new_producer, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("kafka loop on the mock cluster", tests, NULL, NULL);
 }

@@ -618,6 +618,70 @@ static void test_log_rollback_restores_the_last_commit(void **s)
     }
 }
 
+/* A commit in flight (state_log_seal): the sealed batch's records are
+ * handed out, the next batch is counted, and then either the sealed batch
+ * commits — its log goes, the open batch's stays, and its records (put
+ * out at its own commit) on top of the first restore the live state — or
+ * the commit fails and the rollback puts back both batches: the state of
+ * the last commit, clock included. */
+static void test_log_seal_commits_one_batch_rolls_back_both(void **s)
+{
+    (void)s;
+    for (int fail = 0; fail < 2; fail++) {
+        state_t *a = mk(0), *c = mk(0), *b = mk(0);
+        assert_int_equal(state_log_track(a, 1), 0);
+        rec_log_t l = { WD_BUF_INIT, 0, 0, 0, 0 };
+        for (int i = 0; i < 3000; i++)
+            feed(a, event_ts(i), event_r(i));
+        log_batch(a, &l);   /* the last commit */
+        wd_buf_t snap = WD_BUF_INIT;
+        char err[400];
+        assert_int_equal(state_save_buf(a, &snap), 0);
+        assert_int_equal(state_load_buf(c, snap.data, snap.len, err, sizeof err), 0);
+        int64_t clock = state_clock(a);
+        /* batch 1: its records out, then sealed while its commit flies */
+        for (int i = 3000; i < 4000; i++)
+            feed(a, event_ts(i), event_r(i));
+        size_t sealed_n = state_log_pending(a);
+        assert_true(sealed_n > 0);
+        rec_log_t l1 = { WD_BUF_INIT, 0, 0, 0, 0 };
+        assert_int_equal(state_log_changes(a, log_emit, &l1), 0);
+        assert_int_equal(state_log_seal(a), 0);
+        assert_int_equal(state_log_pending(a), 0);   /* the open batch's log is empty */
+        /* batch 2, counted meanwhile: its log holds its own changes only */
+        for (int i = 4000; i < 5000; i++)
+            feed(a, event_ts(i), event_r(i));
+        size_t open_n = state_log_pending(a);
+        assert_true(open_n > 0);
+        if (fail) {
+            assert_int_equal(state_log_rollback(a), 0);
+            assert_true(state_clock(a) == clock);
+            assert_int_equal(state_log_pending(a), 0);
+            assert_same_answers(a, c, event_ts(2999));
+            for (int i = 3000; i < 5000; i++) {
+                feed(a, event_ts(i), event_r(i));
+                feed(c, event_ts(i), event_r(i));
+            }
+            assert_same_answers(a, c, event_ts(4999));
+        } else {
+            state_log_commit(a);   /* batch 1 durable: batch 2 still logged */
+            assert_int_equal(state_log_pending(a), open_n);
+            wd_buf_add(&l.data, l1.data.data, l1.data.len);
+            log_batch(a, &l);      /* batch 2's records */
+            assert_int_equal(log_replay(b, &l), 0);
+            state_expire(a);
+            assert_true(state_clock(b) == state_clock(a));
+            assert_same_answers(a, b, event_ts(4999));
+        }
+        wd_buf_free(&l.data);
+        wd_buf_free(&l1.data);
+        wd_buf_free(&snap);
+        state_destroy(a);
+        state_destroy(b);
+        state_destroy(c);
+    }
+}
+
 /* After loading a whole-state snapshot (the old changelog format),
  * mark_all has the next records carry every live entry. */
 static void test_log_mark_all_emits_every_entry(void **s)
@@ -1070,6 +1134,7 @@ int main(void)
         cmocka_unit_test(test_log_records_restore_the_live_state),
         cmocka_unit_test(test_log_records_restore_under_a_ceiling),
         cmocka_unit_test(test_log_rollback_restores_the_last_commit),
+        cmocka_unit_test(test_log_seal_commits_one_batch_rolls_back_both),
         cmocka_unit_test(test_log_clock_tombstone_restarts_the_history),
         cmocka_unit_test(test_log_mark_all_emits_every_entry),
         cmocka_unit_test(test_log_bad_records_refused_foreign_passed_over),
