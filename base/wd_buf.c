@@ -70,13 +70,13 @@ void wd_buf_printf(wd_buf_t *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0) {
         /* An encoding error of the format: the line cannot be made. */
-        if (b->data && room)
+        if (room)   /* room > 0: data is there */
             b->data[b->len] = '\0';
         b->failed = 1;
         return;
     }
     if ((size_t)n >= room) {
-        if (b->data && room)
+        if (room)   /* room > 0: data is there */
             b->data[b->len] = '\0';
         if (wd_buf_reserve(b, (size_t)n) < 0)
             return;
