@@ -1,5 +1,8 @@
 #include "base/wd_arena.h"
 
+#include "base/wd_alloc.h"
+
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,10 +20,7 @@ struct wd_arena {
 
 wd_arena_t *wd_arena_new(void)
 {
-    wd_arena_t *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        abort();
-    return a;
+    return wd_calloc(1, sizeof(struct wd_arena));
 }
 
 static void free_list(chunk_t *c)
@@ -54,9 +54,9 @@ void *wd_arena_alloc(wd_arena_t *a, size_t n)
             *pp = c->next;
         } else {
             size_t size = n > 65536 ? n : 65536;
-            c = malloc(sizeof(chunk_t) + size);
+            c = n > SIZE_MAX - sizeof(chunk_t) ? NULL : wd_malloc(sizeof(chunk_t) + size);
             if (c == NULL)
-                abort();
+                return NULL;
             c->size = size;
         }
         c->used = 0;
@@ -71,6 +71,8 @@ void *wd_arena_alloc(wd_arena_t *a, size_t n)
 char *wd_arena_strndup(wd_arena_t *a, const char *s, size_t n)
 {
     char *d = wd_arena_alloc(a, n + 1);
+    if (d == NULL)
+        return NULL;
     memcpy(d, s, n);
     d[n] = '\0';
     return d;

@@ -8,11 +8,12 @@
 
 typedef struct wd_arena wd_arena_t;
 
+/* NULL when out of memory. */
 wd_arena_t *wd_arena_new(void);
 void wd_arena_destroy(wd_arena_t *a);
-/* Never returns NULL (aborts when memory is exhausted). */
+/* NULL when out of memory (the arena is unchanged). */
 void *wd_arena_alloc(wd_arena_t *a, size_t n);
-/* Copies s[0..n) and a NUL. */
+/* Copies s[0..n) and a NUL; NULL when out of memory. */
 char *wd_arena_strndup(wd_arena_t *a, const char *s, size_t n);
 void wd_arena_reset(wd_arena_t *a);
 

@@ -3,6 +3,8 @@
  * appends are amortised O(1), formatting never allocates beyond the buffer. */
 #include "base/wd_buf.h"
 
+#include "base/wd_alloc.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,29 +12,35 @@
 #include <string.h>
 #include <time.h>
 
-void wd_buf_reserve(wd_buf_t *b, size_t extra)
+int wd_buf_reserve(wd_buf_t *b, size_t extra)
 {
+    if (b->failed)
+        return -1;
     /* +1 keeps room for the terminating NUL. */
-    if (extra > SIZE_MAX - b->len - 1)
-        abort();
+    if (extra > SIZE_MAX - b->len - 1) {
+        b->failed = 1;
+        return -1;
+    }
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
-        return;
+        return 0;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        abort();
+    char *p = wd_realloc(b->data, cap);
+    if (!p) {
+        b->failed = 1;
+        return -1;
+    }
     b->data = p;
     b->cap = cap;
+    return 0;
 }
 
 void wd_buf_add(wd_buf_t *b, const void *p, size_t n)
 {
-    if (n == 0)
+    if (n == 0 || wd_buf_reserve(b, n) < 0)
         return;
-    wd_buf_reserve(b, n);
     memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
@@ -45,7 +53,8 @@ void wd_buf_adds(wd_buf_t *b, const char *s)
 
 void wd_buf_addc(wd_buf_t *b, char c)
 {
-    wd_buf_reserve(b, 1);
+    if (wd_buf_reserve(b, 1) < 0)
+        return;
     b->data[b->len++] = c;
     b->data[b->len] = '\0';
 }
@@ -53,14 +62,24 @@ void wd_buf_addc(wd_buf_t *b, char c)
 void wd_buf_printf(wd_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
+    if (b->failed)
+        return;
     va_start(ap, fmt);
     size_t room = b->cap > b->len ? b->cap - b->len : 0;
     int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        abort();
+    if (n < 0) {
+        /* An encoding error of the format: the line cannot be made. */
+        if (room)   /* room > 0: data is there */
+            b->data[b->len] = '\0';
+        b->failed = 1;
+        return;
+    }
     if ((size_t)n >= room) {
-        wd_buf_reserve(b, (size_t)n);
+        if (room)   /* room > 0: data is there */
+            b->data[b->len] = '\0';
+        if (wd_buf_reserve(b, (size_t)n) < 0)
+            return;
         va_start(ap, fmt);
         vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
         va_end(ap);
@@ -114,9 +133,12 @@ void wd_buf_json_str(wd_buf_t *b, const char *s, size_t n)
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     /* Worst case is 6 bytes out per byte in (\u00XX); reserve it once. */
-    if (n > (SIZE_MAX - 3) / 6)
-        abort();
-    wd_buf_reserve(b, n * 6 + 2);
+    if (n > (SIZE_MAX - 3) / 6) {
+        b->failed = 1;
+        return;
+    }
+    if (wd_buf_reserve(b, n * 6 + 2) < 0)
+        return;
     char *o = b->data + b->len;
     *o++ = '"';
     size_t i = 0;
@@ -199,6 +221,7 @@ void wd_buf_rfc3339(wd_buf_t *b, int64_t ms)
 void wd_buf_reset(wd_buf_t *b)
 {
     b->len = 0;
+    b->failed = 0;
     if (b->data)
         b->data[0] = '\0';
 }
@@ -209,4 +232,5 @@ void wd_buf_free(wd_buf_t *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+    b->failed = 0;
 }

@@ -10,12 +10,18 @@ typedef struct wd_buf {
     char  *data;   /* NUL-terminated when len > 0 */
     size_t len;
     size_t cap;
+    int    failed; /* an append ran out of memory: the contents are short */
 } wd_buf_t;
 
-#define WD_BUF_INIT { NULL, 0, 0 }
+#define WD_BUF_INIT { NULL, 0, 0, 0 }
 
-/* Growth failure aborts: buffers hold output lines, not untrusted sizes. */
-void wd_buf_reserve(wd_buf_t *b, size_t extra);
+/* Growth failure is sticky, not fatal: the append that could not grow the
+ * buffer and every later one change nothing, and failed stays set until
+ * wd_buf_reset/wd_buf_free.  Whoever builds a line checks wd_buf_failed()
+ * once before using it (one test per line, not one per append).
+ * wd_buf_reserve returns 0, or -1 (and sets failed) when out of memory. */
+int wd_buf_reserve(wd_buf_t *b, size_t extra);
+static inline int wd_buf_failed(const wd_buf_t *b) { return b->failed; }
 void wd_buf_add(wd_buf_t *b, const void *p, size_t n);
 void wd_buf_adds(wd_buf_t *b, const char *s);
 void wd_buf_addc(wd_buf_t *b, char c);

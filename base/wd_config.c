@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_buf.h"
 #include "base/wd_lua.h"
 #include "base/wd_lua_src.h"
@@ -274,7 +275,7 @@ size_t wd_config_distance(const char *a, const char *b, size_t max)
     size_t la = strlen(a), lb = strlen(b);
     if ((la > lb ? la - lb : lb - la) > max)
         return max + 1;
-    size_t *row = malloc((lb + 1) * sizeof(*row));
+    size_t *row = wd_malloc((lb + 1) * sizeof(*row));
     if (!row)
         return max + 1;
     for (size_t j = 0; j <= lb; j++)
@@ -329,31 +330,45 @@ static cval_t *find(const wd_config_t *c, const char *full)
     return NULL;
 }
 
+/* Out of memory while loading: a string that cannot be copied becomes
+ * the shared empty string nomem (never freed: cfree), and cfg_oom makes
+ * the load (or wd_config_set) fail with "out of memory while reading the
+ * config" once it is over.  The loader's many string fields so never hold
+ * NULL, and its checks run on as if the value were empty. */
+static char nomem[1];
+static _Thread_local int cfg_oom;
+
+static void cfree(void *p)
+{
+    if (p != nomem)
+        free(p);
+}
+
 static void free_list(cval_t *v)
 {
     for (size_t i = 0; i < v->nlist; i++)
-        free(v->list[i]);
-    free(v->list);
+        cfree(v->list[i]);
+    cfree(v->list);
     v->list = NULL;
     v->nlist = 0;
 }
 
 static char *xstrdup(const char *s)
 {
-    char *d = strdup(s ? s : "");
+    char *d = wd_strdup(s ? s : "");
     if (!d) {
-        fprintf(stderr, "warden: out of memory\n");
-        abort();
+        cfg_oom = 1;
+        return nomem;
     }
     return d;
 }
 
 static void list_push(cval_t *v, const char *s)
 {
-    char **n = realloc(v->list, (v->nlist + 1) * sizeof(*n));
+    char **n = wd_realloc(v->list, (v->nlist + 1) * sizeof(*n));
     if (!n) {
-        fprintf(stderr, "warden: out of memory\n");
-        abort();
+        cfg_oom = 1;
+        return;
     }
     v->list = n;
     v->list[v->nlist++] = xstrdup(s);
@@ -366,7 +381,7 @@ static int set_text(cval_t *v, const char *text, char *msg, size_t msgn)
     switch (k->type) {
     case WD_CFG_STR:
     case WD_CFG_PATH:
-        free(v->s);
+        cfree(v->s);
         v->s = xstrdup(text);
         return 0;
     case WD_CFG_ENUM: {
@@ -375,7 +390,7 @@ static int set_text(cval_t *v, const char *text, char *msg, size_t msgn)
             const char *bar = strchr(p, '|');
             size_t l = bar ? (size_t)(bar - p) : strlen(p);
             if (l == tl && strncmp(p, text, l) == 0) {
-                free(v->s);
+                cfree(v->s);
                 v->s = xstrdup(text);
                 return 0;
             }
@@ -413,10 +428,13 @@ static int set_text(cval_t *v, const char *text, char *msg, size_t msgn)
         while (*p) {
             const char *comma = strchr(p, ',');
             size_t l = comma ? (size_t)(comma - p) : strlen(p);
-            char *item = strndup(p, l);
-            if (!item) abort();
+            char *item = wd_strndup(p, l);
+            if (!item) {
+                cfg_oom = 1;
+                return 0;
+            }
             if (*item) list_push(v, item);
-            free(item);
+            cfree(item);
             p += l + (comma ? 1 : 0);
         }
         return 0;
@@ -556,15 +574,21 @@ static void kafka_put(wd_config_t *c, const char *key, const char *val)
 {
     for (size_t i = 0; i < c->nkafka; i++)
         if (strcmp(c->kkeys[i], key) == 0) {
-            free(c->kvals[i]);
+            cfree(c->kvals[i]);
             c->kvals[i] = xstrdup(val);
             return;
         }
-    char **k = realloc(c->kkeys, (c->nkafka + 1) * sizeof(*k));
-    if (!k) abort();
+    char **k = wd_realloc(c->kkeys, (c->nkafka + 1) * sizeof(*k));
+    if (!k) {
+        cfg_oom = 1;
+        return;
+    }
     c->kkeys = k;
-    char **v = realloc(c->kvals, (c->nkafka + 1) * sizeof(*v));
-    if (!v) abort();
+    char **v = wd_realloc(c->kvals, (c->nkafka + 1) * sizeof(*v));
+    if (!v) {
+        cfg_oom = 1;
+        return;
+    }
     c->kvals = v;
     c->kkeys[c->nkafka] = xstrdup(key);
     c->kvals[c->nkafka] = xstrdup(val);
@@ -585,8 +609,12 @@ static void read_kafka(wd_config_t *c, lua_State *L, int idx, errs_t *e)
         nk++;
         lua_pop(L, 1);
     }
-    char **keys = calloc(nk ? nk : 1, sizeof(*keys));
-    if (!keys) abort();
+    char **keys = wd_calloc(nk ? nk : 1, sizeof(*keys));
+    if (!keys) {
+        cfg_oom = 1;
+        rd_kafka_conf_destroy(scratch);
+        return;
+    }
     size_t got = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -636,9 +664,9 @@ static void read_kafka(wd_config_t *c, lua_State *L, int idx, errs_t *e)
                 kafka_put(c, key, val);
         }
         lua_pop(L, 1);
-        free(keys[i]);
+        cfree(keys[i]);
     }
-    free(keys);
+    cfree(keys);
     rd_kafka_conf_destroy(scratch);
 }
 
@@ -755,8 +783,11 @@ static char *resolve(const wd_config_t *c, const char *p)
     if (!p || !*p || p[0] == '/' || !c->dir || strcmp(c->dir, ".") == 0)
         return xstrdup(p);
     size_t n = strlen(c->dir) + strlen(p) + 2;
-    char *r = malloc(n);
-    if (!r) abort();
+    char *r = wd_malloc(n);
+    if (!r) {
+        cfg_oom = 1;
+        return nomem;
+    }
     snprintf(r, n, "%s/%s", c->dir, p);
     return r;
 }
@@ -853,11 +884,16 @@ int wd_config_kafka_set(wd_config_t *c, const char *key, const char *value, char
     rd_kafka_conf_t *scratch = rd_kafka_conf_new();
     char kerr[512];
     int rc = 0;
+    cfg_oom = 0;
     if (rd_kafka_conf_set(scratch, key, value, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
         snprintf(errstr, errstr_size, "kafka[\"%s\"]: %s", key, kerr);
         rc = -1;
     } else {
         kafka_put(c, key, value);
+        if (cfg_oom) {
+            snprintf(errstr, errstr_size, "kafka[\"%s\"]: out of memory while setting it", key);
+            rc = -1;
+        }
     }
     rd_kafka_conf_destroy(scratch);
     return rc;
@@ -878,28 +914,28 @@ static void derive(wd_config_t *c)
     }
     cval_t *p = find(c, "split.prefix");
     if (!*p->s) {
-        free(p->s);
+        cfree(p->s);
         p->s = xstrdup(wd_config_str(c, "streams.prefix"));
     }
     cval_t *cl = find(c, "run.changelog_topic");
     if (!*cl->s) {
         char buf[512];
         snprintf(buf, sizeof buf, "%s.changelog", wd_config_str(c, "run.group"));
-        free(cl->s);
+        cfree(cl->s);
         cl->s = xstrdup(buf);
     }
     cval_t *ct = find(c, "run.control_topic");
     if (!*ct->s) {
         char buf[512];
         snprintf(buf, sizeof buf, "%s.control", wd_config_str(c, "run.group"));
-        free(ct->s);
+        cfree(ct->s);
         ct->s = xstrdup(buf);
     }
     cval_t *ov = find(c, "admin.overrides_topic");
     if (!*ov->s) {
         char buf[512];
         snprintf(buf, sizeof buf, "%s.overrides", wd_config_str(c, "run.group"));
-        free(ov->s);
+        cfree(ov->s);
         ov->s = xstrdup(buf);
     }
     char host[256] = "";
@@ -909,7 +945,7 @@ static void derive(wd_config_t *c)
     for (int i = 0; i < 2; i++) {
         cval_t *v = find(c, inst[i]);
         if (!*v->s) {
-            free(v->s);
+            cfree(v->s);
             v->s = xstrdup(host);
         }
     }
@@ -918,7 +954,7 @@ static void derive(wd_config_t *c)
         cval_t *v = &c->vals[i];
         if (v->k->type == WD_CFG_PATH && v->s && *v->s) {
             char *r = resolve(c, v->s);
-            free(v->s);
+            cfree(v->s);
             v->s = r;
         }
     }
@@ -927,31 +963,42 @@ static void derive(wd_config_t *c)
         store->s[6] != '/' && c->dir && strcmp(c->dir, ".") != 0) {
         char *r = resolve(c, store->s + 6);
         size_t n = strlen(r) + 7;
-        char *u = malloc(n);
-        if (!u) abort();
-        snprintf(u, n, "jsonl:%s", r);
-        free(r);
-        free(store->s);
+        char *u = wd_malloc(n);
+        if (!u) {
+            cfg_oom = 1;
+            u = nomem;
+        } else {
+            snprintf(u, n, "jsonl:%s", r);
+        }
+        cfree(r);
+        cfree(store->s);
         store->s = u;
     }
 }
 
 static wd_config_t *config_new(const char *path)
 {
-    wd_config_t *c = calloc(1, sizeof(*c));
-    if (!c) abort();
+    wd_config_t *c = wd_calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
     c->path = xstrdup(path ? path : "(defaults)");
     if (path) {
         const char *slash = strrchr(path, '/');
-        c->dir = slash ? strndup(path, (size_t)(slash - path) ? (size_t)(slash - path) : 1) : xstrdup(".");
-        if (!c->dir) abort();
+        c->dir = slash ? wd_strndup(path, (size_t)(slash - path) ? (size_t)(slash - path) : 1) : xstrdup(".");
+        if (!c->dir) {
+            cfg_oom = 1;
+            c->dir = nomem;
+        }
     }
     size_t n = 0;
     for (const wd_config_section_t *s = sections; s->name; s++)
         for (const wd_config_key_t *k = s->keys; k->key; k++)
             n++;
-    c->vals = calloc(n ? n : 1, sizeof(*c->vals));
-    if (!c->vals) abort();
+    c->vals = wd_calloc(n ? n : 1, sizeof(*c->vals));
+    if (!c->vals) {
+        wd_config_destroy(c);
+        return NULL;
+    }
     for (const wd_config_section_t *s = sections; s->name; s++)
         for (const wd_config_key_t *k = s->keys; k->key; k++) {
             cval_t *v = &c->vals[c->nvals++];
@@ -964,6 +1011,11 @@ static wd_config_t *config_new(const char *path)
             assert(rc == 0);
             (void)rc;
         }
+    if (cfg_oom) {
+        /* The table of settings must be whole: lookups go by name. */
+        wd_config_destroy(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -983,7 +1035,12 @@ wd_config_t *wd_config_load(const char *path, int flags, char *errstr, size_t er
     errs_t e = { { errstr, errstr_size, 0, 0 }, path ? path : "config", NULL, 0 };
     if (errstr && errstr_size)
         errstr[0] = '\0';
+    cfg_oom = 0;
     wd_config_t *c = config_new(path);
+    if (!c) {
+        err_add(&e, "out of memory while reading the config");
+        return NULL;
+    }
     wd_lua_t *vm = NULL;
     char *src = NULL;
     size_t len = 0;
@@ -1039,6 +1096,15 @@ done:
     c->src = src;
     c->srclen = len;
     wd_lua_destroy(vm);
+    if (cfg_oom) {
+        /* What was said before may stem from a value that could not be
+         * copied: say only the cause. */
+        e.w.len = 0;
+        e.w.count = 0;
+        if (e.w.buf && e.w.size)
+            e.w.buf[0] = '\0';
+        err_add(&e, "out of memory while reading the config");
+    }
     if (e.w.count) {
         wd_config_destroy(c);
         return NULL;
@@ -1051,21 +1117,21 @@ void wd_config_destroy(wd_config_t *c)
     if (!c)
         return;
     for (size_t i = 0; i < c->nvals; i++) {
-        free(c->vals[i].full);
-        free(c->vals[i].s);
+        cfree(c->vals[i].full);
+        cfree(c->vals[i].s);
         free_list(&c->vals[i]);
     }
-    free(c->vals);
+    cfree(c->vals);
     for (size_t i = 0; i < c->nkafka; i++) {
-        free(c->kkeys[i]);
-        free(c->kvals[i]);
+        cfree(c->kkeys[i]);
+        cfree(c->kvals[i]);
     }
-    free(c->kkeys);
-    free(c->kvals);
-    free(c->path);
-    free(c->src);
-    free(c->dir);
-    free(c);
+    cfree(c->kkeys);
+    cfree(c->kvals);
+    cfree(c->path);
+    cfree(c->src);
+    cfree(c->dir);
+    cfree(c);
 }
 
 static const cval_t *need(const wd_config_t *c, const char *key, int t1, int t2, int t3)
@@ -1115,8 +1181,13 @@ int wd_config_set(wd_config_t *c, const char *key, const char *value, char *errs
         return -1;
     }
     char msg[256];
+    cfg_oom = 0;
     if (set_text(v, value, msg, sizeof msg) != 0) {
         snprintf(errstr, errstr_size, "%s: %s", key, msg);
+        return -1;
+    }
+    if (cfg_oom) {
+        snprintf(errstr, errstr_size, "%s: out of memory while setting it", key);
         return -1;
     }
     v->set = 1;

@@ -32,6 +32,7 @@
 extern "C" {
 #include "base/wd_json.h"
 }
+#include "base/wd_alloc.h"
 
 namespace {
 
@@ -40,8 +41,27 @@ using simdjson::dom::document;
 constexpr size_t PAD = simdjson::SIMDJSON_PADDING;
 constexpr size_t MIN_CAPACITY = 1024;
 constexpr size_t NOT_FOUND = SIZE_MAX;
+constexpr size_t NOT_LOCATED = SIZE_MAX - 1;
 constexpr uint64_t VALUE_MASK = 0x00FFFFFFFFFFFFFFull;
 constexpr uint32_t COUNT_MASK = 0xFFFFFF;
+
+/* std::allocator over wd_malloc, so the wrapper's vectors meet the test
+ * hook (base/wd_alloc.h) like every other allocation; a refusal throws
+ * std::bad_alloc, which every use catches. */
+template <class T> struct wd_std_alloc {
+    using value_type = T;
+    wd_std_alloc() = default;
+    template <class U> wd_std_alloc(const wd_std_alloc<U> &) {}
+    T *allocate(size_t n) {
+        void *p = n > SIZE_MAX / sizeof(T) ? nullptr : wd_malloc(n * sizeof(T));
+        if (!p) throw std::bad_alloc();
+        return static_cast<T *>(p);
+    }
+    void deallocate(T *p, size_t) { std::free(p); }
+    template <class U> bool operator==(const wd_std_alloc<U> &) const { return true; }
+    template <class U> bool operator!=(const wd_std_alloc<U> &) const { return false; }
+};
+template <class T> using wvec = std::vector<T, wd_std_alloc<T>>;
 
 } // namespace
 
@@ -60,7 +80,7 @@ struct big_literal {
 
 struct wd_json {
     simdjson::dom::parser parser;
-    std::vector<big_literal> bigs;   /* sorted by tape index; empty on the hot path */
+    wvec<big_literal> bigs;   /* sorted by tape index; empty on the hot path */
     size_t max_depth = 0;       /* N as given; simdjson gets N + 1 */
     size_t capacity = 0;        /* bytes parser and document can take */
     char  *buf = nullptr;       /* private copy of the input, + PAD bytes */
@@ -114,7 +134,7 @@ bool reserve_padded(char **b, size_t *cap, size_t need) {
     if (*b && need <= *cap) return true;
     if (need > SIZE_MAX - PAD) return false;
     size_t n = grow_size(*cap, need);
-    char *nb = static_cast<char *>(std::calloc(1, n + PAD));
+    char *nb = static_cast<char *>(wd_calloc(1, n + PAD));
     if (!nb) return false;
     std::free(*b);
     *b = nb;
@@ -130,8 +150,12 @@ simdjson::error_code reserve_parser(wd_json_t *p, size_t len) {
     size_t n = grow_size(p->capacity, len);
     if (n > p->parser.max_capacity()) n = len;
     p->capacity = 0;
+    /* simdjson allocates with new: each of its two allocations counts as
+     * one for the test hook. */
+    if (wd_alloc_fail_hook()) return simdjson::MEMALLOC;
     simdjson::error_code err = p->parser.allocate(n, p->max_depth + 1);
     if (err) return err;
+    if (wd_alloc_fail_hook()) return simdjson::MEMALLOC;
     err = p->parser.doc.allocate(n);
     if (err) return err;
     p->capacity = n;
@@ -170,8 +194,8 @@ struct num_literal {
  * rewritten, or -1 when out of memory.  Only called after simdjson's
  * stage 1 accepted the input, so quotes pair. */
 long rewrite_big_integers(wd_json_t *p, const uint8_t *in, size_t n, size_t *outlen,
-                          std::vector<num_literal> &nums) {
-    std::vector<size_t> ends;   /* offsets after each big literal */
+                          wvec<num_literal> &nums) {
+    wvec<size_t> ends;   /* offsets after each big literal */
     bool in_str = false;
     for (size_t i = 0; i < n;) {
         uint8_t c = in[i];
@@ -217,7 +241,7 @@ long rewrite_big_integers(wd_json_t *p, const uint8_t *in, size_t n, size_t *out
 /* After a parse of the rewritten copy: remembers where each big literal
  * sits on the tape.  Numbers are on the tape in document order, as in
  * nums.  Returns false when out of memory. */
-bool index_big_integers(wd_json_t *p, const std::vector<num_literal> &nums) {
+bool index_big_integers(wd_json_t *p, const wvec<num_literal> &nums) {
     const document &d = p->parser.doc;
     size_t end = size_t(d.tape[0] & VALUE_MASK), k = 0;
     try {
@@ -424,7 +448,7 @@ size_t scan_literal(const uint8_t *s, size_t n, size_t *i) {
 
 size_t locate_syntax_error(const uint8_t *s, size_t n) {
     enum { VALUE, VALUE_OR_CLOSE, AFTER, KEY, KEY_OR_CLOSE, COLON } st = VALUE;
-    std::vector<uint8_t> stack;
+    wvec<uint8_t> stack;
     size_t i = 0;
     for (;;) {
         while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
@@ -476,7 +500,7 @@ size_t locate_error(simdjson::error_code err, const char *buf, size_t n) {
         else if (err == simdjson::UNCLOSED_STRING) off = locate_string_fault(s, n, true);
         if (off == NOT_FOUND) off = locate_syntax_error(s, n);
     } catch (...) {
-        off = NOT_FOUND;
+        off = NOT_LOCATED;   /* out of memory for the scan's stack */
     }
     return off;
 }
@@ -498,7 +522,10 @@ void set_error(wd_json_t *p, simdjson::error_code err, const char *buf, size_t l
         break;
     }
     size_t off = locate_error(err, buf, len);
-    if (off != NOT_FOUND)
+    if (off == NOT_LOCATED)
+        std::snprintf(errstr, errstr_size, "invalid JSON (out of memory while locating the error): %s",
+                      simdjson::error_message(err));
+    else if (off != NOT_FOUND)
         std::snprintf(errstr, errstr_size, "invalid JSON at byte %zu: %s", off,
                       simdjson::error_message(err));
     else
@@ -510,7 +537,7 @@ void set_error(wd_json_t *p, simdjson::error_code err, const char *buf, size_t l
 /* ---- public API ---------------------------------------------------------- */
 
 extern "C" wd_json_t *wd_json_new(size_t max_depth) {
-    wd_json_t *p = new (std::nothrow) wd_json();
+    wd_json_t *p = wd_alloc_fail_hook() ? nullptr : new (std::nothrow) wd_json();
     if (!p) return nullptr;
     p->max_depth = max_depth ? max_depth : WD_JSON_MAX_DEPTH;
     if (p->max_depth > (SIZE_MAX >> 8)) p->max_depth = SIZE_MAX >> 8;
@@ -544,7 +571,7 @@ extern "C" int wd_json_parse(wd_json_t *p, const char *buf, size_t len, wd_jval_
     }
     if (simdjson_unlikely(err == simdjson::NUMBER_ERROR)) {
         size_t n2 = 0;
-        std::vector<num_literal> nums;
+        wvec<num_literal> nums;
         long nbig = rewrite_big_integers(p, reinterpret_cast<const uint8_t *>(p->buf), len, &n2, nums);
         if (nbig < 0) err = simdjson::MEMALLOC;
         else if (nbig > 0) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_lua_int.h"
 #include "base/wd_util.h"
 
@@ -78,7 +79,8 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             vm->mem_hit = vm->hit_before;
         vm->refused = 0;
     }
-    void *p = realloc(ptr, nsize);
+    /* Lua assumes a shrink never fails: only growth meets the test hook. */
+    void *p = nsize > osize && wd_alloc_fail_lua_() ? NULL : realloc(ptr, nsize);
     if (p == NULL)
         return NULL;
     vm->mem_used = vm->mem_used - osize + nsize;
@@ -355,30 +357,11 @@ wd_lua_t *wd_lua_new(size_t mem_cap, long budget, char *errstr, size_t errstr_si
     return wd_lua_new_opts(&o, errstr, errstr_size);
 }
 
-wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr_size)
+/* The VM's libraries and sandbox, built inside a protected call: an
+ * allocation refused here is LUA_ERRMEM for wd_lua_new, not a panic. */
+static int vm_setup(lua_State *L)
 {
-    wd_lua_t *vm = calloc(1, sizeof(*vm));
-    if (vm == NULL) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return NULL;
-    }
-    long budget = opts->budget;
-    vm->mem_cap = opts->mem_cap;
-    vm->budget = budget;
-    vm->allow = opts->allow;
-    vm->step = budget > 0 ? (budget / 16 > 1000 ? budget / 16 : (budget < 1000 ? budget : 1000)) : 0;
-    /* The clock is read once per step: keep a step well under a millisecond. */
-    if (vm->step == 0 || vm->step > WD_LUA_MAX_STEP)
-        vm->step = WD_LUA_MAX_STEP;
-    vm->rng = 0x9E3779B97F4A7C15ull;
-    vm->L = lua_newstate(lua_alloc, vm);
-    if (vm->L == NULL) {
-        free(vm);
-        snprintf(errstr, errstr_size, "cannot create Lua state");
-        return NULL;
-    }
-    lua_State *L = vm->L;
-    *(wd_lua_t **)lua_getextraspace(L) = vm;
+    wd_lua_t *vm = *(wd_lua_t **)lua_getextraspace(L);
     luaL_requiref(L, "_G", luaopen_base, 1);
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
     luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
@@ -440,6 +423,40 @@ wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr
         lua_setfield(L, -2, *n);
     }
     lua_pop(L, 1);
+    return 0;
+}
+
+wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr_size)
+{
+    wd_lua_t *vm = wd_calloc(1, sizeof(*vm));
+    if (vm == NULL) {
+        snprintf(errstr, errstr_size, "out of memory while creating the Lua VM");
+        return NULL;
+    }
+    long budget = opts->budget;
+    vm->mem_cap = opts->mem_cap;
+    vm->budget = budget;
+    vm->allow = opts->allow;
+    vm->step = budget > 0 ? (budget / 16 > 1000 ? budget / 16 : (budget < 1000 ? budget : 1000)) : 0;
+    /* The clock is read once per step: keep a step well under a millisecond. */
+    if (vm->step == 0 || vm->step > WD_LUA_MAX_STEP)
+        vm->step = WD_LUA_MAX_STEP;
+    vm->rng = 0x9E3779B97F4A7C15ull;
+    vm->L = lua_newstate(lua_alloc, vm);
+    if (vm->L == NULL) {
+        free(vm);
+        snprintf(errstr, errstr_size, "out of memory while creating the Lua VM");
+        return NULL;
+    }
+    lua_State *L = vm->L;
+    *(wd_lua_t **)lua_getextraspace(L) = vm;
+    lua_pushcfunction(L, vm_setup);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        snprintf(errstr, errstr_size, "out of memory while creating the Lua VM");
+        lua_close(L);
+        free(vm);
+        return NULL;
+    }
     lua_gc(L, LUA_GCGEN, 0, 0);
     return vm;
 }

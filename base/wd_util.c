@@ -1,5 +1,7 @@
 #include "base/wd_util.h"
 
+#include "base/wd_alloc.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdarg.h>
@@ -26,12 +28,12 @@ int wd_read_file(const char *path, char **out, size_t *len, char *errstr, size_t
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
         (uintmax_t)st.st_size < SIZE_MAX / 2)
         cap = (size_t)st.st_size + 2;
-    char *buf = malloc(cap);
+    char *buf = wd_malloc(cap);
     for (;;) {
         if (buf == NULL)
             break;
         if (cap - n < 2) {
-            char *nb = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+            char *nb = cap < SIZE_MAX / 2 ? wd_realloc(buf, cap * 2) : NULL;
             if (nb == NULL) {
                 free(buf);
                 buf = NULL;
@@ -74,31 +76,28 @@ int wd_path_within(const char *root_real, const char *path, char **resolved)
     return in;
 }
 
-struct wd_sha256 { EVP_MD_CTX *md; };
-
+/* The context is OpenSSL's own (its allocator, not the wd_ hook).  Its
+ * allocation failing is the one abort() left here: a digest has no wrong
+ * answer to give instead, and every caller would abort in turn. */
 wd_sha256_t *wd_sha256_new(void)
 {
-    wd_sha256_t *c = malloc(sizeof(*c));
-    if (c == NULL)
-        abort();
-    c->md = EVP_MD_CTX_new();
-    if (c->md == NULL || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)
-        abort();
-    return c;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        abort(); /* OpenSSL out of memory: see above */
+    return (wd_sha256_t *)md;
 }
 
 void wd_sha256_update(wd_sha256_t *c, const void *data, size_t len)
 {
-    EVP_DigestUpdate(c->md, data, len);
+    EVP_DigestUpdate((EVP_MD_CTX *)c, data, len);
 }
 
 void wd_sha256_final(wd_sha256_t *c, char out[65])
 {
     unsigned char d[32];
     unsigned int n = 0;
-    EVP_DigestFinal_ex(c->md, d, &n);
-    EVP_MD_CTX_free(c->md);
-    free(c);
+    EVP_DigestFinal_ex((EVP_MD_CTX *)c, d, &n);
+    EVP_MD_CTX_free((EVP_MD_CTX *)c);
     for (unsigned i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
     out[64] = '\0';

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_arena.h"
 #include "base/wd_buf.h"
 #include "base/wd_json.h"
@@ -54,6 +55,7 @@ typedef struct pending_label {
 #define ENG_TS_LIMIT_MS STATE_TS_LIMIT_MS
 
 struct eng_engine {
+    int                oom;     /* this evaluation ran out of memory: eval returns -1 */
     eng_opts_t         opts;
     wd_lua_t         *vm;
     rule_pack_t       *pack;
@@ -101,15 +103,32 @@ void eng_opts_default(eng_opts_t *o)
     o->state_max_mb = ENG_STATE_MAX_MB;
 }
 
-static void add_field(stream_info_t *s, const char *f)
+/* An arena copy for the outcome.  Out of memory it is "" and marks the
+ * evaluation, which then returns -1 (eng_engine_eval): the outcome's
+ * strings so never hold NULL on the way out. */
+static char *arena_str(eng_engine_t *e, const char *s, size_t n)
+{
+    char *d = wd_arena_strndup(e->arena, s, n);
+    if (d == NULL) {
+        static char empty[1];
+        e->oom = 1;
+        return empty;
+    }
+    return d;
+}
+
+/* Returns 0, or -1 when out of memory. */
+static int add_field(stream_info_t *s, const char *f)
 {
     for (size_t i = 0; i < s->nfields; i++)
         if (strcmp(s->fields[i], f) == 0)
-            return;
-    s->fields = realloc(s->fields, (s->nfields + 1) * sizeof(*s->fields));
-    if (s->fields == NULL)
-        abort();
+            return 0;
+    const char **fields = wd_realloc(s->fields, (s->nfields + 1) * sizeof(*s->fields));
+    if (fields == NULL)
+        return -1;
+    s->fields = fields;
     s->fields[s->nfields++] = f;
+    return 0;
 }
 
 static int cmp_cstr(const void *a, const void *b)
@@ -122,21 +141,23 @@ static stream_info_t *stream_get(eng_engine_t *e, const char *name)
     for (size_t k = 0; k < e->nstreams; k++)
         if (strcmp(e->streams[k].name, name) == 0)
             return &e->streams[k];
-    e->streams = realloc(e->streams, (e->nstreams + 1) * sizeof(*e->streams));
-    if (e->streams == NULL)
-        abort();
+    stream_info_t *streams = wd_realloc(e->streams, (e->nstreams + 1) * sizeof(*e->streams));
+    if (streams == NULL)
+        return NULL;
+    e->streams = streams;
     stream_info_t *s = &e->streams[e->nstreams++];
     memset(s, 0, sizeof(*s));
     s->name = name;
-    add_field(s, e->opts.id_field);
-    add_field(s, e->opts.ts_field);
-    add_field(s, e->opts.stream_field);
+    if (add_field(s, e->opts.id_field) || add_field(s, e->opts.ts_field) ||
+        add_field(s, e->opts.stream_field))
+        return NULL;
     return s;
 }
 
 /* Streams the pack uses (by a rule or a counter) and, per stream, the
- * counters it feeds and the fields a pruner must keep. */
-static void build_streams(eng_engine_t *e)
+ * counters it feeds and the fields a pruner must keep.  Returns 0, or -1
+ * when out of memory (what was built is freed by eng_engine_destroy). */
+static int build_streams(eng_engine_t *e)
 {
     rule_t *const *rules;
     size_t n = rule_pack_rules(e->pack, &rules);
@@ -146,23 +167,29 @@ static void build_streams(eng_engine_t *e)
             continue;
         for (size_t j = 0; j < r->nstreams; j++) {
             stream_info_t *s = stream_get(e, r->streams[j]);
+            if (s == NULL)
+                return -1;
             for (size_t f = 0; f < r->nfields; f++)
-                add_field(s, r->fields[f]);
+                if (add_field(s, r->fields[f]))
+                    return -1;
         }
     }
     size_t nc = rule_counters_count(e->counters);
     for (size_t i = 0; i < nc; i++) {
         const rule_counter_spec_t *c = rule_counters_get(e->counters, i);
         stream_info_t *s = stream_get(e, c->stream);
-        s->counters = realloc(s->counters, (s->ncounters + 1) * sizeof(size_t));
-        if (s->counters == NULL)
-            abort();
+        if (s == NULL)
+            return -1;
+        size_t *counters = wd_realloc(s->counters, (s->ncounters + 1) * sizeof(size_t));
+        if (counters == NULL)
+            return -1;
+        s->counters = counters;
         s->counters[s->ncounters++] = i;
-        add_field(s, c->key);
-        if (c->distinct)
-            add_field(s, c->distinct);
+        if (add_field(s, c->key) || (c->distinct && add_field(s, c->distinct)))
+            return -1;
         for (size_t w = 0; w < c->nwhere; w++)
-            add_field(s, c->where[w].path);
+            if (add_field(s, c->where[w].path))
+                return -1;
     }
     /* Rules read events through one table view per stream holding the
      * fields the stream's rules declare (rule_lua_view.h); strict mode
@@ -172,10 +199,10 @@ static void build_streams(eng_engine_t *e)
         size_t cap = 1;
         for (size_t i = 0; i < n; i++)
             cap += rules[i]->nfields;
-        const char **paths = calloc(cap, sizeof(char *));
+        const char **paths = wd_calloc(cap, sizeof(char *));
         size_t np = 0;
         if (paths == NULL)
-            abort();
+            return -1;
         for (size_t i = 0; i < n; i++) {
             const rule_t *r = rules[i];
             int on = 0;
@@ -187,15 +214,18 @@ static void build_streams(eng_engine_t *e)
         }
         s->view = rule_view_new(wd_lua_state(e->vm), paths, np);
         free(paths);
+        if (s->view == NULL)
+            return -1;
     }
-    e->stream_names = calloc(e->nstreams ? e->nstreams : 1, sizeof(char *));
+    e->stream_names = wd_calloc(e->nstreams ? e->nstreams : 1, sizeof(char *));
     if (e->stream_names == NULL)
-        abort();
+        return -1;
     for (size_t k = 0; k < e->nstreams; k++) {
         e->stream_names[k] = e->streams[k].name;
         qsort(e->streams[k].fields, e->streams[k].nfields, sizeof(char *), cmp_cstr);
     }
     qsort(e->stream_names, e->nstreams, sizeof(char *), cmp_cstr);
+    return 0;
 }
 
 /* ---- state behind ctx ---------------------------------------------------- */
@@ -367,7 +397,7 @@ static int op_label(void *ud, rule_str_t entity, rule_str_t label, int64_t ttl_m
     off_key(e, entity);
     if (e->nlabels == e->labels_cap) {
         size_t cap = e->labels_cap ? e->labels_cap * 2 : 16;
-        pending_label_t *l = realloc(e->labels, cap * sizeof(*l));
+        pending_label_t *l = wd_realloc(e->labels, cap * sizeof(*l));
         if (l == NULL) {
             snprintf(err, errn, "out of memory");
             return -1;
@@ -380,13 +410,18 @@ static int op_label(void *ud, rule_str_t entity, rule_str_t label, int64_t ttl_m
         return -1;
     }
     pending_label_t *l = &e->labels[e->nlabels++];
-    l->entity = wd_arena_strndup(e->arena, entity.s, entity.len);
+    l->entity = arena_str(e, entity.s, entity.len);
     l->elen = entity.len;
     if (e->ctx.rule && e->ctx.rule->mode != RULE_MODE_ENFORCE) {
         /* A shadow rule's labels are seen by shadow rules only: a rule on
          * trial never changes what enforcing rules decide. */
         size_t pl = strlen(SHADOW_LABEL);
         char *s = wd_arena_alloc(e->arena, pl + label.len + 1);
+        if (s == NULL) {
+            e->nlabels--;
+            snprintf(err, errn, "out of memory");
+            return -1;
+        }
         memcpy(s, SHADOW_LABEL, pl);
         memcpy(s + pl, label.s, label.len);
         s[pl + label.len] = '\0';
@@ -394,7 +429,7 @@ static int op_label(void *ud, rule_str_t entity, rule_str_t label, int64_t ttl_m
         l->llen = pl + label.len;
         l->name = s + pl;
     } else {
-        l->label = wd_arena_strndup(e->arena, label.s, label.len);
+        l->label = arena_str(e, label.s, label.len);
         l->llen = label.len;
         l->name = l->label;
     }
@@ -462,7 +497,7 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
     for (size_t i = 0; i < n; i++) {
         const char *src = rules[i]->source;
         size_t slen = rules[i]->source_len;
-        unsigned char *kind = malloc(slen ? slen : 1);
+        unsigned char *kind = wd_malloc(slen ? slen : 1);
         if (kind == NULL) {
             snprintf(errstr, errstr_size, "out of memory");
             return -1;
@@ -540,7 +575,7 @@ static int check_rule_refs(eng_engine_t *e, char *errstr, size_t errstr_size)
 eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char *errstr,
                              size_t errstr_size)
 {
-    eng_engine_t *e = calloc(1, sizeof(*e));
+    eng_engine_t *e = wd_calloc(1, sizeof(*e));
     if (e == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
@@ -560,8 +595,10 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
     if (e->pack == NULL)
         goto fail;
     wd_lua_set_time_limit(e->vm, e->opts.time_limit_ms);
-    if (e->opts.run_off_rules)
-        rule_pack_run_off_rules(e->pack);
+    if (e->opts.run_off_rules && rule_pack_run_off_rules(e->pack) != 0) {
+        snprintf(errstr, errstr_size, "out of memory while creating the engine");
+        goto fail;
+    }
     if (rule_counters_load(rule_pack_dir(e->pack), &e->counters, errstr, errstr_size) != 0)
         goto fail;
     if ((e->lists = rule_lists_load(rule_pack_dir(e->pack), errstr, errstr_size)) == NULL)
@@ -579,27 +616,26 @@ eng_engine_t *eng_engine_new(const eng_opts_t *opts, const char *rules_dir, char
     e->arena = wd_arena_new();
     rule_t *const *rules;
     e->cap = rule_pack_rules(e->pack, &rules);
-    e->hits = calloc(e->cap, sizeof(*e->hits));
-    e->errors = calloc(e->cap, sizeof(*e->errors));
-    e->drules = calloc(e->cap, sizeof(*e->drules));
-    e->actions = calloc(e->cap, sizeof(*e->actions));
-    e->action_hits = calloc(e->cap, sizeof(*e->action_hits));
-    e->stats = calloc(e->cap, sizeof(*e->stats));
-    e->hit_labels = calloc(2 * e->cap + 2, sizeof(*e->hit_labels));
-    if (e->json == NULL || !e->hits || !e->errors || !e->drules || !e->stats || !e->hit_labels ||
+    e->hits = wd_calloc(e->cap, sizeof(*e->hits));
+    e->errors = wd_calloc(e->cap, sizeof(*e->errors));
+    e->drules = wd_calloc(e->cap, sizeof(*e->drules));
+    e->actions = wd_calloc(e->cap, sizeof(*e->actions));
+    e->action_hits = wd_calloc(e->cap, sizeof(*e->action_hits));
+    e->stats = wd_calloc(e->cap, sizeof(*e->stats));
+    e->hit_labels = wd_calloc(2 * e->cap + 2, sizeof(*e->hit_labels));
+    if (e->json == NULL || e->arena == NULL || !e->hits || !e->errors || !e->drules || !e->stats ||
+        !e->hit_labels ||
         (e->cap && (!e->actions || !e->action_hits))) {
-        snprintf(errstr, errstr_size, "out of memory");
+        snprintf(errstr, errstr_size, "out of memory while creating the engine");
         goto fail;
     }
     for (size_t i = 0; i < e->cap; i++) {
         e->stats[i].rule = rules[i]->name;
         e->stats[i].mode = e->stats[i].pack_mode = rules[i]->mode;
     }
-    build_streams(e);
     size_t nc = rule_counters_count(e->counters);
-    e->voff = calloc(nc + 1, sizeof(*e->voff));
-    if (e->voff == NULL) {
-        snprintf(errstr, errstr_size, "out of memory");
+    if (build_streams(e) != 0 || (e->voff = wd_calloc(nc + 1, sizeof(*e->voff))) == NULL) {
+        snprintf(errstr, errstr_size, "out of memory while creating the engine");
         goto fail;
     }
     for (size_t i = 0; i < nc; i++) {
@@ -656,17 +692,17 @@ static const char *fmt_event_id(eng_engine_t *e, wd_jval_t root)
             size_t n;
             const char *s = wd_jval_str(v, &n);
             if (n > 0)
-                return wd_arena_strndup(e->arena, s, n);
+                return arena_str(e, s, n);
         } else if (wd_jval_type(v) == WD_JINT) {
             int n = snprintf(buf, sizeof(buf), "%" PRId64, wd_jval_int(v));
-            return wd_arena_strndup(e->arena, buf, (size_t)n);
+            return arena_str(e, buf, (size_t)n);
         } else if (wd_jval_type(v) == WD_JDOUBLE) {
             /* Integers past int64: their exact digits (as a double,
              * 10000000000000000001 and ...002 were one id). */
             size_t n;
             const char *big = wd_jval_bigint(v, buf, &n);
             if (big)
-                return wd_arena_strndup(e->arena, big, n);
+                return arena_str(e, big, n);
         }
     }
     return NULL;
@@ -692,7 +728,7 @@ static const char *src_event_id(eng_engine_t *e, const eng_src_t *src)
         n = 0;
     if ((size_t)n >= sizeof(buf))
         n = sizeof(buf) - 1;
-    return wd_arena_strndup(e->arena, buf, (size_t)n);
+    return arena_str(e, buf, (size_t)n);
 }
 
 static int reject(eng_engine_t *e, const char *fmt, const char *arg)
@@ -700,7 +736,7 @@ static int reject(eng_engine_t *e, const char *fmt, const char *arg)
     char buf[512];
     snprintf(buf, sizeof(buf), fmt, arg);
     e->out.status = ENG_EVENT_REJECTED;
-    e->out.reject_reason = wd_arena_strndup(e->arena, buf, strlen(buf));
+    e->out.reject_reason = arena_str(e, buf, strlen(buf));
     return 0;
 }
 
@@ -805,6 +841,7 @@ static eng_outcome_t *begin_eval(eng_engine_t *e, state_t *state, const eng_outc
 {
     eng_outcome_t *o = &e->out;
     wd_arena_reset(e->arena);
+    e->oom = 0;
     memset(o, 0, sizeof(*o));
     o->event_ts_ms = INT64_MIN;
     o->hits = e->hits;
@@ -848,7 +885,7 @@ static const stream_info_t *route_root(eng_engine_t *e, eng_outcome_t *o, wd_jva
         { reject(e, "missing or non-string stream field '%s'", e->opts.stream_field); return NULL; }
     size_t slen;
     const char *stream = wd_jval_str(v, &slen);
-    o->stream = wd_arena_strndup(e->arena, stream, slen);
+    o->stream = arena_str(e, stream, slen);
 
     const char *why;
     if (eng_event_time(&e->opts, root, src, &o->event_ts_ms, &why) != 0)
@@ -865,7 +902,7 @@ static const stream_info_t *route_root(eng_engine_t *e, eng_outcome_t *o, wd_jva
              * "login\0…" would read as the known stream "login". */
             char show[200];
             rule_str_show((rule_str_t){ stream, slen }, show, sizeof(show));
-            o->stream = wd_arena_strndup(e->arena, show, strlen(show));
+            o->stream = arena_str(e, show, strlen(show));
         }
         o->status = ENG_EVENT_UNROUTED;
         return NULL;
@@ -934,11 +971,11 @@ int eng_engine_hop(eng_engine_t *e, state_t *state, const char *buf, size_t len,
     e->carry = NULL;
     const stream_info_t *si = prepare(e, state, buf, len, src, out, root);
     if (si == NULL)
-        return 0;
+        return e->oom ? -1 : 0;
     if (local)
         update_counters(e, si, *root, local, vals, have);
     e->out.status = ENG_EVENT_OK;
-    return 0;
+    return e->oom ? -1 : 0;
 }
 
 int eng_engine_eval(eng_engine_t *e, state_t *state, const char *buf, size_t len,
@@ -955,7 +992,8 @@ int eng_engine_eval_carry(eng_engine_t *e, state_t *state, const char *buf, size
     wd_jval_t root;
     e->carry = NULL;
     const stream_info_t *si = prepare(e, state, buf, len, src, out, &root);
-    return si ? run_rules(e, si, root, carry) : 0;
+    int rc = si ? run_rules(e, si, root, carry) : 0;
+    return e->oom ? -1 : rc;
 }
 
 int eng_engine_eval_doc(eng_engine_t *e, state_t *state, wd_jval_t root, const eng_src_t *src,
@@ -963,7 +1001,8 @@ int eng_engine_eval_doc(eng_engine_t *e, state_t *state, wd_jval_t root, const e
 {
     e->carry = NULL;
     const stream_info_t *si = route_root(e, begin_eval(e, state, out), root, src);
-    return si ? run_rules(e, si, root, NULL) : 0;
+    int rc = si ? run_rules(e, si, root, NULL) : 0;
+    return e->oom ? -1 : rc;
 }
 
 /* Each hit's labels (those its rule set while giving the verdict) as
@@ -997,9 +1036,13 @@ static void hit_labels_json(eng_engine_t *e, eng_outcome_t *o)
             wd_buf_addc(&e->lbuf, '}');
         }
         wd_buf_addc(&e->lbuf, ']');
-        if (e->lbuf.data) {
+        if (wd_buf_failed(&e->lbuf)) {
+            e->oom = 1;
+        } else if (e->lbuf.data) {
             h->labels = wd_arena_strndup(e->arena, e->lbuf.data, e->lbuf.len);
             h->labels_len = h->labels ? e->lbuf.len : 0;
+            if (h->labels == NULL)
+                e->oom = 1;
         }
     }
 }
@@ -1061,7 +1104,7 @@ static int run_rules(eng_engine_t *e, const stream_info_t *si, wd_jval_t root, c
                 st->oom++;
             eng_rule_error_t *er = &e->errors[o->nerrors++];
             er->rule = r->name;
-            er->message = wd_arena_strndup(e->arena, msg, strlen(msg));
+            er->message = arena_str(e, msg, strlen(msg));
             continue;
         }
         if (vd.verdict == RULE_VERDICT_NONE)
@@ -1097,8 +1140,9 @@ static int run_rules(eng_engine_t *e, const stream_info_t *si, wd_jval_t root, c
     }
     make_actions(e, o);
     hit_labels_json(e, o);
-    /* Effects become visible from the next event on. */
-    for (size_t k = 0; k < e->nlabels; k++) {
+    /* Effects become visible from the next event on (none from an
+     * evaluation that ran out of memory: it fails). */
+    for (size_t k = 0; k < e->nlabels && !e->oom; k++) {
         const pending_label_t *l = &e->labels[k];
         int rc = state_label_set(st, l->entity, l->elen, l->label, l->llen,
                                      o->event_ts_ms + l->ttl_ms);
@@ -1198,13 +1242,14 @@ rule_ctx_t *eng_engine_rule_ctx(eng_engine_t *e) { return &e->ctx; }
 
 void eng_engine_set_trace(eng_engine_t *e, struct rule_trace *t) { e->ctx.trace = t; }
 
-void eng_engine_reset_state(eng_engine_t *e)
+int eng_engine_reset_state(eng_engine_t *e)
 {
     state_t *fresh = state_new_like(e->state);
     if (fresh == NULL)
-        abort();
+        return -1;   /* the old state stays */
     state_destroy(e->state);
     e->state = fresh;
     e->cur_state = fresh;
     e->nlabels = 0;
+    return 0;
 }

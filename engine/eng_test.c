@@ -14,6 +14,7 @@
 #include "base/wd_buf.h"
 #include "engine/eng_test.h"
 #include "engine/eng_engine.h"
+#include "base/wd_alloc.h"
 #include "base/wd_lua.h"
 #include "rules/rule_pack.h"
 
@@ -127,9 +128,11 @@ static int encode(lua_State *L, int idx, wd_buf_t *b, int depth, char *err, size
         return 0;
     }
     /* Objects: keys sorted so the encoding does not depend on table order. */
-    key_ref_t *keys = calloc(count ? count : 1, sizeof(*keys));
-    if (keys == NULL)
-        abort();
+    key_ref_t *keys = wd_calloc(count ? count : 1, sizeof(*keys));
+    if (keys == NULL) {
+        snprintf(err, errn, "out of memory while encoding the event");
+        return -1;
+    }
     size_t k = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -324,8 +327,9 @@ static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int 
     snprintf(cname, sizeof(cname), "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
     lua_pop(L, 1);
 
-    eng_engine_reset_state(e);
     wd_buf_t why = WD_BUF_INIT, json = WD_BUF_INIT;
+    if (eng_engine_reset_state(e) != 0)
+        wd_buf_printf(&why, "      out of memory while resetting the state\n");
     got_hit_t *got = NULL;
     size_t ngot = 0;
     char err[512];
@@ -336,6 +340,10 @@ static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int 
         lua_rawgeti(L, evs, (lua_Integer)j);
         int rc = encode_event(L, lua_gettop(L), o, r, (int)j, &json, err, sizeof(err));
         lua_pop(L, 1);
+        if (rc == 0 && wd_buf_failed(&json)) {
+            snprintf(err, sizeof(err), "out of memory while encoding the event");
+            rc = -1;
+        }
         if (rc != 0) {
             wd_buf_printf(&why, "      event %zu: %s\n", j, err);
             continue;
@@ -343,7 +351,7 @@ static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int 
         const eng_outcome_t *out;
         eng_src_t src = { .msg_ts_ms = INT64_MIN, .file = r->file, .line = 0 };
         if (eng_engine_eval(e, NULL, json.data, json.len, &src, &out) != 0) {
-            wd_buf_printf(&why, "      event %zu: internal error\n", j);
+            wd_buf_printf(&why, "      event %zu: out of memory while evaluating it\n", j);
             continue;
         }
         if (out->status == ENG_EVENT_REJECTED) {
@@ -357,17 +365,26 @@ static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int 
             const eng_hit_t *h = &out->hits[k];
             if (strcmp(h->rule, r->name) != 0)
                 continue;
-            got = realloc(got, (ngot + 1) * sizeof(*got));
-            if (got == NULL)
-                abort();
-            got_hit_t *g = &got[ngot++];
+            got_hit_t *ng = wd_realloc(got, (ngot + 1) * sizeof(*got));
+            if (ng == NULL) {
+                wd_buf_printf(&why, "      event %zu: out of memory while keeping its hits\n", j);
+                break;
+            }
+            got = ng;
+            got_hit_t *g = &got[ngot];
+            memset(g, 0, sizeof(*g));
             g->event = (int)j;
             g->verdict = h->verdict;
             g->mode = h->mode;
-            g->entity = malloc(h->entity_len + 1);
-            g->reason = h->reason ? malloc(h->reason_len + 1) : NULL;
-            if (g->entity == NULL || (h->reason && g->reason == NULL))
-                abort();
+            g->entity = wd_malloc(h->entity_len + 1);
+            g->reason = h->reason ? wd_malloc(h->reason_len + 1) : NULL;
+            if (g->entity == NULL || (h->reason && g->reason == NULL)) {
+                free(g->entity);
+                free(g->reason);
+                wd_buf_printf(&why, "      event %zu: out of memory while keeping its hits\n", j);
+                break;
+            }
+            ngot++;
             memcpy(g->entity, h->entity, h->entity_len);
             g->entity[h->entity_len] = '\0';
             g->entity_len = h->entity_len;
@@ -391,7 +408,7 @@ static void run_case(eng_engine_t *e, const eng_opts_t *o, const rule_t *r, int 
         same = matches(L, lua_gettop(L), &got[k]);
         lua_pop(L, 1);
     }
-    int pass = same && why.len == 0;
+    int pass = same && why.len == 0 && !wd_buf_failed(&why);
     t->cases++;
     if (pass) {
         t->passed++;

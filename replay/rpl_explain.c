@@ -133,6 +133,11 @@ rpl_explain_t *rpl_explain_new(const rpl_explain_opts_t *o, char *errstr, size_t
     }
     x->json = wd_json_new(0);
     x->trace = rule_trace_new();
+    if (x->json == NULL || x->trace == NULL) {
+        snprintf(errstr, errstr_size, "out of memory while preparing the explanation");
+        rpl_explain_destroy(x);
+        return NULL;
+    }
     x->warmup_ms = o->warmup_ms >= 0 ? o->warmup_ms : default_warmup(x->eng);
     x->start_ms = INT64_MIN;
     x->hist_first_ts = INT64_MIN;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_lua.h"
 #include "base/wd_util.h"
 
@@ -69,7 +70,7 @@ typedef struct spec_b {
 
 static char *xstrndup(const char *s, size_t n)
 {
-    char *d = malloc(n + 1);
+    char *d = wd_malloc(n + 1);
     if (d) {
         memcpy(d, s, n);
         d[n] = '\0';
@@ -144,7 +145,7 @@ static int table_keys(lua_State *L, int idx, keylist_t *kl, const char **bad_typ
         }
         if (kl->n == cap) {
             cap = cap ? cap * 2 : 8;
-            const char **nk = realloc(kl->k, cap * sizeof(*nk));
+            const char **nk = wd_realloc(kl->k, cap * sizeof(*nk));
             if (nk == NULL)
                 return -1;
             kl->k = nk;
@@ -176,6 +177,11 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
     const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &nl) : NULL;
     if (name && valid_name(name, nl) && strlen(name) == nl) {
         b->name = xstrndup(name, nl);
+        if (b->name == NULL) {
+            lua_pop(L, 1);
+            *oom = 1;
+            return;
+        }
         b->line = line_of_name(src, srclen, b->name);
         if (b->line)
             snprintf(where_s, sizeof(where_s), "%s:%d: counter #%zu (%s)", path, b->line, i, b->name);
@@ -253,7 +259,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
         if (n == 0 || entries != n) {
             wd_errs_add(e, "%s: 'windows' must be a non-empty list of durations such as { \"1h\", \"1d\" }",
                     where_s);
-        } else if ((b->windows = calloc(n, sizeof(*b->windows))) == NULL) {
+        } else if ((b->windows = wd_calloc(n, sizeof(*b->windows))) == NULL) {
             *oom = 1;
         } else {
             for (size_t w = 0; w < n; w++) {
@@ -298,7 +304,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
         } else {
             if (bad)
                 wd_errs_add(e, "%s: 'where' keys must be field paths (strings), got a %s", where_s, bad);
-            if (kl.n && (b->where = calloc(kl.n, sizeof(*b->where))) == NULL)
+            if (kl.n && (b->where = wd_calloc(kl.n, sizeof(*b->where))) == NULL)
                 *oom = 1;
             for (size_t k = 0; b->where && k < kl.n; k++) {
                 const char *p = kl.k[k];
@@ -405,8 +411,8 @@ static rule_counters_t *check_list(lua_State *L, const char *path, const char *s
         wd_errs_add(e, "%s: must return a list (a table with keys 1..n only) of counters", path);
         return NULL;
     }
-    spec_b *bs = calloc(n ? n : 1, sizeof(*bs));
-    rule_counters_t *cs = calloc(1, sizeof(*cs));
+    spec_b *bs = wd_calloc(n ? n : 1, sizeof(*bs));
+    rule_counters_t *cs = wd_calloc(1, sizeof(*cs));
     int oom = bs == NULL || cs == NULL;
     for (size_t i = 0; !oom && i < n; i++) {
         lua_rawgeti(L, lt, (lua_Integer)i + 1);
@@ -431,8 +437,8 @@ static rule_counters_t *check_list(lua_State *L, const char *path, const char *s
         free(cs);
         return NULL;
     }
-    cs->v = calloc(n ? n : 1, sizeof(*cs->v));
-    cs->defs = calloc(n ? n : 1, sizeof(*cs->defs));
+    cs->v = wd_calloc(n ? n : 1, sizeof(*cs->v));
+    cs->defs = wd_calloc(n ? n : 1, sizeof(*cs->defs));
     if (cs->v == NULL || cs->defs == NULL) {
         wd_errs_add(e, "%s: out of memory", path);
         for (size_t i = 0; i < n; i++)
@@ -531,7 +537,7 @@ int rule_counters_load(const char *pack_dir, rule_counters_t **out, char *errstr
     size_t dl = strlen(pack_dir);
     while (dl > 1 && pack_dir[dl - 1] == '/')
         dl--;
-    char *path = malloc(dl + sizeof("/counters.lua"));
+    char *path = wd_malloc(dl + sizeof("/counters.lua"));
     if (path == NULL) {
         snprintf(errstr, errstr_size, "%s: out of memory", pack_dir);
         return -1;
@@ -554,7 +560,7 @@ int rule_counters_load(const char *pack_dir, rule_counters_t **out, char *errstr
     int rc = -1;
     if (wd_read_file(path, &src, &len, errstr, errstr_size) != 0) {
         if (errno == ENOENT) {   /* no counters.lua: no counters */
-            *out = calloc(1, sizeof(**out));
+            *out = wd_calloc(1, sizeof(**out));
             if (*out != NULL)
                 rc = 0;
             else

@@ -6,6 +6,7 @@
  * CIDR lists: every line becomes an inclusive 128-bit range; ranges are
  * sorted and merged, so a lookup is one address parse and a binary search. */
 #include "base/wd_util.h"
+#include "base/wd_alloc.h"
 #include "rules/rule_lists.h"
 
 #include <arpa/inet.h>
@@ -129,7 +130,7 @@ static int x_grow(rule_list_t *l)
     if (l->slots && (l->n + 1) * 2 <= cap)
         return 0;
     size_t ncap = cap ? cap * 2 : 64;
-    xslot_t *ns = malloc(ncap * sizeof(*ns));
+    xslot_t *ns = wd_malloc(ncap * sizeof(*ns));
     if (ns == NULL)
         return -1;
     for (size_t i = 0; i < ncap; i++)
@@ -163,7 +164,7 @@ static int x_line(void *ud, const char *s, size_t n, int line)
         size_t nc = b->dcap ? b->dcap * 2 : 4096;
         while (nc < b->dlen + n)
             nc *= 2;
-        char *nd = realloc(l->data, nc);
+        char *nd = wd_realloc(l->data, nc);
         if (nd == NULL)
             goto oom;
         l->data = nd;
@@ -321,7 +322,7 @@ static int c_line(void *ud, const char *s, size_t n, int line)
     rule_list_t *l = b->l;
     if (l->n == b->cap) {
         size_t nc = b->cap ? b->cap * 2 : 64;
-        range_t *nr = realloc(l->r, nc * sizeof(*nr));
+        range_t *nr = wd_realloc(l->r, nc * sizeof(*nr));
         if (nr == NULL) {
             b->oom = 1;
             return -1;
@@ -376,7 +377,7 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
     wd_errs_t e = { errstr, errstr_size, 0, 0 };
     if (errstr_size)
         errstr[0] = '\0';
-    rule_lists_t *ls = calloc(1, sizeof(*ls));
+    rule_lists_t *ls = wd_calloc(1, sizeof(*ls));
     if (ls == NULL) {
         wd_errs_add(&e, "%s: out of memory", pack_dir);
         return NULL;
@@ -410,20 +411,26 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
               (l > 5 && strcmp(de->d_name + l - 5, ".cidr") == 0)))
             continue;
         if (nn == ncap) {
-            ncap = ncap ? ncap * 2 : 16;
-            char **nv = realloc(names, ncap * sizeof(*nv));
-            if (nv == NULL)
+            char **nv = wd_realloc(names, (ncap ? ncap * 2 : 16) * sizeof(*nv));
+            if (nv == NULL) {
+                wd_errs_add(&e, "%s: out of memory while listing the lists", dir);
                 break;
+            }
             names = nv;
+            ncap = ncap ? ncap * 2 : 16;
         }
-        if ((names[nn] = strdup(de->d_name)) != NULL)
-            nn++;
+        if ((names[nn] = wd_strdup(de->d_name)) == NULL) {
+            /* (a list silently missing would let its members through) */
+            wd_errs_add(&e, "%s: out of memory while listing the lists", dir);
+            break;
+        }
+        nn++;
     }
     closedir(d);
     if (nn)
         qsort(names, nn, sizeof(*names), cmp_cstr);
     char *root = realpath(pack_dir, NULL);
-    ls->v = calloc(nn ? nn : 1, sizeof(*ls->v));
+    ls->v = wd_calloc(nn ? nn : 1, sizeof(*ls->v));
     if (ls->v == NULL)
         wd_errs_add(&e, "%s: out of memory", dir);
     for (size_t i = 0; ls->v && i < nn; i++) {
@@ -448,10 +455,10 @@ rule_lists_t *rule_lists_load(const char *pack_dir, char *errstr, size_t errstr_
         size_t l = strlen(names[i]);
         int cidr = names[i][l - 1] == 'r';
         size_t stem = l - (cidr ? 5 : 4);
-        rule_list_t *li = calloc(1, sizeof(*li));
+        rule_list_t *li = wd_calloc(1, sizeof(*li));
         char *buf = NULL;
         size_t len = 0;
-        if (li == NULL || (li->name = strndup(names[i], stem)) == NULL) {
+        if (li == NULL || (li->name = wd_strndup(names[i], stem)) == NULL) {
             wd_errs_add(&e, "%s: out of memory", path);
             list_free(li);
             continue;

@@ -402,7 +402,8 @@ void rule_lua_begin_event(wd_lua_t *vm, rule_ctx_t *c, wd_jval_t root)
     lua_rawseti(L, LUA_REGISTRYINDEX, c->ev_ref);
 }
 
-static const char *field_str(lua_State *L, int t, const char *k, wd_arena_t *a, size_t *len)
+/* *oom is set when the copy could not be made (NULL back). */
+static const char *field_str(lua_State *L, int t, const char *k, wd_arena_t *a, size_t *len, int *oom)
 {
     lua_pushstring(L, k);
     lua_rawget(L, t);
@@ -411,6 +412,8 @@ static const char *field_str(lua_State *L, int t, const char *k, wd_arena_t *a, 
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
         out = wd_arena_strndup(a, s, n);
+        if (out == NULL)
+            *oom = 1;
         if (len)
             *len = n;
     }
@@ -467,23 +470,28 @@ int rule_lua_call(wd_lua_t *vm, rule_ctx_t *c, const rule_t *r, wd_arena_t *aren
     } else if (luaL_testudata(L, top, RULE_VERDICT_MT)) {
         lua_getiuservalue(L, top, 1);   /* the table ctx_verdict validated */
         int t = lua_gettop(L);
-        const char *v = field_str(L, t, "verdict", arena, NULL);
+        int oom = 0;
+        const char *v = field_str(L, t, "verdict", arena, NULL, &oom);
         for (int k = RULE_VERDICT_FLAG; v && k <= RULE_VERDICT_BLOCK; k++)
             if (strcmp(v, verdict_names[k]) == 0)
                 out->verdict = k;
-        out->entity = field_str(L, t, "entity", arena, &out->entity_len);
-        out->entity_type = field_str(L, t, "entity_type", arena, NULL);
+        out->entity = field_str(L, t, "entity", arena, &out->entity_len, &oom);
+        out->entity_type = field_str(L, t, "entity_type", arena, NULL, &oom);
         if (out->entity_type == NULL)
             out->entity_type = RULE_ENTITY_TYPE_DEFAULT;
-        out->reason = field_str(L, t, "reason", arena, &out->reason_len);
-        out->ttl = field_str(L, t, "ttl", arena, NULL);
+        out->reason = field_str(L, t, "reason", arena, &out->reason_len, &oom);
+        out->ttl = field_str(L, t, "ttl", arena, NULL, &oom);
         lua_pushliteral(L, "score");
         if (lua_rawget(L, t) == LUA_TNUMBER) {
             out->has_score = 1;
             out->score = lua_tonumber(L, -1);
         }
         lua_pop(L, 2);
-        if (out->verdict == RULE_VERDICT_NONE || out->entity == NULL)
+        if (oom) {
+            snprintf(errstr, errstr_size, "%s: out of memory while copying the verdict", r->file);
+            memset(out, 0, sizeof(*out));
+            st = RULE_CALL_OOM;
+        } else if (out->verdict == RULE_VERDICT_NONE || out->entity == NULL)
             goto bad;
     } else {
     bad:

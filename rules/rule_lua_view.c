@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_alloc.h"
 #include "rules/rule_lua.h"
 
 typedef struct vnode {
@@ -213,14 +214,16 @@ static vnode_t *child(vnode_t *n, const char *seg, size_t len)
     for (size_t i = 0; i < n->nkids; i++)
         if (n->kids[i]->nlen == len && memcmp(n->kids[i]->name, seg, len) == 0)
             return n->kids[i];
-    vnode_t *k = calloc(1, sizeof(*k));
-    if (k == NULL || (k->name = strndup(seg, len)) == NULL)
-        abort();
+    vnode_t *k = wd_calloc(1, sizeof(*k));
+    vnode_t **kids = wd_realloc(n->kids, (n->nkids + 1) * sizeof(*n->kids));
+    if (kids)
+        n->kids = kids;
+    if (k == NULL || kids == NULL || (k->name = wd_strndup(seg, len)) == NULL) {
+        free(k);
+        return NULL;
+    }
     k->nlen = len;
     k->key_ref = k->data_ref = k->proxy_ref = LUA_NOREF;
-    n->kids = realloc(n->kids, (n->nkids + 1) * sizeof(*n->kids));
-    if (n->kids == NULL)
-        abort();
     n->kids[n->nkids++] = k;
     return k;
 }
@@ -253,9 +256,9 @@ static void materialize(lua_State *L, vnode_t *n, int is_root)
 
 rule_view_t *rule_view_new(lua_State *L, const char *const *paths, size_t npaths)
 {
-    rule_view_t *v = calloc(1, sizeof(*v));
+    rule_view_t *v = wd_calloc(1, sizeof(*v));
     if (v == NULL)
-        abort();
+        return NULL;
     v->root.key_ref = v->root.data_ref = v->root.proxy_ref = LUA_NOREF;
     for (size_t i = 0; i < npaths; i++) {
         vnode_t *n = &v->root;
@@ -264,6 +267,10 @@ rule_view_t *rule_view_new(lua_State *L, const char *const *paths, size_t npaths
             const char *dot = strchr(seg, '.');
             size_t len = dot ? (size_t)(dot - seg) : strlen(seg);
             n = child(n, seg, len);
+            if (n == NULL) {
+                rule_view_destroy(v, L);
+                return NULL;
+            }
             if (dot == NULL)
                 break;
             seg = dot + 1;

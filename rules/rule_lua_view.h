@@ -22,7 +22,7 @@ typedef struct rule_view rule_view_t;
 struct rule_ctx;
 
 /* paths: the dotted field paths to expose (a path makes its parents
- * readable; a path covers everything below it). */
+ * readable; a path covers everything below it).  NULL when out of memory. */
 rule_view_t *rule_view_new(lua_State *L, const char *const *paths, size_t npaths);
 void rule_view_destroy(rule_view_t *v, lua_State *L);
 

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_util.h"
 #include "rules/rule_counters.h"
 #include "rules/rule_lists.h"
@@ -52,11 +53,11 @@ struct rule_overlay {
 
 rule_overlay_t *rule_overlay_new(void)
 {
-    rule_overlay_t *ov = calloc(1, sizeof(*ov));
+    rule_overlay_t *ov = wd_calloc(1, sizeof(*ov));
     if (!ov)
         return NULL;
     ov->mask = 63;
-    ov->slots = calloc(ov->mask + 1, sizeof(*ov->slots));
+    ov->slots = wd_calloc(ov->mask + 1, sizeof(*ov->slots));
     if (!ov->slots) {
         free(ov);
         return NULL;
@@ -114,7 +115,7 @@ static ov_entry_t *find(const rule_overlay_t *ov, const char *key, size_t klen, 
 static int grow(rule_overlay_t *ov)
 {
     size_t nm = ov->mask * 2 + 1;
-    ov_entry_t **s = calloc(nm + 1, sizeof(*s));
+    ov_entry_t **s = wd_calloc(nm + 1, sizeof(*s));
     if (!s)
         return -1;
     for (size_t i = 0; i <= ov->mask; i++) {
@@ -140,8 +141,8 @@ static ov_entry_t *get_or_add(rule_overlay_t *ov, const char *key, size_t klen)
         return e;
     if ((ov->n + 1) * 2 > ov->mask + 1 && grow(ov) != 0)
         return NULL;
-    e = calloc(1, sizeof(*e));
-    if (!e || !(e->key = malloc(klen))) {
+    e = wd_calloc(1, sizeof(*e));
+    if (!e || !(e->key = wd_malloc(klen))) {
         free(e);
         return NULL;
     }
@@ -162,7 +163,7 @@ static int insert(rule_overlay_t *ov, ov_entry_t *e, const ov_change_t *c)
 {
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 2;
-        ov_change_t *nc = realloc(e->c, cap * sizeof(*nc));
+        ov_change_t *nc = wd_realloc(e->c, cap * sizeof(*nc));
         if (!nc)
             return -1;
         e->c = nc;
@@ -204,7 +205,7 @@ static const char *seg(const char *p, const char *end, size_t *len)
 static char *dup_str(json_t *j)
 {
     const char *s = json_string_value(j);
-    return s ? strdup(s) : NULL;
+    return s ? wd_strdup(s) : NULL;
 }
 
 int rule_overlay_apply(rule_overlay_t *ov, const void *keyp, size_t klen, const void *val,
@@ -317,7 +318,7 @@ int rule_overlay_apply(rule_overlay_t *ov, const void *keyp, size_t klen, const 
     }
     char stack[512];
     size_t cap = 3 + alen + blen;
-    char *key = cap <= sizeof stack ? stack : malloc(cap);
+    char *key = cap <= sizeof stack ? stack : wd_malloc(cap);
     ov_entry_t *e = NULL;
     if (key) {
         size_t kl = make_key(key, cap, kind, a, alen, b, blen);
@@ -361,7 +362,7 @@ static const ov_entry_t *lookup(const rule_overlay_t *ov, char kind, const char 
         return NULL;
     char stack[512];
     size_t cap = 3 + alen + blen;
-    char *key = cap <= sizeof stack ? stack : malloc(cap);
+    char *key = cap <= sizeof stack ? stack : wd_malloc(cap);
     if (!key)
         return NULL;
     size_t kl = make_key(key, cap, kind, a, alen, b, blen);
@@ -545,7 +546,7 @@ void rule_overlay_list_json(const rule_overlay_t *ov, const char *name, wd_buf_t
 {
     size_t nl = strlen(name), m = 0;
     *added = *deleted = 0;
-    ov_entry_t **v = ov && ov->n ? malloc(ov->n * sizeof(*v)) : NULL;
+    ov_entry_t **v = ov && ov->n ? wd_malloc(ov->n * sizeof(*v)) : NULL;
     for (size_t i = 0; v && i <= ov->mask; i++) {
         ov_entry_t *e = ov->slots[i];
         if (e && e->key[0] == 'L' && e->klen > 3 + nl && memcmp(e->key + 2, name, nl) == 0 &&

@@ -13,6 +13,7 @@
 
 #include "rules/rule_lua.h"
 #include "rules/rule_types.h"
+#include "base/wd_alloc.h"
 #include "base/wd_lua_src.h"
 #include "base/wd_util.h"
 
@@ -32,19 +33,25 @@ struct rule_pack {
     char          hash[65];
 };
 
+/* Out of memory while loading: the allocation gives NULL and sets
+ * pack_oom; the rule being loaded is dropped and rule_pack_load fails
+ * with "out of memory while loading the rule pack" (everything it made
+ * freed), as for any other load error. */
+static _Thread_local int pack_oom;
+
 static char *xstrdup(const char *s)
 {
-    char *d = strdup(s);
+    char *d = wd_strdup(s);
     if (d == NULL)
-        abort();
+        pack_oom = 1;
     return d;
 }
 
 static void *xcalloc(size_t n, size_t sz)
 {
-    void *p = calloc(n ? n : 1, sz);
+    void *p = wd_calloc(n ? n : 1, sz);
     if (p == NULL)
-        abort();
+        pack_oom = 1;
     return p;
 }
 
@@ -55,13 +62,21 @@ typedef struct pathlist {
     size_t  n, cap;
 } pathlist_t;
 
+/* Takes p (NULL: a copy that failed, ignored); frees it when out of memory. */
 static void pl_add(pathlist_t *l, char *p)
 {
+    if (p == NULL)
+        return;
     if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->v = realloc(l->v, l->cap * sizeof(*l->v));
-        if (l->v == NULL)
-            abort();
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **v = wd_realloc(l->v, cap * sizeof(*l->v));
+        if (v == NULL) {
+            pack_oom = 1;
+            free(p);
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
     }
     l->v[l->n++] = p;
 }
@@ -98,10 +113,14 @@ static int enter_dir(walker_t *w, const struct stat *st)
         if (w->seen[i].dev == st->st_dev && w->seen[i].ino == st->st_ino)
             return -1;
     if (w->nseen == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 16;
-        w->seen = realloc(w->seen, w->cap * sizeof(*w->seen));
-        if (w->seen == NULL)
-            abort();
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        dir_id_t *seen = wd_realloc(w->seen, cap * sizeof(*w->seen));
+        if (seen == NULL) {
+            pack_oom = 1;   /* the walk goes on; the load fails */
+            return 0;
+        }
+        w->seen = seen;
+        w->cap = cap;
     }
     w->seen[w->nseen].dev = st->st_dev;
     w->seen[w->nseen++].ino = st->st_ino;
@@ -132,9 +151,12 @@ static void walk(walker_t *w, const char *dir, int depth)
         qsort(names.v, names.n, sizeof(char *), cmp_str);
     for (size_t i = 0; i < names.n; i++) {
         size_t n = strlen(dir) + strlen(names.v[i]) + 2;
-        char *p = malloc(n);
-        if (p == NULL)
-            abort();
+        char *p = wd_malloc(n);
+        if (p == NULL) {
+            pack_oom = 1;
+            free(names.v[i]);
+            continue;
+        }
         snprintf(p, n, "%s/%s", dir, names.v[i]);
         free(names.v[i]);
         struct stat st;
@@ -290,13 +312,18 @@ static void field_insert(rule_field_t *root, const char *path)
         rule_field_t *k = (rule_field_t *)rule_field_child(cur, seg, len);
         if (k == NULL) {
             k = xcalloc(1, sizeof(*k));
-            k->name = strndup(seg, len);
-            k->path = strndup(path, (size_t)(seg - path) + len);
-            if (k->name == NULL || k->path == NULL)
-                abort();
-            cur->kids = realloc(cur->kids, (cur->nkids + 1) * sizeof(*cur->kids));
-            if (cur->kids == NULL)
-                abort();
+            if (k == NULL)
+                return;
+            k->name = wd_strndup(seg, len);
+            k->path = wd_strndup(path, (size_t)(seg - path) + len);
+            rule_field_t **kids = k->name && k->path ?
+                wd_realloc(cur->kids, (cur->nkids + 1) * sizeof(*cur->kids)) : NULL;
+            if (kids == NULL) {
+                pack_oom = 1;
+                field_free(k);
+                return;
+            }
+            cur->kids = kids;
             cur->kids[cur->nkids++] = k;
         }
         cur = k;
@@ -371,6 +398,10 @@ static long string_list(lua_State *L, int t, const char *key, char ***out, wd_er
     }
     size_t n = lua_rawlen(L, -1);
     *out = xcalloc(n, sizeof(char *));
+    if (*out == NULL) {
+        lua_pop(L, 1);
+        return 0;
+    }
     size_t got = 0;
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, (lua_Integer)i);
@@ -380,8 +411,8 @@ static long string_list(lua_State *L, int t, const char *key, char ***out, wd_er
         } else if (cstr_at(L, -1) == NULL || !ok(lua_tostring(L, -1))) {
             wd_errs_add(e, "%s:%d: '%s' entry %zu: invalid %s \"%s\"", file, line_of(src, key), key, i,
                     what, lua_tostring(L, -1));
-        } else {
-            (*out)[got++] = xstrdup(lua_tostring(L, -1));
+        } else if (((*out)[got] = xstrdup(lua_tostring(L, -1))) != NULL) {
+            got++;
         }
         lua_pop(L, 1);
     }
@@ -574,6 +605,12 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
     }
     int t = lua_gettop(L);
     rule_t *r = xcalloc(1, sizeof(*r));
+    if (r == NULL) {
+        lua_pop(L, 1);
+        luaL_unref(L, LUA_REGISTRYINDEX, rng_ref);
+        free(src);
+        return NULL;
+    }
     r->rng = rng;
     r->rng_ref = rng_ref;
     r->file = xstrdup(file);
@@ -662,10 +699,12 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
     long nf = string_list(L, t, "fields", &r->fields, e, file, src, valid_path, "field path");
     r->nfields = nf > 0 ? (size_t)nf : 0;
     r->field_root = xcalloc(1, sizeof(rule_field_t));
-    r->field_root->name = xstrdup("");
-    r->field_root->path = xstrdup("");
-    for (size_t i = 0; i < r->nfields; i++)
-        field_insert(r->field_root, r->fields[i]);
+    if (r->field_root) {
+        r->field_root->name = xstrdup("");
+        r->field_root->path = xstrdup("");
+        for (size_t i = 0; i < r->nfields; i++)
+            field_insert(r->field_root, r->fields[i]);
+    }
 
     rawfield(L, t, "evaluate");
     if (lua_type(L, -1) != LUA_TFUNCTION) {
@@ -688,7 +727,7 @@ static rule_t *load_rule(wd_lua_t *vm, const char *file, wd_errs_t *e)
         lua_pop(L, 1);
     }
     lua_pop(L, 1); /* the rule table */
-    if (e->count != before) {
+    if (e->count != before || pack_oom) {
         rule_free(L, r);
         return NULL;
     }
@@ -711,7 +750,9 @@ static void free_index(rule_pack_t *p)
     p->nstreams = 0;
 }
 
-static void build_index(rule_pack_t *p, int include_off)
+/* Returns 0, or -1 when out of memory (the index then misses streams or
+ * rules; rule_pack_destroy frees what it holds). */
+static int build_index(rule_pack_t *p, int include_off)
 {
     free_index(p);
     for (size_t i = 0; i < p->nrules; i++) {
@@ -724,23 +765,28 @@ static void build_index(rule_pack_t *p, int include_off)
                 if (strcmp(p->streams[k].name, r->streams[j]) == 0)
                     s = &p->streams[k];
             if (s == NULL) {
-                p->streams = realloc(p->streams, (p->nstreams + 1) * sizeof(*p->streams));
-                if (p->streams == NULL)
-                    abort();
+                stream_idx_t *st = wd_realloc(p->streams, (p->nstreams + 1) * sizeof(*p->streams));
+                char *name = st ? wd_strdup(r->streams[j]) : NULL;
+                if (st)
+                    p->streams = st;
+                if (name == NULL)
+                    return -1;
                 s = &p->streams[p->nstreams++];
-                s->name = xstrdup(r->streams[j]);
+                s->name = name;
                 s->rules = NULL;
                 s->nrules = 0;
             }
             /* A rule listing a stream twice still runs once. */
             if (s->nrules && s->rules[s->nrules - 1] == r)
                 continue;
-            s->rules = realloc(s->rules, (s->nrules + 1) * sizeof(*s->rules));
-            if (s->rules == NULL)
-                abort();
+            rule_t **rs = wd_realloc(s->rules, (s->nrules + 1) * sizeof(*s->rules));
+            if (rs == NULL)
+                return -1;
+            s->rules = rs;
             s->rules[s->nrules++] = r; /* rules are visited in name order */
         }
     }
+    return 0;
 }
 
 rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, size_t errstr_size)
@@ -753,12 +799,17 @@ rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, s
         wd_errs_add(&e, "%s: cannot read rule pack: %s", rules_dir, strerror(errno));
         return NULL;
     }
+    pack_oom = 0;
     rule_pack_t *p = xcalloc(1, sizeof(*p));
+    if (p == NULL || (p->dir = xstrdup(rules_dir)) == NULL) {
+        wd_errs_add(&e, "%s: out of memory while loading the rule pack", rules_dir);
+        free(p);
+        return NULL;
+    }
     p->vm = vm;
     pathlist_t files = { 0 };
     if (S_ISDIR(st.st_mode)) {
         size_t dl = strlen(rules_dir);
-        p->dir = xstrdup(rules_dir);
         while (dl > 1 && p->dir[dl - 1] == '/')
             p->dir[--dl] = '\0';
         walker_t w = { NULL, NULL, 0, 0, &e, &files };
@@ -773,13 +824,12 @@ rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, s
         free(root);
         free(w.seen);
     } else {
-        char *d = xstrdup(rules_dir);
+        char *d = p->dir;
         char *slash = strrchr(d, '/');
         if (slash)
             *slash = '\0';
         else
             d[0] = '.', d[1] = '\0';   /* d holds a file name: room for "." */
-        p->dir = d;
         pl_add(&files, xstrdup(rules_dir));
     }
     if (files.n)
@@ -796,6 +846,8 @@ rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, s
             free(buf);
             wd_sha256_update(h, f + strlen(p->dir), strlen(f + strlen(p->dir)) + 1);
             wd_sha256_update(h, fhash, 64);
+        } else if (errno == ENOMEM) {
+            pack_oom = 1;   /* the hash would miss the file */
         }
         if (S_ISDIR(st.st_mode) && !is_rule_file(p->dir, f))
             continue;
@@ -814,16 +866,22 @@ rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, s
         }
         if (r == NULL)
             continue;
-        p->rules = realloc(p->rules, (p->nrules + 1) * sizeof(*p->rules));
-        if (p->rules == NULL)
-            abort();
+        rule_t **rules = wd_realloc(p->rules, (p->nrules + 1) * sizeof(*p->rules));
+        if (rules == NULL) {
+            pack_oom = 1;
+            rule_free(wd_lua_state(vm), r);
+            continue;
+        }
+        p->rules = rules;
         p->rules[p->nrules++] = r;
     }
     wd_sha256_final(h, p->hash);
     for (size_t i = 0; i < files.n; i++)
         free(files.v[i]);
     free(files.v);
-    if (e.count == 0 && p->nrules == 0)
+    if (pack_oom)
+        wd_errs_add(&e, "%s: out of memory while loading the rule pack", rules_dir);
+    else if (e.count == 0 && p->nrules == 0)
         wd_errs_add(&e, "%s: no rule files (*.lua) in the pack", rules_dir);
     if (e.count) {
         rule_pack_destroy(p);
@@ -832,7 +890,11 @@ rule_pack_t *rule_pack_load(wd_lua_t *vm, const char *rules_dir, char *errstr, s
     qsort(p->rules, p->nrules, sizeof(*p->rules), cmp_rule);
     for (size_t i = 0; i < p->nrules; i++)
         p->rules[i]->index = i;
-    build_index(p, 0);
+    if (build_index(p, 0) != 0) {
+        wd_errs_add(&e, "%s: out of memory while loading the rule pack", rules_dir);
+        rule_pack_destroy(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -869,9 +931,9 @@ size_t rule_pack_stream_rules(const rule_pack_t *p, const char *stream, size_t l
     return 0;
 }
 
-void rule_pack_run_off_rules(rule_pack_t *p)
+int rule_pack_run_off_rules(rule_pack_t *p)
 {
-    build_index(p, 1);
+    return build_index(p, 1);
 }
 
 const char *rule_pack_hash(const rule_pack_t *p) { return p->hash; }

@@ -61,8 +61,9 @@ size_t rule_pack_rules(const rule_pack_t *p, rule_t *const **out);
 size_t rule_pack_stream_rules(const rule_pack_t *p, const char *stream, size_t len,
                               rule_t *const **out);
 /* Indexes mode "off" rules too (warden test evaluates a rule before it is
- * switched on; its hits say mode "off" and never enter a decision). */
-void rule_pack_run_off_rules(rule_pack_t *p);
+ * switched on; its hits say mode "off" and never enter a decision).
+ * Returns 0, or -1 when out of memory. */
+int rule_pack_run_off_rules(rule_pack_t *p);
 /* Hex sha256 over all files of the pack, in path order. */
 const char *rule_pack_hash(const rule_pack_t *p);
 const char *rule_pack_dir(const rule_pack_t *p);

@@ -8,6 +8,8 @@
  * is reported as -1 rather than written. */
 #include "rules/rule_prune.h"
 
+#include "base/wd_alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,12 +48,12 @@ static pnode_t *kid_add(pnode_t *n, const char *k, size_t kl)
     pnode_t *c = kid(n, k, kl);
     if (c)
         return c;
-    pnode_t **v = realloc(n->kids, (n->nkids + 1) * sizeof(*v));
+    pnode_t **v = wd_realloc(n->kids, (n->nkids + 1) * sizeof(*v));
     if (v == NULL)
         return NULL;
     n->kids = v;
-    c = calloc(1, sizeof(*c));
-    if (c == NULL || (c->name = malloc(kl + 1)) == NULL) {
+    c = wd_calloc(1, sizeof(*c));
+    if (c == NULL || (c->name = wd_malloc(kl + 1)) == NULL) {
         free(c);
         return NULL;
     }
@@ -64,7 +66,7 @@ static pnode_t *kid_add(pnode_t *n, const char *k, size_t kl)
 
 rule_prune_t *rule_prune_new(const char *const *paths, size_t n)
 {
-    rule_prune_t *p = calloc(1, sizeof(*p));
+    rule_prune_t *p = wd_calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {

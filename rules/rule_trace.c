@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_buf.h"
 #include "base/wd_json.h"
 
@@ -18,16 +19,15 @@ struct rule_trace {
     size_t              n, cap;
     rule_trace_call_t  *calls;
     size_t              ncalls, calls_cap;
+    int                 oom;       /* something was not recorded: rule_trace_failed */
+    int                 skipping;  /* the current call could not be bracketed */
 };
 
 #define TRACE_EV_MT "warden.trace.ev"
 
 rule_trace_t *rule_trace_new(void)
 {
-    rule_trace_t *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        abort();
-    return t;
+    return wd_calloc(1, sizeof(rule_trace_t));
 }
 
 static void entry_free(rule_trace_entry_t *e)
@@ -45,7 +45,11 @@ void rule_trace_clear(rule_trace_t *t)
         entry_free(&t->e[i]);
     t->n = 0;
     t->ncalls = 0;
+    t->oom = 0;
+    t->skipping = 0;
 }
+
+int rule_trace_failed(const rule_trace_t *t) { return t->oom; }
 
 void rule_trace_destroy(rule_trace_t *t)
 {
@@ -60,17 +64,27 @@ void rule_trace_destroy(rule_trace_t *t)
 void rule_trace_begin(rule_trace_t *t, const char *rule)
 {
     if (t->ncalls == t->calls_cap) {
-        t->calls_cap = t->calls_cap ? t->calls_cap * 2 : 16;
-        t->calls = realloc(t->calls, t->calls_cap * sizeof(*t->calls));
-        if (t->calls == NULL)
-            abort();
+        size_t cap = t->calls_cap ? t->calls_cap * 2 : 16;
+        rule_trace_call_t *c = wd_realloc(t->calls, cap * sizeof(*t->calls));
+        if (c == NULL) {
+            t->oom = 1;
+            t->skipping = 1;
+            return;
+        }
+        t->calls = c;
+        t->calls_cap = cap;
     }
+    t->skipping = 0;
     t->calls[t->ncalls++] = (rule_trace_call_t){ .rule = rule, .status = RULE_TRACE_RUNNING,
                                                  .first = t->n };
 }
 
 void rule_trace_end(rule_trace_t *t, int status)
 {
+    if (t->skipping) {
+        t->skipping = 0;
+        return;
+    }
     if (t->ncalls)
         t->calls[t->ncalls - 1].status = status;
 }
@@ -90,9 +104,9 @@ static char *dup_n(const char *s, size_t n)
 {
     if (s == NULL)
         return NULL;
-    char *d = malloc(n + 1);
+    char *d = wd_malloc(n + 1);
     if (d == NULL)
-        abort();
+        return NULL;
     memcpy(d, s, n);
     d[n] = '\0';
     return d;
@@ -102,8 +116,10 @@ static char *dup_s(const char *s) { return s ? dup_n(s, strlen(s)) : NULL; }
 
 void rule_trace_add(rule_trace_t *t, const rule_trace_entry_t *in)
 {
-    if (t->ncalls == 0)
+    if (t->ncalls == 0 && !t->skipping)
         rule_trace_begin(t, "?");   /* an entry outside a bracketed call */
+    if (t->skipping)
+        return;   /* out of memory: t->oom says the trace is short */
     rule_trace_call_t *call = &t->calls[t->ncalls - 1];
     if (in->kind == RULE_TRACE_FIELD)
         for (size_t i = call->first; i < t->n; i++)
@@ -114,18 +130,31 @@ void rule_trace_add(rule_trace_t *t, const rule_trace_entry_t *in)
         return;
     }
     if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 64;
-        t->e = realloc(t->e, t->cap * sizeof(*t->e));
-        if (t->e == NULL)
-            abort();
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        rule_trace_entry_t *ne = wd_realloc(t->e, cap * sizeof(*t->e));
+        if (ne == NULL) {
+            t->oom = 1;
+            call->dropped++;
+            return;
+        }
+        t->e = ne;
+        t->cap = cap;
     }
-    rule_trace_entry_t *e = &t->e[t->n++];
+    rule_trace_entry_t *e = &t->e[t->n];
     *e = *in;
     e->name = dup_s(in->name);
     e->key = dup_n(in->key, in->key_len);
     e->window = dup_s(in->window);
     e->value = dup_s(in->value);
     e->error = dup_s(in->error);
+    if ((in->name && !e->name) || (in->key && !e->key) || (in->window && !e->window) ||
+        (in->value && !e->value) || (in->error && !e->error)) {
+        entry_free(e);
+        t->oom = 1;
+        call->dropped++;
+        return;
+    }
+    t->n++;
     call->n++;
 }
 

@@ -57,10 +57,14 @@ typedef struct rule_trace_call {
  * ones and counts the rest. */
 #define RULE_TRACE_MAX_ENTRIES 4096
 
+/* NULL when out of memory. */
 rule_trace_t *rule_trace_new(void);
 void rule_trace_destroy(rule_trace_t *t);
 /* Forgets every call and entry (for the next traced event). */
 void rule_trace_clear(rule_trace_t *t);
+/* Did recording run out of memory since the last clear?  The calls and
+ * entries then miss some (counted as dropped where a call holds them). */
+int rule_trace_failed(const rule_trace_t *t);
 
 /* The engine brackets each rule call: entries recorded in between belong
  * to it.  rule: borrowed, must outlive the trace's use. */

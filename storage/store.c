@@ -3,6 +3,7 @@
  * Also the contract JSON form of a hit row, shared by jsonl and Stream Load. */
 #include "storage/store.h"
 #include "storage/store_int.h"
+#include "base/wd_alloc.h"
 #include "base/wd_util.h"
 
 #include <stdarg.h>
@@ -68,7 +69,7 @@ int store_open(store_t **out, const char *url, const store_opts_t *opts,
     store_opts_t o = { 0, 0, 0 };
     if (opts)
         o = *opts;
-    store_t *s = calloc(1, sizeof(*s));
+    store_t *s = wd_calloc(1, sizeof(*s));
     if (!s)
         return store_seterr(errstr, errstr_size, "store: out of memory");
     s->be = be;
@@ -218,7 +219,8 @@ size_t store_row_json(const store_row_t *r, char *buf, size_t size)
     store_row_json_buf(&b, r);
     if (size > 0) {
         size_t n = b.len < size - 1 ? b.len : size - 1;
-        memcpy(buf, b.data, n);
+        if (n)
+            memcpy(buf, b.data, n);
         buf[n] = '\0';
     }
     size_t len = b.len;

@@ -5,6 +5,7 @@
  * Decisions, runs and rule versions are not kept.  Also the "null:" sink,
  * which counts rows and drops them (benchmarks of the engine alone). */
 #include "storage/store_int.h"
+#include "base/wd_alloc.h"
 #include "base/wd_util.h"
 
 #include <errno.h>
@@ -39,7 +40,7 @@ static int jsonl_open(void **impl, const char *url, const store_opts_t *opts,
     const char *path = url + strlen("jsonl:");
     if (!*path)
         return store_seterr(errstr, errstr_size, "store: jsonl: needs a path (jsonl:PATH or jsonl:-)");
-    jsonl_t *j = calloc(1, sizeof(*j));
+    jsonl_t *j = wd_calloc(1, sizeof(*j));
     if (!j)
         return store_seterr(errstr, errstr_size, "store: out of memory");
     pthread_mutex_init(&j->lock, NULL);
@@ -55,8 +56,17 @@ static int jsonl_open(void **impl, const char *url, const store_opts_t *opts,
             return -1;
         }
     }
-    j->path = strdup(path);
-    wd_buf_reserve(&j->buf, JSONL_BUF_FLUSH + 4096);
+    j->path = wd_strdup(path);
+    if (!j->path || wd_buf_reserve(&j->buf, JSONL_BUF_FLUSH + 4096) != 0) {
+        store_seterr(errstr, errstr_size, "store: jsonl: out of memory while opening %s", path);
+        if (!j->is_stdout)
+            fclose(j->fp);
+        wd_buf_free(&j->buf);
+        free(j->path);
+        pthread_mutex_destroy(&j->lock);
+        free(j);
+        return -1;
+    }
     *impl = j;
     return 0;
 }
@@ -107,8 +117,18 @@ static int jsonl_write(void *impl, const store_row_t *rows, size_t n,
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
+        size_t before = j->buf.len;
         store_row_json_buf(&j->buf, &rows[i]);
         wd_buf_addc(&j->buf, '\n');
+        if (wd_buf_failed(&j->buf)) {
+            /* The line is taken back whole: the file never holds half a row. */
+            j->buf.len = before;
+            j->buf.failed = 0;
+            if (j->buf.data)
+                j->buf.data[before] = '\0';
+            rc = store_seterr(errstr, errstr_size, "store: jsonl: out of memory while formatting a row");
+            goto done;
+        }
         j->rows_queued++;
         j->rows_buffered++;
         if (j->buf.len >= JSONL_BUF_FLUSH && (rc = jsonl_drain(j, 0, errstr, errstr_size)) != 0)
@@ -188,7 +208,7 @@ static int null_open(void **impl, const char *url, const store_opts_t *opts,
                      char *errstr, size_t errstr_size)
 {
     (void)url; (void)opts;
-    nullsink_t *z = calloc(1, sizeof(*z));
+    nullsink_t *z = wd_calloc(1, sizeof(*z));
     if (!z)
         return store_seterr(errstr, errstr_size, "store: out of memory");
     pthread_mutex_init(&z->lock, NULL);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_jsonl.h"
 #include "storage/store_int.h"
 #include "storage/store_mysql.h"
@@ -18,9 +19,9 @@
 static char *escaped(MYSQL *m, const char *s)
 {
     size_t n = strlen(s);
-    char *out = malloc(2 * n + 1);
+    char *out = wd_malloc(2 * n + 1);
     if (out == NULL)
-        abort();
+        return NULL;
     mysql_real_escape_string(m, out, s, (unsigned long)n);
     return out;
 }
@@ -42,17 +43,21 @@ static long read_mysql(const char *url, const char *run_id, const char *event_id
     if (m == NULL)
         return -1;
     char *r = escaped(m, run_id), *e = escaped(m, event_id);
-    size_t qn = strlen(r) + strlen(e) + 256;
-    char *q = malloc(qn);
-    if (q == NULL)
-        abort();
+    size_t qn = r && e ? strlen(r) + strlen(e) + 256 : 0;
+    char *q = qn ? wd_malloc(qn) : NULL;
+    long n = -1;
+    MYSQL_RES *res = NULL;
+    if (q == NULL) {
+        free(r);
+        free(e);
+        store_seterr(errstr, errstr_size, "reading rule_results: out of memory");
+        goto done;
+    }
     snprintf(q, qn,
              "SELECT rule, version, mode, verdict, entity, reason, score, rule_sha256 FROM rule_results "
              "WHERE run_id = '%s' AND event_id = '%s' ORDER BY rule", r, e);
     free(r);
     free(e);
-    long n = -1;
-    MYSQL_RES *res = NULL;
     if (mysql_query(m, q) != 0 || (res = mysql_store_result(m)) == NULL) {
         store_seterr(errstr, errstr_size, "reading rule_results: %s (error %u)", mysql_error(m),
                      mysql_errno(m));
@@ -111,9 +116,11 @@ static int jl_line(void *ud, const char *line, size_t len, long lineno)
             j->rows[i] = o;
             return 0;
         }
-    json_t **r = realloc(j->rows, (j->nrows + 1) * sizeof(*r));
-    if (r == NULL)
-        abort();
+    json_t **r = wd_realloc(j->rows, (j->nrows + 1) * sizeof(*r));
+    if (r == NULL) {
+        json_decref(o);
+        return -2;   /* out of memory: read_jsonl fails */
+    }
     j->rows = r;
     j->rows[j->nrows++] = o;
     return 0;
@@ -148,7 +155,8 @@ static long read_jsonl(const char *path, const char *run_id, const char *event_i
         for (size_t i = 0; i < j.nrows; i++)
             json_decref(j.rows[i]);
         free(j.rows);
-        return store_seterr(errstr, errstr_size, "store: jsonl: read error in %s", path);
+        return store_seterr(errstr, errstr_size, "store: jsonl: %s in %s",
+                            rc == -2 ? "out of memory while reading rows" : "read error", path);
     }
     if (j.nrows > 1)
         qsort(j.rows, j.nrows, sizeof(*j.rows), by_rule);

@@ -3,6 +3,7 @@
  * storage/schema/{mariadb,starrocks}/ with comments removed; the unit test
  * tests/storage/test_store_schema.c keeps the two in step. */
 #include "storage/store_migrate.h"
+#include "base/wd_alloc.h"
 #include "storage/store_int.h"
 #include "storage/store_mysql.h"
 #include "storage/store_url.h"
@@ -460,7 +461,7 @@ int store_migration_is_destructive(const store_migration_t *m)
  * the "already exists" errors below make the step idempotent instead. */
 static char *dialect_stmt(const char *s, int dialect)
 {
-    char *out = strdup(s);
+    char *out = wd_strdup(s);
     if (!out || dialect != STORE_DIALECT_MYSQL)
         return out;
     char *p;

@@ -23,6 +23,7 @@
 #include "storage/store_migrate.h"
 #include "storage/store_queue.h"
 #include "storage/store_url.h"
+#include "base/wd_alloc.h"
 #include "base/wd_log.h"
 
 #include <errmsg.h>
@@ -245,6 +246,12 @@ static MYSQL_STMT *my_prepare(my_t *m, int t, int *rc, char *err, size_t errsz)
     for (int i = 0; i < np; i++)
         wd_buf_adds(&m->sql, i ? ", ?" : "?");
     wd_buf_printf(&m->sql, ") ON DUPLICATE KEY UPDATE %s", tb->update);
+    if (wd_buf_failed(&m->sql)) {
+        wd_buf_free(&m->sql);
+        snprintf(err, errsz, "prepare insert into %s: out of memory", tb->name);
+        *rc = 1;
+        return NULL;
+    }
     MYSQL_STMT *st = mysql_stmt_init(m->conn);
     if (!st) {
         snprintf(err, errsz, "mysql_stmt_init: out of memory");
@@ -278,17 +285,17 @@ static int exec_bulk(my_t *m, const sq_batch_t *b, char *err, size_t errsz)
     for (int c = 0; c < tb->ncols; c++) {
         if (tb->cols[c].sr_only)
             continue;
-        char *ind = malloc(n);
+        char *ind = wd_malloc(n);
         arrays[narrays++] = ind;
         MYSQL_BIND *bd = &bind[p++];
         bd->u.indicator = ind;
         if (tb->cols[c].type == SQ_CT_STR) {
-            const char **ptr = malloc(n * sizeof(char *));
-            unsigned long *len = malloc(n * sizeof(unsigned long));
+            const char **ptr = wd_malloc(n * sizeof(char *));
+            unsigned long *len = wd_malloc(n * sizeof(unsigned long));
             arrays[narrays++] = (void *)ptr;
             arrays[narrays++] = len;
             if (!ind || !ptr || !len)
-                abort();
+                goto oom;
             for (size_t r = 0; r < n; r++) {
                 const sq_cell_t *cl = sq_cell(b, r, c);
                 int str = cl->t == SQ_STR;
@@ -300,10 +307,10 @@ static int exec_bulk(my_t *m, const sq_batch_t *b, char *err, size_t errsz)
             bd->buffer = (void *)ptr;
             bd->length = len;
         } else if (tb->cols[c].type == SQ_CT_INT) {
-            int64_t *v = malloc(n * sizeof(int64_t));
+            int64_t *v = wd_malloc(n * sizeof(int64_t));
             arrays[narrays++] = v;
             if (!ind || !v)
-                abort();
+                goto oom;
             for (size_t r = 0; r < n; r++) {
                 const sq_cell_t *cl = sq_cell(b, r, c);
                 ind[r] = cl->t == SQ_INT ? STMT_INDICATOR_NONE : STMT_INDICATOR_NULL;
@@ -312,10 +319,10 @@ static int exec_bulk(my_t *m, const sq_batch_t *b, char *err, size_t errsz)
             bd->buffer_type = MYSQL_TYPE_LONGLONG;
             bd->buffer = v;
         } else {
-            double *v = malloc(n * sizeof(double));
+            double *v = wd_malloc(n * sizeof(double));
             arrays[narrays++] = v;
             if (!ind || !v)
-                abort();
+                goto oom;
             for (size_t r = 0; r < n; r++) {
                 const sq_cell_t *cl = sq_cell(b, r, c);
                 ind[r] = cl->t == SQ_DBL ? STMT_INDICATOR_NONE : STMT_INDICATOR_NULL;
@@ -332,6 +339,13 @@ static int exec_bulk(my_t *m, const sq_batch_t *b, char *err, size_t errsz)
         snprintf(err, errsz, "insert into %s (%zu rows): %s (error %u)", tb->name, n,
                  mysql_stmt_error(st), e);
         rc = store_my_retriable(e, mysql_stmt_error(st)) ? 1 : -1;
+    }
+    if (0) {
+    oom:
+        /* Retriable: memory may be there when the writer tries again. */
+        snprintf(err, errsz, "insert into %s (%zu rows): out of memory while binding the rows",
+                 tb->name, n);
+        rc = 1;
     }
     for (int i = 0; i < narrays; i++)
         free(arrays[i]);
@@ -373,7 +387,8 @@ static int exec_text(my_t *m, const sq_batch_t *b, char *err, size_t errsz)
                 wd_buf_printf(q, "%.17g", cl->v.d);
                 break;
             default:
-                wd_buf_reserve(q, cl->v.s.len * 2 + 3);
+                if (wd_buf_reserve(q, cl->v.s.len * 2 + 3) < 0)
+                    break;   /* out of memory: failed below */
                 q->data[q->len++] = '\'';
                 q->len += mysql_real_escape_string(m->conn, q->data + q->len, sq_str(b, cl),
                                                    (unsigned long)cl->v.s.len);
@@ -386,6 +401,12 @@ static int exec_text(my_t *m, const sq_batch_t *b, char *err, size_t errsz)
     }
     if (!sr)
         wd_buf_printf(q, " ON DUPLICATE KEY UPDATE %s", tb->update);
+    if (wd_buf_failed(q)) {
+        wd_buf_free(q);
+        snprintf(err, errsz, "insert into %s (%zu rows): out of memory while encoding the statement",
+                 tb->name, b->nrows);
+        return 1;
+    }
     if (mysql_real_query(m->conn, q->data, q->len) != 0) {
         unsigned e = mysql_errno(m->conn);
         snprintf(err, errsz, "insert into %s (%zu rows): %s (error %u)", tb->name, b->nrows,
@@ -435,7 +456,7 @@ static int my_open(void **impl, const char *url, const store_opts_t *opts,
                    char *errstr, size_t errstr_size)
 {
 
-    my_t *m = calloc(1, sizeof(*m));
+    my_t *m = wd_calloc(1, sizeof(*m));
     if (!m)
         return store_seterr(errstr, errstr_size, "store: out of memory");
     if (store_url_parse(&m->url, url, errstr, errstr_size) != 0) {

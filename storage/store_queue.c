@@ -17,6 +17,7 @@
 #include "storage/store_queue.h"
 #include "storage/store_backoff.h"
 #include "storage/store_int.h"
+#include "base/wd_alloc.h"
 #include "base/wd_util.h"
 #include "base/wd_log.h"
 #include "base/wd_util.h"
@@ -238,14 +239,16 @@ static sq_batch_t *batch_open(store_queue_t *q, int t)
     sq_batch_t *b = q->open[t];
     if (b)
         return b;
-    b = calloc(1, sizeof(*b));
+    b = wd_calloc(1, sizeof(*b));
     if (!b)
-        abort();
+        return NULL;
     b->table = t;
     b->cap = 64;
-    b->cells = malloc(b->cap * (size_t)sq_tables[t].ncols * sizeof(sq_cell_t));
-    if (!b->cells)
-        abort();
+    b->cells = wd_malloc(b->cap * (size_t)sq_tables[t].ncols * sizeof(sq_cell_t));
+    if (!b->cells) {
+        free(b);
+        return NULL;
+    }
     b->opened_us = wd_now_ns() / 1000u;
     q->open[t] = b;
     /* The writer sleeps without a deadline while nothing is open. */
@@ -257,9 +260,9 @@ static sq_cell_t *batch_row(sq_batch_t *b)
 {
     size_t nc = (size_t)sq_tables[b->table].ncols;
     if (b->nrows == b->cap) {
-        sq_cell_t *c = realloc(b->cells, b->cap * 2 * nc * sizeof(sq_cell_t));
+        sq_cell_t *c = wd_realloc(b->cells, b->cap * 2 * nc * sizeof(sq_cell_t));
         if (!c)
-            abort();
+            return NULL;
         b->cells = c;
         b->cap *= 2;
     }
@@ -390,6 +393,46 @@ static int wait_room(store_queue_t *q, char *errstr, size_t errstr_size)
     return 0;
 }
 
+/* A new row of table t in its open batch: *bp the batch, *before its
+ * arena's length.  NULL when out of memory (nothing changed); lock held. */
+static sq_cell_t *row_begin(store_queue_t *q, int t, sq_batch_t **bp, size_t *before)
+{
+    sq_batch_t *b = batch_open(q, t);
+    if (!b)
+        return NULL;
+    *bp = b;
+    *before = b->arena.len;
+    return batch_row(b);
+}
+
+static int row_oom(char *errstr, size_t errstr_size)
+{
+    return store_seterr(errstr, errstr_size, "store: out of memory while queueing a row");
+}
+
+static void account(store_queue_t *q, sq_batch_t *b, size_t before);
+
+/* Ends the row row_begin made: counts it, or, when one of its strings
+ * did not fit in memory (the arena failed), takes it back whole and
+ * returns -1 with a message; lock held. */
+static int row_end(store_queue_t *q, sq_batch_t *b, size_t before, char *errstr, size_t errstr_size)
+{
+    if (!wd_buf_failed(&b->arena)) {
+        account(q, b, before);
+        return 0;
+    }
+    b->nrows--;
+    b->arena.len = before;
+    b->arena.failed = 0;
+    if (b->arena.data)
+        b->arena.data[before] = '\0';
+    if (b->nrows == 0) {
+        q->open[b->table] = NULL;
+        batch_free(b);
+    }
+    return row_oom(errstr, errstr_size);
+}
+
 /* Counts a row just added to b, whose arena was `before` bytes long. */
 static void account(store_queue_t *q, sq_batch_t *b, size_t before)
 {
@@ -410,9 +453,13 @@ int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
             return -1;
         }
         const store_row_t *r = &rows[i];
-        sq_batch_t *b = batch_open(q, SQ_RESULTS);
-        size_t before = b->arena.len;
-        sq_cell_t *c = batch_row(b);
+        sq_batch_t *b;
+        size_t before;
+        sq_cell_t *c = row_begin(q, SQ_RESULTS, &b, &before);
+        if (!c) {
+            pthread_mutex_unlock(&q->lock);
+            return row_oom(errstr, errstr_size);
+        }
         cell_day(q, b, &c[0], r->event_ts_ms);
         cell_strz(b, &c[1], r->run_id);
         cell_strz(b, &c[2], r->event_id);
@@ -441,8 +488,11 @@ int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
         cell_row_key(q, b, &c[16], r->run_id, r->event_id, r->rule ? r->rule : "");
         cell_strz(b, &c[17], r->entity_type ? r->entity_type : "unknown");
         cell_strn(b, &c[18], r->labels, r->labels ? r->labels_len : 0);
+        if (row_end(q, b, before, errstr, errstr_size) != 0) {
+            pthread_mutex_unlock(&q->lock);
+            return -1;
+        }
         q->rows_queued++;
-        account(q, b, before);
     }
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -456,9 +506,13 @@ int store_queue_decision(store_queue_t *q, const store_decision_t *d,
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
-    sq_batch_t *b = batch_open(q, SQ_DECISIONS);
-    size_t before = b->arena.len;
-    sq_cell_t *c = batch_row(b);
+    sq_batch_t *b;
+    size_t before;
+    sq_cell_t *c = row_begin(q, SQ_DECISIONS, &b, &before);
+    if (!c) {
+        pthread_mutex_unlock(&q->lock);
+        return row_oom(errstr, errstr_size);
+    }
     cell_day(q, b, &c[0], d->event_ts_ms);
     cell_strz(b, &c[1], d->run_id);
     cell_strz(b, &c[2], d->event_id);
@@ -477,7 +531,10 @@ int store_queue_decision(store_queue_t *q, const store_decision_t *d,
     cell_ts(b, &c[7], d->event_ts_ms);
     cell_row_key(q, b, &c[8], d->run_id, d->event_id, NULL);
     cell_strz(b, &c[9], d->entity_type ? d->entity_type : "unknown");
-    account(q, b, before);
+    if (row_end(q, b, before, errstr, errstr_size) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
     pthread_mutex_unlock(&q->lock);
     return 0;
 }
@@ -503,9 +560,13 @@ int store_queue_action(store_queue_t *q, const store_decision_t *d,
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
-    sq_batch_t *b = batch_open(q, SQ_ACTIONS);
-    size_t before = b->arena.len;
-    sq_cell_t *c = batch_row(b);
+    sq_batch_t *b;
+    size_t before;
+    sq_cell_t *c = row_begin(q, SQ_ACTIONS, &b, &before);
+    if (!c) {
+        pthread_mutex_unlock(&q->lock);
+        return row_oom(errstr, errstr_size);
+    }
     const char *ent = d->entity ? d->entity : "";
     size_t elen = d->entity ? (d->entity_len ? d->entity_len : strlen(ent)) : 0;
     char ekey[33];
@@ -529,7 +590,10 @@ int store_queue_action(store_queue_t *q, const store_decision_t *d,
     } else {
         c[13].t = c[14].t = SQ_NULL;
     }
-    account(q, b, before);
+    if (row_end(q, b, before, errstr, errstr_size) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
     pthread_mutex_unlock(&q->lock);
     return 0;
 }
@@ -544,9 +608,13 @@ int store_queue_run(store_queue_t *q, const store_run_t *r, int end,
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
-    sq_batch_t *b = batch_open(q, end ? SQ_RUN_END : SQ_RUN_BEGIN);
-    size_t before = b->arena.len;
-    sq_cell_t *c = batch_row(b);
+    sq_batch_t *b;
+    size_t before;
+    sq_cell_t *c = row_begin(q, end ? SQ_RUN_END : SQ_RUN_BEGIN, &b, &before);
+    if (!c) {
+        pthread_mutex_unlock(&q->lock);
+        return row_oom(errstr, errstr_size);
+    }
     cell_strz(b, &c[0], r->run_id);
     cell_strz(b, &c[1], r->kind);
     cell_strz(b, &c[2], end ? (r->status ? r->status : "finished") : "running");
@@ -563,7 +631,10 @@ int store_queue_run(store_queue_t *q, const store_run_t *r, int end,
         cell_int(&c[10], (int64_t)r->rejected);
         cell_int(&c[11], (int64_t)r->errors);
     }
-    account(q, b, before);
+    if (row_end(q, b, before, errstr, errstr_size) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
     pthread_mutex_unlock(&q->lock);
     return 0;
 }
@@ -578,9 +649,13 @@ int store_queue_rule_version(store_queue_t *q, const store_rule_version_t *rv,
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
-    sq_batch_t *b = batch_open(q, SQ_VERSIONS);
-    size_t before = b->arena.len;
-    sq_cell_t *c = batch_row(b);
+    sq_batch_t *b;
+    size_t before;
+    sq_cell_t *c = row_begin(q, SQ_VERSIONS, &b, &before);
+    if (!c) {
+        pthread_mutex_unlock(&q->lock);
+        return row_oom(errstr, errstr_size);
+    }
     cell_strz(b, &c[0], rv->name);
     cell_int(&c[1], rv->version);
     cell_strz(b, &c[2], rv->sha256);
@@ -591,7 +666,10 @@ int store_queue_rule_version(store_queue_t *q, const store_rule_version_t *rv,
     char ver[24];
     snprintf(ver, sizeof(ver), "%d", rv->version);
     cell_row_key(q, b, &c[5], rv->name, ver, rv->sha256);
-    account(q, b, before);
+    if (row_end(q, b, before, errstr, errstr_size) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
     pthread_mutex_unlock(&q->lock);
     return 0;
 }
@@ -605,9 +683,13 @@ int store_queue_audit(store_queue_t *q, const store_audit_t *a, char *errstr, si
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
-    sq_batch_t *b = batch_open(q, SQ_AUDIT);
-    size_t before = b->arena.len;
-    sq_cell_t *c = batch_row(b);
+    sq_batch_t *b;
+    size_t before;
+    sq_cell_t *c = row_begin(q, SQ_AUDIT, &b, &before);
+    if (!c) {
+        pthread_mutex_unlock(&q->lock);
+        return row_oom(errstr, errstr_size);
+    }
     cell_strz(b, &c[0], a->id);
     cell_ts(b, &c[1], a->ts_ms);
     if (c[1].t == SQ_NULL)
@@ -620,7 +702,10 @@ int store_queue_audit(store_queue_t *q, const store_audit_t *a, char *errstr, si
     cell_strz(b, &c[7], a->after);
     cell_strz(b, &c[8], a->result);
     cell_int(&c[9], a->status);
-    account(q, b, before);
+    if (row_end(q, b, before, errstr, errstr_size) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
     pthread_mutex_unlock(&q->lock);
     return 0;
 }
@@ -752,7 +837,7 @@ static void queue_free(store_queue_t *q)
 int store_queue_new(store_queue_t **out, const sq_conf_t *c, const sq_ops_t *ops, void *ctx,
                     char *errstr, size_t errstr_size)
 {
-    store_queue_t *q = calloc(1, sizeof(*q));
+    store_queue_t *q = wd_calloc(1, sizeof(*q));
     if (!q)
         return store_seterr(errstr, errstr_size, "store: out of memory");
     q->c = *c;
@@ -766,7 +851,11 @@ int store_queue_new(store_queue_t **out, const sq_conf_t *c, const sq_ops_t *ops
         q->c.max_rows = q->c.batch_rows;
     if (q->c.max_bytes == 0)
         q->c.max_bytes = 256u << 20;
-    q->name = strdup(c->name ? c->name : "store");
+    q->name = wd_strdup(c->name ? c->name : "store");
+    if (!q->name) {
+        free(q);
+        return store_seterr(errstr, errstr_size, "store: out of memory");
+    }
     q->ops = ops;
     q->ctx = ctx;
     q->healthy = 1;

@@ -8,6 +8,7 @@
 #include "storage/store_mysql.h"
 #include "storage/store_queue.h"
 #include "storage/store_url.h"
+#include "base/wd_alloc.h"
 #include "base/wd_buf.h"
 #include "base/wd_util.h"
 
@@ -44,7 +45,7 @@ int store_reader_open(store_reader_t **out, const char *url, char *errstr, size_
                             "or a StarRocks FE with ?dialect=starrocks); a jsonl: file is not "
                             "queryable (use jq on it), null: keeps nothing",
                             strncmp(url, "jsonl:", 6) == 0 ? "jsonl:" : url);
-    store_reader_t *r = calloc(1, sizeof(*r));
+    store_reader_t *r = wd_calloc(1, sizeof(*r));
     if (!r)
         return store_seterr(errstr, errstr_size, "out of memory");
     char err[512];

@@ -19,6 +19,7 @@
 #include "storage/store_int.h"
 #include "storage/store_queue.h"
 #include "storage/store_url.h"
+#include "base/wd_alloc.h"
 #include "base/wd_log.h"
 
 #include <curl/curl.h>
@@ -114,7 +115,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
     if (s->resp.len + size * n > (4u << 20))
         return 0;   /* a Stream Load answer is small; refuse garbage */
     wd_buf_add(&s->resp, p, size * n);
-    return size * n;
+    return wd_buf_failed(&s->resp) ? 0 : size * n;   /* out of memory: curl fails the load */
 }
 
 static void sr_reset(void *ctx)
@@ -214,6 +215,12 @@ static int sr_exec(void *ctx, const sq_batch_t *b, char *err, size_t errsz)
     const char *table = sq_tables[b->table].name;
     char label[160], url[1024];
     body_json(&s->body, b);
+    if (wd_buf_failed(&s->body)) {
+        wd_buf_free(&s->body);
+        snprintf(err, errsz, "%s (%zu rows): out of memory while encoding the Stream Load body", table,
+                 b->nrows);
+        return 1;
+    }
     body_label(s, table, &s->body, label, sizeof(label));
     snprintf(url, sizeof(url), "%s%s/_stream_load", s->base, table);
     if (!s->curl && !(s->curl = curl_easy_init())) {
@@ -296,7 +303,7 @@ static int sr_open(void **impl, const char *url, const store_opts_t *opts,
     static const char *const extra[] = { "timeout", "connect_timeout", "label_prefix", "tls", NULL };
     pthread_once(&curl_once, curl_init_once);
 
-    sr_t *s = calloc(1, sizeof(*s));
+    sr_t *s = wd_calloc(1, sizeof(*s));
     if (!s)
         return store_seterr(errstr, errstr_size, "store: out of memory");
     if (store_url_parse(&s->url, url, errstr, errstr_size) != 0) {
@@ -327,7 +334,11 @@ static int sr_open(void **impl, const char *url, const store_opts_t *opts,
                      s->redacted);
         goto fail;
     }
-    s->label_prefix = strdup(lp && *lp ? lp : "warden");
+    s->label_prefix = wd_strdup(lp && *lp ? lp : "warden");
+    if (!s->label_prefix) {
+        store_seterr(errstr, errstr_size, "store: out of memory");
+        goto fail;
+    }
     int v6 = strchr(s->url.host, ':') != NULL;
     if (asprintf(&s->base, "%s://%s%s%s:%u/api/%s/", tls ? "https" : "http", v6 ? "[" : "",
                  s->url.host, v6 ? "]" : "", s->url.port, s->url.db) < 0) {

@@ -1,5 +1,6 @@
 /* storage/store_url.c — sink URL parsing (storage/store_url.h). */
 #include "storage/store_url.h"
+#include "base/wd_alloc.h"
 #include "storage/store_int.h"
 
 #include <errno.h>
@@ -19,7 +20,7 @@ static int hexval(int c)
  * decoded NUL. */
 static char *pct_decode(const char *s, size_t n)
 {
-    char *out = malloc(n + 1);
+    char *out = wd_malloc(n + 1);
     if (!out)
         return NULL;
     size_t o = 0;
@@ -77,7 +78,9 @@ int store_url_parse(store_url_t *u, const char *url, char *errstr, size_t errstr
     const char *sep = strstr(url, "://");
     if (!sep || sep == url)
         return fail(u, errstr, errstr_size, url, "expected scheme://host");
-    u->scheme = strndup(url, (size_t)(sep - url));
+    u->scheme = wd_strndup(url, (size_t)(sep - url));
+    if (!u->scheme)
+        return fail(u, errstr, errstr_size, url, "out of memory");
     const char *p = sep + 3;
     const char *end = p + strcspn(p, "/?");
     /* userinfo: up to the last '@' of the authority */
@@ -100,13 +103,13 @@ int store_url_parse(store_url_t *u, const char *url, char *errstr, size_t errstr
         const char *rb = memchr(p, ']', (size_t)(end - p));
         if (!rb)
             return fail(u, errstr, errstr_size, url, "unterminated [IPv6] host");
-        u->host = strndup(p + 1, (size_t)(rb - p - 1));
+        u->host = wd_strndup(p + 1, (size_t)(rb - p - 1));
         hend = rb + 1;
     } else {
         hend = p;
         while (hend < end && *hend != ':')
             hend++;
-        u->host = strndup(p, (size_t)(hend - p));
+        u->host = wd_strndup(p, (size_t)(hend - p));
     }
     if (!u->host || !*u->host)
         return fail(u, errstr, errstr_size, url, "no host");
@@ -144,16 +147,16 @@ int store_url_parse(store_url_t *u, const char *url, char *errstr, size_t errstr
             if (n) {
                 const char *eq = memchr(p, '=', n);
                 size_t kn = eq ? (size_t)(eq - p) : n;
-                char **nk = realloc(u->keys, (u->nparams + 1) * sizeof(char *));
+                char **nk = wd_realloc(u->keys, (u->nparams + 1) * sizeof(char *));
                 if (!nk)
                     return fail(u, errstr, errstr_size, url, "out of memory");
                 u->keys = nk;
-                char **nv = realloc(u->vals, (u->nparams + 1) * sizeof(char *));
+                char **nv = wd_realloc(u->vals, (u->nparams + 1) * sizeof(char *));
                 if (!nv)
                     return fail(u, errstr, errstr_size, url, "out of memory");
                 u->vals = nv;
                 char *k = pct_decode(p, kn);
-                char *v = eq ? pct_decode(eq + 1, n - kn - 1) : strdup("");
+                char *v = eq ? pct_decode(eq + 1, n - kn - 1) : wd_strdup("");
                 if (!k || !v || !*k) {
                     free(k);
                     free(v);
@@ -170,8 +173,8 @@ int store_url_parse(store_url_t *u, const char *url, char *errstr, size_t errstr
     }
     if (!u->password) {
         const char *env = getenv("WARDEN_STORE_PASSWORD");
-        if (env && *env)
-            u->password = strdup(env);
+        if (env && *env && (u->password = wd_strdup(env)) == NULL)
+            return fail(u, errstr, errstr_size, url, "out of memory");
     }
     return 0;
 }
