@@ -227,6 +227,8 @@ struct wd_lua;
 struct rule_pack;
 struct wd_lua *eng_engine_vm(eng_engine_t *e);
 const struct rule_pack *eng_engine_pack(const eng_engine_t *e);
+/* The options the engine was made with (borrowed: the engine's). */
+const eng_opts_t *eng_engine_opts(const eng_engine_t *e);
 void eng_engine_reset_state(eng_engine_t *e);
 /* The per-VM rule context (bench/eval calls rules directly for its baseline). */
 struct rule_ctx;
