@@ -125,7 +125,8 @@ typedef struct kfk_opts {
     long               batch_max;
     long               batch_ms;
     const char        *client_id;   /* "warden-run" … */
-    uint64_t           max_events;  /* stop (commit, exit 0) after this many (0: never) */
+    uint64_t           max_events;  /* stop (commit, exit 0) after this many events (0: never;
+                                     * merge: watermarks and idle marks are not events) */
     long               align_ms;    /* co-partitioned inputs: hand out messages of one
                                      * slot in Kafka-timestamp order, waiting at most
                                      * this long for a lagging topic (0: arrival order) */

@@ -87,6 +87,7 @@ struct kfk {
     uint64_t             last_tick_ns;   /* the handler's last tick */
     int                  open;           /* a transaction is open */
     int                  stopping;       /* finish the batch and return (max_events) */
+    uint64_t             events;         /* messages handed out that are events (max_events) */
     size_t               nbatch;
     uint64_t             batch_start_ns;
     uint64_t            *poll_ns;        /* per message of the batch */
