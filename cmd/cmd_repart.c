@@ -49,6 +49,11 @@
 
 #define RP_CV_HEADER  "warden.cv"    /* carried values: (u32 slot, i64 value)* big-endian */
 #define RP_SRC_HEADER "warden.src"   /* "TOPIC/PARTITION/OFFSET" of the input record */
+/* Records a hop holds per input partition before pausing it at the broker
+ * (merge, and hop 0's pacing).  Small: a partition far ahead of the slowest
+ * upstream waits at the broker, not in memory, so what a hop polls it can
+ * soon hand out (poll-to-commit latency) and memory stays bounded. */
+#define RP_MAX_HELD   3000
 
 typedef struct rp_stream {
     const char         *name;         /* engine-owned */
@@ -491,6 +496,7 @@ typedef struct hop {
     const char *stats;
     uint64_t    t0_ns;
     int         unknown_dlq;
+    wd_json_t  *pace_json;   /* hop 0: parses an event for its time (pacing) */
 } hop_t;
 
 static kfk_rc_t hop_assign(void *ud, const char *topic, int32_t partition, void **part)
@@ -652,6 +658,30 @@ static kfk_rc_t hop_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, voi
     return KFK_OK;
 }
 
+/* Hop 0 reads its input partitions side by side in event time (the loop's
+ * pacing, kfk_handler_t.pace_time): from a backlog, one partition would
+ * otherwise run days of event time ahead of another, and hop 1's merge
+ * would hold everything in between.  One more parse per event (~0.3 µs). */
+static int64_t hop_pace_time(void *ud, const rd_kafka_message_t *m)
+{
+    hop_t *h = ud;
+    wd_jval_t root;
+    char perr[128];
+    const char *why;
+    int64_t ts;
+    eng_src_t src;
+    memset(&src, 0, sizeof src);
+    src.topic = rd_kafka_topic_name(m->rkt);
+    src.partition = m->partition;
+    src.offset = m->offset;
+    int64_t mts = rd_kafka_message_timestamp(m, NULL);
+    src.msg_ts_ms = mts >= 0 ? mts : INT64_MIN;
+    if (!m->payload || wd_json_parse(h->pace_json, m->payload, m->len, &root, perr, sizeof perr) != 0 ||
+        wd_jval_type(root) != WD_JOBJECT || eng_event_time(eng_engine_opts(h->rp->eng), root, &src, &ts, &why) != 0)
+        return INT64_MIN;   /* rejected at once when its turn comes */
+    return ts;
+}
+
 /* Watermarks of every slot that handed something on in the batch. */
 static kfk_rc_t hop_precommit(void *ud, kfk_t *k)
 {
@@ -811,6 +841,8 @@ static int hop_main(cmd_rp_t *rp, int k, const char *stats)
         .per_partition = k == 0,
         .tick_ms = wd_config_int(cfg, "run.tick_ms"),
         .idle_ms = wd_config_int(cfg, "run.idle_ms"),
+        .align_ms = k == 0 ? wd_config_int(cfg, "run.align_ms") : 0,
+        .merge_max_held = RP_MAX_HELD,
     };
     kfk_handler_t hh = {
         .ud = &h,
@@ -823,6 +855,13 @@ static int hop_main(cmd_rp_t *rp, int k, const char *stats)
         .tick = hop_tick,
         .report = hop_report,
     };
+    if (k == 0 && rp->U1 > 1) {
+        if (!(h.pace_json = wd_json_new(0))) {
+            LOG_ERROR("repartition hop=%d: out of memory", k);
+            return 4;
+        }
+        hh.pace_time = hop_pace_time;
+    }
     if (k > 0) {
         hh.changes = hop_changes;
         hh.apply = hop_apply;
@@ -845,6 +884,7 @@ static int hop_main(cmd_rp_t *rp, int k, const char *stats)
         free(s);
     }
     wd_buf_free(&h.cv);
+    wd_json_destroy(h.pace_json);
     return lrc ? 4 : 0;
 }
 
@@ -903,6 +943,7 @@ void cmd_rp_final_opts(cmd_rp_t *rp, kfk_opts_t *ko)
     ko->topics = (const char *const *)rp->topics[rp->H];
     ko->ntopics = (size_t)rp->ntopics[rp->H];
     ko->merge = 1;
+    ko->merge_max_held = RP_MAX_HELD;
     rp->carry.local = rp->local[rp->H];
     rp->carry.vals = rp->vals;
     rp->carry.have = rp->have;

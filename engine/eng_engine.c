@@ -1238,6 +1238,8 @@ const char *eng_engine_pack_hash(const eng_engine_t *e) { return rule_pack_hash(
 wd_lua_t *eng_engine_vm(eng_engine_t *e) { return e->vm; }
 const rule_pack_t *eng_engine_pack(const eng_engine_t *e) { return e->pack; }
 
+const eng_opts_t *eng_engine_opts(const eng_engine_t *e) { return &e->opts; }
+
 rule_ctx_t *eng_engine_rule_ctx(eng_engine_t *e) { return &e->ctx; }
 
 void eng_engine_set_trace(eng_engine_t *e, struct rule_trace *t) { e->ctx.trace = t; }

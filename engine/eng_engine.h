@@ -236,6 +236,8 @@ struct wd_lua *eng_engine_vm(eng_engine_t *e);
 const struct rule_pack *eng_engine_pack(const eng_engine_t *e);
 /* Returns 0, or -1 when out of memory (the state is kept). */
 int eng_engine_reset_state(eng_engine_t *e);
+/* The options the engine was made with (borrowed: the engine's). */
+const eng_opts_t *eng_engine_opts(const eng_engine_t *e);
 /* The per-VM rule context (bench/eval calls rules directly for its baseline). */
 struct rule_ctx;
 struct rule_ctx *eng_engine_rule_ctx(eng_engine_t *e);

@@ -259,6 +259,8 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
 
     int32_t total = kfk_layout(k);
     k->align = k->copart && ((k->ntp > 1 && k->o.align_ms > 0) || k->o.merge);
+    if (k->h.pace_time && !k->o.merge)
+        k->align = k->pace = 1;
     if (k->o.merge && !k->copart) {
         snprintf(errstr, n, "the internal topics of a repartition hop differ in partition count (or are missing)");
         goto fail;

@@ -103,6 +103,16 @@ typedef struct kfk_handler {
      * idle_ms.  KFK_OK, KFK_REDO (the tick is dropped) or KFK_FATAL.  May
      * be NULL. */
     kfk_rc_t (*tick)(void *ud, kfk_t *k, void *part, int idle);
+    /* Pacing, for a loop without merge that reads many partitions of a
+     * backlog: the time of m in the order the input should be read (the
+     * event time; INT64_MIN when it has none).  When set, every
+     * partition's messages are held and handed out smallest time first
+     * (ties: partition, offset), each once every other partition holds one
+     * or is caught up, or after align_ms: the partitions advance side by
+     * side instead of one running days of event time ahead of another (a
+     * next hop that merges by event time would hold everything in between).
+     * An order of reading only; nothing relies on it.  May be NULL. */
+    int64_t (*pace_time)(void *ud, const rd_kafka_message_t *m);
 } kfk_handler_t;
 
 enum { KFK_IDLE_HUP = 1 };
@@ -121,7 +131,8 @@ typedef struct kfk_opts {
     long               batch_max;
     long               batch_ms;
     const char        *client_id;   /* "warden-run" … */
-    uint64_t           max_events;  /* stop (commit, exit 0) after this many (0: never) */
+    uint64_t           max_events;  /* stop (commit, exit 0) after this many events (0: never;
+                                     * merge: watermarks and idle marks are not events) */
     long               align_ms;    /* co-partitioned inputs: hand out messages of one
                                      * slot in Kafka-timestamp order, waiting at most
                                      * this long for a lagging topic (0: arrival order) */

@@ -59,8 +59,13 @@ int kfk_q_push(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t ns)
     t->q_ns[at] = ns;
     memset(&t->q_pos[at], 0, sizeof t->q_pos[at]);
     t->q_kind[at] = k->o.merge ? kfk_pos_of(m, &t->q_pos[at]) : KFK_POS_NONE;
+    if (k->pace) {
+        t->q_pos[at].ts = k->h.pace_time(k->h.ud, m);
+        t->q_pos[at].part = m->partition;
+        t->q_pos[at].off = m->offset;
+    }
     t->qlen++;
-    if (k->o.merge && !t->paused && t->qlen > k->o.merge_max_held) {
+    if ((k->o.merge || k->pace) && !t->paused && t->qlen > k->o.merge_max_held) {
         /* Bounded: a partition far ahead of a slow upstream waits at the broker. */
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
@@ -199,54 +204,67 @@ static kfk_rc_t pop_process(kfk_t *k, ktp_t *t)
  * each) holds something: a record, a watermark, or an idle mark (which sorts
  * after everything and is passed over once something arrives behind it).
  * An upstream writes in position order, so nothing it writes later can go
- * before what is handed out: the order is exact, never a timeout's guess. */
+ * before what is handed out: the order is exact, never a timeout's guess.
+ * Of the slots that can hand something out, the one with the smallest head
+ * goes first, so that the slots advance side by side: every slot writes to
+ * each partition of the next hop, which waits for the slowest of them (a
+ * slot drained to its end before the next one would make the next hop
+ * hold everything in between).  O(slots × partitions) per message. */
 kfk_rc_t kfk_merge_release(kfk_t *k)
 {
     ktp_t *tp[KFK_MERGE_MAX_UP];
-    for (;;) {
-        int progressed = 0;
-        for (size_t si = 0; si < k->nslots && !k->fatal && !progressed; si++) {
-            kslot_t *sl = k->slots[si];
-            size_t n = slot_tps(k, sl, tp, KFK_MERGE_MAX_UP);
+    while (!k->fatal) {
+        kslot_t *sl = NULL;
+        ktp_t *best = NULL;
+        int spent = 0;
+        for (size_t si = 0; si < k->nslots && !spent; si++) {
+            kslot_t *cand_sl = k->slots[si];
+            size_t n = slot_tps(k, cand_sl, tp, KFK_MERGE_MAX_UP);
             if (n < k->ntp)
                 continue;   /* not every upstream assigned here (yet) */
-            ktp_t *best = NULL;
+            ktp_t *cand = NULL;
             int blocked = 0;
-            for (size_t i = 0; i < n && !blocked && !progressed; i++) {
+            for (size_t i = 0; i < n && !blocked; i++) {
                 ktp_t *t = tp[i];
                 if (t->qlen >= 2 && t->q_kind[t->qhead] == KFK_POS_IDLE) {
                     /* the upstream spoke again: its idle mark is spent */
                     k->st.watermarks++;
                     if (pop_process(k, t) != KFK_OK)
                         return KFK_FATAL;
-                    progressed = 1;
+                    spent = 1;
                     break;
                 }
                 if (t->qlen == 0)
                     blocked = 1;
                 else if (t->q_kind[t->qhead] != KFK_POS_IDLE &&
-                         (!best || kfk_pos_cmp(&t->q_pos[t->qhead], &best->q_pos[best->qhead]) < 0))
-                    best = t;
+                         (!cand || kfk_pos_cmp(&t->q_pos[t->qhead], &cand->q_pos[cand->qhead]) < 0))
+                    cand = t;
             }
-            if (progressed || blocked || !best)
+            if (spent || blocked || !cand)
                 continue;
-            const kfk_pos_t *p = &best->q_pos[best->qhead];
-            int kind = best->q_kind[best->qhead];
-            if (kind == KFK_POS_RECORD && sl->has_pos && kfk_pos_cmp(p, &sl->pos) < 0)
-                k->st.late++;
-            if (kind != KFK_POS_NONE && (!sl->has_pos || kfk_pos_cmp(p, &sl->pos) > 0)) {
-                sl->pos = *p;
-                sl->has_pos = 1;
+            if (!best || kfk_pos_cmp(&cand->q_pos[cand->qhead], &best->q_pos[best->qhead]) < 0) {
+                best = cand;
+                sl = cand_sl;
             }
-            if (kind == KFK_POS_WM)
-                k->st.watermarks++;
-            if (pop_process(k, best) != KFK_OK)
-                return KFK_FATAL;
-            progressed = 1;
         }
-        if (!progressed || k->fatal)
-            return k->fatal ? KFK_FATAL : KFK_OK;
+        if (spent)
+            continue;
+        if (!best)
+            return KFK_OK;
+        const kfk_pos_t *p = &best->q_pos[best->qhead];
+        int kind = best->q_kind[best->qhead];
+        if (kind == KFK_POS_RECORD && sl->has_pos && kfk_pos_cmp(p, &sl->pos) < 0)
+            k->st.late++;
+        if (kind != KFK_POS_NONE && (!sl->has_pos || kfk_pos_cmp(p, &sl->pos) > 0)) {
+            sl->pos = *p;
+            sl->has_pos = 1;
+        }
+        if (kind == KFK_POS_WM)
+            k->st.watermarks++;
+        if (pop_process(k, best) != KFK_OK)
+            return KFK_FATAL;
     }
+    return KFK_FATAL;
 }
 
 
@@ -301,11 +319,39 @@ static int caught_up(kfk_t *k, const ktp_t *t)
     return t->polled_next >= hi;
 }
 
+/* Pacing (kfk_handler_t.pace_time): of every partition's held messages
+ * the one with the smallest time goes out once every other partition has
+ * one held or is caught up, or it waited align_ms.  O(partitions) per
+ * message. */
+static kfk_rc_t pace_release(kfk_t *k, int force)
+{
+    uint64_t wait_ns = (uint64_t)k->o.align_ms * 1000000ull;
+    while (!k->fatal) {
+        ktp_t *best = NULL;
+        for (size_t i = 0; i < k->ntps; i++) {
+            ktp_t *t = k->tps[i];
+            if (t->qlen > 0 && (!best || kfk_pos_cmp(&t->q_pos[t->qhead], &best->q_pos[best->qhead]) < 0))
+                best = t;
+        }
+        if (!best)
+            return KFK_OK;
+        if (!force && k->held <= KFK_ALIGN_MAX_HELD && wd_now_ns() - best->q_ns[best->qhead] < wait_ns)
+            for (size_t i = 0; i < k->ntps; i++)
+                if (k->tps[i] != best && k->tps[i]->qlen == 0 && !caught_up(k, k->tps[i]))
+                    return KFK_OK;   /* a partition behind has not been fetched yet */
+        if (pop_process(k, best) != KFK_OK)
+            return KFK_FATAL;
+    }
+    return KFK_FATAL;
+}
+
 /* Event-time alignment of co-partitioned inputs: of the messages held for
  * a slot, the first by aligned_cmp goes out once every other topic of the
  * slot has a message held, is caught up, or align_ms passed. */
 kfk_rc_t kfk_align_release(kfk_t *k, int force)
 {
+    if (k->pace)
+        return pace_release(k, force);
     uint64_t wait_ns = (uint64_t)k->o.align_ms * 1000000ull;
     for (;;) {
         int progressed = 0;

@@ -65,9 +65,9 @@ typedef struct ktp {
     int64_t               polled_next;  /* offset after the last message polled, -1 before */
     rd_kafka_message_t  **q;            /* held for event-time alignment */
     uint64_t             *q_ns;         /* when each was polled */
-    kfk_pos_t            *q_pos;        /* merge: each one's warden.pos */
+    kfk_pos_t            *q_pos;        /* merge: each one's warden.pos; pace: its time */
     int                  *q_kind;       /* merge: KFK_POS_* */
-    int                   paused;       /* merge: paused for holding too much */
+    int                   paused;       /* merge, pace: paused for holding too much */
     uint64_t              eof_ns;       /* when eof was last seen (idle) */
     size_t                qhead, qlen, qcap;
 } ktp_t;
@@ -86,11 +86,13 @@ struct kfk {
     size_t               ntps, captps;
     int                  copart;         /* slots span all input topics */
     int                  align;          /* hold messages for event-time order */
+    int                  pace;           /* align across every partition by h.pace_time */
     wd_log_every_t       misaligned_log; /* alignment give-ups (repeats suppressed) */
     size_t               held;           /* messages held, all partitions */
     uint64_t             last_tick_ns;   /* the handler's last tick */
     int                  open;           /* a transaction is open */
     int                  stopping;       /* finish the batch and return (max_events) */
+    uint64_t             events;         /* messages handed out that are events (max_events) */
     size_t               nbatch;
     uint64_t             batch_start_ns;
     uint64_t            *poll_ns;        /* per message of the batch */

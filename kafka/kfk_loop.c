@@ -87,6 +87,12 @@ kfk_rc_t kfk_process(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t polled_
     k->poll_ns[k->nbatch++] = polled_ns;
     if (!k->st.first_ns)
         k->st.first_ns = polled_ns;
+    if (k->o.max_events) {
+        kfk_pos_t pos;
+        int kind = k->o.merge ? kfk_pos_of(m, &pos) : KFK_POS_RECORD;
+        if (kind != KFK_POS_WM && kind != KFK_POS_IDLE)
+            k->events++;
+    }
     kfk_rc_t rc = k->h.message(k->h.ud, k, m, t->slot->user);
     t->next = m->offset + 1;
     k->st.consumed++;
@@ -104,7 +110,7 @@ kfk_rc_t kfk_process(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t polled_
     rd_kafka_message_destroy(m);
     if (rc != KFK_OK)
         return KFK_FATAL;
-    if (k->o.max_events && k->st.consumed >= k->o.max_events)
+    if (k->o.max_events && k->events >= k->o.max_events)
         k->stopping = 1;   /* --max-events: finish like SIGTERM */
     if ((long)k->nbatch >= k->o.batch_max && kfk_txn_commit(k) == KFK_FATAL)
         return KFK_FATAL;
