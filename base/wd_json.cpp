@@ -703,6 +703,27 @@ extern "C" int wd_jval_at(wd_jval_t v, size_t i, wd_jval_t *out) {
     return 0;
 }
 
+extern "C" int wd_jval_at_cur(wd_jval_t v, size_t i, wd_jcursor_t *cur, wd_jval_t *out) {
+    if (!v.doc) return 0;
+    uint64_t w = tape_word(v.doc, v.idx);
+    if (tape_kind(w) != '[') return 0;
+    size_t end = size_t(uint32_t(w)) - 1;
+    size_t j = v.idx + 1, k = 0;
+    if (cur->idx != 0 && cur->i <= i) {
+        j = cur->idx;
+        k = cur->i;
+    }
+    for (; j < end; j = after_value(v.doc, j), k++) {
+        if (k == i) {
+            cur->i = k;
+            cur->idx = j;
+            if (out) { out->doc = v.doc; out->idx = j; }
+            return 1;
+        }
+    }
+    return 0;
+}
+
 extern "C" int wd_jval_path(wd_jval_t v, const char *path, wd_jval_t *out) {
     if (!path) return 0;
     for (;;) {

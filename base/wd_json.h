@@ -59,6 +59,12 @@ const char *wd_jval_bigint(wd_jval_t v, char buf[WD_JSON_NUMBUF], size_t *len);
 int wd_jval_get(wd_jval_t v, const char *key, size_t keylen, wd_jval_t *out);
 /* Array element i (0-based; O(i)).  Returns 1 and *out, or 0. */
 int wd_jval_at(wd_jval_t v, size_t i, wd_jval_t *out);
+/* wd_jval_at with a cursor that remembers the last element found in v (its
+ * index and place), so reading v's elements in increasing order (ipairs,
+ * `for i = 1, #a`) costs O(n) in all rather than O(n^2).  A zeroed cursor
+ * knows nothing; one cursor belongs to one array value. */
+typedef struct wd_jcursor { size_t i; size_t idx; } wd_jcursor_t;
+int wd_jval_at_cur(wd_jval_t v, size_t i, wd_jcursor_t *cur, wd_jval_t *out);
 /* Follows a dotted path ("user.id") through objects.  Returns 1 and *out, or 0. */
 int wd_jval_path(wd_jval_t v, const char *path, wd_jval_t *out);
 

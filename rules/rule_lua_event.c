@@ -15,6 +15,7 @@ typedef struct ev_box {
     wd_jval_t          val;
     const rule_field_t *node;   /* declared fields below here; NULL: all */
     int                 root;   /* node is the running rule's field root */
+    wd_jcursor_t        cur;    /* arrays: the last element read, for in-order walks */
 } ev_box_t;
 
 typedef struct ev_iter {
@@ -48,6 +49,7 @@ static void push_box(lua_State *L, rule_ctx_t *c, wd_jval_t v, const rule_field_
     b->val = v;
     b->node = node;
     b->root = root;
+    b->cur = (wd_jcursor_t){ 0, 0 };
     luaL_setmetatable(L, RULE_EVENT_MT);
 }
 
@@ -102,7 +104,7 @@ static int ev_index(lua_State *L)
     /* Numbers only ("1" is not an index), but 2.0 is 2, as for a table. */
     lua_Integer i = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
     if (t == WD_JARRAY && isint) {
-        if (i >= 1 && wd_jval_at(b->val, (size_t)(i - 1), &out)) {
+        if (i >= 1 && wd_jval_at_cur(b->val, (size_t)(i - 1), &b->cur, &out)) {
             push_value(L, b->c, out, node && node->whole ? NULL : node);
             return 1;
         }

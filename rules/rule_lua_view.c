@@ -325,6 +325,7 @@ typedef struct parr {
     uint64_t       gen;
     wd_jval_t      arr;
     const vnode_t *n;
+    wd_jcursor_t   cur;   /* the last element read, for in-order walks */
 } parr_t;
 
 static void push_pruned(lua_State *L, rule_ctx_t *c, const vnode_t *n, wd_jval_t v);
@@ -364,7 +365,7 @@ static int parr_index(lua_State *L)
     /* Numbers only ("1" is not an index), but 2.0 is 2, as for a table. */
     lua_Integer i = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
     wd_jval_t el;
-    if (isint && i >= 1 && wd_jval_at(a->arr, (size_t)(i - 1), &el))
+    if (isint && i >= 1 && wd_jval_at_cur(a->arr, (size_t)(i - 1), &a->cur, &el))
         parr_push_elem(L, 1, a, i, el);
     else
         lua_pushnil(L);
@@ -446,6 +447,7 @@ static void push_parr(lua_State *L, rule_ctx_t *c, const vnode_t *n, wd_jval_t a
     a->gen = c->gen;
     a->arr = arr;
     a->n = n;
+    a->cur = (wd_jcursor_t){ 0, 0 };
     lua_createtable(L, 0, 0);   /* the elements built so far */
     lua_setiuservalue(L, -2, 1);
     if (luaL_newmetatable(L, RULE_VIEW_ARRAY_MT)) {   /* once per VM */

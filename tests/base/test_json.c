@@ -135,6 +135,30 @@ static void test_arrays_index_count_and_iterate_without_keys(void **state) {
     assert_int_equal(wd_jiter_next(&it, NULL, NULL, NULL), 0);
 }
 
+/* The cursor answers exactly what wd_jval_at answers, in any order of
+ * reads (forward, backward, repeated, past the end, nested values). */
+static void test_array_cursor_reads_what_at_reads_in_any_order(void **state) {
+    fix_t *f = *state;
+    wd_jval_t r = parse_ok(f, "[0,[1,[1.5]],{\"k\":2},\"3\",null,5,[],{},8,9]");
+    static const size_t order[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 9, 3, 3, 0, 7, 2, 11, 1, 9 };
+    wd_jcursor_t cur = { 0, 0 };
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        wd_jval_t a = { 0 }, b = { 0 };
+        int ra = wd_jval_at(r, order[k], &a);
+        int rb = wd_jval_at_cur(r, order[k], &cur, &b);
+        assert_int_equal(ra, rb);
+        if (ra) {
+            assert_ptr_equal(a.doc, b.doc);
+            assert_int_equal(a.idx, b.idx);
+        }
+    }
+    /* Not an array: 0, the cursor unused. */
+    wd_jcursor_t c2 = { 0, 0 };
+    wd_jval_t e;
+    assert_false(wd_jval_at_cur(parse_ok(f, "{\"a\":1}"), 0, &c2, &e));
+    assert_int_equal(c2.idx, 0);
+}
+
 static void test_object_iteration_keeps_order_and_get_finds_first_duplicate(void **state) {
     fix_t *f = *state;
     wd_jval_t r = parse_ok(f, "{\"b\":1,\"a\":{\"x\":[1,2]},\"b\":3,\"\":4}");
@@ -626,6 +650,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_nested_objects_read_through_dotted_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arrays_index_count_and_iterate_without_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_array_cursor_reads_what_at_reads_in_any_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_object_iteration_keeps_order_and_get_finds_first_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_type_and_wrong_type_accessors_read_as_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scalar_roots_parse_and_caller_checks_for_object, setup, teardown),
