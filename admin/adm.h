@@ -164,6 +164,9 @@ typedef struct adm_entity_query {
     const char *labels_run_id;
     const char *control_labels;
     int64_t     at_ms;
+    /* Named in each block's reproduce command: the config (-c) for Kafka
+     * input, the pack (--rules) for file input (NULL: placeholders). */
+    const char *config_path;
 } adm_entity_query_t;
 struct json_t;
 struct json_t *adm_entity_json(const adm_entity_query_t *q, char *errstr, size_t n);

@@ -33,6 +33,7 @@ typedef struct inv {
     item_t *items;
     size_t  n, cap;
     int     failed;
+    const adm_entity_query_t *qy;
 } inv_t;
 
 static json_t *jts(int64_t ms);
@@ -218,15 +219,20 @@ static json_t *jts(int64_t ms)
     return j;
 }
 
-/* The command that re-evaluates the event with an explanation. */
-static json_t *reproduce(const store_hist_t *h)
+/* The command that re-evaluates the event with an explanation, runnable
+ * as printed when the config (Kafka input) or the pack (file input) is
+ * known. */
+static json_t *reproduce(const inv_t *v, const store_hist_t *h)
 {
-    char cmd[1024];
+    char cmd[2048];
+    const char *cfg = v->qy->config_path ? v->qy->config_path : "warden.lua";
+    const char *rules = v->qy->rules_dir ? v->qy->rules_dir : "RULES_DIR";
     if (h->topic)
-        snprintf(cmd, sizeof cmd, "warden explain --event %s/%d/%" PRId64, h->topic, (int)h->partition,
-                 h->offset);
+        snprintf(cmd, sizeof cmd, "warden explain -c %s --event %s/%d/%" PRId64, cfg, h->topic,
+                 (int)h->partition, h->offset);
     else
-        snprintf(cmd, sizeof cmd, "warden explain --input EVENTS.jsonl --id %s", h->event_id);
+        snprintf(cmd, sizeof cmd, "warden explain --rules %s --input EVENTS.jsonl --id %s", rules,
+                 h->event_id);
     return json_string(cmd);
 }
 
@@ -277,7 +283,7 @@ static int on_row(void *ud, const store_hist_t *h)
         json_object_set_new(j, "source", json_null());
     }
     if (h->verdict && strcmp(h->verdict, "block") == 0)
-        json_object_set_new(j, "reproduce", reproduce(h));
+        json_object_set_new(j, "reproduce", reproduce(v, h));
     item_t *it = &v->items[v->n++];
     it->ts = h->event_ts_ms;
     it->event_id = strdup(h->event_id ? h->event_id : "");
@@ -304,6 +310,7 @@ json_t *adm_entity_json(const adm_entity_query_t *qy, char *errstr, size_t n)
 {
     store_reader_t *rd = NULL;
     inv_t v = { 0 };
+    v.qy = qy;
     json_t *out = NULL;
     if (store_reader_open(&rd, qy->store_url, errstr, n) != 0 ||
         store_read_entity(rd, qy->type, qy->entity, strlen(qy->entity), qy->since_ms, qy->run_id, on_row,

@@ -324,7 +324,8 @@ static enum MHD_Result entity_answer(adm_t *a, struct MHD_Connection *c, const c
     const char *ctl = r->body.data && strcmp(r->body.data, "null") != 0 ? r->body.data : NULL;
     const char *live = a->o.cfg ? wd_config_str(a->o.cfg, "run.run_id") : NULL;
     adm_entity_query_t q = { a->o.store_url, a->o.rules_dir, type, slash + 1, since_ms, run_id,
-                             run_id ? run_id : live, ctl, at_ms };
+                             run_id ? run_id : live, ctl, at_ms,
+                             a->o.cfg ? wd_config_path(a->o.cfg) : NULL };
     char err[1024];
     json_t *j = adm_entity_json(&q, err, sizeof err);
     adm_req_free(r);

@@ -200,7 +200,8 @@ int cmd_investigate(int argc, char **argv)
             fprintf(stderr, "warden investigate: control topic: %s (manual labels not shown)\n", cerr);
     }
     const char *live = run_id ? run_id : cfg ? wd_config_str(cfg, "run.run_id") : NULL;
-    adm_entity_query_t qy = { store, rules, type, entity, since_ms, run_id, live, ctl ? cl.data : NULL, at_ms };
+    adm_entity_query_t qy = { store, rules, type, entity, since_ms, run_id, live, ctl ? cl.data : NULL, at_ms,
+                              config };
     json_t *out = adm_entity_json(&qy, err, sizeof err);
     if (!out) {
         fprintf(stderr, "warden investigate: %s\n", err);

@@ -66,7 +66,7 @@ for (etype, ent), n in by.most_common(5) + [(("user", a["entity"]), 0) for a in 
     assert ts == sorted(ts), "not in time order"
     for h in r["history"]:
         if h["verdict"] == "block":
-            assert h["reproduce"] == "warden explain --input EVENTS.jsonl --id " + h["event_id"], h
+            assert h["reproduce"] == "warden explain --rules examples/rules --input EVENTS.jsonl --id " + h["event_id"], h
         else:
             assert "reproduce" not in h
     assert r["labels"]["available"] is True and r["labels"]["control_topic"] is False
