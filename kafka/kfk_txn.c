@@ -187,7 +187,9 @@ static kfk_rc_t rewind_batch(kfk_t *k)
         t->next = t->batch_first;
     }
     if (l->cnt > 0) {
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(k->c, l, 10000);
+        /* The seek waits for the fetcher threads; on a loaded machine (or
+         * under valgrind) 10 s was seen to pass, which stopped the loop. */
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(k->c, l, 60000);
         if (e) {
             kfk_fatal(k, "rewind: seek: %s", rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
