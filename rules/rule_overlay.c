@@ -447,18 +447,47 @@ static void json_ms(wd_buf_t *b, const char *name, int64_t ms, int have)
         wd_buf_adds(b, "null");
 }
 
+/* The entries of one kind ('B' labels of an entity, 'L' entries of a list)
+ * under name, sorted by key, in a new array (*m of them).  Out of memory:
+ * NULL and b marked failed, so the caller's answer is known to be short. */
+static ov_entry_t **entries_under(const rule_overlay_t *ov, char kind, const char *name, size_t nl,
+                                  wd_buf_t *b, size_t *m)
+{
+    *m = 0;
+    if (!ov || !ov->n)
+        return NULL;
+    ov_entry_t **v = wd_malloc(ov->n * sizeof(*v));
+    if (!v) {
+        b->failed = 1;
+        return NULL;
+    }
+    for (size_t i = 0; i <= ov->mask; i++) {
+        ov_entry_t *e = ov->slots[i];
+        if (e && e->key[0] == kind && e->klen > 3 + nl && memcmp(e->key + 2, name, nl) == 0 &&
+            e->key[2 + nl] == '\0')
+            v[(*m)++] = e;
+    }
+    if (*m > 1)
+        qsort(v, *m, sizeof(*v), cmp_entry);
+    return v;
+}
+
+/* ,"who":…,"reason":… of a change. */
+static void who_reason_json(wd_buf_t *b, const ov_change_t *c)
+{
+    wd_buf_adds(b, ",\"who\":");
+    wd_buf_json_str(b, c->who ? c->who : "", c->who ? strlen(c->who) : 0);
+    wd_buf_adds(b, ",\"reason\":");
+    if (c->reason)
+        wd_buf_json_str(b, c->reason, strlen(c->reason));
+    else
+        wd_buf_adds(b, "null");
+}
+
 void rule_overlay_entity_labels_json(const rule_overlay_t *ov, const char *id, size_t idlen, wd_buf_t *b)
 {
-    size_t m = 0;
-    ov_entry_t **v = ov && ov->n ? malloc(ov->n * sizeof(*v)) : NULL;
-    for (size_t i = 0; v && i <= ov->mask; i++) {
-        ov_entry_t *e = ov->slots[i];
-        if (e && e->key[0] == 'B' && e->klen > 3 + idlen && memcmp(e->key + 2, id, idlen) == 0 &&
-            e->key[2 + idlen] == '\0')
-            v[m++] = e;
-    }
-    if (m > 1)
-        qsort(v, m, sizeof(*v), cmp_entry);
+    size_t m;
+    ov_entry_t **v = entries_under(ov, 'B', id, idlen, b, &m);
     wd_buf_addc(b, '[');
     int first = 1;
     for (size_t i = 0; i < m; i++) {
@@ -476,13 +505,7 @@ void rule_overlay_entity_labels_json(const rule_overlay_t *ov, const char *id, s
             json_ms(b, "time_ms", c->time, 1);
             json_ms(b, "expires_ms", c->expire, c->op == RULE_OV_ADD);
             json_ms(b, "rule_labels_until_ms", c->until, c->until != INT64_MIN);
-            wd_buf_adds(b, ",\"who\":");
-            wd_buf_json_str(b, c->who ? c->who : "", c->who ? strlen(c->who) : 0);
-            wd_buf_adds(b, ",\"reason\":");
-            if (c->reason)
-                wd_buf_json_str(b, c->reason, strlen(c->reason));
-            else
-                wd_buf_adds(b, "null");
+            who_reason_json(b, c);
             wd_buf_addc(b, '}');
         }
     }
@@ -544,17 +567,9 @@ static int cmp_entry(const void *x, const void *y)
 void rule_overlay_list_json(const rule_overlay_t *ov, const char *name, wd_buf_t *b,
                             size_t *added, size_t *deleted)
 {
-    size_t nl = strlen(name), m = 0;
+    size_t nl = strlen(name), m;
     *added = *deleted = 0;
-    ov_entry_t **v = ov && ov->n ? wd_malloc(ov->n * sizeof(*v)) : NULL;
-    for (size_t i = 0; v && i <= ov->mask; i++) {
-        ov_entry_t *e = ov->slots[i];
-        if (e && e->key[0] == 'L' && e->klen > 3 + nl && memcmp(e->key + 2, name, nl) == 0 &&
-            e->key[2 + nl] == '\0')
-            v[m++] = e;
-    }
-    if (m > 1)
-        qsort(v, m, sizeof(*v), cmp_entry);
+    ov_entry_t **v = entries_under(ov, 'L', name, nl, b, &m);
     wd_buf_addc(b, '[');
     int first = 1;
     for (size_t i = 0; i < m; i++) {
@@ -573,13 +588,8 @@ void rule_overlay_list_json(const rule_overlay_t *ov, const char *name, wd_buf_t
         wd_buf_json_str(b, val, v[i]->klen - 3 - nl);
         wd_buf_adds(b, c->op == RULE_OV_ADD ? ",\"op\":\"add\",\"time\":\"" : ",\"op\":\"del\",\"time\":\"");
         wd_buf_rfc3339(b, c->time);
-        wd_buf_adds(b, "\",\"who\":");
-        wd_buf_json_str(b, c->who ? c->who : "", c->who ? strlen(c->who) : 0);
-        wd_buf_adds(b, ",\"reason\":");
-        if (c->reason)
-            wd_buf_json_str(b, c->reason, strlen(c->reason));
-        else
-            wd_buf_adds(b, "null");
+        wd_buf_addc(b, '"');
+        who_reason_json(b, c);
         wd_buf_addc(b, '}');
     }
     wd_buf_addc(b, ']');
