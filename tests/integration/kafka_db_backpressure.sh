@@ -28,9 +28,13 @@ wait "$bpid" || { cat "$KT/broker.log"; kt_fail "private broker did not start"; 
 cleanup() {
     [ -n "${KAFKA_BROKER_PID:-}" ] && kill -CONT "$KAFKA_BROKER_PID" 2>/dev/null
     [ -n "${LOCKER:-}" ] && kill "$LOCKER" 2>/dev/null
-    kt_cleanup
+    # The servers' state lives under $KT: stop them before kt_cleanup
+    # removes it (the other order left the private MariaDB running).
+    local keep=${KT_KEEP:-0}
+    KT_KEEP=1 kt_cleanup
     tests/db/mariadb.sh stop >/dev/null 2>&1
     tests/kafka/broker.sh stop >/dev/null 2>&1
+    [ "$keep" = 1 ] || rm -rf "$KT"
 }
 trap cleanup EXIT
 eval "$(tests/kafka/broker.sh env)"
