@@ -98,8 +98,12 @@ static const wd_config_key_t split_keys[] = {
     { "instance", WD_CFG_STR, "", "stable process name; transactional.id is GROUP.INSTANCE (default: host name)", NULL, 0, 0 },
     { "prefix", WD_CFG_STR, "", "output topics are PREFIX.STREAM (default: streams.prefix)", NULL, 0, 0 },
     { "dlq_topic", WD_CFG_STR, "warden.dlq", "dead-letter topic for malformed events", NULL, 0, 0 },
-    { "partitions", WD_CFG_INT, "0", "partitions of the PREFIX.STREAM topics split creates (0: broker default)",
-      NULL, 0, 100000 },
+    { "partitions", WD_CFG_INT, "0", "partitions of the PREFIX.STREAM topics split creates (0: broker default; "
+      "origin partitioning: the input partitions in all)", NULL, 0, 100000 },
+    { "partitioning", WD_CFG_ENUM, "auto", "the partition of PREFIX.STREAM an event goes to: key (by the stream's "
+      "counter key), origin (the raw record's partition: each split partition holds one raw partition's events "
+      "in their order, which warden run's repartitioned path needs to stay exact), auto (origin when "
+      "run.repartition is on or auto, else key); docs/operations.md", "auto|key|origin", 0, 0 },
     { "batch_max", WD_CFG_INT, "5000", "events per transaction at most", NULL, 1, 1000000 },
     { "batch_ms", WD_CFG_INT, "200", "milliseconds per transaction at most", NULL, 1, 600000 },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },

@@ -51,6 +51,18 @@ typedef struct split {
     uint64_t      t0_ns;
     uint64_t      stats_failures;
     uint64_t      reloads, reload_failures;
+    /* Origin partitioning: an event goes to partition base[t] + P of
+     * PREFIX.STREAM, P its raw partition and t its raw topic (sorted by
+     * name), so every split partition has one writer at a time writing one
+     * raw partition's events in their raw order (docs/operations.md).
+     * Otherwise base is NULL and the partitioner hashes the key. */
+    const char  **raw;           /* the raw topics, as configured */
+    int          *base;
+    size_t        nraw;
+    int          *nparts;        /* each raw topic's partitions at start */
+    int           origin_parts;  /* the raw partitions in all */
+    rd_kafka_topic_t *last_rkt;  /* cache of the last message's topic */
+    int           last_base, last_parts;
 } split_t;
 
 /* The stream's counter key path: the key of the first counter declared on
@@ -122,6 +134,13 @@ static int streams_build(split_t *sp, eng_engine_t *e, const rule_counters_t *cs
     return 0;
 }
 
+/* The partition count every PREFIX.STREAM topic is created with. */
+static int split_partitions(const split_t *sp)
+{
+    int n = (int)wd_config_int(sp->cfg, "split.partitions");
+    return sp->base && n < sp->origin_parts ? sp->origin_parts : n;
+}
+
 /* SIGHUP: the pack again, so a new rule's fields are never pruned away by a
  * split still running the old pack.  Topics of new streams are created;
  * a pack that fails to load is logged and the old one keeps running. */
@@ -157,8 +176,7 @@ static void h_between(void *ud, kfk_t *k, int flags)
     int *parts = calloc(ns + 1, sizeof(int)), *compact = calloc(ns + 1, sizeof(int));
     for (size_t i = 0; names && parts && compact && i < ns; i++) {
         names[i] = ss[i].topic;
-        parts[i] = (int)wd_config_int(sp->cfg, "split.partitions") > 0
-                       ? (int)wd_config_int(sp->cfg, "split.partitions") : -1;
+        parts[i] = split_partitions(sp) > 0 ? split_partitions(sp) : -1;
     }
     if (names && parts && compact && kfk_create(sp->cfg, names, parts, compact, ns, err, 65536) != 0)
         LOG_WARN("split reload: %s", err);
@@ -178,6 +196,60 @@ static void h_between(void *ud, kfk_t *k, int flags)
     h_report(sp, k);
 }
 
+/* Origin partitioning: each raw topic's partition count (they must exist)
+ * and its first split partition.  0, or -1 with err. */
+static int origin_layout(split_t *sp, const char *const *topics, size_t nt, char *err, size_t n)
+{
+    sp->base = calloc(nt, sizeof(int));
+    sp->nparts = calloc(nt, sizeof(int));
+    if (!sp->base || !sp->nparts) {
+        snprintf(err, n, "out of memory");
+        return -1;
+    }
+    if (kfk_topic_partitions(sp->cfg, topics, nt, sp->nparts, err, n) != 0)
+        return -1;
+    sp->raw = (const char **)topics;
+    sp->nraw = nt;
+    for (size_t i = 0; i < nt; i++) {
+        if (sp->nparts[i] <= 0) {
+            snprintf(err, n, "split.partitioning is origin (or auto with run.repartition on): the raw topic %s "
+                     "must exist at start, so that each of its partitions gets its own split partition",
+                     topics[i]);
+            return -1;
+        }
+        sp->base[i] = sp->origin_parts;
+        sp->origin_parts += sp->nparts[i];
+    }
+    int want = (int)wd_config_int(sp->cfg, "split.partitions");
+    if (want > 0 && want < sp->origin_parts) {
+        snprintf(err, n, "split.partitions = %d, but origin partitioning needs one split partition per raw "
+                 "partition: %d in all (set it to at least that, or 0)", want, sp->origin_parts);
+        return -1;
+    }
+    return 0;
+}
+
+/* Origin partitioning: the PREFIX.STREAM topics (created now, or already
+ * there) have a partition for every raw partition.  0, or -1 with err. */
+static int origin_check(const split_t *sp, const char *const *out, size_t nt, char *err, size_t n)
+{
+    int *parts = calloc(nt ? nt : 1, sizeof(int));
+    if (!parts) {
+        snprintf(err, n, "out of memory");
+        return -1;
+    }
+    int rc = kfk_topic_partitions(sp->cfg, out, nt, parts, err, n);
+    for (size_t i = 0; rc == 0 && i < nt; i++)
+        if (parts[i] < sp->origin_parts) {
+            snprintf(err, n, "%s has %d partitions; origin partitioning needs %d (one per raw partition): "
+                     "add partitions to it (kafka-topics --alter) or use another split.prefix", out[i],
+                     parts[i], sp->origin_parts);
+            rc = -1;
+        }
+    free(parts);
+    return rc;
+}
+
 static void split_usage(FILE *f)
 {
     fprintf(f,
@@ -185,7 +257,9 @@ static void split_usage(FILE *f)
         "The stateless first stage: reads the raw topics (split.topics, else\n"
         "streams.topics), drops events no rule or counter needs, keeps only declared\n"
         "fields (+ id, ts, stream) and writes each event to PREFIX.STREAM keyed by the\n"
-        "stream's counter key, exactly once.  Prints per-stream counts at exit.\n\n"
+        "stream's counter key, exactly once: to the key's partition, or with\n"
+        "split.partitioning=origin (auto: when run.repartition is on) to the raw\n"
+        "record's.  Prints per-stream counts at exit.\n\n"
         "  -c, --config FILE      configuration (docs/operations.md)\n"
         "      --instance NAME    stable process name (transactional.id GROUP.NAME)\n"
         "  -X KEY=VALUE           a librdkafka property\n"
@@ -328,8 +402,29 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
     rd_kafka_header_add(hdrs, KFK_ORIGIN_HEADER, -1, origin, -1);
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
-    kfk_rc_t rc = kfk_produce(k, s->topic, RD_KAFKA_PARTITION_UA, key, keylen, sp->out.data, sp->out.len,
-                              ts > 0 ? ts : 0, hdrs);
+    int32_t to = RD_KAFKA_PARTITION_UA;
+    if (sp->base) {
+        if (m->rkt != sp->last_rkt) {
+            const char *name = rd_kafka_topic_name(m->rkt);
+            sp->last_base = -1;
+            for (size_t i = 0; i < sp->nraw; i++)
+                if (strcmp(sp->raw[i], name) == 0) {
+                    sp->last_base = sp->base[i];
+                    sp->last_parts = sp->nparts[i];
+                }
+            sp->last_rkt = m->rkt;
+        }
+        if (sp->last_base < 0 || m->partition >= sp->last_parts) {
+            rd_kafka_headers_destroy(hdrs);
+            LOG_ERROR("split: %s [%d] is beyond the %d partitions the raw topic had at start: with origin "
+                      "partitioning each raw partition has its own split partition; restart warden split "
+                      "(it then creates topics for the new count, or says why it cannot)",
+                      rd_kafka_topic_name(m->rkt), (int)m->partition, sp->last_parts);
+            return KFK_FATAL;
+        }
+        to = sp->last_base + m->partition;
+    }
+    kfk_rc_t rc = kfk_produce(k, s->topic, to, key, keylen, sp->out.data, sp->out.len, ts > 0 ? ts : 0, hdrs);
     if (rc != KFK_OK)
         return rc;
     s->out++;
@@ -362,6 +457,7 @@ static void write_stats(split_t *sp, const kfk_stats_t *ks, int final, const cha
         }
         json_object_set_new(o, "streams", streams);
         cmd_stats_u64(o, "events", sp->events);
+        json_object_set_new(o, "partitioning", json_string(sp->base ? "origin" : "key"));
         cmd_stats_u64(o, "out", out);
         cmd_stats_u64(o, "dropped", sp->dropped);
         cmd_stats_u64(o, "dropped_bytes", sp->dropped_bytes);
@@ -459,6 +555,14 @@ int cmd_split(int argc, char **argv)
         goto done;
     }
     create[nn] = wd_config_str(sp.cfg, "split.dlq_topic");
+    const char *how = wd_config_str(sp.cfg, "split.partitioning");
+    if (strcmp(how, "origin") == 0 ||
+        (strcmp(how, "auto") == 0 && strcmp(wd_config_str(sp.cfg, "run.repartition"), "off") != 0)) {
+        if (origin_layout(&sp, topics, ntopics, err, 65536) != 0) {
+            fprintf(stderr, "warden split: %s: %s\n", wd_config_path(sp.cfg), err);
+            goto done;
+        }
+    }
     char txn[512];
     snprintf(txn, sizeof txn, "%s.%s", wd_config_str(sp.cfg, "split.group"),
              wd_config_str(sp.cfg, "split.instance"));
@@ -471,7 +575,7 @@ int cmd_split(int argc, char **argv)
         .create_missing = 1,
         .create = create,
         .ncreate = nn + 1,
-        .create_partitions = (int)wd_config_int(sp.cfg, "split.partitions"),
+        .create_partitions = split_partitions(&sp),
         .batch_max = wd_config_int(sp.cfg, "split.batch_max"),
         .batch_ms = wd_config_int(sp.cfg, "split.batch_ms"),
         .client_id = "warden-split",
@@ -487,9 +591,15 @@ int cmd_split(int argc, char **argv)
         LOG_ERROR("warden split: %s", err);
         goto done;
     }
+    if (sp.base && origin_check(&sp, create, nn, err, 65536) != 0) {
+        LOG_ERROR("warden split: %s", err);
+        status = CMD_EXIT_LOAD;
+        goto done;
+    }
     h_report(&sp, k);   /* the stats file exists once the service is up */
-    LOG_INFO("warden split started group=%s transactional_id=%s topics=%zu streams=%zu prefix=%s",
-             ko.group, txn, ntopics, nn, prefix);
+    LOG_INFO("warden split started group=%s transactional_id=%s topics=%zu streams=%zu prefix=%s "
+             "partitioning=%s partitions=%d", ko.group, txn, ntopics, nn, prefix, sp.base ? "origin" : "key",
+             split_partitions(&sp));
     uint64_t t0 = wd_now_ns();
     int lrc = kfk_run(k, err, 65536);
     double secs = (double)(wd_now_ns() - t0) / 1e9;
@@ -516,6 +626,8 @@ done:
     cmd_args_free(&a);
     wd_buf_free(&sp.out);
     wd_buf_free(&sp.reason);
+    free(sp.base);
+    free(sp.nparts);
     free(err);
     return status;
 }

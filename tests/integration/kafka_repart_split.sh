@@ -1,0 +1,89 @@
+#!/bin/bash
+# warden split → warden run on the repartitioned path: the multi-key pack
+# (counters on user id, IP, device id and reported target, two distinct
+# counts, labels set on logins and reports and read on payments) over raw
+# input in 4 partitions keyed by user id, split by 2 processes into 4
+# partitions per stream topic, then evaluated by 2 run processes with
+# run.repartition = "on" — gives exactly the hits and actions warden eval
+# gives on the raw events in (event time, raw partition, raw offset) order:
+# the split topics' records carry warden.origin, the order the hops follow
+# (docs/state.md).
+set -eu
+. tests/kafka/lib.sh
+. tests/kafka/repart_lib.sh
+export KT_REPARTITION=on
+kt_init repart_split
+PACK=$PWD/tests/integration/repart/rules
+RAW="raw.$KID"
+PREFIX="s.$KID"
+N=6000
+python3 tests/integration/repart/gen.py $N >"$KT/events.jsonl"
+rp_produce "$KT/events.jsonl" user.id
+rp_eval_order "$KT/ordered.jsonl"
+"$WARDEN" eval -q --actions "$KT/eval_actions.jsonl" "$PACK" "$KT/ordered.jsonl" >"$KT/eval_hits.jsonl"
+want=$(wc -l <"$KT/eval_actions.jsonl")
+for r in t.multi_key_login t.reported t.pay_after_label; do
+    grep -q "\"rule\":\"$r\"" "$KT/eval_hits.jsonl" || kt_fail "eval gives $r no hit: the pack tests nothing"
+done
+
+# Split: 2 processes in one group; each raw partition's events go to the
+# same partition of every stream topic (4 each: one per raw partition).
+kt_config "$KT/split.lua" "
+  streams = { topics = { '$RAW' }, prefix = '$PREFIX' },
+  rules = '$PACK',
+  split = { group = 'split.$KID', dlq_topic = 'sdlq.$KID', batch_max = 500, batch_ms = 100 },
+  run = { repartition = 'on' },"
+kt_warden "$KT/sa.log" split -c "$KT/split.lua" --instance sa; SA=$KT_PID
+kt_warden "$KT/sb.log" split -c "$KT/split.lua" --instance sb; SB=$KT_PID
+kt_wait_stat "$KT/sa.log" events 0 60   # its stats name the stream topics
+topics=$(python3 -c 'import json, sys
+print("\n".join(sorted(s["topic"] for s in json.load(open(sys.argv[1]))["streams"].values())))' "$(kt_stats_file "$KT/sa.log")")
+# What the split topics must hold in the end: every event of a stream the
+# pack uses, once.
+expect=$(python3 -c 'import json, sys
+names = set(json.load(open(sys.argv[1]))["streams"])
+print(sum(1 for l in open(sys.argv[2]) if json.loads(l)["type"] in names))' "$(kt_stats_file "$KT/sa.log")" "$KT/events.jsonl")
+n=0
+for i in $(seq 1 240); do
+    n=0; for t in $topics; do n=$((n + $(kt_count "$t"))); done
+    [ "$n" -ge "$expect" ] && break
+    sleep 0.5
+done
+sleep 2   # a duplicate would show now
+n=0; for t in $topics; do n=$((n + $(kt_count "$t"))); done
+[ "$n" = "$expect" ] || kt_fail "the split topics hold $n records, want $expect"
+kt_stop "$SA" || kt_fail "split a exited non-zero"
+kt_stop "$SB" || kt_fail "split b exited non-zero"
+# One config for split and run: with run.repartition on, split's default
+# (auto) is origin partitioning.
+[ "$(kt_stat "$KT/sa.log" partitioning)" = origin ] || kt_fail "split did not choose origin partitioning"
+
+# Run: 2 processes, repartitioned, over the split topics.
+list=$(for t in $topics; do printf "'%s', " "$t"; done)
+for i in a b; do
+    kt_config "$KT/$i.lua" "
+  streams = { topics = { $list } },
+  rules = '$PACK',
+  store = 'jsonl:$i.hits.jsonl',
+  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
+          batch_max = 500, batch_ms = 100 },"
+done
+kt_warden "$KT/a.log" run -c "$KT/a.lua" --instance a; A=$KT_PID
+kt_warden "$KT/b.log" run -c "$KT/b.lua" --instance b; B=$KT_PID
+KT_PID=$A
+kt_wait_count "actions.$KID" "$want" 180
+sleep 2   # a duplicate would show now
+kt_stop "$A" || { tail "$KT/a.log"; kt_fail "process a exited non-zero"; }
+kt_stop "$B" || { tail "$KT/b.log"; kt_fail "process b exited non-zero"; }
+ea=$(kt_stat "$KT/a.log" events); eb=$(kt_stat "$KT/b.log" events)
+[ "$ea" -gt 0 ] && [ "$eb" -gt 0 ] || kt_fail "both processes should evaluate events (a: $ea, b: $eb)"
+[ $((ea + eb)) = "$N" ] || kt_fail "the last hops evaluated $((ea + eb)) events, want $N"
+for i in a b; do
+    [ "$(kt_stat "$KT/$i.log" late)" = 0 ] || kt_fail "$i handed records out late"
+    [ "$(kt_stat "$KT/$i.log" repartition/labels_off_key)" = 0 ] || kt_fail "$i counted label calls off the key"
+done
+kt_read "actions.$KID" | sort >"$KT/a.sorted"
+sort "$KT/eval_actions.jsonl" | diff - "$KT/a.sorted" >"$KT/actions.diff" || { head "$KT/actions.diff"; kt_fail "actions differ from warden eval"; }
+sort -u "$KT/a.hits.jsonl" "$KT/b.hits.jsonl" >"$KT/r.sorted"
+sort "$KT/eval_hits.jsonl" | diff - "$KT/r.sorted" >"$KT/hits.diff" || { head "$KT/hits.diff"; kt_fail "hits differ from warden eval"; }
+echo "ok: split (2 processes, $(echo "$topics" | wc -l) topics x 4 partitions) -> run (2 processes, repartitioned): $want actions and $(wc -l <"$KT/r.sorted") hits = warden eval (a evaluated $ea, b $eb)"
