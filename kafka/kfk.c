@@ -378,6 +378,7 @@ void kfk_destroy(kfk_t *k)
         rd_kafka_conf_destroy(k->pconf);
     if (k->p) {
         rd_kafka_flush(k->p, 10000);
+        kfk_topics_drop(k);
         rd_kafka_destroy(k->p);
     }
     free((char *)k->o.group);

@@ -128,6 +128,7 @@ struct kfk {
     uint64_t             f_start_ns;     /* its start (the transaction's age) */
     uint64_t             f_commit_ns;    /* when it was handed to the thread */
     uint64_t             last_between_ns;
+    rd_kafka_topic_t    *cl_rkt;         /* the changelog topic's handle on p (NULL: none yet) */
     wd_buf_t             pend;           /* records of the pending batch, packed */
     size_t               npend;
     struct kpend        *pendv;          /* their places in pend */
@@ -192,6 +193,8 @@ kfk_rc_t kfk_txn_reap(kfk_t *k, int block);
  * synchronously (revoke, stop, before the handler's between).  KFK_OK
  * (a redo handled) or KFK_FATAL. */
 kfk_rc_t kfk_txn_drain(kfk_t *k);
+/* Destroys the topic handles kept on the producer (before it goes). */
+void kfk_topics_drop(kfk_t *k);
 /* After a fatal error: waits for the committer thread, drops its result
  * and the pending records. */
 void kfk_txn_abandon(kfk_t *k);

@@ -610,6 +610,7 @@ static kfk_rc_t restart_producer(kfk_t *k, const char *why)
         return KFK_FATAL;
     }
     rd_kafka_purge(k->p, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    kfk_topics_drop(k);
     rd_kafka_destroy(k->p);
     k->p = np;
     if (kfk_txn_init(k, KFK_PRODUCER_INIT_MAX_S, errstr, sizeof errstr) != 0) {
@@ -642,15 +643,22 @@ kfk_rc_t kfk_txn_redo(kfk_t *k, const char *why)
 
 /* ---- producing ----------------------------------------------------------- */
 
-kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition, const void *key,
-                     size_t keylen, const void *val, size_t vallen, int64_t ts_ms,
-                     rd_kafka_headers_t *headers)
+/* kfk_produce, to topic's handle rkt when it is not NULL (no lookup of
+ * the topic by name, which takes the producer's lock, per record). */
+static kfk_rc_t produce(kfk_t *k, const char *topic, rd_kafka_topic_t *rkt, int32_t partition,
+                        const void *key, size_t keylen, const void *val, size_t vallen, int64_t ts_ms,
+                        rd_kafka_headers_t *headers)
 {
     if (k->pending)
         return pend_hold(k, topic, partition, key, keylen, val, vallen, ts_ms, headers);
     for (int tries = 0;; tries++) {
         rd_kafka_resp_err_t e;
-        if (headers)
+        if (rkt && !headers)
+            e = rd_kafka_producev(k->p, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                                  RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts_ms),
+                                  RD_KAFKA_V_END);
+        else if (headers)
             e = rd_kafka_producev(k->p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                                   RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
@@ -687,6 +695,20 @@ kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition, const void 
     }
 }
 
+kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition, const void *key,
+                     size_t keylen, const void *val, size_t vallen, int64_t ts_ms,
+                     rd_kafka_headers_t *headers)
+{
+    return produce(k, topic, NULL, partition, key, keylen, val, vallen, ts_ms, headers);
+}
+
+void kfk_topics_drop(kfk_t *k)
+{
+    if (k->cl_rkt)
+        rd_kafka_topic_destroy(k->cl_rkt);
+    k->cl_rkt = NULL;
+}
+
 kfk_rc_t kfk_changelog_put(kfk_changelog_t *cl, const void *id, size_t idlen, const void *val,
                            size_t vlen)
 {
@@ -697,8 +719,12 @@ kfk_rc_t kfk_changelog_put(kfk_changelog_t *cl, const void *id, size_t idlen, co
         wd_buf_addc(&cl->key, '\0');
         wd_buf_add(&cl->key, id, idlen);
     }
-    kfk_rc_t rc = kfk_produce(k, k->o.changelog, cl->slot->cl_part, cl->key.data, cl->key.len,
-                              val, val ? vlen : 0, 0, NULL);
+    /* a record per changed key: the changelog's handle is kept (for
+     * this producer: kfk_topics_drop before it goes) */
+    if (!k->cl_rkt && !k->pending)
+        k->cl_rkt = rd_kafka_topic_new(k->p, k->o.changelog, NULL);
+    kfk_rc_t rc = produce(k, k->o.changelog, k->cl_rkt, cl->slot->cl_part, cl->key.data, cl->key.len, val,
+                          val ? vlen : 0, 0, NULL);
     if (rc == KFK_OK) {
         k->st.snapshots++;
         k->st.snapshot_bytes += cl->key.len + (val ? vlen : 0);

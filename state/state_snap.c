@@ -85,6 +85,7 @@ typedef struct wr {
     size_t        tn;
     uint64_t      len;
     uint32_t      crc;
+    int           nocrc;   /* len only: the caller needs no CRC, or takes it in one pass */
     int           err;
 } wr_t;
 
@@ -99,10 +100,20 @@ static void wr_flush(wr_t *w)
 
 static void wr_bytes(wr_t *w, const void *p, size_t n)
 {
-    w->crc = crc32_update(w->crc, p, n);
+    if (!w->nocrc)
+        w->crc = crc32_update(w->crc, p, n);
     w->len += n;
     if (w->buf) {
-        wd_buf_add(w->buf, p, n);
+        /* records are written a few bytes at a time: the common case
+         * inline (wd_buf_add's room for the NUL kept) */
+        wd_buf_t *b = w->buf;
+        if (b->len + n < b->cap && !b->failed) {
+            memcpy(b->data + b->len, p, n);
+            b->len += n;
+            b->data[b->len] = '\0';
+        } else {
+            wd_buf_add(b, p, n);
+        }
         return;
     }
     if (w->tn + n > sizeof(w->tmp))
@@ -116,16 +127,22 @@ static void wr_bytes(wr_t *w, const void *p, size_t n)
     w->tn += n;
 }
 
-static void wr_varint(wr_t *w, uint64_t v)
+/* v as a varint at b (room for 10 bytes); returns its length. */
+static inline size_t put_varint(unsigned char *b, uint64_t v)
 {
-    unsigned char b[10];
     size_t n = 0;
     while (v >= 0x80) {
         b[n++] = (unsigned char)(v | 0x80);
         v >>= 7;
     }
     b[n++] = (unsigned char)v;
-    wr_bytes(w, b, n);
+    return n;
+}
+
+static void wr_varint(wr_t *w, uint64_t v)
+{
+    unsigned char b[10];
+    wr_bytes(w, b, put_varint(b, v));
 }
 
 static void put_le(unsigned char *b, uint64_t v, int n)
@@ -203,14 +220,18 @@ static uint32_t head_slot(const st_counter_t *c, int L, int64_t head)
     return c->lv[L].off + (uint32_t)((uint64_t)b & (c->lv[L].n - 1));
 }
 
-static void rec_write(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *w,
-                      int with_table)
+/* What rec_write writes besides the record's head and body. */
+enum { REC_TABLE = 1, REC_KEY = 2 };
+
+static void rec_write(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *w, int what)
 {
     const st_rec_t *r = st_rec(t, idx);
-    if (with_table)
+    if (what & REC_TABLE)
         wr_varint(w, t->id);
-    wr_varint(w, r->klen);
-    wr_bytes(w, st_rec_key(r), r->klen);
+    if (what & REC_KEY) {
+        wr_varint(w, r->klen);
+        wr_bytes(w, st_rec_key(r), r->klen);
+    }
     wr_u64(w, (uint64_t)r->head);
     if (t->id >= st->nctr)
         return;
@@ -218,20 +239,55 @@ static void rec_write(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *
     const void *pl = st_pay(t, idx);
     uint64_t nz = 0;
     if (!c->distinct) {
-        /* the head bucket's counts (r->cur) go into their ring slots */
-        uint32_t v[MAX_RING * 3];
-        memcpy(v, (const uint32_t *)pl + c->base, c->nslots * sizeof(uint32_t));
+        /* the head bucket's counts (r->cur) go into their ring slots: read
+         * in place (a record is written at every change and every commit:
+         * no copy of the rings), the pairs packed here and written at once */
+        const uint32_t *ring = (const uint32_t *)pl + c->base;
+        uint32_t hs[ST_LEVELS] = { 0 }, hv[ST_LEVELS] = { 0 };
+        int nh = 0;
         for (int L = 0; L < ST_LEVELS; L++)
-            if (c->lv[L].n)
-                v[head_slot(c, L, r->head)] += r->cur[L];
-        for (uint32_t i = 0; i < c->nslots; i++)
-            nz += v[i] != 0;
-        wr_varint(w, nz);
-        for (uint32_t i = 0; i < c->nslots; i++)
-            if (v[i]) {
-                wr_varint(w, i);
-                wr_varint(w, v[i]);
+            if (c->lv[L].n && r->cur[L]) {
+                uint32_t at = head_slot(c, L, r->head);
+                int h = 0;
+                while (h < nh && hs[h] != at)
+                    h++;
+                if (h == nh) {
+                    hs[nh] = at;
+                    hv[nh++] = ring[at];
+                }
+                hv[h] += r->cur[L];
             }
+        for (uint32_t i = 0; i < c->nslots; i++)
+            nz += ring[i] != 0;
+        for (int h = 0; h < nh; h++)
+            nz += (uint64_t)(hv[h] != 0) - (uint64_t)(ring[hs[h]] != 0);
+        wr_varint(w, nz);
+        /* head slots in order, so the scan checks one at a time */
+        for (int h = 1; h < nh; h++)
+            for (int g = h; g > 0 && hs[g - 1] > hs[g]; g--) {
+                uint32_t t0 = hs[g], t1 = hv[g];
+                hs[g] = hs[g - 1];
+                hv[g] = hv[g - 1];
+                hs[g - 1] = t0;
+                hv[g - 1] = t1;
+            }
+        unsigned char b[512];
+        size_t n = 0;
+        int nexth = 0;
+        for (uint32_t i = 0; i < c->nslots; i++) {
+            uint32_t x = ring[i];
+            if (nexth < nh && hs[nexth] == i)
+                x = hv[nexth++];
+            if (x == 0)
+                continue;
+            if (n > sizeof(b) - 20) {
+                wr_bytes(w, b, n);
+                n = 0;
+            }
+            n += put_varint(b + n, i);
+            n += put_varint(b + n, x);
+        }
+        wr_bytes(w, b, n);
         return;
     }
     st_dset_t *const *sets = pl;
@@ -574,7 +630,7 @@ static void snap_payload(const state_t *st, wr_t *w)
         }
         if (best == NULL)
             break;
-        rec_write(st, best, bidx, w, 1);
+        rec_write(st, best, bidx, w, REC_TABLE | REC_KEY);
         pos[bi]++;
     }
     free(pos);
@@ -936,12 +992,24 @@ int state_load_file(state_t *st, const char *path, char *errstr, size_t errstr_s
  * before. */
 #define LOG_HDR 22
 
+/* A journal's writer (st_journal_t.w): of the undo values as they are
+ * noted, and at the commit of the records (state_log_changes, which notes
+ * nothing), with the record's id and value kept between commits.  No
+ * running CRC: an undo value has none, a record's is taken in one pass. */
+typedef struct jw {
+    wr_t     w;
+    wd_buf_t id, val;
+} jw_t;
+
 static st_journal_t *journal_new(void)
 {
     st_journal_t *j = calloc(1, sizeof(*j));
     if (j == NULL)
         return NULL;
-    j->w = calloc(1, sizeof(wr_t));
+    jw_t *jw = calloc(1, sizeof(*jw));
+    j->w = jw;
+    if (jw)
+        jw->w.nocrc = 1;
     if (j->w == NULL) {
         free(j);
         return NULL;
@@ -979,7 +1047,10 @@ static void journal_free(st_journal_t *j)
     free(j->e);
     free(j->index);
     wd_buf_free(&j->data);
-    free(j->w);
+    jw_t *jw = j->w;
+    wd_buf_free(&jw->id);
+    wd_buf_free(&jw->val);
+    free(jw);
     free(j);
 }
 
@@ -1081,10 +1152,10 @@ int st_jnote(state_t *st, st_tab_t *t, const char *k, uint32_t klen, const st_re
     e->pre_off = j->data.len;
     e->pre_len = 0;
     if (r) {
-        wr_t *w = j->w;
+        wr_t *w = &((jw_t *)j->w)->w;
         w->buf = &j->data;
         w->len = 0;
-        rec_write(st, t, idx, w, 0);
+        rec_write(st, t, idx, w, REC_KEY);
         e->pre_len = (uint32_t)w->len;
     }
     j->index[slot] = (uint32_t)++j->n;
@@ -1155,7 +1226,8 @@ static void log_id(const state_t *st, uint32_t tab, const char *k, uint32_t klen
     wd_buf_add(out, k, klen);
 }
 
-/* Writes the record value of table t's record idx (or the clock, t NULL). */
+/* Writes the record value of table t's record idx (or the clock, t NULL)
+ * to w's buffer; w keeps no running CRC (jw_t). */
 static void log_value(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *w)
 {
     unsigned char hdr[LOG_HDR];
@@ -1167,25 +1239,16 @@ static void log_value(const state_t *st, const st_tab_t *t, uint32_t idx, wr_t *
     size_t start = w->buf->len;
     w->len = 0;
     wr_bytes(w, hdr, sizeof(hdr));
-    if (t) {
-        /* the record without its key (the id has it) */
-        rec_write(st, t, idx, w, 0);
-        const st_rec_t *r = st_rec(t, idx);
-        size_t kl = 1, at = start + LOG_HDR;
-        for (uint64_t x = r->klen; x >= 0x80; x >>= 7)
-            kl++;
-        kl += r->klen;
-        memmove(w->buf->data + at, w->buf->data + at + kl, w->buf->len - at - kl);
-        w->buf->len -= kl;
-    }
+    if (t)
+        rec_write(st, t, idx, w, 0);   /* without its key: the id has it */
     unsigned char c[4];
     put_le(c, crc32_update(0, w->buf->data + start, w->buf->len - start), 4);
     wd_buf_add(w->buf, c, 4);
 }
 
 typedef struct log_out {
-    wd_buf_t id, val;
-    wr_t    *w;
+    wd_buf_t *id, *val;
+    wr_t     *w;
 } log_out_t;
 
 static int emit_entry(state_t *st, st_tab_t *t, const char *k, uint32_t klen, log_out_t *o,
@@ -1197,13 +1260,15 @@ static int emit_entry(state_t *st, st_tab_t *t, const char *k, uint32_t klen, lo
         r = NULL;
     if (r == NULL && !pre_exists)
         return 0;   /* came and went in the batch: the changelog never had it */
-    log_id(st, t->id, k, klen, &o->id);
+    log_id(st, t->id, k, klen, o->id);
     if (r == NULL)
-        return emit(ud, o->id.data, o->id.len, NULL, 0);
-    wd_buf_reset(&o->val);
-    o->w->buf = &o->val;
+        return wd_buf_failed(o->id) ? STATE_ENOMEM : emit(ud, o->id->data, o->id->len, NULL, 0);
+    wd_buf_reset(o->val);
+    o->w->buf = o->val;
     log_value(st, t, idx, o->w);
-    return emit(ud, o->id.data, o->id.len, o->val.data, o->val.len);
+    if (wd_buf_failed(o->id) || wd_buf_failed(o->val))
+        return STATE_ENOMEM;
+    return emit(ud, o->id->data, o->id->len, o->val->data, o->val->len);
 }
 
 int state_log_changes(state_t *st, state_log_emit_fn emit, void *ud)
@@ -1211,9 +1276,8 @@ int state_log_changes(state_t *st, state_log_emit_fn emit, void *ud)
     st_journal_t *j = st->j;
     if (j == NULL || j->broken)
         return STATE_ENOMEM;
-    log_out_t o = { { 0 }, { 0 }, calloc(1, sizeof(wr_t)) };
-    if (o.w == NULL)
-        return STATE_ENOMEM;
+    jw_t *jw = j->w;
+    log_out_t o = { &jw->id, &jw->val, &jw->w };
     int rc = 0;
     if (j->all) {
         /* every live entry, then the entries gone that the changelog had */
@@ -1243,14 +1307,18 @@ int state_log_changes(state_t *st, state_log_emit_fn emit, void *ud)
         }
     }
     if (rc == 0 && (st->clock != j->clock0 || j->all)) {
-        wd_buf_reset(&o.val);
-        o.w->buf = &o.val;
+        wd_buf_reset(o.val);
+        o.w->buf = o.val;
         log_value(st, NULL, 0, o.w);
-        rc = emit(ud, "K", 1, o.val.data, o.val.len);
+        rc = wd_buf_failed(o.val) ? STATE_ENOMEM : emit(ud, "K", 1, o.val->data, o.val->len);
     }
-    wd_buf_free(&o.id);
-    wd_buf_free(&o.val);
-    free(o.w);
+    /* a migration's buffers can be big: let them go (journal_reset_one) */
+    if (jw->id.cap > (1u << 20))
+        wd_buf_free(&jw->id);
+    if (jw->val.cap > (1u << 20))
+        wd_buf_free(&jw->val);
+    wd_buf_reset(&jw->id);
+    wd_buf_reset(&jw->val);
     return rc;
 }
 
@@ -1328,11 +1396,11 @@ static void jrefresh(state_t *st, st_tab_t *t, const char *k, uint32_t klen)
     const st_rec_t *r = st_find(t, k, klen, st_key_hash(k, klen), &idx);
     e->pre_len = 0;
     if (r) {
-        wr_t *w = j->w;
+        wr_t *w = &((jw_t *)j->w)->w;
         w->buf = &j->data;
         w->len = 0;
         e->pre_off = j->data.len;
-        rec_write(st, t, idx, w, 0);
+        rec_write(st, t, idx, w, REC_KEY);
         e->pre_len = (uint32_t)w->len;
     }
 }
