@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_buf.h"
 #include "rules/rule_lists.h"
 #include "storage/store_read.h"
@@ -57,69 +58,52 @@ typedef struct rlabels {
     uint64_t    unreadable;
 } rlabels_t;
 
+/* A label item of a hit in the window: kept when it is on the entity,
+ * with the latest expiry and the hit that gave it. */
+static int on_label(void *ud, const store_hist_t *h, const store_label_t *l)
+{
+    rlabels_t *ls = ud;
+    if (l->entity_len != ls->elen || memcmp(l->entity, ls->entity, ls->elen) != 0)
+        return 0;   /* on another entity */
+    size_t k = 0;
+    while (k < ls->n && (ls->v[k].llen != l->label_len || memcmp(ls->v[k].label, l->label, l->label_len) != 0))
+        k++;
+    if (k == ls->n) {
+        if (ls->n == ls->cap) {
+            size_t cap = ls->cap ? ls->cap * 2 : 8;
+            rlabel_t *nv = realloc(ls->v, cap * sizeof(*nv));
+            if (!nv)
+                return -1;
+            ls->v = nv;
+            ls->cap = cap;
+        }
+        memset(&ls->v[k], 0, sizeof(ls->v[k]));
+        if (!(ls->v[k].label = wd_strndup(l->label, l->label_len)))
+            return -1;
+        ls->v[k].llen = l->label_len;
+        ls->v[k].expire = INT64_MIN;
+        ls->n++;
+    }
+    rlabel_t *r = &ls->v[k];
+    if (l->expire_ms > r->expire) {
+        free(r->rule);
+        free(r->event_id);
+        r->rule = strdup(h->rule ? h->rule : "");
+        r->event_id = strdup(h->event_id ? h->event_id : "");
+        if (!r->rule || !r->event_id)
+            return -1;
+        r->expire = l->expire_ms;
+        r->version = h->version;
+    }
+    return 0;
+}
+
 static int on_label_row(void *ud, const store_hist_t *h)
 {
     rlabels_t *ls = ud;
-    if (h->is_action || !h->labels || !h->mode || strcmp(h->mode, "enforce") != 0 || h->event_ts_ms == INT64_MIN ||
-        h->event_ts_ms > ls->at)
+    if (h->is_action || !h->mode || strcmp(h->mode, "enforce") != 0 || h->event_ts_ms > ls->at)
         return 0;
-    json_t *a = json_loadb(h->labels, h->labels_len, JSON_ALLOW_NUL, NULL);
-    if (!json_is_array(a)) {
-        ls->unreadable++;
-        json_decref(a);
-        return 0;
-    }
-    size_t i;
-    json_t *it;
-    json_array_foreach(a, i, it) {
-        json_t *l = json_object_get(it, "label"), *t = json_object_get(it, "ttl_ms"),
-               *en = json_object_get(it, "entity");
-        if (!json_is_string(l) || !json_is_integer(t)) {
-            ls->unreadable++;
-            continue;
-        }
-        if (en && (!json_is_string(en) || json_string_length(en) != ls->elen ||
-                   memcmp(json_string_value(en), ls->entity, ls->elen) != 0))
-            continue;   /* on another entity */
-        int64_t x = h->event_ts_ms + json_integer_value(t);
-        size_t ll = json_string_length(l), k = 0;
-        while (k < ls->n && (ls->v[k].llen != ll || memcmp(ls->v[k].label, json_string_value(l), ll) != 0))
-            k++;
-        if (k == ls->n) {
-            if (ls->n == ls->cap) {
-                size_t cap = ls->cap ? ls->cap * 2 : 8;
-                rlabel_t *nv = realloc(ls->v, cap * sizeof(*nv));
-                if (!nv) {
-                    json_decref(a);
-                    return -1;
-                }
-                ls->v = nv;
-                ls->cap = cap;
-            }
-            memset(&ls->v[k], 0, sizeof(ls->v[k]));
-            ls->v[k].label = malloc(ll + 1);
-            if (!ls->v[k].label) {
-                json_decref(a);
-                return -1;
-            }
-            memcpy(ls->v[k].label, json_string_value(l), ll);
-            ls->v[k].label[ll] = '\0';
-            ls->v[k].llen = ll;
-            ls->v[k].expire = INT64_MIN;
-            ls->n++;
-        }
-        rlabel_t *r = &ls->v[k];
-        if (x > r->expire) {
-            r->expire = x;
-            free(r->rule);
-            free(r->event_id);
-            r->rule = strdup(h->rule ? h->rule : "");
-            r->event_id = strdup(h->event_id ? h->event_id : "");
-            r->version = h->version;
-        }
-    }
-    json_decref(a);
-    return 0;
+    return store_hist_labels(h, on_label, ls, &ls->unreadable);
 }
 
 static int same_label(json_t *c, const char *label, size_t llen)

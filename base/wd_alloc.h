@@ -70,9 +70,17 @@ static inline char *wd_strdup(const char *s)
     return wd_alloc_fail_() ? NULL : strdup(s);
 }
 
+/* The n bytes at s (NUL bytes included: s must hold n bytes) and a NUL,
+ * as wd_arena_strndup: for the length-counted strings (entities, JSON
+ * strings read with JSON_ALLOW_NUL) that strndup() would cut short. */
 static inline char *wd_strndup(const char *s, size_t n)
 {
-    return wd_alloc_fail_() ? NULL : strndup(s, n);
+    char *d = wd_malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
 }
 
 static inline void wd_free(void *p)

@@ -32,6 +32,7 @@
 #include "cmd/cmd_control.h"
 #include "rules/rule_overlay.h"
 #include "admin/adm.h"
+#include "base/wd_alloc.h"
 #include "base/wd_buf.h"
 #include "base/wd_config.h"
 #include "base/wd_log.h"
@@ -245,7 +246,9 @@ typedef struct ulabel {
 typedef struct ulabels {
     ulabel_t *v;
     size_t    n, cap;
-    uint64_t  unreadable;    /* labels cells that are not the JSON array warden writes */
+    uint64_t  unreadable;    /* the undone hits' label items that cannot be read (store_hist_labels) */
+    uint64_t  unreadable_other;  /* the same in the hits read for other sets: not reported, since an
+                                  * entity's hits are read once per target and include the undone ones */
     /* the undone set, to tell other rows apart */
     const char *rule;
     int         version;
@@ -254,104 +257,72 @@ typedef struct ulabels {
     int64_t     t;           /* the undo's effective time */
 } ulabels_t;
 
-/* Calls fn for each label item of a hit's labels cell: its entity (the
- * hit's unless the item names another), label and expiry. */
-static int each_label(ulabels_t *ls, const store_hist_t *h,
-                      void (*fn)(ulabels_t *, const store_hist_t *, const char *, size_t, const char *, size_t,
-                                 int64_t))
+static int add_target(void *ud, const store_hist_t *h, const store_label_t *l)
 {
-    json_error_t je;
-    json_t *a = json_loadb(h->labels, h->labels_len, JSON_ALLOW_NUL, &je);
-    if (!json_is_array(a) || h->event_ts_ms == INT64_MIN) {
-        ls->unreadable++;
-        json_decref(a);
-        return 0;
-    }
-    size_t i;
-    json_t *it;
-    json_array_foreach(a, i, it) {
-        json_t *l = json_object_get(it, "label"), *t = json_object_get(it, "ttl_ms"),
-               *en = json_object_get(it, "entity");
-        if (!json_is_string(l) || !json_is_integer(t)) {
-            ls->unreadable++;
-            continue;
-        }
-        const char *e = en && json_is_string(en) ? json_string_value(en) : h->entity;
-        size_t elen = en && json_is_string(en) ? json_string_length(en) : h->entity_len;
-        fn(ls, h, e, elen, json_string_value(l), json_string_length(l), h->event_ts_ms + json_integer_value(t));
-    }
-    json_decref(a);
-    return 0;
-}
-
-static char *dupn(const char *s, size_t n)
-{
-    char *c = malloc(n + 1);
-    if (!c)
-        abort();
-    memcpy(c, s, n);
-    c[n] = '\0';
-    return c;
-}
-
-static void add_target(ulabels_t *ls, const store_hist_t *h, const char *e, size_t elen, const char *l,
-                       size_t llen, int64_t expire)
-{
+    ulabels_t *ls = ud;
     for (size_t i = 0; i < ls->n; i++) {
         ulabel_t *u = &ls->v[i];
-        if (u->elen == elen && u->llen == llen && memcmp(u->entity, e, elen) == 0 && memcmp(u->label, l, llen) == 0) {
-            if (expire > u->expire)
-                u->expire = expire;
-            return;
+        if (u->elen == l->entity_len && u->llen == l->label_len && memcmp(u->entity, l->entity, u->elen) == 0 &&
+            memcmp(u->label, l->label, u->llen) == 0) {
+            if (l->expire_ms > u->expire)
+                u->expire = l->expire_ms;
+            return 0;
         }
     }
     if (ls->n == ls->cap) {
-        ls->cap = ls->cap ? ls->cap * 2 : 16;
-        ls->v = realloc(ls->v, ls->cap * sizeof(*ls->v));
-        if (!ls->v)
-            abort();
+        size_t cap = ls->cap ? ls->cap * 2 : 16;
+        ulabel_t *nv = realloc(ls->v, cap * sizeof(*nv));
+        if (!nv)
+            return -1;
+        ls->v = nv;
+        ls->cap = cap;
     }
     ulabel_t *u = &ls->v[ls->n++];
     memset(u, 0, sizeof(*u));
-    u->entity = dupn(e, elen);
-    u->elen = elen;
-    u->label = dupn(l, llen);
-    u->llen = llen;
     /* The record key wants a type: the hit's when the label is on its entity. */
-    int same = elen == h->entity_len && memcmp(e, h->entity, elen) == 0;
-    u->type = strdup(same && h->entity_type ? h->entity_type : "unknown");
-    u->expire = expire;
+    int same = l->entity_len == h->entity_len && memcmp(l->entity, h->entity, l->entity_len) == 0;
+    u->entity = wd_strndup(l->entity, l->entity_len);
+    u->elen = l->entity_len;
+    u->label = wd_strndup(l->label, l->label_len);
+    u->llen = l->label_len;
+    u->type = wd_strdup(same && h->entity_type ? h->entity_type : "unknown");
+    u->expire = l->expire_ms;
+    return u->entity && u->label && u->type ? 0 : -1;
 }
 
 static int on_label_hit(void *ud, const store_hist_t *h)
 {
-    return each_label(ud, h, add_target);
+    ulabels_t *ls = ud;
+    return store_hist_labels(h, add_target, ls, &ls->unreadable);
 }
 
 /* Another set of the target's label on its entity that is still in force
  * at the undo's time: not one of the undone hits. */
-static void other_set(ulabels_t *ls, const store_hist_t *h, const char *e, size_t elen, const char *l,
-                      size_t llen, int64_t expire)
+static int other_set(void *ud, const store_hist_t *h, const store_label_t *l)
 {
+    ulabels_t *ls = ud;
     ulabel_t *u = ls->cur;
-    if (elen != u->elen || llen != u->llen || memcmp(e, u->entity, elen) != 0 || memcmp(l, u->label, llen) != 0)
-        return;
+    if (l->entity_len != u->elen || l->label_len != u->llen || memcmp(l->entity, u->entity, u->elen) != 0 ||
+        memcmp(l->label, u->label, u->llen) != 0)
+        return 0;
     int undone = strcmp(h->rule, ls->rule) == 0 && (ls->version < 0 || h->version == ls->version) &&
                  h->event_ts_ms >= ls->from && h->event_ts_ms < ls->to;
-    if (undone || expire <= ls->t || expire <= u->by_expire)
-        return;
+    if (undone || l->expire_ms <= ls->t || l->expire_ms <= u->by_expire)
+        return 0;
     free(u->by_rule);
-    u->by_rule = strdup(h->rule);
+    if (!(u->by_rule = wd_strdup(h->rule)))
+        return -1;
     u->by_version = h->version;
-    u->by_expire = expire;
+    u->by_expire = l->expire_ms;
+    return 0;
 }
 
 static int on_entity_hit(void *ud, const store_hist_t *h)
 {
     ulabels_t *ls = ud;
-    if (h->is_action || !h->labels || !h->mode || strcmp(h->mode, "enforce") != 0)
+    if (h->is_action || !h->mode || strcmp(h->mode, "enforce") != 0)
         return 0;
-    return each_label(ls, h, other_set);
+    return store_hist_labels(h, other_set, ls, &ls->unreadable_other);
 }
 
 /* A manual label on the target in force at t (from the control topic). */
@@ -696,8 +667,9 @@ int cmd_undo(int argc, char **argv)
     ls.from = from;
     ls.to = to;
     ls.t = (int64_t)time(NULL) * 1000;
+    err[0] = '\0';
     if (store_read_rule_labels(rd, u.rule, u.version, from, to, live, on_label_hit, &ls, err, sizeof err) != 0) {
-        fprintf(stderr, "warden undo: %s\n", err);
+        fprintf(stderr, "warden undo: %s\n", err[0] ? err : "out of memory");
         goto done;
     }
     const char *note = NULL;
@@ -716,9 +688,10 @@ int cmd_undo(int argc, char **argv)
         ls.cur = &ls.v[i];
         if (ls.v[i].expire <= ls.t)
             continue;
+        err[0] = '\0';
         if (store_read_entity(rd, NULL, ls.v[i].entity, ls.v[i].elen, INT64_MIN, live, on_entity_hit, &ls, err,
                               sizeof err) != 0) {
-            fprintf(stderr, "warden undo: %s\n", err);
+            fprintf(stderr, "warden undo: %s\n", err[0] ? err : "out of memory");
             goto done;
         }
         manual_at(ctl ? cmd_control_overlay(ctl) : NULL, &ls.v[i], ls.t);

@@ -13,6 +13,7 @@
 #include "base/wd_util.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,43 @@ int store_reader_open(store_reader_t **out, const char *url, char *errstr, size_
 fail:
     store_reader_close(r);
     return -1;
+}
+
+int store_hist_labels(const store_hist_t *h, store_label_fn fn, void *ud, uint64_t *unreadable)
+{
+    if (!h->labels)
+        return 0;
+    json_error_t je;
+    json_t *a = json_loadb(h->labels, h->labels_len, JSON_ALLOW_NUL, &je);
+    if (!a && json_error_code(&je) == json_error_out_of_memory)
+        return -1;
+    if (!json_is_array(a) || h->event_ts_ms == INT64_MIN) {
+        (*unreadable)++;
+        json_decref(a);
+        return 0;
+    }
+    int rc = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(a, i, it) {
+        json_t *l = json_object_get(it, "label"), *t = json_object_get(it, "ttl_ms"),
+               *en = json_object_get(it, "entity");
+        if (!json_is_string(l) || !json_is_integer(t) || (en && !json_is_string(en))) {
+            (*unreadable)++;
+            continue;
+        }
+        store_label_t sl = {
+            .entity = en ? json_string_value(en) : h->entity ? h->entity : "",
+            .entity_len = en ? json_string_length(en) : h->entity_len,
+            .label = json_string_value(l),
+            .label_len = json_string_length(l),
+            .expire_ms = h->event_ts_ms + json_integer_value(t),
+        };
+        if ((rc = fn(ud, h, &sl)) != 0)
+            break;
+    }
+    json_decref(a);
+    return rc;
 }
 
 static void add_hex(wd_buf_t *b, const char *s, size_t n)

@@ -47,6 +47,28 @@ typedef struct store_hist {
 /* Returns 0 to go on, non-zero to stop (store_read_* then return it). */
 typedef int (*store_hist_fn)(void *ud, const store_hist_t *h);
 
+/* One item of a hit's labels cell: the entity it is on (the hit's unless
+ * the item names another), the label, and its expiry (the hit's event
+ * time + ttl_ms).  Borrowed for the callback only; entity and label may
+ * hold NUL bytes (use the lengths). */
+typedef struct store_label {
+    const char *entity;
+    size_t      entity_len;
+    const char *label;
+    size_t      label_len;
+    int64_t     expire_ms;
+} store_label_t;
+typedef int (*store_label_fn)(void *ud, const store_hist_t *h, const store_label_t *l);
+
+/* Calls fn for each label item of h->labels, the JSON array warden writes
+ * ([{"label":L,"ttl_ms":N,...[,"entity":E]}]; NULL: no labels, nothing to
+ * do).  What cannot be read is counted in *unreadable, never guessed at: a
+ * cell that is not a JSON array or a hit with no event time (1), an item
+ * without a string label and an integer ttl_ms, or whose entity is not a
+ * string (1 each).  Returns 0, -1 out of memory, or fn's non-zero (the
+ * walk stops there). */
+int store_hist_labels(const store_hist_t *h, store_label_fn fn, void *ud, uint64_t *unreadable);
+
 /* Every hit on the entity of type (NULL: of any type), then every action on
  * it (actions are keyed by type and entity: with type NULL, under each type
  * its hits had), each set in (event_ts, event_id, rule) order, from

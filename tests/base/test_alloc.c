@@ -52,6 +52,26 @@ static void test_hook_fails_exactly_the_nth_allocation(void **st)
     wd_alloc_fail_after(0);
 }
 
+/* wd_strndup copies exactly n bytes, NUL bytes included (entities and
+ * JSON strings are length-counted), and fails through the hook. */
+static void test_strndup_keeps_nul_bytes_and_fails_through_the_hook(void **st)
+{
+    (void)st;
+    static const char src[] = { 'a', '\0', 'b', 'c' };
+    char *d = wd_strndup(src, sizeof src);
+    assert_non_null(d);
+    assert_memory_equal(d, src, sizeof src);
+    assert_int_equal(d[sizeof src], '\0');
+    free(d);
+    d = wd_strndup("abcdef", 3);
+    assert_string_equal(d, "abc");
+    free(d);
+    wd_alloc_fail_after(1);
+    assert_null(wd_strndup("abc", 3));
+    assert_true(wd_alloc_failed());
+    wd_alloc_fail_after(0);
+}
+
 static void test_buf_growth_failure_is_sticky_and_keeps_contents(void **st)
 {
     (void)st;
@@ -326,6 +346,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hook_fails_exactly_the_nth_allocation),
+        cmocka_unit_test(test_strndup_keeps_nul_bytes_and_fails_through_the_hook),
         cmocka_unit_test(test_buf_growth_failure_is_sticky_and_keeps_contents),
         cmocka_unit_test(test_alloc_config_example),
         cmocka_unit_test(test_alloc_config_every_section),

@@ -11,6 +11,8 @@
 #     control record, no revocation);
 #   - undo removes u1's and u4's labels (3 control-topic deletions,
 #     audited), keeps u2's (t.keep set it) and u3's (manual), and says so;
+#   - a label item whose entity is not a string is counted unreadable by
+#     undo, GET /entities and investigate alike, and acted on by none;
 #   - after it, a login of u1 or u4 no longer hits the readers while u2's
 #     and u3's still do, in the live service and in a replay over the same
 #     window; u1 labelled again by t.set afterwards is seen again.
@@ -107,6 +109,11 @@ assert len(ev) == 5, ev   # t.set on 4 events, t.keep on one
 assert ev[("e04", "t.set")][1]["label"] == "extra" and ev[("e04", "t.set")][1]["ttl_ms"] == 172800000
 print("labels: %d hits, the store = eval" % len(ev))
 PY
+# A label item whose entity is not a string (no warden writes one) is
+# unreadable to undo, GET /entities and investigate alike: counted, never
+# taken for the hit's entity (undo would delete u1's "odd") nor skipped.
+q "UPDATE rule_results SET labels = JSON_ARRAY_APPEND(labels, '\$', JSON_OBJECT('label', 'odd', 'ttl_ms', 86400000, 'entity', 7))
+   WHERE run_id = 'live' AND event_id = 'e01' AND rule = 't.set'"
 
 # An analyst's label on u3.
 code=$(curl -s -o "$KT/put.json" -w '%{http_code}' -X PUT "${AUTH[@]}" -d '{"ttl":"1d","reason":"analyst says"}' \
@@ -134,7 +141,7 @@ for f in ("/dry.json", "/undo.json"):
             ("u3", "suspect", "kept", "null", True), ("u4", "extra", "removed", "null", False),
             ("u4", "suspect", "removed", "null", False)]
     assert got == want, (f, got)
-    assert (r["removed"], r["kept"], r["expired"], r["unreadable"]) == (3, 2, 0, 0), r
+    assert (r["removed"], r["kept"], r["expired"], r["unreadable"]) == (3, 2, 0, 1), r
     m = [i for i in r["items"] if i["entity"] == "u3"][0]["kept_by"]
     assert m["reason"] == "analyst says" and m["who"].startswith("sha256:"), m
 print("undo labels: 3 removed, kept: t.keep's and the analyst's")
@@ -180,6 +187,7 @@ def lab(u):
     a, b = (json.load(open("%s/%s.%s.json" % (kt, f, u)))["labels"] for f in ("ent", "inv"))
     assert a == b, (u, a, b)
     assert a["control_topic"] is True and a["note"] is None, a
+    assert a["unreadable"] == (1 if u == "u1" else 0), (u, a)   # e01's item with entity 7
     return (sorted((i["label"], i["source"], i.get("rule") or i.get("who")[:7], i["expires"]) for i in a["items"]),
             sorted((i["label"], i["rule"], i["removed_by"][:5]) for i in a["removed"]))
 hits = {h["id"]: h for f in ("/p1.jsonl", "/p2.jsonl") for h in map(json.loads, open(kt + f))}
