@@ -7,7 +7,7 @@ set -e
 BUILD_PKGS="build-essential pkg-config librdkafka-dev liblua5.4-dev libmariadb-dev
 libcurl4-openssl-dev libjansson-dev libcmocka-dev libsimdjson-dev libssl-dev libmicrohttpd-dev"
 TEST_PKGS="mariadb-server mariadb-client kcat valgrind cppcheck clang-tidy clang
-openjdk-17-jre-headless maven curl python3 prometheus time chromium"
+openjdk-17-jre-headless maven curl python3 prometheus time chromium libclang-rt-14-dev"
 case "${1:-build}" in
   build) PKGS="$BUILD_PKGS" ;;
   test)  PKGS="$BUILD_PKGS $TEST_PKGS" ;;

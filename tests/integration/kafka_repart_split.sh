@@ -68,8 +68,8 @@ for i in a b; do
   run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
           batch_max = 500, batch_ms = 100 },"
 done
-kt_warden "$KT/a.log" run -c "$KT/a.lua" --instance a; A=$KT_PID
-kt_warden "$KT/b.log" run -c "$KT/b.lua" --instance b; B=$KT_PID
+kt_warden "$KT/a.log" run -c "$KT/a.lua" --instance ra; A=$KT_PID
+kt_warden "$KT/b.log" run -c "$KT/b.lua" --instance rb; B=$KT_PID
 KT_PID=$A
 kt_wait_count "actions.$KID" "$want" 180
 sleep 2   # a duplicate would show now
