@@ -17,14 +17,8 @@ PACK=$PWD/tests/integration/repart/rules
 RAW="raw.$KID"
 PREFIX="s.$KID"
 N=6000
-python3 tests/integration/repart/gen.py $N >"$KT/events.jsonl"
-rp_produce "$KT/events.jsonl" user.id
-rp_eval_order "$KT/ordered.jsonl"
-"$WARDEN" eval -q --actions "$KT/eval_actions.jsonl" "$PACK" "$KT/ordered.jsonl" >"$KT/eval_hits.jsonl"
-want=$(wc -l <"$KT/eval_actions.jsonl")
-for r in t.multi_key_login t.reported t.pay_after_label; do
-    grep -q "\"rule\":\"$r\"" "$KT/eval_hits.jsonl" || kt_fail "eval gives $r no hit: the pack tests nothing"
-done
+rp_expect
+rp_pack_hits
 
 # Split: 2 processes in one group; each raw partition's events go to the
 # same partition of every stream topic (4 each: one per raw partition).
@@ -82,8 +76,5 @@ for i in a b; do
     [ "$(kt_stat "$KT/$i.log" late)" = 0 ] || kt_fail "$i handed records out late"
     [ "$(kt_stat "$KT/$i.log" repartition/labels_off_key)" = 0 ] || kt_fail "$i counted label calls off the key"
 done
-kt_read "actions.$KID" | sort >"$KT/a.sorted"
-sort "$KT/eval_actions.jsonl" | diff - "$KT/a.sorted" >"$KT/actions.diff" || { head "$KT/actions.diff"; kt_fail "actions differ from warden eval"; }
-sort -u "$KT/a.hits.jsonl" "$KT/b.hits.jsonl" >"$KT/r.sorted"
-sort "$KT/eval_hits.jsonl" | diff - "$KT/r.sorted" >"$KT/hits.diff" || { head "$KT/hits.diff"; kt_fail "hits differ from warden eval"; }
+rp_same_as_eval "" "$KT/a.hits.jsonl" "$KT/b.hits.jsonl"
 echo "ok: split (2 processes, $(echo "$topics" | wc -l) topics x 4 partitions) -> run (2 processes, repartitioned): $want actions and $(wc -l <"$KT/r.sorted") hits = warden eval (a evaluated $ea, b $eb)"

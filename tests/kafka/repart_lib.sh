@@ -10,6 +10,14 @@
 #                              given, the one the repartitioned path follows
 #   rp_drained LOG SECS        until the last hop's stats stop moving with
 #                              every event evaluated (events >= $N)
+#   rp_expect                  the test pack's $N generated events to $RAW keyed
+#                              by user id, and warden eval of them in that order:
+#                              $KT/eval_actions.jsonl, $KT/eval_hits.jsonl, want
+#                              (the action count)
+#   rp_pack_hits               fails unless eval gives each of the pack's rules
+#                              that read counters of other keys or labels a hit
+#   rp_same_as_eval WHAT HITS… the actions topic and the hits files (deduplicated)
+#                              equal warden eval's; WHAT ends the actions message
 
 rp_produce() {
     python3 -c '
@@ -57,4 +65,28 @@ rp_drained() {
     done
     tail -20 "$log" >&2
     kt_fail "$log: events ${v:-absent}, want $N and stable (after ${secs}s)"
+}
+
+rp_expect() {
+    python3 tests/integration/repart/gen.py "$N" >"$KT/events.jsonl"
+    rp_produce "$KT/events.jsonl" user.id
+    rp_eval_order "$KT/ordered.jsonl"
+    "$WARDEN" eval -q --actions "$KT/eval_actions.jsonl" "$PACK" "$KT/ordered.jsonl" >"$KT/eval_hits.jsonl"
+    want=$(wc -l <"$KT/eval_actions.jsonl")
+}
+
+rp_pack_hits() {
+    local r
+    for r in t.multi_key_login t.reported t.pay_after_label; do
+        grep -q "\"rule\":\"$r\"" "$KT/eval_hits.jsonl" || kt_fail "eval gives $r no hit: the pack tests nothing"
+    done
+}
+
+rp_same_as_eval() {
+    local what=$1; shift
+    kt_read "actions.$KID" | sort >"$KT/a.sorted"
+    sort "$KT/eval_actions.jsonl" | diff - "$KT/a.sorted" >"$KT/actions.diff" || {
+        head "$KT/actions.diff"; kt_fail "actions differ from warden eval$what"; }
+    sort -u "$@" >"$KT/r.sorted"
+    sort "$KT/eval_hits.jsonl" | diff - "$KT/r.sorted" >"$KT/hits.diff" || { head "$KT/hits.diff"; kt_fail "hits differ from warden eval"; }
 }
