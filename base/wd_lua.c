@@ -16,8 +16,37 @@
  * handler by wd_lua_interrupt_in: process-wide by nature, lock-free. */
 static _Atomic uint64_t interrupt_at;
 
+/* The small blocks of a VM (strings, tables, closures: most of what a rule
+ * allocates per event) come from its own pool of size classes: no lock,
+ * where malloc's arena lock is shared with the Kafka client's threads that
+ * free what the service thread allocated, and back.  Lua tells every free
+ * and realloc the block's size, so a block needs no header.  Freed blocks
+ * stay in their class for reuse, returned to the system with the VM.
+ * Under AddressSanitizer every block is malloc's, so that it checks them. */
+#define POOL_GRAIN   16
+#define POOL_MAX     256                        /* larger blocks: malloc */
+#define POOL_CLASSES (POOL_MAX / POOL_GRAIN)
+#define POOL_CHUNK   (64 * 1024)
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_ON 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_ON 0
+#endif
+#endif
+#ifndef POOL_ON
+#define POOL_ON 1
+#endif
+
+typedef struct pool {
+    void          *free[POOL_CLASSES];   /* per class: a list through the blocks */
+    unsigned char *bump, *end;           /* the current chunk's unused part */
+    void          *chunks;               /* every chunk: a list through its first word */
+} pool_t;
+
 struct wd_lua {
     lua_State *L;
+    pool_t     pool;
     size_t     mem_used;
     size_t     mem_cap;
     int        mem_hit;     /* the cap refused an allocation in this call */
@@ -37,6 +66,7 @@ struct wd_lua {
     int        in_call;
     long       time_ms;     /* wall-clock limit per call (0: none) */
     uint64_t   deadline_ns; /* of the running call (0: none) */
+    uint64_t   start_ns;    /* the next call's start, read by the caller (0: read it) */
     uint64_t   cpu_deadline_ns; /* past deadline_ns: the thread-CPU time at which
                              * the call is killed (0: not past it yet) */
     void      *user;
@@ -51,13 +81,82 @@ struct wd_lua {
  * again for the very same block.  If that retry fits, the call has not run
  * out of memory (it only met an earlier call's garbage), so the refusal is
  * forgotten; any other request in between makes it stick. */
+static inline int pooled(size_t n) { return POOL_ON && n > 0 && n <= POOL_MAX; }
+
+static void *pool_get(pool_t *p, size_t n)
+{
+    size_t c = (n - 1) / POOL_GRAIN;
+    void *b = p->free[c];
+    if (b) {
+        memcpy(&p->free[c], b, sizeof(void *));
+        return b;
+    }
+    size_t sz = (c + 1) * POOL_GRAIN;
+    if ((size_t)(p->end - p->bump) < sz) {
+        unsigned char *ch = malloc(POOL_CHUNK);
+        if (ch == NULL)
+            return NULL;
+        memcpy(ch, &p->chunks, sizeof(void *));
+        p->chunks = ch;
+        p->bump = ch + POOL_GRAIN;   /* the first grain links the chunks */
+        p->end = ch + POOL_CHUNK;
+    }
+    b = p->bump;
+    p->bump += sz;
+    return b;
+}
+
+static void pool_put(pool_t *p, void *b, size_t n)
+{
+    size_t c = (n - 1) / POOL_GRAIN;
+    memcpy(b, &p->free[c], sizeof(void *));
+    p->free[c] = b;
+}
+
+static void pool_release(pool_t *p)
+{
+    while (p->chunks) {
+        void *next;
+        memcpy(&next, p->chunks, sizeof(void *));
+        free(p->chunks);
+        p->chunks = next;
+    }
+    memset(p, 0, sizeof(*p));
+}
+
+static void block_free(pool_t *p, void *ptr, size_t osize)
+{
+    if (pooled(osize))
+        pool_put(p, ptr, osize);
+    else
+        free(ptr);
+}
+
+/* realloc over the pool and malloc: ptr (NULL or osize bytes) to nsize > 0. */
+static void *block_resize(pool_t *p, void *ptr, size_t osize, size_t nsize)
+{
+    if (!pooled(osize) && !pooled(nsize))
+        return realloc(ptr, nsize);
+    if (ptr && pooled(osize) && pooled(nsize) && (osize - 1) / POOL_GRAIN == (nsize - 1) / POOL_GRAIN)
+        return ptr;   /* the same class */
+    void *q = pooled(nsize) ? pool_get(p, nsize) : malloc(nsize);
+    if (q == NULL)
+        return NULL;
+    if (ptr) {
+        memcpy(q, ptr, osize < nsize ? osize : nsize);
+        block_free(p, ptr, osize);
+    }
+    return q;
+}
+
 static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     wd_lua_t *vm = ud;
     if (ptr == NULL)
         osize = 0;
     if (nsize == 0) {
-        free(ptr);
+        if (ptr)
+            block_free(&vm->pool, ptr, osize);
         vm->mem_used -= osize;
         return NULL;
     }
@@ -80,7 +179,7 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         vm->refused = 0;
     }
     /* Lua assumes a shrink never fails: only growth meets the test hook. */
-    void *p = nsize > osize && wd_alloc_fail_lua_() ? NULL : realloc(ptr, nsize);
+    void *p = nsize > osize && wd_alloc_fail_lua_() ? NULL : block_resize(&vm->pool, ptr, osize, nsize);
     if (p == NULL)
         return NULL;
     vm->mem_used = vm->mem_used - osize + nsize;
@@ -233,6 +332,7 @@ int wd_lua_interrupted(void)
     uint64_t at = atomic_load(&interrupt_at);
     return at != 0 && wd_now_ns() >= at;
 }
+void wd_lua_set_call_start(wd_lua_t *vm, uint64_t now_ns) { vm->start_ns = now_ns; }
 void wd_lua_set_time_limit(wd_lua_t *vm, long ms) { vm->time_ms = ms > 0 ? ms : 0; }
 long wd_lua_time_limit(const wd_lua_t *vm) { return vm->time_ms; }
 size_t wd_lua_mem_cap(const wd_lua_t *vm) { return vm->mem_cap; }
@@ -444,6 +544,7 @@ wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr
     vm->rng = 0x9E3779B97F4A7C15ull;
     vm->L = lua_newstate(lua_alloc, vm);
     if (vm->L == NULL) {
+        pool_release(&vm->pool);
         free(vm);
         snprintf(errstr, errstr_size, "out of memory while creating the Lua VM");
         return NULL;
@@ -454,6 +555,7 @@ wd_lua_t *wd_lua_new_opts(const wd_lua_opts_t *opts, char *errstr, size_t errstr
     if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
         snprintf(errstr, errstr_size, "out of memory while creating the Lua VM");
         lua_close(L);
+        pool_release(&vm->pool);
         free(vm);
         return NULL;
     }
@@ -466,6 +568,7 @@ void wd_lua_destroy(wd_lua_t *vm)
     if (vm == NULL)
         return;
     lua_close(vm->L);
+    pool_release(&vm->pool);
     free(vm);
 }
 
@@ -529,7 +632,13 @@ int wd_lua_pcall(wd_lua_t *vm, int nargs, int nresults)
     vm->mem_hit = 0;
     vm->refused = 0;
     vm->in_call = 1;
-    vm->deadline_ns = vm->time_ms > 0 ? wd_now_ns() + (uint64_t)vm->time_ms * 1000000u : 0;
+    if (vm->time_ms > 0) {
+        uint64_t start = vm->start_ns ? vm->start_ns : wd_now_ns();
+        vm->deadline_ns = start + (uint64_t)vm->time_ms * 1000000u;
+    } else {
+        vm->deadline_ns = 0;
+    }
+    vm->start_ns = 0;
     vm->cpu_deadline_ns = 0;
     /* The hook runs even without an instruction budget: it watches the
      * clock and the stop signal.  Interrupted: fire at once. */

@@ -52,6 +52,11 @@ enum wd_lua_status { WD_LUA_OK = 0, WD_LUA_ERROR, WD_LUA_TIMEOUT, WD_LUA_OOM };
 void wd_lua_set_time_limit(wd_lua_t *vm, long ms);
 long wd_lua_time_limit(const wd_lua_t *vm);
 
+/* The next wd_lua_pcall's time limit counts from now_ns, a wd_now_ns() the
+ * caller has just read (it times its calls anyway): one clock read less
+ * per call.  Used once; 0 or no call: the pcall reads the clock. */
+void wd_lua_set_call_start(wd_lua_t *vm, uint64_t now_ns);
+
 /* lua_pcall under the instruction budget, the time limit and the memory
  * cap.  A limit re-arms after it fires, so a pcall inside Lua code cannot
  * swallow the kill.  Returns enum wd_lua_status (WD_LUA_TIMEOUT for the
