@@ -418,6 +418,10 @@ void st_touch(state_t *st, st_tab_t *t, st_rec_t *r, uint32_t idx)
 {
     st_queue_t *q = &t->q;
     r->tseq = ++st->seq;
+    if (r->head < t->qtop)
+        t->unsorted = 1;
+    else
+        t->qtop = r->head;
     if (r->qpos != UINT64_MAX && r->qpos + 1 == q->hi)
         return;
     q->e[q->hi & q->mask] = idx;
@@ -488,8 +492,32 @@ static void sweep_front(state_t *st, st_tab_t *t)
     }
 }
 
+/* Whether the live entries of t's queue are in head order; sets qtop to
+ * the newest head when they are. */
+static int queue_sorted(st_tab_t *t)
+{
+    const st_queue_t *q = &t->q;
+    int64_t top = INT64_MIN;
+    for (uint64_t p = q->lo; p < q->hi; p++) {
+        const st_rec_t *r = st_rec(t, q->e[p & q->mask]);
+        if (r->klen == ST_FREE || r->qpos != p)
+            continue;   /* a stale entry: the record moved on */
+        if (r->head < top)
+            return 0;
+        top = r->head;
+    }
+    t->qtop = top;
+    return 1;
+}
+
+/* Drops every expired record of t.  In head order the expired records are
+ * the front of the queue; out of order, every record is looked at. */
 static void sweep_all(state_t *st, st_tab_t *t)
 {
+    if (!t->unsorted) {
+        sweep_front(st, t);
+        return;
+    }
     for (uint32_t i = 0; i < t->nrec; i++) {
         st_rec_t *r = st_rec(t, i);
         if (r->klen != ST_FREE && st_rec_expired(st, t, r)) {
@@ -497,6 +525,7 @@ static void sweep_all(state_t *st, st_tab_t *t)
             st->expired++;
         }
     }
+    t->unsorted = !queue_sorted(t);
 }
 
 void state_expire(state_t *st)
@@ -560,6 +589,7 @@ static void tab_init(st_tab_t *t, uint32_t id, uint32_t pay_size)
     memset(t, 0, sizeof(*t));
     t->id = id;
     t->pay_size = pay_size;
+    t->qtop = INT64_MIN;
 }
 
 static int counter_init(state_t *st, st_counter_t *c, const state_counter_def_t *d,

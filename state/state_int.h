@@ -85,7 +85,13 @@ typedef struct st_tab {
     uint32_t        free_head;  /* free list: index + 1 */
     uint32_t        cache;      /* last record found: index + 1 */
     st_queue_t      q;
-    int64_t         next_check; /* clock at which to look at the queue front again */
+    /* Whether the queue is in head order (front oldest), so that the
+     * expired records are a prefix of it: then a sweep of the front finds
+     * them all.  A touch that pushes a head older than qtop (the newest
+     * pushed) breaks the order; a full sweep that finds it whole again
+     * restores it. */
+    int64_t         qtop;
+    int             unsorted;
 } st_tab_t;
 
 typedef struct st_level {
