@@ -360,6 +360,7 @@ void kfk_destroy(kfk_t *k)
         return;
     kfk_txn_abandon(k);
     if (k->c) {
+        kfk_consumer_release(k);
         rd_kafka_consumer_close(k->c);
         rd_kafka_destroy(k->c);
         k->c = NULL;

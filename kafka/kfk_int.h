@@ -72,6 +72,9 @@ typedef struct ktp {
     size_t                qhead, qlen, qcap;
 } ktp_t;
 
+#define KFK_RKTS 8   /* actions, dead letters, changelog, internal topics */
+#define KFK_MBUF 256 /* messages per consumer call */
+
 struct kfk {
     const wd_config_t   *cfg;
     kfk_opts_t           o;
@@ -128,7 +131,15 @@ struct kfk {
     uint64_t             f_start_ns;     /* its start (the transaction's age) */
     uint64_t             f_commit_ns;    /* when it was handed to the thread */
     uint64_t             last_between_ns;
-    rd_kafka_topic_t    *cl_rkt;         /* the changelog topic's handle on p (NULL: none yet) */
+    /* handles on p of the topics produced to, kept: a lookup by name
+     * takes the producer's lock per record (kfk_topics_drop frees them) */
+    struct kfk_rkt { char *name; rd_kafka_topic_t *rkt; } rkts[KFK_RKTS];
+    size_t               nrkts;
+    /* messages taken from the consumer in one call and not yet handled
+     * (kfk_loop.c: next_message); mbuf[mpos..mn) */
+    rd_kafka_queue_t    *cq;             /* the consumer's queue */
+    rd_kafka_message_t  *mbuf[KFK_MBUF];
+    size_t               mpos, mn;
     wd_buf_t             pend;           /* records of the pending batch, packed */
     size_t               npend;
     struct kpend        *pendv;          /* their places in pend */
@@ -195,6 +206,11 @@ kfk_rc_t kfk_txn_reap(kfk_t *k, int block);
 kfk_rc_t kfk_txn_drain(kfk_t *k);
 /* Destroys the topic handles kept on the producer (before it goes). */
 void kfk_topics_drop(kfk_t *k);
+/* Destroys the taken messages of partition t not yet handled (t NULL:
+ * all of them): after a seek they would be stale. */
+void kfk_mbuf_drop(kfk_t *k, const ktp_t *t);
+/* Before the consumer closes: no taken message may outlive it. */
+void kfk_consumer_release(kfk_t *k);
 /* After a fatal error: waits for the committer thread, drops its result
  * and the pending records. */
 void kfk_txn_abandon(kfk_t *k);

@@ -158,6 +158,55 @@ kfk_rc_t kfk_tick(kfk_t *k)
     return kfk_txn_commit(k) == KFK_FATAL ? KFK_FATAL : KFK_OK;
 }
 
+/* The next message (or error event) of the consumer within timeout ms,
+ * or NULL.  Messages are taken up to KFK_MBUF at a time: one lock of the
+ * consumer's queue and one poll-interval update per call, not per message
+ * (bench/kafka: W1).
+ * A rebalance callback yields the call (kfk_slots.c), so the messages
+ * taken in a call were all delivered before any rebalance it served; a
+ * seek drops the taken messages of the partitions it moves
+ * (kfk_mbuf_drop), as librdkafka drops the ones it still holds. */
+static rd_kafka_message_t *next_message(kfk_t *k, int timeout)
+{
+    if (k->mpos == k->mn) {
+        k->mpos = k->mn = 0;
+        if (!k->cq && !(k->cq = rd_kafka_queue_get_consumer(k->c)))
+            return rd_kafka_consumer_poll(k->c, timeout);
+        /* what is there now; else wait for one (a call waits until its
+         * array is full or the time is up) */
+        ssize_t got = rd_kafka_consume_batch_queue(k->cq, 0, k->mbuf, KFK_MBUF);
+        if (got == 0 && timeout > 0)
+            got = rd_kafka_consume_batch_queue(k->cq, timeout, k->mbuf, 1);
+        if (got <= 0)
+            return NULL;
+        k->mn = (size_t)got;
+    }
+    return k->mbuf[k->mpos++];
+}
+
+void kfk_mbuf_drop(kfk_t *k, const ktp_t *t)
+{
+    size_t w = k->mpos;
+    for (size_t i = k->mpos; i < k->mn; i++) {
+        rd_kafka_message_t *m = k->mbuf[i];
+        if (t == NULL ||
+            (m->rkt && m->partition == t->partition && strcmp(rd_kafka_topic_name(m->rkt), t->topic) == 0))
+            rd_kafka_message_destroy(m);
+        else
+            k->mbuf[w++] = m;
+    }
+    k->mn = w;
+}
+
+void kfk_consumer_release(kfk_t *k)
+{
+    kfk_mbuf_drop(k, NULL);
+    k->mpos = k->mn = 0;
+    if (k->cq)
+        rd_kafka_queue_destroy(k->cq);
+    k->cq = NULL;
+}
+
 int kfk_run(kfk_t *k, char *errstr, size_t n)
 {
     uint64_t batch_ns = (uint64_t)k->o.batch_ms * 1000000ull;
@@ -199,7 +248,7 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
             timeout = 10;
         if (k->inflight && timeout > 1)
             timeout = 1;   /* look for the commit's end often */
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->c, timeout);
+        rd_kafka_message_t *m = next_message(k, timeout);
         if (k->fatal) {   /* e.g. from a rebalance callback inside the poll */
             if (m)
                 rd_kafka_message_destroy(m);
@@ -265,6 +314,7 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
         kfk_txn_drain(k);
     if (k->fatal) {
         kfk_txn_abandon(k);
+        kfk_consumer_release(k);
         snprintf(errstr, n, "%s", k->fatal_msg);
         return -1;
     }
@@ -272,6 +322,7 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
      * held were not processed and come again to the next owner. */
     for (size_t i = 0; i < k->ntps; i++)
         kfk_q_clear(k, k->tps[i]);
+    kfk_consumer_release(k);
     rd_kafka_consumer_close(k->c);
     rd_kafka_destroy(k->c);
     k->c = NULL;

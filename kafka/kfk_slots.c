@@ -373,6 +373,10 @@ void kfk_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 {
     kfk_t *k = opaque;
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* The consumer call that serves this returns right after it: the
+     * messages it took were all delivered before the rebalance (a revoked
+     * partition's are then skipped; an assigned one's come after). */
+    rd_kafka_yield(rk);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(k, parts);
         if (coop) {

@@ -181,6 +181,7 @@ static kfk_rc_t rewind_batch(kfk_t *k)
         t->fdirty = 0;
         rd_kafka_topic_partition_list_add(l, t->topic, t->partition)->offset = t->batch_first;
         kfk_q_clear(k, t);   /* held messages come again after the seek */
+        kfk_mbuf_drop(k, t);   /* and so do the taken ones */
         t->dirty = 0;
         t->eof = 0;
         t->polled_next = -1;
@@ -643,14 +644,32 @@ kfk_rc_t kfk_txn_redo(kfk_t *k, const char *why)
 
 /* ---- producing ----------------------------------------------------------- */
 
-/* kfk_produce, to topic's handle rkt when it is not NULL (no lookup of
- * the topic by name, which takes the producer's lock, per record). */
-static kfk_rc_t produce(kfk_t *k, const char *topic, rd_kafka_topic_t *rkt, int32_t partition,
-                        const void *key, size_t keylen, const void *val, size_t vallen, int64_t ts_ms,
-                        rd_kafka_headers_t *headers)
+/* The producer's handle of topic, made at its first record (NULL: out
+ * of memory, or more topics than kept: then producev looks it up). */
+static rd_kafka_topic_t *topic_handle(kfk_t *k, const char *topic)
+{
+    for (size_t i = 0; i < k->nrkts; i++)
+        if (strcmp(k->rkts[i].name, topic) == 0)
+            return k->rkts[i].rkt;
+    if (k->nrkts == KFK_RKTS)
+        return NULL;
+    char *name = strdup(topic);
+    rd_kafka_topic_t *rkt = name ? rd_kafka_topic_new(k->p, topic, NULL) : NULL;
+    if (rkt == NULL) {
+        free(name);
+        return NULL;
+    }
+    k->rkts[k->nrkts].name = name;
+    k->rkts[k->nrkts++].rkt = rkt;
+    return rkt;
+}
+
+static kfk_rc_t produce(kfk_t *k, const char *topic, int32_t partition, const void *key, size_t keylen,
+                        const void *val, size_t vallen, int64_t ts_ms, rd_kafka_headers_t *headers)
 {
     if (k->pending)
         return pend_hold(k, topic, partition, key, keylen, val, vallen, ts_ms, headers);
+    rd_kafka_topic_t *rkt = topic_handle(k, topic);
     for (int tries = 0;; tries++) {
         rd_kafka_resp_err_t e;
         if (rkt && !headers)
@@ -658,6 +677,11 @@ static kfk_rc_t produce(kfk_t *k, const char *topic, rd_kafka_topic_t *rkt, int3
                                   RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts_ms),
                                   RD_KAFKA_V_END);
+        else if (rkt)
+            e = rd_kafka_producev(k->p, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                                  RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+                                  RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_END);
         else if (headers)
             e = rd_kafka_producev(k->p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                                   RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
@@ -699,14 +723,16 @@ kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition, const void 
                      size_t keylen, const void *val, size_t vallen, int64_t ts_ms,
                      rd_kafka_headers_t *headers)
 {
-    return produce(k, topic, NULL, partition, key, keylen, val, vallen, ts_ms, headers);
+    return produce(k, topic, partition, key, keylen, val, vallen, ts_ms, headers);
 }
 
 void kfk_topics_drop(kfk_t *k)
 {
-    if (k->cl_rkt)
-        rd_kafka_topic_destroy(k->cl_rkt);
-    k->cl_rkt = NULL;
+    for (size_t i = 0; i < k->nrkts; i++) {
+        rd_kafka_topic_destroy(k->rkts[i].rkt);
+        free(k->rkts[i].name);
+    }
+    k->nrkts = 0;
 }
 
 kfk_rc_t kfk_changelog_put(kfk_changelog_t *cl, const void *id, size_t idlen, const void *val,
@@ -719,11 +745,7 @@ kfk_rc_t kfk_changelog_put(kfk_changelog_t *cl, const void *id, size_t idlen, co
         wd_buf_addc(&cl->key, '\0');
         wd_buf_add(&cl->key, id, idlen);
     }
-    /* a record per changed key: the changelog's handle is kept (for
-     * this producer: kfk_topics_drop before it goes) */
-    if (!k->cl_rkt && !k->pending)
-        k->cl_rkt = rd_kafka_topic_new(k->p, k->o.changelog, NULL);
-    kfk_rc_t rc = produce(k, k->o.changelog, k->cl_rkt, cl->slot->cl_part, cl->key.data, cl->key.len, val,
+    kfk_rc_t rc = produce(k, k->o.changelog, cl->slot->cl_part, cl->key.data, cl->key.len, val,
                           val ? vlen : 0, 0, NULL);
     if (rc == KFK_OK) {
         k->st.snapshots++;
