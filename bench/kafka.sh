@@ -9,7 +9,13 @@
 #      size and time, commits in flight) over PARTITIONS partitions, one
 #      process and two processes in one group;
 #   R: the repartitioned path (run.repartition=on, one hop per counter key
-#      field), same events;
+#      field), same events; its rate over the last hop's busy time (its
+#      first event to the commit of the last), the rate with start-up beside;
+#   V, VR: issue 9's velocity job (bench/velocity: failed logins per user in
+#      an hour above a threshold) on VELOCITY_EVENTS logins: V over input
+#      keyed by user id without repartitioning, VR over unkeyed input
+#      repartitioned by user id; each with warden eval's hit count beside;
+#      then VR's ratios against the quoted Kafka Streams figures;
 #   restore: a slot's changelog of RESTORE_KEYS (default 1,000,000) keys
 #      restored at start, timed.
 # Each line: events/s, p50/p99 poll→commit, changelog bytes per event,
@@ -156,48 +162,111 @@ W2_CL=$(( $(jget "$T/w2a.json" snapshot_bytes) + $(jget "$T/w2b.json" snapshot_b
 row "W2: warden run, 2 processes" "$W2_RATE" "$W2_P50" "$W2_P99" "$W2_CL" "$W2_CPU" "$(secs "$c0" "$c1")" \
     "events $(jget "$T/w2a.json" events) + $(jget "$T/w2b.json" events), $e0 before the group settled; p50/p99 the larger"
 
-# R: the repartitioned path (exact counters over the partitions: one hop per
-# counter key field, docs/state.md), same events.  Drained when the last hop
-# has evaluated every event; warden CPU is the process and its hop
-# processes, from /proc just before the stop.
-sed -e 's/group = "bench.w"/group = "bench.r"/' -e 's/repartition = "off"/repartition = "on"/' \
-    -e 's/bench.actions/bench.r.actions/' "$T/warden.lua" >"$T/repart.lua"
-c0=$(broker_cpu); t0=$(date +%s.%N)
-WARDEN_LOG=info timeout 1200 "$WARDEN" run -c "$T/repart.lua" --instance bench --stats-json "$T/r.json" \
-    "${WSET[@]+"${WSET[@]}"}" >"$T/repart.log" 2>&1 &
-WPID=$!
-for i in $(seq 1 2400); do
-    n=$(jget "$T/r.json" events)
-    [ "$n" -ge "$EVENTS" ] && break
-    kill -0 "$WPID" 2>/dev/null || { tail -20 "$T/repart.log"; echo "bench/kafka: warden run (repartitioned) failed"; exit 1; }
-    sleep 0.5
-done
-t1=$(date +%s.%N)
-R_PID=$(jget "$T/r.json" pid)
-R_WCPU=$(proc_cpu "$R_PID")
-echo "  last hop: cpu $R_WCPU s"
-HOPS=$(ls "$T"/r.json.hop*.json 2>/dev/null | wc -l)
-R_CL=$(jget "$T/r.json" snapshot_bytes)
-for f in "$T"/r.json.hop*.json; do
-    [ -f "$f" ] || continue
-    hp=$(jget "$f" pid)
-    R_WCPU=$(awk -v a="$R_WCPU" -v b="$(proc_cpu "$hp")" 'BEGIN {printf "%.2f", a + b}')
-    R_CL=$(( R_CL + $(jget "$f" snapshot_bytes) ))
-    python3 -c '
+# The repartitioned path (exact counters over the partitions: one hop per
+# counter key field, docs/state.md): run config $2 until the last hop has
+# evaluated $3 events (stats file $1.json).  Sets RP_RATE (events per second
+# of the last hop's busy time: its first event to the commit of the last),
+# RP_WALL (events per second from the start, start-up included), RP_CPU
+# (the process and its hop processes, from /proc just before the stop),
+# RP_CL (changelog bytes of all hops), RP_HOPS, RP_BROKER (broker CPU) and
+# RP_JSON; prints a line per hop.
+repart_run() {
+    local name=$1 cfg=$2 n=$3 i f hp c0 c1 t0 t1
+    c0=$(broker_cpu); t0=$(date +%s.%N)
+    WARDEN_LOG=info timeout 1200 "$WARDEN" run -c "$cfg" --instance bench --stats-json "$T/$name.json" \
+        "${WSET[@]+"${WSET[@]}"}" >"$T/$name.log" 2>&1 &
+    WPID=$!
+    for i in $(seq 1 2400); do
+        [ "$(jget "$T/$name.json" events)" -ge "$n" ] && break
+        kill -0 "$WPID" 2>/dev/null || { tail -20 "$T/$name.log"; echo "bench/kafka: warden run ($name) failed"; exit 1; }
+        sleep 0.5
+    done
+    t1=$(date +%s.%N)
+    RP_CPU=$(proc_cpu "$(jget "$T/$name.json" pid)")
+    RP_BUSY=$(jget "$T/$name.json" busy_seconds)
+    echo "  $name last hop: cpu $RP_CPU s, busy $RP_BUSY s"
+    RP_HOPS=$(ls "$T/$name".json.hop*.json 2>/dev/null | wc -l)
+    RP_CL=$(jget "$T/$name.json" snapshot_bytes)
+    for f in "$T/$name".json.hop*.json; do
+        [ -f "$f" ] || continue
+        hp=$(jget "$f" pid)
+        RP_CPU=$(awk -v a="$RP_CPU" -v b="$(proc_cpu "$hp")" 'BEGIN {printf "%.2f", a + b}')
+        RP_CL=$(( RP_CL + $(jget "$f" snapshot_bytes) ))
+        python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1])); n = max(int(sys.argv[2]), 1)
-print("  hop %d: events %d, out %d, bytes out per event %.0f, watermarks out %d, held max %d, late %d, cpu %s s" % (
-    d["hop"], d["events"], d["out"], d["bytes_out"] / n, d["watermarks_out"], d["held_max"], d["late"], sys.argv[3]))
-' "$f" "$EVENTS" "$(proc_cpu "$hp")"
+print("  %s hop %d: events %d, out %d, bytes out per event %.0f, watermarks out %d, held max %d, late %d, cpu %s s" % (
+    sys.argv[4], d["hop"], d["events"], d["out"], d["bytes_out"] / n, d["watermarks_out"], d["held_max"], d["late"],
+    sys.argv[3]))
+' "$f" "$n" "$(proc_cpu "$hp")" "$name"
+    done
+    c1=$(broker_cpu)
+    kill -TERM "$WPID"; wait "$WPID" || :
+    WPID=
+    RP_BROKER=$(secs "$c0" "$c1")
+    RP_WALL=$(awk -v n="$n" -v s="$(secs "$t0" "$t1")" 'BEGIN {printf "%.0f", n / s}')
+    RP_RATE=$(awk -v n="$n" -v s="$RP_BUSY" -v w="$RP_WALL" 'BEGIN {printf "%.0f", (s > 0 ? n / s : w)}')
+    RP_JSON=$T/$name.json
+}
+
+# R: the repartitioned path with the example pack (counters on four key
+# fields), same events.
+sed -e 's/group = "bench.w"/group = "bench.r"/' -e 's/repartition = "off"/repartition = "on"/' \
+    -e 's/bench.actions/bench.r.actions/' "$T/warden.lua" >"$T/repart.lua"
+repart_run r "$T/repart.lua" "$EVENTS"
+row "R: warden run, repartitioned" "$RP_RATE" "$(jget "$RP_JSON" latency_p50_us)" \
+    "$(jget "$RP_JSON" latency_p99_us)" "$RP_CL" "$RP_CPU" "$RP_BROKER" \
+    "$RP_HOPS hops + the last; $RP_WALL ev/s with start-up"
+
+# V, VR: issue 9's velocity job (bench/velocity: failed logins per user in a
+# sliding hour above 20) over VELOCITY_EVENTS logins (default EVENTS) in
+# PARTITIONS partitions.  V: the input keyed by user id, no repartitioning
+# (counts are exact because the input is partitioned by the counter's key).
+# VR: the input spread over the partitions without a key, repartitioned by
+# user id (one hop).  Both must give warden eval's hits, printed beside.
+VEVENTS=${VELOCITY_EVENTS:-$EVENTS}
+awk -v n="$VEVENTS" -v t0="$(( ($(date +%s) - 2 * 86400) * 1000 ))" 'BEGIN {
+    srand(7)
+    for (i = 0; i < n; i++) {
+        hot = rand() < 0.02
+        u = hot ? "a" int(rand() * 100) : "u" int(rand() * 100000)
+        ok = hot ? "false" : (rand() < 0.3 ? "false" : "true")
+        printf "%s\t{\"type\":\"login\",\"id\":\"v%d\",\"ts\":%d,\"user\":{\"id\":\"%s\"},\"login\":{\"ip\":\"10.%d.%d.%d\",\"success\":%s}}\n", \
+            u, i, t0 + int(i * 7200000 / n), u, int(rand() * 256), int(rand() * 256), int(rand() * 256), ok
+    }
+}' >"$T/velocity.keyed"
+cut -f2- "$T/velocity.keyed" >"$T/velocity.jsonl"
+timeout 300 kcat -b "$KAFKA_BOOTSTRAP" -P -t vel.keyed -K $'\t' -l -X linger.ms=50 -X batch.num.messages=10000 \
+    "$T/velocity.keyed"
+timeout 300 kcat -b "$KAFKA_BOOTSTRAP" -P -t vel.spread -l -X linger.ms=50 -X batch.num.messages=10000 \
+    "$T/velocity.jsonl"
+V_EVAL=$("$WARDEN" eval -q bench/velocity "$T/velocity.jsonl" | wc -l)
+sed -e 's/group = "bench.w"/group = "bench.v"/' -e 's/bench.actions/bench.v.actions/' \
+    -e 's/topics = { "in" }/topics = { "vel.keyed" }/' -e "s|rules = \"[^\"]*\"|rules = \"$PWD/bench/velocity\"|" \
+    "$T/warden.lua" >"$T/velocity.lua"
+c0=$(broker_cpu)
+WARDEN_LOG=info timeout 600 "$WARDEN" run -c "$T/velocity.lua" --instance bench --max-events "$VEVENTS" \
+    --stats-json "$T/v.json" "${WSET[@]+"${WSET[@]}"}" >"$T/v.log" 2>&1 &
+WPID=$!
+V_CPU=0
+while kill -0 "$WPID" 2>/dev/null; do
+    x=$(proc_cpu "$(jget "$T/v.json" pid 1)"); [ "$x" = 0 ] || V_CPU=$x
+    sleep 0.2
 done
-c1=$(broker_cpu)
-kill -TERM "$WPID"; wait "$WPID" || :
+wait "$WPID" || { tail -20 "$T/v.log"; echo "bench/kafka: warden run (velocity) failed"; exit 1; }
 WPID=
-R_SECS=$(secs "$t0" "$t1")
-R_RATE=$(awk -v n="$EVENTS" -v s="$R_SECS" 'BEGIN {printf "%.0f", n / s}')
-row "R: warden run, repartitioned" "$R_RATE" "$(jget "$T/r.json" latency_p50_us)" \
-    "$(jget "$T/r.json" latency_p99_us)" "$R_CL" "$R_WCPU" "$(secs "$c0" "$c1")" \
-    "$HOPS hops + the last; start-up included"
+c1=$(broker_cpu)
+S=$(grep "summary events=" "$T/v.log" | tail -1)
+row "V: velocity job, keyed input" "$(field "$S" busy_events_per_s)" "$(field "$S" latency_p50_us)" \
+    "$(field "$S" latency_p99_us)" "$(field "$S" snapshot_bytes)" "$V_CPU" "$(secs "$c0" "$c1")" \
+    "hits $(field "$S" hits), warden eval $V_EVAL"
+sed -e 's/group = "bench.v"/group = "bench.vr"/' -e 's/bench.v.actions/bench.vr.actions/' \
+    -e 's/repartition = "off"/repartition = "on"/' -e 's/"vel.keyed"/"vel.spread"/' "$T/velocity.lua" >"$T/vr.lua"
+repart_run vr "$T/vr.lua" "$VEVENTS"
+VR_RATE=$RP_RATE VR_CPU=$RP_CPU
+row "VR: velocity job, repartitioned" "$RP_RATE" "$(jget "$RP_JSON" latency_p50_us)" \
+    "$(jget "$RP_JSON" latency_p99_us)" "$RP_CL" "$RP_CPU" "$RP_BROKER" \
+    "hits $(jget "$RP_JSON" hits), warden eval $V_EVAL; $RP_HOPS hop + the last; $RP_WALL ev/s with start-up"
 
 # The restore of RESTORE_KEYS keys: users seen once on one partition (a
 # one-counter pack), one run writes their changelog, the next process
@@ -248,6 +317,9 @@ for r in "${ROWS[@]}"; do
 done
 printf '%-32s %9s %7s %7s %9s %8s %8s %6s %6s  %s\n' "K: Kafka Streams 3.9 (quoted)" "67000" "-" "251.0" "-" \
     "20.5" "-" "-" "-" "issue 9's velocity job, EOS v2 + repartition; NOT measured here"
+awk -v r="$VR_RATE" -v c="$VR_CPU" -v n="$VEVENTS" 'BEGIN {
+    printf "VR against K: %.2fx the rate (aim >= 2), %.2fx the events per CPU-second (aim >= 5; K: 1M events in 20.5 s)\n",
+        r / 67000, (c > 0 ? (n / c) / (1000000 / 20.5) : 0) }'
 echo "restore of $RESTORED changelog records (keys) at start: $RESTORE_MS ms"
 echo "aims (issue 9): W1 >= 150000 events/s, p99 <= 250 ms, changelog <= 100 bytes/event"
 echo "broker RSS $(broker_rss) MB"
