@@ -9,7 +9,8 @@
 # for N seconds.  Unit binaries named test_broker* need a broker: they are
 # left out of the unit, ASan and valgrind stages and run (and counted) once
 # by the kafka_* integration script that starts them against the broker
-# (tests/integration/kafka_broker.sh).  A unit binary that exits 77 skipped
+# (tests/integration/kafka_broker.sh); so is test_store_mysql, which needs
+# MariaDB (tests/integration/db_store.sh).  A unit binary that exits 77 skipped
 # itself: counted as skipped, not passed.
 #
 # Knobs:
@@ -40,6 +41,7 @@ for t in "$@"; do
   case "$(basename "$t")" in
     *.d) ;;   # make's dependency files, matched by a build/tests/*/test_* glob
     test_broker*) ;;   # needs a broker: run (and counted) once by tests/integration/kafka_broker.sh
+    test_store_mysql) ;;   # needs MariaDB: run (and counted) once by tests/integration/db_store.sh
     *) units+=("$t") ;;
   esac
 done
