@@ -31,7 +31,7 @@ kt_wait_stat "$KT/b.log" events 100 180
 kill -KILL "$B"; wait "$B" 2>/dev/null || :
 echo "b killed -9 after $(kt_stat "$KT/b.log" events) events"
 sleep 1
-pgrep -f "instance b" >/dev/null && kt_fail "b's hop processes outlived it"
+pgrep -f -- "-c $KT/b.lua " >/dev/null && kt_fail "b's hop processes outlived it"
 mv "$KT/b.json" "$KT/b1.json" 2>/dev/null || :
 kt_warden "$KT/b2.log" run -c "$KT/b2.lua" --instance b; B=$KT_PID
 KT_PID=$A
