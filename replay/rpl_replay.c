@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_util.h"
 #include "rules/rule_counters.h"
 #include "rules/rule_types.h"
@@ -318,16 +319,6 @@ static void count_errors(rpl_t *r, int side, const eng_outcome_t *o, int in_wind
     }
 }
 
-static char *dup_n(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 static void source_of(const eng_src_t *src, char *buf, size_t n)
 {
     if (src && src->topic)
@@ -351,9 +342,9 @@ static int keep_sample(rpl_t *r, rpl_rule_t *u, const eng_outcome_t *o, const en
     const eng_hit_t *h = hc ? hc : hb;
     s->event_id = strdup(o->event_id);
     s->source = strdup(buf);
-    s->entity = dup_n(h->entity, h->entity_len);
+    s->entity = wd_strndup(h->entity, h->entity_len);
     const eng_hit_t *hr = hc && hc->reason ? hc : hb && hb->reason ? hb : NULL;
-    s->reason = hr ? dup_n(hr->reason, hr->reason_len) : NULL;
+    s->reason = hr ? wd_strndup(hr->reason, hr->reason_len) : NULL;
     s->verdict[0] = hc ? hc->verdict : RULE_VERDICT_NONE;
     s->verdict[1] = hb ? hb->verdict : RULE_VERDICT_NONE;
     u->nsamples++;   /* freed with the others even when a copy failed */

@@ -68,16 +68,6 @@ typedef struct spec_b {
     int           line;
 } spec_b;
 
-static char *xstrndup(const char *s, size_t n)
-{
-    char *d = wd_malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 static int valid_name(const char *s, size_t n)
 {
     if (n == 0)
@@ -176,7 +166,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
     size_t nl;
     const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &nl) : NULL;
     if (name && valid_name(name, nl) && strlen(name) == nl) {
-        b->name = xstrndup(name, nl);
+        b->name = wd_strndup(name, nl);
         if (b->name == NULL) {
             lua_pop(L, 1);
             *oom = 1;
@@ -235,7 +225,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
             if (f == 0 ? (sl == 0 || strlen(s) != sl) : (!valid_path(s, sl) || strlen(s) != sl)) {
                 wd_errs_add(e, "%s: '%s' \"%s\" is not a %s", where_s, strf[f], s,
                         f == 0 ? "stream name" : "field path such as \"user.id\"");
-            } else if ((*dst[f] = xstrndup(s, sl)) == NULL) {
+            } else if ((*dst[f] = wd_strndup(s, sl)) == NULL) {
                 *oom = 1;
             }
         }
@@ -320,7 +310,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
                     size_t sl;
                     const char *s = lua_tolstring(L, -1, &sl);
                     wc.kind = RULE_WHERE_STRING;
-                    wc.str = xstrndup(s, sl);
+                    wc.str = wd_strndup(s, sl);
                     wc.str_len = sl;
                     if (wc.str == NULL)
                         *oom = 1;
@@ -346,7 +336,7 @@ static void check_counter(lua_State *L, const char *path, const char *src, size_
                 lua_pop(L, 1);
                 if (wc.kind < 0 || (wc.kind == RULE_WHERE_STRING && wc.str == NULL))
                     continue;
-                if ((wc.path = xstrndup(p, strlen(p))) == NULL) {
+                if ((wc.path = wd_strndup(p, strlen(p))) == NULL) {
                     free((char *)wc.str);
                     *oom = 1;
                     continue;

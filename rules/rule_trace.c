@@ -100,17 +100,7 @@ const rule_trace_entry_t *rule_trace_entry(const rule_trace_t *t, size_t i)
     return i < t->n ? &t->e[i] : NULL;
 }
 
-static char *dup_n(const char *s, size_t n)
-{
-    if (s == NULL)
-        return NULL;
-    char *d = wd_malloc(n + 1);
-    if (d == NULL)
-        return NULL;
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
-}
+static char *dup_n(const char *s, size_t n) { return s ? wd_strndup(s, n) : NULL; }
 
 static char *dup_s(const char *s) { return s ? dup_n(s, strlen(s)) : NULL; }
 
