@@ -38,10 +38,12 @@ static _Atomic uint64_t interrupt_at;
 #define POOL_ON 1
 #endif
 
+typedef struct blk { struct blk *next; } blk_t;   /* a free block, a chunk's first grain */
+
 typedef struct pool {
-    void          *free[POOL_CLASSES];   /* per class: a list through the blocks */
+    blk_t         *free[POOL_CLASSES];   /* per class: a list through the blocks */
     unsigned char *bump, *end;           /* the current chunk's unused part */
-    void          *chunks;               /* every chunk: a list through its first word */
+    blk_t         *chunks;               /* every chunk: a list through its first grain */
 } pool_t;
 
 struct wd_lua {
@@ -86,38 +88,38 @@ static inline int pooled(size_t n) { return POOL_ON && n > 0 && n <= POOL_MAX; }
 static void *pool_get(pool_t *p, size_t n)
 {
     size_t c = (n - 1) / POOL_GRAIN;
-    void *b = p->free[c];
+    blk_t *b = p->free[c];
     if (b) {
-        memcpy(&p->free[c], b, sizeof(void *));
+        p->free[c] = b->next;
         return b;
     }
     size_t sz = (c + 1) * POOL_GRAIN;
     if ((size_t)(p->end - p->bump) < sz) {
-        unsigned char *ch = malloc(POOL_CHUNK);
+        blk_t *ch = malloc(POOL_CHUNK);
         if (ch == NULL)
             return NULL;
-        memcpy(ch, &p->chunks, sizeof(void *));
+        ch->next = p->chunks;
         p->chunks = ch;
-        p->bump = ch + POOL_GRAIN;   /* the first grain links the chunks */
-        p->end = ch + POOL_CHUNK;
+        p->bump = (unsigned char *)ch + POOL_GRAIN;   /* the first grain links the chunks */
+        p->end = (unsigned char *)ch + POOL_CHUNK;
     }
-    b = p->bump;
+    void *r = p->bump;
     p->bump += sz;
-    return b;
+    return r;
 }
 
-static void pool_put(pool_t *p, void *b, size_t n)
+static void pool_put(pool_t *p, void *ptr, size_t n)
 {
     size_t c = (n - 1) / POOL_GRAIN;
-    memcpy(b, &p->free[c], sizeof(void *));
+    blk_t *b = ptr;
+    b->next = p->free[c];
     p->free[c] = b;
 }
 
 static void pool_release(pool_t *p)
 {
     while (p->chunks) {
-        void *next;
-        memcpy(&next, p->chunks, sizeof(void *));
+        blk_t *next = p->chunks->next;
         free(p->chunks);
         p->chunks = next;
     }
