@@ -83,15 +83,20 @@ static int add_partitions(rpl_kafka_t *k, const char *topic, char *err, size_t n
     }
     for (int i = 0; rc == 0 && i < md->topics[0].partition_cnt; i++) {
         part_t *p = realloc(k->parts, (k->nparts + 1) * sizeof(*p));
-        if (p == NULL)
-            abort();
+        if (p == NULL) {
+            snprintf(err, n, "topic %s: out of memory", topic);
+            rc = -1;
+            break;
+        }
         k->parts = p;
         p = &k->parts[k->nparts++];
         memset(p, 0, sizeof(*p));
         p->topic = strdup(topic);
         p->partition = md->topics[0].partitions[i].id;
-        if ((p->json = wd_json_new(0)) == NULL)
-            abort();
+        if (p->topic == NULL || (p->json = wd_json_new(0)) == NULL) {
+            snprintf(err, n, "topic %s: out of memory", topic);
+            rc = -1;
+        }
     }
     rd_kafka_metadata_destroy(md);
     return rc;
