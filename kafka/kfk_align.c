@@ -91,14 +91,6 @@ void kfk_q_resume(kfk_t *k, ktp_t *t)
 
 /* ---- the merged order of the repartitioned path ------------------------ */
 
-static int64_t be64(const unsigned char *b)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | b[i];
-    return (int64_t)v;
-}
-
 static void put_be64(unsigned char *b, int64_t x)
 {
     uint64_t v = (uint64_t)x;
@@ -110,26 +102,11 @@ static void put_be64(unsigned char *b, int64_t x)
 
 int kfk_pos_of(const rd_kafka_message_t *m, kfk_pos_t *p)
 {
-    rd_kafka_headers_t *h;
-    const void *v;
-    size_t len;
-    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return KFK_POS_NONE;
-    int wm = 0;
-    if (rd_kafka_header_get_last(h, KFK_WM_HEADER, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (v && len == 4 && memcmp(v, "idle", 4) == 0) {
-            p->ts = p->part = p->off = INT64_MAX;
-            return KFK_POS_IDLE;
-        }
-        wm = 1;
-    }
-    if (rd_kafka_header_get_last(h, KFK_POS_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || !v ||
-        len != 24)
-        return KFK_POS_NONE;
-    p->ts = be64(v);
-    p->part = be64((const unsigned char *)v + 8);
-    p->off = be64((const unsigned char *)v + 16);
-    return wm ? KFK_POS_WM : KFK_POS_RECORD;
+    kfk_frame_t f;
+    int kind = kfk_frame_of(m, &f);
+    if (kind != KFK_POS_NONE)
+        *p = f.pos;
+    return kind;
 }
 
 void kfk_pos_put(rd_kafka_headers_t *h, const kfk_pos_t *p)
