@@ -529,9 +529,9 @@ static void hop_revoke(void *ud, void *part)
 }
 
 /* One record of hop k: hop 0 an input event, hop k>0 an internal record
- * (either format).  What it hands on is one format-1 record: the event's
- * bytes (pruned at hop 0, built in h->rec) with the frame's fields as
- * headers (kfk_frame_headers). */
+ * (either format).  What it hands on is one format-2 record: the frame
+ * (position, source, carried values) and the event's bytes (pruned at
+ * hop 0), built in h->rec. */
 static kfk_rc_t hop_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
 {
     hop_t *h = ud;
@@ -621,24 +621,26 @@ static kfk_rc_t hop_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, voi
     out.cv = (const unsigned char *)h->cv.data;
     out.cv_len = h->cv.len;
     wd_buf_reset(&h->rec);
+    if (wd_buf_failed(&h->cv) || kfk_frame_put(&h->rec, &out) != 0) {
+        LOG_ERROR("repartition hop=%d: out of memory (or a source topic name too long) writing a record", h->k);
+        return KFK_FATAL;
+    }
     if (h->k > 0 || rule_prune_write(st->prune, root, ev, evlen, &h->rec) != 0)
         wd_buf_add(&h->rec, ev, evlen);
-    if (wd_buf_failed(&h->cv) || wd_buf_failed(&h->rec)) {
+    if (wd_buf_failed(&h->rec)) {
         LOG_ERROR("repartition hop=%d: out of memory writing a record", h->k);
         return KFK_FATAL;
     }
-    rd_kafka_headers_t *hd = rd_kafka_headers_new(4);
-    kfk_frame_headers(&out, hd);
     const char *key;
     size_t kl;
     char kbuf[RULE_NUMBUF];
     int32_t to = partition_for(rp, st, h->k + 1, root, &key, &kl, kbuf);
     int64_t mts = rd_kafka_message_timestamp(m, NULL);
-    kfk_rc_t rc = kfk_produce(k, s->out, to, key, kl, h->rec.data, h->rec.len, mts > 0 ? mts : 0, hd);
+    kfk_rc_t rc = kfk_produce(k, s->out, to, key, kl, h->rec.data, h->rec.len, mts > 0 ? mts : 0, NULL);
     if (rc != KFK_OK)
         return rc;
     h->out++;
-    h->bytes_out += h->rec.len + h->cv.len + 24;
+    h->bytes_out += h->rec.len;
     if (h->k > 0)
         h->events++;
     s->pos = out.pos;

@@ -232,7 +232,7 @@ typedef struct kfk_pos {
 enum { KFK_POS_NONE = 0, KFK_POS_RECORD = 1, KFK_POS_WM = 2, KFK_POS_IDLE = 3 };
 
 /* Internal records (the topics GROUP.repartition.K.U between hops; docs/
- * state.md).  Format 2: the value is a frame — KFK_FRAME_MAGIC
+ * state.md).  Format 2, written: the value is a frame — KFK_FRAME_MAGIC
  * (never the first byte of JSON text), flags (watermark, idle), the
  * position, the input record's topic/partition/offset, the carried counter
  * values ((u32 slot, i64 value)*, big-endian) — followed by the event's

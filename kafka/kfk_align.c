@@ -129,18 +129,25 @@ int kfk_pos_cmp(const kfk_pos_t *a, const kfk_pos_t *b)
     return 0;
 }
 
+/* A watermark is a format-2 frame alone (no event, no headers). */
 kfk_rc_t kfk_watermark(kfk_t *k, const char *topic, int nparts, const kfk_pos_t *p)
 {
-    for (int i = 0; i < nparts; i++) {
-        rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-        rd_kafka_header_add(h, KFK_WM_HEADER, -1, p ? "1" : "idle", -1);
-        if (p)
-            kfk_pos_put(h, p);
-        kfk_rc_t rc = kfk_produce(k, topic, i, NULL, 0, NULL, 0, 0, h);
-        if (rc != KFK_OK)
-            return rc;
+    kfk_frame_t f;
+    memset(&f, 0, sizeof f);
+    f.kind = p ? KFK_POS_WM : KFK_POS_IDLE;
+    if (p)
+        f.pos = *p;
+    wd_buf_t b = WD_BUF_INIT;
+    if (kfk_frame_put(&b, &f) != 0) {
+        wd_buf_free(&b);
+        kfk_fatal(k, "out of memory writing a watermark");
+        return KFK_FATAL;
     }
-    return KFK_OK;
+    kfk_rc_t rc = KFK_OK;
+    for (int i = 0; i < nparts && rc == KFK_OK; i++)
+        rc = kfk_produce(k, topic, i, NULL, 0, b.data, b.len, 0, NULL);
+    wd_buf_free(&b);
+    return rc;
 }
 
 static size_t slot_tps(const kfk_t *k, const kslot_t *sl, ktp_t **out, size_t max)
