@@ -47,8 +47,6 @@
 #include "rules/rule_prune.h"
 #include "state/state.h"
 
-#define RP_CV_HEADER  "warden.cv"    /* carried values: (u32 slot, i64 value)* big-endian */
-#define RP_SRC_HEADER "warden.src"   /* "TOPIC/PARTITION/OFFSET" of the input record */
 /* Records a hop holds per input partition before pausing it at the broker
  * (merge, and hop 0's pacing).  Small: a partition far ahead of the slowest
  * upstream waits at the broker, not in memory, so what a hop polls it can
@@ -381,22 +379,19 @@ static uint64_t get_be(const unsigned char *b, int bytes)
     return v;
 }
 
-/* Reads the carried values of m into vals/have (cleared first).  0, or -1
- * when the header is damaged. */
-static int read_cv(const cmd_rp_t *rp, const rd_kafka_message_t *m, int64_t *vals, unsigned char *have)
+/* Reads the carried values of record f ((u32 slot, i64 value)*,
+ * big-endian, either format) into vals/have (cleared first).  0, or -1
+ * when they are damaged. */
+static int read_cv(const cmd_rp_t *rp, const kfk_frame_t *f, int64_t *vals, unsigned char *have)
 {
     size_t nv = eng_engine_value_slots(rp->eng);
     memset(have, 0, nv);
-    rd_kafka_headers_t *h;
-    const void *v;
-    size_t len;
-    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(h, RP_CV_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || !v)
+    if (!f->cv)
         return 0;
-    if (len % 12)
+    if (f->cv_len % 12)
         return -1;
-    const unsigned char *b = v;
-    for (size_t i = 0; i < len; i += 12) {
+    const unsigned char *b = f->cv;
+    for (size_t i = 0; i < f->cv_len; i += 12) {
         uint32_t slot = (uint32_t)get_be(b + i, 4);
         if (slot >= nv)
             return -1;
@@ -406,8 +401,8 @@ static int read_cv(const cmd_rp_t *rp, const rd_kafka_message_t *m, int64_t *val
     return 0;
 }
 
-static void put_cv(const cmd_rp_t *rp, rd_kafka_headers_t *h, const int64_t *vals, const unsigned char *have,
-                   wd_buf_t *scratch)
+/* The carried values as the frame holds them, into scratch. */
+static void put_cv(const cmd_rp_t *rp, const int64_t *vals, const unsigned char *have, wd_buf_t *scratch)
 {
     size_t nv = eng_engine_value_slots(rp->eng);
     wd_buf_reset(scratch);
@@ -419,34 +414,20 @@ static void put_cv(const cmd_rp_t *rp, rd_kafka_headers_t *h, const int64_t *val
         put_be(b + 4, (uint64_t)vals[s], 8);
         wd_buf_add(scratch, b, sizeof b);
     }
-    if (scratch->len)
-        rd_kafka_header_add(h, RP_CV_HEADER, -1, scratch->data, (ssize_t)scratch->len);
 }
 
-/* The input record's source (warden.src), into buf. */
-static int read_src(const rd_kafka_message_t *m, eng_src_t *src, char *buf, size_t bufn)
+/* The input record's source of record f (m), its topic copied into buf.
+ * 0, or -1 when f has none. */
+static int read_src(const kfk_frame_t *f, const rd_kafka_message_t *m, eng_src_t *src, char *buf, size_t bufn)
 {
-    rd_kafka_headers_t *h;
-    const void *v;
-    size_t len;
-    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(h, RP_SRC_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || !v ||
-        len >= bufn)
+    if (!f->src_topic || f->src_topic_len >= bufn)
         return -1;
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-    char *slash2 = strrchr(buf, '/');
-    if (!slash2)
-        return -1;
-    *slash2 = '\0';
-    char *slash1 = strrchr(buf, '/');
-    if (!slash1)
-        return -1;
-    *slash1 = '\0';
+    memcpy(buf, f->src_topic, f->src_topic_len);
+    buf[f->src_topic_len] = '\0';
     memset(src, 0, sizeof *src);
     src->topic = buf;
-    src->partition = (int32_t)atol(slash1 + 1);
-    src->offset = atoll(slash2 + 1);
+    src->partition = f->src_partition;
+    src->offset = f->src_offset;
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
     src->msg_ts_ms = ts >= 0 ? ts : INT64_MIN;
     return 0;
@@ -490,7 +471,8 @@ typedef struct hop {
     cmd_rp_t   *rp;
     int         k;
     hslot_t    *slots;
-    wd_buf_t    cv;
+    wd_buf_t    cv;          /* scratch: the carried values */
+    wd_buf_t    rec;         /* scratch: the record handed on */
     char        src[256];
     uint64_t    events, out, watermarks_out, bytes_out, dead_letters, rejected;
     const char *stats;
@@ -546,28 +528,38 @@ static void hop_revoke(void *ud, void *part)
     free(part);
 }
 
+/* One record of hop k: hop 0 an input event, hop k>0 an internal record
+ * (either format).  What it hands on is one format-2 record: the frame
+ * (position, source, carried values) and the event's bytes (pruned at
+ * hop 0), built in h->rec. */
 static kfk_rc_t hop_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void *part)
 {
     hop_t *h = ud;
     cmd_rp_t *rp = h->rp;
     hslot_t *s = part;
-    kfk_pos_t pos;
+    kfk_frame_t in, out;
     eng_src_t src;
-    int kind = KFK_POS_RECORD;
+    const char *ev = m->payload;
+    size_t evlen = m->len;
+    memset(&out, 0, sizeof out);
+    out.kind = KFK_POS_RECORD;
     if (h->k > 0) {
-        kind = kfk_pos_of(m, &pos);
+        int kind = kfk_frame_of(m, &in);
         if (kind == KFK_POS_IDLE)
             return KFK_OK;
         if (kind == KFK_POS_WM) {
-            s->pos = pos;   /* everything before it is handed on: say so downstream */
+            s->pos = in.pos;   /* everything before it is handed on: say so downstream */
             s->has_pos = 1;
             s->wm_due = 1;
             return KFK_OK;
         }
-        if (kind != KFK_POS_RECORD || read_src(m, &src, h->src, sizeof h->src) != 0) {
+        if (kind != KFK_POS_RECORD || read_src(&in, m, &src, h->src, sizeof h->src) != 0) {
             h->dead_letters++;
-            return kfk_dead_letter(k, m, "internal: a repartition record without warden.pos/warden.src", NULL);
+            return kfk_dead_letter(k, m, "internal: a repartition record without its position or source", NULL);
         }
+        out.pos = in.pos;
+        ev = in.val;
+        evlen = in.val_len;
     } else {
         h->events++;
         if (!m->payload || m->len == 0) {
@@ -585,13 +577,13 @@ static kfk_rc_t hop_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, voi
     wd_jval_t root;
     int64_t *vals = rp->vals;
     unsigned char *have = rp->have;
-    if (h->k > 0 && read_cv(rp, m, vals, have) != 0) {
+    if (h->k > 0 && read_cv(rp, &in, vals, have) != 0) {
         h->dead_letters++;
-        return kfk_dead_letter(k, m, "internal: damaged warden.cv header", NULL);
+        return kfk_dead_letter(k, m, "internal: damaged carried values (warden.cv)", NULL);
     }
     if (h->k == 0)
         memset(have, 0, eng_engine_value_slots(rp->eng));
-    if (eng_engine_hop(rp->eng, s->state, m->payload, m->len, &src, h->k > 0 ? rp->local[h->k] : NULL, vals,
+    if (eng_engine_hop(rp->eng, s->state, ev, evlen, &src, h->k > 0 ? rp->local[h->k] : NULL, vals,
                        have, &o, &root) != 0)
         return KFK_FATAL;
     if (o->status == ENG_EVENT_REJECTED) {
@@ -614,45 +606,44 @@ static kfk_rc_t hop_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, voi
     rp_stream_t *st = stream_of(rp, o->stream);
     if (!st)
         return KFK_FATAL;
-    const void *val = m->payload;
-    size_t vlen = m->len;
-    wd_buf_t pruned = WD_BUF_INIT;
-    rd_kafka_headers_t *hd = rd_kafka_headers_new(4);
     if (h->k == 0) {
-        if (rule_prune_write(st->prune, root, m->payload, m->len, &pruned) == 0) {
-            val = pruned.data;
-            vlen = pruned.len;
+        out.pos.ts = o->event_ts_ms;
+        if (!origin_of(m, &out.pos.part, &out.pos.off)) {
+            out.pos.part = s->u;
+            out.pos.off = m->offset;
         }
-        pos.ts = o->event_ts_ms;
-        if (!origin_of(m, &pos.part, &pos.off)) {
-            pos.part = s->u;
-            pos.off = m->offset;
-        }
-        char sb[300];
-        snprintf(sb, sizeof sb, "%s/%d/%lld", src.topic, (int)src.partition, (long long)src.offset);
-        rd_kafka_header_add(hd, RP_SRC_HEADER, -1, sb, -1);
-    } else {
-        /* read_src cut h->src into pieces: put it back whole */
-        char sb[300];
-        snprintf(sb, sizeof sb, "%s/%d/%lld", src.topic, (int)src.partition, (long long)src.offset);
-        rd_kafka_header_add(hd, RP_SRC_HEADER, -1, sb, -1);
     }
-    kfk_pos_put(hd, &pos);
-    put_cv(rp, hd, vals, have, &h->cv);
+    out.src_topic = src.topic;
+    out.src_topic_len = strlen(src.topic);
+    out.src_partition = src.partition;
+    out.src_offset = src.offset;
+    put_cv(rp, vals, have, &h->cv);
+    out.cv = (const unsigned char *)h->cv.data;
+    out.cv_len = h->cv.len;
+    wd_buf_reset(&h->rec);
+    if (wd_buf_failed(&h->cv) || kfk_frame_put(&h->rec, &out) != 0) {
+        LOG_ERROR("repartition hop=%d: out of memory (or a source topic name too long) writing a record", h->k);
+        return KFK_FATAL;
+    }
+    if (h->k > 0 || rule_prune_write(st->prune, root, ev, evlen, &h->rec) != 0)
+        wd_buf_add(&h->rec, ev, evlen);
+    if (wd_buf_failed(&h->rec)) {
+        LOG_ERROR("repartition hop=%d: out of memory writing a record", h->k);
+        return KFK_FATAL;
+    }
     const char *key;
     size_t kl;
     char kbuf[RULE_NUMBUF];
     int32_t to = partition_for(rp, st, h->k + 1, root, &key, &kl, kbuf);
     int64_t mts = rd_kafka_message_timestamp(m, NULL);
-    kfk_rc_t rc = kfk_produce(k, s->out, to, key, kl, val, vlen, mts > 0 ? mts : 0, hd);
-    wd_buf_free(&pruned);
+    kfk_rc_t rc = kfk_produce(k, s->out, to, key, kl, h->rec.data, h->rec.len, mts > 0 ? mts : 0, NULL);
     if (rc != KFK_OK)
         return rc;
     h->out++;
-    h->bytes_out += vlen + h->cv.len + 24;
+    h->bytes_out += h->rec.len;
     if (h->k > 0)
         h->events++;
-    s->pos = pos;
+    s->pos = out.pos;
     s->has_pos = 1;
     s->wm_due = 1;
     return KFK_OK;
@@ -884,6 +875,7 @@ static int hop_main(cmd_rp_t *rp, int k, const char *stats)
         free(s);
     }
     wd_buf_free(&h.cv);
+    wd_buf_free(&h.rec);
     wd_json_destroy(h.pace_json);
     return lrc ? 4 : 0;
 }
@@ -950,23 +942,25 @@ void cmd_rp_final_opts(cmd_rp_t *rp, kfk_opts_t *ko)
 }
 
 int cmd_rp_final_msg(cmd_rp_t *rp, const rd_kafka_message_t *m, eng_src_t *src, const eng_carry_t **carry,
-                     const char **why)
+                     const void **ev, size_t *evlen, const char **why)
 {
-    kfk_pos_t pos;
-    int kind = kfk_pos_of(m, &pos);
+    kfk_frame_t f;
+    int kind = kfk_frame_of(m, &f);
     if (kind == KFK_POS_WM || kind == KFK_POS_IDLE)
         return 1;
-    if (kind != KFK_POS_RECORD || read_src(m, src, rp->src_topic, sizeof rp->src_topic) != 0) {
-        *why = "internal: a repartition record without warden.pos/warden.src";
+    if (kind != KFK_POS_RECORD || read_src(&f, m, src, rp->src_topic, sizeof rp->src_topic) != 0) {
+        *why = "internal: a repartition record without its position or source";
         return -1;
     }
-    if (read_cv(rp, m, rp->vals, rp->have) != 0) {
-        *why = "internal: damaged warden.cv header";
+    if (read_cv(rp, &f, rp->vals, rp->have) != 0) {
+        *why = "internal: damaged carried values (warden.cv)";
         return -1;
     }
     rp->carry.entity = m->key;
     rp->carry.entity_len = m->key ? m->key_len : 0;
     *carry = &rp->carry;
+    *ev = f.val;
+    *evlen = f.val_len;
     return 0;
 }
 

@@ -43,11 +43,13 @@ int cmd_rp_start(cmd_rp_t *rp, const char *stats, char *errstr, size_t errstr_si
 /* What hop H's loop reads: its input topics, its group suffix applied to
  * ko (group stays, changelog CHANGELOG.hopH, merge mode). */
 void cmd_rp_final_opts(cmd_rp_t *rp, kfk_opts_t *ko);
-/* One message of hop H: 1 a watermark (nothing to evaluate), 0 a record
- * with its source in *src and its carried values in *carry (valid until the
- * next call), -1 a record that is not an internal one (reason in *why). */
+/* One message of hop H (either internal record format): 1 a watermark
+ * (nothing to evaluate), 0 a record with its source in *src, its carried
+ * values in *carry (valid until the next call) and the event's bytes in
+ * ev[0..evlen) (borrowed from m: the frame left out), -1 a record that is
+ * not an internal one (reason in *why). */
 int cmd_rp_final_msg(cmd_rp_t *rp, const rd_kafka_message_t *m, eng_src_t *src, const eng_carry_t **carry,
-                     const char **why);
+                     const void **ev, size_t *evlen, const char **why);
 /* After a reload of rule logic (same counters and fields): the last hop's
  * engine from now on. */
 void cmd_rp_set_engine(cmd_rp_t *rp, eng_engine_t *e);

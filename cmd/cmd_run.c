@@ -743,11 +743,13 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
         .msg_ts_ms = ts >= 0 ? ts : INT64_MIN,
     };
     const eng_carry_t *carry = NULL;
+    const void *ev = m->payload;
+    size_t evlen = m->len;
     if (r->rp) {
         /* The last hop: a watermark passes; a record carries its source
          * and the values of the counters other hops keep. */
         const char *why = NULL;
-        int rc = cmd_rp_final_msg(r->rp, m, &src, &carry, &why);
+        int rc = cmd_rp_final_msg(r->rp, m, &src, &carry, &ev, &evlen, &why);
         if (rc == 1) {
             r->watermarks++;
             return KFK_OK;
@@ -759,12 +761,12 @@ static kfk_rc_t h_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
     }
     r->events++;
     count_topic(r, src.topic);
-    if (!m->payload || m->len == 0) {
+    if (!ev || evlen == 0) {
         r->rejected++;
         return kfk_dead_letter(k, m, "malformed: empty message", NULL);
     }
     const eng_outcome_t *o;
-    if (eng_engine_eval_carry(cmd_ctx_engine(r->ctx), p->state, m->payload, m->len, &src, carry, &o) != 0) {
+    if (eng_engine_eval_carry(cmd_ctx_engine(r->ctx), p->state, ev, evlen, &src, carry, &o) != 0) {
         LOG_ERROR("event=%s/%d/%lld msg=\"internal error evaluating the event (out of memory?)\"",
                   src.topic, (int)src.partition, (long long)src.offset);
         return KFK_FATAL;

@@ -223,16 +223,59 @@ kfk_rc_t kfk_produce(kfk_t *k, const char *topic, int32_t partition,
 
 /* A record's place in the merged order of the repartitioned path: event
  * time, then the source partition and offset it came from (the raw record
- * for split input).  Header `warden.pos`, 24 bytes: three big-endian
- * int64.  A watermark record (header `warden.wm`, empty value) says its
- * writer has written everything up to pos ("1") or that its input is caught
- * up and idle ("idle": pos is meaningless, it sorts last). */
+ * for split input).  A watermark record says its writer has written
+ * everything up to pos; an idle mark that its input is caught up and idle
+ * (pos is meaningless, it sorts last). */
 typedef struct kfk_pos {
     int64_t ts, part, off;
 } kfk_pos_t;
-#define KFK_POS_HEADER "warden.pos"
-#define KFK_WM_HEADER  "warden.wm"
 enum { KFK_POS_NONE = 0, KFK_POS_RECORD = 1, KFK_POS_WM = 2, KFK_POS_IDLE = 3 };
+
+/* Internal records (the topics GROUP.repartition.K.U between hops; docs/
+ * state.md).  Format 2, written: the value is a frame — KFK_FRAME_MAGIC
+ * (never the first byte of JSON text), flags (watermark, idle), the
+ * position, the input record's topic/partition/offset, the carried counter
+ * values ((u32 slot, i64 value)*, big-endian) — followed by the event's
+ * JSON bytes; no headers.  Format 1, still read (records in flight across
+ * an upgrade): the value is the event alone (empty for watermarks) and
+ * the fields are headers: warden.pos (24 bytes, three big-endian int64),
+ * warden.wm ("1", or "idle"), warden.src ("TOPIC/PARTITION/OFFSET"),
+ * warden.cv.  A value starting with the magic byte is format 2, anything
+ * else format 1; readers take both. */
+#define KFK_POS_HEADER  "warden.pos"
+#define KFK_WM_HEADER   "warden.wm"
+#define KFK_SRC_HEADER  "warden.src"
+#define KFK_CV_HEADER   "warden.cv"
+#define KFK_FRAME_MAGIC 0xF2
+#define KFK_FRAME_FIXED 44   /* bytes of the frame before its source topic */
+typedef struct kfk_frame {
+    int                  kind;          /* KFK_POS_*; NONE: not an internal record */
+    int                  format;        /* 1 or 2 (0: not one) */
+    kfk_pos_t            pos;           /* RECORD, WM (IDLE: all INT64_MAX) */
+    const char          *src_topic;     /* RECORD: the input record; not NUL-terminated, */
+    size_t               src_topic_len; /*   NULL when the record has none */
+    int32_t              src_partition;
+    int64_t              src_offset;
+    const unsigned char *cv;            /* RECORD: carried values (NULL: none) */
+    size_t               cv_len;
+    const void          *val;           /* RECORD: the event's JSON bytes */
+    size_t               val_len;
+} kfk_frame_t;
+/* Appends the format-2 frame of f (kind, pos; for RECORD src and cv) to
+ * out; the event's bytes go after it.  0, or -1 (out of memory, a topic
+ * over 65,535 bytes, cv_len not a multiple of 12). */
+int kfk_frame_put(wd_buf_t *out, const kfk_frame_t *f);
+/* Reads an internal record of either format (value val[0..len), headers h,
+ * may be NULL) into *f: its pointers borrow from val and h.  Returns
+ * f->kind; KFK_POS_NONE for a record with no position or a damaged frame.
+ * No allocation; format 2 reads no header. */
+int kfk_frame_parse(const void *val, size_t len, const rd_kafka_headers_t *h, kfk_frame_t *f);
+/* kfk_frame_parse of a message (its headers are looked at for format 1 only). */
+int kfk_frame_of(const rd_kafka_message_t *m, kfk_frame_t *f);
+/* Adds f's fields to h as format 1's headers (dead letters of internal
+ * records keep those: warden.src names the input record). */
+void kfk_frame_headers(const kfk_frame_t *f, rd_kafka_headers_t *h);
+
 /* What m is (KFK_POS_*), with its position in *p (RECORD, WM). */
 int kfk_pos_of(const rd_kafka_message_t *m, kfk_pos_t *p);
 /* Adds the warden.pos header for p to h. */
@@ -264,16 +307,18 @@ int kfk_create(const wd_config_t *cfg, const char *const *names, const int *part
  * warden explain rebuilds a slot's history in this order. */
 int kfk_order_cmp(rd_kafka_message_t *a, const char *ta, rd_kafka_message_t *b, const char *tb);
 
-/* Dead-letters m: its original key, bytes and headers, plus warden.reason,
- * warden.source ("topic/partition/offset") and warden.rule (when rule is
- * not NULL), to the DLQ topic inside the open transaction.  Returns what
- * kfk_produce does. */
 /* Puts one changelog record of cl's slot into the open transaction: key
  * "SLOT\0" + id, value val (NULL: a tombstone).  Returns what kfk_produce
  * does. */
 kfk_rc_t kfk_changelog_put(kfk_changelog_t *cl, const void *id, size_t idlen, const void *val,
                            size_t vlen);
 
+/* Dead-letters m: its original key, bytes and headers, plus warden.reason,
+ * warden.source ("topic/partition/offset") and warden.rule (when rule is
+ * not NULL), to the DLQ topic inside the open transaction.  In merge mode
+ * (internal records) a format-2 record is dead-lettered as format 1 would
+ * be: the event's bytes without the frame, its fields as headers
+ * (kfk_frame_headers).  Returns what kfk_produce does. */
 kfk_rc_t kfk_dead_letter(kfk_t *k, const rd_kafka_message_t *m, const char *reason,
                           const char *rule);
 

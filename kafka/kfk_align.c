@@ -91,14 +91,6 @@ void kfk_q_resume(kfk_t *k, ktp_t *t)
 
 /* ---- the merged order of the repartitioned path ------------------------ */
 
-static int64_t be64(const unsigned char *b)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | b[i];
-    return (int64_t)v;
-}
-
 static void put_be64(unsigned char *b, int64_t x)
 {
     uint64_t v = (uint64_t)x;
@@ -110,26 +102,11 @@ static void put_be64(unsigned char *b, int64_t x)
 
 int kfk_pos_of(const rd_kafka_message_t *m, kfk_pos_t *p)
 {
-    rd_kafka_headers_t *h;
-    const void *v;
-    size_t len;
-    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return KFK_POS_NONE;
-    int wm = 0;
-    if (rd_kafka_header_get_last(h, KFK_WM_HEADER, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (v && len == 4 && memcmp(v, "idle", 4) == 0) {
-            p->ts = p->part = p->off = INT64_MAX;
-            return KFK_POS_IDLE;
-        }
-        wm = 1;
-    }
-    if (rd_kafka_header_get_last(h, KFK_POS_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || !v ||
-        len != 24)
-        return KFK_POS_NONE;
-    p->ts = be64(v);
-    p->part = be64((const unsigned char *)v + 8);
-    p->off = be64((const unsigned char *)v + 16);
-    return wm ? KFK_POS_WM : KFK_POS_RECORD;
+    kfk_frame_t f;
+    int kind = kfk_frame_of(m, &f);
+    if (kind != KFK_POS_NONE)
+        *p = f.pos;
+    return kind;
 }
 
 void kfk_pos_put(rd_kafka_headers_t *h, const kfk_pos_t *p)
@@ -152,18 +129,25 @@ int kfk_pos_cmp(const kfk_pos_t *a, const kfk_pos_t *b)
     return 0;
 }
 
+/* A watermark is a format-2 frame alone (no event, no headers). */
 kfk_rc_t kfk_watermark(kfk_t *k, const char *topic, int nparts, const kfk_pos_t *p)
 {
-    for (int i = 0; i < nparts; i++) {
-        rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-        rd_kafka_header_add(h, KFK_WM_HEADER, -1, p ? "1" : "idle", -1);
-        if (p)
-            kfk_pos_put(h, p);
-        kfk_rc_t rc = kfk_produce(k, topic, i, NULL, 0, NULL, 0, 0, h);
-        if (rc != KFK_OK)
-            return rc;
+    kfk_frame_t f;
+    memset(&f, 0, sizeof f);
+    f.kind = p ? KFK_POS_WM : KFK_POS_IDLE;
+    if (p)
+        f.pos = *p;
+    wd_buf_t b = WD_BUF_INIT;
+    if (kfk_frame_put(&b, &f) != 0) {
+        wd_buf_free(&b);
+        kfk_fatal(k, "out of memory writing a watermark");
+        return KFK_FATAL;
     }
-    return KFK_OK;
+    kfk_rc_t rc = KFK_OK;
+    for (int i = 0; i < nparts && rc == KFK_OK; i++)
+        rc = kfk_produce(k, topic, i, NULL, 0, b.data, b.len, 0, NULL);
+    wd_buf_free(&b);
+    return rc;
 }
 
 static size_t slot_tps(const kfk_t *k, const kslot_t *sl, ktp_t **out, size_t max)

@@ -758,10 +758,24 @@ kfk_rc_t kfk_changelog_put(kfk_changelog_t *cl, const void *id, size_t idlen, co
 kfk_rc_t kfk_dead_letter(kfk_t *k, const rd_kafka_message_t *m, const char *reason, const char *rule)
 {
     rd_kafka_headers_t *orig = NULL, *h;
+    const void *val = m->payload ? m->payload : "";
+    size_t vlen = m->len;
     if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
         h = rd_kafka_headers_copy(orig);
     else
         h = rd_kafka_headers_new(3);
+    kfk_frame_t f;
+    if (k->o.merge && kfk_frame_of(m, &f) != KFK_POS_NONE && f.format == 2) {
+        /* an internal record: the event and format 1's headers, not the frame */
+        kfk_frame_headers(&f, h);
+        if (f.kind == KFK_POS_RECORD) {
+            val = f.val_len ? f.val : "";
+            vlen = f.val_len;
+        } else {
+            val = "";
+            vlen = 0;
+        }
+    }
     char src[512];
     snprintf(src, sizeof src, "%s/%d/%lld", rd_kafka_topic_name(m->rkt), (int)m->partition,
              (long long)m->offset);
@@ -769,8 +783,7 @@ kfk_rc_t kfk_dead_letter(kfk_t *k, const rd_kafka_message_t *m, const char *reas
     rd_kafka_header_add(h, "warden.source", -1, src, -1);
     if (rule)
         rd_kafka_header_add(h, "warden.rule", -1, rule, -1);
-    kfk_rc_t rc = kfk_produce(k, k->o.dlq, RD_KAFKA_PARTITION_UA, m->key, m->key_len,
-                              m->payload ? m->payload : "", m->len, 0, h);
+    kfk_rc_t rc = kfk_produce(k, k->o.dlq, RD_KAFKA_PARTITION_UA, m->key, m->key_len, val, vlen, 0, h);
     if (rc == KFK_OK)
         k->st.dead_letters++;
     return rc;
