@@ -319,10 +319,13 @@ static kfk_rc_t pace_release(kfk_t *k, int force)
         }
         if (!best)
             return KFK_OK;
-        if (!force && k->held <= KFK_ALIGN_MAX_HELD && wd_now_ns() - best->q_ns[best->qhead] < wait_ns)
-            for (size_t i = 0; i < k->ntps; i++)
-                if (k->tps[i] != best && k->tps[i]->qlen == 0 && !caught_up(k, k->tps[i]))
-                    return KFK_OK;   /* a partition behind has not been fetched yet */
+        if (!force && k->held <= KFK_ALIGN_MAX_HELD) {
+            int behind = 0;   /* a partition behind has not been fetched yet */
+            for (size_t i = 0; i < k->ntps && !behind; i++)
+                behind = k->tps[i] != best && k->tps[i]->qlen == 0 && !caught_up(k, k->tps[i]);
+            if (behind && wd_now_ns() - best->q_ns[best->qhead] < wait_ns)
+                return KFK_OK;   /* the clock only then: it is read per message */
+        }
         if (pop_process(k, best) != KFK_OK)
             return KFK_FATAL;
     }

@@ -238,7 +238,9 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
             }
         }
         int timeout = 100;
-        if (k->open) {
+        if (k->mpos < k->mn) {
+            timeout = 0;   /* a taken message is next: no wait, no clock read */
+        } else if (k->open) {
             uint64_t el = wd_now_ns() - k->batch_start_ns;
             timeout = el >= batch_ns ? 0 : (int)((batch_ns - el) / 1000000ull);
             if (timeout > 100)
@@ -305,7 +307,10 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
             if (kfk_tick(k) != KFK_OK)
                 break;
         }
-        if (k->open && (wd_now_ns() - k->batch_start_ns >= batch_ns || sig_stop || k->stopping)) {
+        /* due by the time read after the poll (a batch begun since then
+         * is not due) */
+        if (k->open && ((now > k->batch_start_ns && now - k->batch_start_ns >= batch_ns) || sig_stop ||
+                        k->stopping)) {
             if (kfk_txn_commit(k) == KFK_FATAL)
                 break;
         }
