@@ -67,7 +67,10 @@ start() {
   mkdir -p "$DIR"
   if [ ! -d "$DATA/mysql" ]; then
     rm -rf "$DATA"
-    mariadb-install-db --no-defaults --datadir="$DATA" --user="$(id -un)" \
+    # its own temporary directory: bootstraps that ran at once in one
+    # TMPDIR collided on their temporary tables ("Unknown table
+    # mysql.tmp_user_sys")
+    TMPDIR="$DIR" mariadb-install-db --no-defaults --datadir="$DATA" --user="$(id -un)" \
       --auth-root-authentication-method=normal --skip-test-db >"$DIR/install.log" 2>&1 \
       || { cat "$DIR/install.log" >&2; die "mariadb-install-db failed"; }
   fi
