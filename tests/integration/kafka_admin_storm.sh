@@ -23,7 +23,7 @@ kt_config "$KT/warden.lua" "
 split -l 200 -d -a 3 "$SAMPLE" "$KT/chunk."
 timeout 30 kcat -b "$KAFKA_BOOTSTRAP" -P -t "$RAW" -p 0 -l "$KT/chunk.000"
 kt_warden "$KT/run.log" run -c "$KT/warden.lua" --instance a
-for _ in $(seq 1 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz")" = 200 ] && break; sleep 0.1; done
+kt_wait_ready "$URL" "$KT/run.log"
 # Chunk i+1 is produced in the background while change i is made, so the
 # changes land while events flow; the last 9 chunks follow the last change.
 chunks=("$KT"/chunk.*)

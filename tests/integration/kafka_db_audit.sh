@@ -28,7 +28,7 @@ kt_config "$KT/warden.lua" "
   run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID', batch_ms = 50 },
   admin = { listen = '127.0.0.1:$PORT', audit_file = 'audit.jsonl' },"
 kt_warden "$KT/run.log" run -c "$KT/warden.lua" --instance a
-for _ in $(seq 1 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$URLA/readyz")" = 200 ] && break; sleep 0.1; done
+kt_wait_ready "$URLA" "$KT/run.log"
 "$WARDEN" admin --url "$URLA" mode spam.link_burst shadow >/dev/null || kt_fail "mode change"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URLA/rules/reload")" = 401 ] || kt_fail "reload without a token: not 401"
 "$WARDEN" admin --url "$URLA" mode spam.link_burst file >/dev/null || kt_fail "clear the override"

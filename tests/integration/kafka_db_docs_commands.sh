@@ -11,7 +11,7 @@
 # block that broke.  Then the reference tables: every key of
 # `warden run --help-config` (the config key tables) is documented in
 # docs/operations.md with its default.
-set -eu
+set -euo pipefail   # the docs runner's status, not tee's
 WARDEN=${WARDEN:-$PWD/build/warden}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 python3 tools/doc_blocks.py $(git ls-files "*.md") | tee "${TMPDIR:-/tmp}/docs_commands.$$" \

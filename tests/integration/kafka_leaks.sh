@@ -42,7 +42,7 @@ produce_next() {
 }
 produce_next
 kt_warden "$KT/a.log" run -c "$KT/warden.lua" --instance a; A=$KT_PID
-for _ in $(seq 1 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz")" = 200 ] && break; sleep 0.1; done
+kt_wait_ready "$URL" "$KT/a.log"
 kt_wait_stat "$KT/a.log" partitions 4 30
 
 reload() {

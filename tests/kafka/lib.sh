@@ -33,6 +33,19 @@ KT_PIDS=()
 
 kt_fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# Waits until URL/readyz answers 200 (the admin API of a warden run whose
+# log is LOG), at most SECONDS (default 60: the suite runs four scripts and
+# two builds at once); fails with the log's end otherwise.
+kt_wait_ready() {
+    local url=$1 log=$2 secs=${3:-60} i
+    for i in $(seq 1 $((secs * 10))); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && return 0
+        sleep 0.1
+    done
+    tail -20 "$log" >&2
+    kt_fail "$url/readyz: not ready within $secs s"
+}
+
 kt_cleanup() {
     local p
     for p in "${KT_PIDS[@]+"${KT_PIDS[@]}"}"; do
@@ -52,8 +65,10 @@ kt_config() {
     local file=$1 body=$2
     cat >"$file" <<EOF
 return {
+  -- heartbeats every 500 ms: a member that joins is taken in within about
+  -- that (at librdkafka's 3 s a fast process drained a test's input alone)
   kafka = { ["bootstrap.servers"] = "$KAFKA_BOOTSTRAP", ["session.timeout.ms"] = 6000,
-            ["transaction.timeout.ms"] = 10000 },
+            ["heartbeat.interval.ms"] = 500, ["transaction.timeout.ms"] = 10000 },
   -- The sample events carry fixed 2026 times, produced now: keep the
   -- comparison with warden eval independent of the machine's clock.
   engine = { max_future_ms = 0 },
