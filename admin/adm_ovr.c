@@ -137,10 +137,12 @@ adm_ovr_t *adm_ovr_open(adm_t *a, char *errstr, size_t n)
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(np);
     int64_t *high = calloc((size_t)np, sizeof(int64_t));
     int left = 0;
+    uint64_t wm_until = wd_now_ns() + 30ull * 1000000000ull;
     for (int p = 0; high && p < np; p++) {
         int64_t lo = 0, hi = 0;
-        if (rd_kafka_query_watermark_offsets(o->c, o->topic, p, &lo, &hi, 10000) != 0) {
-            snprintf(errstr, n, "overrides topic %s: cannot read its offsets", o->topic);
+        rd_kafka_resp_err_t e = kfk_watermarks_wait(o->c, o->topic, p, &lo, &hi, wm_until);
+        if (e != 0) {
+            snprintf(errstr, n, "overrides topic %s: cannot read its offsets: %s", o->topic, rd_kafka_err2str(e));
             rd_kafka_topic_partition_list_destroy(tl);
             free(high);
             goto fail;

@@ -6,12 +6,12 @@
  * commits while the partitions are still ours, then the slots whose last
  * partition left are freed.  Eager and cooperative protocols both. */
 #include "kafka/kfk_int.h"
+#include "kafka/kfk_tail.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "base/wd_log.h"
 #include "base/wd_util.h"
@@ -169,18 +169,9 @@ static int restore(kfk_t *k, kslot_t **ns, size_t n)
         if (rd_kafka_topic_partition_list_find(a, k->o.changelog, ns[i]->cl_part))
             continue;
         int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e;
         /* A changelog created a moment ago may not have a leader yet. */
-        for (int tries = 0;; tries++) {
-            e = rd_kafka_query_watermark_offsets(k->wm, k->o.changelog, ns[i]->cl_part, &lo, &hi, 10000);
-            if (tries >= 100 || (e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
-                                 e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
-                                 e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
-                                 e != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
-                                 e != RD_KAFKA_RESP_ERR__TRANSPORT && e != RD_KAFKA_RESP_ERR__TIMED_OUT))
-                break;
-            usleep(200000);
-        }
+        rd_kafka_resp_err_t e = kfk_watermarks_wait(k->wm, k->o.changelog, ns[i]->cl_part, &lo, &hi,
+                                                    wd_now_ns() + 30ull * 1000000000ull);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR && hi <= lo)
             continue;   /* empty: nothing written yet */
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -266,6 +266,20 @@ static int take(kfk_tail_t *t, rd_kafka_message_t *m, kfk_tail_fn fn, void *ud)
     return rec;
 }
 
+rd_kafka_resp_err_t kfk_watermarks_wait(rd_kafka_t *rk, const char *topic, int p, int64_t *lo, int64_t *hi,
+                                        uint64_t until_ns)
+{
+    rd_kafka_resp_err_t e;
+    /* A topic created a moment ago has no leader for a while (longer on a
+     * busy broker): that is worth waiting for, within the time. */
+    while ((e = rd_kafka_query_watermark_offsets(rk, topic, p, lo, hi, 5000)) != 0 && wd_now_ns() < until_ns &&
+           (e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE || e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+            e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+            e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT))
+        rd_kafka_poll(rk, 200);
+    return e;
+}
+
 long kfk_tail_catch_up(kfk_tail_t *t, kfk_tail_fn fn, void *ud, int timeout_ms, char *errstr, size_t n)
 {
     int64_t *high = calloc((size_t)t->np, sizeof(*high));
@@ -276,15 +290,7 @@ long kfk_tail_catch_up(kfk_tail_t *t, kfk_tail_fn fn, void *ud, int timeout_ms, 
     uint64_t until = wd_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (int p = 0; p < t->np; p++) {
         int64_t lo = 0;
-        rd_kafka_resp_err_t e;
-        /* A topic created a moment ago has no leader for a while (longer
-         * on a busy broker): that is worth waiting for, within the time. */
-        while ((e = rd_kafka_query_watermark_offsets(t->c, t->topic, p, &lo, &high[p], 5000)) != 0 &&
-               wd_now_ns() < until &&
-               (e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE || e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-                e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
-                e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT))
-            rd_kafka_poll(t->c, 200);
+        rd_kafka_resp_err_t e = kfk_watermarks_wait(t->c, t->topic, p, &lo, &high[p], until);
         if (e != 0) {
             snprintf(errstr, n, "control topic %s: cannot read its offsets: %s", t->topic, rd_kafka_err2str(e));
             free(high);

@@ -50,6 +50,13 @@ int kfk_compacted_create(rd_kafka_t *rk, const char *topic, const char *min_lag_
 /* A topic's partition count from metadata (0: not there, -1: no metadata). */
 int kfk_compacted_partitions(rd_kafka_t *rk, const char *topic);
 
+/* rd_kafka_query_watermark_offsets of topic's partition p, retried every
+ * 200 ms until until_ns (wd_now_ns time) while the error is one a topic
+ * created a moment ago gives (no leader yet, not in the metadata yet, a
+ * timeout): 0 or the last error. */
+rd_kafka_resp_err_t kfk_watermarks_wait(rd_kafka_t *rk, const char *topic, int p, int64_t *lo, int64_t *hi,
+                                        uint64_t until_ns);
+
 /* How long kfk_compacted_ensure waits for the brokers (ms). */
 #define KFK_COMPACTED_WAIT_MS 60000
 /* The partition count of topic, read through rk, waiting (at most wait_ms,
