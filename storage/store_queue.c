@@ -433,6 +433,33 @@ static int row_end(store_queue_t *q, sq_batch_t *b, size_t before, char *errstr,
     return row_oom(errstr, errstr_size);
 }
 
+/* Locks q, waits for room and begins a row of table t (row_begin): its
+ * cells, the lock held.  NULL, the lock released and errstr set, when the
+ * sink failed or memory ran out. */
+static sq_cell_t *row_open(store_queue_t *q, int t, sq_batch_t **bp, size_t *before, char *errstr,
+                           size_t errstr_size)
+{
+    pthread_mutex_lock(&q->lock);
+    if (wait_room(q, errstr, errstr_size) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return NULL;
+    }
+    sq_cell_t *c = row_begin(q, t, bp, before);
+    if (!c) {
+        pthread_mutex_unlock(&q->lock);
+        row_oom(errstr, errstr_size);
+    }
+    return c;
+}
+
+/* Ends the row row_open began (row_end) and releases the lock. */
+static int row_close(store_queue_t *q, sq_batch_t *b, size_t before, char *errstr, size_t errstr_size)
+{
+    int rc = row_end(q, b, before, errstr, errstr_size);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
 /* Counts a row just added to b, whose arena was `before` bytes long. */
 static void account(store_queue_t *q, sq_batch_t *b, size_t before)
 {
@@ -501,18 +528,11 @@ int store_queue_rows(store_queue_t *q, const store_row_t *rows, size_t n,
 int store_queue_decision(store_queue_t *q, const store_decision_t *d,
                          char *errstr, size_t errstr_size)
 {
-    pthread_mutex_lock(&q->lock);
-    if (wait_room(q, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
     sq_batch_t *b;
     size_t before;
-    sq_cell_t *c = row_begin(q, SQ_DECISIONS, &b, &before);
-    if (!c) {
-        pthread_mutex_unlock(&q->lock);
-        return row_oom(errstr, errstr_size);
-    }
+    sq_cell_t *c = row_open(q, SQ_DECISIONS, &b, &before, errstr, errstr_size);
+    if (!c)
+        return -1;
     cell_day(q, b, &c[0], d->event_ts_ms);
     cell_strz(b, &c[1], d->run_id);
     cell_strz(b, &c[2], d->event_id);
@@ -531,12 +551,7 @@ int store_queue_decision(store_queue_t *q, const store_decision_t *d,
     cell_ts(b, &c[7], d->event_ts_ms);
     cell_row_key(q, b, &c[8], d->run_id, d->event_id, NULL);
     cell_strz(b, &c[9], d->entity_type ? d->entity_type : "unknown");
-    if (row_end(q, b, before, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
-    pthread_mutex_unlock(&q->lock);
-    return 0;
+    return row_close(q, b, before, errstr, errstr_size);
 }
 
 /* Rule names are [a-z0-9_.]+: a comma list is unambiguous (FIND_IN_SET). */
@@ -555,18 +570,11 @@ static void cell_rules(sq_batch_t *b, sq_cell_t *c, const char *const *rules, si
 int store_queue_action(store_queue_t *q, const store_decision_t *d,
                        char *errstr, size_t errstr_size)
 {
-    pthread_mutex_lock(&q->lock);
-    if (wait_room(q, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
     sq_batch_t *b;
     size_t before;
-    sq_cell_t *c = row_begin(q, SQ_ACTIONS, &b, &before);
-    if (!c) {
-        pthread_mutex_unlock(&q->lock);
-        return row_oom(errstr, errstr_size);
-    }
+    sq_cell_t *c = row_open(q, SQ_ACTIONS, &b, &before, errstr, errstr_size);
+    if (!c)
+        return -1;
     const char *ent = d->entity ? d->entity : "";
     size_t elen = d->entity ? (d->entity_len ? d->entity_len : strlen(ent)) : 0;
     char ekey[33];
@@ -590,12 +598,7 @@ int store_queue_action(store_queue_t *q, const store_decision_t *d,
     } else {
         c[13].t = c[14].t = SQ_NULL;
     }
-    if (row_end(q, b, before, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
-    pthread_mutex_unlock(&q->lock);
-    return 0;
+    return row_close(q, b, before, errstr, errstr_size);
 }
 
 int store_queue_run(store_queue_t *q, const store_run_t *r, int end,
@@ -603,18 +606,11 @@ int store_queue_run(store_queue_t *q, const store_run_t *r, int end,
 {
     if (!r->run_id || !r->kind)
         return store_seterr(errstr, errstr_size, "store: a run needs run_id and kind");
-    pthread_mutex_lock(&q->lock);
-    if (wait_room(q, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
     sq_batch_t *b;
     size_t before;
-    sq_cell_t *c = row_begin(q, end ? SQ_RUN_END : SQ_RUN_BEGIN, &b, &before);
-    if (!c) {
-        pthread_mutex_unlock(&q->lock);
-        return row_oom(errstr, errstr_size);
-    }
+    sq_cell_t *c = row_open(q, end ? SQ_RUN_END : SQ_RUN_BEGIN, &b, &before, errstr, errstr_size);
+    if (!c)
+        return -1;
     cell_strz(b, &c[0], r->run_id);
     cell_strz(b, &c[1], r->kind);
     cell_strz(b, &c[2], end ? (r->status ? r->status : "finished") : "running");
@@ -631,12 +627,7 @@ int store_queue_run(store_queue_t *q, const store_run_t *r, int end,
         cell_int(&c[10], (int64_t)r->rejected);
         cell_int(&c[11], (int64_t)r->errors);
     }
-    if (row_end(q, b, before, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
-    pthread_mutex_unlock(&q->lock);
-    return 0;
+    return row_close(q, b, before, errstr, errstr_size);
 }
 
 int store_queue_rule_version(store_queue_t *q, const store_rule_version_t *rv,
@@ -644,18 +635,11 @@ int store_queue_rule_version(store_queue_t *q, const store_rule_version_t *rv,
 {
     if (!rv->name || !rv->sha256)
         return store_seterr(errstr, errstr_size, "store: a rule version needs name and sha256");
-    pthread_mutex_lock(&q->lock);
-    if (wait_room(q, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
     sq_batch_t *b;
     size_t before;
-    sq_cell_t *c = row_begin(q, SQ_VERSIONS, &b, &before);
-    if (!c) {
-        pthread_mutex_unlock(&q->lock);
-        return row_oom(errstr, errstr_size);
-    }
+    sq_cell_t *c = row_open(q, SQ_VERSIONS, &b, &before, errstr, errstr_size);
+    if (!c)
+        return -1;
     cell_strz(b, &c[0], rv->name);
     cell_int(&c[1], rv->version);
     cell_strz(b, &c[2], rv->sha256);
@@ -666,30 +650,18 @@ int store_queue_rule_version(store_queue_t *q, const store_rule_version_t *rv,
     char ver[24];
     snprintf(ver, sizeof(ver), "%d", rv->version);
     cell_row_key(q, b, &c[5], rv->name, ver, rv->sha256);
-    if (row_end(q, b, before, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
-    pthread_mutex_unlock(&q->lock);
-    return 0;
+    return row_close(q, b, before, errstr, errstr_size);
 }
 
 int store_queue_audit(store_queue_t *q, const store_audit_t *a, char *errstr, size_t errstr_size)
 {
     if (!a->id || !a->action)
         return store_seterr(errstr, errstr_size, "store: an audit row needs id and action");
-    pthread_mutex_lock(&q->lock);
-    if (wait_room(q, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
     sq_batch_t *b;
     size_t before;
-    sq_cell_t *c = row_begin(q, SQ_AUDIT, &b, &before);
-    if (!c) {
-        pthread_mutex_unlock(&q->lock);
-        return row_oom(errstr, errstr_size);
-    }
+    sq_cell_t *c = row_open(q, SQ_AUDIT, &b, &before, errstr, errstr_size);
+    if (!c)
+        return -1;
     cell_strz(b, &c[0], a->id);
     cell_ts(b, &c[1], a->ts_ms);
     if (c[1].t == SQ_NULL)
@@ -702,12 +674,7 @@ int store_queue_audit(store_queue_t *q, const store_audit_t *a, char *errstr, si
     cell_strz(b, &c[7], a->after);
     cell_strz(b, &c[8], a->result);
     cell_int(&c[9], a->status);
-    if (row_end(q, b, before, errstr, errstr_size) != 0) {
-        pthread_mutex_unlock(&q->lock);
-        return -1;
-    }
-    pthread_mutex_unlock(&q->lock);
-    return 0;
+    return row_close(q, b, before, errstr, errstr_size);
 }
 
 static void sleep_ms(uint32_t ms)
