@@ -12,10 +12,15 @@ enum {
     CMD_EXIT_STRICT = 3,   /* --strict: some input was rejected or a rule errored;
                             * migrate --status: the schema is behind this binary */
     CMD_EXIT_FATAL = 4,    /* run/split: a fatal Kafka or store error after a clean
-                            * start (e.g. fenced by a live twin instance) */
+                            * start (e.g. fenced by a live twin instance); any
+                            * command: out of memory (cmd_oom) */
     CMD_EXIT_PARTIAL = 5,  /* replay: stopped by a signal; the report is partial */
     CMD_EXIT_BUSY = 6,     /* rewind: the group has active members; nothing changed */
 };
+
+/* Out of memory in a command-line path (never the service's loop): says
+ * what could not be allocated on stderr and exits CMD_EXIT_FATAL. */
+void cmd_oom(const char *what) __attribute__((noreturn));
 
 /* Every long option's getopt code, one enum for all commands, so no two
  * options can share a code by accident. */

@@ -106,7 +106,7 @@ static int find_line(void *ud, const char *line, size_t len, long lineno)
     f->line = lineno;
     f->buf = malloc(len ? len : 1);
     if (f->buf == NULL)
-        abort();
+        cmd_oom("an event line");
     memcpy(f->buf, line, len);
     f->len = len;
     return 1;
@@ -263,7 +263,7 @@ int cmd_explain(int argc, char **argv)
     size_t ninputs = 0;
     int json = 0, c, engine_flags = 0, status = CMD_EXIT_OK;
     if (inputs == NULL)
-        abort();
+        cmd_oom("the input list");
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", lopts, NULL)) != -1) {
         int h = cmd_engine_opt(c, optarg, &xo.eng);

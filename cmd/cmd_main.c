@@ -39,6 +39,12 @@ static void usage(FILE *f)
                "Environment: WARDEN_LOG=error|warn|info|debug (default info).\n");
 }
 
+void cmd_oom(const char *what)
+{
+    fprintf(stderr, "warden: out of memory (%s)\n", what);
+    exit(CMD_EXIT_FATAL);
+}
+
 int main(int argc, char **argv)
 {
     const char *lvl = getenv("WARDEN_LOG");

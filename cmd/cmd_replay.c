@@ -116,7 +116,7 @@ static int replay_store_open(replay_cmd_t *c, const char *url, const char *param
     const eng_rule_stats_t *st;
     c->rows = calloc(eng_engine_rule_stats(e, &st) + 1, sizeof(store_row_t));
     if (c->rows == NULL)
-        abort();
+        cmd_oom("the result rows");
     c->run = (store_run_t){ .run_id = c->run_id, .kind = "replay", .started_ms = now_ms(),
                             .rules_sha256 = eng_engine_pack_hash(e), .params = params_json };
     if (store_begin_run(c->store, &c->run, c->err, sizeof(c->err)) != 0)
@@ -307,7 +307,7 @@ int cmd_replay(int argc, char **argv)
     size_t ninputs = 0;
     int quiet = 0, c, status = CMD_EXIT_OK, engine_flags = 0;
     if (inputs == NULL)
-        abort();
+        cmd_oom("the input list");
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:qh", lopts, NULL)) != -1) {
         int h = cmd_engine_opt(c, optarg, &ro.eng);

@@ -32,7 +32,7 @@ static char *pack_of(const char *file)
 {
     char *dir = strdup(file);
     if (dir == NULL)
-        abort();
+        cmd_oom("a path");
     char *slash = strrchr(dir, '/');
     if (slash == NULL) {
         free(dir);

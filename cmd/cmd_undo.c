@@ -86,14 +86,14 @@ static char *keep(undo_t *u, const char *s, size_t n)
         return NULL;
     char *c = malloc(n + 1);
     if (!c)
-        abort();
+        cmd_oom("a string of the results");
     memcpy(c, s, n);
     c[n] = '\0';
     if (u->nowned == u->capowned) {
         u->capowned = u->capowned ? u->capowned * 2 : 256;
         u->owned = realloc(u->owned, u->capowned * sizeof(*u->owned));
         if (!u->owned)
-            abort();
+            cmd_oom("the strings of the results");
     }
     u->owned[u->nowned++] = c;
     return c;
@@ -206,7 +206,7 @@ static int on_item(void *ud, const store_undo_item_t *it)
         u->cap = u->cap ? u->cap * 2 : 64;
         u->rows = realloc(u->rows, u->cap * sizeof(*u->rows));
         if (!u->rows)
-            abort();
+            cmd_oom("the rows of the results");
     }
     store_decision_t *d = &u->rows[u->nrows++];
     memset(d, 0, sizeof(*d));
