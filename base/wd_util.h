@@ -52,4 +52,23 @@ void wd_errs_vadd(wd_errs_t *e, const char *fmt, va_list ap) __attribute__((form
 /* Monotonic clock in ns, for rates and latencies (never for event time). */
 uint64_t wd_now_ns(void);
 
+/* The low `bytes` bytes of v at b, big-endian (the internal records of
+ * the repartitioned path). */
+static inline void wd_put_be(unsigned char *b, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--) {
+        b[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+/* The big-endian integer of `bytes` bytes at b. */
+static inline uint64_t wd_get_be(const unsigned char *b, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
 #endif

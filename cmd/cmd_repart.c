@@ -363,22 +363,6 @@ static int32_t partition_for(const cmd_rp_t *rp, rp_stream_t *s, int k, wd_jval_
     return (int32_t)(fnv1a(*key, *kl) % (uint64_t)rp->P);
 }
 
-static void put_be(unsigned char *b, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--) {
-        b[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be(const unsigned char *b, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v = v << 8 | b[i];
-    return v;
-}
-
 /* Reads the carried values of record f ((u32 slot, i64 value)*,
  * big-endian, either format) into vals/have (cleared first).  0, or -1
  * when they are damaged. */
@@ -392,10 +376,10 @@ static int read_cv(const cmd_rp_t *rp, const kfk_frame_t *f, int64_t *vals, unsi
         return -1;
     const unsigned char *b = f->cv;
     for (size_t i = 0; i < f->cv_len; i += 12) {
-        uint32_t slot = (uint32_t)get_be(b + i, 4);
+        uint32_t slot = (uint32_t)wd_get_be(b + i, 4);
         if (slot >= nv)
             return -1;
-        vals[slot] = (int64_t)get_be(b + i + 4, 8);
+        vals[slot] = (int64_t)wd_get_be(b + i + 4, 8);
         have[slot] = 1;
     }
     return 0;
@@ -410,8 +394,8 @@ static void put_cv(const cmd_rp_t *rp, const int64_t *vals, const unsigned char 
         if (!have[s])
             continue;
         unsigned char b[12];
-        put_be(b, s, 4);
-        put_be(b + 4, (uint64_t)vals[s], 8);
+        wd_put_be(b, s, 4);
+        wd_put_be(b + 4, (uint64_t)vals[s], 8);
         wd_buf_add(scratch, b, sizeof b);
     }
 }

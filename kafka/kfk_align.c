@@ -91,15 +91,6 @@ void kfk_q_resume(kfk_t *k, ktp_t *t)
 
 /* ---- the merged order of the repartitioned path ------------------------ */
 
-static void put_be64(unsigned char *b, int64_t x)
-{
-    uint64_t v = (uint64_t)x;
-    for (int i = 7; i >= 0; i--) {
-        b[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
 int kfk_pos_of(const rd_kafka_message_t *m, kfk_pos_t *p)
 {
     kfk_frame_t f;
@@ -107,15 +98,6 @@ int kfk_pos_of(const rd_kafka_message_t *m, kfk_pos_t *p)
     if (kind != KFK_POS_NONE)
         *p = f.pos;
     return kind;
-}
-
-void kfk_pos_put(rd_kafka_headers_t *h, const kfk_pos_t *p)
-{
-    unsigned char b[24];
-    put_be64(b, p->ts);
-    put_be64(b + 8, p->part);
-    put_be64(b + 16, p->off);
-    rd_kafka_header_add(h, KFK_POS_HEADER, -1, b, sizeof b);
 }
 
 int kfk_pos_cmp(const kfk_pos_t *a, const kfk_pos_t *b)

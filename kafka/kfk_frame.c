@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_util.h"
+
 /* Format 2, fixed part (big-endian integers):
  *   0  u8   KFK_FRAME_MAGIC
  *   1  u8   flags: KFK_FRAME_F_WM, KFK_FRAME_F_IDLE
@@ -23,20 +25,27 @@
 enum { F_FLAGS = 1, F_TLEN = 2, F_POS = 4, F_SPART = 28, F_SOFF = 32, F_CVLEN = 40 };
 enum { KFK_FRAME_F_WM = 1, KFK_FRAME_F_IDLE = 2 };
 
-static void put_be(unsigned char *b, uint64_t v, int bytes)
+/* A position as 24 bytes (ts, partition, offset, big-endian): in the
+ * frame at F_POS, and format 1's warden.pos. */
+static void pos_write(unsigned char *b, const kfk_pos_t *p)
 {
-    for (int i = bytes - 1; i >= 0; i--) {
-        b[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
+    wd_put_be(b, (uint64_t)p->ts, 8);
+    wd_put_be(b + 8, (uint64_t)p->part, 8);
+    wd_put_be(b + 16, (uint64_t)p->off, 8);
 }
 
-static uint64_t get_be(const unsigned char *b, int bytes)
+static void pos_read(const unsigned char *b, kfk_pos_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v = v << 8 | b[i];
-    return v;
+    p->ts = (int64_t)wd_get_be(b, 8);
+    p->part = (int64_t)wd_get_be(b + 8, 8);
+    p->off = (int64_t)wd_get_be(b + 16, 8);
+}
+
+void kfk_pos_put(rd_kafka_headers_t *h, const kfk_pos_t *p)
+{
+    unsigned char b[24];
+    pos_write(b, p);
+    rd_kafka_header_add(h, KFK_POS_HEADER, -1, b, sizeof b);
 }
 
 int kfk_frame_put(wd_buf_t *out, const kfk_frame_t *f)
@@ -48,16 +57,14 @@ int kfk_frame_put(wd_buf_t *out, const kfk_frame_t *f)
     unsigned char b[KFK_FRAME_FIXED];
     b[0] = KFK_FRAME_MAGIC;
     b[F_FLAGS] = f->kind == KFK_POS_WM ? KFK_FRAME_F_WM : f->kind == KFK_POS_IDLE ? KFK_FRAME_F_IDLE : 0;
-    put_be(b + F_TLEN, tl, 2);
+    wd_put_be(b + F_TLEN, tl, 2);
     kfk_pos_t pos = f->pos;
     if (f->kind == KFK_POS_IDLE)
         memset(&pos, 0, sizeof pos);
-    put_be(b + F_POS, (uint64_t)pos.ts, 8);
-    put_be(b + F_POS + 8, (uint64_t)pos.part, 8);
-    put_be(b + F_POS + 16, (uint64_t)pos.off, 8);
-    put_be(b + F_SPART, tl ? (uint32_t)f->src_partition : 0, 4);
-    put_be(b + F_SOFF, tl ? (uint64_t)f->src_offset : 0, 8);
-    put_be(b + F_CVLEN, cl, 4);
+    pos_write(b + F_POS, &pos);
+    wd_put_be(b + F_SPART, tl ? (uint32_t)f->src_partition : 0, 4);
+    wd_put_be(b + F_SOFF, tl ? (uint64_t)f->src_offset : 0, 8);
+    wd_put_be(b + F_CVLEN, cl, 4);
     if (wd_buf_reserve(out, sizeof b + tl + cl) != 0)
         return -1;
     wd_buf_add(out, b, sizeof b);
@@ -74,7 +81,7 @@ static int parse_v2(const unsigned char *b, size_t len, kfk_frame_t *f)
 {
     if (len < KFK_FRAME_FIXED)
         return KFK_POS_NONE;
-    size_t tl = (size_t)get_be(b + F_TLEN, 2), cl = (size_t)get_be(b + F_CVLEN, 4);
+    size_t tl = (size_t)wd_get_be(b + F_TLEN, 2), cl = (size_t)wd_get_be(b + F_CVLEN, 4);
     if (cl % 12 || tl + cl > len - KFK_FRAME_FIXED)
         return KFK_POS_NONE;
     f->format = 2;
@@ -82,16 +89,14 @@ static int parse_v2(const unsigned char *b, size_t len, kfk_frame_t *f)
         f->pos.ts = f->pos.part = f->pos.off = INT64_MAX;
         return f->kind = KFK_POS_IDLE;
     }
-    f->pos.ts = (int64_t)get_be(b + F_POS, 8);
-    f->pos.part = (int64_t)get_be(b + F_POS + 8, 8);
-    f->pos.off = (int64_t)get_be(b + F_POS + 16, 8);
+    pos_read(b + F_POS, &f->pos);
     if (b[F_FLAGS] & KFK_FRAME_F_WM)
         return f->kind = KFK_POS_WM;
     if (tl) {
         f->src_topic = (const char *)b + KFK_FRAME_FIXED;
         f->src_topic_len = tl;
-        f->src_partition = (int32_t)get_be(b + F_SPART, 4);
-        f->src_offset = (int64_t)get_be(b + F_SOFF, 8);
+        f->src_partition = (int32_t)wd_get_be(b + F_SPART, 4);
+        f->src_offset = (int64_t)wd_get_be(b + F_SOFF, 8);
     }
     f->cv = cl ? b + KFK_FRAME_FIXED + tl : NULL;
     f->cv_len = cl;
@@ -147,9 +152,7 @@ static int parse_v1(const void *val, size_t len, const rd_kafka_headers_t *h, kf
     }
     if (rd_kafka_header_get_last(h, KFK_POS_HEADER, &v, &vl) != RD_KAFKA_RESP_ERR_NO_ERROR || !v || vl != 24)
         return KFK_POS_NONE;
-    f->pos.ts = (int64_t)get_be(v, 8);
-    f->pos.part = (int64_t)get_be((const unsigned char *)v + 8, 8);
-    f->pos.off = (int64_t)get_be((const unsigned char *)v + 16, 8);
+    pos_read(v, &f->pos);
     if (wm)
         return f->kind = KFK_POS_WM;
     if (rd_kafka_header_get_last(h, KFK_SRC_HEADER, &v, &vl) == RD_KAFKA_RESP_ERR_NO_ERROR && v)

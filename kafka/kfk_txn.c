@@ -672,26 +672,17 @@ static kfk_rc_t produce(kfk_t *k, const char *topic, int32_t partition, const vo
     rd_kafka_topic_t *rkt = topic_handle(k, topic);
     for (int tries = 0;; tries++) {
         rd_kafka_resp_err_t e;
-        if (rkt && !headers)
+        /* V_HEADERS(NULL) is no headers */
+        if (rkt)
             e = rd_kafka_producev(k->p, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
-                                  RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts_ms),
-                                  RD_KAFKA_V_END);
-        else if (rkt)
-            e = rd_kafka_producev(k->p, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
-                                  RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-                                  RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_END);
-        else if (headers)
-            e = rd_kafka_producev(k->p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                                   RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
                                   RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_END);
         else
             e = rd_kafka_producev(k->p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                                   RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)val, vallen),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts_ms),
-                                  RD_KAFKA_V_END);
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+                                  RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
             k->st.produced++;
             return KFK_OK;
