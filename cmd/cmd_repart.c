@@ -446,7 +446,8 @@ typedef struct hslot {
     const char   *out;         /* the next hop's topic this slot writes */
     int           u;           /* its upstream index there */
     kfk_pos_t     pos, cpos;   /* position handed on, and as of the last commit */
-    int           has_pos, has_cpos;
+    kfk_pos_t     fpos;        /* as of the batch whose commit is in flight (sealed) */
+    int           has_pos, has_cpos, has_fpos, sealed;
     int           wm_due;      /* records went out since its last watermark */
     struct hslot *next;
 } hslot_t;
@@ -706,14 +707,34 @@ static kfk_rc_t hop_changes(void *ud, void *part, kfk_changelog_t *cl, char *err
     return KFK_OK;
 }
 
+/* The position committed is the sealed batch's when its commit was in
+ * flight (the next batch has moved pos on since), else the batch's own. */
 static void hop_committed(void *ud, void *part)
 {
     (void)ud;
     hslot_t *s = part;
     if (s->state)
         state_log_commit(s->state);
-    s->cpos = s->pos;
-    s->has_cpos = s->has_pos;
+    s->cpos = s->sealed ? s->fpos : s->pos;
+    s->has_cpos = s->sealed ? s->has_fpos : s->has_pos;
+    s->sealed = 0;
+}
+
+/* The batch's commit goes in flight (kfk_handler_t.seal): its position and
+ * its state's log are kept apart from the next batch's. */
+static kfk_rc_t hop_seal(void *ud, void *part, char *errstr, size_t n)
+{
+    (void)ud;
+    hslot_t *s = part;
+    int rc = s->state ? state_log_seal(s->state) : 0;
+    if (rc != 0) {
+        snprintf(errstr, n, "%s", state_strerror(rc));
+        return KFK_FATAL;
+    }
+    s->fpos = s->pos;
+    s->has_fpos = s->has_pos;
+    s->sealed = 1;
+    return KFK_OK;
 }
 
 static kfk_rc_t hop_rollback(void *ud, void *part, char *errstr, size_t n)
@@ -723,6 +744,7 @@ static kfk_rc_t hop_rollback(void *ud, void *part, char *errstr, size_t n)
     s->pos = s->cpos;
     s->has_pos = s->has_cpos;
     s->wm_due = 0;
+    s->sealed = 0;
     if (s->state && state_log_rollback(s->state) != 0) {
         snprintf(errstr, n, "rollback failed");
         return KFK_FATAL;
@@ -818,6 +840,7 @@ static int hop_main(cmd_rp_t *rp, int k, const char *stats)
         .idle_ms = wd_config_int(cfg, "run.idle_ms"),
         .align_ms = k == 0 ? wd_config_int(cfg, "run.align_ms") : 0,
         .merge_max_held = RP_MAX_HELD,
+        .overlap = wd_config_bool(cfg, "run.commit_overlap"),
     };
     kfk_handler_t hh = {
         .ud = &h,
@@ -827,6 +850,7 @@ static int hop_main(cmd_rp_t *rp, int k, const char *stats)
         .precommit = hop_precommit,
         .committed = hop_committed,
         .rollback = hop_rollback,
+        .seal = hop_seal,
         .tick = hop_tick,
         .report = hop_report,
     };

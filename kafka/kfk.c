@@ -267,10 +267,11 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
     }
     if (k->o.merge_max_held == 0)
         k->o.merge_max_held = 50000;
-    /* In flight only where nothing but the batch boundary orders the
-     * transactions: no held messages, no ticks, and every slot's log can
-     * be sealed. */
-    k->overlap = k->o.overlap && !k->align && !k->o.merge && !k->h.tick && (k->h.seal || !k->h.changes);
+    /* In flight only where every slot's log can be sealed.  Held messages
+     * (align, merge) stay held across the hand-off: a batch's offsets are
+     * those of what it processed, and a rewind clears what is held; a tick
+     * waits for the commit in flight (kfk_run). */
+    k->overlap = k->o.overlap && (k->h.seal || !k->h.changes);
     {
         const char *names[64];
         int parts[64], compact[64];

@@ -148,8 +148,8 @@ typedef struct kfk_opts {
     size_t             merge_max_held; /* merge: pause a partition holding more (0: 50000) */
     int                overlap;     /* evaluate the next batch while a commit is in flight
                                      * (its outputs held until its transaction begins);
-                                     * taken only without align, merge and tick, and
-                                     * when the handler can seal */
+                                     * taken when the handler can seal (or keeps no
+                                     * state) */
 } kfk_opts_t;
 
 /* Counters of the loop (read after kfk_run, or for metrics). */

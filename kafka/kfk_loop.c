@@ -302,7 +302,7 @@ int kfk_run(kfk_t *k, char *errstr, size_t n)
         if (k->align && k->held > 0 &&
             (k->o.merge ? kfk_merge_release(k) : kfk_align_release(k, 0)) != KFK_OK)
             break;
-        if (!k->open && k->h.tick && k->o.tick_ms > 0 && !sig_stop && !k->stopping &&
+        if (!k->open && !k->inflight && k->h.tick && k->o.tick_ms > 0 && !sig_stop && !k->stopping &&
             wd_now_ns() - k->last_tick_ns >= (uint64_t)k->o.tick_ms * 1000000ull) {
             if (kfk_tick(k) != KFK_OK)
                 break;

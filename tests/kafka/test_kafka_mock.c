@@ -6,7 +6,8 @@
  * transaction (a zombie) stops the loop with a clear message, one fenced in
  * a transaction older than its timeout (a broker outage) is replaced and
  * the batch redone, three times at most; retriable coordinator errors are
- * retried; a handler's KFK_REDO redoes the batch.  (The mock
+ * retried; a handler's KFK_REDO redoes the batch; with commits in flight
+ * the same, also while paced messages are held across the hand-off.  (The mock
  * cannot prove exactly-once on the broker side: tests/integration/kafka_*
  * do that against a real broker.) */
 #include <setjmp.h>
@@ -56,6 +57,9 @@ static void t_report(void *ud, kfk_t *k)
     t->reports++;
 }
 
+/* The paced test's two partitions' handler states (NULL: not that test). */
+static th_t *pace_th;
+
 /* The first slow_calls messages take 25 ms each: a batch of 50 then lasts
  * longer than a 1 s transaction.timeout.ms. */
 static long slow_calls;
@@ -75,7 +79,7 @@ static kfk_rc_t t_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, void 
     kfk_rc_t rc = kfk_produce(k, "out", RD_KAFKA_PARTITION_UA, NULL, 0, m->payload, m->len, 0, NULL);
     if (rc != KFK_OK)
         return rc;
-    if (t->state == N_EVENTS)
+    if (t->state == N_EVENTS || (pace_th && pace_th[0].state == N_EVENTS / 2 && pace_th[1].state == N_EVENTS / 2))
         kfk_stop(k);
     return KFK_OK;
 }
@@ -440,6 +444,81 @@ static void test_overlap_fenced_old_transaction_gets_a_new_producer(void **st)
     assert_true(f->th.calls > N_EVENTS);
     assert_int_equal(f->th.state, N_EVENTS);
 }
+/* Paced (kfk_handler_t.pace_time: hop 0 of the repartitioned path) with
+ * commits in flight: two partitions' messages held and handed out by
+ * time across the hand-off; a commit in flight that fails rewinds both
+ * batches and clears what is held, and every event counts once in its
+ * partition's state. */
+static kfk_rc_t t_assign2(void *ud, const char *topic, int32_t partition, void **part)
+{
+    (void)topic;
+    *part = &((th_t *)ud)[partition];
+    return KFK_OK;
+}
+
+static int64_t t_pace(void *ud, const rd_kafka_message_t *m)
+{
+    (void)ud;
+    char v[32];
+    snprintf(v, sizeof v, "%.*s", (int)m->len, (const char *)m->payload);
+    return atol(v + 5);   /* {"n":N} */
+}
+
+static void test_overlap_paced_failed_commit_rewinds_held(void **st)
+{
+    fx_t *f = *st;
+    char err[512];
+    assert_int_equal(rd_kafka_mock_topic_create(f->mc, "in2", 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    rd_kafka_conf_set(pc, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(f->mc), err, sizeof err);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+    assert_non_null(p);
+    for (int i = 0; i < N_EVENTS; i++) {
+        char v[32];
+        int n = snprintf(v, sizeof v, "{\"n\":%d}", i);
+        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("in2"), RD_KAFKA_V_PARTITION(i % 2),
+                                           RD_KAFKA_V_VALUE(v, (size_t)n),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+    th_t th[2];
+    memset(th, 0, sizeof th);
+    pace_th = th;
+    const char *topics[] = { "in2" };
+    kfk_opts_t o = {
+        .topics = topics, .ntopics = 1, .group = "t.ov.pace", .txn_id = "t.ov.pace", .changelog = "cl",
+        .dlq = "dlq", .batch_max = 50, .batch_ms = 100, .client_id = "test", .overlap = 1,
+        .per_partition = 1, .align_ms = 1000,
+    };
+    kfk_handler_t h = {
+        .ud = th, .assign = t_assign2, .message = t_message, .changes = t_changes, .committed = t_committed,
+        .rollback = t_rollback, .apply = t_apply, .restored = t_restored, .seal = t_seal,
+        .pace_time = t_pace,
+    };
+    rd_kafka_mock_push_request_errors(f->mc, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    kfk_t *k = kfk_new(f->cfg, &o, &h, err, sizeof err);
+    if (!k)
+        fail_msg("kfk_new: %s", err);
+    int rc = kfk_run(k, err, sizeof err);
+    kfk_stats_t s;
+    kfk_stats(k, &s);
+    kfk_destroy(k);
+    pace_th = NULL;
+    if (rc != 0)
+        fail_msg("the loop stopped: %s", err);
+    assert_true(s.overlapped >= 1);
+    assert_true(s.aborts >= 1);
+    assert_true(s.held_max >= 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(th[i].state, N_EVENTS / 2);
+        assert_int_equal(th[i].committed, N_EVENTS / 2);
+        assert_false(th[i].has_seal);
+    }
+    assert_true(th[0].rollbacks + th[1].rollbacks >= 1);
+    assert_true(th[0].calls + th[1].calls > N_EVENTS);
+}
 
 int main(void)
 {
@@ -456,6 +535,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overlap_retriable_commit_errors_are_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlap_fenced_old_transaction_gets_a_new_producer, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_overlap_paced_failed_commit_rewinds_held, setup, teardown),
     };
     return cmocka_run_group_tests_name("kafka loop on the mock cluster", tests, NULL, NULL);
 }
