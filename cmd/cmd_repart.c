@@ -47,12 +47,6 @@
 #include "rules/rule_prune.h"
 #include "state/state.h"
 
-/* Records a hop holds per input partition before pausing it at the broker
- * (merge, and hop 0's pacing).  Small: a partition far ahead of the slowest
- * upstream waits at the broker, not in memory, so what a hop polls it can
- * soon hand out (poll-to-commit latency) and memory stays bounded. */
-#define RP_MAX_HELD   3000
-
 typedef struct rp_stream {
     const char         *name;         /* engine-owned */
     const char        **chain;        /* key paths, evaluation key last */
@@ -839,8 +833,8 @@ static int hop_main(cmd_rp_t *rp, int k, const char *stats)
         .tick_ms = wd_config_int(cfg, "run.tick_ms"),
         .idle_ms = wd_config_int(cfg, "run.idle_ms"),
         .align_ms = k == 0 ? wd_config_int(cfg, "run.align_ms") : 0,
-        .merge_max_held = RP_MAX_HELD,
         .overlap = wd_config_bool(cfg, "run.commit_overlap"),
+        .hold_max_bytes = (size_t)wd_config_int(cfg, "run.hold_max_kb") * 1024,
     };
     kfk_handler_t hh = {
         .ud = &h,
@@ -943,7 +937,7 @@ void cmd_rp_final_opts(cmd_rp_t *rp, kfk_opts_t *ko)
     ko->topics = (const char *const *)rp->topics[rp->H];
     ko->ntopics = (size_t)rp->ntopics[rp->H];
     ko->merge = 1;
-    ko->merge_max_held = RP_MAX_HELD;
+    ko->hold_max_bytes = (size_t)wd_config_int(rp->cfg, "run.hold_max_kb") * 1024;
     rp->carry.local = rp->local[rp->H];
     rp->carry.vals = rp->vals;
     rp->carry.have = rp->have;

@@ -206,6 +206,25 @@ static int cmp_str(const void *a, const void *b)
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
+/* The consumer's max.partition.fetch.bytes: what one fetch brings of a
+ * partition at most.  A merge or pacing loop gets a partition's messages
+ * in runs of about that much (one fetch's worth before the next
+ * partition's), so it holds a few such runs before it pauses one: a pause
+ * drops everything librdkafka had fetched ahead for the partition, to be
+ * fetched again after the resume (with 3,000 messages per partition, an
+ * input spread over 4 partitions event by event paused 241 times and took
+ * 11.5 CPU-seconds per 1,000,000 events instead of 5.9, hop 0's fetcher
+ * 3.2 of them; docs/operations.md, "Holding for the merge"). */
+static size_t fetch_bytes(rd_kafka_t *c)
+{
+    char v[64];
+    size_t vn = sizeof v;
+    long long b = 0;
+    if (rd_kafka_conf_get(rd_kafka_conf(c), "max.partition.fetch.bytes", v, &vn) == RD_KAFKA_CONF_OK)
+        b = atoll(v);
+    return b > 0 ? (size_t)b : 1048576;
+}
+
 kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
                            const kfk_handler_t *h, char *errstr, size_t n)
 {
@@ -265,8 +284,6 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
         snprintf(errstr, n, "the internal topics of a repartition hop differ in partition count (or are missing)");
         goto fail;
     }
-    if (k->o.merge_max_held == 0)
-        k->o.merge_max_held = 50000;
     /* In flight only where every slot's log can be sealed.  Held messages
      * (align, merge) stay held across the hand-off: a batch's offsets are
      * those of what it processed, and a rewind clears what is held; a tick
@@ -340,6 +357,12 @@ kfk_t *kfk_new(const wd_config_t *cfg, const kfk_opts_t *opts,
         goto fail;
     }
     rd_kafka_poll_set_consumer(k->c);
+    k->hold_max = k->o.hold_max_bytes;
+    if (!k->hold_max) {
+        k->hold_max = 3 * fetch_bytes(k->c);
+        if (k->hold_max < KFK_HOLD_MIN)
+            k->hold_max = KFK_HOLD_MIN;
+    }
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new((int)opts->ntopics);
     for (size_t i = 0; i < opts->ntopics; i++)
         rd_kafka_topic_partition_list_add(sub, opts->topics[i], RD_KAFKA_PARTITION_UA);

@@ -145,7 +145,9 @@ typedef struct kfk_opts {
                                        * topics are co-partitioned */
     long               tick_ms;     /* the handler's tick period (0: none) */
     long               idle_ms;     /* caught up this long: the slot is idle (tick) */
-    size_t             merge_max_held; /* merge: pause a partition holding more (0: 50000) */
+    size_t             hold_max_bytes; /* merge, pace: pause a partition holding more than
+                                        * this (each message counted as its length + 256;
+                                        * 0: 4 x the consumer's max.partition.fetch.bytes) */
     int                overlap;     /* evaluate the next batch while a commit is in flight
                                      * (its outputs held until its transaction begins);
                                      * taken when the handler can seal (or keeps no

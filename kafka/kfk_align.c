@@ -18,6 +18,7 @@ void kfk_q_clear(kfk_t *k, ktp_t *t)
         rd_kafka_message_destroy(t->q[(t->qhead + i) % t->qcap]);
     k->held -= t->qlen;
     t->qhead = t->qlen = 0;
+    t->qbytes = 0;
     kfk_q_resume(k, t);
 }
 
@@ -65,7 +66,8 @@ int kfk_q_push(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t ns)
         t->q_pos[at].off = m->offset;
     }
     t->qlen++;
-    if ((k->o.merge || k->pace) && !t->paused && t->qlen > k->o.merge_max_held) {
+    t->qbytes += KFK_HELD_COST(m);
+    if ((k->o.merge || k->pace) && !t->paused && t->qbytes > k->hold_max) {
         /* Bounded: a partition far ahead of a slow upstream waits at the broker. */
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
@@ -80,7 +82,7 @@ int kfk_q_push(kfk_t *k, ktp_t *t, rd_kafka_message_t *m, uint64_t ns)
 
 void kfk_q_resume(kfk_t *k, ktp_t *t)
 {
-    if (!t->paused || t->qlen > k->o.merge_max_held / 2 || !k->c)
+    if (!t->paused || t->qbytes > k->hold_max / 2 || !k->c)
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
@@ -155,12 +157,14 @@ int kfk_merge_idle(const kfk_t *k, const kslot_t *sl)
     return 1;
 }
 
+/* The head of t's held messages goes out. */
 static kfk_rc_t pop_process(kfk_t *k, ktp_t *t)
 {
     rd_kafka_message_t *m = t->q[t->qhead];
     uint64_t ns = t->q_ns[t->qhead];
     t->qhead = (t->qhead + 1) % t->qcap;
     t->qlen--;
+    t->qbytes -= KFK_HELD_COST(m);
     k->held--;
     kfk_q_resume(k, t);
     return kfk_process(k, t, m, ns);
@@ -356,12 +360,7 @@ kfk_rc_t kfk_align_release(kfk_t *k, int force)
             }
             if (!ready)
                 continue;
-            rd_kafka_message_t *m = best->q[best->qhead];
-            uint64_t ns = best->q_ns[best->qhead];
-            best->qhead = (best->qhead + 1) % best->qcap;
-            best->qlen--;
-            k->held--;
-            if (kfk_process(k, best, m, ns) != KFK_OK)
+            if (pop_process(k, best) != KFK_OK)
                 return KFK_FATAL;
             progressed = 1;
             break;   /* slots and partitions may have changed (commit, rewind) */

@@ -70,7 +70,13 @@ typedef struct ktp {
     int                   paused;       /* merge, pace: paused for holding too much */
     uint64_t              eof_ns;       /* when eof was last seen (idle) */
     size_t                qhead, qlen, qcap;
+    size_t                qbytes;       /* what is held, counted as KFK_HELD_COST */
 } ktp_t;
+
+/* A held message's weight against kfk_t.hold_max: its value and key, and
+ * about what librdkafka allocates around it. */
+#define KFK_HOLD_MIN (8u << 20)
+#define KFK_HELD_COST(m) ((m)->len + (m)->key_len + 256)
 
 #define KFK_RKTS 8   /* actions, dead letters, changelog, internal topics */
 #define KFK_MBUF 256 /* messages per consumer call */
@@ -92,6 +98,7 @@ struct kfk {
     int                  pace;           /* align across every partition by h.pace_time */
     wd_log_every_t       misaligned_log; /* alignment give-ups (repeats suppressed) */
     size_t               held;           /* messages held, all partitions */
+    size_t               hold_max;       /* merge, pace: a partition holding more bytes pauses */
     uint64_t             last_tick_ns;   /* the handler's last tick */
     int                  open;           /* a transaction is open */
     int                  stopping;       /* finish the batch and return (max_events) */

@@ -48,6 +48,23 @@ kt_read "actions.g.$KID" | sort >"$KT/a.sorted"
 sort "$KT/eval_actions.jsonl" | diff - "$KT/a.sorted" >"$KT/actions.diff" || { head "$KT/actions.diff"; kt_fail "actions differ from warden eval"; }
 echo "ok: repartitioned run = eval: $(wc -l <"$KT/r.sorted") hits (password_spray $got), $(wc -l <"$KT/a.sorted") actions, $(python3 -c "print(round($t1-$t0,1))") s"
 
+# Holding 1 KiB per partition: hop 0's pacing and the last hop's merge
+# pause their partitions at the broker over and over (every resume fetches
+# again what the pause dropped); the answers stay eval's.
+cfg hold "hold.$KID"
+kt_warden "$KT/hold.log" run -c "$KT/hold.lua" --instance a --set run.hold_max_kb=1
+rp_drained "$KT/hold.log" 120
+kt_stop "$KT_PID" || { tail -20 "$KT/hold.log"; kt_fail "warden run (hold_max_kb=1) exited non-zero"; }
+kt_final "$KT/hold.log"
+hold_paused=$(python3 -c '
+import json, glob, sys
+print(sum(json.load(open(f)).get("paused", 0) for f in [sys.argv[1]] + glob.glob(sys.argv[1] + ".hop*.json")))' \
+    "$(kt_stats_file "$KT/hold.log")")
+[ "$hold_paused" -gt 10 ] || kt_fail "holding 1 KiB paused partitions $hold_paused times: the test does not pause"
+sort "$KT/hold.hits.jsonl" | diff "$KT/e.sorted" - >"$KT/hold.diff" || { head "$KT/hold.diff"; kt_fail "hits differ from warden eval with hold_max_kb=1"; }
+kt_read "actions.hold.$KID" | sort | diff - "$KT/a.sorted" >/dev/null || kt_fail "actions differ from warden eval with hold_max_kb=1"
+echo "ok: holding 1 KiB per partition ($hold_paused pauses): the same hits and actions"
+
 # The same input counted per partition: the loss the path fixes.
 cfg off "off.$KID"
 KT_REPARTITION=off kt_warden "$KT/off.log" run -c "$KT/off.lua" --instance a
