@@ -17,9 +17,10 @@
  * GROUP.repartition.K+1.P.  With every input partition in event-time order
  * each slot sees its events in the one global order (ts, partition, offset)
  * — the order `warden eval` is given.  Every commit, and every tick while
- * idle, each slot writes a watermark (its position, or "idle") to every
- * partition of the next hop's topic, so a slot with nothing for a partition
- * never holds it up.
+ * idle, each slot writes a watermark (its position — on hop 0 the instant
+ * before the oldest event its pacing holds, when later — or "idle") to
+ * every partition of the next hop's topic, so a slot with nothing for a
+ * partition never holds it up.
  *
  * Exactly once: each hop is a consume-transform-produce loop of its own
  * (kafka/kfk.h; group GROUP.hopK, transactional.id GROUP.INSTANCE.hopK, its
@@ -441,7 +442,8 @@ typedef struct hslot {
     int           u;           /* its upstream index there */
     kfk_pos_t     pos, cpos;   /* position handed on, and as of the last commit */
     kfk_pos_t     fpos;        /* as of the batch whose commit is in flight (sealed) */
-    int           has_pos, has_cpos, has_fpos, sealed;
+    kfk_pos_t     wpos;        /* the last watermark written (hop 0: may be past pos) */
+    int           has_pos, has_cpos, has_fpos, sealed, has_wpos;
     int           wm_due;      /* records went out since its last watermark */
     struct hslot *next;
 } hslot_t;
@@ -652,19 +654,43 @@ static int64_t hop_pace_time(void *ud, const rd_kafka_message_t *m)
     return ts;
 }
 
-/* Watermarks of every slot that handed something on in the batch. */
+/* A slot's watermark: its position (everything up to it handed on); on
+ * hop 0 the position just before the oldest event it holds, when that is
+ * later: the slot's input partition is in event-time order, so nothing it
+ * hands on later is older (an event that is counts as late, as it would
+ * against the position), and the next hop need not wait for events of
+ * the slot's that the pacing holds behind another partition's older ones.
+ * 0 when there is none. */
+static int slot_watermark(const hop_t *h, kfk_t *k, const hslot_t *s, kfk_pos_t *w)
+{
+    int64_t ts;
+    int have = s->has_pos;
+    if (have)
+        *w = s->pos;
+    if (h->k == 0 && kfk_slot_held_min(k, s, &ts) && ts > INT64_MIN) {
+        kfk_pos_t b = { ts - 1, INT64_MAX, INT64_MAX };
+        if (!have || kfk_pos_cmp(&b, w) > 0)
+            *w = b;
+        have = 1;
+    }
+    return have;
+}
+
 static kfk_rc_t hop_precommit(void *ud, kfk_t *k)
 {
     hop_t *h = ud;
     int np = h->rp->P;
     for (hslot_t *s = h->slots; s; s = s->next) {
-        if (!s->wm_due || !s->has_pos)
+        kfk_pos_t w;
+        if (!slot_watermark(h, k, s, &w) || (!s->wm_due && s->has_wpos && kfk_pos_cmp(&w, &s->wpos) <= 0))
             continue;
-        kfk_rc_t rc = kfk_watermark(k, s->out, np, &s->pos);
+        kfk_rc_t rc = kfk_watermark(k, s->out, np, &w);
         if (rc != KFK_OK)
             return rc == KFK_REDO ? KFK_REDO : KFK_FATAL;
         h->watermarks_out += (uint64_t)np;
         s->wm_due = 0;
+        s->wpos = w;
+        s->has_wpos = 1;
     }
     return KFK_OK;
 }
@@ -739,6 +765,7 @@ static kfk_rc_t hop_rollback(void *ud, void *part, char *errstr, size_t n)
     s->has_pos = s->has_cpos;
     s->wm_due = 0;
     s->sealed = 0;
+    s->has_wpos = 0;   /* what it wrote since the last commit is gone */
     if (s->state && state_log_rollback(s->state) != 0) {
         snprintf(errstr, n, "rollback failed");
         return KFK_FATAL;

@@ -287,6 +287,10 @@ int kfk_pos_cmp(const kfk_pos_t *a, const kfk_pos_t *b);
 /* Writes a watermark (p; NULL: idle) to every partition of topic, inside
  * the open transaction.  Returns what kfk_produce does. */
 kfk_rc_t kfk_watermark(kfk_t *k, const char *topic, int nparts, const kfk_pos_t *p);
+/* Pacing: the smallest time (kfk_handler_t.pace_time) of the messages the
+ * slot part holds, not handed out yet, in *ts.  1, or 0 when it holds none
+ * (or the loop does not pace). */
+int kfk_slot_held_min(const kfk_t *k, const void *part, int64_t *ts);
 
 /* Before the loops start: the partition count of each of topics (-1:
  * missing) into parts, and, when create is set, creates the missing ones

@@ -134,6 +134,23 @@ kfk_rc_t kfk_watermark(kfk_t *k, const char *topic, int nparts, const kfk_pos_t 
     return rc;
 }
 
+int kfk_slot_held_min(const kfk_t *k, const void *part, int64_t *ts)
+{
+    int any = 0;
+    for (size_t i = 0; k->pace && i < k->ntps; i++) {
+        const ktp_t *t = k->tps[i];
+        if (!t->slot || t->slot->user != part)
+            continue;
+        for (size_t j = 0; j < t->qlen; j++) {
+            int64_t v = t->q_pos[(t->qhead + j) % t->qcap].ts;
+            if (!any || v < *ts)
+                *ts = v;
+            any = 1;
+        }
+    }
+    return any;
+}
+
 static size_t slot_tps(const kfk_t *k, const kslot_t *sl, ktp_t **out, size_t max)
 {
     size_t n = 0;
