@@ -15,8 +15,12 @@
 #   V, VR: issue 9's velocity job (bench/velocity: failed logins per user in
 #      an hour above a threshold) on VELOCITY_EVENTS logins: V over input
 #      keyed by user id without repartitioning, VR over unkeyed input
-#      repartitioned by user id; each with warden eval's hit count beside;
-#      then VR's ratios against the quoted Kafka Streams figures;
+#      repartitioned by user id (loaded by kcat's default sticky
+#      partitioner: runs of tens of thousands of consecutive events per
+#      partition), VRe the same over input spread event by event (as many
+#      producers writing live give); each with warden eval's hit count
+#      beside; then VR's and VRe's ratios against the quoted Kafka Streams
+#      figures;
 #   restore: a slot's changelog of RESTORE_KEYS (default 1,000,000) keys
 #      restored at start, timed.
 # Each line: events/s, p50/p99 poll→commit, changelog bytes per event,
@@ -259,6 +263,8 @@ timeout 300 kcat -b "$KAFKA_BOOTSTRAP" -P -t vel.keyed -K $'\t' -l -X linger.ms=
     "$T/velocity.keyed"
 timeout 300 kcat -b "$KAFKA_BOOTSTRAP" -P -t vel.spread -l -X linger.ms=50 -X batch.num.messages=10000 \
     "$T/velocity.jsonl"
+timeout 300 kcat -b "$KAFKA_BOOTSTRAP" -P -t vel.each -l -X linger.ms=50 -X batch.num.messages=10000 \
+    -X sticky.partitioning.linger.ms=0 "$T/velocity.jsonl"
 V_EVAL=$("$WARDEN" eval -q bench/velocity "$T/velocity.jsonl" | wc -l)
 sed -e 's/group = "bench.w"/group = "bench.v"/' -e 's/bench.actions/bench.v.actions/' \
     -e 's/topics = { "in" }/topics = { "vel.keyed" }/' -e "s|rules = \"[^\"]*\"|rules = \"$PWD/bench/velocity\"|" \
@@ -286,6 +292,13 @@ VR_RATE=$RP_RATE VR_CPU=$RP_CPU
 row "VR: velocity job, repartitioned" "$RP_RATE" "$(jget "$RP_JSON" latency_p50_us)" \
     "$(jget "$RP_JSON" latency_p99_us)" "$RP_CL" "$RP_CPU" "$RP_BROKER" \
     "hits $(jget "$RP_JSON" hits), warden eval $V_EVAL; $RP_HOPS hop + the last; $RP_WALL ev/s with start-up"
+sed -e 's/group = "bench.vr"/group = "bench.vre"/' -e 's/bench.vr.actions/bench.vre.actions/' \
+    -e 's/"vel.spread"/"vel.each"/' "$T/vr.lua" >"$T/vre.lua"
+repart_run vre "$T/vre.lua" "$VEVENTS"
+VRE_RATE=$RP_RATE VRE_CPU=$RP_CPU
+row "VRe: the same, event-spread input" "$RP_RATE" "$(jget "$RP_JSON" latency_p50_us)" \
+    "$(jget "$RP_JSON" latency_p99_us)" "$RP_CL" "$RP_CPU" "$RP_BROKER" \
+    "hits $(jget "$RP_JSON" hits), warden eval $V_EVAL; $RP_WALL ev/s with start-up"
 
 # The restore of RESTORE_KEYS keys: users seen once on one partition (a
 # one-counter pack), one run writes their changelog, the next process
@@ -336,9 +349,12 @@ for r in "${ROWS[@]}"; do
 done
 printf '%-32s %9s %7s %7s %9s %8s %8s %6s %6s  %s\n' "K: Kafka Streams 3.9 (quoted)" "67000" "-" "251.0" "-" \
     "20.5" "-" "-" "-" "issue 9's velocity job, EOS v2 + repartition; NOT measured here"
-awk -v r="$VR_RATE" -v c="$VR_CPU" -v n="$VEVENTS" 'BEGIN {
-    printf "VR against K: %.2fx the rate (aim >= 2), %.2fx the events per CPU-second (aim >= 5; K: 1M events in 20.5 s)\n",
-        r / 67000, (c > 0 ? (n / c) / (1000000 / 20.5) : 0) }'
+for v in "VR $VR_RATE $VR_CPU" "VRe $VRE_RATE $VRE_CPU"; do
+    set -- $v
+    awk -v l="$1" -v r="$2" -v c="$3" -v n="$VEVENTS" 'BEGIN {
+        printf "%s against K: %.2fx the rate (aim >= 2), %.2fx the events per CPU-second (aim >= 5; K: 1M events in 20.5 s)\n",
+            l, r / 67000, (c > 0 ? (n / c) / (1000000 / 20.5) : 0) }'
+done
 echo "restore of $RESTORED changelog records (keys) at start: $RESTORE_MS ms"
 echo "aims (issue 9): W1 >= 150000 events/s, p99 <= 250 ms, changelog <= 100 bytes/event"
 echo "broker RSS $(broker_rss) MB"
