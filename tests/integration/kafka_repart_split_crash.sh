@@ -35,21 +35,7 @@ kill -KILL "$SB"; wait "$SB" 2>/dev/null || :
 echo "split b killed -9 after $(kt_stat "$KT/sb.log" events) events"
 kt_warden "$KT/sb2.log" split -c "$KT/split.lua" --instance sb; SB=$KT_PID
 kt_warden "$KT/sc.log" split -c "$KT/split.lua" --instance sc; SC=$KT_PID
-kt_wait_stat "$KT/sa.log" events 0 60   # its stats name the stream topics
-topics=$(python3 -c 'import json, sys
-print("\n".join(sorted(s["topic"] for s in json.load(open(sys.argv[1]))["streams"].values())))' "$(kt_stats_file "$KT/sa.log")")
-expect=$(python3 -c 'import json, sys
-names = set(json.load(open(sys.argv[1]))["streams"])
-print(sum(1 for l in open(sys.argv[2]) if json.loads(l)["type"] in names))' "$(kt_stats_file "$KT/sa.log")" "$KT/events.jsonl")
-n=0
-for i in $(seq 1 240); do
-    n=0; for t in $topics; do n=$((n + $(kt_count "$t"))); done
-    [ "$n" -ge "$expect" ] && break
-    sleep 0.5
-done
-sleep 3   # a duplicate would show now
-n=0; for t in $topics; do n=$((n + $(kt_count "$t"))); done
-[ "$n" = "$expect" ] || kt_fail "after split's kill -9 and rebalance the split topics hold $n records, want $expect"
+rp_split_complete "$KT/sa.log"
 for p in $SA $SB $SC; do kt_stop "$p" || kt_fail "a split process exited non-zero on SIGTERM"; done
 # Every event once, by its raw origin (split's records carry warden.origin).
 for t in $topics; do
@@ -61,32 +47,6 @@ uniq -d "$KT/origins.txt" >"$KT/dup_origins.txt"
 echo "ok: split, 2 processes, one killed -9 and restarted, one added: $n records in $(echo "$topics" | wc -l) topics, each raw record once"
 
 # Run, with a kill -9, a restart and an added process.
-list=$(for t in $topics; do printf "'%s', " "$t"; done)
-for i in a b b2 c; do
-    kt_config "$KT/$i.lua" "
-  streams = { topics = { $list } },
-  rules = '$PACK',
-  store = 'jsonl:$i.hits.jsonl',   -- the jsonl sink starts its file afresh: one per process
-  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
-          batch_max = 200, batch_ms = 100 },"
-done
-kt_warden "$KT/a.log" run -c "$KT/a.lua" --instance ra; A=$KT_PID
-kt_warden "$KT/b.log" run -c "$KT/b.lua" --instance rb; B=$KT_PID
-KT_PID=$A
-kt_wait_stat "$KT/b.log" events 100 180
-kill -KILL "$B"; wait "$B" 2>/dev/null || :
-echo "run b killed -9 after $(kt_stat "$KT/b.log" events) events"
-sleep 1
-pgrep -f -- "-c $KT/b.lua " >/dev/null && kt_fail "b's hop processes outlived it"
-kt_warden "$KT/b2.log" run -c "$KT/b2.lua" --instance rb; B=$KT_PID
-kt_warden "$KT/c.log" run -c "$KT/c.lua" --instance rc; C=$KT_PID
-KT_PID=$A
-kt_wait_stat "$KT/c.log" partitions 1 120
-kt_wait_count "actions.$KID" "$want" 300
-sleep 3   # a duplicate would show now
-for p in $A $B $C; do kt_stop "$p" || kt_fail "a run process exited non-zero on SIGTERM"; done
-for l in a b2 c; do
-    [ "$(kt_stat "$KT/$l.log" late)" = 0 ] || kt_fail "$l handed records out late"
-done
+rp_crash_run "$(for t in $topics; do printf "'%s', " "$t"; done)" r
 rp_same_as_eval " after split's and run's kill -9 and rebalances" "$KT"/*.hits.jsonl
 echo "ok: split -> run, each with a kill -9, a restart and an added process: $want actions exactly once, $(wc -l <"$KT/r.sorted") hits = warden eval (run b evaluated $(kt_stat "$KT/b2.log" events) after its restart, c $(kt_stat "$KT/c.log" events))"

@@ -18,6 +18,16 @@
 #                              that read counters of other keys or labels a hit
 #   rp_same_as_eval WHAT HITS… the actions topic and the hits files (deduplicated)
 #                              equal warden eval's; WHAT ends the actions message
+#   rp_split_complete LOG      a split process's stats (LOG) name the stream
+#                              topics ($topics); waits until they hold every
+#                              event of the pack's streams in $KT/events.jsonl,
+#                              then fails unless exactly that many ($n)
+#   rp_crash_run TOPICS INST   warden run over TOPICS (a Lua list) with 2
+#                              processes (instances INSTa, INSTb), b killed -9
+#                              mid-stream and restarted, then INSTc added;
+#                              until the actions topic holds $want, then stops
+#                              all and fails on a late record; hits files
+#                              $KT/{a,b,b2,c}.hits.jsonl
 
 rp_produce() {
     python3 -c '
@@ -89,4 +99,55 @@ rp_same_as_eval() {
         head "$KT/actions.diff"; kt_fail "actions differ from warden eval$what"; }
     sort -u "$@" >"$KT/r.sorted"
     sort "$KT/eval_hits.jsonl" | diff - "$KT/r.sorted" >"$KT/hits.diff" || { head "$KT/hits.diff"; kt_fail "hits differ from warden eval"; }
+}
+
+rp_split_complete() {
+    local log=$1 expect i t
+    kt_wait_stat "$log" events 0 60   # its stats name the stream topics
+    topics=$(python3 -c 'import json, sys
+print("\n".join(sorted(s["topic"] for s in json.load(open(sys.argv[1]))["streams"].values())))' "$(kt_stats_file "$log")")
+    # every event of a stream the pack uses, once
+    expect=$(python3 -c 'import json, sys
+names = set(json.load(open(sys.argv[1]))["streams"])
+print(sum(1 for l in open(sys.argv[2]) if json.loads(l)["type"] in names))' "$(kt_stats_file "$log")" "$KT/events.jsonl")
+    for i in $(seq 1 240); do
+        n=0; for t in $topics; do n=$((n + $(kt_count "$t"))); done
+        [ "$n" -ge "$expect" ] && break
+        sleep 0.5
+    done
+    sleep 3   # a duplicate would show now
+    n=0; for t in $topics; do n=$((n + $(kt_count "$t"))); done
+    [ "$n" = "$expect" ] || kt_fail "the split topics hold $n records, want $expect"
+}
+
+rp_crash_run() {
+    local list=$1 inst=$2 i p A B C
+    for i in a b b2 c; do
+        kt_config "$KT/$i.lua" "
+  streams = { topics = { $list } },
+  rules = '$PACK',
+  store = 'jsonl:$i.hits.jsonl',   -- the jsonl sink starts its file afresh: one per process
+  run = { group = 'g.$KID', actions_topic = 'actions.$KID', dlq_topic = 'dlq.$KID',
+          batch_max = 200, batch_ms = 100 },"
+    done
+    kt_warden "$KT/a.log" run -c "$KT/a.lua" --instance "${inst}a"; A=$KT_PID
+    kt_warden "$KT/b.log" run -c "$KT/b.lua" --instance "${inst}b"; B=$KT_PID
+    KT_PID=$A
+    kt_wait_stat "$KT/b.log" events 100 180
+    kill -KILL "$B"; wait "$B" 2>/dev/null || :
+    echo "b killed -9 after $(kt_stat "$KT/b.log" events) events"
+    sleep 1
+    pgrep -f -- "-c $KT/b.lua " >/dev/null && kt_fail "b's hop processes outlived it"
+    mv "$KT/b.json" "$KT/b1.json" 2>/dev/null || :
+    kt_warden "$KT/b2.log" run -c "$KT/b2.lua" --instance "${inst}b"; B=$KT_PID
+    KT_PID=$A
+    kt_warden "$KT/c.log" run -c "$KT/c.lua" --instance "${inst}c"; C=$KT_PID
+    KT_PID=$A
+    kt_wait_stat "$KT/c.log" partitions 1 120
+    kt_wait_count "actions.$KID" "$want" 300
+    sleep 3   # a duplicate would show now
+    for p in $A $B $C; do kt_stop "$p" || kt_fail "a run process exited non-zero on SIGTERM"; done
+    for i in a b2 c; do
+        [ "$(kt_stat "$KT/$i.log" late)" = 0 ] || kt_fail "$i handed records out late"
+    done
 }
