@@ -361,6 +361,8 @@ int cmd_explain(int argc, char **argv)
         rpl_explain_set_store(x, shown, run_id);
         long n = store_read_results(store_url, run_id, rpl_explain_event_id(x), rpl_explain_recorded, x,
                                     err, sizeof(err));
+        if (rpl_explain_oom(x))
+            cmd_oom("the recorded results");
         if (n < 0) {
             fprintf(stderr, "warden explain: results store %s: %s\n", shown, err);
             free(shown);

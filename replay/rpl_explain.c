@@ -38,6 +38,7 @@ struct rpl_explain {
     char                *store, *run_id;
     rec_row_t           *rec;
     size_t               nrec;
+    int                  oom;        /* a recorded row could not be kept (rpl_explain_oom) */
 };
 
 /* ---- warm-up --------------------------------------------------------------- */
@@ -55,7 +56,7 @@ static int64_t granule(int64_t w)
 /* The longest literal ttl given to ctx.label in the pack's rule sources:
  * the last string literal inside each ctx.label( … ) call that parses as
  * a duration.  A ttl computed at run time is not seen (--warmup covers
- * it). */
+ * it).  -1: out of memory. */
 static int64_t longest_label_ttl(const rule_pack_t *p)
 {
     rule_t *const *rules;
@@ -67,7 +68,7 @@ static int64_t longest_label_ttl(const rule_pack_t *p)
         size_t len = rules[i]->source_len;
         unsigned char *kind = malloc(len ? len : 1);
         if (kind == NULL)
-            abort();
+            return -1;
         wd_lua_classify(src, len, kind);
         for (const char *at = memmem(src, len, call, sizeof(call) - 1); at;
              at = memmem(at + 1, len - (size_t)(at + 1 - src), call, sizeof(call) - 1)) {
@@ -115,6 +116,8 @@ static int64_t default_warmup(eng_engine_t *e)
     if (w > 0)
         w += granule(w);
     int64_t l = longest_label_ttl(eng_engine_pack(e));
+    if (l < 0)
+        return -1;
     return l > w ? l : w;
 }
 
@@ -123,8 +126,10 @@ static int64_t default_warmup(eng_engine_t *e)
 rpl_explain_t *rpl_explain_new(const rpl_explain_opts_t *o, char *errstr, size_t errstr_size)
 {
     rpl_explain_t *x = calloc(1, sizeof(*x));
-    if (x == NULL)
-        abort();
+    if (x == NULL) {
+        snprintf(errstr, errstr_size, "out of memory while preparing the explanation");
+        return NULL;
+    }
     x->eo = o->eng;
     x->eng = eng_engine_new(&o->eng, o->rules, errstr, errstr_size);
     if (x->eng == NULL) {
@@ -139,6 +144,11 @@ rpl_explain_t *rpl_explain_new(const rpl_explain_opts_t *o, char *errstr, size_t
         return NULL;
     }
     x->warmup_ms = o->warmup_ms >= 0 ? o->warmup_ms : default_warmup(x->eng);
+    if (x->warmup_ms < 0) {
+        snprintf(errstr, errstr_size, "out of memory while reading the rules for their label ttls");
+        rpl_explain_destroy(x);
+        return NULL;
+    }
     x->start_ms = INT64_MIN;
     x->hist_first_ts = INT64_MIN;
     return x;
@@ -271,7 +281,7 @@ static char *dupn(const char *s, size_t n)
         return NULL;
     char *d = malloc(n + 1);
     if (d == NULL)
-        abort();
+        return NULL;
     memcpy(d, s, n);
     d[n] = '\0';
     return d;
@@ -281,8 +291,10 @@ int rpl_explain_recorded(void *ud, const store_result_t *row)
 {
     rpl_explain_t *x = ud;
     rec_row_t *r = realloc(x->rec, (x->nrec + 1) * sizeof(*r));
-    if (r == NULL)
-        abort();
+    if (r == NULL) {
+        x->oom = 1;
+        return 1;   /* stop; rpl_explain_oom says why */
+    }
     x->rec = r;
     r = &x->rec[x->nrec++];
     r->rule = strdup(row->rule ? row->rule : "");
@@ -296,8 +308,15 @@ int rpl_explain_recorded(void *ud, const store_result_t *row)
     r->version = row->version;
     r->has_score = row->has_score;
     r->score = row->score;
+    if (!r->rule || !r->mode || !r->verdict || (row->entity && !r->entity) || (row->reason && !r->reason) ||
+        (row->rule_sha256 && !r->sha256)) {
+        x->oom = 1;
+        return 1;
+    }
     return 0;
 }
+
+int rpl_explain_oom(const rpl_explain_t *x) { return x->oom; }
 
 /* ---- the comparison ------------------------------------------------------- */
 

@@ -71,6 +71,8 @@ void rpl_explain_set_input(rpl_explain_t *x, const char *json);
 /* The store looked up (its redacted URL) and the run id; then each row. */
 void rpl_explain_set_store(rpl_explain_t *x, const char *store, const char *run_id);
 int rpl_explain_recorded(void *x, const store_result_t *row);   /* a store_result_fn */
+/* 1 when rpl_explain_recorded stopped because a row could not be kept. */
+int rpl_explain_oom(const rpl_explain_t *x);
 
 /* 1 every rule reproduced its recorded hit (or recorded none and made
  * none), 0 some did not, -1 nothing to compare (no store). */

@@ -203,8 +203,10 @@ int rpl_explain_kafka(rpl_explain_t *x, const wd_config_t *cfg, const char *cons
     size_t np = 0, tgt = 0;
     rd_kafka_message_t *tm = NULL;
     wd_buf_t in = WD_BUF_INIT;
-    if (parts == NULL)
-        abort();
+    if (parts == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
     rd_kafka_t *rk = consumer(cfg, errstr, errstr_size);
     if (rk == NULL)
         goto done;

@@ -187,8 +187,10 @@ rpl_kafka_t *rpl_kafka_open(const wd_config_t *cfg, const char *const *topics, s
         return NULL;
     }
     rpl_kafka_t *k = calloc(1, sizeof(*k));
-    if (k == NULL)
-        abort();
+    if (k == NULL) {
+        snprintf(errstr, errstr_size, "out of memory opening the replay input");
+        return NULL;
+    }
     k->start_ms = start_ms;
     k->to_ms = to_ms;
     snprintf(k->ts_field, sizeof(k->ts_field), "%s", ts_field);
@@ -234,9 +236,11 @@ rpl_kafka_t *rpl_kafka_open(const wd_config_t *cfg, const char *const *topics, s
         }
     }
     int64_t *st = calloc(k->nparts + 1, sizeof(int64_t)), *en = calloc(k->nparts + 1, sizeof(int64_t));
+    int rc = -1;
     if (!st || !en)
-        abort();
-    int rc = offsets_at(k, start_ms == INT64_MIN ? 0 : start_ms, st, errstr, errstr_size);
+        snprintf(errstr, errstr_size, "out of memory reading the partitions' offsets");
+    else
+        rc = offsets_at(k, start_ms == INT64_MIN ? 0 : start_ms, st, errstr, errstr_size);
     if (rc == 0)
         rc = offsets_at(k, to_ms, en, errstr, errstr_size);
     for (size_t i = 0; rc == 0 && i < k->nparts; i++) {
