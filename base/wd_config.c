@@ -90,8 +90,8 @@ static const wd_config_key_t run_keys[] = {
       "counts as late)", NULL, 1, 600000 },
     { "tick_ms", WD_CFG_INT, "200", "repartitioned: how often an idle hop repeats its watermarks", NULL, 1, 60000 },
     { "hold_max_kb", WD_CFG_INT, "0", "repartitioned: KiB of messages a hop holds per input partition for its "
-      "merge (hop 0: its pacing) before it pauses the partition at the broker (0: three fetches' worth, at "
-      "least 8 MiB)", NULL, 0, 16777216 },
+      "merge (hop 0: its pacing) before it pauses the partition at the broker (0: 8 MiB, or three "
+      "fetches' worth if more)", NULL, 0, 16777216 },
     { NULL, 0, NULL, NULL, NULL, 0, 0 },
 };
 

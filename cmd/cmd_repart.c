@@ -442,8 +442,7 @@ typedef struct hslot {
     int           u;           /* its upstream index there */
     kfk_pos_t     pos, cpos;   /* position handed on, and as of the last commit */
     kfk_pos_t     fpos;        /* as of the batch whose commit is in flight (sealed) */
-    kfk_pos_t     wpos;        /* the last watermark written (hop 0: may be past pos) */
-    int           has_pos, has_cpos, has_fpos, sealed, has_wpos;
+    int           has_pos, has_cpos, has_fpos, sealed;
     int           wm_due;      /* records went out since its last watermark */
     struct hslot *next;
 } hslot_t;
@@ -660,17 +659,20 @@ static int64_t hop_pace_time(void *ud, const rd_kafka_message_t *m)
  * hands on later is older (an event that is counts as late, as it would
  * against the position), and the next hop need not wait for events of
  * the slot's that the pacing holds behind another partition's older ones.
- * 0 when there is none. */
-static int slot_watermark(const hop_t *h, kfk_t *k, const hslot_t *s, kfk_pos_t *w)
+ * 0 when there is none; *held 1 when the held events gave it. */
+static int slot_watermark(const hop_t *h, kfk_t *k, const hslot_t *s, kfk_pos_t *w, int *held)
 {
     int64_t ts;
     int have = s->has_pos;
+    *held = 0;
     if (have)
         *w = s->pos;
     if (h->k == 0 && kfk_slot_held_min(k, s, &ts) && ts > INT64_MIN) {
         kfk_pos_t b = { ts - 1, INT64_MAX, INT64_MAX };
-        if (!have || kfk_pos_cmp(&b, w) > 0)
+        if (!have || kfk_pos_cmp(&b, w) > 0) {
             *w = b;
+            *held = 1;
+        }
         have = 1;
     }
     return have;
@@ -680,17 +682,18 @@ static kfk_rc_t hop_precommit(void *ud, kfk_t *k)
 {
     hop_t *h = ud;
     int np = h->rp->P;
+    /* with every commit while the held events give it (a few records a
+     * commit: nothing to remember, so nothing an abort could leave stale) */
     for (hslot_t *s = h->slots; s; s = s->next) {
         kfk_pos_t w;
-        if (!slot_watermark(h, k, s, &w) || (!s->wm_due && s->has_wpos && kfk_pos_cmp(&w, &s->wpos) <= 0))
+        int held;
+        if (!slot_watermark(h, k, s, &w, &held) || (!s->wm_due && !held))
             continue;
         kfk_rc_t rc = kfk_watermark(k, s->out, np, &w);
         if (rc != KFK_OK)
             return rc == KFK_REDO ? KFK_REDO : KFK_FATAL;
         h->watermarks_out += (uint64_t)np;
         s->wm_due = 0;
-        s->wpos = w;
-        s->has_wpos = 1;
     }
     return KFK_OK;
 }
@@ -699,9 +702,11 @@ static kfk_rc_t hop_tick(void *ud, kfk_t *k, void *part, int idle)
 {
     hop_t *h = ud;
     hslot_t *s = part;
-    if (!s || (!idle && !s->has_pos))
+    kfk_pos_t w;
+    int held;
+    if (!s || (!idle && !slot_watermark(h, k, s, &w, &held)))
         return KFK_OK;
-    kfk_rc_t rc = kfk_watermark(k, s->out, h->rp->P, idle ? NULL : &s->pos);
+    kfk_rc_t rc = kfk_watermark(k, s->out, h->rp->P, idle ? NULL : &w);
     if (rc == KFK_OK)
         h->watermarks_out += (uint64_t)h->rp->P;
     return rc;
@@ -765,7 +770,6 @@ static kfk_rc_t hop_rollback(void *ud, void *part, char *errstr, size_t n)
     s->has_pos = s->has_cpos;
     s->wm_due = 0;
     s->sealed = 0;
-    s->has_wpos = 0;   /* what it wrote since the last commit is gone */
     if (s->state && state_log_rollback(s->state) != 0) {
         snprintf(errstr, n, "rollback failed");
         return KFK_FATAL;

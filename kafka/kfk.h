@@ -146,8 +146,9 @@ typedef struct kfk_opts {
     long               tick_ms;     /* the handler's tick period (0: none) */
     long               idle_ms;     /* caught up this long: the slot is idle (tick) */
     size_t             hold_max_bytes; /* merge, pace: pause a partition holding more than
-                                        * this (each message counted as its length + 256;
-                                        * 0: 4 x the consumer's max.partition.fetch.bytes) */
+                                        * this (each message counted as KFK_HELD_COST;
+                                        * 0: 8 MiB, or three of the consumer's
+                                        * max.partition.fetch.bytes if more) */
     int                overlap;     /* evaluate the next batch while a commit is in flight
                                      * (its outputs held until its transaction begins);
                                      * taken when the handler can seal (or keeps no

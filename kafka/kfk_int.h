@@ -123,7 +123,8 @@ struct kfk {
      * while the loop evaluates the next batch without a transaction
      * (pending): what that batch produces is held in pend until the commit
      * is done and its own transaction begins.  The main thread touches
-     * neither the producer nor the sealed batch's slots meanwhile. */
+     * neither the producer nor the sealed batch's log meanwhile (the next
+     * batch's changes go to a log of their own). */
     int                  overlap;        /* on: the handler can seal (or is stateless) */
     int                  inflight;       /* the committer thread runs (or ran, not reaped) */
     int                  pending;        /* the open batch has no transaction yet */
