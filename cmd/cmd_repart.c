@@ -528,9 +528,13 @@ static kfk_rc_t hop_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, voi
         if (kind == KFK_POS_IDLE)
             return KFK_OK;
         if (kind == KFK_POS_WM) {
-            s->pos = in.pos;   /* everything before it is handed on: say so downstream */
-            s->has_pos = 1;
-            s->wm_due = 1;
+            /* everything before it is handed on: say so downstream (never
+             * backwards: a watermark that comes late says less than pos) */
+            if (!s->has_pos || kfk_pos_cmp(&in.pos, &s->pos) > 0) {
+                s->pos = in.pos;
+                s->has_pos = 1;
+                s->wm_due = 1;
+            }
             return KFK_OK;
         }
         if (kind != KFK_POS_RECORD || read_src(&in, m, &src, h->src, sizeof h->src) != 0) {
