@@ -412,27 +412,6 @@ static int read_src(const kfk_frame_t *f, const rd_kafka_message_t *m, eng_src_t
     return 0;
 }
 
-/* The raw origin of a split record (warden.origin "P/OFFSET"), or 0. */
-static int origin_of(const rd_kafka_message_t *m, int64_t *part, int64_t *off)
-{
-    rd_kafka_headers_t *h;
-    const void *v;
-    size_t len;
-    char buf[64];
-    long long p, o;
-    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(h, KFK_ORIGIN_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || !v ||
-        len == 0 || len >= sizeof buf)
-        return 0;
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-    if (sscanf(buf, "%lld/%lld", &p, &o) != 2)
-        return 0;
-    *part = p;
-    *off = o;
-    return 1;
-}
-
 /* ---- a hop process ----------------------------------------------------------- */
 
 typedef struct hslot {
@@ -592,7 +571,7 @@ static kfk_rc_t hop_message(void *ud, kfk_t *k, const rd_kafka_message_t *m, voi
         return KFK_FATAL;
     if (h->k == 0) {
         out.pos.ts = o->event_ts_ms;
-        if (!origin_of(m, &out.pos.part, &out.pos.off)) {
+        if (!kfk_origin_of(m, &out.pos.part, &out.pos.off)) {
             out.pos.part = s->u;
             out.pos.off = m->offset;
         }

@@ -307,6 +307,9 @@ int kfk_create(const wd_config_t *cfg, const char *const *names, const int *part
  * `run` over split topics sees a single raw partition's events in their
  * raw order. */
 #define KFK_ORIGIN_HEADER "warden.origin"
+/* m's warden.origin into part and off: 1, or 0 when it has none (or it is
+ * damaged). */
+int kfk_origin_of(const rd_kafka_message_t *m, int64_t *part, int64_t *off);
 
 /* The order in which the loop hands out the held messages of one slot's
  * co-partitioned topics: message timestamp, then the raw origin (same raw

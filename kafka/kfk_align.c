@@ -256,20 +256,24 @@ kfk_rc_t kfk_merge_release(kfk_t *k)
 
 
 
-/* The raw origin of a split record (warden.origin "P/OFFSET"), or 0. */
-static int origin_of(rd_kafka_message_t *m, long *part, long long *off)
+int kfk_origin_of(const rd_kafka_message_t *m, int64_t *part, int64_t *off)
 {
     rd_kafka_headers_t *h;
     const void *v;
     size_t len;
     char buf[64];
+    long long p, o;
     if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         rd_kafka_header_get_last(h, KFK_ORIGIN_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         !v || len == 0 || len >= sizeof buf)
         return 0;
     memcpy(buf, v, len);
     buf[len] = '\0';
-    return sscanf(buf, "%ld/%lld", part, off) == 2;
+    if (sscanf(buf, "%lld/%lld", &p, &o) != 2)
+        return 0;
+    *part = p;
+    *off = o;
+    return 1;
 }
 
 /* Orders two held messages of one slot: timestamp, then raw origin (same
@@ -279,9 +283,8 @@ static int aligned_cmp(rd_kafka_message_t *a, const char *ta, rd_kafka_message_t
     int64_t x = rd_kafka_message_timestamp(a, NULL), y = rd_kafka_message_timestamp(b, NULL);
     if (x != y)
         return x < y ? -1 : 1;
-    long pa, pb;
-    long long oa, ob;
-    if (origin_of(a, &pa, &oa) && origin_of(b, &pb, &ob) && pa == pb && oa != ob)
+    int64_t pa, pb, oa, ob;
+    if (kfk_origin_of(a, &pa, &oa) && kfk_origin_of(b, &pb, &ob) && pa == pb && oa != ob)
         return oa < ob ? -1 : 1;
     return strcmp(ta, tb);
 }
