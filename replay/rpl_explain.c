@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/wd_alloc.h"
 #include "base/wd_json.h"
 #include "base/wd_lua_src.h"
 #include "replay/rpl_int.h"
@@ -275,18 +276,6 @@ void rpl_explain_set_store(rpl_explain_t *x, const char *store, const char *run_
     x->run_id = strdup(run_id);
 }
 
-static char *dupn(const char *s, size_t n)
-{
-    if (s == NULL)
-        return NULL;
-    char *d = malloc(n + 1);
-    if (d == NULL)
-        return NULL;
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
-}
-
 int rpl_explain_recorded(void *ud, const store_result_t *row)
 {
     rpl_explain_t *x = ud;
@@ -300,9 +289,9 @@ int rpl_explain_recorded(void *ud, const store_result_t *row)
     r->rule = strdup(row->rule ? row->rule : "");
     r->mode = strdup(row->mode);
     r->verdict = strdup(row->verdict);
-    r->entity = dupn(row->entity, row->entity_len);
+    r->entity = row->entity ? wd_strndup(row->entity, row->entity_len) : NULL;
     r->entity_len = row->entity_len;
-    r->reason = dupn(row->reason, row->reason_len);
+    r->reason = row->reason ? wd_strndup(row->reason, row->reason_len) : NULL;
     r->reason_len = row->reason_len;
     r->sha256 = row->rule_sha256 ? strdup(row->rule_sha256) : NULL;
     r->version = row->version;
