@@ -162,6 +162,26 @@ typedef struct fx {
     th_t                     th;
 } fx_t;
 
+/* N_EVENTS events {"n":I} to topic, event I to partition I % nparts. */
+static void produce_events(const char *bootstraps, const char *topic, int nparts)
+{
+    char err[512];
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    rd_kafka_conf_set(pc, "bootstrap.servers", bootstraps, err, sizeof err);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+    assert_non_null(p);
+    for (int i = 0; i < N_EVENTS; i++) {
+        char v[32];
+        int n = snprintf(v, sizeof v, "{\"n\":%d}", i);
+        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(i % nparts),
+                                           RD_KAFKA_V_VALUE(v, (size_t)n),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+}
+
 static int setup(void **st)
 {
     fx_t *f = calloc(1, sizeof(*f));
@@ -177,21 +197,7 @@ static int setup(void **st)
     const char *bs = rd_kafka_mock_cluster_bootstraps(f->mc);
     for (const char *t = "in\0out\0dlq\0cl\0"; *t; t += strlen(t) + 1)
         assert_int_equal(rd_kafka_mock_topic_create(f->mc, t, 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-    /* The input events. */
-    rd_kafka_conf_t *pc = rd_kafka_conf_new();
-    rd_kafka_conf_set(pc, "bootstrap.servers", bs, err, sizeof err);
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
-    assert_non_null(p);
-    for (int i = 0; i < N_EVENTS; i++) {
-        char v[32];
-        int n = snprintf(v, sizeof v, "{\"n\":%d}", i);
-        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("in"), RD_KAFKA_V_PARTITION(0),
-                                           RD_KAFKA_V_VALUE(v, (size_t)n),
-                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-    }
-    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_destroy(p);
+    produce_events(bs, "in", 1);   /* the input events */
     f->cfg = wd_config_load(NULL, 0, err, sizeof err);
     assert_non_null(f->cfg);
     assert_int_equal(wd_config_kafka_set(f->cfg, "bootstrap.servers", bs, err, sizeof err), 0);
@@ -469,20 +475,7 @@ static void test_overlap_paced_failed_commit_rewinds_held(void **st)
     fx_t *f = *st;
     char err[512];
     assert_int_equal(rd_kafka_mock_topic_create(f->mc, "in2", 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_conf_t *pc = rd_kafka_conf_new();
-    rd_kafka_conf_set(pc, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(f->mc), err, sizeof err);
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
-    assert_non_null(p);
-    for (int i = 0; i < N_EVENTS; i++) {
-        char v[32];
-        int n = snprintf(v, sizeof v, "{\"n\":%d}", i);
-        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("in2"), RD_KAFKA_V_PARTITION(i % 2),
-                                           RD_KAFKA_V_VALUE(v, (size_t)n),
-                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-    }
-    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_destroy(p);
+    produce_events(rd_kafka_mock_cluster_bootstraps(f->mc), "in2", 2);
     th_t th[2];
     memset(th, 0, sizeof th);
     pace_th = th;
