@@ -22,13 +22,7 @@ rp_pack_hits
 
 # Split: 2 processes in one group; each raw partition's events go to the
 # same partition of every stream topic (4 each: one per raw partition).
-kt_config "$KT/split.lua" "
-  streams = { topics = { '$RAW' }, prefix = '$PREFIX' },
-  rules = '$PACK',
-  split = { group = 'split.$KID', dlq_topic = 'sdlq.$KID', batch_max = 500, batch_ms = 100 },
-  run = { repartition = 'on' },"
-kt_warden "$KT/sa.log" split -c "$KT/split.lua" --instance sa; SA=$KT_PID
-kt_warden "$KT/sb.log" split -c "$KT/split.lua" --instance sb; SB=$KT_PID
+rp_split_start 500
 rp_split_complete "$KT/sa.log"
 kt_stop "$SA" || kt_fail "split a exited non-zero"
 kt_stop "$SB" || kt_fail "split b exited non-zero"

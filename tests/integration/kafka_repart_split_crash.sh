@@ -23,13 +23,7 @@ rp_expect
 rp_pack_hits
 
 # Split, with a kill -9, a restart and an added process.
-kt_config "$KT/split.lua" "
-  streams = { topics = { '$RAW' }, prefix = '$PREFIX' },
-  rules = '$PACK',
-  split = { group = 'split.$KID', dlq_topic = 'sdlq.$KID', batch_max = 200, batch_ms = 100 },
-  run = { repartition = 'on' },"
-kt_warden "$KT/sa.log" split -c "$KT/split.lua" --instance sa; SA=$KT_PID
-kt_warden "$KT/sb.log" split -c "$KT/split.lua" --instance sb; SB=$KT_PID
+rp_split_start 200
 kt_wait_stat "$KT/sb.log" events 200 120
 kill -KILL "$SB"; wait "$SB" 2>/dev/null || :
 echo "split b killed -9 after $(kt_stat "$KT/sb.log" events) events"

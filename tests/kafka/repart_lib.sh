@@ -18,6 +18,9 @@
 #                              that read counters of other keys or labels a hit
 #   rp_same_as_eval WHAT HITS… the actions topic and the hits files (deduplicated)
 #                              equal warden eval's; WHAT ends the actions message
+#   rp_split_start BATCH_MAX   $KT/split.lua (split of $RAW into $PREFIX.STREAM
+#                              for $PACK, batches of BATCH_MAX, run.repartition
+#                              on) and two split processes, sa and sb ($SA, $SB)
 #   rp_split_complete LOG      a split process's stats (LOG) name the stream
 #                              topics ($topics); waits until they hold every
 #                              event of the pack's streams in $KT/events.jsonl,
@@ -99,6 +102,16 @@ rp_same_as_eval() {
         head "$KT/actions.diff"; kt_fail "actions differ from warden eval$what"; }
     sort -u "$@" >"$KT/r.sorted"
     sort "$KT/eval_hits.jsonl" | diff - "$KT/r.sorted" >"$KT/hits.diff" || { head "$KT/hits.diff"; kt_fail "hits differ from warden eval"; }
+}
+
+rp_split_start() {
+    kt_config "$KT/split.lua" "
+  streams = { topics = { '$RAW' }, prefix = '$PREFIX' },
+  rules = '$PACK',
+  split = { group = 'split.$KID', dlq_topic = 'sdlq.$KID', batch_max = $1, batch_ms = 100 },
+  run = { repartition = 'on' },"
+    kt_warden "$KT/sa.log" split -c "$KT/split.lua" --instance sa; SA=$KT_PID
+    kt_warden "$KT/sb.log" split -c "$KT/split.lua" --instance sb; SB=$KT_PID
 }
 
 rp_split_complete() {
